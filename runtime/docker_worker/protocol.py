@@ -1,0 +1,155 @@
+"""The wire protocol between a launcher (host side) and a worker's serve loop (container side).
+
+Both sides talk only through Redis, so the same protocol works for Docker containers
+(``DockerLauncher``, ``network_mode=host``) and local processes (``ProcessLauncher``). This module is
+imported inside the worker image: it must depend on nothing but the standard library.
+
+Keys (all under the run's namespace ``plansim:{run}:``):
+
+==============================  =====================================================================
+``plansim:{run}:jobs:{worker}``  list; the launcher RPUSHes job envelopes, the worker BLPOPs them
+``plansim:{run}:jobs-ready``     list; a worker RPUSHes a :class:`ReadyRecord` once it is serving
+``plansim:{run}:jobs-done``      list; a worker RPUSHes a :class:`DoneRecord` after each job
+``plansim:{run}:jobs-invoke``    list; a worker asks the launcher to run a job on another worker
+==============================  =====================================================================
+
+A job envelope is ``MAGIC | u32 header length | header JSON | payload``. The header carries the job id
+and how the worker was obtained (cold/warm, start-up ms) so the handler can record honest start-up
+metrics; the payload is opaque bytes defined by whoever submits the job (the lead's worker driver).
+The special envelope :data:`STOP` asks the serve loop to exit.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import struct
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+MAGIC = b"PLJ1"
+STOP = b"PLSTOP"
+
+StartState = Literal["cold", "warm"]
+
+# Environment variables a launcher sets for every worker it starts.
+ENV_REDIS_URL = "PLANSIM_REDIS_URL"
+ENV_RUN_ID = "PLANSIM_RUN_ID"
+ENV_WORKER_ID = "PLANSIM_WORKER_ID"
+ENV_MEMORY_MB = "PLANSIM_MEMORY_MB"
+ENV_MAX_IDLE_S = "PLANSIM_MAX_IDLE_S"
+
+
+def run_prefix(run_id: str) -> str:
+    """The namespace of every key that belongs to one run."""
+    return f"plansim:{run_id}:"
+
+
+def jobs_key(run_id: str, worker_id: str) -> str:
+    """The list a worker reads its jobs from."""
+    return f"plansim:{run_id}:jobs:{worker_id}"
+
+
+def ready_key(run_id: str) -> str:
+    """The list workers announce themselves on when their serve loop is up."""
+    return f"plansim:{run_id}:jobs-ready"
+
+
+def done_key(run_id: str) -> str:
+    """The list workers report finished jobs on."""
+    return f"plansim:{run_id}:jobs-done"
+
+
+def invoke_key(run_id: str) -> str:
+    """The list workers push invocation requests to (served by the launcher)."""
+    return f"plansim:{run_id}:jobs-invoke"
+
+
+@dataclass(frozen=True)
+class JobHeader:
+    """Launcher-side facts about one job, delivered with its payload."""
+
+    job_id: str
+    worker_id: str
+    state: StartState
+    startup_ms: float
+    submitted_at: float  # time.time() on the launcher when the job was pushed
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def encode_job(header: JobHeader, payload: bytes) -> bytes:
+    """Frame a job: magic, header length, header JSON, payload."""
+    head = json.dumps(asdict(header), separators=(",", ":")).encode()
+    return MAGIC + struct.pack(">I", len(head)) + head + payload
+
+
+def decode_job(data: bytes) -> tuple[JobHeader, bytes]:
+    """Inverse of :func:`encode_job`; raises ValueError on anything else."""
+    if not data.startswith(MAGIC) or len(data) < len(MAGIC) + 4:
+        raise ValueError("not a plansim job envelope")
+    (size,) = struct.unpack(">I", data[len(MAGIC) : len(MAGIC) + 4])
+    start = len(MAGIC) + 4
+    header = JobHeader(**json.loads(data[start : start + size]))
+    return header, data[start + size :]
+
+
+@dataclass(frozen=True)
+class ReadyRecord:
+    """Sent once by a worker when its serve loop is connected and waiting for jobs."""
+
+    worker_id: str
+    pid: int
+    uid: int
+    ready_at: float  # time.time() in the worker
+
+    def encode(self) -> bytes:
+        return json.dumps(asdict(self)).encode()
+
+    @classmethod
+    def decode(cls, data: bytes) -> ReadyRecord:
+        return cls(**json.loads(data))
+
+
+@dataclass(frozen=True)
+class DoneRecord:
+    """Sent by a worker after each job: success or the remote traceback, and the handler's result."""
+
+    job_id: str
+    worker_id: str
+    ok: bool
+    started_at: float
+    finished_at: float
+    error: str | None = None
+    result_b64: str | None = None
+
+    @property
+    def result(self) -> bytes | None:
+        """The bytes the handler returned (None when it returned None or failed)."""
+        return base64.b64decode(self.result_b64) if self.result_b64 is not None else None
+
+    def encode(self) -> bytes:
+        return json.dumps(asdict(self)).encode()
+
+    @classmethod
+    def decode(cls, data: bytes) -> DoneRecord:
+        return cls(**json.loads(data))
+
+
+@dataclass(frozen=True)
+class InvokeRequest:
+    """A worker's request to run ``payload`` on a (possibly new) worker with ``memory_mb``."""
+
+    memory_mb: int
+    payload_b64: str
+    requested_by: str
+
+    @property
+    def payload(self) -> bytes:
+        return base64.b64decode(self.payload_b64)
+
+    def encode(self) -> bytes:
+        return json.dumps(asdict(self)).encode()
+
+    @classmethod
+    def decode(cls, data: bytes) -> InvokeRequest:
+        return cls(**json.loads(data))

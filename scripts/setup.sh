@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Create the project virtualenv (.venv, Python 3.11) and install plansim into it in editable mode.
+#
+# Idempotent: an existing .venv is reused; pip only installs what is missing or changed.
+# Quiet on success, loud on failure (set -e, pip's own error output is kept).
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+
+log() { printf '[setup] %s\n' "$*" >&2; }
+
+if [[ ! -x .venv/bin/python ]]; then
+  PY="${PYTHON:-}"
+  if [[ -z "$PY" ]]; then
+    for cand in python3.11 python3; do
+      if command -v "$cand" >/dev/null 2>&1 && "$cand" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))'; then
+        PY="$cand"; break
+      fi
+    done
+  fi
+  if [[ -z "$PY" ]]; then
+    log "error: Python 3.11 not found (set PYTHON=/path/to/python3.11)"; exit 1
+  fi
+  log "creating .venv with $PY"
+  "$PY" -m venv .venv
+fi
+
+if ! .venv/bin/python -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))'; then
+  log "error: .venv is not Python 3.11 ($(.venv/bin/python -V)); remove it and rerun"; exit 1
+fi
+
+# The extra "all" pulls the optional runtime/dev dependencies; fall back to the bare package when the
+# extra is not (yet) declared in pyproject.toml.
+if grep -Eq '^[[:space:]]*all[[:space:]]*=' pyproject.toml 2>/dev/null; then
+  TARGET='.[all]'
+else
+  TARGET='.'
+fi
+log "pip install -e '$TARGET'"
+.venv/bin/python -m pip install --quiet --disable-pip-version-check -e "$TARGET"

@@ -1,0 +1,1 @@
+"""Performance models, SLA, resource configurations, plan outputs and metric records."""

@@ -1,0 +1,303 @@
+"""Performance models behind both the simulator and the planners.
+
+The forms (DESIGN.md, "Performance models"):
+
+- execution: ``exec_ms(f, in_bytes, mem) = a_f * in_bytes**b_f * (mem/1024)**(-c_f)``
+- output size: ``out_bytes(f, in_bytes) = k_f * in_bytes**e_f`` (or the function's declared relation)
+- transfer: ``transfer_ms(bytes, mem) = latency + bytes / (bw * (mem/1024)**alpha)``
+- start-up: ``startup_ms(mem, state) = s_state * (mem/1024)**d_state``
+
+Every fitted model keeps its log residuals ``log(observed / predicted)``. An :class:`SLA` turns them into
+a multiplicative factor on predicted *time*: ``average`` is the mean of ``exp(residual)``, ``pNN`` the
+NN-th percentile, so a higher percentile is always more conservative (the reference inverted this for
+transfers). Monte-Carlo replications draw one residual per prediction instead.
+
+With nothing calibrated, :meth:`PerformanceModels.default` gives documented built-in numbers, so planners
+always produce a plan.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from sim.workflow.language import IORelation
+
+BASELINE_MEMORY_MB = 1024
+MODELS_FORMAT = "plansim.models"
+MODELS_VERSION = 1
+
+
+@dataclass(frozen=True, slots=True)
+class SLA:
+    """``average`` (quantile None) or ``pNN`` (quantile NN/100) of predicted time."""
+
+    quantile: float | None = None
+
+    @classmethod
+    def parse(cls, text: str | SLA | None) -> SLA:
+        if text is None:
+            return cls()
+        if isinstance(text, SLA):
+            return text
+        t = str(text).strip().lower()
+        if t in ("average", "avg", "mean"):
+            return cls()
+        m = re.fullmatch(r"p?(\d{1,2}(?:\.\d+)?|100)", t)
+        if not m or not 0 < float(m.group(1)) <= 100:
+            raise ValueError(f"SLA must be 'average' or 'pNN' with 0 < NN <= 100, got {text!r}")
+        return cls(float(m.group(1)) / 100)
+
+    def __str__(self) -> str:
+        if self.quantile is None:
+            return "average"
+        return f"p{self.quantile * 100:g}"
+
+
+@dataclass(slots=True)
+class Residuals:
+    """Log residuals ``log(observed / predicted)`` of a fit, kept as a sorted sample (at most 256)."""
+
+    values: list[float] = field(default_factory=list)
+
+    @classmethod
+    def from_array(cls, logs: np.ndarray, keep: int = 256) -> Residuals:
+        logs = np.sort(np.asarray(logs, dtype=float))
+        if logs.size > keep:
+            logs = np.quantile(logs, np.linspace(0, 1, keep))
+        return cls([float(x) for x in logs])
+
+    def factor(self, sla: SLA) -> float:
+        """Multiplier on a median prediction that meets ``sla``."""
+        if not self.values:
+            return 1.0
+        if sla.quantile is None:
+            return float(np.mean(np.exp(self.values)))
+        return float(math.exp(np.quantile(self.values, sla.quantile)))
+
+    def sample(self, rng: np.random.Generator) -> float:
+        """One random multiplier (for Monte-Carlo replications)."""
+        if not self.values:
+            return 1.0
+        return math.exp(self.values[int(rng.integers(len(self.values)))])
+
+
+@dataclass(slots=True)
+class FitInfo:
+    """How a model was obtained: sample count, quality, and which fallback (if any) was used."""
+
+    samples: int = 0
+    r2: float | None = None
+    mape: float | None = None
+    fallback: str = "default"  # fitted | nearest-config | pooled | declared | default
+
+
+@dataclass(slots=True)
+class ExecModel:
+    a: float
+    b: float
+    c: float
+    residuals: Residuals = field(default_factory=Residuals)
+    fit: FitInfo = field(default_factory=FitInfo)
+
+    def median_ms(self, in_bytes: float, memory_mb: float) -> float:
+        return self.a * max(in_bytes, 1.0) ** self.b * (memory_mb / BASELINE_MEMORY_MB) ** (-self.c)
+
+
+@dataclass(slots=True)
+class OutputModel:
+    k: float
+    e: float
+    residuals: Residuals = field(default_factory=Residuals)
+    fit: FitInfo = field(default_factory=FitInfo)
+
+    def bytes(self, in_bytes: float) -> float:
+        return self.k * max(in_bytes, 1.0) ** self.e
+
+
+@dataclass(slots=True)
+class TransferModel:
+    latency_ms: float
+    bytes_per_ms: float  # at the baseline memory
+    alpha: float
+    residuals: Residuals = field(default_factory=Residuals)
+    fit: FitInfo = field(default_factory=FitInfo)
+
+    def median_ms(self, nbytes: float, memory_mb: float) -> float:
+        if nbytes <= 0:
+            return 0.0
+        bw = self.bytes_per_ms * (memory_mb / BASELINE_MEMORY_MB) ** self.alpha
+        return self.latency_ms + nbytes / bw
+
+
+@dataclass(slots=True)
+class StartupModel:
+    cold_ms: float
+    cold_exp: float
+    warm_ms: float
+    warm_exp: float
+    cold_residuals: Residuals = field(default_factory=Residuals)
+    warm_residuals: Residuals = field(default_factory=Residuals)
+    fit: FitInfo = field(default_factory=FitInfo)
+
+    def median_ms(self, memory_mb: float, state: str) -> float:
+        scale = memory_mb / BASELINE_MEMORY_MB
+        if state == "cold":
+            return self.cold_ms * scale**self.cold_exp
+        return self.warm_ms * scale**self.warm_exp
+
+    def residuals(self, state: str) -> Residuals:
+        return self.cold_residuals if state == "cold" else self.warm_residuals
+
+
+# Built-in defaults, used until calibration provides better numbers. They describe a small serverless
+# platform with a Redis-like store: 1 ms per stored transfer plus 100 MB/s per transfer at 1 GB (scaling
+# with memory^0.3), 1 ms + 20 ms per MB of input for a function nobody measured (memory^-0.3), and
+# 600 ms cold / 15 ms warm worker start-up.
+DEFAULT_EXEC = ExecModel(a=2e-5, b=1.0, c=0.3)  # 20 ms per MB at 1 GB, plus the 1 ms floor below
+DEFAULT_EXEC_FLOOR_MS = 1.0
+DEFAULT_MEMORY_EXPONENT = 0.3
+DEFAULT_TRANSFER = TransferModel(latency_ms=1.0, bytes_per_ms=100e3, alpha=0.3)
+DEFAULT_STARTUP = StartupModel(cold_ms=600.0, cold_exp=0.05, warm_ms=15.0, warm_exp=0.0)
+
+
+@dataclass(slots=True)
+class PerformanceModels:
+    """All models, per function where it matters; the single source of predicted durations and sizes."""
+
+    exec: dict[str, ExecModel] = field(default_factory=dict)
+    output: dict[str, OutputModel] = field(default_factory=dict)
+    transfer: TransferModel = field(default_factory=lambda: _copy(DEFAULT_TRANSFER))
+    startup: StartupModel = field(default_factory=lambda: _copy(DEFAULT_STARTUP))
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def default(cls) -> PerformanceModels:
+        return cls()
+
+    # -- predictions ------------------------------------------------------------------------------------
+    def exec_ms(
+        self,
+        function: str,
+        in_bytes: float,
+        memory_mb: float,
+        sla: SLA = SLA(),
+        recorded_ms: float | None = None,
+    ) -> float:
+        """Execution time. A fitted function model wins; else the recorded runtime (taken as measured
+        at the baseline memory and scaled by ``memory**-0.3``); else the default per-byte model."""
+        model = self.exec.get(function)
+        if model is not None:
+            return model.median_ms(in_bytes, memory_mb) * model.residuals.factor(sla)
+        if recorded_ms is not None:
+            return recorded_ms * (memory_mb / BASELINE_MEMORY_MB) ** (-DEFAULT_MEMORY_EXPONENT)
+        return DEFAULT_EXEC_FLOOR_MS + DEFAULT_EXEC.median_ms(in_bytes, memory_mb)
+
+    def output_bytes(
+        self,
+        function: str,
+        in_bytes: float,
+        declared: IORelation | None = None,
+        recorded: float | None = None,
+    ) -> float:
+        """Output size: a declared I/O relation first, then the fitted model, then the recorded size,
+        then the input size (a neutral guess)."""
+        if declared is not None:
+            predicted = declared.output_bytes(in_bytes)
+            if predicted is not None:
+                return predicted
+        model = self.output.get(function)
+        if model is not None:
+            return model.bytes(in_bytes)
+        if recorded is not None:
+            return recorded
+        return in_bytes
+
+    def transfer_ms(self, nbytes: float, memory_mb: float, sla: SLA = SLA()) -> float:
+        if nbytes <= 0:
+            return 0.0
+        return self.transfer.median_ms(nbytes, memory_mb) * self.transfer.residuals.factor(sla)
+
+    def startup_ms(self, memory_mb: float, state: str, sla: SLA = SLA()) -> float:
+        return self.startup.median_ms(memory_mb, state) * self.startup.residuals(state).factor(sla)
+
+    # -- files ------------------------------------------------------------------------------------------
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "format": MODELS_FORMAT,
+            "version": MODELS_VERSION,
+            "meta": self.meta,
+            "exec": {f: asdict(m) for f, m in sorted(self.exec.items())},
+            "output": {f: asdict(m) for f, m in sorted(self.output.items())},
+            "transfer": asdict(self.transfer),
+            "startup": asdict(self.startup),
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> PerformanceModels:
+        if not isinstance(data, dict) or data.get("format") != MODELS_FORMAT:
+            raise ValueError("not a plansim models file (missing \"format\": \"plansim.models\")")
+        if data.get("version") != MODELS_VERSION:
+            raise ValueError(f"models file version {data.get('version')!r} is not supported (expected {MODELS_VERSION})")
+        try:
+            return cls(
+                exec={f: _exec_from(d) for f, d in data.get("exec", {}).items()},
+                output={f: _output_from(d) for f, d in data.get("output", {}).items()},
+                transfer=_transfer_from(data["transfer"]) if "transfer" in data else _copy(DEFAULT_TRANSFER),
+                startup=_startup_from(data["startup"]) if "startup" in data else _copy(DEFAULT_STARTUP),
+                meta=data.get("meta", {}),
+            )
+        except (KeyError, TypeError) as exc:
+            raise ValueError(f"models file is malformed: {exc}") from None
+
+    def save(self, path: str | Path) -> None:
+        Path(path).write_text(json.dumps(self.to_json(), indent=1) + "\n", encoding="utf-8")
+
+    @classmethod
+    def load(cls, path: str | Path) -> PerformanceModels:
+        try:
+            data = json.loads(Path(path).read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ValueError(f"models file {str(path)!r} does not exist") from None
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"models file {str(path)!r} is not valid JSON: {exc}") from None
+        return cls.from_json(data)
+
+
+def _copy(model: Any) -> Any:
+    return type(model)(**{k: getattr(model, k) for k in model.__slots__})
+
+
+def _res(d: dict | list | None) -> Residuals:
+    if isinstance(d, dict):
+        return Residuals(list(d.get("values", [])))
+    return Residuals(list(d or []))
+
+
+def _fit(d: dict | None) -> FitInfo:
+    return FitInfo(**d) if d else FitInfo()
+
+
+def _exec_from(d: dict) -> ExecModel:
+    return ExecModel(d["a"], d["b"], d["c"], _res(d.get("residuals")), _fit(d.get("fit")))
+
+
+def _output_from(d: dict) -> OutputModel:
+    return OutputModel(d["k"], d["e"], _res(d.get("residuals")), _fit(d.get("fit")))
+
+
+def _transfer_from(d: dict) -> TransferModel:
+    return TransferModel(d["latency_ms"], d["bytes_per_ms"], d["alpha"], _res(d.get("residuals")), _fit(d.get("fit")))
+
+
+def _startup_from(d: dict) -> StartupModel:
+    return StartupModel(
+        d["cold_ms"], d["cold_exp"], d["warm_ms"], d["warm_exp"],
+        _res(d.get("cold_residuals")), _res(d.get("warm_residuals")), _fit(d.get("fit")),
+    )

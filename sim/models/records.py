@@ -1,0 +1,191 @@
+"""Metric records: one versioned schema for simulated runs, real runs and imported traces.
+
+Records are JSON Lines, one object per line with a ``kind``:
+
+- ``task``: one executed task (``run_id``, ``workflow_type``, ``planner``, ``function``, ``task_id``,
+  ``worker_id``, ``memory_mb``, ``cpus``, ``input_bytes``, ``output_bytes``, ``exec_ms``, ``downloads``
+  as a list of ``{bytes, ms}``, ``upload`` as ``{bytes, ms}`` or null, ``start_ms``, ``end_ms``);
+- ``worker``: one worker start (``run_id``, ``worker_id``, ``memory_mb``, ``state`` cold|warm,
+  ``startup_ms``);
+- ``run``: one run (``run_id``, ``workflow_type``, ``planner``, ``sla``, ``makespan_ms``).
+
+Times are milliseconds relative to the run's submission. Because simulated and real runs write the same
+records, "plan versus real" is a join on ``(task_id)`` between two runs. Unknown extra fields are kept in
+``extra`` and written back, never rejected.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable, Iterator
+from dataclasses import MISSING, asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any, ClassVar, TextIO
+
+SCHEMA_VERSION = 1
+
+
+class RecordError(ValueError):
+    """A record that does not fit the schema; the message names the field."""
+
+
+@dataclass(slots=True)
+class Transfer:
+    bytes: int
+    ms: float
+
+
+@dataclass(slots=True)
+class TaskRecord:
+    kind: ClassVar[str] = "task"
+    run_id: str
+    workflow_type: str
+    planner: str
+    function: str
+    task_id: str
+    worker_id: str
+    memory_mb: int
+    cpus: float
+    input_bytes: int
+    output_bytes: int
+    exec_ms: float
+    downloads: list[Transfer] = field(default_factory=list)
+    upload: Transfer | None = None
+    start_ms: float = 0.0
+    end_ms: float = 0.0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class WorkerRecord:
+    kind: ClassVar[str] = "worker"
+    run_id: str
+    worker_id: str
+    memory_mb: int
+    state: str
+    startup_ms: float
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class RunRecord:
+    kind: ClassVar[str] = "run"
+    run_id: str
+    workflow_type: str
+    planner: str
+    sla: str
+    makespan_ms: float
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+Record = TaskRecord | WorkerRecord | RunRecord
+RECORD_TYPES: dict[str, type] = {cls.kind: cls for cls in (TaskRecord, WorkerRecord, RunRecord)}
+_NON_NEGATIVE = {"memory_mb", "cpus", "input_bytes", "output_bytes", "exec_ms", "startup_ms", "makespan_ms"}
+
+
+def to_dict(record: Record) -> dict[str, Any]:
+    """The JSON object of a record: ``kind``, ``v`` (schema version), the fields, then extras."""
+    data = asdict(record)
+    extra = data.pop("extra")
+    return {"kind": record.kind, "v": SCHEMA_VERSION, **data, **extra}
+
+
+def _number(name: str, value: Any, kind: type) -> Any:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise RecordError(f"field {name!r} must be a number, got {value!r}")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise RecordError(f"field {name!r} must be finite, got {value!r}")
+    if name in _NON_NEGATIVE and value < 0:
+        raise RecordError(f"field {name!r} must be >= 0, got {value!r}")
+    return int(value) if kind is int else float(value)
+
+
+def _transfer(name: str, value: Any) -> Transfer:
+    if not isinstance(value, dict) or "bytes" not in value or "ms" not in value:
+        raise RecordError(f"field {name!r} must be an object with 'bytes' and 'ms', got {value!r}")
+    nbytes, ms = _number(f"{name}.bytes", value["bytes"], int), _number(f"{name}.ms", value["ms"], float)
+    if nbytes < 0 or ms < 0:
+        raise RecordError(f"field {name!r} must have non-negative bytes and ms, got {value!r}")
+    return Transfer(nbytes, ms)
+
+
+def from_dict(data: dict[str, Any]) -> Record:
+    """Parse one record, checking required fields and types; unknown fields go to ``extra``."""
+    if not isinstance(data, dict):
+        raise RecordError(f"a record must be a JSON object, got {type(data).__name__}")
+    kind = data.get("kind")
+    cls = RECORD_TYPES.get(kind)  # type: ignore[arg-type]
+    if cls is None:
+        raise RecordError(f"unknown record kind {kind!r} (expected one of {sorted(RECORD_TYPES)})")
+    values: dict[str, Any] = {}
+    known = {"kind", "v"}
+    for f in fields(cls):
+        if f.name == "extra":
+            continue
+        known.add(f.name)
+        if f.name not in data:
+            if f.default is not MISSING or f.default_factory is not MISSING:
+                continue
+            raise RecordError(f"{kind} record: missing required field {f.name!r}")
+        value = data[f.name]
+        if f.name == "downloads":
+            if not isinstance(value, list):
+                raise RecordError(f"field 'downloads' must be a list, got {value!r}")
+            value = [_transfer(f"downloads[{i}]", d) for i, d in enumerate(value)]
+        elif f.name == "upload":
+            value = None if value is None else _transfer("upload", value)
+        elif f.type in ("int", "float"):
+            value = _number(f.name, value, int if f.type == "int" else float)
+        elif f.type == "str":
+            if not isinstance(value, str):
+                raise RecordError(f"field {f.name!r} must be a string, got {value!r}")
+        values[f.name] = value
+    if kind == "worker" and values["state"] not in ("cold", "warm"):
+        raise RecordError(f"worker record: state must be 'cold' or 'warm', got {values['state']!r}")
+    values["extra"] = {k: v for k, v in data.items() if k not in known}
+    return cls(**values)
+
+
+def write_jsonl(records: Iterable[Record], out: str | Path | TextIO) -> int:
+    """Write records as JSON Lines; returns how many were written."""
+    if isinstance(out, (str, Path)):
+        with open(out, "w", encoding="utf-8") as fh:
+            return write_jsonl(records, fh)
+    n = 0
+    for record in records:
+        out.write(json.dumps(to_dict(record), separators=(",", ":")) + "\n")
+        n += 1
+    return n
+
+
+@dataclass(slots=True)
+class LoadReport:
+    """What a loader kept and skipped: skipped lines are counted with the first few reasons."""
+
+    source: str
+    loaded: int = 0
+    skipped: int = 0
+    problems: list[str] = field(default_factory=list)
+
+    def skip(self, where: str, why: str) -> None:
+        self.skipped += 1
+        if len(self.problems) < 5:
+            self.problems.append(f"{where}: {why}")
+
+
+def iter_jsonl(path: str | Path, report: LoadReport | None = None) -> Iterator[Record]:
+    """Records of a JSONL file. Bad lines are skipped and counted in ``report`` (never a crash)."""
+    report = report if report is not None else LoadReport(str(path))
+    with open(path, encoding="utf-8") as fh:
+        for lineno, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                data = json.loads(line)
+                record = from_dict(data)
+            except (json.JSONDecodeError, RecordError) as exc:
+                report.skip(f"{path}:{lineno}", str(exc))
+                continue
+            report.loaded += 1
+            yield record

@@ -1,0 +1,54 @@
+"""Resource configurations: a worker's memory size, which also buys CPU (the AWS Lambda rule)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+MB_PER_VCPU = 1792
+MAX_CPUS = 6.0
+
+
+def cpus_for_memory(memory_mb: int) -> float:
+    """vCPUs a container of ``memory_mb`` gets: ``min(memory / 1792 MB, 6)``, rounded to 2 places."""
+    return round(min(memory_mb / MB_PER_VCPU, MAX_CPUS), 2)
+
+
+@dataclass(frozen=True, slots=True)
+class ResourceConfig:
+    """Memory (and so CPU) of a worker, and optionally the planned worker id.
+
+    ``worker_id=None`` marks a *flexible* task: it runs wherever the dependency counters send it, the
+    way WUKONG schedules (decentralised, no planned placement).
+    """
+
+    memory_mb: int
+    worker_id: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.memory_mb <= 0:
+            raise ValueError(f"memory_mb must be positive, got {self.memory_mb}")
+
+    @property
+    def cpus(self) -> float:
+        return cpus_for_memory(self.memory_mb)
+
+    @property
+    def flexible(self) -> bool:
+        return self.worker_id is None
+
+    def with_memory(self, memory_mb: int) -> ResourceConfig:
+        return ResourceConfig(memory_mb, self.worker_id)
+
+    def with_worker(self, worker_id: str | None) -> ResourceConfig:
+        return ResourceConfig(self.memory_mb, worker_id)
+
+
+def parse_memory_list(text: str) -> list[int]:
+    """``"2048,4096"`` -> ``[2048, 4096]``, with a clear error for anything else."""
+    sizes = []
+    for part in text.split(","):
+        part = part.strip().lower().removesuffix("mb")
+        if not part.isdigit() or int(part) <= 0:
+            raise ValueError(f"memory sizes must be positive integers in MB separated by commas, got {text!r}")
+        sizes.append(int(part))
+    return sizes

@@ -1,0 +1,322 @@
+"""The one workflow model consumed by the simulator, the planners and the runtime.
+
+A :class:`Workflow` is a DAG (networkx underneath) of :class:`TaskSpec` s. An edge ``u -> v`` carries
+``bytes``: how much of ``u``'s output ``v`` reads through the key-value store when they run on different
+workers. Workflows come from Python code (:meth:`Workflow.from_nodes`) or from WfFormat traces
+(:mod:`sim.workflow.wfformat`); both land here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import cloudpickle
+import networkx as nx
+
+from sim.workflow.language import TaskFunction, TaskHints, TaskNode, replace_nodes
+
+
+class WorkflowError(ValueError):
+    """A workflow that cannot be built or used; the message names the task or field at fault."""
+
+
+@dataclass(slots=True)
+class TaskCall:
+    """What a worker needs to run a task for real: the function and its arguments with :class:`Ref` s."""
+
+    fn: Callable[..., Any]
+    args: tuple
+    kwargs: dict
+
+
+@dataclass(slots=True)
+class TaskSpec:
+    """One task of a workflow.
+
+    ``inputs`` are the upstream task ids in argument order. ``inline_bytes`` is argument data that
+    travels with the invocation; ``stored_input_bytes`` is data uploaded before the run (large arguments,
+    a trace's external input files) that the task downloads. ``output_bytes`` and ``runtime_ms`` are
+    expected or recorded values when known.
+    """
+
+    id: str
+    function: str
+    inputs: tuple[str, ...] = ()
+    inline_bytes: int = 0
+    stored_input_bytes: int = 0
+    output_bytes: int | None = None
+    runtime_ms: float | None = None
+    hints: TaskHints = field(default_factory=TaskHints)
+    call: TaskCall | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for name in ("inline_bytes", "stored_input_bytes", "output_bytes", "runtime_ms"):
+            value = getattr(self, name)
+            if value is not None and value < 0:
+                raise WorkflowError(f"task {self.id!r}: {name} must be >= 0, got {value}")
+
+
+class Workflow:
+    """A DAG of tasks with data sizes on edges.
+
+    Build one with :meth:`from_nodes`, with :meth:`add_task`/:meth:`add_edge`, or by importing WfFormat.
+    Call :meth:`validate` after building by hand.
+    """
+
+    def __init__(self, name: str = "workflow", params: dict[str, Any] | None = None) -> None:
+        self.name = name
+        self.params: dict[str, Any] = dict(params or {})
+        self.graph: nx.DiGraph = nx.DiGraph()
+        self.recorded_makespan_ms: float | None = None
+        self.machines: dict[str, dict[str, Any]] = {}
+        self.meta: dict[str, Any] = {}
+        self._topo: list[str] | None = None
+
+    # -- building ---------------------------------------------------------------------------------------
+    def add_task(self, spec: TaskSpec) -> TaskSpec:
+        if spec.id in self.graph:
+            raise WorkflowError(f"duplicate task id {spec.id!r}")
+        self.graph.add_node(spec.id, spec=spec)
+        self._topo = None
+        return spec
+
+    def add_edge(self, producer: str, consumer: str, nbytes: int) -> None:
+        for tid, role in ((producer, "parent"), (consumer, "child")):
+            if tid not in self.graph:
+                raise WorkflowError(f"edge {producer!r} -> {consumer!r}: unknown {role} task {tid!r}")
+        if nbytes < 0:
+            raise WorkflowError(f"edge {producer!r} -> {consumer!r}: negative size {nbytes}")
+        self.graph.add_edge(producer, consumer, bytes=int(nbytes))
+        self._topo = None
+
+    @classmethod
+    def from_nodes(cls, *sinks: TaskNode, name: str | None = None, params: dict | None = None) -> Workflow:
+        """The workflow behind one or more sink nodes (several sinks are allowed).
+
+        Task ids are ``{function}-{k}``, numbered per function in node creation order, so the same code
+        always gives the same ids.
+        """
+        if not sinks:
+            raise WorkflowError("a workflow needs at least one sink node")
+        seen: dict[TaskNode, None] = {}
+        stack = list(sinks)
+        while stack:
+            node = stack.pop()
+            if not isinstance(node, TaskNode):
+                raise WorkflowError(f"expected a task node (a call of an @task function), got {node!r}")
+            if node in seen:
+                continue
+            seen[node] = None
+            stack.extend(node.upstream)
+        nodes = sorted(seen, key=lambda n: n.seq)
+        ids: dict[TaskNode, str] = {}
+        per_function: Counter[str] = Counter()
+        for node in nodes:
+            ids[node] = f"{node.name}-{per_function[node.name]}"
+            per_function[node.name] += 1
+        wf = cls(name or sinks[0].name, params)
+        for node in nodes:
+            args = replace_nodes(node.args, ids)
+            kwargs = replace_nodes(node.kwargs, ids)
+            fn: TaskFunction = node.function
+            wf.add_task(
+                TaskSpec(
+                    id=ids[node],
+                    function=node.name,
+                    inputs=tuple(ids[u] for u in node.upstream),
+                    inline_bytes=inline_size(args, kwargs),
+                    hints=fn.hints,
+                    call=TaskCall(fn.fn, args, kwargs),
+                )
+            )
+        for node in nodes:
+            for up in node.upstream:
+                wf.graph.add_edge(ids[up], ids[node], bytes=0)
+        return wf
+
+    # -- queries ----------------------------------------------------------------------------------------
+    def __len__(self) -> int:
+        return self.graph.number_of_nodes()
+
+    def __contains__(self, task_id: str) -> bool:
+        return task_id in self.graph
+
+    def __iter__(self):
+        return iter(self.topological_order())
+
+    def task(self, task_id: str) -> TaskSpec:
+        try:
+            return self.graph.nodes[task_id]["spec"]
+        except KeyError:
+            raise WorkflowError(f"unknown task {task_id!r}") from None
+
+    @property
+    def tasks(self) -> dict[str, TaskSpec]:
+        return {tid: data["spec"] for tid, data in self.graph.nodes(data=True)}
+
+    def parents(self, task_id: str) -> list[str]:
+        return list(self.graph.predecessors(task_id))
+
+    def children(self, task_id: str) -> list[str]:
+        return list(self.graph.successors(task_id))
+
+    def edge_bytes(self, producer: str, consumer: str) -> int:
+        return self.graph.edges[producer, consumer]["bytes"]
+
+    def input_bytes(self, task_id: str) -> int:
+        """Everything a task reads: inline data, stored inputs and upstream outputs."""
+        spec = self.task(task_id)
+        return (
+            spec.inline_bytes
+            + spec.stored_input_bytes
+            + sum(d["bytes"] for _, _, d in self.graph.in_edges(task_id, data=True))
+        )
+
+    @property
+    def roots(self) -> list[str]:
+        return [t for t in self.topological_order() if self.graph.in_degree(t) == 0]
+
+    @property
+    def sinks(self) -> list[str]:
+        return [t for t in self.topological_order() if self.graph.out_degree(t) == 0]
+
+    def validate(self) -> Workflow:
+        """Raise :class:`WorkflowError` for an empty graph or a cycle (naming tasks on it)."""
+        if len(self) == 0:
+            raise WorkflowError(f"workflow {self.name!r} has no tasks")
+        try:
+            cycle = nx.find_cycle(self.graph)
+        except nx.NetworkXNoCycle:
+            return self
+        path = " -> ".join(u for u, _ in cycle) + f" -> {cycle[0][0]}"
+        raise WorkflowError(f"workflow {self.name!r} has a cycle: {path}")
+
+    def topological_order(self) -> list[str]:
+        """Tasks in a deterministic topological order (ties broken by task id)."""
+        if self._topo is None:
+            try:
+                self._topo = list(nx.lexicographical_topological_sort(self.graph))
+            except nx.NetworkXUnfeasible:
+                self.validate()
+                raise
+        return self._topo
+
+    def levels(self) -> dict[str, int]:
+        """Level of each task: roots are 0, every other task is one more than its deepest parent."""
+        level: dict[str, int] = {}
+        for t in self.topological_order():
+            level[t] = 1 + max((level[p] for p in self.graph.predecessors(t)), default=-1)
+        return level
+
+    def max_width(self) -> int:
+        return max(Counter(self.levels().values()).values(), default=0)
+
+    def total_edge_bytes(self) -> int:
+        return sum(d["bytes"] for _, _, d in self.graph.edges(data=True))
+
+    def critical_path(self, cost: Callable[[TaskSpec], float] | None = None) -> tuple[list[str], float]:
+        """The longest path by task cost (default: recorded runtime, 0 when unknown) and its length."""
+        cost = cost or (lambda s: s.runtime_ms or 0.0)
+        finish: dict[str, float] = {}
+        best_parent: dict[str, str | None] = {}
+        for t in self.topological_order():
+            best = max(self.graph.predecessors(t), key=lambda p: (finish[p], p), default=None)
+            start = finish[best] if best is not None else 0.0
+            best_parent[t] = best
+            finish[t] = start + float(cost(self.task(t)))
+        if not finish:
+            return [], 0.0
+        end = max(finish, key=lambda t: (finish[t], t))
+        path = [end]
+        while best_parent[path[-1]] is not None:
+            path.append(best_parent[path[-1]])  # type: ignore[arg-type]
+        return path[::-1], finish[end]
+
+    def type_hash(self, iterations: int = 3) -> str:
+        """A workflow-type identity that ignores task ids, enumeration order and argument values.
+
+        Weisfeiler-Lehman relabelling (Shervashidze et al., "Weisfeiler-Lehman Graph Kernels", JMLR 2011)
+        over function names, with parent and child label multisets kept apart because direction matters.
+        The digest covers the label histogram of every iteration, so it changes when an edge is added or
+        removed, and stays the same when tasks are renamed or added in another order.
+        """
+        g = self.graph
+        label = {t: d["spec"].function for t, d in g.nodes(data=True)}
+        digest = hashlib.sha256()
+        digest.update(f"n={len(g)};e={g.number_of_edges()}".encode())
+        for _ in range(iterations + 1):
+            for item in sorted(Counter(label.values()).items()):
+                digest.update(repr(item).encode())
+            label = {
+                t: hashlib.blake2b(
+                    repr(
+                        (label[t], sorted(label[p] for p in g.predecessors(t)), sorted(label[c] for c in g.successors(t)))
+                    ).encode(),
+                    digest_size=12,
+                ).hexdigest()
+                for t in g
+            }
+        return digest.hexdigest()[:16]
+
+    def summary(self) -> dict[str, Any]:
+        """Headline numbers of a workflow, as ``plansim workflows show`` prints them."""
+        path, length = self.critical_path()
+        levels = self.levels()
+        return {
+            "name": self.name,
+            "params": self.params,
+            "type_hash": self.type_hash(),
+            "tasks": len(self),
+            "edges": self.graph.number_of_edges(),
+            "functions": dict(sorted(Counter(s.function for s in self.tasks.values()).items())),
+            "levels": 1 + max(levels.values(), default=-1),
+            "max_width": self.max_width(),
+            "roots": sum(1 for t in self.graph if self.graph.in_degree(t) == 0),
+            "sinks": sum(1 for t in self.graph if self.graph.out_degree(t) == 0),
+            "total_edge_bytes": self.total_edge_bytes(),
+            "total_input_bytes": sum(s.inline_bytes + s.stored_input_bytes for s in self.tasks.values()),
+            "critical_path_ms": length,
+            "critical_path_tasks": len(path),
+            "recorded_makespan_ms": self.recorded_makespan_ms,
+        }
+
+
+def inline_size(args: Any, kwargs: Any) -> int:
+    """Serialized size of a task's argument data (node references count a few bytes each)."""
+    try:
+        return len(cloudpickle.dumps((args, kwargs), protocol=5))
+    except Exception:  # unpicklable arguments cannot travel to a worker; size them as unknown (0)
+        return 0
+
+
+def from_edges(
+    name: str,
+    edges: Iterable[tuple[str, str, int]],
+    functions: dict[str, str] | None = None,
+    runtimes_ms: dict[str, float] | None = None,
+) -> Workflow:
+    """A workflow from an edge list; handy for tests and hand-made shapes."""
+    edges = list(edges)
+    wf = Workflow(name)
+    ids = dict.fromkeys([u for u, _, _ in edges] + [v for _, v, _ in edges])
+    for extra in (functions or {}):
+        ids.setdefault(extra, None)
+    for tid in ids:
+        wf.add_task(
+            TaskSpec(
+                id=tid,
+                function=(functions or {}).get(tid, tid.rsplit("-", 1)[0]),
+                runtime_ms=(runtimes_ms or {}).get(tid),
+            )
+        )
+    for u, v, b in edges:
+        wf.add_edge(u, v, b)
+    for tid in wf.graph:
+        spec = wf.task(tid)
+        spec.inputs = tuple(wf.graph.predecessors(tid))
+    return wf.validate()
