@@ -1,0 +1,1 @@
+"""The worker that runs inside a container (or a local process): entry loop, wire protocol, image recipe."""
