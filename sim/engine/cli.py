@@ -1,0 +1,151 @@
+"""``plansim simulate`` and ``plansim compare``: the what-if commands."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from sim.engine.whatif import WhatIf, what_if
+from sim.models.performance import SLA, PerformanceModels
+from sim.models.records import write_jsonl
+from sim.models.resources import parse_memory_list
+from sim.workflow.dag import Workflow
+
+
+def load_workflow(text: str) -> Workflow:
+    from sim.workflow.library import load_workflow as load
+
+    return load(text)
+
+
+def _common(fn):
+    options = [
+        click.option("--memory", "memory", default="2048,4096,8192", show_default=True,
+                     help="Memory sizes in MB; uniform and wukong use the first, non-uniform all."),
+        click.option("--sla", default="average", show_default=True, help="'average' or 'pNN' of predicted time."),
+        click.option("--platform", default="default", show_default=True, help="'default', 'ideal' or a JSON file."),
+        click.option("--models", "models_path", type=click.Path(dir_okay=False), default=None,
+                     help="Calibrated models file (plansim calibrate); built-in defaults otherwise."),
+        click.option("--opt", "optimizations", default="", help="Comma-separated optimizations to switch on."),
+        click.option("--seed", default=0, show_default=True, type=int),
+        click.option("--replications", default=0, show_default=True, type=click.IntRange(min=0),
+                     help="Monte-Carlo replications sampling the models' residuals."),
+        click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table."),
+    ]
+    for option in reversed(options):
+        fn = option(fn)
+    return fn
+
+
+def _models(path: str | None) -> PerformanceModels | None:
+    return PerformanceModels.load(path) if path else None
+
+
+def _opts(text: str) -> frozenset[str]:
+    names = frozenset(x.strip() for x in text.split(",") if x.strip())
+    if names:
+        try:
+            from sim.planners.optimizations import OPTIMIZATIONS
+        except ImportError:
+            OPTIMIZATIONS = {}
+        unknown = sorted(names - set(OPTIMIZATIONS))
+        if unknown:
+            known = ", ".join(sorted(OPTIMIZATIONS)) or "none yet"
+            raise ValueError(f"unknown optimization {unknown[0]!r} (known: {known})")
+    return names
+
+
+def _run(workflow, planner, memory, sla, platform, models_path, optimizations, seed, replications) -> WhatIf:
+    return what_if(
+        workflow, planner, parse_memory_list(memory), SLA.parse(sla), platform, _models(models_path),
+        seed=seed, replications=replications, optimizations=_opts(optimizations),
+    )
+
+
+ROWS = [
+    ("makespan (ms)", lambda s: f"{s['makespan_ms']:.1f}"),
+    ("cost (GB-s)", lambda s: f"{s['cost_gb_s']:.3f}"),
+    ("allocated (GB-s)", lambda s: f"{s['alloc_gb_s']:.3f}"),
+    ("invocations", lambda s: str(s["invocations"])),
+    ("workers", lambda s: str(s["workers"])),
+    ("cold / warm starts", lambda s: f"{s['cold_starts']} / {s['warm_starts']}"),
+    ("planned workers", lambda s: str(s["plan"]["planned_workers"])),
+    ("workers by memory", lambda s: ", ".join(f"{m} MB x{n}" for m, n in s["plan"]["workers_by_memory"].items()) or "-"),
+    ("flexible tasks", lambda s: str(s["plan"]["flexible_tasks"])),
+    ("MB uploaded", lambda s: f"{s['bytes_uploaded'] / 1e6:.3f}"),
+    ("MB downloaded", lambda s: f"{s['bytes_downloaded'] / 1e6:.3f}"),
+    ("store operations", lambda s: str(s["store_ops"])),
+    ("critical path (tasks)", lambda s: str(s["critical_path_length"])),
+    ("planning + simulation (ms)", lambda s: f"{s['planning_ms']:.1f} + {s['simulation_ms']:.1f}"),
+]
+
+
+def _table(title: str, summaries: list[dict]) -> Table:
+    table = Table(title=title, title_justify="left")
+    table.add_column("")
+    for s in summaries:
+        table.add_column(s["planner"], justify="right")
+    for label, fmt in ROWS:
+        table.add_row(label, *(fmt(s) for s in summaries))
+    if any("replications" in s for s in summaries):
+        for q in (5, 50, 95):
+            table.add_row(f"makespan p{q} (ms)", *(f"{s['replications'][f'makespan_ms_p{q}']:.1f}" if "replications" in s else "-" for s in summaries))
+    return table
+
+
+def _title(wf: Workflow, first: dict) -> str:
+    return (f"{wf.name} ({len(wf)} tasks, type {first['workflow_type']}) on platform "
+            f"{first['platform']}, SLA {first['sla']}")
+
+
+@click.command()
+@click.argument("workflow")
+@click.option("--planner", default="wukong", show_default=True, help="Planner name (plansim planners list).")
+@_common
+@click.option("--gantt", type=click.Path(dir_okay=False), default=None, help="Write a Gantt chart (.png or .html).")
+@click.option("--metrics-out", type=click.Path(dir_okay=False), default=None, help="Write metric records (JSONL).")
+def simulate(workflow, planner, memory, sla, platform, models_path, optimizations, seed, replications, as_json, gantt, metrics_out):
+    """Plan WORKFLOW with one planner and simulate it.
+
+    WORKFLOW is NAME[:key=value,...] of a known type (plansim workflows list) or a WfFormat file.
+    """
+    wf = load_workflow(workflow)
+    result = _run(wf, planner, memory, sla, platform, models_path, optimizations, seed, replications)
+    if gantt:
+        from sim.engine.gantt import write_gantt
+
+        write_gantt(result.result.output.tasks, gantt, f"{wf.name}: {planner}")
+    if metrics_out:
+        write_jsonl(result.result.records(f"sim-{planner}-{seed}"), metrics_out)
+    if as_json:
+        click.echo(json.dumps(result.to_json(), indent=1))
+        return
+    console = Console()
+    summary = result.summary()
+    console.print(_table(_title(wf, summary), [summary]))
+    if gantt:
+        console.print(f"Gantt chart: {Path(gantt).resolve()}")
+    if metrics_out:
+        console.print(f"metric records: {Path(metrics_out).resolve()}")
+
+
+@click.command()
+@click.argument("workflow")
+@click.option("--planners", default="uniform,non-uniform,wukong", show_default=True, help="Comma-separated planner names.")
+@_common
+def compare(workflow, planners, memory, sla, platform, models_path, optimizations, seed, replications, as_json):
+    """Plan and simulate WORKFLOW with several planners, side by side."""
+    wf = load_workflow(workflow)
+    names = [p.strip() for p in planners.split(",") if p.strip()]
+    if not names:
+        raise ValueError("--planners needs at least one planner name")
+    results = [_run(wf, n, memory, sla, platform, models_path, optimizations, seed, replications) for n in names]
+    summaries = [r.summary() for r in results]
+    if as_json:
+        click.echo(json.dumps(summaries, indent=1))
+        return
+    Console().print(_table(_title(wf, summaries[0]), summaries))

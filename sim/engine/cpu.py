@@ -1,0 +1,62 @@
+"""Tasks sharing a worker's CPUs: an egalitarian processor-sharing server.
+
+A performance model gives each task's execution time when it runs *alone* on its worker. When ``k``
+tasks run at once on a worker with ``c`` vCPUs, each progresses at rate ``min(1, max(c, 1) / k)``: a
+single-threaded task cannot use more than one CPU, and the model already covers how fast one task runs
+on a small (fractional-CPU) container. Every arrival or departure recomputes the next completion, as in
+the classic M/G/1-PS queue (Kleinrock, "Time-shared systems: a theoretical treatment", JACM 1967).
+"""
+
+from __future__ import annotations
+
+import simpy
+
+
+class SharedCpu:
+    """Processor sharing among the tasks running on one worker."""
+
+    __slots__ = ("env", "parallel", "jobs", "last", "version")
+
+    def __init__(self, env: simpy.Environment, cpus: float) -> None:
+        self.env = env
+        self.parallel = max(float(cpus), 1.0)
+        self.jobs: list[list] = []  # [remaining work in ms, completion event]
+        self.last = env.now
+        self.version = 0
+
+    def run(self, work_ms: float) -> simpy.Event:
+        """An event that fires when ``work_ms`` of single-CPU work has been done here."""
+        self._advance()
+        done = self.env.event()
+        self.jobs.append([work_ms, done])
+        self._schedule()
+        return done
+
+    def _rate(self) -> float:
+        return min(1.0, self.parallel / len(self.jobs))
+
+    def _advance(self) -> None:
+        now = self.env.now
+        if self.jobs and now > self.last:
+            work = (now - self.last) * self._rate()
+            for job in self.jobs:
+                job[0] -= work
+        self.last = now
+
+    def _schedule(self) -> None:
+        self.version += 1
+        version = self.version
+        delay = max(0.0, min(job[0] for job in self.jobs) / self._rate())
+        timer = self.env.timeout(delay)
+        timer.callbacks.append(lambda _event: self._complete(version))
+
+    def _complete(self, version: int) -> None:
+        if version != self.version:
+            return  # superseded by a later arrival or departure
+        self._advance()
+        finished = [job for job in self.jobs if job[0] <= 1e-9]
+        self.jobs = [job for job in self.jobs if job[0] > 1e-9]
+        for job in finished:
+            job[1].succeed()
+        if self.jobs:
+            self._schedule()

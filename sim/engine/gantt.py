@@ -1,0 +1,101 @@
+"""Gantt charts of a simulated (or real) run: one row per worker, one bar per task, coloured by worker.
+
+``.png`` is drawn with matplotlib; ``.html`` is an interactive, self-contained plotly page (hover a bar
+for the task, its timings and sizes).
+"""
+
+from __future__ import annotations
+
+import colorsys
+import hashlib
+from pathlib import Path
+
+from sim.models.plan import PlanningTaskInfo
+
+
+def worker_colour(worker: str) -> str:
+    """A stable colour per worker id (same worker, same colour, in every chart)."""
+    h = int(hashlib.md5(worker.encode()).hexdigest()[:6], 16) / 0xFFFFFF
+    r, g, b = colorsys.hls_to_rgb(h, 0.55, 0.6)
+    return f"#{int(r * 255):02x}{int(g * 255):02x}{int(b * 255):02x}"
+
+
+def _rows(tasks: dict[str, PlanningTaskInfo]) -> tuple[list[str], list[PlanningTaskInfo]]:
+    infos = sorted(tasks.values(), key=lambda i: (i.earliest_start_ms, i.task_id))
+    workers = list(dict.fromkeys(i.worker_id for i in infos))
+    return workers, infos
+
+
+def write_gantt(tasks: dict[str, PlanningTaskInfo], path: str | Path, title: str = "") -> Path:
+    """Write a Gantt chart to ``path`` (.png or .html)."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix == ".png":
+        _png(tasks, path, title)
+    elif suffix in (".html", ".htm"):
+        _html(tasks, path, title)
+    else:
+        raise ValueError(f"Gantt chart must be a .png or .html file, got {path.name!r}")
+    return path
+
+
+def _png(tasks: dict[str, PlanningTaskInfo], path: Path, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    workers, infos = _rows(tasks)
+    row = {w: i for i, w in enumerate(workers)}
+    fig, ax = plt.subplots(figsize=(12, max(2.5, 0.32 * len(workers) + 1.2)))
+    for info in infos:
+        y = row[info.worker_id]
+        start, end = info.earliest_start_ms, max(info.completion_ms, info.earliest_start_ms)
+        ax.barh(y, end - start, left=start, height=0.7, color=worker_colour(info.worker_id), edgecolor="black", linewidth=0.3)
+        if info.download_ms > 0:  # hatched: waiting for inputs
+            ax.barh(y, info.download_ms, left=start, height=0.7, color="none", hatch="///", edgecolor="grey", linewidth=0)
+    ax.set_yticks(range(len(workers)))
+    ax.set_yticklabels(workers, fontsize=7)
+    ax.invert_yaxis()
+    ax.set_xlabel("time since submission (ms)")
+    ax.set_title(title or "Gantt chart (hatched: downloading inputs)")
+    ax.grid(axis="x", alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def _html(tasks: dict[str, PlanningTaskInfo], path: Path, title: str) -> None:
+    try:
+        import plotly.graph_objects as go
+    except ImportError:  # pragma: no cover - plotly is an optional extra
+        raise ValueError("an .html Gantt chart needs plotly: pip install 'plansim[plots]'") from None
+    workers, infos = _rows(tasks)
+    fig = go.Figure()
+    for w in workers:
+        mine = [i for i in infos if i.worker_id == w]
+        fig.add_trace(
+            go.Bar(
+                y=[w] * len(mine),
+                x=[max(i.completion_ms - i.earliest_start_ms, 1e-3) for i in mine],
+                base=[i.earliest_start_ms for i in mine],
+                orientation="h",
+                marker_color=worker_colour(w),
+                name=w,
+                customdata=[
+                    [i.task_id, i.function, i.download_ms, i.exec_ms, i.upload_ms, i.input_bytes, i.output_bytes, i.memory_mb]
+                    for i in mine
+                ],
+                hovertemplate=(
+                    "%{customdata[0]} (%{customdata[1]})<br>start %{base:.1f} ms<br>download %{customdata[2]:.1f} ms"
+                    "<br>exec %{customdata[3]:.1f} ms<br>upload %{customdata[4]:.1f} ms<br>in %{customdata[5]} B,"
+                    " out %{customdata[6]} B<br>%{customdata[7]} MB<extra>%{y}</extra>"
+                ),
+            )
+        )
+    fig.update_layout(
+        title=title or "Gantt chart", barmode="overlay", showlegend=False,
+        xaxis_title="time since submission (ms)", yaxis={"autorange": "reversed"},
+        height=max(300, 22 * len(workers) + 120),
+    )
+    fig.write_html(str(path), include_plotlyjs="inline", full_html=True)

@@ -1,0 +1,87 @@
+"""The simulated platform: the numbers that are properties of the infrastructure, not of the workflow.
+
+Durations of work (execution, transfers, start-ups) come from the performance models; the platform says
+how the infrastructure adds to them: store round trips, invocation latency, the container pool, CPU
+sharing inside a worker, an optional cap on the store's total bandwidth.
+
+Built-ins:
+
+- ``default``: a small serverless platform with a Redis-like store (0.5 ms per round trip, 15 ms per
+  invocation, 7 s keep-alive, 1000 containers at most, CPU sharing inside a worker).
+- ``ideal``: no latency, no start-up, unlimited bandwidth and containers, no CPU sharing, and execution
+  time equal to each task's recorded runtime: its makespan is the workflow's critical path.
+
+A platform file is JSON with any of the fields of :class:`Platform` (unknown fields are an error).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class Platform:
+    name: str = "default"
+    store_latency_ms: float = 0.5
+    invoke_latency_ms: float = 15.0
+    keep_alive_ms: float = 7000.0
+    max_containers: int | None = 1000
+    bandwidth_cap_bytes_per_ms: float | None = None
+    cpu_sharing: bool = True
+    transfers: bool = True  # False: every transfer takes no time
+    startup: bool = True  # False: workers start instantly
+    exec_from_recorded: bool = False  # True: execution time is the task's recorded runtime
+
+    def __post_init__(self) -> None:
+        for f in ("store_latency_ms", "invoke_latency_ms", "keep_alive_ms"):
+            if getattr(self, f) < 0:
+                raise ValueError(f"platform {self.name!r}: {f} must be >= 0, got {getattr(self, f)}")
+        if self.max_containers is not None and self.max_containers < 1:
+            raise ValueError(f"platform {self.name!r}: max_containers must be >= 1 or null")
+        if self.bandwidth_cap_bytes_per_ms is not None and self.bandwidth_cap_bytes_per_ms <= 0:
+            raise ValueError(f"platform {self.name!r}: bandwidth_cap_bytes_per_ms must be > 0 or null")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+DEFAULT = Platform()
+IDEAL = Platform(
+    name="ideal",
+    store_latency_ms=0.0,
+    invoke_latency_ms=0.0,
+    max_containers=None,
+    cpu_sharing=False,
+    transfers=False,
+    startup=False,
+    exec_from_recorded=True,
+)
+BUILTIN = {"default": DEFAULT, "ideal": IDEAL}
+
+
+def load_platform(name_or_path: str | Path | Platform | None) -> Platform:
+    """A built-in platform by name, or a JSON platform file."""
+    if name_or_path is None:
+        return DEFAULT
+    if isinstance(name_or_path, Platform):
+        return name_or_path
+    key = str(name_or_path)
+    if key in BUILTIN:
+        return BUILTIN[key]
+    path = Path(key)
+    if not path.exists():
+        raise ValueError(f"unknown platform {key!r}: use one of {sorted(BUILTIN)} or a JSON file path")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"platform file {key!r} is not valid JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"platform file {key!r} must hold a JSON object")
+    known = {f.name for f in fields(Platform)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ValueError(f"platform file {key!r}: unknown field {unknown[0]!r} (known: {', '.join(sorted(known))})")
+    return replace(DEFAULT, **{"name": path.stem, **data})

@@ -1,0 +1,117 @@
+"""The simulated container pool: cold and warm starts, keep-alive, a cap on concurrent containers.
+
+A worker asks for a container of its memory size. An idle container of that size still inside its
+keep-alive window is reused (a *warm* start); otherwise a new one starts (*cold*) if the cap allows,
+else the request waits for a release. Idle containers past keep-alive are removed, and their allocated
+memory time is charged up to that moment.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from dataclasses import dataclass, field
+from typing import Any
+
+import simpy
+
+
+@dataclass(slots=True)
+class Container:
+    id: int
+    memory_mb: int
+    created_ms: float
+    idle_since: float | None = None
+    prewarmed: bool = False
+    jobs: int = 0
+
+
+@dataclass(slots=True)
+class ContainerPool:
+    env: simpy.Environment
+    keep_alive_ms: float
+    max_containers: int | None
+    idle: dict[int, list[Container]] = field(default_factory=dict)
+    live: int = 0
+    created: int = 0
+    alloc_mb_ms: float = 0.0  # memory x time of containers already removed
+    all: list[Container] = field(default_factory=list)
+    _released: simpy.Event | None = None
+
+    def _reap(self) -> None:
+        now = self.env.now
+        for containers in self.idle.values():
+            if containers and containers[0].idle_since + self.keep_alive_ms <= now:
+                keep = []
+                for c in containers:
+                    if c.idle_since + self.keep_alive_ms <= now:
+                        self._remove(c, c.idle_since + self.keep_alive_ms)
+                    else:
+                        keep.append(c)
+                containers[:] = keep
+
+    def _remove(self, c: Container, at: float) -> None:
+        self.live -= 1
+        self.alloc_mb_ms += c.memory_mb * (at - c.created_ms)
+        c.idle_since = -1.0  # removed
+
+    def acquire(self, memory_mb: int) -> Generator[Any, Any, tuple[Container, str]]:
+        """Get a container: ``(container, "warm" | "cold")``; waits while the cap is reached."""
+        while True:
+            self._reap()
+            idle = self.idle.get(memory_mb)
+            if idle:
+                c = idle.pop()  # the most recently used: the least likely to expire
+                c.idle_since = None
+                c.jobs += 1
+                return c, "warm"
+            if self.max_containers is None or self.live < self.max_containers:
+                return self._new(memory_mb), "cold"
+            if not self._evict_one_idle():
+                if self._released is None or self._released.triggered:
+                    self._released = self.env.event()
+                yield self._released
+
+    def _evict_one_idle(self) -> bool:
+        """At the cap, an idle container of another size gives way to a new one."""
+        oldest = None
+        for containers in self.idle.values():
+            if containers and (oldest is None or containers[0].idle_since < oldest.idle_since):
+                oldest = containers[0]
+        if oldest is None:
+            return False
+        self.idle[oldest.memory_mb].remove(oldest)
+        self._remove(oldest, self.env.now)
+        return True
+
+    def _new(self, memory_mb: int, prewarmed: bool = False) -> Container:
+        self.live += 1
+        self.created += 1
+        c = Container(self.created, memory_mb, self.env.now, prewarmed=prewarmed, jobs=0 if prewarmed else 1)
+        self.all.append(c)
+        return c
+
+    def prewarm(self, memory_mb: int, startup_ms: float) -> Generator[Any, Any, None]:
+        """Start an idle container ahead of need (skipped at the cap)."""
+        self._reap()
+        if self.max_containers is not None and self.live >= self.max_containers:
+            return
+        c = self._new(memory_mb, prewarmed=True)
+        yield self.env.timeout(startup_ms)
+        self.release(c)
+
+    def release(self, c: Container) -> None:
+        c.idle_since = self.env.now
+        self.idle.setdefault(c.memory_mb, []).append(c)
+        if self._released is not None and not self._released.triggered:
+            self._released.succeed()
+
+    def allocated_mb_ms(self, end_ms: float) -> float:
+        """Memory x time of every container, charging idle ones until expiry or ``end_ms``."""
+        total = self.alloc_mb_ms
+        for containers in self.idle.values():
+            for c in containers:
+                total += c.memory_mb * (min(c.idle_since + self.keep_alive_ms, max(end_ms, c.idle_since)) - c.created_ms)
+        for c in self.all:
+            if c.idle_since is None:  # still busy
+                total += c.memory_mb * (end_ms - c.created_ms)
+        return total

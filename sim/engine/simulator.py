@@ -1,0 +1,434 @@
+"""The SimPy driver of the worker logic: ``mock_execute_branch`` and the simulated platform.
+
+The driver does not decide anything. It runs the generators of :mod:`sim.worker.logic` and turns each
+effect they yield into timed SimPy events:
+
+=============  ==================================================================================
+effect         simulated as
+=============  ==================================================================================
+Fetch          parallel transfers from the store (transfer model at the worker's memory); done at
+               the slowest one
+Execute        processor-shared work on the worker's CPUs (execution model)
+Store          one transfer to the store
+Incr, Claim    one store round trip; the store applies them atomically when asked
+MarkReady,     one store round trip, then the ready flag is set and waiters wake
+Complete
+Invoke         invocation latency for the caller; each target then gets a container from the pool
+               (cold or warm start) and runs its worker lifecycle
+Spawn / Join   SimPy processes on the same worker / waiting for them
+WaitReady      the task's ready event (already set: no wait)
+=============  ==================================================================================
+
+Everything is deterministic for a given seed; with ``sample=True`` durations are drawn from the models'
+residuals (Monte-Carlo replications).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import simpy
+
+from sim.engine.cpu import SharedCpu
+from sim.engine.platform import Platform, load_platform
+from sim.engine.pool import ContainerPool
+from sim.models.performance import PerformanceModels
+from sim.models.plan import Plan, PlanningTaskInfo, PlanOutput
+from sim.models.predictor import Predictor
+from sim.models.records import RunRecord, TaskRecord, Transfer, WorkerRecord
+from sim.models.resources import cpus_for_memory
+from sim.worker import effects as fx
+from sim.worker.logic import PlanView, WorkerState, start_worker_lifecycle, submit_workflow
+
+
+@dataclass(slots=True)
+class SimWorker:
+    """A running simulated worker: the logic's state plus its CPUs and container."""
+
+    state: WorkerState
+    cpu: SharedCpu | None
+    started_ms: float
+    startup_state: str | None = None
+    startup_ms: float = 0.0
+    tasks: list[str] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class TaskTrace:
+    worker: str
+    memory_mb: int
+    start_ms: float
+    downloads: list[tuple[int, float]] = field(default_factory=list)
+    download_ms: float = 0.0
+    exec_ms: float = 0.0
+    upload: tuple[int, float] | None = None
+    end_ms: float = 0.0
+    startup_state: str | None = None
+    startup_ms: float = 0.0
+
+
+@dataclass(slots=True)
+class SimResult:
+    """Everything one simulated run produced."""
+
+    plan: Plan
+    output: PlanOutput
+    traces: dict[str, TaskTrace]
+    workers: dict[str, SimWorker]
+    invocations: list[fx.Invocation]
+    uploaded: list[str]
+    run_id: str = "sim"
+
+    def records(self, run_id: str | None = None) -> list[TaskRecord | WorkerRecord | RunRecord]:
+        """The shared metric records of this run (the same schema the runtime writes)."""
+        run_id = run_id or self.run_id
+        out = self.output
+        wf = self.plan.workflow
+        recs: list[Any] = []
+        for t, tr in self.traces.items():
+            info = out.tasks[t]
+            recs.append(
+                TaskRecord(
+                    run_id=run_id, workflow_type=out.workflow_type, planner=out.planner,
+                    function=wf.task(t).function, task_id=t, worker_id=tr.worker, memory_mb=tr.memory_mb,
+                    cpus=cpus_for_memory(tr.memory_mb), input_bytes=info.input_bytes, output_bytes=info.output_bytes,
+                    exec_ms=tr.exec_ms, downloads=[Transfer(b, ms) for b, ms in tr.downloads],
+                    upload=Transfer(*tr.upload) if tr.upload else None, start_ms=tr.start_ms, end_ms=tr.end_ms,
+                    extra={"source": "sim", "platform": out.platform},
+                )
+            )
+        for name, w in self.workers.items():
+            recs.append(
+                WorkerRecord(run_id=run_id, worker_id=name, memory_mb=w.state.memory_mb,
+                             state=w.startup_state or "warm", startup_ms=w.startup_ms, extra={"source": "sim"})
+            )
+        recs.append(RunRecord(run_id=run_id, workflow_type=out.workflow_type, planner=out.planner, sla=out.sla,
+                              makespan_ms=out.makespan_ms, extra={"source": "sim", "workflow": out.workflow}))
+        return recs
+
+
+class Simulation:
+    """One simulated run of a plan on a platform."""
+
+    def __init__(
+        self,
+        plan: Plan,
+        platform: Platform | str | None = None,
+        models: PerformanceModels | None = None,
+        seed: int = 0,
+        sample: bool = False,
+        predictor: Predictor | None = None,
+    ) -> None:
+        self.plan = plan
+        self.wf = plan.workflow
+        self.platform = load_platform(platform)
+        rng = np.random.default_rng(seed) if sample else None
+        self.predictor = predictor or Predictor(models, plan.sla, rng=rng)
+        sizes = self.predictor.sizes(self.wf)
+        self.sizes = sizes
+        self.view = PlanView(plan, sizes.edge_bytes, sizes.output_bytes)
+        self.env = simpy.Environment()
+        p = self.platform
+        self.pool = ContainerPool(self.env, p.keep_alive_ms, p.max_containers)
+        self.counters: dict[str, int] = {}
+        self.claims: set[str] = set()
+        self.ready: dict[str, simpy.Event] = {}
+        self.ready_flags: set[str] = set()
+        self.traces: dict[str, TaskTrace] = {}
+        self.workers: dict[str, SimWorker] = {}
+        self.invocations: list[fx.Invocation] = []
+        self.uploaded: list[str] = []
+        self.sink_done: dict[str, float] = {}
+        self.store_ops = 0
+        self.bytes_up = 0
+        self.bytes_down = 0
+        self.active_transfers = 0
+        self._flex = 0
+        self._worker_end: dict[str, float] = {}
+        self._handlers = {
+            fx.Fetch: self._fetch,
+            fx.Execute: self._execute,
+            fx.Store: self._store,
+            fx.Incr: self._incr,
+            fx.Claim: self._claim,
+            fx.MarkReady: self._mark_ready,
+            fx.Complete: self._complete,
+            fx.Invoke: self._invoke,
+            fx.Spawn: self._spawn,
+            fx.Join: self._join,
+            fx.WaitReady: self._wait_ready,
+            fx.Notify: self._notify,
+            fx.Prewarm: self._prewarm,
+        }
+
+    # -- the driver -------------------------------------------------------------------------------------
+    def mock_execute_branch(self, branch, worker: SimWorker | None):  # noqa: ANN001 - generator
+        """Run one generator of the worker logic under SimPy: perform each effect, send back results."""
+        handlers = self._handlers
+        send = None
+        while True:
+            try:
+                effect = branch.send(send)
+            except StopIteration:
+                return
+            wait, send = handlers[type(effect)](effect, worker)
+            if wait is not None:
+                yield wait
+
+    def run(self, until: float | None = None) -> SimResult:
+        self.env.process(self.mock_execute_branch(submit_workflow(self.view), None))
+        self.env.run(until=until)
+        missing = [t for t in self.view.sinks if t not in self.sink_done]
+        if missing:
+            raise RuntimeError(
+                f"simulation ended before sink {missing[0]!r} completed: the plan leaves it unreachable "
+                f"({len(self.traces)}/{len(self.wf)} tasks ran)"
+            )
+        return SimResult(self.plan, self._output(), self.traces, self.workers, self.invocations, self.uploaded)
+
+    # -- effects ----------------------------------------------------------------------------------------
+    def _trace(self, task: str, worker: SimWorker) -> TaskTrace:
+        tr = self.traces.get(task)
+        if tr is None:
+            tr = TaskTrace(worker.state.name, worker.state.memory_mb, self.env.now)
+            if not worker.tasks:
+                tr.startup_state, tr.startup_ms = worker.startup_state, worker.startup_ms
+            worker.tasks.append(task)
+            self.traces[task] = tr
+        return tr
+
+    def _transfer_ms(self, nbytes: int, memory_mb: int) -> float:
+        if not self.platform.transfers or nbytes <= 0:
+            return 0.0
+        ms = self.predictor.transfer_ms(nbytes, memory_mb)
+        cap = self.platform.bandwidth_cap_bytes_per_ms
+        if cap is not None:
+            # Approximation: the share of the cap at the start of the transfer holds throughout.
+            ms = max(ms, nbytes * (self.active_transfers + 1) / cap)
+        return ms
+
+    def _timed(self, ms: float, value: Any = None):
+        if ms <= 0:
+            return None, value
+        return self.env.timeout(ms, value), value
+
+    def _fetch(self, e: fx.Fetch, w: SimWorker):
+        tr = self._trace(e.task, w)
+        mem = w.state.memory_mb
+        longest = 0.0
+        for _key, nbytes in e.items:
+            ms = self._transfer_ms(nbytes, mem)
+            tr.downloads.append((nbytes, ms))
+            self.bytes_down += nbytes
+            longest = max(longest, ms)
+        self.store_ops += 1
+        tr.download_ms = longest
+        return self._transfer_wait(longest, len(e.items))
+
+    def _transfer_wait(self, ms: float, n: int):
+        if ms <= 0:
+            return None, None
+        self.active_transfers += n
+        ev = self.env.timeout(ms)
+        ev.callbacks.append(lambda _e: self._end_transfers(n))
+        return ev, None
+
+    def _end_transfers(self, n: int) -> None:
+        self.active_transfers -= n
+
+    def _execute(self, e: fx.Execute, w: SimWorker):
+        tr = self._trace(e.task, w)
+        if self.platform.exec_from_recorded and self.wf.task(e.task).runtime_ms is not None:
+            ms = float(self.wf.task(e.task).runtime_ms)
+        else:
+            ms = self.predictor.exec_ms(self.wf, e.task, w.state.memory_mb)
+        tr.exec_ms = ms
+        tr.end_ms = self.env.now + ms
+        if ms <= 0:
+            return None, self.view.output_bytes[e.task]
+        if w.cpu is None:
+            return self.env.timeout(ms), self.view.output_bytes[e.task]
+        ev = w.cpu.run(ms)
+        started = self.env.now
+        ev.callbacks.append(lambda _e: self._exec_done(tr, started))
+        return ev, self.view.output_bytes[e.task]
+
+    def _exec_done(self, tr: TaskTrace, started: float) -> None:
+        tr.exec_ms = self.env.now - started  # longer than the model's when tasks share the CPUs
+        tr.end_ms = self.env.now
+
+    def _store(self, e: fx.Store, w: SimWorker):
+        tr = self.traces[e.task]
+        ms = self._transfer_ms(e.nbytes, w.state.memory_mb)
+        tr.upload = (e.nbytes, ms)
+        tr.end_ms = self.env.now + ms
+        self.uploaded.append(e.task)
+        self.bytes_up += e.nbytes
+        self.store_ops += 1
+        return self._transfer_wait(ms, 1)
+
+    def _round_trip(self, value: Any = None):
+        self.store_ops += 1
+        return self._timed(self.platform.store_latency_ms, value)
+
+    def _incr(self, e: fx.Incr, w: SimWorker):
+        counters = self.counters
+        counts = []
+        for k in e.keys:
+            counters[k] = n = counters.get(k, 0) + 1
+            counts.append(n)
+        return self._round_trip(counts)
+
+    def _claim(self, e: fx.Claim, w: SimWorker | None):
+        won = []
+        for wid in e.worker_ids:
+            won.append(wid not in self.claims)
+            self.claims.add(wid)
+        return self._round_trip(won)
+
+    def _ready_event(self, task: str) -> simpy.Event:
+        ev = self.ready.get(task)
+        if ev is None:
+            ev = self.ready[task] = self.env.event()
+        return ev
+
+    def _set_ready(self, tasks: tuple[str, ...]) -> None:
+        for t in tasks:
+            self.ready_flags.add(t)
+            ev = self._ready_event(t)
+            if not ev.triggered:
+                ev.succeed()
+
+    def _mark_ready(self, e: fx.MarkReady, w: SimWorker):
+        wait, _ = self._round_trip()
+        if wait is None:
+            self._set_ready(e.tasks)
+        else:
+            wait.callbacks.append(lambda _e: self._set_ready(e.tasks))
+        return wait, None
+
+    def _complete(self, e: fx.Complete, w: SimWorker):
+        wait, _ = self._round_trip()
+        self.sink_done[e.task] = self.env.now + self.platform.store_latency_ms
+        return wait, None
+
+    def _invoke(self, e: fx.Invoke, w: SimWorker | None):
+        latency = self.platform.invoke_latency_ms
+        for inv in e.invocations:
+            self.invocations.append(inv)
+            self.env.process(self._start_worker(inv, latency))
+        return self._timed(latency)
+
+    def _spawn(self, e: fx.Spawn, w: SimWorker):
+        return None, self.env.process(self.mock_execute_branch(e.branch, w))
+
+    def _join(self, e: fx.Join, w: SimWorker):
+        pending = [h for h in e.handles if not h.processed]
+        if not pending:
+            return None, None
+        return self.env.all_of(pending), None
+
+    def _wait_ready(self, e: fx.WaitReady, w: SimWorker):
+        self.store_ops += 1  # subscribe, then check the persistent flag
+        ev = self._ready_event(e.task)
+        if ev.triggered:
+            return None, None
+        return ev, None
+
+    def _notify(self, e: fx.Notify, w: SimWorker):
+        ev = self._ready_event(e.task)
+        if not ev.triggered:
+            ev.succeed()
+        return None, None
+
+    def _prewarm(self, e: fx.Prewarm, w: SimWorker):
+        def later():
+            yield self.env.timeout(e.delay_ms)
+            startup = self.predictor.startup_ms(e.memory_mb, "cold") if self.platform.startup else 0.0
+            yield from self.pool.prewarm(e.memory_mb, startup)
+
+        self.env.process(later())
+        return None, None
+
+    # -- workers ----------------------------------------------------------------------------------------
+    def _start_worker(self, inv: fx.Invocation, latency: float):
+        if latency > 0:
+            yield self.env.timeout(latency)
+        requested = self.env.now
+        container, state = yield from self.pool.acquire(inv.memory_mb)
+        startup = self.predictor.startup_ms(inv.memory_mb, state) if self.platform.startup else 0.0
+        if startup > 0:
+            yield self.env.timeout(startup)
+        if inv.worker_id is None:
+            self._flex += 1
+            name = f"flex-{self._flex}"
+        else:
+            name = inv.worker_id
+        ws = WorkerState(self.view, inv.worker_id, name, inv.memory_mb)
+        cpu = SharedCpu(self.env, cpus_for_memory(inv.memory_mb)) if self.platform.cpu_sharing else None
+        worker = SimWorker(ws, cpu, requested, state, self.env.now - requested)
+        self.workers[name] = worker
+        yield from self.mock_execute_branch(start_worker_lifecycle(ws, inv.tasks), worker)
+        self._worker_end[name] = self.env.now
+        self.pool.release(container)
+
+    # -- results ----------------------------------------------------------------------------------------
+    def _output(self) -> PlanOutput:
+        sizes = self.sizes
+        view = self.view
+        wf = self.wf
+        tasks: dict[str, PlanningTaskInfo] = {}
+        for t, tr in self.traces.items():
+            tasks[t] = PlanningTaskInfo(
+                task_id=t, function=wf.task(t).function, worker_id=tr.worker, memory_mb=tr.memory_mb,
+                input_bytes=sizes.input_bytes[t], output_bytes=sizes.output_bytes[t],
+                downloadable_input_bytes=sum(b for b, _ in tr.downloads),
+                uploadable_output_bytes=tr.upload[0] if tr.upload else 0,
+                worker_startup_state=tr.startup_state, worker_startup_ms=tr.startup_ms,
+                download_ms=tr.download_ms, exec_ms=tr.exec_ms, upload_ms=tr.upload[1] if tr.upload else 0.0,
+                earliest_start_ms=tr.start_ms, completion_ms=tr.end_ms,
+            )
+        makespan = max(self.sink_done.values()) if self.sink_done else 0.0
+        workers_out: dict[str, dict[str, Any]] = {}
+        busy_mb_ms = 0.0
+        for name, w in self.workers.items():
+            end = self._worker_end.get(name, makespan)
+            busy_mb_ms += w.state.memory_mb * (end - w.started_ms)
+            workers_out[name] = {
+                "memory_mb": w.state.memory_mb, "start_ms": w.started_ms, "end_ms": end,
+                "startup_state": w.startup_state, "startup_ms": w.startup_ms, "tasks": list(w.tasks),
+            }
+        cold = sum(1 for w in self.workers.values() if w.startup_state == "cold")
+        return PlanOutput(
+            planner=self.plan.planner, workflow=wf.name, workflow_type=wf.type_hash(), sla=str(self.plan.sla),
+            platform=self.platform.name, makespan_ms=makespan,
+            cost_gb_s=busy_mb_ms / 1024 / 1000,
+            alloc_gb_s=self.pool.allocated_mb_ms(self.env.now) / 1024 / 1000,
+            invocations=len(self.invocations), cold_starts=cold, warm_starts=len(self.workers) - cold,
+            bytes_uploaded=self.bytes_up, bytes_downloaded=self.bytes_down, store_ops=self.store_ops,
+            critical_path=self._critical_path(tasks, view), tasks=tasks, workers=workers_out,
+        )
+
+    @staticmethod
+    def _critical_path(tasks: dict[str, PlanningTaskInfo], view: PlanView) -> list[str]:
+        """Walk back from the last sink through the parent that finished last."""
+        if not tasks:
+            return []
+        end = max(view.sinks, key=lambda t: (tasks[t].completion_ms, t))
+        path = [end]
+        while view.parents[path[-1]]:
+            path.append(max(view.parents[path[-1]], key=lambda p: (tasks[p].completion_ms, p)))
+        return path[::-1]
+
+
+def simulate(
+    plan: Plan,
+    platform: Platform | str | None = None,
+    models: PerformanceModels | None = None,
+    seed: int = 0,
+    sample: bool = False,
+) -> SimResult:
+    """Simulate one run of ``plan``."""
+    return Simulation(plan, platform, models, seed=seed, sample=sample).run()

@@ -1,0 +1,94 @@
+"""The Predictor: performance models plus an SLA, asked about tasks of a workflow.
+
+Planners and the simulator ask it the same questions, so a planner's view of a plan is exactly what the
+simulator will play out. With a random generator it *samples* each duration from the models' residuals
+instead (Monte-Carlo replications).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from sim.models.performance import SLA, PerformanceModels
+from sim.workflow.dag import Workflow
+
+
+@dataclass(slots=True)
+class WorkflowSizes:
+    """Expected bytes of a workflow: what each task reads, writes, and reads from each parent."""
+
+    input_bytes: dict[str, int]
+    output_bytes: dict[str, int]
+    edge_bytes: dict[tuple[str, str], int]
+
+
+class Predictor:
+    """Predicted durations and sizes for tasks, at an SLA (or sampled, given ``rng``)."""
+
+    def __init__(
+        self,
+        models: PerformanceModels | None = None,
+        sla: SLA | str | None = None,
+        rng: np.random.Generator | None = None,
+    ) -> None:
+        self.models = models or PerformanceModels.default()
+        self.sla = SLA.parse(sla)
+        self.rng = rng
+        self._sizes: dict[int, WorkflowSizes] = {}
+
+    def sizes(self, wf: Workflow) -> WorkflowSizes:
+        """Sizes in topological order: an edge with no recorded size carries the producer's predicted
+        output; a task's output is its recorded size, else its declared I/O relation, else the model."""
+        cached = self._sizes.get(id(wf))
+        if cached is not None:
+            return cached
+        g = wf.graph
+        inputs: dict[str, int] = {}
+        outputs: dict[str, int] = {}
+        edges: dict[tuple[str, str], int] = {}
+        output_model = self.models.output_bytes
+        for t in wf.topological_order():
+            spec = g.nodes[t]["spec"]
+            total = spec.inline_bytes + spec.stored_input_bytes
+            for p in g.predecessors(t):
+                b = g.edges[p, t].get("bytes") or 0
+                if b == 0 and g.nodes[p]["spec"].output_bytes is None:
+                    b = outputs[p]
+                edges[p, t] = b
+                total += b
+            inputs[t] = total
+            if spec.output_bytes is not None:
+                outputs[t] = int(spec.output_bytes)
+            else:
+                outputs[t] = int(output_model(spec.function, total, spec.hints.io))
+        sizes = WorkflowSizes(inputs, outputs, edges)
+        self._sizes[id(wf)] = sizes
+        return sizes
+
+    def _factor(self, residuals) -> float:  # noqa: ANN001 - Residuals
+        return residuals.sample(self.rng) if self.rng is not None else residuals.factor(self.sla)
+
+    def exec_ms(self, wf: Workflow, task_id: str, memory_mb: int) -> float:
+        spec = wf.task(task_id)
+        in_bytes = self.sizes(wf).input_bytes[task_id]
+        m = self.models
+        if self.rng is None:
+            return m.exec_ms(spec.function, in_bytes, memory_mb, self.sla, spec.runtime_ms)
+        median = SLA(0.5)
+        base = m.exec_ms(spec.function, in_bytes, memory_mb, median, spec.runtime_ms)
+        model = m.exec.get(spec.function)
+        if model is None or not model.residuals.values:
+            return base
+        return base * model.residuals.sample(self.rng) / model.residuals.factor(median)
+
+    def transfer_ms(self, nbytes: float, memory_mb: int) -> float:
+        if nbytes <= 0:
+            return 0.0
+        t = self.models.transfer
+        return t.median_ms(nbytes, memory_mb) * self._factor(t.residuals)
+
+    def startup_ms(self, memory_mb: int, state: str) -> float:
+        s = self.models.startup
+        return s.median_ms(memory_mb, state) * self._factor(s.residuals(state))

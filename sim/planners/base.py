@@ -1,0 +1,140 @@
+"""What every planner shares: configuration, the simulator in the loop, and worker-id grouping.
+
+A planner turns a workflow into a :class:`~sim.models.plan.Plan`. It is driven by a
+:class:`~sim.models.predictor.Predictor` (performance models at an SLA) and judges candidate plans by
+*simulating* them with the same engine and worker logic that ``plansim simulate`` and the real runtime
+use; there is no separate timing formula.
+"""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass, field
+
+from sim.engine.platform import Platform, load_platform
+from sim.engine.simulator import SimResult, Simulation
+from sim.models.performance import SLA, PerformanceModels
+from sim.models.plan import Plan
+from sim.models.predictor import Predictor
+from sim.models.resources import ResourceConfig
+from sim.workflow.dag import Workflow
+
+DEFAULT_MEMORY_SIZES = (2048, 4096, 8192)
+MAX_FAN_OUT_SAME_WORKER = 3  # reference: at most 3 fan-out siblings stay on the upstream worker
+
+
+@dataclass
+class PlannerConfig:
+    """Inputs every planner takes: memory sizes (in the user's order), SLA, models, platform."""
+
+    memory_sizes: tuple[int, ...] = DEFAULT_MEMORY_SIZES
+    sla: SLA = field(default_factory=SLA)
+    models: PerformanceModels = field(default_factory=PerformanceModels.default)
+    platform: Platform = field(default_factory=lambda: load_platform("default"))
+    optimizations: frozenset[str] = frozenset()
+
+    def __post_init__(self) -> None:
+        if not self.memory_sizes:
+            raise ValueError("a planner needs at least one memory size")
+        self.memory_sizes = tuple(int(m) for m in self.memory_sizes)
+        self.sla = SLA.parse(self.sla)
+
+
+class Planner:
+    """Base class. Subclasses implement :meth:`assign` (and may override :meth:`plan`)."""
+
+    name = "base"
+    description = ""
+
+    def __init__(self, config: PlannerConfig | None = None) -> None:
+        self.config = config or PlannerConfig()
+        self.predictor = Predictor(self.config.models, self.config.sla)
+        self.simulations = 0  # how many candidate plans were simulated
+
+    def plan(self, wf: Workflow) -> Plan:
+        wf.validate()
+        configs = self.assign(wf)
+        return Plan(wf, configs, self.name, self.config.sla, self.config.optimizations).validate()
+
+    def assign(self, wf: Workflow) -> dict[str, ResourceConfig]:
+        raise NotImplementedError
+
+    def simulate(self, plan: Plan) -> SimResult:
+        """The planner's view of a candidate plan: a deterministic simulation at the SLA."""
+        self.simulations += 1
+        return Simulation(plan, self.config.platform, predictor=self.predictor).run()
+
+    def makespan(self, wf: Workflow, configs: dict[str, ResourceConfig]) -> float:
+        plan = Plan(wf, configs, self.name, self.config.sla, self.config.optimizations)
+        return self.simulate(plan).output.makespan_ms
+
+
+class WorkerIds:
+    """Deterministic worker ids ``w1, w2, ...`` (readable, and stable across runs of one plan)."""
+
+    def __init__(self) -> None:
+        self.n = 0
+
+    def new(self) -> str:
+        self.n += 1
+        return f"w{self.n}"
+
+
+def group_into_workers(wf: Workflow, predictor: Predictor, memory_mb: int) -> dict[str, ResourceConfig]:
+    """Group tasks onto worker ids so that data stays local where it pays (reference section 3.5).
+
+    Walking the tasks in topological order:
+
+    - all roots form one fan-out group;
+    - a task whose only parent has only this child stays on the parent's worker (a chain);
+    - the children of a fan-out are grouped together: the (up to 3) shortest tasks with the largest
+      outputs stay on the parent's worker, each long task (predicted execution above the median) gets a
+      new worker with up to 2 short ones, the remaining short ones go in threes;
+    - a fan-in goes to the worker whose parents send it the most bytes.
+    """
+    sizes = predictor.sizes(wf)
+    g = wf.graph
+    exec_ms = {t: predictor.exec_ms(wf, t, memory_mb) for t in g}
+    worker: dict[str, str] = {}
+    ids = WorkerIds()
+
+    def fan_out_group(upstream_worker: str | None, candidates: list[str]) -> None:
+        median = statistics.median(exec_ms[c] for c in candidates)
+        long = [c for c in candidates if exec_ms[c] > median]
+        short = sorted((c for c in candidates if exec_ms[c] <= median), key=lambda c: (-sizes.output_bytes[c], c))
+        if upstream_worker is not None:
+            for c in short[:MAX_FAN_OUT_SAME_WORKER]:
+                worker[c] = upstream_worker
+            short = short[MAX_FAN_OUT_SAME_WORKER:]
+        while long and short:
+            w = ids.new()
+            worker[long.pop(0)] = w
+            for c in short[:2]:
+                worker[c] = w
+            short = short[2:]
+        for i in range(0, len(short), 3):
+            w = ids.new()
+            for c in short[i : i + 3]:
+                worker[c] = w
+        for c in long:
+            worker[c] = ids.new()
+
+    for t in wf.topological_order():
+        if t in worker:
+            continue
+        parents = list(g.predecessors(t))
+        if not parents:
+            fan_out_group(None, [r for r in wf.topological_order() if g.in_degree(r) == 0 and r not in worker])
+        elif len(parents) == 1:
+            p = parents[0]
+            siblings = [c for c in g.successors(p) if c not in worker]
+            if g.out_degree(p) == 1:
+                worker[t] = worker[p]
+            else:
+                fan_out_group(worker[p], siblings)
+        else:
+            by_worker: dict[str, int] = {}
+            for p in parents:
+                by_worker[worker[p]] = by_worker.get(worker[p], 0) + sizes.edge_bytes[p, t]
+            worker[t] = max(sorted(by_worker), key=lambda w: by_worker[w])
+    return {t: ResourceConfig(memory_mb, worker[t]) for t in g}

@@ -1,0 +1,137 @@
+"""Effects: what the worker logic asks its driver to do.
+
+The worker logic (:mod:`sim.worker.logic`) never performs I/O. It is a set of generators that *yield*
+effect objects and receive their results, the way h11 and hyper-h2 keep protocol logic apart from sockets.
+Two drivers perform the effects:
+
+- the simulator (:mod:`sim.engine`) turns each effect into timed SimPy events;
+- the runtime (:mod:`runtime`) performs each effect against Redis and Docker.
+
+Because both run the same generators, the simulator predicts exactly the decisions the runtime makes.
+
+=================  ============================================  ===========================================
+effect             meaning                                       result sent back
+=================  ============================================  ===========================================
+``Fetch``          download stored objects, in parallel          ``{key: value}`` (values may be ``None``
+                                                                 in the simulator)
+``Execute``        run a task on this worker's CPUs              the output (the simulator sends its size)
+``Store``          upload a task's output                        ``None``
+``Incr``           increment dependency counters (pipelined)     the new counts, in order
+``Claim``          claim worker ids (set-if-absent, pipelined)   one bool per id: True = this caller won
+``MarkReady``      persist "task is ready" + publish it          ``None``
+``Complete``       persist "sink finished" + publish it          ``None``
+``Invoke``         start workers with their first tasks          ``None``
+``Spawn``          run a generator as a concurrent branch        a handle for ``Join``
+``Join``           wait until the given branches have ended      ``None``
+``WaitReady``      wait until a task is marked ready, or         ``None``
+                   claimed locally (``Notify``)
+``Notify``         wake this worker's own waiter for a task      ``None``
+``Prewarm``        after a delay, start an idle container        ``None``
+=================  ============================================  ===========================================
+
+Keys are relative (``out:{task}``, ``dc:{task}``, ...); drivers add the run's namespace.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class Invocation:
+    """Start one worker: a planned id (or None for a fresh flexible worker), its memory, first tasks."""
+
+    worker_id: str | None
+    memory_mb: int
+    tasks: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Fetch:
+    task: str
+    items: tuple[tuple[str, int], ...]  # (key, bytes)
+
+
+@dataclass(frozen=True, slots=True)
+class Execute:
+    task: str
+
+
+@dataclass(frozen=True, slots=True)
+class Store:
+    task: str
+    key: str
+    nbytes: int
+
+
+@dataclass(frozen=True, slots=True)
+class Incr:
+    task: str
+    keys: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    task: str
+    worker_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class MarkReady:
+    task: str
+    tasks: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Complete:
+    task: str
+
+
+@dataclass(frozen=True, slots=True)
+class Invoke:
+    task: str | None  # the task whose completion caused it (None for the client)
+    invocations: tuple[Invocation, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Spawn:
+    branch: Generator[Any, Any, None]
+
+
+@dataclass(frozen=True, slots=True)
+class Join:
+    handles: tuple[Any, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class WaitReady:
+    task: str
+
+
+@dataclass(frozen=True, slots=True)
+class Notify:
+    task: str
+
+
+@dataclass(frozen=True, slots=True)
+class Prewarm:
+    delay_ms: float
+    memory_mb: int
+
+
+Effect = Fetch | Execute | Store | Incr | Claim | MarkReady | Complete | Invoke | Spawn | Join | WaitReady | Notify | Prewarm
+
+
+def output_key(task_id: str) -> str:
+    return f"out:{task_id}"
+
+
+def input_key(task_id: str) -> str:
+    """Key of a task's stored (pre-uploaded) argument data."""
+    return f"in:{task_id}"
+
+
+def counter_key(task_id: str) -> str:
+    return f"dc:{task_id}"
