@@ -38,6 +38,8 @@ from pathlib import Path
 from types import TracebackType
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 __all__ = [
     "RedisServer",
@@ -66,8 +68,13 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 
 def ping(url: str, timeout: float = 1.0) -> bool:
-    """True when the Redis server at ``url`` answers ``PING`` (with the credentials in the URL)."""
-    client = redis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout)
+    """True when the Redis server at ``url`` answers ``PING`` (with the credentials in the URL).
+
+    Retries are disabled: redis-py 8 otherwise retries a refused connection with backoff for seconds.
+    """
+    client = redis.Redis.from_url(
+        url, socket_timeout=timeout, socket_connect_timeout=timeout, retry=Retry(NoBackoff(), 0)
+    )
     try:
         return bool(client.ping())
     except redis.RedisError:

@@ -379,6 +379,7 @@ class PooledLauncher(ABC):
         t0 = time.monotonic()
         deadline = t0 + (self.acquire_timeout if timeout is None else timeout)
         evict: list[_Worker] = []
+        waited = 0.0  # time blocked on the cap: queueing, not start-up
         with self._cond:
             while True:
                 if self._closed:
@@ -396,7 +397,14 @@ class PooledLauncher(ABC):
                 for w in idle:
                     if not self._expired(w, now):
                         w.busy = True
-                        lease = Lease(w.worker_id, w.container_id, memory_mb, "warm", (now - t0) * 1000)
+                        lease = Lease(
+                            w.worker_id,
+                            w.container_id,
+                            memory_mb,
+                            "warm",
+                            (now - t0 - waited) * 1000,
+                            waited * 1000,
+                        )
                         self.leases.append(lease)
                         return lease
                 if self._live_count() < self.max_workers:
@@ -414,7 +422,9 @@ class PooledLauncher(ABC):
                         f"no {memory_mb} MB worker within {deadline - t0:.1f}s: all {self.max_workers} "
                         f"workers of run {self.run_id} are busy (raise max_workers or the timeout)"
                     )
+                t_wait = time.monotonic()
                 self._cond.wait(min(remaining, 0.5))
+                waited += time.monotonic() - t_wait
         for w in evict:
             self._schedule_stop(w)
         queued_ms = (time.monotonic() - t0) * 1000
