@@ -25,6 +25,7 @@ residuals (Monte-Carlo replications).
 
 from __future__ import annotations
 
+import gc
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -179,7 +180,15 @@ class Simulation:
 
     def run(self, until: float | None = None) -> SimResult:
         self.env.process(self.mock_execute_branch(submit_workflow(self.view), None))
-        self.env.run(until=until)
+        # The run allocates many short-lived generators and events but creates no reference cycles
+        # worth collecting mid-run; pausing the cyclic collector saves about a quarter of the time.
+        gc_was_enabled = gc.isenabled()
+        gc.disable()
+        try:
+            self.env.run(until=until)
+        finally:
+            if gc_was_enabled:
+                gc.enable()
         missing = [t for t in self.view.sinks if t not in self.sink_done]
         if missing:
             raise RuntimeError(
@@ -402,7 +411,7 @@ class Simulation:
             }
         cold = sum(1 for w in self.workers.values() if w.startup_state == "cold")
         return PlanOutput(
-            planner=self.plan.planner, workflow=wf.name, workflow_type=wf.type_hash(), sla=str(self.plan.sla),
+            planner=self.plan.planner, workflow=wf.name, workflow_type=workflow_type(wf), sla=str(self.plan.sla),
             platform=self.platform.name, makespan_ms=makespan,
             cost_gb_s=busy_mb_ms / 1024 / 1000,
             alloc_gb_s=self.pool.allocated_mb_ms(self.env.now) / 1024 / 1000,
@@ -421,6 +430,15 @@ class Simulation:
         while view.parents[path[-1]]:
             path.append(max(view.parents[path[-1]], key=lambda p: (tasks[p].completion_ms, p)))
         return path[::-1]
+
+
+def workflow_type(wf) -> str:  # noqa: ANN001 - Workflow
+    """The workflow's type hash, cached on the workflow while its shape is unchanged."""
+    key = (wf.graph.number_of_nodes(), wf.graph.number_of_edges())
+    cached = wf.meta.get("_type_hash")
+    if cached is None or cached[0] != key:
+        cached = wf.meta["_type_hash"] = (key, wf.type_hash())
+    return cached[1]
 
 
 def simulate(

@@ -72,7 +72,7 @@ class PlanView:
 
     __slots__ = (
         "plan", "parents", "children", "n_parents", "worker", "memory", "sinks", "stored_input",
-        "edge_bytes", "output_bytes", "upload", "counted_locally", "waits", "roots",
+        "edge_bytes", "output_bytes", "child_workers", "solo_flexible_child", "counted_locally", "waits", "roots",
     )
 
     def __init__(
@@ -100,7 +100,11 @@ class PlanView:
             c for c in order
             if self.n_parents[c] > 1 and worker[c] is not None and all(worker[p] == worker[c] for p in self.parents[c])
         )
-        self.upload = {t: self._needs_upload(t) for t in order}
+        self.child_workers = {t: frozenset(worker[c] for c in self.children[t]) for t in order}
+        self.solo_flexible_child = frozenset(
+            t for t in order
+            if len(self.children[t]) == 1 and worker[self.children[t][0]] is None and self.n_parents[self.children[t][0]] == 1
+        )
         waits: dict[str, list[str]] = {}
         for t in order:
             w = worker[t]
@@ -108,14 +112,14 @@ class PlanView:
                 waits.setdefault(w, []).append(t)
         self.waits = waits
 
-    def _needs_upload(self, t: str) -> bool:
-        children = self.children[t]
-        if not children:
-            return True  # a sink: the client reads it
-        w = self.worker[t]
-        if len(children) == 1 and self.worker[children[0]] is None and self.n_parents[children[0]] == 1:
+    def needs_upload(self, t: str, running_on: str | None) -> bool:
+        """The upload rule, for ``t`` running on worker ``running_on`` (None: a flexible worker)."""
+        if t in self.sinks:
+            return True  # the client reads it
+        if t in self.solo_flexible_child:
             return False  # the only child is flexible and has no other parent: it continues here
-        return any(self.worker[c] is None or self.worker[c] != w for c in children)
+        workers = self.child_workers[t]
+        return None in workers or workers != {running_on}
 
 
 class WorkerState:
@@ -197,7 +201,7 @@ def execute_branch(ws: WorkerState, task: str | None) -> Branch:
             held.update(p for p in v.parents[task])
         yield Execute(task)
         held.add(task)
-        if v.upload[task]:
+        if v.needs_upload(task, ws.worker_id):
             yield Store(task, output_key(task), v.output_bytes[task])
         if task in v.sinks:
             yield Complete(task)
