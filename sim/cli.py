@@ -34,7 +34,7 @@ COMMANDS = [
     ("calibration.cli", "models"),
     ("calibration.cli", "replay"),
     ("runtime.cli", "runtime"),
-    ("runtime.cli", "run"),
+    ("runtime.run_cli", "run"),
 ]
 
 
