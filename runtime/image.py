@@ -247,7 +247,8 @@ def choose_base(
     progress: Progress = _say,
     pull_timeout: float = 20.0,
 ) -> str:
-    """Pick the base image: the online one if present or pullable, else the offline debootstrap one.
+    """Pick the base image: the online one if present, else the offline one if present, else the online
+    one if it can be pulled within ``pull_timeout`` seconds, else build the offline (debootstrap) one.
 
     ``offline=True`` (or env ``PLANSIM_OFFLINE_IMAGE=1``) skips the registry entirely.
     """
@@ -256,6 +257,8 @@ def choose_base(
     if not offline:
         if _image_exists(client, ONLINE_BASE):
             return ONLINE_BASE
+        if _image_exists(client, OFFLINE_BASE):
+            return OFFLINE_BASE  # made earlier because the registry was unreachable: do not retry the pull
         progress(f"pulling {ONLINE_BASE}")
         if _try_pull(client, ONLINE_BASE, pull_timeout):
             return ONLINE_BASE

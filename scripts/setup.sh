@@ -37,5 +37,12 @@ if grep -Eq '^[[:space:]]*all[[:space:]]*=' pyproject.toml 2>/dev/null; then
 else
   TARGET='.'
 fi
+# Skip pip entirely when pyproject.toml has not changed since the last successful install.
+STAMP=.venv/.plansim-setup-stamp
+WANT="$TARGET $(sha256sum pyproject.toml | cut -d' ' -f1)"
+if [[ -f "$STAMP" && "$(cat "$STAMP")" == "$WANT" ]] && .venv/bin/python -c 'import sim, runtime' 2>/dev/null; then
+  exit 0
+fi
 log "pip install -e '$TARGET'"
 .venv/bin/python -m pip install --quiet --disable-pip-version-check -e "$TARGET"
+printf '%s' "$WANT" >"$STAMP"

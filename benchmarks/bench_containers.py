@@ -1,0 +1,150 @@
+"""Worker start-up and job hand-off latency on the real engine.
+
+Usage::
+
+    .venv/bin/python benchmarks/bench_containers.py [--samples 20] [--memory 1792 ...] [--kind docker|process]
+
+Prints, per memory size, p50/p95 in milliseconds of:
+
+* **cold start**: ``acquire`` on an empty pool: container create + start + Python start-up + imports +
+  Redis connect, until the worker's serve loop announces itself (``Lease.startup_ms``);
+* **cold job**: cold start plus one echo job round trip, as the caller sees it;
+* **warm start**: ``acquire`` when an idle worker is within keep-alive (pool bookkeeping only);
+* **warm job**: warm acquire plus one echo job round trip;
+
+and, on one running container, the two ways of handing a job to it:
+
+* ``docker exec true`` - the floor of an exec (no Python);
+* ``docker exec python3 -c 'import runtime.docker_worker.entry'`` - what a per-job fresh process costs
+  (the reference system's design: every job a new ``docker exec``'d interpreter);
+* **Redis hand-off** - RPUSH of the job envelope, BLPOP in the worker, handler, RPUSH of the done record,
+  BLPOP in the launcher (the design plansim uses).
+
+Start-up latency depends on the CPU share: ``--cpus`` is ``memory/1792``, so small workers import
+Python packages slowly. 1792 MB is one full vCPU.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from runtime.launchers import DIAGNOSTIC_COMMAND, PooledLauncher, ProcessLauncher  # noqa: E402
+from runtime.services import RedisServer  # noqa: E402
+
+
+def pct(values: list[float], q: float) -> float:
+    """The q-th percentile (0-100) with linear interpolation."""
+    ordered = sorted(values)
+    if len(ordered) == 1:
+        return ordered[0]
+    pos = (len(ordered) - 1) * q / 100
+    lo = int(pos)
+    hi = min(lo + 1, len(ordered) - 1)
+    return ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo)
+
+
+def row(name: str, values: list[float]) -> str:
+    return (
+        f"  {name:<44} p50 {pct(values, 50):8.1f} ms   p95 {pct(values, 95):8.1f} ms"
+        f"   mean {statistics.fmean(values):8.1f} ms   n={len(values)}"
+    )
+
+
+def make(kind: str, url: str, **kw: object) -> PooledLauncher:
+    if kind == "docker":
+        from runtime.launchers import DockerLauncher
+
+        return DockerLauncher(url, command=DIAGNOSTIC_COMMAND, **kw)  # type: ignore[arg-type]
+    return ProcessLauncher(url, command=DIAGNOSTIC_COMMAND, **kw)  # type: ignore[arg-type]
+
+
+def bench_starts(kind: str, url: str, memory_mb: int, samples: int) -> None:
+    cold, cold_job, warm, warm_job = [], [], [], []
+    with make(kind, url, keep_alive_s=0.0) as launcher:
+        for _ in range(samples):
+            t0 = time.perf_counter()
+            job = launcher.submit(memory_mb, b"echo:x")
+            job.result(timeout=120)
+            cold_job.append((time.perf_counter() - t0) * 1000)
+            assert job.state == "cold"
+            cold.append(job.startup_ms)
+            deadline = time.monotonic() + 10
+            while launcher.workers() and time.monotonic() < deadline:  # wait for the reaper
+                time.sleep(0.02)
+    with make(kind, url, keep_alive_s=60.0) as launcher:
+        launcher.submit(memory_mb, b"echo:x").result(timeout=120)
+        for _ in range(samples):
+            t0 = time.perf_counter()
+            job = launcher.submit(memory_mb, b"echo:x")
+            job.result(timeout=60)
+            warm_job.append((time.perf_counter() - t0) * 1000)
+            assert job.state == "warm"
+            warm.append(job.startup_ms)
+    cpus = round(min(memory_mb / 1792, 6), 2)
+    print(f"{kind} workers, {memory_mb} MB ({cpus} vCPU requested)")
+    print(row("cold start (launch -> serve loop ready)", cold))
+    print(row("cold job (acquire + echo round trip)", cold_job))
+    print(row("warm start (acquire from pool)", warm))
+    print(row("warm job (acquire + echo round trip)", warm_job))
+
+
+def timed(fn: Callable[[], object], samples: int) -> list[float]:
+    out = []
+    for _ in range(samples):
+        t0 = time.perf_counter()
+        fn()
+        out.append((time.perf_counter() - t0) * 1000)
+    return out
+
+
+def bench_handoff(url: str, memory_mb: int, samples: int) -> None:
+    from runtime.launchers import DockerLauncher
+
+    with DockerLauncher(url, command=DIAGNOSTIC_COMMAND, keep_alive_s=600) as launcher:
+        first = launcher.submit(memory_mb, b"echo:x")
+        first.result(timeout=120)
+        container = launcher.client.containers.get(first.container_id)
+
+        def exec_true() -> None:
+            assert container.exec_run(["true"]).exit_code == 0
+
+        def exec_python() -> None:
+            res = container.exec_run(["python3", "-c", "import runtime.docker_worker.entry"])
+            assert res.exit_code == 0, res.output
+
+        def redis_handoff() -> None:
+            assert launcher.submit(memory_mb, b"echo:x").result(timeout=30) == b"x"
+
+        for fn in (exec_true, exec_python, redis_handoff):  # warm-up
+            fn()
+        print(f"job hand-off to a running {memory_mb} MB container")
+        print(row("docker exec true", timed(exec_true, samples)))
+        print(row("docker exec python3 (import worker entry)", timed(exec_python, samples)))
+        print(row("redis hand-off (RPUSH/BLPOP, echo round trip)", timed(redis_handoff, samples)))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--samples", type=int, default=20)
+    parser.add_argument("--memory", type=int, action="append", help="MB (repeatable); default 1792 and 512")
+    parser.add_argument("--kind", choices=["docker", "process"], default="docker")
+    parser.add_argument("--no-handoff", action="store_true", help="skip the exec vs Redis comparison")
+    args = parser.parse_args()
+    memories = args.memory or [1792, 512]
+    with RedisServer() as server:
+        for mb in memories:
+            bench_starts(args.kind, server.url, mb, args.samples)
+        if args.kind == "docker" and not args.no_handoff:
+            bench_handoff(server.url, memories[0], args.samples)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

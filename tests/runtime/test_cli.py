@@ -1,0 +1,69 @@
+"""`plansim runtime up|status|down` through click's runner, against the real engine and a real Redis."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import redis
+from click.testing import CliRunner
+
+from runtime.cli import runtime
+from runtime.launchers import DIAGNOSTIC_COMMAND
+from runtime.launchers.docker_launcher import DockerLauncher
+from runtime.services import load_state, ping
+
+
+def test_up_status_down(tmp_path: Path, docker_client: Any, worker_image: str) -> None:
+    runner = CliRunner()
+    res = runner.invoke(runtime, ["up", "--state-dir", str(tmp_path)], env={"COLUMNS": "200"})
+    assert res.exit_code == 0, res.output
+    state = load_state(tmp_path)
+    assert state is not None and ping(state.url)
+    assert state.url in res.output and worker_image in res.output and "Docker" in res.output
+    # up again reuses the same server
+    again = runner.invoke(runtime, ["up", "--state-dir", str(tmp_path), "--no-image"])
+    assert again.exit_code == 0 and "already running" in again.output
+    assert load_state(tmp_path) == state
+
+    launcher = DockerLauncher(state.url, client=docker_client, image=worker_image, command=DIAGNOSTIC_COMMAND)
+    try:
+        launcher.prewarm(1024)
+        redis.Redis.from_url(state.url).set(f"plansim:{launcher.run_id}:probe", b"1")
+        res = runner.invoke(runtime, ["status", "--state-dir", str(tmp_path)], env={"COLUMNS": "250"})
+        assert res.exit_code == 0, res.output
+        assert f"plansim-{launcher.run_id}-1" in res.output and "1024" in res.output
+        assert launcher.run_id in res.output and "running" in res.output
+        assert state.url not in res.output  # the password is masked
+    finally:
+        res = runner.invoke(runtime, ["down", "--state-dir", str(tmp_path)])
+        launcher.close()
+    assert res.exit_code == 0, res.output
+    assert "redis: stopped" in res.output and "containers: removed" in res.output
+    assert docker_client.containers.list(all=True, filters={"label": f"plansim.run={launcher.run_id}"}) == []
+    assert not ping(state.url, timeout=0.3) and load_state(tmp_path) is None
+
+
+def test_no_engine_is_one_clear_line(tmp_path: Path) -> None:
+    res = CliRunner().invoke(
+        runtime, ["up", "--state-dir", str(tmp_path)], env={"DOCKER_HOST": "unix:///nonexistent/docker.sock"}
+    )
+    assert res.exit_code == 1
+    assert res.output.startswith("error: Docker engine not reachable")
+    assert "scripts/services.sh" in res.output and "Traceback" not in res.output
+    assert load_state(tmp_path) is None  # nothing started when the engine is missing
+
+
+def test_up_process_mode_needs_no_engine(tmp_path: Path) -> None:
+    runner = CliRunner()
+    res = runner.invoke(
+        runtime,
+        ["up", "--process", "--state-dir", str(tmp_path)],
+        env={"DOCKER_HOST": "unix:///nonexistent/d.sock"},
+    )
+    try:
+        assert res.exit_code == 0, res.output
+        assert "process launcher" in res.output
+    finally:
+        runner.invoke(runtime, ["down", "--state-dir", str(tmp_path)])
+    assert load_state(tmp_path) is None
