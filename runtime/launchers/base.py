@@ -662,9 +662,17 @@ class PooledLauncher(ABC):
             h._fail(LauncherClosed(f"launcher {self.run_id} closed before job {h.job_id} finished"))
         self._monitor.join(timeout=2)
         self._invoker.shutdown(wait=False, cancel_futures=True)
-        futures = [self._stopper.submit(self._stop_quietly_backend, w.backend) for w in workers]
-        for f in futures:
-            f.result()
+        # Plain threads, not the executor: at interpreter exit (atexit) executors refuse new work.
+        stoppers = [threading.Thread(target=self._stop_quietly_backend, args=(w.backend,)) for w in workers]
+        started = []
+        for t, w in zip(stoppers, workers, strict=True):
+            try:
+                t.start()
+                started.append(t)
+            except RuntimeError:  # no new threads this late in shutdown: stop it here
+                self._stop_quietly_backend(w.backend)
+        for t in started:
+            t.join()
         self._stopper.shutdown(wait=True)
         with contextlib.suppress(redis.RedisError):
             keys = [p.done_key(self.run_id), p.ready_key(self.run_id), p.invoke_key(self.run_id)]

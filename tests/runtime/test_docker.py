@@ -92,17 +92,23 @@ def test_rejects_root_user(redis_server: RedisServer, docker_client: Any, worker
         DockerLauncher(redis_server.url, client=docker_client, image=worker_image, user="0:0")
 
 
-def test_sigterm_removes_containers(docker_client: Any, worker_image: str, redis_server: RedisServer) -> None:
+@pytest.mark.parametrize("ending", ["sigterm", "normal-exit"])
+def test_launcher_process_ending_removes_containers(
+    ending: str, docker_client: Any, worker_image: str, redis_server: RedisServer
+) -> None:
+    """Containers are removed when the launcher's process gets SIGTERM or exits without close()."""
     script = (
         "import sys, time\n"
         "from runtime.launchers import DockerLauncher, DIAGNOSTIC_COMMAND\n"
         f"l = DockerLauncher({redis_server.url!r}, image={worker_image!r}, command=DIAGNOSTIC_COMMAND, keep_alive_s=300)\n"
         "l.prewarm(1024, count=2)\n"
         "print(l.run_id, flush=True)\n"
-        "time.sleep(120)\n"
+        "sys.stdin.readline()\n"  # wait for the test to look at the containers
+        + ("time.sleep(120)\n" if ending == "sigterm" else "sys.exit(0)\n")
     )
     proc = subprocess.Popen(
         [sys.executable, "-c", script],
+        stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
         cwd=ROOT,
@@ -110,13 +116,19 @@ def test_sigterm_removes_containers(docker_client: Any, worker_image: str, redis
     )
     run_id = ""
     try:
-        assert proc.stdout is not None
+        assert proc.stdout is not None and proc.stdin is not None
         run_id = proc.stdout.readline().strip()
         assert run_id, "child did not start its launcher"
         label = {"label": f"plansim.run={run_id}"}
         assert len(docker_client.containers.list(filters=label)) == 2
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=60) == -signal.SIGTERM
+        proc.stdin.write("go\n")
+        proc.stdin.flush()
+        if ending == "sigterm":
+            time.sleep(0.3)
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(timeout=60) == -signal.SIGTERM
+        else:
+            assert proc.wait(timeout=60) == 0
         assert docker_client.containers.list(all=True, filters=label) == []
     finally:
         if proc.poll() is None:
