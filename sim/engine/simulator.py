@@ -130,6 +130,7 @@ class Simulation:
         sizes = self.predictor.sizes(self.wf)
         self.sizes = sizes
         self.view = PlanView(plan, sizes.edge_bytes, sizes.output_bytes)
+        self.specs = self.wf.tasks
         self.env = simpy.Environment()
         p = self.platform
         self.pool = ContainerPool(self.env, p.keep_alive_ms, p.max_containers)
@@ -249,8 +250,9 @@ class Simulation:
 
     def _execute(self, e: fx.Execute, w: SimWorker):
         tr = self._trace(e.task, w)
-        if self.platform.exec_from_recorded and self.wf.task(e.task).runtime_ms is not None:
-            ms = float(self.wf.task(e.task).runtime_ms)
+        recorded = self.specs[e.task].runtime_ms
+        if self.platform.exec_from_recorded and recorded is not None:
+            ms = float(recorded)
         else:
             ms = self.predictor.exec_ms(self.wf, e.task, w.state.memory_mb)
         tr.exec_ms = ms
@@ -376,7 +378,9 @@ class Simulation:
         else:
             name = inv.worker_id
         ws = WorkerState(self.view, inv.worker_id, name, inv.memory_mb)
-        cpu = SharedCpu(self.env, cpus_for_memory(inv.memory_mb)) if self.platform.cpu_sharing else None
+        # A flexible worker continues with at most one child at a time, so it never shares its CPUs.
+        shares = self.platform.cpu_sharing and inv.worker_id is not None
+        cpu = SharedCpu(self.env, cpus_for_memory(inv.memory_mb)) if shares else None
         worker = SimWorker(ws, cpu, requested, state, self.env.now - requested)
         self.workers[name] = worker
         yield from self.mock_execute_branch(start_worker_lifecycle(ws, inv.tasks), worker)

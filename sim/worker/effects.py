@@ -39,7 +39,7 @@ from dataclasses import dataclass
 from typing import Any
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Invocation:
     """Start one worker: a planned id (or None for a fresh flexible worker), its memory, first tasks."""
 
@@ -48,74 +48,74 @@ class Invocation:
     tasks: tuple[str, ...]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Fetch:
     task: str
     items: tuple[tuple[str, int], ...]  # (key, bytes)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Execute:
     task: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Store:
     task: str
     key: str
     nbytes: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Incr:
     task: str
     keys: tuple[str, ...]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Claim:
     task: str
     worker_ids: tuple[str, ...]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class MarkReady:
     task: str
     tasks: tuple[str, ...]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Complete:
     task: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Invoke:
     task: str | None  # the task whose completion caused it (None for the client)
     invocations: tuple[Invocation, ...]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Spawn:
     branch: Generator[Any, Any, None]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Join:
     handles: tuple[Any, ...]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class WaitReady:
     task: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Notify:
     task: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Prewarm:
     delay_ms: float
     memory_mb: int
