@@ -15,6 +15,7 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 STATE_DIR="${PLANSIM_STATE_DIR:-$ROOT/.plansim}"
 DOCKER_WAIT_S="${PLANSIM_DOCKER_WAIT_S:-60}"
+DOCKER_PIDFILE="${PLANSIM_DOCKER_PIDFILE:-/var/run/docker.pid}"
 
 log() { printf '[services] %s\n' "$*" >&2; }
 die() { printf '[services] error: %s\n' "$*" >&2; exit 1; }
@@ -41,25 +42,51 @@ if ((${#missing[@]})); then
 fi
 
 # --- Docker engine -----------------------------------------------------------------------------
+# start_dockerd DRIVER: launch dockerd in its own session (it outlives this script); dockerd starts its
+# own containerd. Options: no iptables/bridge (not available everywhere); containers use the host network.
+start_dockerd() {
+  log "starting dockerd --storage-driver=$1 (log: $LOG_FILE)"
+  $SUDO setsid nohup dockerd --iptables=false --ip6tables=false --bridge=none --storage-driver="$1" \
+    >>"$LOG_FILE" 2>&1 </dev/null &
+  DOCKERD_PID=$!
+}
+
+# wait_engine PID: 0 when `docker info` answers; 1 when PID exited first; 2 on timeout.
+wait_engine() {
+  local deadline=$((SECONDS + DOCKER_WAIT_S))
+  until docker info >/dev/null 2>&1; do
+    if [[ -n "$1" ]] && ! kill -0 "$1" 2>/dev/null; then return 1; fi
+    if ((SECONDS >= deadline)); then return 2; fi
+    sleep 0.5
+  done
+}
+
 if ! docker info >/dev/null 2>&1; then
   mkdir -p "$STATE_DIR"
   LOG_FILE="$STATE_DIR/dockerd.log"
-  if [[ -f /var/run/docker.pid ]] && kill -0 "$(cat /var/run/docker.pid)" 2>/dev/null; then
+  DOCKERD_PID=""
+  if [[ -f "$DOCKER_PIDFILE" ]] && kill -0 "$(cat "$DOCKER_PIDFILE")" 2>/dev/null; then
     log "dockerd is running but not answering yet; waiting"
+    DOCKERD_PID="$(cat "$DOCKER_PIDFILE")"
   else
-    log "starting dockerd (log: $LOG_FILE)"
-    # containerd is started by dockerd itself when not running.
-    $SUDO setsid nohup dockerd --iptables=false --ip6tables=false --bridge=none --storage-driver=overlay2 \
-      >"$LOG_FILE" 2>&1 </dev/null &
-    disown || true
+    start_dockerd overlay2
   fi
-  deadline=$((SECONDS + DOCKER_WAIT_S))
-  until docker info >/dev/null 2>&1; do
-    if ((SECONDS >= deadline)); then
-      tail -n 20 "$LOG_FILE" >&2 2>/dev/null || true
-      die "Docker engine did not answer within ${DOCKER_WAIT_S}s (see $LOG_FILE). If overlay2 is refused, start dockerd with --storage-driver=vfs (slow: copies the image per container)."
-    fi
-    sleep 0.5
-  done
+  if wait_engine "$DOCKERD_PID"; then
+    rc=0
+  else
+    rc=$?
+  fi
+  if [[ $rc == 1 ]]; then
+    # overlay2 is refused on some hosts (e.g. inside an overlay filesystem). vfs always works but copies
+    # the whole image for every container (cold starts of seconds instead of about 0.15 s).
+    log "dockerd exited with overlay2; retrying with the slow vfs driver"
+    tail -n 5 "$LOG_FILE" >&2 || true
+    start_dockerd vfs
+    if wait_engine "$DOCKERD_PID"; then rc=0; else rc=$?; fi
+  fi
+  if [[ $rc != 0 ]]; then
+    tail -n 20 "$LOG_FILE" >&2 2>/dev/null || true
+    die "Docker engine did not answer within ${DOCKER_WAIT_S}s (see $LOG_FILE)"
+  fi
   log "Docker engine is up"
 fi

@@ -34,6 +34,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import itertools
+import logging
 import os
 import signal
 import threading
@@ -66,6 +67,8 @@ __all__ = [
     "WorkerStartError",
     "cpus_for_memory",
 ]
+
+log = logging.getLogger(__name__)
 
 #: Runs the worker with the built-in diagnostic handler (tests, benchmarks) instead of the real one.
 DIAGNOSTIC_COMMAND = ["python3", "-m", "runtime.docker_worker.entry"]
@@ -357,6 +360,10 @@ class PooledLauncher(ABC):
         """The worker's last log lines, for error messages."""
         return ""
 
+    def _alive_ids(self, container_ids: list[str], backends: list[Any]) -> set[str]:
+        """The subset of ``container_ids`` still running (subclasses may answer in one call)."""
+        return {cid for cid, b in zip(container_ids, backends, strict=True) if self._is_alive(b)}
+
     # -- pool ------------------------------------------------------------------------------------
 
     def _worker_env(self, worker_id: str, memory_mb: int) -> dict[str, str]:
@@ -562,12 +569,15 @@ class PooledLauncher(ABC):
                     break
                 time.sleep(0.2)
                 continue
-            if item is not None:
-                self._on_record(item[0].decode(), item[1])
-            self._reap()
-            if time.monotonic() - last_probe > 1.0:
-                last_probe = time.monotonic()
-                self._probe()
+            try:  # the monitor must survive anything: a dead monitor silently stalls every job
+                if item is not None:
+                    self._on_record(item[0].decode(), item[1])
+                self._reap()
+                if time.monotonic() - last_probe > 1.0:
+                    last_probe = time.monotonic()
+                    self._probe()
+            except Exception:
+                log.exception("plansim launcher %s: monitor step failed", self.run_id)
         client.close()
 
     def _on_record(self, key: str, data: bytes) -> None:
@@ -612,7 +622,8 @@ class PooledLauncher(ABC):
     def _probe(self) -> None:
         with self._cond:
             candidates = [w for w in self._workers.values() if w.ready]
-        dead = [w for w in candidates if not self._is_alive(w.backend)]
+        alive = self._alive_ids([w.container_id for w in candidates], [w.backend for w in candidates])
+        dead = [w for w in candidates if w.container_id not in alive]
         if not dead:
             return
         failed: list[tuple[JobHandle, str]] = []

@@ -127,6 +127,18 @@ class DockerLauncher(PooledLauncher):
             return True  # engine hiccup: do not declare the worker dead
         return backend.status in ("created", "running", "restarting")
 
+    def _alive_ids(self, container_ids: list[str], backends: list[Any]) -> set[str]:
+        """One API call for the whole pool: the running containers of this run."""
+        if not container_ids:
+            return set()
+        try:
+            running = self.client.containers.list(
+                filters={"label": f"{RUN_LABEL}={self.run_id}"}, sparse=True
+            )
+        except docker.errors.DockerException:
+            return set(container_ids)  # engine hiccup: do not declare workers dead
+        return {c.id for c in running} & set(container_ids)
+
     def _stop_worker(self, backend: Any) -> None:
         with contextlib.suppress(docker.errors.NotFound):
             backend.remove(force=True)
