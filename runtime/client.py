@@ -1,0 +1,724 @@
+"""The runtime's client: plan a workflow, run it for real on Redis + workers, get the result and a report.
+
+::
+
+    report = run_workflow(load_workflow("gemm"), planner="non-uniform", launcher="docker")
+    print(report.result, report.makespan_ms, report.cold_starts, report.warm_starts)
+
+What a run does:
+
+1. plan with the same planner objects the simulator uses (or take a given :class:`~sim.models.plan.Plan`);
+2. store the plan once (signed cloudpickle, task code included; functions of modules a worker cannot
+   import are pickled by value) and each task's stored argument data (``in:{task}``);
+3. subscribe to the run's events channel, *then* run the logic's ``submit_workflow`` (claims and
+   invocations) and serve the invocation list: every invocation, whoever asked for it, is started here
+   through the launcher, so the client knows each job and can re-submit it if its worker dies;
+4. wait, with a timeout, until every sink's ``done`` flag exists (checked after subscribing, so a fast run
+   is never missed) or the ``error`` flag appears; show progress (tasks done / total);
+5. always: set ``stop``, wait for the jobs to end, collect the metric records, delete every key of the run
+   (``SCAN`` + pipelined ``DEL``) and close the launcher if this run created it.
+
+Faults: a task that raises gives :class:`~runtime.driver.TaskFailed` naming the task with the remote
+traceback; a worker that dies (the launcher's probe, or its heartbeat expiring) has its invocation
+re-submitted (idempotent counters and invocation ids make that safe); Redis unreachable gives
+:class:`RedisUnavailable`; every wait has a timeout whose message names what was awaited.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import dataclasses
+import json
+import os
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import cloudpickle
+import redis
+
+from runtime import signing
+from runtime.driver import (
+    CLAIM_LUA,
+    INVOKE_LUA,
+    InvocationMsg,
+    RunContext,
+    RunError,
+    RunKeys,
+    TaskFailed,
+    WaitTimeout,
+    invocation_id,
+)
+from runtime.launchers.base import LauncherError, PooledLauncher, WorkerDied
+from sim.models.plan import Plan
+from sim.models.records import RunRecord, TaskRecord, WorkerRecord, from_dict
+from sim.worker import effects as fx
+from sim.worker.logic import PlanView, submit_workflow
+from sim.workflow.dag import TaskCall, Workflow, WorkflowError
+from sim.workflow.language import TaskNode
+
+__all__ = [
+    "RedisUnavailable",
+    "RunError",
+    "RunReport",
+    "TaskFailed",
+    "WaitTimeout",
+    "make_launcher",
+    "resolve_redis_url",
+    "run_sink",
+    "run_workflow",
+]
+
+ProgressFn = Callable[[int, int], None]
+_PROJECT_PACKAGES = ("sim", "runtime")
+
+
+class RedisUnavailable(RunError):
+    """Redis could not be reached (or went away during the run)."""
+
+
+def mask_url(url: str) -> str:
+    if "@" not in url:
+        return url
+    head, rest = url.split("@", 1)
+    return f"{head.rsplit(':', 1)[0]}:***@{rest}" if ":" in head else url
+
+
+def resolve_redis_url(url: str | None = None) -> str | None:
+    """``url``, else ``$PLANSIM_REDIS_URL``, else the server ``plansim runtime up`` started, else None."""
+    if url:
+        return url
+    if os.environ.get("PLANSIM_REDIS_URL"):
+        return os.environ["PLANSIM_REDIS_URL"]
+    from runtime.services import load_state, ping
+
+    state = load_state()
+    if state is not None and ping(state.url):
+        return state.url
+    return None
+
+
+def make_launcher(kind: str, redis_url: str, run_id: str | None = None, **pool: Any) -> PooledLauncher:
+    """A launcher whose workers run the real worker entrypoint and know the signing key."""
+    signing.get_key()  # exported to the environment: process workers inherit it
+    pool.setdefault("serve_invocations", False)  # the client serves this runtime's invocations
+    if kind == "process":
+        from runtime.launchers.process_launcher import ProcessLauncher
+
+        return ProcessLauncher(redis_url, run_id, **pool)
+    if kind == "docker":
+        return _docker_launcher(redis_url, run_id, **pool)
+    raise ValueError(f"unknown launcher {kind!r}: use docker or process")
+
+
+def _docker_launcher(redis_url: str, run_id: str | None, **pool: Any) -> PooledLauncher:
+    try:
+        import docker
+    except ImportError as exc:
+        raise ValueError(f"the Docker SDK is not installed ({exc}); pip install 'plansim[runtime]'") from None
+    from runtime.image import build_image
+    from runtime.launchers.docker_launcher import DockerLauncher
+
+    class SignedDockerLauncher(DockerLauncher):
+        """Passes the deployment's HMAC key to the containers (the base launcher's env has no hook)."""
+
+        def _worker_env(self, worker_id: str, memory_mb: int) -> dict[str, str]:
+            env = super()._worker_env(worker_id, memory_mb)
+            env[signing.ENV_KEY] = signing.key_hex()
+            return env
+
+    try:
+        client = docker.from_env(timeout=120)
+        client.ping()
+    except Exception as exc:  # noqa: BLE001
+        raise ValueError(f"Docker engine not reachable ({str(exc).splitlines()[0][:160]}); start it or use "
+                         "--launcher process") from None
+    image = pool.pop("image", None) or build_image(client=client, progress=lambda m: None).tag
+    return SignedDockerLauncher(redis_url, run_id, image=image, client=client, **pool)
+
+
+# --- the report -------------------------------------------------------------------------------------
+
+
+@dataclass
+class RunReport:
+    """What a real run produced."""
+
+    run_id: str
+    plan: Plan
+    results: dict[str, Any]
+    makespan_ms: float
+    wall_s: float
+    invocations: int
+    cold_starts: int
+    warm_starts: int
+    tasks_executed: int
+    reruns: int
+    records: list[TaskRecord | WorkerRecord | RunRecord]
+    launcher: str
+    invoked: list[tuple[str | None, tuple[str, ...]]] = field(default_factory=list)
+    keys_left: int = 0
+
+    @property
+    def result(self) -> Any:
+        """The single sink's output (or ``{sink: output}`` when there are several)."""
+        if len(self.results) == 1:
+            return next(iter(self.results.values()))
+        return self.results
+
+    @property
+    def task_records(self) -> list[TaskRecord]:
+        return [r for r in self.records if isinstance(r, TaskRecord)]
+
+    def task_workers(self) -> dict[str, str]:
+        """Task -> the worker that ran it (last attempt)."""
+        return {r.task_id: r.worker_id for r in self.task_records}
+
+    def uploaded(self) -> set[str]:
+        return {r.task_id for r in self.task_records if r.upload is not None}
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "run_id": self.run_id,
+            "planner": self.plan.planner,
+            "workflow": self.plan.workflow.name,
+            "tasks": len(self.plan.workflow),
+            "tasks_executed": self.tasks_executed,
+            "reruns": self.reruns,
+            "makespan_ms": round(self.makespan_ms, 3),
+            "wall_s": round(self.wall_s, 3),
+            "ms_per_task": round(self.makespan_ms / max(1, len(self.plan.workflow)), 4),
+            "invocations": self.invocations,
+            "cold_starts": self.cold_starts,
+            "warm_starts": self.warm_starts,
+            "launcher": self.launcher,
+            "keys_left": self.keys_left,
+        }
+
+
+# --- preparing the plan -----------------------------------------------------------------------------
+
+
+def _by_value(fn: Any) -> None:
+    """Pickle ``fn``'s module by value when a worker cannot import it (tests, scripts, notebooks)."""
+    mod_name = getattr(fn, "__module__", None)
+    if not mod_name or mod_name == "__main__" or mod_name.split(".")[0] in _PROJECT_PACKAGES:
+        return
+    mod = sys.modules.get(mod_name)
+    path = getattr(mod, "__file__", None) or ""
+    if mod is None or not path or "site-packages" in path or path.startswith(sys.base_prefix):
+        return
+    with contextlib.suppress(Exception):
+        cloudpickle.register_pickle_by_value(mod)
+
+
+def _prepare(plan: Plan, run_id: str) -> tuple[Plan, dict[str, bytes]]:
+    """The plan as workers get it, and the stored inputs ``{rel key: signed blob}``.
+
+    A task with ``stored_input_bytes`` gets its call arguments uploaded to ``in:{task}`` (the logic fetches
+    them); the stored plan keeps only a placeholder, so the plan stays small.
+    """
+    wf = plan.workflow
+    stored: dict[str, bytes] = {}
+    replaced: dict[str, Any] = {}
+    for t, spec in wf.tasks.items():
+        call = spec.call
+        if call is None:
+            raise WorkflowError(f"task {t!r} has no code to run: a workflow without code (e.g. an imported "
+                                "trace) can only be simulated")
+        fn = getattr(call.fn, "fn", call.fn)
+        _by_value(fn)
+        if spec.stored_input_bytes:
+            stored[f"in:{t}"] = signing.dumps((call.args, call.kwargs), f"in:{t}:{run_id}")
+            replaced[t] = dataclasses.replace(spec, call=TaskCall(call.fn, (), {}))
+    if not replaced:
+        return plan, stored
+    wf2 = copy.copy(wf)
+    wf2.graph = wf.graph.copy()
+    for t, spec in replaced.items():
+        wf2.graph.nodes[t]["spec"] = spec
+    wf2._topo = None
+    return dataclasses.replace(plan, workflow=wf2), stored
+
+
+# --- the run ----------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Job:
+    msg: InvocationMsg
+    handle: Any = None
+    hb_seen: bool = False
+    hb_missing: int = 0
+    replaced: bool = False
+
+
+class _Run:
+    def __init__(self, plan: Plan, r: redis.Redis, url: str, launcher: PooledLauncher, run_id: str,
+                 timeout_s: float, progress: ProgressFn | None, max_attempts: int) -> None:
+        self.plan = plan
+        self.r = r
+        self.url = url
+        self.launcher = launcher
+        self.run_id = run_id
+        self.keys = RunKeys(run_id)
+        self.timeout_s = timeout_s
+        self.progress = progress
+        self.max_attempts = max_attempts
+        self.view = PlanView(plan)
+        self.jobs: dict[str, _Job] = {}
+        self.handles: list[tuple[Any, InvocationMsg]] = []
+        self.lock = threading.Lock()
+        self.fatal: BaseException | None = None
+        self.stopping = threading.Event()
+        self.pool = ThreadPoolExecutor(max_workers=64, thread_name_prefix=f"plansim-launch-{run_id}")
+        self.timers: list[threading.Timer] = []
+        self.server: threading.Thread | None = None
+        self.reruns = 0
+        self.t0 = 0.0
+        self.claim_sha = ""
+        self.invoke_sha = ""
+
+    # -- invocation service ----------------------------------------------------------------------
+    def serve(self) -> None:
+        client = redis.Redis.from_url(self.url, socket_timeout=10, socket_connect_timeout=5)
+        try:
+            while not self.stopping.is_set():
+                try:
+                    item = client.blpop([self.keys.invoke], timeout=0.2)
+                except redis.RedisError as exc:
+                    if not self.stopping.is_set():
+                        self._set_fatal(RedisUnavailable(
+                            f"Redis at {mask_url(self.url)} became unreachable while serving invocations: {exc}"))
+                    return
+                if item is None:
+                    continue
+                try:
+                    msg = InvocationMsg.decode(item[1])
+                except (signing.SignatureError, ValueError, KeyError) as exc:
+                    print(f"plansim: dropping an invocation request that failed verification: {exc}",
+                          file=sys.stderr)
+                    continue
+                if msg.run_id != self.run_id:
+                    continue
+                if msg.kind == "prewarm":
+                    self._prewarm_later(msg)
+                else:
+                    self.launch(msg, item[1])
+        finally:
+            client.close()
+
+    def _prewarm_later(self, msg: InvocationMsg) -> None:
+        def go() -> None:
+            with contextlib.suppress(LauncherError):
+                self.launcher.prewarm(msg.memory_mb, 1)
+
+        timer = threading.Timer(msg.delay_ms / 1000.0, lambda: self.pool.submit(go))
+        timer.daemon = True
+        timer.start()
+        self.timers.append(timer)
+
+    def launch(self, msg: InvocationMsg, blob: bytes) -> None:
+        job = _Job(msg)
+        with self.lock:
+            self.jobs[msg.inv_id] = job
+        try:
+            self.pool.submit(self._submit, job, blob)
+        except RuntimeError:  # pool shut down: the run is ending
+            pass
+
+    def _submit(self, job: _Job, blob: bytes) -> None:
+        if self.stopping.is_set():
+            return
+        try:
+            handle = self.launcher.submit(job.msg.memory_mb, blob, timeout=self.timeout_s)
+        except LauncherError as exc:
+            if not self.stopping.is_set():
+                self._set_fatal(RunError(
+                    f"could not start a {job.msg.memory_mb} MB worker for invocation {job.msg.inv_id} "
+                    f"(tasks {', '.join(job.msg.tasks)}): {exc}"))
+            return
+        with self.lock:
+            job.handle = handle
+            self.handles.append((handle, job.msg))
+
+    def _set_fatal(self, exc: BaseException) -> None:
+        with self.lock:
+            if self.fatal is None:
+                self.fatal = exc
+
+    def resubmit(self, job: _Job, why: str) -> None:
+        with self.lock:
+            if job.replaced:
+                return
+            job.replaced = True
+        if job.msg.attempt + 1 >= self.max_attempts:
+            self._set_fatal(RunError(f"invocation {job.msg.inv_id} (tasks {', '.join(job.msg.tasks)}) failed "
+                                     f"{job.msg.attempt + 1} times; last: {why}"))
+            return
+        self.reruns += 1
+        msg = dataclasses.replace(job.msg, attempt=job.msg.attempt + 1, requested_at=time.time(),
+                                  requested_by="client-rerun")
+        print(f"plansim: re-running invocation {msg.inv_id} (attempt {msg.attempt + 1}): {why}",
+              file=sys.stderr)
+        self.launch(msg, msg.encode())
+
+    # -- supervision -----------------------------------------------------------------------------
+    def check_jobs(self, check_heartbeats: bool) -> None:
+        with self.lock:
+            jobs = [j for j in self.jobs.values() if j.handle is not None and not j.replaced]
+        running = []
+        for job in jobs:
+            h = job.handle
+            if h.done():
+                try:
+                    rec = h.wait(0)
+                except WorkerDied as exc:
+                    self.resubmit(job, str(exc).splitlines()[0][:200])
+                    continue
+                except LauncherError as exc:
+                    if not self.stopping.is_set():
+                        self._set_fatal(RunError(f"invocation {job.msg.inv_id}: {exc}"))
+                    continue
+                if not rec.ok:
+                    self._set_fatal_later(job, rec.error or "")
+            else:
+                running.append(job)
+        if check_heartbeats and running:
+            with self.r.pipeline(transaction=False) as pipe:
+                for job in running:
+                    pipe.exists(self.keys.hb(job.msg.inv_id))
+                alive = pipe.execute()
+            for job, ok in zip(running, alive, strict=True):
+                if ok:
+                    job.hb_seen, job.hb_missing = True, 0
+                elif job.hb_seen and not job.handle.done():
+                    job.hb_missing += 1
+                    if job.hb_missing >= 2:
+                        self.resubmit(job, f"no heartbeat from worker {job.handle.worker_id} for over 3 s")
+
+    def _set_fatal_later(self, job: _Job, remote: str) -> None:
+        # A failed job reports a task error through the error flag first; this covers anything else.
+        err = self.read_error()
+        if err is not None:
+            self._set_fatal(err)
+        else:
+            self._set_fatal(RunError(f"invocation {job.msg.inv_id} failed on worker {job.handle.worker_id}:\n"
+                                     f"{remote.rstrip()}"))
+
+    def read_error(self) -> RunError | None:
+        raw = self.r.get(self.keys.error)
+        if raw is None:
+            return None
+        d = json.loads(raw)
+        if d.get("kind") == "task":
+            return TaskFailed(d["task"], d["traceback"], d.get("worker", "?"))
+        return RunError(f"worker {d.get('worker', '?')} failed:\n{d['traceback'].rstrip()}")
+
+    # -- submission (the logic's client part, driven synchronously) --------------------------------
+    def submit(self) -> None:
+        base = InvocationMsg(self.run_id, "client", None, 0, (), self.t0, self.t0, "client", self.timeout_s)
+        gen = submit_workflow(self.view)
+        send: Any = None
+        while True:
+            try:
+                effect = gen.send(send)
+            except StopIteration:
+                return
+            if isinstance(effect, fx.Claim):
+                keys = [self.keys.claim(w) for w in effect.worker_ids]
+                res = self.r.evalsha(self.claim_sha, len(keys), *keys, "client")
+                send = [bool(int(x)) for x in res]
+            elif isinstance(effect, fx.Invoke):
+                now = time.time()
+                argv: list[Any] = []
+                for inv in effect.invocations:
+                    msg = InvocationMsg(self.run_id, invocation_id(inv), inv.worker_id, inv.memory_mb,
+                                        tuple(inv.tasks), base.t0, now, "client", self.timeout_s)
+                    argv += [msg.inv_id, msg.encode()]
+                self.r.evalsha(self.invoke_sha, 2, self.keys.invs, self.keys.invoke, *argv)
+                send = None
+            else:
+                raise RunError(f"the client cannot perform {type(effect).__name__}")
+
+    # -- cleanup ---------------------------------------------------------------------------------
+    def stop_and_drain(self, grace_s: float = 10.0) -> None:
+        with contextlib.suppress(redis.RedisError):
+            self.r.set(self.keys.stop, b"1")
+        self.stopping.set()
+        for timer in self.timers:
+            timer.cancel()
+        if self.server is not None:
+            self.server.join(timeout=5)
+        self.pool.shutdown(wait=False, cancel_futures=True)
+        deadline = time.monotonic() + grace_s
+        with self.lock:
+            handles = [h for h, _ in self.handles]
+        for h in handles:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            with contextlib.suppress(Exception):
+                h.wait(remaining)
+
+    def delete_keys(self) -> int:
+        """Delete every key of the run; returns how many keys are left afterwards (should be 0)."""
+        pattern = self.keys.prefix + "*"
+        for _ in range(3):
+            keys = list(self.r.scan_iter(match=pattern, count=1000))
+            if not keys:
+                return 0
+            with self.r.pipeline(transaction=False) as pipe:
+                for i in range(0, len(keys), 500):
+                    pipe.delete(*keys[i:i + 500])
+                pipe.execute()
+        return sum(1 for _ in self.r.scan_iter(match=pattern, count=1000))
+
+
+def _connect(url: str) -> redis.Redis:
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
+
+    r = redis.Redis.from_url(url, socket_timeout=30, socket_connect_timeout=5, retry=Retry(NoBackoff(), 1),
+                             health_check_interval=30)
+    try:
+        r.ping()
+    except redis.AuthenticationError as exc:
+        raise RedisUnavailable(f"Redis at {mask_url(url)} refused the credentials: {exc}") from None
+    except redis.RedisError as exc:
+        raise RedisUnavailable(f"Redis at {mask_url(url)} is not reachable: {exc} (start one with "
+                               "`plansim runtime up`, or pass --redis URL)") from None
+    return r
+
+
+def _plan_for(wf: Workflow, planner: Any, sla: Any, models: Any, memory_sizes: Any) -> Plan:
+    from sim.planners import PlannerConfig, get_planner
+
+    if hasattr(planner, "plan") and not isinstance(planner, str):
+        return planner.plan(wf)
+    cfg: dict[str, Any] = {}
+    if sla is not None:
+        cfg["sla"] = sla
+    if models is not None:
+        from sim.models.performance import PerformanceModels
+
+        cfg["models"] = models if isinstance(models, PerformanceModels) else PerformanceModels.load(models)
+    if memory_sizes:
+        cfg["memory_sizes"] = tuple(memory_sizes)
+    return get_planner(str(planner), PlannerConfig(**cfg)).plan(wf)
+
+
+def run_workflow(
+    wf: Workflow | str,
+    planner: Any = "wukong",
+    launcher: str | PooledLauncher = "process",
+    redis_url: str | None = None,
+    *,
+    plan: Plan | None = None,
+    models: Any = None,
+    sla: Any = None,
+    memory_sizes: Any = None,
+    timeout_s: float = 300.0,
+    progress: ProgressFn | None = None,
+    keep_alive_s: float = 7.0,
+    max_workers: int = 64,
+    max_attempts: int = 3,
+    store_metrics: bool = True,
+    run_id: str | None = None,
+) -> RunReport:
+    """Run ``wf`` (a workflow, or a known type like ``"tree_reduction:leaves=64"``) for real.
+
+    ``launcher`` is ``"process"``, ``"docker"`` or a launcher instance (kept open: its warm workers serve
+    later runs). ``redis_url`` defaults to ``$PLANSIM_REDIS_URL``, then the server of ``plansim runtime
+    up``, then a private server started for this run. Raises :class:`TaskFailed`, :class:`WaitTimeout`,
+    :class:`RedisUnavailable` or :class:`RunError`; whatever happens, the run's keys are deleted.
+    """
+    if isinstance(wf, str):
+        from sim.workflow.library import load_workflow
+
+        wf = load_workflow(wf)
+    if timeout_s <= 0:
+        raise ValueError(f"timeout_s must be positive, got {timeout_s}")
+    started = time.monotonic()
+    if plan is None:
+        plan = _plan_for(wf, planner, sla, models, memory_sizes)
+    plan.validate()
+    signing.get_key()
+
+    own_server = None
+    url = resolve_redis_url(redis_url)
+    if url is None:
+        from runtime.services import RedisServer
+
+        own_server = RedisServer().start()
+        url = own_server.url
+    try:
+        return _run(plan, url, launcher, timeout_s, progress, keep_alive_s, max_workers, max_attempts,
+                    store_metrics, run_id, started)
+    finally:
+        if own_server is not None:
+            own_server.stop()
+
+
+def _run(plan: Plan, url: str, launcher: str | PooledLauncher, timeout_s: float, progress: ProgressFn | None,
+         keep_alive_s: float, max_workers: int, max_attempts: int, store_metrics: bool, run_id: str | None,
+         started: float) -> RunReport:
+    from sim.engine.simulator import workflow_type
+
+    run_id = run_id or f"r{uuid.uuid4().hex[:10]}"
+    r = _connect(url)
+    owned = isinstance(launcher, str)
+    launcher_kind = launcher if isinstance(launcher, str) else getattr(launcher, "kind", "custom")
+    wf = plan.workflow
+    keys = RunKeys(run_id)
+    sinks = sorted(PlanView(plan).sinks)
+    meta = {"workflow_type": workflow_type(wf), "timeout_s": timeout_s, "workflow": wf.name}
+    run: _Run | None = None
+    lch: PooledLauncher | None = None
+    records: list[Any] = []
+    results: dict[str, Any] = {}
+    done_ms: list[float] = []
+    invoked: list[tuple[str | None, tuple[str, ...]]] = []
+    keys_left = -1
+    pubsub = None
+    try:
+        try:
+            worker_plan, stored = _prepare(plan, run_id)
+            with r.pipeline(transaction=False) as pipe:
+                pipe.set(keys.plan, RunContext.dump(run_id, worker_plan, meta))
+                for rel, blob in stored.items():
+                    pipe.set(keys.k(rel), blob)
+                pipe.execute()
+            if owned:
+                lch = make_launcher(str(launcher), url, run_id, keep_alive_s=keep_alive_s, max_workers=max_workers,
+                                    acquire_timeout=timeout_s)
+            else:
+                lch = launcher  # type: ignore[assignment]
+            run = _Run(plan, r, url, lch, run_id, timeout_s, progress, max_attempts)
+            run.claim_sha = r.script_load(CLAIM_LUA)
+            run.invoke_sha = r.script_load(INVOKE_LUA)
+            pubsub = r.pubsub(ignore_subscribe_messages=True)
+            pubsub.subscribe(keys.events)
+            run.server = threading.Thread(target=run.serve, name=f"plansim-invocations-{run_id}", daemon=True)
+            run.server.start()
+            run.t0 = time.time()
+            run.submit()
+            done_ms = _wait(run, pubsub, sinks)
+            raw = r.mget([keys.k(f"out:{s}") for s in sinks])
+            for s, v in zip(sinks, raw, strict=True):
+                if v is None:
+                    raise RunError(f"sink {s!r} is done but its output is missing from the store")
+                results[s] = signing.loads(v, f"out:{s}:{run_id}")
+        except redis.RedisError as exc:
+            raise RedisUnavailable(f"Redis at {mask_url(url)} became unreachable during run {run_id}: {exc}") from None
+    finally:
+        if pubsub is not None:
+            with contextlib.suppress(Exception):
+                pubsub.close()
+        if run is not None:
+            run.stop_and_drain()
+        if owned and lch is not None:
+            with contextlib.suppress(Exception):
+                lch.close()
+        with contextlib.suppress(redis.RedisError):
+            for raw_rec in r.lrange(keys.records, 0, -1):
+                with contextlib.suppress(Exception):
+                    records.append(from_dict(json.loads(raw_rec)))
+            for blob in r.hvals(keys.invs):
+                with contextlib.suppress(Exception):
+                    m = InvocationMsg.decode(blob)
+                    invoked.append((m.worker_id, m.tasks))
+        if run is not None:
+            with contextlib.suppress(redis.RedisError):
+                keys_left = run.delete_keys()
+        else:
+            with contextlib.suppress(redis.RedisError):
+                keys_left = _Run(plan, r, url, None, run_id, 1, None, 1).delete_keys()  # type: ignore[arg-type]
+    assert run is not None
+    makespan = max(done_ms) - run.t0 * 1000.0 if done_ms else 0.0
+    with run.lock:
+        leases = [h.lease for h, _ in run.handles]
+    cold = sum(1 for lease in leases if lease.state == "cold")
+    task_recs = [x for x in records if isinstance(x, TaskRecord)]
+    run_rec = RunRecord(run_id=run_id, workflow_type=meta["workflow_type"], planner=plan.planner, sla=str(plan.sla),
+                        makespan_ms=makespan,
+                        extra={"source": "real", "workflow": wf.name, "launcher": launcher_kind,
+                               "invocations": len(leases), "cold_starts": cold, "warm_starts": len(leases) - cold,
+                               "tasks_executed": len(task_recs), "reruns": run.reruns})
+    records.append(run_rec)
+    if store_metrics:
+        with contextlib.suppress(Exception):
+            from calibration.redis_store import RedisMetricsStore
+
+            store = RedisMetricsStore(url)
+            store.append(records)
+            store.close()
+    r.close()
+    return RunReport(
+        run_id=run_id, plan=plan, results=results, makespan_ms=makespan, wall_s=time.monotonic() - started,
+        invocations=len(leases), cold_starts=cold, warm_starts=len(leases) - cold, tasks_executed=len(task_recs),
+        reruns=run.reruns, records=records, launcher=launcher_kind, invoked=invoked, keys_left=keys_left,
+    )
+
+
+def _wait(run: _Run, pubsub: Any, sinks: list[str]) -> list[float]:
+    """Block until every sink is done (returns their epoch-ms completion times), or raise."""
+    r, keys = run.r, run.keys
+    total = len(run.plan.workflow)
+    deadline = time.monotonic() + run.timeout_s
+    last_hb = 0.0
+    last_progress = -1
+    done_keys = [keys.done(s) for s in sinks]
+    while True:
+        # Checked after subscribing: a flag set before the subscription is still seen here.
+        with r.pipeline(transaction=False) as pipe:
+            pipe.mget(done_keys)
+            pipe.get(keys.error)
+            pipe.get(keys.progress)
+            done, err, prog = pipe.execute()
+        if err is not None:
+            raise run.read_error() or RunError("the run failed")
+        n = int(prog or 0)
+        if run.progress is not None and n != last_progress:
+            last_progress = n
+            run.progress(min(n, total), total)
+        if all(v is not None for v in done):
+            if run.progress is not None:
+                run.progress(total, total)
+            return [float(v) for v in done]
+        if run.fatal is not None:
+            raise run.fatal
+        now = time.monotonic()
+        if now > deadline:
+            missing = [s for s, v in zip(sinks, done, strict=True) if v is None]
+            with run.lock:
+                active = [j.msg.inv_id for j in run.jobs.values() if not j.replaced and
+                          (j.handle is None or not j.handle.done())]
+            raise WaitTimeout(
+                f"run {run.run_id}: waited {run.timeout_s:.0f}s for sink(s) {', '.join(missing[:5])} to complete; "
+                f"{n}/{total} tasks done; {len(active)} invocation(s) still active"
+                + (f" ({', '.join(active[:5])})" if active else "")
+            )
+        run.check_jobs(check_heartbeats=now - last_hb > 0.5)
+        if now - last_hb > 0.5:
+            last_hb = now
+        pubsub.get_message(timeout=0.05)
+
+
+def run_sink(node: TaskNode, *more: TaskNode, name: str | None = None, **kwargs: Any) -> RunReport:
+    """Run the workflow behind a decorated workflow's sink node(s) (see :func:`run_workflow`)."""
+    wf = Workflow.from_nodes(node, *more, name=name)
+    return run_workflow(wf, **kwargs)
+
+
+def write_records(report: RunReport, path: str | Path) -> int:
+    from sim.models.records import write_jsonl
+
+    return write_jsonl(report.records, path)

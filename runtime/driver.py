@@ -1,0 +1,605 @@
+"""The asyncio driver of the worker logic against Redis: the runtime's twin of ``mock_execute_branch``.
+
+The driver decides nothing. It runs the generators of :mod:`sim.worker.logic` and performs each effect
+they yield with redis-py (asyncio, hiredis), exactly where the simulator turns it into timed events:
+
+=============  ==========================================================================================
+effect         performed as
+=============  ==========================================================================================
+Fetch          one ``MGET`` of the outputs/inputs; each value's HMAC is checked, then it is unpickled
+Execute        the task's Python function in a thread (``asyncio.to_thread``) with its ``Ref`` s resolved
+               from the outputs this worker holds; the output is pickled and signed in the same thread
+Store          ``SET out:{task}`` (signed cloudpickle)
+Incr           one Lua call per effect: ``SADD dc:{child} {parent}`` + ``SCARD`` (idempotent: a re-run
+               parent adds nothing) and, when the count is complete, ``SET own:{child} {invocation} NX``.
+               A child owned by another invocation is reported as not complete (count ``-1``), so a
+               re-run of a dead worker never runs a task that a healthy worker already took over
+Claim          one Lua call: ``SET claim:{w} {invocation} NX`` (a re-run of the same invocation wins again)
+MarkReady      ``SET ready:{task}`` then ``PUBLISH ready:{worker}`` (one pipeline)
+Complete       ``SET done:{sink} {epoch ms}`` then ``PUBLISH events``
+Invoke         one Lua call: ``HSETNX invs {id} {signed invocation}`` and, if new, ``RPUSH invoke``; the
+               client serves that list with the launcher. Invocation ids are ``w:{worker}`` (a planned
+               worker starts once) and ``f:{first task}`` (a flexible task is decided by one incrementer),
+               so a re-run never starts a second container for the same invocation
+Spawn / Join   asyncio tasks / ``gather``
+WaitReady      subscribed (at worker start) to ``ready:{worker}``, then ``GET ready:{task}``: a ready flag
+               set before the subscription is still seen (no lost notification); waits have a timeout
+Notify         a local future
+Prewarm        a request on the invoke list; the client pre-warms after the delay
+=============  ==========================================================================================
+
+All keys are ``plansim:{run_id}:`` + the logic's relative keys (:class:`RunKeys`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+import traceback
+from collections.abc import Generator
+from dataclasses import dataclass, field
+from typing import Any
+
+import redis.asyncio as aioredis
+
+from runtime import signing
+from sim.models.plan import Plan
+from sim.models.records import TaskRecord, Transfer, WorkerRecord, to_dict
+from sim.models.resources import cpus_for_memory
+from sim.worker import effects as fx
+from sim.worker.logic import PlanView, WorkerState
+from sim.workflow.language import resolve_refs
+
+# Big values are unpickled/verified off the event loop.
+THREAD_THRESHOLD = 1 << 20
+
+
+class RunError(RuntimeError):
+    """Base class of the runtime's run failures."""
+
+
+class TaskFailed(RunError):
+    """A task raised. ``task`` names it and ``remote_traceback`` is the worker-side traceback."""
+
+    def __init__(self, task: str, remote_traceback: str, worker: str = "?") -> None:
+        last = remote_traceback.strip().splitlines()[-1] if remote_traceback.strip() else "?"
+        super().__init__(f"task {task!r} failed on worker {worker}: {last}\n--- remote traceback ---\n"
+                         f"{remote_traceback.rstrip()}")
+        self.task = task
+        self.worker = worker
+        self.remote_traceback = remote_traceback
+
+
+class WaitTimeout(RunError, TimeoutError):
+    """A wait did not end in time; the message names what was awaited."""
+
+
+class MissingValue(RunError):
+    """A value the logic expects in the store is not there."""
+
+
+class Stopped(Exception):
+    """The run was stopped (the client set the stop flag): the worker ends its lifecycle."""
+
+
+class RunKeys:
+    """Every key and channel of one run, under ``plansim:{run_id}:``."""
+
+    __slots__ = ("run_id", "prefix")
+
+    def __init__(self, run_id: str) -> None:
+        self.run_id = run_id
+        self.prefix = f"plansim:{run_id}:"
+
+    def k(self, rel: str) -> str:
+        return self.prefix + rel
+
+    @property
+    def plan(self) -> str:
+        return self.prefix + "plan"
+
+    @property
+    def invs(self) -> str:
+        return self.prefix + "invs"
+
+    @property
+    def invoke(self) -> str:
+        return self.prefix + "invoke"
+
+    @property
+    def inv_done(self) -> str:
+        return self.prefix + "inv-done"
+
+    @property
+    def events(self) -> str:
+        return self.prefix + "events"
+
+    @property
+    def error(self) -> str:
+        return self.prefix + "error"
+
+    @property
+    def stop(self) -> str:
+        return self.prefix + "stop"
+
+    @property
+    def progress(self) -> str:
+        return self.prefix + "progress"
+
+    @property
+    def records(self) -> str:
+        return self.prefix + "records"
+
+    @property
+    def flexseq(self) -> str:
+        return self.prefix + "flexseq"
+
+    def hb(self, inv_id: str) -> str:
+        return f"{self.prefix}hb:{inv_id}"
+
+    def ready(self, task: str) -> str:
+        return f"{self.prefix}ready:{task}"
+
+    def ready_channel(self, worker: str) -> str:
+        return f"{self.prefix}ready-ch:{worker}"
+
+    def done(self, task: str) -> str:
+        return f"{self.prefix}done:{task}"
+
+    def own(self, task: str) -> str:
+        return f"{self.prefix}own:{task}"
+
+    def claim(self, worker: str) -> str:
+        return f"{self.prefix}claim:{worker}"
+
+
+# --- Lua scripts (each one round trip, atomic) ------------------------------------------------------
+
+# KEYS = dc keys (n) then own keys (n); ARGV = parent, owner, needed counts (n)
+INCR_LUA = """
+local n = #KEYS / 2
+local out = {}
+for i = 1, n do
+  redis.call('SADD', KEYS[i], ARGV[1])
+  local c = redis.call('SCARD', KEYS[i])
+  if c >= tonumber(ARGV[2 + i]) then
+    if not redis.call('SET', KEYS[n + i], ARGV[2], 'NX') then
+      if redis.call('GET', KEYS[n + i]) ~= ARGV[2] then c = -1 end
+    end
+  end
+  out[i] = c
+end
+return out
+"""
+
+# KEYS = claim keys; ARGV = owner
+CLAIM_LUA = """
+local out = {}
+for i = 1, #KEYS do
+  if redis.call('SET', KEYS[i], ARGV[1], 'NX') then out[i] = 1
+  elseif redis.call('GET', KEYS[i]) == ARGV[1] then out[i] = 1
+  else out[i] = 0 end
+end
+return out
+"""
+
+# KEYS = invs hash, invoke list; ARGV = id1, blob1, id2, blob2, ...
+INVOKE_LUA = """
+local pushed = 0
+for i = 1, #ARGV, 2 do
+  if redis.call('HSETNX', KEYS[1], ARGV[i], ARGV[i + 1]) == 1 then
+    redis.call('RPUSH', KEYS[2], ARGV[i + 1])
+    pushed = pushed + 1
+  end
+end
+return pushed
+"""
+
+
+# --- invocations ------------------------------------------------------------------------------------
+
+
+def invocation_id(inv: fx.Invocation) -> str:
+    """``w:{worker}`` for a planned worker, ``f:{task}`` for a flexible one (both globally unique)."""
+    return f"w:{inv.worker_id}" if inv.worker_id is not None else f"f:{inv.tasks[0]}"
+
+
+@dataclass(slots=True)
+class InvocationMsg:
+    """What a worker is started with (signed JSON; no pickle)."""
+
+    run_id: str
+    inv_id: str
+    worker_id: str | None
+    memory_mb: int
+    tasks: tuple[str, ...]
+    t0: float  # the run's submission, epoch seconds
+    requested_at: float  # epoch seconds
+    requested_by: str
+    timeout_s: float
+    attempt: int = 0
+    kind: str = "invoke"  # or "prewarm"
+    delay_ms: float = 0.0
+
+    def encode(self) -> bytes:
+        body = json.dumps({
+            "run": self.run_id, "id": self.inv_id, "worker": self.worker_id, "memory": self.memory_mb,
+            "tasks": list(self.tasks), "t0": self.t0, "requested_at": self.requested_at,
+            "by": self.requested_by, "timeout_s": self.timeout_s, "attempt": self.attempt,
+            "kind": self.kind, "delay_ms": self.delay_ms,
+        }, separators=(",", ":")).encode()
+        return signing.sign(body, b"invocation")
+
+    @classmethod
+    def decode(cls, data: bytes) -> InvocationMsg:
+        d = json.loads(bytes(signing.verify(data, b"invocation")))
+        return cls(d["run"], d["id"], d["worker"], int(d["memory"]), tuple(d["tasks"]), float(d["t0"]),
+                   float(d["requested_at"]), d["by"], float(d["timeout_s"]), int(d.get("attempt", 0)),
+                   d.get("kind", "invoke"), float(d.get("delay_ms", 0.0)))
+
+
+# --- per-run context (cached by warm workers) -------------------------------------------------------
+
+
+class RunContext:
+    """What every worker of a run needs: the plan (with the task code), its view, run facts."""
+
+    def __init__(self, run_id: str, plan: Plan, meta: dict[str, Any]) -> None:
+        self.run_id = run_id
+        self.keys = RunKeys(run_id)
+        self.plan = plan
+        self.wf = plan.workflow
+        self.view = PlanView(plan)
+        self.meta = meta
+        self.specs = self.wf.tasks
+        self.workflow_type = meta.get("workflow_type", "")
+        self.planner = plan.planner
+
+    @staticmethod
+    def dump(run_id: str, plan: Plan, meta: dict[str, Any]) -> bytes:
+        return signing.dumps({"plan": plan, "meta": meta}, f"plan:{run_id}")
+
+    @classmethod
+    def load(cls, run_id: str, data: bytes | None) -> RunContext:
+        if data is None:
+            raise MissingValue(f"run {run_id}: no plan stored (the run ended or never started)")
+        obj = signing.loads(data, f"plan:{run_id}")
+        return cls(run_id, obj["plan"], obj["meta"])
+
+
+# --- the driver -------------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class _TaskTimes:
+    start: float = 0.0
+    downloads: list[Transfer] = field(default_factory=list)
+    input_bytes: int = 0
+    exec_ms: float = 0.0
+    output_bytes: int = 0
+    upload: Transfer | None = None
+    end: float = 0.0
+
+
+class WorkerDriver:
+    """Runs one worker's lifecycle (one invocation) against Redis."""
+
+    def __init__(self, rc: RunContext, r: aioredis.Redis, ws: WorkerState, msg: InvocationMsg,
+                 scripts: dict[str, Any]) -> None:
+        self.rc = rc
+        self.r = r
+        self.ws = ws
+        self.msg = msg
+        self.keys = rc.keys
+        self.owner = msg.inv_id
+        self.t0 = msg.t0
+        self.values: dict[str, Any] = {}
+        self.sizes: dict[str, int] = {}
+        self.blobs: dict[str, bytes] = {}
+        self.inputs: dict[str, Any] = {}
+        self.times: dict[str, _TaskTimes] = {}
+        self.records: list[dict[str, Any]] = []
+        self.ready_futs: dict[str, asyncio.Future] = {}
+        self.pending_progress = 0
+        self.invoked: list[str] = []
+        self.spawned: set[asyncio.Task] = set()
+        self.scripts = scripts
+        self.timeout_s = msg.timeout_s
+        self._handlers = {
+            fx.Fetch: self._fetch,
+            fx.Execute: self._execute,
+            fx.Store: self._store,
+            fx.Incr: self._incr,
+            fx.Claim: self._claim,
+            fx.MarkReady: self._mark_ready,
+            fx.Complete: self._complete,
+            fx.Invoke: self._invoke,
+            fx.Spawn: self._spawn,
+            fx.Join: self._join,
+            fx.WaitReady: self._wait_ready,
+            fx.Notify: self._notify,
+            fx.Prewarm: self._prewarm,
+        }
+
+    # -- the loop, twin of Simulation.mock_execute_branch ------------------------------------------
+    async def execute_branch(self, branch: Generator[Any, Any, None]) -> None:
+        """Run one generator of the worker logic: perform each effect, send back its result."""
+        handlers = self._handlers
+        send = None
+        while True:
+            try:
+                effect = branch.send(send)
+            except StopIteration:
+                return
+            send = await handlers[type(effect)](effect)
+
+    def _ms(self, epoch: float) -> float:
+        return (epoch - self.t0) * 1000.0
+
+    def _tt(self, task: str) -> _TaskTimes:
+        tt = self.times.get(task)
+        if tt is None:
+            tt = self.times[task] = _TaskTimes(start=time.time())
+        return tt
+
+    def _progress(self, pipe: Any) -> None:
+        if self.pending_progress:
+            pipe.incrby(self.keys.progress, self.pending_progress)
+            self.pending_progress = 0
+
+    async def flush_progress(self) -> None:
+        if self.pending_progress:
+            n, self.pending_progress = self.pending_progress, 0
+            await self.r.incrby(self.keys.progress, n)
+
+    # -- effects -----------------------------------------------------------------------------------
+    async def _fetch(self, e: fx.Fetch) -> None:
+        tt = self._tt(e.task)
+        rels = [k for k, _ in e.items]
+        full = [self.keys.k(k) for k in rels]
+        t = time.perf_counter()
+        raw = await self.r.mget(full)
+        ms = (time.perf_counter() - t) * 1000.0
+        missing = [rel for rel, v in zip(rels, raw, strict=True) if v is None]
+        if missing:
+            raise MissingValue(f"task {e.task!r} on worker {self.ws.name}: input {missing[0]!r} is not in the "
+                               f"store (run {self.rc.run_id})")
+        total = sum(len(v) for v in raw)
+        if total > THREAD_THRESHOLD:
+            objs = await asyncio.to_thread(_load_all, rels, raw, self.rc.run_id)
+        else:
+            objs = _load_all(rels, raw, self.rc.run_id)
+        for rel, v, obj in zip(rels, raw, objs, strict=True):
+            tt.downloads.append(Transfer(len(v), ms))
+            if rel.startswith("out:"):
+                p = rel[4:]
+                self.values[p] = obj
+                self.sizes[p] = len(v) - signing.HEADER
+            else:
+                self.inputs[e.task] = obj
+                tt.input_bytes += len(v) - signing.HEADER
+
+    async def _execute(self, e: fx.Execute) -> Any:
+        task = e.task
+        tt = self._tt(task)
+        spec = self.rc.specs[task]
+        call = spec.call
+        if call is None:
+            raise RunError(f"task {task!r} has no code to run (a workflow without TaskCall s, e.g. a trace, "
+                           "can only be simulated)")
+        if task in self.inputs:
+            args, kwargs = self.inputs.pop(task)
+        else:
+            args, kwargs = call.args, call.kwargs
+        parents = self.rc.view.parents[task]
+        tt.input_bytes += spec.inline_bytes + sum(self.sizes.get(p, 0) for p in parents)
+        values = self.values
+        context = f"out:{task}:{self.rc.run_id}"
+
+        def work() -> tuple[Any, bytes, float]:
+            a = resolve_refs(args, values)
+            k = resolve_refs(kwargs, values)
+            t = time.perf_counter()
+            try:
+                out = call.fn(*a, **k)
+            except BaseException:
+                raise _TaskRaised(task, traceback.format_exc()) from None
+            ms = (time.perf_counter() - t) * 1000.0
+            return out, signing.dumps(out, context), ms
+
+        out, blob, ms = await asyncio.to_thread(work)
+        values[task] = out
+        self.blobs[task] = blob
+        self.sizes[task] = len(blob) - signing.HEADER
+        tt.exec_ms = ms
+        tt.output_bytes = len(blob) - signing.HEADER
+        tt.end = time.time()
+        self.pending_progress += 1
+        if not self._needs_blob(task):
+            self.blobs.pop(task, None)
+        self._record(task)
+        return out
+
+    def _needs_blob(self, task: str) -> bool:
+        return self.rc.view.needs_upload(task, self.ws.worker_id)
+
+    async def _store(self, e: fx.Store) -> None:
+        blob = self.blobs.pop(e.task, None)
+        if blob is None:
+            blob = signing.dumps(self.values[e.task], f"out:{e.task}:{self.rc.run_id}")
+        t = time.perf_counter()
+        async with self.r.pipeline(transaction=False) as pipe:
+            pipe.set(self.keys.k(e.key), blob)
+            self._progress(pipe)
+            await pipe.execute()
+        ms = (time.perf_counter() - t) * 1000.0
+        tt = self.times[e.task]
+        tt.upload = Transfer(len(blob) - signing.HEADER, ms)
+        tt.end = time.time()
+        self._amend(e.task)
+
+    async def _incr(self, e: fx.Incr) -> list[int]:
+        children = [k[3:] for k in e.keys]  # "dc:{child}"
+        n = self.rc.view.n_parents
+        keys = [self.keys.k(k) for k in e.keys] + [self.keys.own(c) for c in children]
+        argv = [e.task, self.owner] + [n[c] for c in children]
+        if self.pending_progress:
+            async with self.r.pipeline(transaction=False) as pipe:
+                self._progress(pipe)
+                pipe.evalsha(self.scripts["incr"], len(keys), *keys, *argv)
+                res = (await pipe.execute())[-1]
+        else:
+            res = await self.r.evalsha(self.scripts["incr"], len(keys), *keys, *argv)
+        return [int(x) for x in res]
+
+    async def _claim(self, e: fx.Claim) -> list[bool]:
+        keys = [self.keys.claim(w) for w in e.worker_ids]
+        res = await self.r.evalsha(self.scripts["claim"], len(keys), *keys, self.owner)
+        return [bool(int(x)) for x in res]
+
+    async def _mark_ready(self, e: fx.MarkReady) -> None:
+        worker = self.rc.view.worker
+        async with self.r.pipeline(transaction=False) as pipe:
+            for t in e.tasks:
+                pipe.set(self.keys.ready(t), b"1")
+            for t in e.tasks:
+                pipe.publish(self.keys.ready_channel(worker[t] or ""), t)
+            self._progress(pipe)
+            await pipe.execute()
+
+    async def _complete(self, e: fx.Complete) -> None:
+        now_ms = time.time() * 1000.0
+        async with self.r.pipeline(transaction=False) as pipe:
+            self._progress(pipe)
+            pipe.set(self.keys.done(e.task), repr(now_ms))
+            pipe.publish(self.keys.events, f"done:{e.task}")
+            await pipe.execute()
+
+    async def _invoke(self, e: fx.Invoke) -> None:
+        await invoke(self.r, self.scripts["invoke"], self.keys, self.msg, self.ws.name, e.invocations)
+        self.invoked.extend(invocation_id(i) for i in e.invocations)
+
+    async def _spawn(self, e: fx.Spawn) -> asyncio.Task:
+        task = asyncio.ensure_future(self.execute_branch(e.branch))
+        self.spawned.add(task)
+        task.add_done_callback(self.spawned.discard)
+        return task
+
+    async def _join(self, e: fx.Join) -> None:
+        if e.handles:
+            await asyncio.gather(*e.handles)
+
+    def _future(self, task: str) -> asyncio.Future:
+        fut = self.ready_futs.get(task)
+        if fut is None:
+            fut = self.ready_futs[task] = asyncio.get_running_loop().create_future()
+        return fut
+
+    def on_ready_message(self, task: str) -> None:
+        fut = self._future(task)
+        if not fut.done():
+            fut.set_result(None)
+
+    async def _wait_ready(self, e: fx.WaitReady) -> None:
+        # The subscription to this worker's ready channel was made when the worker started, before
+        # any effect ran: a flag set from now on also arrives as a message, one set earlier is read here.
+        fut = self._future(e.task)
+        if fut.done():
+            return
+        if await self.r.exists(self.keys.ready(e.task)):
+            self.on_ready_message(e.task)
+            return
+        try:
+            await asyncio.wait_for(asyncio.shield(fut), self.timeout_s)
+        except TimeoutError:
+            raise WaitTimeout(
+                f"worker {self.ws.name} waited {self.timeout_s:.0f}s for task {e.task!r} to become ready "
+                f"(parents: {', '.join(self.rc.view.parents[e.task])})"
+            ) from None
+
+    async def _notify(self, e: fx.Notify) -> None:
+        self.on_ready_message(e.task)
+
+    async def _prewarm(self, e: fx.Prewarm) -> None:
+        m = self.msg
+        req = InvocationMsg(m.run_id, f"prewarm:{time.time_ns()}", None, e.memory_mb, (), m.t0, time.time(),
+                            self.ws.name, m.timeout_s, kind="prewarm", delay_ms=e.delay_ms)
+        await self.r.rpush(self.keys.invoke, req.encode())
+
+    # -- records -----------------------------------------------------------------------------------
+    def _record(self, task: str) -> None:
+        tt = self.times[task]
+        spec = self.rc.specs[task]
+        rec = TaskRecord(
+            run_id=self.rc.run_id, workflow_type=self.rc.workflow_type, planner=self.rc.planner,
+            function=spec.function, task_id=task, worker_id=self.ws.name, memory_mb=self.ws.memory_mb,
+            cpus=cpus_for_memory(self.ws.memory_mb), input_bytes=tt.input_bytes, output_bytes=tt.output_bytes,
+            exec_ms=tt.exec_ms, downloads=list(tt.downloads), upload=None,
+            start_ms=self._ms(tt.start), end_ms=self._ms(tt.end),
+            extra={"source": "real", "invocation": self.owner, "attempt": self.msg.attempt},
+        )
+        self.records.append(to_dict(rec))
+
+    def _amend(self, task: str) -> None:
+        """Add the upload to the task's record (written at Execute)."""
+        tt = self.times[task]
+        for rec in reversed(self.records):
+            if rec.get("kind") == "task" and rec["task_id"] == task:
+                rec["upload"] = {"bytes": tt.upload.bytes, "ms": tt.upload.ms} if tt.upload else None
+                rec["end_ms"] = self._ms(tt.end)
+                break
+
+    def worker_record(self, state: str, startup_ms: float, launcher_ms: float, cold_ms: float) -> None:
+        rec = WorkerRecord(run_id=self.rc.run_id, worker_id=self.ws.name, memory_mb=self.ws.memory_mb,
+                           state=state if state in ("cold", "warm") else "warm", startup_ms=max(0.0, startup_ms),
+                           extra={"source": "real", "invocation": self.owner, "attempt": self.msg.attempt,
+                                  "launcher_startup_ms": launcher_ms, "start_ms": cold_ms})
+        self.records.append(to_dict(rec))
+
+
+class _TaskRaised(Exception):
+    def __init__(self, task: str, tb: str) -> None:
+        super().__init__(task)
+        self.task = task
+        self.tb = tb
+
+
+def _load_all(rels: list[str], raw: list[bytes], run_id: str) -> list[Any]:
+    out = []
+    for rel, v in zip(rels, raw, strict=True):
+        ctx = f"{rel}:{run_id}"
+        out.append(signing.loads(v, ctx))
+    return out
+
+
+async def invoke(r: aioredis.Redis, sha: str, keys: RunKeys, parent: InvocationMsg, by: str,
+                 invocations: tuple[fx.Invocation, ...]) -> int:
+    """Register and request invocations (deduplicated by invocation id); returns how many were new."""
+    now = time.time()
+    argv: list[Any] = []
+    for inv in invocations:
+        msg = InvocationMsg(parent.run_id, invocation_id(inv), inv.worker_id, inv.memory_mb, tuple(inv.tasks),
+                            parent.t0, now, by, parent.timeout_s)
+        argv += [msg.inv_id, msg.encode()]
+    return int(await r.evalsha(sha, 2, keys.invs, keys.invoke, *argv))
+
+
+async def load_scripts(r: aioredis.Redis) -> dict[str, str]:
+    """Register the Lua scripts (idempotent) and return their SHAs."""
+    shas = await asyncio.gather(r.script_load(INCR_LUA), r.script_load(CLAIM_LUA), r.script_load(INVOKE_LUA))
+    return dict(zip(("incr", "claim", "invoke"), shas, strict=True))
+
+
+def report_error_payload(task: str | None, worker: str, tb: str, kind: str = "task") -> bytes:
+    return json.dumps({"task": task, "worker": worker, "traceback": tb, "kind": kind}).encode()
+
+
+async def report_error(r: aioredis.Redis, keys: RunKeys, task: str | None, worker: str, tb: str, kind: str) -> None:
+    """First error wins (SET NX); the client is woken on the events channel."""
+    with contextlib.suppress(Exception):
+        async with r.pipeline(transaction=False) as pipe:
+            pipe.set(keys.error, report_error_payload(task, worker, tb, kind), nx=True)
+            pipe.publish(keys.events, "error")
+            await pipe.execute()
