@@ -1,0 +1,167 @@
+"""Plan vs real on synthetic records: the join, the errors, and what is said when things are missing."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+
+from sim.compare import compare_runs, critical_path, pct_error
+from sim.compare.plan_vs_real import error_progression
+from sim.compare.report import build_report, write_report
+from sim.engine.whatif import what_if
+from sim.models.records import RunRecord, TaskRecord, Transfer, WorkerRecord
+from sim.workflow.dag import TaskSpec, Workflow
+
+
+def small_workflow() -> Workflow:
+    wf = Workflow("diamond")
+    for t, f in (("a", "split"), ("b", "work"), ("c", "work"), ("d", "merge")):
+        wf.add_task(TaskSpec(id=t, function=f, runtime_ms=100.0, output_bytes=10_000, inline_bytes=1000))
+    for u, v in (("a", "b"), ("a", "c"), ("b", "d"), ("c", "d")):
+        wf.add_edge(u, v, 10_000)
+    return wf.validate()
+
+
+def task(run: str, tid: str, worker: str, start: float, exec_ms: float, end: float, *, wtype: str = "T",
+         planner: str = "uniform", source: str = "sim", dl: float = 0.0, up: float | None = None, **extra) -> TaskRecord:
+    return TaskRecord(run_id=run, workflow_type=wtype, planner=planner, function=tid.rstrip("0123456789"),
+                      task_id=tid, worker_id=worker, memory_mb=2048, cpus=1.0, input_bytes=100, output_bytes=200,
+                      exec_ms=exec_ms, downloads=[Transfer(100, dl)] if dl else [],
+                      upload=Transfer(200, up) if up is not None else None, start_ms=start, end_ms=end,
+                      extra={"source": source, **extra})
+
+
+def run_pair(real_exec: float = 150.0):
+    planned = [
+        task("p", "a", "w0", 0.0, 100.0, 100.0),
+        task("p", "b", "w0", 100.0, 100.0, 210.0, dl=10.0),
+        task("p", "c", "w1", 110.0, 100.0, 220.0, dl=10.0, up=5.0),
+        WorkerRecord("p", "w0", 2048, "cold", 200.0), WorkerRecord("p", "w1", 2048, "warm", 20.0),
+        RunRecord("p", "T", "uniform", "average", 220.0),
+    ]
+    real = [
+        task("r", "a", "w0", 0.0, real_exec, real_exec, source="real"),
+        task("r", "b", "w0", real_exec, 100.0, real_exec + 120.0, dl=20.0, source="real"),
+        task("r", "c", "w1", real_exec + 5, 100.0, real_exec + 110.0, dl=5.0, up=10.0, source="real"),
+        WorkerRecord("r", "w0", 2048, "cold", 250.0), WorkerRecord("r", "w1", 2048, "cold", 300.0),
+        RunRecord("r", "T", "uniform", "average", real_exec + 120.0),
+    ]
+    return planned, real
+
+
+def test_pct_error():
+    assert pct_error(150, 100) == pytest.approx(50.0)
+    assert pct_error(50, 100) == pytest.approx(-50.0)
+    assert pct_error(0, 0) == 0.0
+    assert pct_error(1, 0) is None
+    assert pct_error(None, 1) is None
+
+
+def test_join_errors_and_offsets():
+    planned, real = run_pair(real_exec=200.0)
+    cmp = compare_runs(planned, real)
+    assert cmp.complete and cmp.comparable
+    assert cmp.workflow_type == "T" and cmp.planner == "uniform"
+    rows = {r.task_id: r for r in cmp.tasks}
+    assert set(rows) == {"a", "b", "c"}
+    assert rows["a"].error("exec_ms") == pytest.approx(-50.0)  # planned 100 vs real 200
+    assert rows["b"].error("download_ms") == pytest.approx(-50.0)
+    assert rows["c"].error("upload_ms") == pytest.approx(-50.0)
+    assert rows["b"].error("exec_ms") == pytest.approx(0.0)
+    # start-up: the first task of each worker has the worker's state, the others are running
+    assert (rows["a"].planned_startup, rows["a"].real_startup) == ("cold", "cold")
+    assert (rows["c"].planned_startup, rows["c"].real_startup) == ("warm", "cold")
+    assert rows["b"].real_startup == "running"
+    assert cmp.startup_agreement() == {"same": 2.0, "total": 3.0}
+    off = cmp.offsets()
+    assert off["exec_ms"]["median_abs_pct"] == pytest.approx(0.0)  # |-50|, 0, 0 -> median 0
+    assert off["exec_ms"]["mean_pct"] == pytest.approx(-50.0 / 3)
+    ov = cmp.overall
+    assert ov["makespan_ms"]["planned"] == 220.0 and ov["makespan_ms"]["real"] == 320.0
+    assert ov["makespan_ms"]["error_pct"] == pytest.approx((220 - 320) / 320 * 100)
+    assert ov["cold_starts"]["planned"] == 1 and ov["cold_starts"]["real"] == 2
+    assert ov["bytes_downloaded"]["real"] == 200
+
+
+def test_plan_without_run_and_run_without_plan():
+    planned, real = run_pair()
+    c1 = compare_runs(planned, [])
+    assert not c1.comparable
+    assert any("no real records" in p and "plan without a run" in p for p in c1.problems)
+    c2 = compare_runs([], real)
+    assert any("no planned records" in p and "run without a plan" in p for p in c2.problems)
+    assert c2.overall["makespan_ms"]["real"] == 270.0 and c2.overall["makespan_ms"]["planned"] is None
+    html = build_report([c1, c2])
+    assert "plan without a run" in html and "run without a plan" in html
+
+
+def test_different_workflow_types_are_not_joined():
+    planned, real = run_pair()
+    real = [copy.copy(r) for r in real]
+    for r in real:
+        if hasattr(r, "workflow_type"):
+            r.workflow_type = "OTHER"
+    cmp = compare_runs(planned, real)
+    assert not cmp.comparable and cmp.tasks == []
+    assert any("different workflow types" in p for p in cmp.problems)
+
+
+def test_partial_real_run_lists_missing_tasks():
+    planned, real = run_pair()
+    real = [r for r in real if not (isinstance(r, TaskRecord) and r.task_id == "c")]
+    real.append(task("r", "zz", "w9", 0, 1, 1, source="real"))
+    cmp = compare_runs(planned, real)
+    assert cmp.comparable and not cmp.complete
+    assert cmp.missing_in_real == ["c"] and cmp.missing_in_plan == ["zz"]
+    assert any("no real record" in p for p in cmp.problems)
+    assert {r.task_id for r in cmp.joined()} == {"a", "b"}
+
+
+def test_several_runs_need_a_choice_and_retries_keep_last_attempt():
+    planned, real = run_pair()
+    other = [task("r2", "a", "w0", 0, 1, 1, source="real")]
+    cmp = compare_runs(planned, real + other)
+    assert not cmp.comparable and any("2 runs" in p and "say which" in p for p in cmp.problems)
+    retry = task("r", "a", "w0", 0.0, 999.0, 999.0, source="real", attempt=1)
+    cmp = compare_runs(planned, real + [retry], real_run="r")
+    assert cmp.comparable
+    assert next(r for r in cmp.tasks if r.task_id == "a").real["exec_ms"] == 999.0
+    assert any("recorded 2 times" in n for n in cmp.notes)
+    bad = compare_runs(planned, real, real_run="nope")
+    assert any("'nope' is not in the real records" in p for p in bad.problems)
+
+
+def test_critical_path_walks_back_through_last_parent():
+    edges = [("a", "b"), ("a", "c"), ("b", "d"), ("c", "d")]
+    assert critical_path({"a": 1, "b": 5, "c": 3, "d": 9}, edges) == ["a", "b", "d"]
+    assert critical_path({"a": 1, "b": 2, "c": 3, "d": 9}, edges) == ["a", "c", "d"]
+    assert critical_path({}, edges) == []
+
+
+def test_simulated_plan_against_perturbed_copy_and_report(tmp_path):
+    wf = small_workflow()
+    w = what_if(wf, "uniform", [2048])
+    planned = w.result.records("plan")
+    real = []
+    for r in w.result.records("real"):
+        r = copy.deepcopy(r)
+        if isinstance(r, TaskRecord):
+            r.exec_ms *= 2
+            r.extra["source"] = "real"
+        real.append(r)
+    edges = list(wf.graph.edges)
+    cmp = compare_runs(planned, real, edges=edges)
+    assert cmp.complete
+    assert cmp.planned_critical_path == w.result.output.critical_path
+    assert cmp.real_critical_path[0] == "a" and cmp.real_critical_path[-1] == "d"
+    assert cmp.offsets()["exec_ms"]["median_abs_pct"] == pytest.approx(50.0)
+    assert cmp.offsets()["exec_ms"]["mean_pct"] == pytest.approx(-50.0)
+    prog = error_progression([cmp, compare_runs(planned, real[:0])])
+    assert prog[0]["comparable"] and not prog[1]["comparable"] and "no real records" in prog[1]["why"]
+    out = write_report(tmp_path / "r.html", [cmp], edges, title="t")
+    text = out.read_text()
+    assert text.count("data:image/png;base64,") >= 3  # gantt pair, DAG, error plots
+    assert "real critical path" in text and "General percentage offset" in text
+    assert "<script" not in text  # self-contained, no external resources
+    assert "http://" not in text and "https://" not in text
