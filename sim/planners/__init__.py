@@ -1,20 +1,84 @@
-"""Planners: from a workflow, a predictor and an SLA to a plan (placement, memory, optimizations)."""
+"""Planners: from a workflow, a predictor and an SLA to a plan (placement, memory, optimizations).
+
+A planner is named by its registry name, optionally followed by planner-specific options:
+``NAME[:key=value[:key=value...]]``, e.g. ``sim-search:objective=cost-under-sla:max_simulations=100``
+(``plansim planners list`` shows each planner's options and defaults).
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any
 
 from sim.planners.base import Planner, PlannerConfig
+from sim.planners.dask_like import DaskLikePlanner
+from sim.planners.heft import CpopPlanner, HeftPlanner
 from sim.planners.reference import NonUniformPlanner, UniformPlanner, WukongPlanner
+from sim.planners.search import SimSearchPlanner
 
 PLANNERS: dict[str, type[Planner]] = {
-    cls.name: cls for cls in (UniformPlanner, NonUniformPlanner, WukongPlanner)
+    cls.name: cls
+    for cls in (
+        UniformPlanner, NonUniformPlanner, WukongPlanner, HeftPlanner, CpopPlanner, DaskLikePlanner, SimSearchPlanner,
+    )
 }
 
 
-def get_planner(name: str, config: PlannerConfig | None = None) -> Planner:
-    """A planner by name, with a clear error listing the known names."""
+def planner_options(cls: type[Planner]) -> dict[str, Any]:
+    """The planner-specific keyword options of ``cls`` and their defaults (everything but ``config``)."""
+    params = inspect.signature(cls.__init__).parameters
+    return {n: p.default for n, p in params.items() if n not in ("self", "config") and p.default is not p.empty}
+
+
+def _parse_value(text: str) -> Any:
+    low = text.lower()
+    if low in ("none", "null"):
+        return None
+    if low in ("true", "yes", "on"):
+        return True
+    if low in ("false", "no", "off"):
+        return False
+    for conv in (int, float):
+        try:
+            return conv(text)
+        except ValueError:
+            pass
+    return text
+
+
+def parse_planner_spec(spec: str) -> tuple[str, dict[str, Any]]:
+    """``"heft:max_workers=4"`` -> ``("heft", {"max_workers": 4})``."""
+    name, *parts = [p.strip() for p in spec.strip().split(":")]
+    options: dict[str, Any] = {}
+    for part in parts:
+        if not part:
+            continue
+        key, eq, value = part.partition("=")
+        if not eq:
+            raise ValueError(f"planner option {part!r} in {spec!r} must be key=value")
+        options[key.strip().replace("-", "_")] = _parse_value(value.strip())
+    return name, options
+
+
+def get_planner(name: str, config: PlannerConfig | None = None, **options: Any) -> Planner:
+    """A planner by name (or ``NAME:key=value...`` spec), with a clear error listing the known names;
+    ``options`` (and those in the spec) go to the planner's constructor."""
+    base, spec_options = parse_planner_spec(name)
     try:
-        cls = PLANNERS[name]
+        cls = PLANNERS[base]
     except KeyError:
-        raise ValueError(f"unknown planner {name!r}: known planners are {', '.join(PLANNERS)}") from None
-    return cls(config)
+        raise ValueError(f"unknown planner {base!r}: known planners are {', '.join(PLANNERS)}") from None
+    merged = {**spec_options, **options}
+    known = planner_options(cls)
+    unknown = sorted(set(merged) - set(known))
+    if unknown:
+        raise ValueError(
+            f"planner {base!r} has no option {unknown[0]!r} (options: {', '.join(known) or 'none'})"
+        )
+    planner = cls(config, **merged)
+    if spec_options:
+        planner.name = name.strip()  # plans and tables show the variant, e.g. "sim-search:objective=cost"
+    return planner
 
 
-__all__ = ["PLANNERS", "Planner", "PlannerConfig", "get_planner"]
+__all__ = ["PLANNERS", "Planner", "PlannerConfig", "get_planner", "parse_planner_spec", "planner_options"]

@@ -1,0 +1,354 @@
+"""``sim-search``: local search over plans with the simulator in the loop.
+
+It starts from the best plan of the other planners (each simulated, the best by the objective), so it is
+never worse than any of them, and then improves it by first-improvement hill climbing: propose one move,
+simulate the changed plan, keep it if the objective improves. Moves:
+
+- **move** a task to another worker (preferably one of its parents' or children's), to a new worker, or
+  make it flexible (or pin a flexible task onto a parent's worker);
+- **merge** two workers that exchange data (one start-up and no transfer between them);
+- **split** a worker: move part of its tasks to a new worker (less CPU sharing);
+- **resize** a worker (or a flexible task) to another configured memory size;
+- **toggle** an optimization (when :mod:`sim.planners.optimizations` provides ``OPTIMIZATIONS``).
+
+Objectives: ``makespan`` (then cost among plans within ``tie_tolerance`` of the best makespan, never
+slower than the starting plan), ``cost`` (then makespan), and ``cost-under-sla``: the cheapest plan whose
+makespan is at most ``deadline_ms`` (by default the fastest starting plan's makespan times
+``1 + deadline_slack``; plans over it are ranked by how much they exceed it).
+
+The budget is a number of simulations (``max_simulations``) and a wall-clock cap (``max_seconds``); for a
+given ``seed`` the search is deterministic as long as the simulation budget ends it first.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from dataclasses import dataclass, replace
+
+from sim.engine.simulator import SimResult
+from sim.models.plan import Plan
+from sim.models.resources import ResourceConfig
+from sim.planners.base import Planner, PlannerConfig
+from sim.workflow.dag import Workflow
+
+OBJECTIVES = ("makespan", "cost", "cost-under-sla")
+REL_EPS = 1e-9
+
+
+@dataclass(slots=True)
+class Candidate:
+    configs: dict[str, ResourceConfig]
+    optimizations: frozenset[str]
+    makespan_ms: float
+    cost_gb_s: float
+    source: str
+    plan: Plan | None = None  # the plan as simulated (with the optimizations' planning annotations)
+
+
+def _available_optimizations() -> tuple[str, ...]:
+    try:
+        from sim.planners.optimizations import OPTIMIZATIONS
+    except ImportError:
+        return ()
+    return tuple(sorted(OPTIMIZATIONS))
+
+
+def _with_optimization_steps(plan: Plan, planner: Planner) -> Plan:
+    """Run the planning step of the plan's optimizations (pre-warm triggers, ...), when there are any."""
+    if not plan.optimizations:
+        return plan
+    try:
+        from sim.planners.optimizations import apply_optimizations
+    except ImportError:
+        return plan
+    return apply_optimizations(plan, planner)
+
+
+class SimSearchPlanner(Planner):
+    name = "sim-search"
+    description = (
+        "starts from the best other planner's plan, then hill-climbs with the simulator in the loop (move, "
+        "merge, split, resize workers, toggle optimizations); objective makespan, cost or cost-under-sla"
+    )
+
+    def __init__(
+        self,
+        config: PlannerConfig | None = None,
+        objective: str = "makespan",
+        deadline_ms: float | None = None,
+        deadline_slack: float = 0.0,
+        max_simulations: int = 200,
+        max_seconds: float | None = 5.0,
+        seed: int = 0,
+        start_planners: tuple[str, ...] | None = None,
+        tie_tolerance: float = 0.002,
+    ) -> None:
+        super().__init__(config)
+        if objective not in OBJECTIVES:
+            raise ValueError(f"unknown objective {objective!r}: use one of {', '.join(OBJECTIVES)}")
+        if max_simulations < 0:
+            raise ValueError(f"max_simulations must be >= 0, got {max_simulations}")
+        self.objective = objective
+        self.deadline_ms = deadline_ms
+        self.deadline_slack = deadline_slack
+        self.max_simulations = max_simulations
+        self.max_seconds = max_seconds
+        self.seed = seed
+        if isinstance(start_planners, str):  # from a spec: "uniform+heft"
+            start_planners = tuple(n.strip() for n in start_planners.split("+") if n.strip())
+        self.start_planners = start_planners
+        self.tie_tolerance = tie_tolerance
+        # filled by plan(): what the search started from and how it went
+        self.starts: dict[str, Candidate] = {}
+        self.start: Candidate | None = None
+        self.best: Candidate | None = None
+        self.accepted: list[str] = []
+        self.search_simulations = 0
+        self._deadline: float | None = deadline_ms
+
+    @property
+    def deadline(self) -> float | None:
+        """The makespan bound of ``cost-under-sla`` used by the last plan."""
+        return self._deadline
+
+    # -- objective ------------------------------------------------------------------------------------
+    def better(self, new: Candidate, old: Candidate) -> bool:
+        """Strict improvement of ``new`` over ``old`` under the objective."""
+        if self.objective == "makespan":
+            if new.makespan_ms < old.makespan_ms * (1 - REL_EPS):
+                return True
+            assert self.start is not None
+            close = new.makespan_ms <= old.makespan_ms * (1 + self.tie_tolerance)
+            not_slower = new.makespan_ms <= self.start.makespan_ms * (1 + REL_EPS)
+            return close and not_slower and new.cost_gb_s < old.cost_gb_s * (1 - REL_EPS)
+        return self._key(new) < self._key(old)
+
+    def _key(self, c: Candidate) -> tuple[float, ...]:
+        ms, cost = _q(c.makespan_ms), _q(c.cost_gb_s)
+        if self.objective == "makespan":
+            return (ms, cost)
+        if self.objective == "cost":
+            return (cost, ms)
+        over = max(0.0, ms - _q(self._deadline or 0.0))
+        return (over, cost, ms)
+
+    # -- planning -------------------------------------------------------------------------------------
+    def plan(self, wf: Workflow) -> Plan:
+        wf.validate()
+        t0 = time.perf_counter()
+        self._deadline = self.deadline_ms
+        self.starts = self._starting_plans(wf)
+        if self._deadline is None:
+            fastest = min(c.makespan_ms for c in self.starts.values())
+            self._deadline = fastest * (1 + self.deadline_slack)
+        ordered = sorted(self.starts.values(), key=lambda c: self._key(c))
+        self.start = self.best = ordered[0]
+        if self.objective == "makespan":  # among equally fast starts, the cheapest
+            fast = [c for c in ordered if c.makespan_ms <= ordered[0].makespan_ms * (1 + REL_EPS)]
+            self.start = self.best = min(fast, key=lambda c: c.cost_gb_s)
+        self.accepted = []
+        self.search_simulations = 0
+        self._search(wf, t0)
+        best = self.best
+        if best.plan is not None:
+            return replace(best.plan, planner=self.name)
+        plan = Plan(wf, dict(best.configs), self.name, self.config.sla, best.optimizations).validate()
+        return _with_optimization_steps(plan, self)
+
+    def assign(self, wf: Workflow) -> dict[str, ResourceConfig]:
+        return dict(self.plan(wf).configs)
+
+    def _starting_plans(self, wf: Workflow) -> dict[str, Candidate]:
+        from sim.planners import PLANNERS
+
+        names = self.start_planners or tuple(n for n in PLANNERS if n != self.name)
+        out: dict[str, Candidate] = {}
+        for name in names:
+            planner = PLANNERS[name](self.config)
+            plan = planner.plan(wf)
+            self.simulations += planner.simulations
+            result = self.simulate(plan)
+            out[name] = self._candidate(plan, result, name)
+        return out
+
+    @staticmethod
+    def _candidate(plan: Plan, result: SimResult, source: str) -> Candidate:
+        o = result.output
+        return Candidate(dict(plan.configs), frozenset(plan.optimizations), o.makespan_ms, o.cost_gb_s, source, plan)
+
+    def _evaluate(self, wf: Workflow, configs: dict[str, ResourceConfig], opts: frozenset[str], move: str,
+                  plan: Plan | None = None):
+        before = self.simulations
+        try:
+            if plan is None:
+                plan = _with_optimization_steps(Plan(wf, configs, self.name, self.config.sla, opts).validate(), self)
+            result = self.simulate(plan)
+        except RuntimeError:
+            return None, None  # the plan cannot complete under the worker logic: not a candidate
+        finally:
+            self.search_simulations += self.simulations - before
+        return self._candidate(plan, result, move), result
+
+    def _search(self, wf: Workflow, t0: float) -> None:
+        rng = random.Random(self.seed)
+        moves = _Moves(wf, tuple(sorted(set(self.config.memory_sizes))), _available_optimizations(), rng)
+        best = self.best
+        assert best is not None
+        _, result = self._evaluate(wf, best.configs, best.optimizations, "start", best.plan)
+        if result is None:
+            return
+        seen = {_fingerprint(best.configs, best.optimizations)}
+        misses = 0
+        while self.search_simulations < self.max_simulations:
+            if self.max_seconds is not None and time.perf_counter() - t0 > self.max_seconds:
+                break
+            proposal = moves.propose(best, result, self.objective)
+            if proposal is None:
+                misses += 1
+                if misses > 200:
+                    break
+                continue
+            configs, opts, label = proposal
+            key = _fingerprint(configs, opts)
+            if key in seen:
+                misses += 1
+                if misses > 200:
+                    break
+                continue
+            misses = 0
+            seen.add(key)
+            cand, res = self._evaluate(wf, configs, opts, label)
+            if cand is not None and self.better(cand, best):
+                best, result = cand, res
+                self.accepted.append(label)
+        self.best = best
+
+
+def _q(x: float) -> float:
+    """Round away float noise so that equal simulated outcomes compare equal."""
+    return round(x, 6)
+
+
+def _fingerprint(configs: dict[str, ResourceConfig], opts: frozenset[str]):  # noqa: ANN202
+    # Worker ids are names only: canonicalise them by first appearance in sorted task order.
+    rename: dict[str, str] = {}
+    items = []
+    for t in sorted(configs):
+        c = configs[t]
+        w = c.worker_id
+        if w is not None:
+            w = rename.setdefault(w, f"#{len(rename)}")
+        items.append((t, c.memory_mb, w))
+    return tuple(items), opts
+
+
+class _Moves:
+    """Random neighbours of a plan, biased toward what the current simulation says matters."""
+
+    def __init__(self, wf: Workflow, sizes: tuple[int, ...], optimizations: tuple[str, ...], rng: random.Random):
+        self.wf = wf
+        self.g = wf.graph
+        self.sizes = sizes
+        self.optimizations = optimizations
+        self.rng = rng
+        self.tasks = wf.topological_order()
+        self.n_new = 0
+
+    def _new_id(self, configs: dict[str, ResourceConfig]) -> str:
+        used = {c.worker_id for c in configs.values()}
+        while True:
+            self.n_new += 1
+            wid = f"s{self.n_new}"
+            if wid not in used:
+                return wid
+
+    def propose(self, cur: Candidate, result: SimResult, objective: str):  # noqa: ANN201
+        rng = self.rng
+        kinds = ["move", "move", "merge", "split", "resize", "resize", "flex"]
+        if self.optimizations:
+            kinds.append("toggle")
+        kind = rng.choice(kinds)
+        configs = dict(cur.configs)
+        opts = cur.optimizations
+        workers: dict[str, list[str]] = {}
+        for t in self.tasks:
+            w = configs[t].worker_id
+            if w is not None:
+                workers.setdefault(w, []).append(t)
+        critical = result.output.critical_path or self.tasks
+        focus_critical = objective == "makespan" or rng.random() < 0.3
+        task = rng.choice(critical if focus_critical and rng.random() < 0.7 else self.tasks)
+
+        if kind == "move":
+            c = configs[task]
+            neighbours = sorted({configs[n].worker_id for n in (*self.g.predecessors(task), *self.g.successors(task))}
+                                - {None, c.worker_id})
+            r = rng.random()
+            if neighbours and r < 0.6:
+                target = rng.choice(neighbours)
+            elif workers and r < 0.8:
+                target = rng.choice(sorted(workers))
+                if target == c.worker_id:
+                    return None
+            else:
+                target = self._new_id(configs)
+            memory = configs[workers[target][0]].memory_mb if target in workers else c.memory_mb
+            configs[task] = ResourceConfig(memory, target)
+            return configs, opts, "move"
+        if kind == "merge":
+            edges = [(u, v) for u, v in self.g.edges
+                     if configs[u].worker_id is not None and configs[v].worker_id is not None
+                     and configs[u].worker_id != configs[v].worker_id]
+            if not edges:
+                return None
+            u, v = rng.choice(sorted(edges))
+            keep, gone = configs[u].worker_id, configs[v].worker_id
+            if rng.random() < 0.5:
+                keep, gone = gone, keep
+            memory = configs[workers[keep][0]].memory_mb
+            for t in workers[gone]:
+                configs[t] = ResourceConfig(memory, keep)
+            return configs, opts, "merge"
+        if kind == "split":
+            w = configs[task].worker_id
+            if w is None or len(workers[w]) < 2:
+                big = [x for x in sorted(workers) if len(workers[x]) >= 2]
+                if not big:
+                    return None
+                w = rng.choice(big)
+            members = workers[w]
+            k = rng.randint(1, len(members) - 1)
+            moved = rng.sample(members, k)
+            new = self._new_id(configs)
+            for t in moved:
+                configs[t] = configs[t].with_worker(new)
+            return configs, opts, "split"
+        if kind == "resize":
+            if len(self.sizes) < 2:
+                return None
+            c = configs[task]
+            others = [m for m in self.sizes if m != c.memory_mb]
+            if objective == "makespan":
+                up = [m for m in others if m > c.memory_mb]
+                others = up if up and rng.random() < 0.7 else others
+            else:
+                down = [m for m in others if m < c.memory_mb]
+                others = down if down and rng.random() < 0.7 else others
+            memory = rng.choice(others)
+            group = workers[c.worker_id] if c.worker_id is not None else [task]
+            for t in group:
+                configs[t] = configs[t].with_memory(memory)
+            return configs, opts, "resize"
+        if kind == "flex":
+            c = configs[task]
+            if c.worker_id is not None:
+                configs[task] = c.with_worker(None)  # run wherever the counters send it
+                return configs, opts, "flex"
+            parents = sorted({configs[p].worker_id for p in self.g.predecessors(task)} - {None})
+            target = rng.choice(parents) if parents else self._new_id(configs)
+            memory = configs[workers[target][0]].memory_mb if target in workers else c.memory_mb
+            configs[task] = ResourceConfig(memory, target)
+            return configs, opts, "pin"
+        name = rng.choice(self.optimizations)
+        return configs, opts ^ {name}, "toggle"

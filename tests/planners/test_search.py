@@ -1,0 +1,82 @@
+"""sim-search: never worse than where it starts, improves where there is slack, deterministic."""
+
+from __future__ import annotations
+
+import pytest
+
+from sim.planners import PlannerConfig, get_planner
+from sim.planners.search import SimSearchPlanner
+from tests.planners.helpers import random_dag, workflow
+
+BUDGET = {"max_simulations": 40, "max_seconds": None}
+
+
+def slack_case():
+    """A fan-out whose uniform plan shares one small worker's CPU among three long siblings."""
+    return workflow([("r", f"x{i}") for i in range(6)] + [(f"x{i}", "s") for i in range(6)],
+                    {"r": 50, "s": 50, **{f"x{i}": 1500 for i in range(6)}}, out=100_000)
+
+
+def resimulate(planner, plan):
+    return planner.simulate(plan).output
+
+
+@pytest.mark.parametrize("objective", ["makespan", "cost", "cost-under-sla"])
+def test_never_worse_than_its_start_and_than_every_other_planner(objective):
+    wf = random_dag(11, n=16)
+    p = SimSearchPlanner(PlannerConfig(), objective=objective, **BUDGET)
+    plan = p.plan(wf)
+    out = resimulate(p, plan)
+    assert p.start is not None
+    if objective == "makespan":
+        assert out.makespan_ms <= p.start.makespan_ms * (1 + 1e-9)
+        assert out.makespan_ms <= min(c.makespan_ms for c in p.starts.values()) * (1 + 1e-9)
+    elif objective == "cost":
+        assert out.cost_gb_s <= min(c.cost_gb_s for c in p.starts.values()) * (1 + 1e-9)
+    else:
+        assert out.makespan_ms <= p.deadline * (1 + 1e-9)
+        assert out.cost_gb_s <= p.start.cost_gb_s * (1 + 1e-9)
+    assert len(p.starts) == 6  # all the other planners were tried
+
+
+def test_improves_a_plan_with_slack():
+    wf = slack_case()
+    p = SimSearchPlanner(PlannerConfig(), start_planners=("uniform",), **BUDGET)
+    plan = p.plan(wf)
+    out = resimulate(p, plan)
+    assert out.makespan_ms < 0.9 * p.start.makespan_ms
+    assert p.accepted  # at least one move was kept
+
+    cheap = SimSearchPlanner(PlannerConfig(), objective="cost", start_planners=("non-uniform",), **BUDGET)
+    out = resimulate(cheap, cheap.plan(wf))
+    assert out.cost_gb_s < 0.9 * cheap.start.cost_gb_s
+
+
+def test_cost_under_sla_meets_an_explicit_deadline():
+    wf = slack_case()
+    fast = SimSearchPlanner(PlannerConfig(), **BUDGET)
+    fastest = resimulate(fast, fast.plan(wf)).makespan_ms
+    deadline = 1.5 * fastest
+    p = SimSearchPlanner(PlannerConfig(), objective="cost-under-sla", deadline_ms=deadline, **BUDGET)
+    out = resimulate(p, p.plan(wf))
+    assert out.makespan_ms <= deadline
+    assert out.cost_gb_s <= p.start.cost_gb_s
+
+
+def test_deterministic_for_a_seed():
+    wf = random_dag(12, n=16)
+    plans = [SimSearchPlanner(PlannerConfig(), seed=7, **BUDGET).plan(wf) for _ in range(2)]
+    assert plans[0].configs == plans[1].configs and plans[0].optimizations == plans[1].optimizations
+
+
+def test_budget_is_respected_and_objective_checked():
+    wf = random_dag(13, n=12)
+    p = SimSearchPlanner(PlannerConfig(), max_simulations=5, max_seconds=None)
+    p.plan(wf)
+    # the last proposal may carry an optimization's own planning simulations (task-dup: up to ~40)
+    assert 1 <= p.search_simulations <= 5 + 45
+    with pytest.raises(ValueError, match="objective"):
+        SimSearchPlanner(PlannerConfig(), objective="fastest")
+    zero = get_planner("sim-search:max_simulations=0")
+    plan = zero.plan(wf)
+    assert plan.configs == zero.start.configs  # no search: the best starting plan
