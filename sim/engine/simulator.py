@@ -66,6 +66,7 @@ class TaskTrace:
     exec_ms: float = 0.0
     upload: tuple[int, float] | None = None
     end_ms: float = 0.0
+    exec_end_ms: float = 0.0
     startup_state: str | None = None
     startup_ms: float = 0.0
 
@@ -81,6 +82,7 @@ class SimResult:
     invocations: list[fx.Invocation]
     uploaded: list[str]
     run_id: str = "sim"
+    labelled: dict[str, TaskTrace] = field(default_factory=dict)  # preloads and duplicates
 
     def records(self, run_id: str | None = None) -> list[TaskRecord | WorkerRecord | RunRecord]:
         """The shared metric records of this run (the same schema the runtime writes)."""
@@ -134,7 +136,11 @@ class Simulation:
         self.env = simpy.Environment()
         p = self.platform
         self.pool = ContainerPool(self.env, p.keep_alive_ms, p.max_containers)
-        self.counters: dict[str, int] = {}
+        self.counters: dict[str, set[str]] = {}
+        self.stored: dict[str, simpy.Event] = {}
+        self.streaming: dict[str, float] = {}
+        self.labelled: dict[str, TaskTrace] = {}
+        self.cleaned_at: float | None = None
         self.claims: set[str] = set()
         self.ready: dict[str, simpy.Event] = {}
         self.ready_flags: set[str] = set()
@@ -149,6 +155,8 @@ class Simulation:
         self.active_transfers = 0
         self._flex = 0
         self._worker_end: dict[str, float] = {}
+        # These optimizations let a flexible worker run several tasks at once.
+        self._flexible_forks = bool(self.view.opts & {"clustering", "async-upload"})
         self._handlers = {
             fx.Fetch: self._fetch,
             fx.Execute: self._execute,
@@ -163,6 +171,9 @@ class Simulation:
             fx.WaitReady: self._wait_ready,
             fx.Notify: self._notify,
             fx.Prewarm: self._prewarm,
+            fx.WaitStored: self._wait_stored,
+            fx.Peek: self._peek,
+            fx.Cleanup: self._cleanup,
         }
 
     # -- the driver -------------------------------------------------------------------------------------
@@ -196,10 +207,18 @@ class Simulation:
                 f"simulation ended before sink {missing[0]!r} completed: the plan leaves it unreachable "
                 f"({len(self.traces)}/{len(self.wf)} tasks ran)"
             )
-        return SimResult(self.plan, self._output(), self.traces, self.workers, self.invocations, self.uploaded)
+        return SimResult(
+            self.plan, self._output(), self.traces, self.workers, self.invocations, self.uploaded, labelled=self.labelled
+        )
 
     # -- effects ----------------------------------------------------------------------------------------
-    def _trace(self, task: str, worker: SimWorker) -> TaskTrace:
+    def _trace(self, task: str, worker: SimWorker, label: str | None = None) -> TaskTrace:
+        if label is not None:  # preloads and duplicates are kept apart from the task's own run
+            key = f"{task}@{label}:{worker.state.name}"
+            tr = self.labelled.get(key)
+            if tr is None:
+                tr = self.labelled[key] = TaskTrace(worker.state.name, worker.state.memory_mb, self.env.now)
+            return tr
         tr = self.traces.get(task)
         if tr is None:
             tr = TaskTrace(worker.state.name, worker.state.memory_mb, self.env.now)
@@ -225,11 +244,16 @@ class Simulation:
         return self.env.timeout(ms, value), value
 
     def _fetch(self, e: fx.Fetch, w: SimWorker):
-        tr = self._trace(e.task, w)
+        tr = self._trace(e.task, w, e.label)
         mem = w.state.memory_mb
         longest = 0.0
-        for _key, nbytes in e.items:
+        now = self.env.now
+        for key, nbytes in e.items:
             ms = self._transfer_ms(nbytes, mem)
+            stream_end = self.streaming.get(key)
+            if stream_end is not None and stream_end > now:
+                # Reading while the producer writes: done when the writing is done, plus one round trip.
+                ms = max(ms, stream_end - now) + self.platform.store_latency_ms
             tr.downloads.append((nbytes, ms))
             self.bytes_down += nbytes
             longest = max(longest, ms)
@@ -249,14 +273,14 @@ class Simulation:
         self.active_transfers -= n
 
     def _execute(self, e: fx.Execute, w: SimWorker):
-        tr = self._trace(e.task, w)
+        tr = self._trace(e.task, w, e.label)
         recorded = self.specs[e.task].runtime_ms
         if self.platform.exec_from_recorded and recorded is not None:
             ms = float(recorded)
         else:
             ms = self.predictor.exec_ms(self.wf, e.task, w.state.memory_mb)
         tr.exec_ms = ms
-        tr.end_ms = self.env.now + ms
+        tr.end_ms = tr.exec_end_ms = self.env.now + ms
         if ms <= 0:
             return None, self.view.output_bytes[e.task]
         if w.cpu is None:
@@ -268,7 +292,7 @@ class Simulation:
 
     def _exec_done(self, tr: TaskTrace, started: float) -> None:
         tr.exec_ms = self.env.now - started  # longer than the model's when tasks share the CPUs
-        tr.end_ms = self.env.now
+        tr.end_ms = tr.exec_end_ms = self.env.now
 
     def _store(self, e: fx.Store, w: SimWorker):
         tr = self.traces[e.task]
@@ -278,7 +302,37 @@ class Simulation:
         self.uploaded.append(e.task)
         self.bytes_up += e.nbytes
         self.store_ops += 1
-        return self._transfer_wait(ms, 1)
+        if e.stream:
+            self.streaming[e.key] = self.env.now + ms
+        wait, _ = self._transfer_wait(ms, 1)
+        if wait is None:
+            self._stored(e.task)
+        else:
+            wait.callbacks.append(lambda _e: self._stored(e.task))
+        return wait, None
+
+    def _stored_event(self, task: str) -> simpy.Event:
+        ev = self.stored.get(task)
+        if ev is None:
+            ev = self.stored[task] = self.env.event()
+        return ev
+
+    def _stored(self, task: str) -> None:
+        ev = self._stored_event(task)
+        if not ev.triggered:
+            ev.succeed()
+
+    def _wait_stored(self, e: fx.WaitStored, w: SimWorker):
+        self.store_ops += 1  # subscribe, then check the key
+        ev = self._stored_event(e.task)
+        return (None, None) if ev.triggered else (ev, None)
+
+    def _peek(self, e: fx.Peek, w: SimWorker):
+        return self._round_trip([frozenset(self.counters.get(k, ())) for k in e.keys])
+
+    def _cleanup(self, e: fx.Cleanup, w: SimWorker):
+        self.cleaned_at = self.env.now
+        return self._round_trip()
 
     def _round_trip(self, value: Any = None):
         self.store_ops += 1
@@ -288,8 +342,11 @@ class Simulation:
         counters = self.counters
         counts = []
         for k in e.keys:
-            counters[k] = n = counters.get(k, 0) + 1
-            counts.append(n)
+            members = counters.get(k)
+            if members is None:
+                members = counters[k] = set()
+            members.add(e.task)  # a set of parents: counting the same parent twice changes nothing
+            counts.append(len(members))
         return self._round_trip(counts)
 
     def _claim(self, e: fx.Claim, w: SimWorker | None):
@@ -379,11 +436,11 @@ class Simulation:
             name = inv.worker_id
         ws = WorkerState(self.view, inv.worker_id, name, inv.memory_mb)
         # A flexible worker continues with at most one child at a time, so it never shares its CPUs.
-        shares = self.platform.cpu_sharing and inv.worker_id is not None
+        shares = self.platform.cpu_sharing and (inv.worker_id is not None or self._flexible_forks)
         cpu = SharedCpu(self.env, cpus_for_memory(inv.memory_mb)) if shares else None
         worker = SimWorker(ws, cpu, requested, state, self.env.now - requested)
         self.workers[name] = worker
-        yield from self.mock_execute_branch(start_worker_lifecycle(ws, inv.tasks), worker)
+        yield from self.mock_execute_branch(start_worker_lifecycle(ws, inv.tasks, inv.carried), worker)
         self._worker_end[name] = self.env.now
         self.pool.release(container)
 

@@ -52,9 +52,13 @@ class Planner:
         self.simulations = 0  # how many candidate plans were simulated
 
     def plan(self, wf: Workflow) -> Plan:
+        """Assign every task, then run the planning step of each switched-on optimization."""
+        from sim.planners.optimizations import apply_optimizations, check_names
+
         wf.validate()
         configs = self.assign(wf)
-        return Plan(wf, configs, self.name, self.config.sla, self.config.optimizations).validate()
+        plan = Plan(wf, configs, self.name, self.config.sla, check_names(self.config.optimizations)).validate()
+        return apply_optimizations(plan, self)
 
     def assign(self, wf: Workflow) -> dict[str, ResourceConfig]:
         raise NotImplementedError

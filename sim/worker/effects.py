@@ -27,7 +27,19 @@ effect             meaning                                       result sent bac
                    claimed locally (``Notify``)
 ``Notify``         wake this worker's own waiter for a task      ``None``
 ``Prewarm``        after a delay, start an idle container        ``None``
+``WaitStored``     wait until a task's output is in the store    ``None``
+``Peek``           read dependency counters without changing     one frozenset of counted parents per key
+                   them
+``Cleanup``        remove the run's intermediate keys            ``None``
 =================  ============================================  ===========================================
+
+Dependency counters are *sets* of parent ids (``Incr`` adds the finishing task to each key's set and
+returns the sizes), so a task that runs again after a crash counts nothing twice.
+
+``label`` on ``Fetch`` and ``Execute`` marks work that is not the task's own run: ``"preload"`` (inputs
+fetched ahead of time) or ``"dup"`` (a labelled duplicate run by task-dup, which never uploads or
+counts). ``stream`` on ``Store`` writes the output so that a consumer already reading gets it as it is
+written.
 
 Keys are relative (``out:{task}``, ``dc:{task}``, ...); drivers add the run's namespace.
 """
@@ -46,17 +58,20 @@ class Invocation:
     worker_id: str | None
     memory_mb: int
     tasks: tuple[str, ...]
+    carried: tuple[str, ...] = ()  # small parent outputs sent inside the invocation
 
 
 @dataclass(slots=True)
 class Fetch:
     task: str
     items: tuple[tuple[str, int], ...]  # (key, bytes)
+    label: str | None = None
 
 
 @dataclass(slots=True)
 class Execute:
     task: str
+    label: str | None = None
 
 
 @dataclass(slots=True)
@@ -64,6 +79,7 @@ class Store:
     task: str
     key: str
     nbytes: int
+    stream: bool = False
 
 
 @dataclass(slots=True)
@@ -121,7 +137,23 @@ class Prewarm:
     memory_mb: int
 
 
-Effect = Fetch | Execute | Store | Incr | Claim | MarkReady | Complete | Invoke | Spawn | Join | WaitReady | Notify | Prewarm
+@dataclass(slots=True)
+class WaitStored:
+    task: str  # whose output to wait for
+
+
+@dataclass(slots=True)
+class Peek:
+    task: str
+    keys: tuple[str, ...]
+
+
+@dataclass(slots=True)
+class Cleanup:
+    task: str
+
+
+Effect = Fetch | Execute | Store | Incr | Claim | MarkReady | Complete | Invoke | Spawn | Join | WaitReady | Notify | Prewarm | WaitStored | Peek | Cleanup
 
 
 def output_key(task_id: str) -> str:
@@ -135,3 +167,6 @@ def input_key(task_id: str) -> str:
 
 def counter_key(task_id: str) -> str:
     return f"dc:{task_id}"
+
+
+SINKS_DONE_KEY = "sinks-done"

@@ -32,7 +32,30 @@ The rules, and why:
 - **Lifetime.** A flexible worker ends with its branches. A planned worker also waits for each task it
   owns that has a parent elsewhere, then ends.
 - **Duplicates.** A task already started on this worker is never started again here; since a planned
-  worker id runs once and flexible tasks are decided by one incrementer, no task runs twice.
+  worker id runs once and flexible tasks are decided by one incrementer, no task runs twice (task-dup
+  runs are labelled duplicates that never upload or count).
+
+Optimizations, each switched on per plan (``Plan.optimizations``), change these rules as follows:
+
+- ``preload``: a planned worker fetches each remote parent output of the tasks it waits for as soon as
+  it is stored, in the background; the task later joins the preload instead of downloading again.
+- ``prewarm``: the client starts idle containers at planned times (``Plan.annotations["prewarm"]``).
+- ``async-upload``: children that run here without the store start while the output uploads; the
+  counters of the others are updated once the upload has finished.
+- ``clustering`` (WUKONG task clustering with delayed I/O, for flexible tasks whose output is at least
+  ``Plan.annotations["large_output_bytes"]``): every single-parent flexible child runs here (fan-out
+  clustering); a multi-parent flexible child whose other parents are all done runs here without
+  counting (fan-in clustering, decided on one ``Peek``; a child is never both peeked-and-run and
+  counted, which fixes the reference's double increment); the output is uploaded only if a child still
+  needs it elsewhere.
+- ``task-dup``: for each ``(task, parent)`` in ``Plan.annotations["task_dup"]`` the task's worker runs
+  the parent itself as soon as the parent's inputs are stored, and runs the task at once if every other
+  parent is done.
+- ``streaming``: children whose planned worker is already running are told before the upload ends and
+  read the output while it is written.
+- ``cleanup``: whoever completes the last sink removes the run's intermediate keys.
+- ``carry-inputs``: an invocation carries the small parent outputs its invoker holds, so the new worker
+  does not download them.
 """
 
 from __future__ import annotations
@@ -42,7 +65,9 @@ from typing import Any
 
 from sim.models.plan import Plan
 from sim.worker.effects import (
+    SINKS_DONE_KEY,
     Claim,
+    Cleanup,
     Complete,
     Execute,
     Fetch,
@@ -52,15 +77,31 @@ from sim.worker.effects import (
     Join,
     MarkReady,
     Notify,
+    Peek,
+    Prewarm,
     Spawn,
     Store,
     WaitReady,
+    WaitStored,
     counter_key,
     input_key,
     output_key,
 )
 
 Branch = Generator[Any, Any, None]
+
+PRELOAD = "preload"
+PREWARM = "prewarm"
+ASYNC_UPLOAD = "async-upload"
+CLUSTERING = "clustering"
+TASK_DUP = "task-dup"
+STREAMING = "streaming"
+CLEANUP = "cleanup"
+CARRY_INPUTS = "carry-inputs"
+ALL_OPTIMIZATIONS = (PRELOAD, PREWARM, ASYNC_UPLOAD, CLUSTERING, TASK_DUP, STREAMING, CLEANUP, CARRY_INPUTS)
+
+LARGE_OUTPUT_BYTES = 5_000_000  # WUKONG's threshold for a "large" output (reference: 5 MB)
+CARRY_LIMIT_BYTES = 250_000  # at most this much parent output travels inside one invocation
 
 
 class PlanView:
@@ -73,6 +114,7 @@ class PlanView:
     __slots__ = (
         "plan", "parents", "children", "n_parents", "worker", "memory", "sinks", "stored_input",
         "edge_bytes", "output_bytes", "child_workers", "solo_flexible_child", "counted_locally", "waits", "roots",
+        "opts", "large_output", "dups", "prewarm",
     )
 
     def __init__(
@@ -111,6 +153,14 @@ class PlanView:
             if w is not None and any(worker[p] != w for p in self.parents[t]):
                 waits.setdefault(w, []).append(t)
         self.waits = waits
+        self.opts = frozenset(plan.optimizations)
+        self.large_output = int(plan.annotations.get("large_output_bytes", LARGE_OUTPUT_BYTES))
+        dups: dict[str, list[tuple[str, str]]] = {}
+        if TASK_DUP in self.opts:
+            for t, p in plan.annotations.get("task_dup", ()):
+                dups.setdefault(worker[t], []).append((t, p))
+        self.dups = dups
+        self.prewarm = tuple(plan.annotations.get("prewarm", ())) if PREWARM in self.opts else ()
 
     def needs_upload(self, t: str, running_on: str | None) -> bool:
         """The upload rule, for ``t`` running on worker ``running_on`` (None: a flexible worker)."""
@@ -125,7 +175,7 @@ class PlanView:
 class WorkerState:
     """What one worker knows: its identity, the outputs it holds, the tasks it started, local counts."""
 
-    __slots__ = ("view", "worker_id", "name", "memory_mb", "held", "started", "local_counts", "waiting")
+    __slots__ = ("view", "worker_id", "name", "memory_mb", "held", "started", "local_counts", "waiting", "preloads", "cluster_local")
 
     def __init__(self, view: PlanView, worker_id: str | None, name: str, memory_mb: int) -> None:
         self.view = view
@@ -136,11 +186,15 @@ class WorkerState:
         self.started: set[str] = set()
         self.local_counts: dict[str, int] = {}
         self.waiting: set[str] = set()
+        self.preloads: dict[str, Any] = {}  # parent -> handle of its background preload
+        self.cluster_local: set[str] = set()  # fan-ins whose parents were all clustered here
 
 
 def submit_workflow(view: PlanView) -> Branch:
     """The client's part: start the workers of the root tasks (one invocation per planned worker,
     one per flexible root). Planned workers are claimed first, so nobody else starts them again."""
+    for delay_ms, memory_mb in view.prewarm:
+        yield Prewarm(delay_ms, memory_mb)
     planned: dict[str, list[str]] = {}
     invocations: list[Invocation] = []
     for r in view.roots:
@@ -157,11 +211,15 @@ def submit_workflow(view: PlanView) -> Branch:
     yield Invoke(None, tuple(invocations))
 
 
-def start_worker_lifecycle(ws: WorkerState, immediate: tuple[str, ...]) -> Branch:
+def start_worker_lifecycle(ws: WorkerState, immediate: tuple[str, ...], carried: tuple[str, ...] = ()) -> Branch:
     """A worker from invocation to exit: run the immediate tasks, wait for owned tasks fed from
-    elsewhere, end when every branch has ended."""
-    waits = ws.view.waits.get(ws.worker_id, ()) if ws.worker_id is not None else ()
-    if len(immediate) == 1 and not waits:
+    elsewhere (preloading their inputs, duplicating slow parents), end when every branch has ended."""
+    v = ws.view
+    ws.held.update(carried)
+    me = ws.worker_id
+    waits = v.waits.get(me, ()) if me is not None else ()
+    dups = v.dups.get(me, ()) if me is not None else ()
+    if len(immediate) == 1 and not waits and not dups:
         yield from execute_branch(ws, immediate[0])  # the common flexible case: no fork needed
         return
     handles = []
@@ -169,6 +227,15 @@ def start_worker_lifecycle(ws: WorkerState, immediate: tuple[str, ...]) -> Branc
         handles.append((yield Spawn(execute_branch(ws, t))))
     pending = [t for t in waits if t not in immediate and t not in ws.started]
     ws.waiting.update(pending)
+    if PRELOAD in v.opts:
+        for t in pending:
+            for p in v.parents[t]:
+                # Only parents planned elsewhere surely upload; a flexible one may even run here.
+                if v.worker[p] is not None and v.worker[p] != me and p not in ws.preloads:
+                    ws.preloads[p] = yield Spawn(preload_output(ws, p, t))
+                    handles.append(ws.preloads[p])
+    for t, p in dups:
+        handles.append((yield Spawn(duplicate_then_execute(ws, t, p))))
     for t in pending:
         handles.append((yield Spawn(wait_then_execute(ws, t))))
     yield Join(tuple(handles))
@@ -181,11 +248,46 @@ def wait_then_execute(ws: WorkerState, task: str) -> Branch:
         yield from execute_branch(ws, task)
 
 
+def preload_output(ws: WorkerState, parent: str, consumer: str) -> Branch:
+    """Fetch ``parent``'s output as soon as it is stored, before ``consumer`` is ready."""
+    yield WaitStored(parent)
+    if parent not in ws.held:
+        yield Fetch(consumer, ((output_key(parent), ws.view.edge_bytes[parent, consumer]),), "preload")
+        ws.held.add(parent)
+
+
+def duplicate_then_execute(ws: WorkerState, task: str, parent: str) -> Branch:
+    """task-dup: run ``parent`` here as a labelled duplicate once its inputs are stored, then run
+    ``task`` at once if every other parent of it is done (else its waiter runs it, without fetching
+    ``parent``)."""
+    v = ws.view
+    for q in v.parents[parent]:
+        if q not in ws.held:
+            yield WaitStored(q)
+    items = [(output_key(q), v.edge_bytes[q, parent]) for q in v.parents[parent] if q not in ws.held]
+    if v.stored_input[parent]:
+        items.append((input_key(parent), v.stored_input[parent]))
+    if items:
+        yield Fetch(parent, tuple(items), "dup")
+        ws.held.update(v.parents[parent])
+    if task in ws.started:
+        return
+    yield Execute(parent, "dup")
+    ws.held.add(parent)
+    others = frozenset(v.parents[task]) - {parent}
+    if others:
+        (counted,) = yield Peek(task, (counter_key(task),))
+        if not others <= counted:
+            return
+    if task not in ws.started:
+        yield from execute_branch(ws, task)
+
+
 def execute_branch(ws: WorkerState, task: str | None) -> Branch:
     """Run ``task``, then keep going down the DAG on this worker while the downstream rule says so."""
     v = ws.view
     held = ws.held
-    forks = []
+    forks: list[Any] = []
     while task is not None:
         if task in ws.started:
             break
@@ -193,22 +295,20 @@ def execute_branch(ws: WorkerState, task: str | None) -> Branch:
         if task in ws.waiting:
             yield Notify(task)
 
+        if ws.preloads:
+            # A parent being preloaded is fetched by its preload only: join it instead of downloading.
+            pending = tuple(dict.fromkeys(ws.preloads[p] for p in v.parents[task] if p not in held and p in ws.preloads))
+            if pending:
+                yield Join(pending)
         items = [(output_key(p), v.edge_bytes[p, task]) for p in v.parents[task] if p not in held]
         if v.stored_input[task]:
             items.append((input_key(task), v.stored_input[task]))
         if items:
             yield Fetch(task, tuple(items))
-            held.update(p for p in v.parents[task])
+            held.update(v.parents[task])
         yield Execute(task)
         held.add(task)
-        if v.needs_upload(task, ws.worker_id):
-            yield Store(task, output_key(task), v.output_bytes[task])
-        if task in v.sinks:
-            yield Complete(task)
-            break
-
-        ready = yield from update_dependency_counters(ws, task)
-        mine = yield from handle_downstream(ws, task, ready)
+        mine = yield from finish_task(ws, task, forks)
         task = mine[0] if mine else None
         for extra in mine[1:]:
             forks.append((yield Spawn(execute_branch(ws, extra))))
@@ -216,19 +316,144 @@ def execute_branch(ws: WorkerState, task: str | None) -> Branch:
         yield Join(tuple(forks))
 
 
-def update_dependency_counters(ws: WorkerState, task: str) -> Generator[Any, Any, list[str]]:
+def finish_task(ws: WorkerState, task: str, forks: list[Any]) -> Generator[Any, Any, list[str]]:
+    """After ``task`` ran here: upload, count, and decide who runs its children. Returns the children
+    this branch continues with; background work (async uploads) is appended to ``forks``."""
+    v = ws.view
+    if task in v.sinks:
+        yield Store(task, output_key(task), v.output_bytes[task])
+        yield Complete(task)
+        if CLEANUP in v.opts:
+            (done,) = yield Incr(task, (SINKS_DONE_KEY,))
+            if done == len(v.sinks):
+                yield Cleanup(task)
+        return []
+    children = v.children[task]
+    if CLUSTERING in v.opts and ws.worker_id is None and v.output_bytes[task] >= v.large_output:
+        return (yield from cluster_downstream(ws, task, forks))
+    if not v.needs_upload(task, ws.worker_id) or (ws.cluster_local and all(c in ws.cluster_local for c in children)):
+        ready = yield from update_dependency_counters(ws, task, children)
+        return (yield from handle_downstream(ws, task, ready))
+    if ASYNC_UPLOAD in v.opts:
+        local, rest, kept_flexible = split_local_children(ws, task)
+        if rest:
+            forks.append((yield Spawn(upload_then_release(ws, task, rest, not kept_flexible))))
+        return local
+    if STREAMING in v.opts:
+        live = [c for c in children if running_elsewhere(ws, c)]
+        if live:
+            upload = yield Spawn(store_output(ws, task, stream=True))
+            ready = yield from update_dependency_counters(ws, task, live)
+            mine = yield from handle_downstream(ws, task, ready, keep_flexible=False)
+            yield Join((upload,))
+            rest = [c for c in children if c not in live]
+            ready = yield from update_dependency_counters(ws, task, rest)
+            return mine + (yield from handle_downstream(ws, task, ready))
+    yield Store(task, output_key(task), v.output_bytes[task])
+    ready = yield from update_dependency_counters(ws, task, children)
+    return (yield from handle_downstream(ws, task, ready))
+
+
+def store_output(ws: WorkerState, task: str, stream: bool = False) -> Branch:
+    yield Store(task, output_key(task), ws.view.output_bytes[task], stream)
+
+
+def running_elsewhere(ws: WorkerState, child: str) -> bool:
+    """The child is planned on another worker that surely runs now (a parent of it ran there)."""
+    v = ws.view
+    w = v.worker[child]
+    return w is not None and w != ws.worker_id and any(v.worker[p] == w for p in v.parents[child])
+
+
+def split_local_children(ws: WorkerState, task: str) -> tuple[list[str], list[str], bool]:
+    """async-upload: children that can start here without the store, and the rest."""
+    v = ws.view
+    me = ws.worker_id
+    local: list[str] = []
+    rest: list[str] = []
+    kept_flexible = False
+    for c in v.children[task]:
+        w = v.worker[c]
+        if v.n_parents[c] == 1 and w is not None and w == me:
+            local.append(c)
+        elif (c in v.counted_locally and w == me) or c in ws.cluster_local:
+            if count_here(ws, c):
+                local.append(c)
+        elif v.n_parents[c] == 1 and w is None and not kept_flexible:
+            kept_flexible = True
+            local.append(c)
+        else:
+            rest.append(c)
+    return local, rest, kept_flexible
+
+
+def upload_then_release(ws: WorkerState, task: str, children: list[str], keep_flexible: bool) -> Branch:
+    """The background half of async-upload: store, then count and hand over the remaining children."""
+    yield Store(task, output_key(task), ws.view.output_bytes[task])
+    ready = yield from update_dependency_counters(ws, task, children)
+    mine = yield from handle_downstream(ws, task, ready, keep_flexible)
+    if mine:
+        yield from continue_with(ws, mine)
+
+
+def continue_with(ws: WorkerState, tasks: list[str]) -> Branch:
+    forks = []
+    for extra in tasks[1:]:
+        forks.append((yield Spawn(execute_branch(ws, extra))))
+    yield from execute_branch(ws, tasks[0])
+    if forks:
+        yield Join(tuple(forks))
+
+
+def cluster_downstream(ws: WorkerState, task: str, forks: list[Any]) -> Generator[Any, Any, list[str]]:
+    """WUKONG clustering for a large output on a flexible worker (see the module docstring)."""
+    v = ws.view
+    local: list[str] = []
+    remote: list[str] = []
+    fan_in: list[str] = []
+    for c in v.children[task]:
+        if v.worker[c] is not None:
+            remote.append(c)
+        elif c in ws.cluster_local:
+            if count_here(ws, c):
+                local.append(c)
+        elif v.n_parents[c] == 1:
+            local.append(c)  # fan-out clustering: the big output stays with its consumers
+        else:
+            fan_in.append(c)
+    if len(local) > 1:
+        # The clustered siblings all run here: a fan-in fed only by them is counted here, and their
+        # outputs need not be stored for it.
+        siblings = set(local)
+        for sibling in local:
+            for g in v.children[sibling]:
+                if v.worker[g] is None and all(p in siblings for p in v.parents[g]):
+                    ws.cluster_local.add(g)
+    if fan_in:
+        counted = yield Peek(task, tuple(counter_key(c) for c in fan_in))
+        for c, parents_done in zip(fan_in, counted, strict=True):
+            if len(parents_done) == v.n_parents[c] - 1 and task not in parents_done:
+                local.append(c)  # fan-in clustering: every other parent is done
+            else:
+                remote.append(c)
+    if remote:  # delayed I/O: only what someone elsewhere still needs is uploaded
+        forks.append((yield Spawn(upload_then_release(ws, task, remote, keep_flexible=False))))
+    return local
+
+
+def update_dependency_counters(
+    ws: WorkerState, task: str, children: tuple[str, ...] | list[str]
+) -> Generator[Any, Any, list[str]]:
     """Children of ``task`` that its completion made ready (counted here or in the store)."""
     v = ws.view
     ready: list[str] = []
     remote: list[str] = []
-    for c in v.children[task]:
+    for c in children:
         n = v.n_parents[c]
         if n == 1:
             ready.append(c)
-        elif c in v.counted_locally:
-            count = ws.local_counts.get(c, 0) + 1
-            ws.local_counts[c] = count
-            if count == n:
+        elif c in v.counted_locally or c in ws.cluster_local:
+            if count_here(ws, c):
                 ready.append(c)
         else:
             remote.append(c)
@@ -238,7 +463,16 @@ def update_dependency_counters(ws: WorkerState, task: str) -> Generator[Any, Any
     return ready
 
 
-def handle_downstream(ws: WorkerState, task: str, ready: list[str]) -> Generator[Any, Any, list[str]]:
+def count_here(ws: WorkerState, child: str) -> bool:
+    """Count one finished parent of ``child`` on this worker; True when it was the last one."""
+    count = ws.local_counts.get(child, 0) + 1
+    ws.local_counts[child] = count
+    return count == ws.view.n_parents[child]
+
+
+def handle_downstream(
+    ws: WorkerState, task: str, ready: list[str], keep_flexible: bool = True
+) -> Generator[Any, Any, list[str]]:
     """Decide who runs each ready child; returns the ones this worker continues with."""
     if not ready:
         return []
@@ -246,15 +480,14 @@ def handle_downstream(ws: WorkerState, task: str, ready: list[str]) -> Generator
     mine: list[str] = []
     delegate: list[Invocation] = []
     others: dict[str, list[str]] = {}
-    kept_flexible = False
     for c in ready:
         w = v.worker[c]
         if w is None:
-            if not kept_flexible:
-                kept_flexible = True
+            if keep_flexible:
+                keep_flexible = False
                 mine.append(c)
             else:
-                delegate.append(Invocation(None, v.memory[c], (c,)))
+                delegate.append(Invocation(None, v.memory[c], (c,), carried_inputs(ws, (c,))))
         elif w == ws.worker_id:
             mine.append(c)
         else:
@@ -272,7 +505,8 @@ def handle_downstream(ws: WorkerState, task: str, ready: list[str]) -> Generator
         won = yield Claim(task, tuple(to_claim))
         for w, ok in zip(to_claim, won, strict=True):
             if ok:
-                delegate.append(Invocation(w, v.memory[others[w][0]], tuple(others[w])))
+                tasks = tuple(others[w])
+                delegate.append(Invocation(w, v.memory[tasks[0]], tasks, carried_inputs(ws, tasks)))
             else:
                 to_mark.extend(others[w])
     if to_mark:
@@ -280,3 +514,19 @@ def handle_downstream(ws: WorkerState, task: str, ready: list[str]) -> Generator
     if delegate:
         yield Invoke(task, tuple(delegate))
     return mine
+
+
+def carried_inputs(ws: WorkerState, tasks: tuple[str, ...]) -> tuple[str, ...]:
+    """carry-inputs: the small parent outputs held here that the invoked tasks need."""
+    v = ws.view
+    if CARRY_INPUTS not in v.opts:
+        return ()
+    carried: list[str] = []
+    budget = CARRY_LIMIT_BYTES
+    for c in tasks:
+        for p in v.parents[c]:
+            size = v.output_bytes[p]
+            if p in ws.held and p not in carried and size <= budget:
+                carried.append(p)
+                budget -= size
+    return tuple(carried)
