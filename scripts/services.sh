@@ -37,7 +37,7 @@ if ((${#missing[@]})); then
   log "installing ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
   $SUDO apt-get update -qq || die "apt-get update failed"
-  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null \
+  $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null \
     || die "apt-get install ${missing[*]} failed"
 fi
 

@@ -45,7 +45,6 @@ def test_image_tag_is_content_addressed(tmp_path: Path) -> None:
 
 def test_image_exists_with_labels_and_non_root_user(docker_client: Any, worker_image: str) -> None:
     img = docker_client.images.get(worker_image)
-    assert worker_image == image.expected_tag()
     assert f"{image.IMAGE_REPO}:latest" in img.tags
     assert img.labels["plansim.content-hash"] == worker_image.split(":")[1]
     assert img.attrs["Config"]["User"] not in ("", "0", "root")
