@@ -1,0 +1,193 @@
+"""``plansim run WORKFLOW --planner NAME``: run a workflow for real and print the result check and metrics.
+
+WORKFLOW is a known workflow type (``gemm``, ``tree_reduction:leaves=64``; see ``plansim workflows``) or
+``FILE.py:NAME`` where NAME is a sink node of decorated tasks, a list of sink nodes, or a Workflow.
+
+Prints the result check (against an in-process run of the same code, for known types), makespan,
+invocations, cold and warm starts; progress (tasks done / total) is shown while the run is under way.
+Metric records go to Redis (the metrics store) and, with ``--metrics-out``, to a JSONL file.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from runtime.client import RedisUnavailable, RunError, TaskFailed, WaitTimeout, run_workflow, write_records
+from sim.workflow.dag import Workflow
+
+__all__ = ["run", "results_equal"]
+
+
+class RunCliError(click.ClickException):
+    """One ``error:`` line, exit code 1."""
+
+    def show(self, file: Any = None) -> None:
+        click.echo(f"error: {self.format_message()}", err=True, file=file)
+
+
+def results_equal(a: Any, b: Any) -> bool:
+    """Deep equality that understands numpy arrays (close, for floats) and containers of them."""
+    try:
+        import numpy as np
+    except ImportError:  # pragma: no cover
+        np = None  # type: ignore[assignment]
+    if np is not None and (isinstance(a, np.ndarray) or isinstance(b, np.ndarray)):
+        a, b = np.asarray(a), np.asarray(b)
+        if a.shape != b.shape:
+            return False
+        if a.dtype.kind in "fc" or b.dtype.kind in "fc":
+            return bool(np.allclose(a, b, rtol=1e-9, atol=1e-9, equal_nan=True))
+        return bool(np.array_equal(a, b))
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(results_equal(a[k], b[k]) for k in a)
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        return len(a) == len(b) and all(results_equal(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, float) and isinstance(b, float):
+        return a == b or abs(a - b) <= 1e-9 * max(1.0, abs(a), abs(b))
+    try:
+        return bool(a == b)
+    except Exception:  # noqa: BLE001
+        return False
+
+
+def describe(value: Any, limit: int = 80) -> str:
+    """A short description of a result: arrays by shape and checksum, others by a truncated repr."""
+    try:
+        import numpy as np
+
+        if isinstance(value, np.ndarray):
+            return f"ndarray{value.shape} {value.dtype} sum={float(np.sum(value)):.6g}"
+    except ImportError:  # pragma: no cover
+        pass
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def load_target(spec: str) -> tuple[Workflow, bool]:
+    """The workflow for WORKFLOW, and whether it is a known type (so its result can be checked)."""
+    if ".py:" in spec or spec.endswith(".py"):
+        path, _, name = spec.partition(":")
+        file = Path(path)
+        if not file.exists():
+            raise RunCliError(f"no such file: {path}")
+        mod_name = f"plansim_user_{file.stem}"
+        module_spec = importlib.util.spec_from_file_location(mod_name, file)
+        assert module_spec is not None and module_spec.loader is not None
+        module = importlib.util.module_from_spec(module_spec)
+        sys.modules[mod_name] = module
+        module_spec.loader.exec_module(module)
+        obj = getattr(module, name or "workflow", None)
+        if obj is None:
+            raise RunCliError(f"{path} has no attribute {name or 'workflow'!r}")
+        if callable(obj) and not isinstance(obj, Workflow) and not hasattr(obj, "upstream"):
+            obj = obj()
+        if isinstance(obj, Workflow):
+            return obj, False
+        nodes = obj if isinstance(obj, (list, tuple)) else [obj]
+        return Workflow.from_nodes(*nodes, name=file.stem), False
+    try:
+        from sim.workflow.library import load_workflow
+    except ImportError as exc:
+        raise RunCliError(f"the workflow library is not available ({exc})") from None
+    return load_workflow(spec), True
+
+
+@click.command("run")
+@click.argument("workflow")
+@click.option("--planner", "-p", default="wukong", show_default=True, help="planner name (see `plansim planners`)")
+@click.option("--launcher", type=click.Choice(["auto", "docker", "process"]), default="auto", show_default=True,
+              help="workers as Docker containers or local processes (auto: Docker when an engine answers)")
+@click.option("--redis", "redis_url", envvar="PLANSIM_REDIS_URL", default=None,
+              help="Redis URL (default: $PLANSIM_REDIS_URL, the server of `plansim runtime up`, or a private one)")
+@click.option("--sla", default=None, help="average or pNN (e.g. p90)")
+@click.option("--models", type=click.Path(exists=True, dir_okay=False), default=None, help="performance models file")
+@click.option("--memory", default=None, help="memory sizes in MB for the planner, e.g. 2048,4096")
+@click.option("--timeout", "timeout_s", type=float, default=300.0, show_default=True, help="seconds for the whole run")
+@click.option("--json", "as_json", is_flag=True, help="print the report as JSON")
+@click.option("--metrics-out", type=click.Path(dir_okay=False), default=None, help="also write metric records (JSONL)")
+@click.option("--no-check", is_flag=True, help="do not compare the result with an in-process run")
+def run(workflow: str, planner: str, launcher: str, redis_url: str | None, sla: str | None, models: str | None,
+        memory: str | None, timeout_s: float, as_json: bool, metrics_out: str | None, no_check: bool) -> None:
+    """Run WORKFLOW for real with a planner and print the result check and its metrics."""
+    console = Console(stderr=as_json)
+    wf, known = load_target(workflow)
+    memory_sizes = None
+    if memory:
+        from sim.models.resources import parse_memory_list
+
+        memory_sizes = parse_memory_list(memory)
+    if launcher == "auto":
+        launcher = "docker" if _engine_answers() else "process"
+    expected: Any = None
+    check = "skipped"
+    if known and not no_check:
+        from sim.workflow.local import run_local
+
+        local = run_local(wf)
+        expected = {s: local[s] for s in wf.sinks}
+
+    total = len(wf)
+    progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                        TimeElapsedColumn(), console=console, transient=True, disable=as_json)
+    bar = progress.add_task(f"{wf.name} ({planner}, {launcher})", total=total)
+
+    def on_progress(done: int, n: int) -> None:
+        progress.update(bar, completed=done, total=n)
+
+    t = time.monotonic()
+    try:
+        with progress:
+            report = run_workflow(wf, planner=planner, launcher=launcher, redis_url=redis_url, sla=sla,
+                                  models=models, memory_sizes=memory_sizes, timeout_s=timeout_s,
+                                  progress=on_progress)
+    except TaskFailed as exc:
+        raise RunCliError(f"task {exc.task!r} failed on worker {exc.worker}:\n{exc.remote_traceback.rstrip()}") from None
+    except (WaitTimeout, RedisUnavailable, RunError) as exc:
+        raise RunCliError(str(exc)) from None
+    if expected is not None:
+        check = "OK" if all(results_equal(report.results[s], expected[s]) for s in expected) else "MISMATCH"
+    written = write_records(report, metrics_out) if metrics_out else 0
+    summary = report.summary()
+    summary["result_check"] = check
+    summary["result"] = describe(report.result)
+    summary["elapsed_s"] = round(time.monotonic() - t, 3)
+    if metrics_out:
+        summary["metrics_out"] = metrics_out
+        summary["records_written"] = written
+    if as_json:
+        click.echo(json.dumps(summary, indent=2))
+    else:
+        table = Table(title=f"plansim run {workflow} --planner {planner}", show_header=False)
+        for label, key in (("result check", "result_check"), ("result", "result"), ("makespan ms", "makespan_ms"),
+                           ("ms per task", "ms_per_task"), ("tasks", "tasks"), ("tasks executed", "tasks_executed"),
+                           ("invocations", "invocations"), ("cold starts", "cold_starts"),
+                           ("warm starts", "warm_starts"), ("re-runs", "reruns"), ("launcher", "launcher"),
+                           ("wall s", "wall_s"), ("run id", "run_id"), ("keys left", "keys_left")):
+            table.add_row(label, str(summary[key]))
+        if metrics_out:
+            table.add_row("metrics", f"{written} records -> {metrics_out}")
+        console.print(table)
+    if check == "MISMATCH":
+        raise RunCliError("the result differs from the in-process run of the same workflow")
+
+
+def _engine_answers() -> bool:
+    try:
+        import docker
+
+        client = docker.from_env(timeout=5)
+        client.ping()
+        client.close()
+        return True
+    except Exception:  # noqa: BLE001
+        return False

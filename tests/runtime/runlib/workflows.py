@@ -1,0 +1,65 @@
+"""Small decorated workflows for the real-runtime tests (importable by worker processes)."""
+
+from __future__ import annotations
+
+import os
+import time
+
+from sim.workflow.dag import Workflow
+from sim.workflow.language import task
+
+
+@task
+def leaf(i):
+    return i
+
+
+@task
+def add(a, b):
+    return a + b
+
+
+@task
+def total(*xs):
+    return sum(xs)
+
+
+@task
+def slow_add(a, b, seconds=0.5):
+    time.sleep(seconds)
+    return a + b
+
+
+@task
+def boom(x):
+    raise ValueError(f"boom on {x}")
+
+
+@task
+def die_once(x, marker):
+    """Kill the worker process the first time it runs (the marker file remembers)."""
+    if not os.path.exists(marker):
+        with open(marker, "w") as fh:
+            fh.write("died")
+        os._exit(137)
+    return x
+
+
+@task
+def sleepy(x, seconds):
+    time.sleep(seconds)
+    return x
+
+
+def tree(n: int, name: str = "tree") -> Workflow:
+    xs = [leaf(i) for i in range(n)]
+    while len(xs) > 1:
+        xs = [add(xs[i], xs[i + 1]) for i in range(0, len(xs), 2)]
+    return Workflow.from_nodes(xs[0], name=name)
+
+
+def diamond_fan(width: int = 5) -> Workflow:
+    """root -> width branches (2-task chains) -> one fan-in; plus a second sink off the root."""
+    r = leaf(3)
+    mids = [add(add(r, i), 1) for i in range(width)]
+    return Workflow.from_nodes(total(*mids), add(r, 100), name="diamond")
