@@ -1,0 +1,134 @@
+"""Simulator speed: simulated tasks per second against bare SimPy, scaling, and planning time.
+
+    .venv/bin/python benchmarks/bench_simulator.py [--quick]
+
+Prints, measured in the same run so that the shared machine's speed cancels out:
+
+1. bare SimPy timeouts per second (the yardstick);
+2. a WfCommons montage with ``wukong`` on the ``default`` platform at 1,000 and 10,000 tasks: simulated
+   tasks per second and its ratio to bare timeouts/s (goal: >= 25,000 tasks/s; on a machine doing
+   1.0 M bare timeouts/s that is a ratio of 0.025);
+3. 100,000 tasks: wall time and peak memory, in a child process (goal: < 30 s and < 2 GB);
+4. planning plus simulation of the reference's example workflows with every planner (goal: < 0.5 s).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import time
+
+import simpy
+
+GOAL_TASKS_PER_S = 25_000
+
+
+def bare_timeouts_per_s(n: int = 300_000) -> float:
+    env = simpy.Environment()
+
+    def proc(env: simpy.Environment):
+        for _ in range(n):
+            yield env.timeout(1)
+
+    env.process(proc(env))
+    t = time.perf_counter()
+    env.run()
+    return n / (time.perf_counter() - t)
+
+
+def load(spec: str):
+    from sim.workflow.library import load_workflow
+
+    return load_workflow(spec)
+
+
+def simulate_once(spec: str, planner: str = "wukong") -> dict:
+    from sim.engine.simulator import Simulation
+    from sim.planners import get_planner
+
+    t0 = time.perf_counter()
+    wf = load(spec)
+    t1 = time.perf_counter()
+    plan = get_planner(planner).plan(wf)
+    t2 = time.perf_counter()
+    sim = Simulation(plan)
+    result = sim.run()
+    t3 = time.perf_counter()
+    return {
+        "spec": spec, "tasks": len(wf), "load_s": t1 - t0, "plan_s": t2 - t1, "simulate_s": t3 - t2,
+        "makespan_ms": result.output.makespan_ms,
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
+
+
+def child(spec: str) -> dict:
+    """Run one simulation in a fresh process, so its peak memory is its own."""
+    out = subprocess.run(
+        [sys.executable, __file__, "--child", spec], capture_output=True, text=True, check=True, timeout=900
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--quick", action="store_true", help="skip the 100,000-task run")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        print(json.dumps(simulate_once(args.child)))
+        return
+
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    bare = bare_timeouts_per_s()
+    console.print(f"bare SimPy: {bare:,.0f} timeouts/s")
+
+    table = Table(title="montage, wukong, default platform")
+    for col in ("tasks", "simulate (s)", "tasks/s", "ratio to bare timeouts/s", "goal ratio", "peak RSS (MB)"):
+        table.add_column(col, justify="right")
+    sizes = [1000, 10_000] + ([] if args.quick else [100_000])
+    for n in sizes:
+        spec = f"montage:tasks={n}"
+        r = child(spec) if n >= 100_000 else simulate_once(spec)
+        rate = r["tasks"] / r["simulate_s"]
+        table.add_row(
+            f"{r['tasks']:,}", f"{r['simulate_s']:.2f}", f"{rate:,.0f}", f"{rate / bare:.4f}",
+            f"{GOAL_TASKS_PER_S / 1e6:.4f}", f"{r['peak_rss_mb']:,.0f}",
+        )
+    console.print(table)
+    console.print("goal: >= 25,000 tasks/s at 1.0 M bare timeouts/s (ratio >= 0.025); "
+                  "100,000 tasks in < 30 s and < 2,048 MB")
+
+    from sim.planners import PLANNERS
+    from sim.workflow.library import load_workflow
+
+    examples = ["tree_reduction", "gemm", "image_transform", "text_analysis", "wordcount", "montage_like"]
+    table = Table(title="planning + simulation of the reference examples (s)")
+    table.add_column("workflow")
+    names = sorted(PLANNERS)
+    for name in names:
+        table.add_column(name, justify="right")
+    worst = 0.0
+    for ex in examples:
+        wf = load_workflow(ex)
+        row = []
+        for name in names:
+            from sim.engine.whatif import what_if
+
+            t = time.perf_counter()
+            what_if(wf, name)
+            dt = time.perf_counter() - t
+            worst = max(worst, dt)
+            row.append(f"{dt:.3f}")
+        table.add_row(f"{ex} ({len(wf)})", *row)
+    console.print(table)
+    console.print(f"slowest: {worst:.3f} s (goal < 0.5 s each)")
+
+
+if __name__ == "__main__":
+    main()
