@@ -1,0 +1,129 @@
+"""Summary plots of a sweep (PNG): makespan and cost per planner and workflow; the Pareto front of cost
+versus makespan per workflow. Also the tidy table's writer (parquet or csv by suffix)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+PALETTE = ["#4c72b0", "#dd8452", "#55a868", "#c44e52", "#8172b3", "#937860", "#da8bc3", "#8c8c8c"]
+
+
+def write_table(df: Any, path: str | Path) -> Path:
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix == ".parquet":
+        df.to_parquet(path, index=False)
+    elif suffix == ".csv":
+        df.to_csv(path, index=False)
+    else:
+        raise ValueError(f"results must be a .parquet or .csv file, got {path.name!r}")
+    return path
+
+
+def read_table(path: str | Path) -> Any:
+    import pandas as pd
+
+    path = Path(path)
+    return pd.read_parquet(path) if path.suffix.lower() == ".parquet" else pd.read_csv(path)
+
+
+def pareto_mask(cost: list[float], makespan: list[float]) -> list[bool]:
+    """True for points no other point dominates (no worse on cost and makespan, better on one; lower
+    is better). Identical points are all kept."""
+    pts = list(zip(cost, makespan, strict=True))
+    order = sorted(range(len(pts)), key=lambda i: pts[i])
+    mask = [False] * len(pts)
+    best = float("inf")  # lowest makespan among points before the current run of identical points
+    k = 0
+    while k < len(order):
+        run = [order[k]]
+        while k + len(run) < len(order) and pts[order[k + len(run)]] == pts[order[k]]:
+            run.append(order[k + len(run)])
+        if pts[order[k]][1] < best:
+            for i in run:
+                mask[i] = True
+        best = min(best, pts[order[k]][1])
+        k += len(run)
+    return mask
+
+
+def pareto_front(df: Any) -> Any:
+    """The rows on the cost-versus-makespan Pareto front of their workflow (failed rows dropped)."""
+    ok = df[df["error"].isna()] if "error" in df else df
+    keep = []
+    for _, sub in ok.groupby("workflow", sort=True):
+        mask = pareto_mask(sub["cost_gb_s"].tolist(), sub["makespan_ms"].tolist())
+        keep += [idx for idx, m in zip(sub.index, mask, strict=True) if m]
+    return ok.loc[keep]
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_summary(df: Any, out: str | Path) -> list[Path]:
+    """Write ``{stem}.makespan_cost.png`` and ``{stem}.pareto.png`` next to ``out``; returns the paths."""
+    out = Path(out)
+    plt = _plt()
+    ok = df[df["error"].isna()] if "error" in df else df
+    stem = out.with_suffix("")
+    paths = []
+    workflows = sorted(ok["workflow"].unique())
+    planners = sorted(ok["planner"].unique())
+    colour = {p: PALETTE[i % len(PALETTE)] for i, p in enumerate(planners)}
+    if not workflows:
+        return paths
+    # 1. makespan and cost per planner and workflow: median bars with the min-max range as error bars.
+    fig, axes = plt.subplots(2, len(workflows), figsize=(max(6, 3.2 * len(workflows)), 6.5), squeeze=False)
+    for j, wf in enumerate(workflows):
+        sub = ok[ok["workflow"] == wf]
+        for i, (metric, label) in enumerate((("makespan_ms", "makespan (ms)"), ("cost_gb_s", "cost (GB-s)"))):
+            ax = axes[i][j]
+            stats = sub.groupby("planner")[metric].agg(["median", "min", "max"]).reindex(planners)
+            xs = range(len(planners))
+            med = stats["median"].fillna(0).tolist()
+            lo = (stats["median"] - stats["min"]).fillna(0).tolist()
+            hi = (stats["max"] - stats["median"]).fillna(0).tolist()
+            ax.bar(xs, med, yerr=[lo, hi], color=[colour[p] for p in planners], capsize=3)
+            ax.set_xticks(list(xs))
+            ax.set_xticklabels(planners, rotation=30, fontsize=7)
+            if j == 0:
+                ax.set_ylabel(label)
+            if i == 0:
+                ax.set_title(wf, fontsize=9)
+    fig.suptitle("median over memory sets, SLAs and seeds (bars: min-max)", fontsize=9)
+    fig.tight_layout()
+    p = Path(f"{stem}.makespan_cost.png")
+    fig.savefig(p, dpi=100)
+    plt.close(fig)
+    paths.append(p)
+    # 2. Pareto front of cost vs makespan per workflow.
+    front = pareto_front(ok)
+    fig, axes = plt.subplots(1, len(workflows), figsize=(max(5, 4 * len(workflows)), 3.8), squeeze=False)
+    for j, wf in enumerate(workflows):
+        ax = axes[0][j]
+        sub = ok[ok["workflow"] == wf]
+        for planner in planners:
+            s = sub[sub["planner"] == planner]
+            ax.scatter(s["cost_gb_s"], s["makespan_ms"], s=14, alpha=0.6, color=colour[planner], label=planner)
+        f = front[front["workflow"] == wf].sort_values("cost_gb_s")
+        ax.plot(f["cost_gb_s"], f["makespan_ms"], "-", color="black", lw=1, drawstyle="steps-post",
+                label="Pareto front")
+        ax.set_xlabel("cost (GB-s)")
+        if j == 0:
+            ax.set_ylabel("makespan (ms)")
+        ax.set_title(wf, fontsize=9)
+        ax.grid(alpha=0.3)
+    axes[0][-1].legend(fontsize=7)
+    fig.tight_layout()
+    p = Path(f"{stem}.pareto.png")
+    fig.savefig(p, dpi=100)
+    plt.close(fig)
+    paths.append(p)
+    return paths

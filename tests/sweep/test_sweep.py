@@ -1,0 +1,127 @@
+"""Sweeps: grid expansion, the tidy table, the local pool, a Dask LocalCluster, the CLI and the plots."""
+
+from __future__ import annotations
+
+import pytest
+from click.testing import CliRunner
+
+from sim.sweep.grid import SweepGroup, count_points, expand_grid, parse_memory_sets, split_list
+from sim.sweep.plots import pareto_front, pareto_mask, read_table
+from sim.sweep.runner import COLUMNS, run_group, run_local, run_sweep, to_frame
+from sim.workflow.dag import TaskSpec, Workflow
+from sim.workflow.wfformat import write_wfformat
+
+
+def _wf(name: str, width: int) -> Workflow:
+    wf = Workflow(name)
+    wf.add_task(TaskSpec(id="split", function="split", runtime_ms=50.0, output_bytes=50_000, inline_bytes=100))
+    wf.add_task(TaskSpec(id="merge", function="merge", runtime_ms=30.0, output_bytes=1000))
+    for i in range(width):
+        wf.add_task(TaskSpec(id=f"work-{i}", function="work", runtime_ms=200.0 + 10 * i, output_bytes=20_000))
+        wf.add_edge("split", f"work-{i}", 50_000)
+        wf.add_edge(f"work-{i}", "merge", 20_000)
+    return wf.validate()
+
+
+@pytest.fixture(scope="module")
+def wf_files(tmp_path_factory):
+    d = tmp_path_factory.mktemp("wf")
+    paths = []
+    for name, width in (("fan4", 4), ("fan8", 8)):
+        p = d / f"{name}.json"
+        write_wfformat(_wf(name, width), p)
+        paths.append(str(p))
+    return paths
+
+
+def test_grid_expansion_and_parsing():
+    assert parse_memory_sets(["2048;2048,4096", "2048"]) == [(2048,), (2048, 4096)]
+    assert split_list(["a,b", "b", "c"], "x") == ["a", "b", "c"]
+    groups = expand_grid(["w1", "w2"], ["uniform", "wukong"], [(2048,), (2048, 4096)], ["average", "p90", "avg"], seeds=3)
+    assert len(groups) == 2 * 2 * 2 * 2  # "avg" is "average"
+    assert count_points(groups) == 48
+    assert all(g.sampled and g.seeds == (0, 1, 2) for g in groups)
+    assert not expand_grid(["w"], ["uniform"], [(2048,)], ["average"], seeds=1)[0].sampled
+    with pytest.raises(ValueError, match="unknown planner 'nope'"):
+        expand_grid(["w"], ["nope"], [(2048,)], ["average"])
+    with pytest.raises(ValueError, match="SLA"):
+        expand_grid(["w"], ["uniform"], [(2048,)], ["p200"])
+    with pytest.raises(ValueError, match="seeds"):
+        expand_grid(["w"], ["uniform"], [(2048,)], ["average"], seeds=0)
+
+
+def test_pareto_mask():
+    cost = [1.0, 2.0, 3.0, 2.0, 1.0, 4.0]
+    mk = [10.0, 5.0, 1.0, 6.0, 10.0, 1.0]
+    # (1,10) twice: both kept; (2,6) dominated by (2,5); (4,1) dominated by (3,1)
+    assert pareto_mask(cost, mk) == [True, True, True, False, True, False]
+    assert pareto_mask([], []) == []
+
+
+def test_run_group_rows_and_errors(wf_files):
+    g = SweepGroup(wf_files[0], "uniform", (2048,), "average", (0, 1), sampled=False)
+    rows = run_group(g)
+    assert [r["seed"] for r in rows] == [0, 1]
+    r = rows[0]
+    assert r["error"] is None and r["tasks"] == 6 and r["makespan_ms"] > 0 and r["cost_gb_s"] > 0
+    assert r["bytes_moved"] == r["bytes_uploaded"] + r["bytes_downloaded"]
+    assert r["planning_ms"] >= 0 and r["simulation_ms"] > 0
+    assert rows[0]["makespan_ms"] == rows[1]["makespan_ms"]  # deterministic without sampling
+    bad = run_group(SweepGroup("no-such-workflow", "uniform", (2048,), "average", (0,), False))
+    assert bad[0]["error"] and "no-such-workflow" in bad[0]["error"]
+    df = to_frame(rows + bad)
+    assert list(df.columns) == COLUMNS and len(df) == 3
+
+
+def test_local_pool_matches_in_process(wf_files):
+    groups = expand_grid(wf_files, ["uniform", "wukong"], [(2048,), (2048, 4096)], ["average"], seeds=2)
+    seen = []
+    pooled = run_local(groups, workers=2, on_done=seen.append)
+    assert sum(seen) == count_points(groups) == 16
+    inproc = run_local(groups, workers=1)
+    key = lambda r: (r["workflow"], r["planner"], r["memory"], r["seed"])  # noqa: E731
+    a = {key(r): r["makespan_ms"] for r in pooled}
+    b = {key(r): r["makespan_ms"] for r in inproc}
+    assert a == b and len(a) == 16
+
+
+def test_dask_local_cluster(wf_files):
+    distributed = pytest.importorskip("distributed")
+    groups = expand_grid(wf_files[:1], ["uniform", "wukong"], [(2048,)], ["average", "p90"], seeds=2)
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=True, dashboard_address=None) as cluster:
+        df = run_sweep(groups, dask=cluster.scheduler_address, progress=False)
+    assert len(df) == 8 and df["error"].isna().all()
+    local = run_sweep(groups, workers=1, progress=False)
+    assert df["makespan_ms"].tolist() == local["makespan_ms"].tolist()
+
+
+@pytest.mark.parametrize("suffix", ["csv", "parquet"])
+def test_cli_writes_table_and_plots(wf_files, tmp_path, suffix):
+    from sim.cli import main
+
+    out = tmp_path / f"results.{suffix}"
+    res = CliRunner().invoke(main, ["sweep", "--workflows", ",".join(wf_files), "--planners", "uniform,wukong",
+                                    "--memory", "2048;8192", "--sla", "average,p90", "--seeds", "2",
+                                    "-o", str(out), "--workers", "1"])
+    assert res.exit_code == 0, res.output
+    df = read_table(out)
+    assert len(df) == 2 * 2 * 2 * 2 * 2
+    assert df.groupby(["workflow", "planner", "memory", "sla", "seed"]).size().max() == 1  # tidy: one row per point
+    assert df["error"].isna().all()
+    for name in ("makespan_cost", "pareto"):
+        png = tmp_path / f"results.{name}.png"
+        assert png.exists() and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    front = pareto_front(df)
+    assert len(front) >= 1
+    for _, row in df.drop(front.index).iterrows():  # everything off the front is dominated by a front point
+        same = front[front["workflow"] == row["workflow"]]
+        assert ((same["cost_gb_s"] <= row["cost_gb_s"]) & (same["makespan_ms"] <= row["makespan_ms"])).any()
+
+
+def test_cli_bad_input(tmp_path):
+    from sim.cli import main
+
+    res = CliRunner().invoke(main, ["sweep", "--workflows", "x", "-o", str(tmp_path / "r.txt")])
+    assert res.exit_code == 1 and ".parquet or .csv" in res.output
+    res = CliRunner().invoke(main, ["sweep", "--workflows", "no-such-wf", "-o", str(tmp_path / "r.csv")])
+    assert res.exit_code == 1 and "no-such-wf" in res.output
