@@ -35,6 +35,9 @@ COMMANDS = [
     ("calibration.cli", "replay"),
     ("runtime.cli", "runtime"),
     ("runtime.run_cli", "run"),
+    ("sim.sweep.cli", "sweep"),
+    ("sim.dashboard.cli", "dashboard"),
+    ("sim.compare.cli", "validate"),
 ]
 
 
