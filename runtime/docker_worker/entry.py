@@ -151,6 +151,7 @@ def diagnostic_handler(payload: bytes) -> bytes | None:
     * ``b"echo:<x>"`` returns ``<x>``;
     * ``b"sleep:<seconds>"`` sleeps, returns None;
     * ``b"whoami"`` returns JSON with uid, gid, pid, cpu count visible, job header;
+    * ``b"env:<NAME>"`` returns the worker's environment variable NAME (empty if unset);
     * ``b"fail:<msg>"`` raises RuntimeError(msg);
     * ``b"exit:<code>"`` kills the worker process (simulates a crash);
     * ``b"invoke:<memory_mb>:<payload>"`` asks the launcher to run ``<payload>`` on another worker.
@@ -173,6 +174,8 @@ def diagnostic_handler(payload: bytes) -> bytes | None:
                 "job": header.__dict__ if header else None,
             }
         ).encode()
+    if cmd == b"env":
+        return os.environ.get(arg.decode(), "").encode()
     if cmd == b"fail":
         raise RuntimeError(arg.decode())
     if cmd == b"exit":

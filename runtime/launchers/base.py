@@ -293,6 +293,8 @@ class PooledLauncher(ABC):
         max_idle_s: the worker's own safety net: it exits when no job came for that long (covers a
             launcher killed with SIGKILL).
         serve_invocations: run jobs that workers request through ``request_invocation``.
+        env: extra environment variables for every worker (visible in ``docker inspect``: pass secrets
+            only to containers on a host you trust).
     """
 
     kind = "abstract"
@@ -308,6 +310,7 @@ class PooledLauncher(ABC):
         start_timeout: float = 60.0,
         max_idle_s: float = 900.0,
         serve_invocations: bool = True,
+        env: dict[str, str] | None = None,
     ) -> None:
         if max_workers < 1:
             raise ValueError("max_workers must be >= 1")
@@ -319,6 +322,8 @@ class PooledLauncher(ABC):
         self.start_timeout = start_timeout
         self.max_idle_s = max_idle_s
         self.serve_invocations = serve_invocations
+        #: Extra environment for every worker (e.g. a signing key); the launcher's own variables win.
+        self.extra_env = dict(env or {})
         #: Every lease handed out, in order (cold and warm starts, for metrics and benchmarks).
         self.leases: list[Lease] = []
         #: Jobs started on behalf of workers' invocation requests.
@@ -368,6 +373,7 @@ class PooledLauncher(ABC):
 
     def _worker_env(self, worker_id: str, memory_mb: int) -> dict[str, str]:
         return {
+            **self.extra_env,
             p.ENV_REDIS_URL: self.redis_url,
             p.ENV_RUN_ID: self.run_id,
             p.ENV_WORKER_ID: worker_id,

@@ -90,6 +90,14 @@ def test_handler_sees_job_header_and_runs_unprivileged(make_launcher: LauncherFa
         assert info["uid"] == 10001 and info["gid"] == 10001
 
 
+def test_extra_env_reaches_workers(make_launcher: LauncherFactory) -> None:
+    launcher = make_launcher(env={"PLANSIM_TEST_VALUE": "forty-two", p.ENV_RUN_ID: "overridden?"})
+    assert launcher.submit(MB, b"env:PLANSIM_TEST_VALUE").result(timeout=60) == b"forty-two"
+    # the launcher's own variables cannot be overridden (the worker would listen on the wrong keys)
+    assert launcher.submit(MB, f"env:{p.ENV_RUN_ID}".encode()).result(timeout=30) == launcher.run_id.encode()
+    assert launcher.submit(MB, b"env:PLANSIM_MEMORY_MB").result(timeout=30) == str(MB).encode()
+
+
 def test_warm_within_keep_alive_cold_after(make_launcher: LauncherFactory) -> None:
     launcher = make_launcher(keep_alive_s=1.5)
     a = launcher.submit(MB, b"echo:1")
