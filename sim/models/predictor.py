@@ -2,11 +2,14 @@
 
 Planners and the simulator ask it the same questions, so a planner's view of a plan is exactly what the
 simulator will play out. With a random generator it *samples* each duration from the models' residuals
-instead (Monte-Carlo replications).
+instead (Monte-Carlo replications). A model that was never fitted has no residuals; it is given an
+assumed log-normal spread (:data:`ASSUMED_SPREAD`) so that ``p95`` is more conservative than ``p50`` and
+replications vary even before calibration.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -67,28 +70,47 @@ class Predictor:
         self._sizes[id(wf)] = sizes
         return sizes
 
-    def _factor(self, residuals) -> float:  # noqa: ANN001 - Residuals
-        return residuals.sample(self.rng) if self.rng is not None else residuals.factor(self.sla)
+    def _factor(self, residuals, sigma: float) -> float:  # noqa: ANN001 - Residuals
+        """Multiplier on a median prediction: from the fit's residuals, or, for a model nobody fitted,
+        from an assumed log-normal spread ``sigma`` (so SLA percentiles and replications still mean
+        something before calibration)."""
+        if residuals is not None and residuals.values:
+            return residuals.sample(self.rng) if self.rng is not None else residuals.factor(self.sla)
+        if self.rng is not None:
+            return math.exp(self.rng.normal(0.0, sigma))
+        q = self.sla.quantile
+        if q is None:
+            return math.exp(sigma * sigma / 2)  # mean of a log-normal with median 1
+        return math.exp(sigma * _normal_ppf(q))
 
     def exec_ms(self, wf: Workflow, task_id: str, memory_mb: int) -> float:
         spec = wf.task(task_id)
         in_bytes = self.sizes(wf).input_bytes[task_id]
         m = self.models
-        if self.rng is None:
-            return m.exec_ms(spec.function, in_bytes, memory_mb, self.sla, spec.runtime_ms)
-        median = SLA(0.5)
-        base = m.exec_ms(spec.function, in_bytes, memory_mb, median, spec.runtime_ms)
         model = m.exec.get(spec.function)
-        if model is None or not model.residuals.values:
-            return base
-        return base * model.residuals.sample(self.rng) / model.residuals.factor(median)
+        residuals = getattr(model, "residuals", None)
+        if residuals is not None and residuals.values:
+            median = m.exec_ms(spec.function, in_bytes, memory_mb, SLA(0.5), spec.runtime_ms)
+            return median / residuals.factor(SLA(0.5)) * self._factor(residuals, ASSUMED_SPREAD["exec"])
+        median = m.exec_ms(spec.function, in_bytes, memory_mb, SLA(), spec.runtime_ms)
+        return median * self._factor(None, ASSUMED_SPREAD["exec"])
 
     def transfer_ms(self, nbytes: float, memory_mb: int) -> float:
         if nbytes <= 0:
             return 0.0
         t = self.models.transfer
-        return t.median_ms(nbytes, memory_mb) * self._factor(t.residuals)
+        return t.median_ms(nbytes, memory_mb) * self._factor(t.residuals, ASSUMED_SPREAD["transfer"])
 
     def startup_ms(self, memory_mb: int, state: str) -> float:
         s = self.models.startup
-        return s.median_ms(memory_mb, state) * self._factor(s.residuals(state))
+        return s.median_ms(memory_mb, state) * self._factor(s.residuals(state), ASSUMED_SPREAD["startup"])
+
+
+# Log-normal spread (sigma of log time) assumed for models without fitted residuals.
+ASSUMED_SPREAD = {"exec": 0.2, "transfer": 0.3, "startup": 0.15}
+
+
+def _normal_ppf(q: float) -> float:
+    from scipy.stats import norm
+
+    return float(norm.ppf(min(max(q, 1e-6), 1 - 1e-6)))

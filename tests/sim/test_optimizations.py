@@ -15,7 +15,7 @@ from sim.models.resources import ResourceConfig
 from sim.planners import PlannerConfig, get_planner
 from sim.planners.optimizations import OPTIMIZATIONS, dup_candidates, plan_prewarm
 from sim.worker import logic
-from tests.sim.helpers import SIMPLE, plan, simple_models, workflow
+from tests.sim.helpers import MEDIAN, SIMPLE, plan, simple_models, workflow
 from tests.sim.test_conservation import check_invariants, random_dag, random_plan
 
 
@@ -28,7 +28,7 @@ def with_opts(p: Plan, *names: str, **annotations) -> Plan:
 
 
 def planner_with(*names: str, planner: str = "uniform"):
-    return get_planner(planner, PlannerConfig(platform=SIMPLE, models=simple_models(), optimizations=frozenset(names)))
+    return get_planner(planner, PlannerConfig(platform=SIMPLE, models=simple_models(), sla="p50", optimizations=frozenset(names)))
 
 
 def test_every_optimization_has_a_description():
@@ -62,7 +62,7 @@ def test_prewarm_turns_a_late_cold_start_warm():
     wf = workflow([("a", "b")])
     wf.task("a").runtime_ms = 2000.0
     # Different sizes, so w2 cannot reuse w1's container: without pre-warm it starts cold.
-    base = Plan(wf, {"a": ResourceConfig(4096, "w1"), "b": ResourceConfig(2048, "w2")}).validate()
+    base = Plan(wf, {"a": ResourceConfig(4096, "w1"), "b": ResourceConfig(2048, "w2")}, sla=MEDIAN).validate()
     planned = plan_prewarm(with_opts(base, logic.PREWARM), planner_with())
     assert len(planned.annotations["prewarm"]) == 1, "one trigger, for w2"
     a, b = run(base).output, run(planned).output
@@ -118,7 +118,7 @@ def late_parent():
     # needs p and r. w3 re-running p itself saves w2's start-up.
     wf = workflow([("q", "p"), ("p", "t"), ("r", "t")])
     sizes = {"q": ("w1", 4096), "p": ("w2", 2048), "r": ("w3", 1024), "t": ("w3", 1024)}
-    return Plan(wf, {t: ResourceConfig(m, w) for t, (w, m) in sizes.items()}).validate()
+    return Plan(wf, {t: ResourceConfig(m, w) for t, (w, m) in sizes.items()}, sla=MEDIAN).validate()
 
 
 def test_task_dup_runs_a_late_parent_on_the_waiting_worker():

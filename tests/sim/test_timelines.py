@@ -10,7 +10,7 @@ from sim.engine.simulator import Simulation
 from sim.models.plan import Plan
 from sim.models.resources import ResourceConfig
 from sim.workflow.dag import TaskSpec
-from tests.sim.helpers import SIMPLE, plan, simple_models, workflow
+from tests.sim.helpers import MEDIAN, SIMPLE, plan, simple_models, workflow
 
 
 def run(p):
@@ -97,7 +97,7 @@ def test_warm_start_within_keep_alive_and_cold_after_it():
         # a (10 ms) on w1 at 4096 MB ends early and leaves an idle 4096 MB container; b on w2 (2048 MB);
         # d, b's child, on w3 at 4096 MB arrives when b is done.
         return Plan(wf, {"a": ResourceConfig(4096, "w1"), "b": ResourceConfig(2048, "w2"),
-                         "d": ResourceConfig(4096, "w3")}).validate()
+                         "d": ResourceConfig(4096, "w3")}, sla=MEDIAN).validate()
 
     wf = workflow([("b", "d")])
     wf.add_task(TaskSpec(id="a", function="a", runtime_ms=10.0, output_bytes=10))
