@@ -1,0 +1,92 @@
+"""Faults: a task that raises, a worker killed mid-run, Redis unreachable or stopped, timeouts."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+import redis
+from runlib.workflows import add, boom, die_once, leaf, sleepy, total
+
+from runtime.client import RedisUnavailable, TaskFailed, WaitTimeout, run_workflow
+from runtime.services import RedisServer, free_port
+from sim.workflow.dag import Workflow
+
+
+def _keys(url: str, run_id: str) -> list[bytes]:
+    return list(redis.Redis.from_url(url).scan_iter(match=f"plansim:{run_id}:*"))
+
+
+def _failing() -> Workflow:
+    xs = [leaf(i) for i in range(4)]
+    return Workflow.from_nodes(add(add(xs[0], xs[1]), add(boom(xs[2]), sleepy(xs[3], 30))), name="failing")
+
+
+@pytest.mark.parametrize("planner", ["wukong", "uniform"])
+def test_task_error_names_the_task_with_remote_traceback(redis_server, planner):
+    t = time.monotonic()
+    with pytest.raises(TaskFailed) as info:
+        run_workflow(_failing(), planner=planner, redis_url=redis_server.url, timeout_s=120, run_id=f"fail{planner[:3]}")
+    elapsed = time.monotonic() - t
+    assert info.value.task == "boom-0"
+    assert "ValueError: boom on 2" in info.value.remote_traceback
+    assert "in boom" in info.value.remote_traceback
+    assert elapsed < 20  # not the 30 s sleep of the other branch: every worker was stopped
+    assert _keys(redis_server.url, f"fail{planner[:3]}") == []
+
+
+def _dying(marker: str) -> Workflow:
+    xs = [leaf(i) for i in range(6)]
+    mid = die_once(add(xs[0], xs[1]), marker)
+    return Workflow.from_nodes(total(mid, add(xs[2], xs[3]), add(xs[4], xs[5])), name="dying")
+
+
+@pytest.mark.parametrize("planner", ["wukong", "uniform", "non-uniform"])
+def test_killed_worker_is_rerun_and_result_correct(redis_server, tmp_path, planner):
+    marker = str(tmp_path / "died")
+    rep = run_workflow(_dying(marker), planner=planner, redis_url=redis_server.url, timeout_s=120)
+    assert rep.result == 15
+    assert rep.reruns == 1
+    assert rep.keys_left == 0 and _keys(redis_server.url, rep.run_id) == []
+    # No task ran twice except on the re-run of the dead invocation.
+    first = [r.task_id for r in rep.task_records if r.extra.get("attempt", 0) == 0]
+    assert len(first) == len(set(first))
+    assert sorted({r.task_id for r in rep.task_records}) == sorted(rep.plan.workflow.graph)
+
+
+def test_redis_unreachable_is_a_clear_error():
+    url = f"redis://:x@127.0.0.1:{free_port()}/0"
+    t = time.monotonic()
+    with pytest.raises(RedisUnavailable, match="not reachable"):
+        run_workflow(Workflow.from_nodes(add(leaf(1), leaf(2))), redis_url=url, timeout_s=30)
+    assert time.monotonic() - t < 10
+
+
+def test_wrong_password_is_a_clear_error(redis_server):
+    bad = redis_server.url.replace(redis_server.password, "wrong")
+    with pytest.raises(RedisUnavailable):
+        run_workflow(Workflow.from_nodes(add(leaf(1), leaf(2))), redis_url=bad, timeout_s=30)
+
+
+def test_redis_stopped_mid_run_is_a_clear_error_not_a_hang():
+    server = RedisServer().start()
+    try:
+        wf = Workflow.from_nodes(add(sleepy(leaf(1), 8), leaf(2)), name="stopped")
+        timer = threading.Timer(4.0, server.stop)
+        timer.start()
+        t = time.monotonic()
+        with pytest.raises(RedisUnavailable, match="unreachable"):
+            run_workflow(wf, planner="wukong", redis_url=server.url, timeout_s=60)
+        assert time.monotonic() - t < 30
+        timer.join()
+    finally:
+        server.stop()
+
+
+def test_timeout_names_what_was_awaited(redis_server):
+    wf = Workflow.from_nodes(add(sleepy(leaf(1), 20), leaf(2)), name="slow")
+    with pytest.raises(WaitTimeout, match=r"add-0.*tasks done") as info:
+        run_workflow(wf, planner="wukong", redis_url=redis_server.url, timeout_s=3, run_id="slowrun")
+    assert "3s" in str(info.value)
+    assert _keys(redis_server.url, "slowrun") == []
