@@ -1,0 +1,90 @@
+"""``plansim simulate`` and ``plansim compare`` end to end, on a real trace file, and their errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from sim.cli import main
+from sim.engine.whatif import what_if
+from sim.workflow.wfformat import load_wfformat
+
+DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "wfinstances"
+FORKJOIN = str(DATA / "helloworld" / "helloworld-forkjoin-10-chameleon.json.xz")
+
+
+def invoke(*args: str):
+    return CliRunner().invoke(main, list(args))
+
+
+def test_simulate_json_has_the_promised_fields(tmp_path):
+    gantt = tmp_path / "g.png"
+    metrics = tmp_path / "m.jsonl"
+    r = invoke("simulate", FORKJOIN, "--planner", "uniform", "--json", "--gantt", str(gantt), "--metrics-out", str(metrics))
+    assert r.exit_code == 0, r.output
+    out = json.loads(r.output)
+    for key in ("makespan_ms", "cost_gb_s", "invocations", "cold_starts", "planner", "workflow", "tasks"):
+        assert key in out
+    assert out["planner"] == "uniform"
+    assert len(out["tasks"]) == len(load_wfformat(FORKJOIN))
+    assert {"id", "worker", "start_ms", "end_ms"} <= set(out["tasks"][0])
+    assert all(t["end_ms"] >= t["start_ms"] for t in out["tasks"])
+    assert gantt.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    kinds = [json.loads(line)["kind"] for line in metrics.read_text().splitlines()]
+    assert kinds.count("task") == len(out["tasks"]) and kinds.count("run") == 1
+
+
+def test_compare_prints_every_planner_side_by_side():
+    r = invoke("compare", FORKJOIN, "--planners", "uniform,non-uniform,wukong", "--json")
+    assert r.exit_code == 0, r.output
+    rows = json.loads(r.output)
+    assert [row["planner"] for row in rows] == ["uniform", "non-uniform", "wukong"]
+    table = invoke("compare", FORKJOIN, "--planners", "uniform,wukong")
+    assert table.exit_code == 0 and "makespan (ms)" in table.output and "wukong" in table.output
+
+
+def test_sla_percentiles_are_ordered_and_replications_vary():
+    wf = load_wfformat(FORKJOIN)
+    spans = [what_if(wf, "wukong", sla=sla).result.output.makespan_ms for sla in ("p10", "p50", "p95")]
+    assert spans[0] < spans[1] < spans[2]
+    reps = what_if(wf, "wukong", replications=8, seed=1).summary()["replications"]
+    assert reps["makespan_ms_p5"] < reps["makespan_ms_p95"]
+    again = what_if(wf, "wukong", replications=8, seed=1).summary()["replications"]
+    assert again == reps  # same seed, same numbers
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["simulate", FORKJOIN, "--planner", "nope"], "unknown planner 'nope'"),
+        (["simulate", FORKJOIN, "--memory", "2048,abc"], "memory sizes"),
+        (["simulate", FORKJOIN, "--sla", "p200"], "SLA"),
+        (["simulate", FORKJOIN, "--platform", "moon"], "unknown platform 'moon'"),
+        (["simulate", FORKJOIN, "--opt", "teleport"], "unknown optimization 'teleport'"),
+        (["simulate", FORKJOIN, "--models", "/nonexistent/models.json"], "does not exist"),
+        (["simulate", FORKJOIN, "--gantt", "chart.pdf"], ".png or .html"),
+        (["compare", FORKJOIN, "--planners", ","], "at least one planner"),
+    ],
+)
+def test_bad_input_is_one_clear_error_line(args, needle, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    r = invoke(*args)
+    assert r.exit_code == 1
+    lines = [line for line in r.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error:") and needle in lines[0], r.output
+    assert "Traceback" not in r.output
+
+
+def test_platform_file(tmp_path):
+    slow = tmp_path / "slow.json"
+    slow.write_text(json.dumps({"invoke_latency_ms": 500.0}))
+    fast = what_if(load_wfformat(FORKJOIN), "wukong").result.output.makespan_ms
+    slowed = what_if(load_wfformat(FORKJOIN), "wukong", platform=str(slow)).result.output.makespan_ms
+    assert slowed > fast + 500.0
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"invoke_latency": 1}))
+    r = invoke("simulate", FORKJOIN, "--platform", str(bad))
+    assert r.exit_code == 1 and "unknown field 'invoke_latency'" in r.output
