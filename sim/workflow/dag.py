@@ -17,7 +17,7 @@ from typing import Any
 import cloudpickle
 import networkx as nx
 
-from sim.workflow.language import TaskFunction, TaskHints, TaskNode, replace_nodes
+from sim.workflow.language import Ref, TaskFunction, TaskHints, TaskNode, iter_nodes, replace_nodes
 
 
 class WorkflowError(ValueError):
@@ -120,7 +120,27 @@ class Workflow:
             ids[node] = f"{node.name}-{per_function[node.name]}"
             per_function[node.name] += 1
         wf = cls(name or sinks[0].name, params)
+        budget = INLINE_BUDGET_BYTES
+        stored_keys: dict[int, str] = {}  # id(object) -> storage key: a shared object is uploaded once
+        stored_sizes: dict[str, int] = {}
         for node in nodes:
+            inline = stored = 0
+            stored_args: list[dict[str, Any]] = []
+            leaves = [leaf for i, a in enumerate(node.args) for leaf in _data_leaves(a, f"args[{i}]")]
+            leaves += [leaf for k, v in node.kwargs.items() for leaf in _data_leaves(v, f"kwargs[{k!r}]")]
+            for path, value in leaves:
+                size = data_size(value)
+                key = stored_keys.get(id(value))
+                if key is None and budget - size > 0:
+                    budget -= size
+                    inline += size
+                    continue
+                if key is None:
+                    key = stored_keys[id(value)] = f"data-{len(stored_keys)}"
+                    stored_sizes[key] = size
+                stored += size
+                stored_args.append({"path": path, "bytes": size, "key": key})
+            refs = len(node.upstream)
             args = replace_nodes(node.args, ids)
             kwargs = replace_nodes(node.kwargs, ids)
             fn: TaskFunction = node.function
@@ -129,11 +149,15 @@ class Workflow:
                     id=ids[node],
                     function=node.name,
                     inputs=tuple(ids[u] for u in node.upstream),
-                    inline_bytes=inline_size(args, kwargs),
+                    inline_bytes=inline + 48 * refs,
+                    stored_input_bytes=stored,
                     hints=fn.hints,
                     call=TaskCall(fn.fn, args, kwargs),
+                    extra={"stored_args": stored_args} if stored_args else {},
                 )
             )
+        if stored_sizes:
+            wf.meta["stored_data"] = stored_sizes
         for node in nodes:
             for up in node.upstream:
                 wf.graph.add_edge(ids[up], ids[node], bytes=0)
@@ -189,10 +213,9 @@ class Workflow:
         """Raise :class:`WorkflowError` for an empty graph or a cycle (naming tasks on it)."""
         if len(self) == 0:
             raise WorkflowError(f"workflow {self.name!r} has no tasks")
-        try:
-            cycle = nx.find_cycle(self.graph)
-        except nx.NetworkXNoCycle:
+        if nx.is_directed_acyclic_graph(self.graph):  # linear time; find_cycle is slow on large DAGs
             return self
+        cycle = nx.find_cycle(self.graph)
         path = " -> ".join(u for u, _ in cycle) + f" -> {cycle[0][0]}"
         raise WorkflowError(f"workflow {self.name!r} has a cycle: {path}")
 
@@ -237,28 +260,50 @@ class Workflow:
             path.append(best_parent[path[-1]])  # type: ignore[arg-type]
         return path[::-1], finish[end]
 
-    def type_hash(self, iterations: int = 3) -> str:
+    def type_hash(self, iterations: int | None = 16) -> str:
         """A workflow-type identity that ignores task ids, enumeration order and argument values.
 
-        Weisfeiler-Lehman relabelling (Shervashidze et al., "Weisfeiler-Lehman Graph Kernels", JMLR 2011)
-        over function names, with parent and child label multisets kept apart because direction matters.
-        The digest covers the label histogram of every iteration, so it changes when an edge is added or
-        removed, and stays the same when tasks are renamed or added in another order.
+        Weisfeiler-Lehman colour refinement (Shervashidze et al., "Weisfeiler-Lehman Graph Kernels", JMLR
+        2011), with parent and child colour multisets kept apart because direction matters. A task's first
+        colour is (function name, depth from the roots, height above the sinks) -- isomorphism invariants
+        that separate chains and layers at once. Refinement stops when the partition of tasks into colours
+        stops growing, or after ``iterations`` rounds (None: no cap). The digest covers the colour histogram of
+        every round, so it changes when an edge is added, removed or rewired (except between graphs that
+        1-WL cannot tell apart), and stays the same when tasks are renamed or added in another order.
+        Sizes, runtimes and arguments do not enter: the same code with other data is the same type.
         """
         g = self.graph
-        label = {t: d["spec"].function for t, d in g.nodes(data=True)}
+        succ = {t: list(g.successors(t)) for t in g}
+        pred = {t: list(g.predecessors(t)) for t in g}
+        order = self.topological_order()
+        depth: dict[str, int] = {}
+        for t in order:
+            depth[t] = 1 + max((depth[p] for p in pred[t]), default=-1)
+        height: dict[str, int] = {}
+        for t in reversed(order):
+            height[t] = 1 + max((height[c] for c in succ[t]), default=-1)
+        first = {t: (d["spec"].function, depth[t], height[t]) for t, d in g.nodes(data=True)}
         digest = hashlib.sha256()
         digest.update(f"n={len(g)};e={g.number_of_edges()}".encode())
-        for _ in range(iterations + 1):
-            for item in sorted(Counter(label.values()).items()):
-                digest.update(repr(item).encode())
-            label = {
-                t: hashlib.blake2b(
-                    repr(
-                        (label[t], sorted(label[p] for p in g.predecessors(t)), sorted(label[c] for c in g.successors(t)))
-                    ).encode(),
-                    digest_size=12,
-                ).hexdigest()
+        # Colours are ranks of sorted signatures: canonical, because two graphs that reach the same round
+        # with the same colour histogram assign the same ranks, and a different histogram already changed
+        # the digest.
+        signature: dict[str, Any] = first
+        classes = -1
+        rounds = 0
+        limit = len(g) + 1 if iterations is None else iterations
+        while True:
+            histogram = Counter(signature.values())
+            ranked = sorted(histogram)
+            digest.update(repr([(s, histogram[s]) for s in ranked]).encode())
+            if len(ranked) == classes or rounds >= limit:
+                break
+            classes = len(ranked)
+            rounds += 1
+            rank = {s: i for i, s in enumerate(ranked)}
+            colour = {t: rank[signature[t]] for t in g}
+            signature = {
+                t: (colour[t], tuple(sorted(colour[p] for p in pred[t])), tuple(sorted(colour[c] for c in succ[t])))
                 for t in g
             }
         return digest.hexdigest()[:16]
@@ -286,12 +331,60 @@ class Workflow:
         }
 
 
+INLINE_BUDGET_BYTES = 300_000
+"""Argument data a whole workflow may carry inline with its invocations (as in the reference runtime);
+larger values are uploaded to the key-value store before the run and downloaded by the tasks using them."""
+
+
+def data_size(value: Any) -> int:
+    """Approximate serialized size of argument data, without pickling large buffers.
+
+    numpy arrays count ``nbytes`` plus a small header, bytes and str their length, containers the sum of
+    their items; other objects are pickled (unpicklable ones count 0: they cannot travel anyway).
+    """
+    if value is None or isinstance(value, (bool, int, float, complex)):
+        return 9
+    if isinstance(value, Ref):
+        return 48
+    if isinstance(value, (bytes, bytearray)):
+        return len(value) + 8
+    if isinstance(value, memoryview):
+        return value.nbytes + 8
+    if isinstance(value, str):
+        return len(value) + 8 if value.isascii() else len(value.encode("utf-8", "surrogatepass")) + 8
+    nbytes, dtype = getattr(value, "nbytes", None), getattr(value, "dtype", None)
+    if isinstance(nbytes, int) and dtype is not None and getattr(dtype, "hasobject", True) is False:
+        return nbytes + 160
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return 8 + sum(data_size(v) + 1 for v in value)
+    if isinstance(value, dict):
+        return 8 + sum(data_size(k) + data_size(v) + 2 for k, v in value.items())
+    try:
+        return len(cloudpickle.dumps(value, protocol=5))
+    except Exception:
+        return 0
+
+
 def inline_size(args: Any, kwargs: Any) -> int:
     """Serialized size of a task's argument data (node references count a few bytes each)."""
-    try:
-        return len(cloudpickle.dumps((args, kwargs), protocol=5))
-    except Exception:  # unpicklable arguments cannot travel to a worker; size them as unknown (0)
-        return 0
+    return data_size(args) + data_size(kwargs)
+
+
+def _data_leaves(value: Any, path: str):
+    """Maximal parts of an argument that hold no task node: ``(path, value)``; node refs are skipped."""
+    if isinstance(value, TaskNode):
+        return
+    if not any(True for _ in iter_nodes(value)):
+        yield path, value
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            yield from _data_leaves(v, f"{path}[{k!r}]")
+    elif isinstance(value, (list, tuple)):
+        for i, v in enumerate(value):
+            yield from _data_leaves(v, f"{path}[{i}]")
+    elif isinstance(value, (set, frozenset)):
+        for v in value:
+            yield from _data_leaves(v, f"{path}{{}}")
 
 
 def from_edges(

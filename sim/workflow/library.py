@@ -1,0 +1,168 @@
+"""The library of known workflow types and the ``NAME[:key=value,...]`` syntax that names them.
+
+Each :class:`WorkflowType` is a parameterised generator. The hand-written types (``sim/workflow/known/``)
+are built from real ``@task`` functions, so the same workflow can be simulated (per-task sizes and runtime
+estimates) and executed (``TaskSpec.call``). The WfCommons recipes (``sim/workflow/wfcommons.py``) are
+trace-like: sizes and runtimes only.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sim.workflow.dag import Workflow, WorkflowError
+
+
+@dataclass(frozen=True)
+class Param:
+    default: Any
+    type: type
+    help: str = ""
+    minimum: float | None = None
+
+
+@dataclass(frozen=True)
+class WorkflowType:
+    """A named, parameterised workflow generator. ``build(**params) -> Workflow``."""
+
+    name: str
+    description: str
+    params: dict[str, Param]
+    build: Callable[..., Workflow]
+    runnable: bool = True  # real Python code behind each task
+    aliases: tuple[str, ...] = field(default=())
+
+    def make(self, **overrides: Any) -> Workflow:
+        params = self.resolve(overrides)
+        wf = self.build(**params)
+        wf.params = {**params, **wf.params}
+        if not wf.name or wf.name == "workflow":
+            wf.name = self.name
+        return wf.validate()
+
+    def resolve(self, overrides: dict[str, Any]) -> dict[str, Any]:
+        params = {k: p.default for k, p in self.params.items()}
+        for key, value in overrides.items():
+            if key not in self.params:
+                raise WorkflowError(
+                    f"workflow {self.name!r} has no parameter {key!r}{_suggest(key, self.params)}"
+                    f" (parameters: {', '.join(self.params) or 'none'})"
+                )
+            params[key] = _convert(self.name, key, value, self.params[key])
+        return params
+
+    def signature(self) -> str:
+        return ", ".join(f"{k}={p.default}" for k, p in self.params.items())
+
+
+def _convert(wf_name: str, key: str, value: Any, param: Param) -> Any:
+    if isinstance(value, str):
+        try:
+            if param.type is bool:
+                low = value.lower()
+                if low not in ("1", "0", "true", "false", "yes", "no"):
+                    raise ValueError(value)
+                value = low in ("1", "true", "yes")
+            elif param.type is int:
+                value = int(value.replace("_", ""))
+            else:
+                value = param.type(value)
+        except ValueError:
+            raise WorkflowError(
+                f"workflow {wf_name!r}: parameter {key!r} expects {param.type.__name__}, got {value!r}"
+            ) from None
+    if param.minimum is not None and isinstance(value, (int, float)) and value < param.minimum:
+        raise WorkflowError(f"workflow {wf_name!r}: parameter {key!r} must be >= {param.minimum}, got {value}")
+    return value
+
+
+def _suggest(word: str, choices) -> str:
+    close = difflib.get_close_matches(word, list(choices), n=3, cutoff=0.5)
+    return f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+
+
+_REGISTRY: dict[str, WorkflowType] = {}
+_ALIASES: dict[str, str] = {}
+_KNOWN_MODULES = (
+    "sim.workflow.known.tree_reduction",
+    "sim.workflow.known.gemm",
+    "sim.workflow.known.image_transform",
+    "sim.workflow.known.text_analysis",
+    "sim.workflow.known.wordcount",
+    "sim.workflow.known.montage_like",
+    "sim.workflow.known.fixed_times",
+    "sim.workflow.wfcommons",
+)
+_loaded = False
+
+
+def register(wtype: WorkflowType) -> WorkflowType:
+    """Add a type to the library (modules call this at import time)."""
+    _REGISTRY[wtype.name] = wtype
+    for alias in wtype.aliases:
+        _ALIASES[alias] = wtype.name
+    return wtype
+
+
+def _ensure_loaded() -> None:
+    global _loaded
+    if not _loaded:
+        _loaded = True
+        for module in _KNOWN_MODULES:
+            importlib.import_module(module)
+
+
+def workflow_types() -> dict[str, WorkflowType]:
+    """All known types by name, in registration order."""
+    _ensure_loaded()
+    return dict(_REGISTRY)
+
+
+def get_type(name: str) -> WorkflowType:
+    types = workflow_types()
+    name = _ALIASES.get(name, name)
+    if name not in types:
+        raise WorkflowError(f"unknown workflow {name!r}{_suggest(name, types)} (see `plansim workflows list`)")
+    return types[name]
+
+
+def parse_spec(text: str) -> tuple[str, dict[str, str]]:
+    """``"gemm:n=200,blocks=2"`` -> ``("gemm", {"n": "200", "blocks": "2"})``."""
+    name, _, rest = text.strip().partition(":")
+    params: dict[str, str] = {}
+    for item in filter(None, (s.strip() for s in rest.split(","))):
+        key, eq, value = item.partition("=")
+        if not eq or not key.strip():
+            raise WorkflowError(f"workflow {name!r}: parameter {item!r} is not key=value")
+        if key.strip() in params:
+            raise WorkflowError(f"workflow {name!r}: parameter {key.strip()!r} given twice")
+        params[key.strip()] = value.strip()
+    if not name:
+        raise WorkflowError(f"no workflow name in {text!r}")
+    return name, params
+
+
+def _looks_like_path(text: str) -> bool:
+    return (
+        text.endswith((".json", ".json.xz", ".xz"))
+        or os.sep in text
+        or (os.altsep is not None and os.altsep in text)
+        or Path(text).is_file()
+    )
+
+
+def load_workflow(text: str | os.PathLike[str]) -> Workflow:
+    """A workflow named ``NAME[:key=value,...]`` (see ``plansim workflows list``) or a WfFormat file path."""
+    text = os.fspath(text)
+    if _looks_like_path(text) and ":" not in Path(text).name:
+        from sim.workflow.wfformat import load_wfformat
+
+        return load_wfformat(text)
+    name, params = parse_spec(text)
+    return get_type(name).make(**params)
