@@ -349,9 +349,34 @@ def build_image(
         except docker.errors.APIError as exc:
             raise ImageBuildError(f"docker build failed: {exc.explanation or exc}") from exc
     client.images.get(tag).tag(IMAGE_REPO, "latest")
+    pruned = prune_old_images(client)
+    if pruned:
+        progress(f"removed old images: {' '.join(pruned)}")
     seconds = time.monotonic() - t0
     progress(f"built {tag} in {seconds:.1f}s (base {base}, base step {base_seconds:.1f}s)")
     return BuildResult(tag, base, True, seconds, base_seconds)
+
+
+def prune_old_images(client: docker.DockerClient, keep: int = 3) -> list[str]:
+    """Remove all but the ``keep`` newest ``plansim-worker:<hash>`` tags; returns the removed tags.
+
+    Every code change makes a new tag (sharing all but the last layers), so old ones pile up. Images a
+    container still uses are left alone.
+    """
+    images = sorted(
+        client.images.list(name=IMAGE_REPO), key=lambda im: im.attrs.get("Created", ""), reverse=True
+    )
+    removed = []
+    for img in images[keep:]:
+        for tag in img.tags:
+            if tag.endswith(":latest"):
+                continue
+            try:
+                client.images.remove(tag, noprune=False)
+                removed.append(tag)
+            except docker.errors.APIError:
+                pass  # in use by a container, or already gone
+    return removed
 
 
 def main(argv: list[str] | None = None) -> int:
