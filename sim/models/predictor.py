@@ -40,6 +40,9 @@ class Predictor:
         self.sla = SLA.parse(sla)
         self.rng = rng
         self._sizes: dict[int, WorkflowSizes] = {}
+        # Deterministic predictions are asked again and again (planners simulate many candidate plans):
+        # memoise them. Sampled ones (rng given) must not be.
+        self._memo: dict[tuple, float] | None = {} if rng is None else None
 
     def sizes(self, wf: Workflow) -> WorkflowSizes:
         """Sizes in topological order: an edge with no recorded size carries the producer's predicted
@@ -84,6 +87,16 @@ class Predictor:
         return math.exp(sigma * _normal_ppf(q))
 
     def exec_ms(self, wf: Workflow, task_id: str, memory_mb: int) -> float:
+        memo = self._memo
+        if memo is not None:
+            key = (id(wf), task_id, memory_mb)
+            value = memo.get(key)
+            if value is None:
+                value = memo[key] = self._exec_ms(wf, task_id, memory_mb)
+            return value
+        return self._exec_ms(wf, task_id, memory_mb)
+
+    def _exec_ms(self, wf: Workflow, task_id: str, memory_mb: int) -> float:
         spec = wf.task(task_id)
         in_bytes = self.sizes(wf).input_bytes[task_id]
         m = self.models
@@ -98,6 +111,14 @@ class Predictor:
     def transfer_ms(self, nbytes: float, memory_mb: int) -> float:
         if nbytes <= 0:
             return 0.0
+        memo = self._memo
+        if memo is not None:
+            key = ("t", nbytes, memory_mb)
+            value = memo.get(key)
+            if value is None:
+                t = self.models.transfer
+                value = memo[key] = t.median_ms(nbytes, memory_mb) * self._factor(t.residuals, ASSUMED_SPREAD["transfer"])
+            return value
         t = self.models.transfer
         return t.median_ms(nbytes, memory_mb) * self._factor(t.residuals, ASSUMED_SPREAD["transfer"])
 

@@ -2,7 +2,8 @@
 
 - :class:`UniformPlanner`: one memory size for every task, tasks grouped onto workers.
 - :class:`NonUniformPlanner`: the same grouping, every worker first at the largest size, then workers off
-  the critical path are downgraded one size at a time while the *simulated* makespan does not grow.
+  the critical path are downgraded one size at a time while the *simulated* makespan does not grow
+  (tested in groups, halving a group whose downgrade would slow the run down).
 - :class:`WukongPlanner`: every task flexible at one size; at run time the dependency counters decide
   (decentralised scheduling, Carver et al., "Wukong: a scalable and locality-enhanced framework for
   serverless parallel computing", SoCC 2020).
@@ -45,20 +46,27 @@ class NonUniformPlanner(Planner):
         tasks_of: dict[str, list[str]] = {}
         for t, c in configs.items():
             tasks_of.setdefault(c.worker_id, []).append(t)
-        # Deterministic order: the workers with the most slack first would need another simulation;
-        # sorting by id keeps plans reproducible.
-        for w in sorted(tasks_of, key=_worker_order):
-            if w in critical_workers:
-                continue
-            for smaller in sizes[1:]:
-                trial = dict(configs)
-                for t in tasks_of[w]:
-                    trial[t] = configs[t].with_memory(smaller)
-                if self.simulate_configs(wf, trial).output.makespan_ms <= limit:
-                    configs = trial
-                else:
-                    break
-        return configs
+        candidates = sorted((w for w in tasks_of if w not in critical_workers), key=_worker_order)
+        return self._downgrade(wf, configs, tasks_of, candidates, sizes, 1, limit)
+
+    def _downgrade(self, wf, configs, tasks_of, workers, sizes, level, limit):  # noqa: ANN001
+        """Group testing: move all ``workers`` down to ``sizes[level]`` at once; if the simulated
+        makespan stays within ``limit`` keep it and go one size further, else split the group in two
+        and try each half. Every accepted change was simulated, and far fewer simulations are needed
+        than one per worker and size when most workers have slack."""
+        if not workers or level >= len(sizes):
+            return configs
+        trial = dict(configs)
+        for w in workers:
+            for t in tasks_of[w]:
+                trial[t] = configs[t].with_memory(sizes[level])
+        if self.simulate_configs(wf, trial).output.makespan_ms <= limit:
+            return self._downgrade(wf, trial, tasks_of, workers, sizes, level + 1, limit)
+        if len(workers) == 1:
+            return configs
+        half = len(workers) // 2
+        configs = self._downgrade(wf, configs, tasks_of, workers[:half], sizes, level, limit)
+        return self._downgrade(wf, configs, tasks_of, workers[half:], sizes, level, limit)
 
     def simulate_configs(self, wf: Workflow, configs: dict[str, ResourceConfig]):
         from sim.models.plan import Plan
