@@ -12,6 +12,9 @@ from sim.workflow.language import (
     power,
     task,
 )
+from sim.workflow.library import WorkflowType, get_type, load_workflow, workflow_types
+from sim.workflow.local import run_local
+from sim.workflow.wfformat import load_wfformat, to_wfformat, validate_wfformat, write_wfformat
 
 __all__ = [
     "IORelation",
@@ -23,7 +26,16 @@ __all__ = [
     "TaskSpec",
     "Workflow",
     "WorkflowError",
+    "WorkflowType",
     "constant",
+    "get_type",
+    "load_wfformat",
+    "load_workflow",
+    "run_local",
+    "to_wfformat",
+    "validate_wfformat",
+    "workflow_types",
+    "write_wfformat",
     "linear",
     "power",
     "task",

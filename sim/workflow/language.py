@@ -159,10 +159,19 @@ def replace_nodes(value: Any, ids: dict[TaskNode, str]) -> Any:
     if isinstance(value, list):
         return [replace_nodes(v, ids) for v in value]
     if isinstance(value, tuple):
-        return tuple(replace_nodes(v, ids) for v in value)
+        return _same_tuple(value, [replace_nodes(v, ids) for v in value])
     if isinstance(value, (set, frozenset)) and any(isinstance(v, TaskNode) for v in value):
         return type(value)(replace_nodes(v, ids) for v in value)
     return value
+
+
+def _same_tuple(original: tuple, items: list) -> tuple:
+    """A tuple of ``items`` of the same type as ``original`` (named tuples keep their class)."""
+    if type(original) is tuple:
+        return tuple(items)
+    if hasattr(original, "_fields"):
+        return type(original)(*items)
+    return type(original)(items)
 
 
 def resolve_refs(value: Any, results: dict[str, Any]) -> Any:
@@ -174,7 +183,7 @@ def resolve_refs(value: Any, results: dict[str, Any]) -> Any:
     if isinstance(value, list):
         return [resolve_refs(v, results) for v in value]
     if isinstance(value, tuple):
-        return tuple(resolve_refs(v, results) for v in value)
+        return _same_tuple(value, [resolve_refs(v, results) for v in value])
     if isinstance(value, (set, frozenset)):
         return type(value)(resolve_refs(v, results) for v in value)
     return value

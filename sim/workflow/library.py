@@ -88,18 +88,19 @@ def _suggest(word: str, choices) -> str:
 
 
 _REGISTRY: dict[str, WorkflowType] = {}
-_ALIASES: dict[str, str] = {}
-_KNOWN_MODULES = (
-    "sim.workflow.known.tree_reduction",
-    "sim.workflow.known.gemm",
-    "sim.workflow.known.image_transform",
-    "sim.workflow.known.text_analysis",
-    "sim.workflow.known.wordcount",
-    "sim.workflow.known.montage_like",
-    "sim.workflow.known.fixed_times",
-    "sim.workflow.wfcommons",
-)
-_loaded = False
+_ALIASES: dict[str, str] = {"1000genome": "genome"}
+_RECIPE_NAMES = ("montage", "epigenomics", "cycles", "seismology", "blast", "bwa", "genome", "soykb", "srasearch")
+# name -> module that registers it; modules are imported only when a type is asked for (fast CLI start)
+_KNOWN_MODULES: dict[str, str] = {
+    "tree_reduction": "sim.workflow.known.tree_reduction",
+    "gemm": "sim.workflow.known.gemm",
+    "image_transform": "sim.workflow.known.image_transform",
+    "text_analysis": "sim.workflow.known.text_analysis",
+    "wordcount": "sim.workflow.known.wordcount",
+    "montage_like": "sim.workflow.known.montage_like",
+    "fixed_times": "sim.workflow.known.fixed_times",
+    **{name: "sim.workflow.wfcommons" for name in _RECIPE_NAMES},
+}
 
 
 def register(wtype: WorkflowType) -> WorkflowType:
@@ -110,26 +111,22 @@ def register(wtype: WorkflowType) -> WorkflowType:
     return wtype
 
 
-def _ensure_loaded() -> None:
-    global _loaded
-    if not _loaded:
-        _loaded = True
-        for module in _KNOWN_MODULES:
-            importlib.import_module(module)
-
-
 def workflow_types() -> dict[str, WorkflowType]:
-    """All known types by name, in registration order."""
-    _ensure_loaded()
-    return dict(_REGISTRY)
+    """All known types by name (built-in types first, in a fixed order, then any registered later)."""
+    for module in dict.fromkeys(_KNOWN_MODULES.values()):
+        importlib.import_module(module)
+    ordered = {name: _REGISTRY[name] for name in _KNOWN_MODULES if name in _REGISTRY}
+    return {**ordered, **_REGISTRY}
 
 
 def get_type(name: str) -> WorkflowType:
-    types = workflow_types()
     name = _ALIASES.get(name, name)
-    if name not in types:
-        raise WorkflowError(f"unknown workflow {name!r}{_suggest(name, types)} (see `plansim workflows list`)")
-    return types[name]
+    if name not in _REGISTRY and name in _KNOWN_MODULES:
+        importlib.import_module(_KNOWN_MODULES[name])
+    if name not in _REGISTRY:
+        names = list(dict.fromkeys([*_KNOWN_MODULES, *_REGISTRY, *_ALIASES]))
+        raise WorkflowError(f"unknown workflow {name!r}{_suggest(name, names)} (see `plansim workflows list`)")
+    return _REGISTRY[name]
 
 
 def parse_spec(text: str) -> tuple[str, dict[str, str]]:

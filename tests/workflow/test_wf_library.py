@@ -205,3 +205,24 @@ def test_montage_1000_shows_fast_from_cache():
     elapsed = time.perf_counter() - start
     assert 900 <= data["tasks"] <= 1000
     assert elapsed < 2.0
+
+
+def test_task_calls_survive_cloudpickle():
+    """Workers receive TaskCall objects through cloudpickle; every known type's calls must survive it."""
+    import pickle
+
+    import cloudpickle
+
+    from sim.workflow.language import resolve_refs
+
+    for spec in ["tree_reduction:leaves=4", "gemm:n=12,blocks=2", "wordcount:words=300",
+                 "image_transform:chunks=2,height=8,width=8,sleep_s=0", "text_analysis:words=400",
+                 "montage_like:files=2,tile=4,mosaic=8", "fixed_times:sleep_s=0"]:
+        wf = load_workflow(spec)
+        results = {}
+        for t in wf.topological_order():
+            call = pickle.loads(cloudpickle.dumps(wf.task(t).call))
+            results[t] = call.fn(*resolve_refs(call.args, results), **resolve_refs(call.kwargs, results))
+        direct = run_local(wf)
+        for sink in wf.sinks:
+            assert repr(results[sink]) == repr(direct[sink]), spec
