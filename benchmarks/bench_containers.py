@@ -52,8 +52,8 @@ def pct(values: list[float], q: float) -> float:
 
 def row(name: str, values: list[float]) -> str:
     return (
-        f"  {name:<44} p50 {pct(values, 50):8.1f} ms   p95 {pct(values, 95):8.1f} ms"
-        f"   mean {statistics.fmean(values):8.1f} ms   n={len(values)}"
+        f"  {name:<46} p50 {pct(values, 50):9.2f} ms   p95 {pct(values, 95):9.2f} ms"
+        f"   mean {statistics.fmean(values):9.2f} ms   n={len(values)}"
     )
 
 

@@ -330,7 +330,11 @@ class PooledLauncher(ABC):
         self.invoked: list[JobHandle] = []
 
         self._redis = redis.Redis.from_url(redis_url, health_check_interval=30)
-        self._redis.ping()
+        try:
+            self._redis.ping()
+        except redis.RedisError as exc:
+            safe = redis_url.split("@")[-1]
+            raise LauncherError(f"Redis at {safe} not reachable: {exc}") from exc
         self._cond = threading.Condition()
         self._workers: dict[str, _Worker] = {}
         self._handles: dict[str, JobHandle] = {}
@@ -389,6 +393,8 @@ class PooledLauncher(ABC):
 
     def acquire(self, memory_mb: int, timeout: float | None = None) -> Lease:
         """Reserve a worker with ``memory_mb`` MB: warm if one is idle within keep-alive, else cold."""
+        if memory_mb < 16:
+            raise ValueError(f"memory_mb must be at least 16 (got {memory_mb})")
         t0 = time.monotonic()
         deadline = t0 + (self.acquire_timeout if timeout is None else timeout)
         evict: list[_Worker] = []

@@ -24,7 +24,7 @@ import docker
 import docker.errors
 from docker.models.containers import Container
 
-from runtime.launchers.base import PooledLauncher, cpus_for_memory
+from runtime.launchers.base import PooledLauncher, WorkerStartError, cpus_for_memory
 
 __all__ = ["DockerLauncher", "remove_containers"]
 
@@ -98,7 +98,19 @@ class DockerLauncher(PooledLauncher):
 
     def _start_worker(self, worker_id: str, memory_mb: int, env: dict[str, str]) -> tuple[Any, str]:
         cpus = self.cpus(memory_mb)
-        container: Container = self.client.containers.run(
+        try:
+            container: Container = self._run(worker_id, memory_mb, cpus, env)
+        except docker.errors.ImageNotFound:
+            raise WorkerStartError(
+                f"worker image {self.image} not found: build it with `python -m runtime.image build`"
+            ) from None
+        except docker.errors.APIError as exc:
+            raise WorkerStartError(f"docker refused to start {worker_id}: {exc.explanation or exc}") from None
+        return container, container.id
+
+    def _run(self, worker_id: str, memory_mb: int, cpus: float, env: dict[str, str]) -> Container:
+        # create + start rather than run(): run() falls back to pulling a missing image from a registry.
+        container = self.client.containers.create(
             self.image,
             entrypoint=self.command,
             name=worker_id,
@@ -114,9 +126,13 @@ class DockerLauncher(PooledLauncher):
             nano_cpus=int(round(cpus * 1e9)),
             mem_limit=f"{memory_mb}m",
             memswap_limit=f"{memory_mb}m",
-            detach=True,
         )
-        return container, container.id
+        try:
+            container.start()
+        except docker.errors.APIError:
+            container.remove(force=True)
+            raise
+        return container
 
     def _is_alive(self, backend: Any) -> bool:
         try:

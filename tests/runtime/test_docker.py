@@ -150,3 +150,19 @@ def test_start_failure_reports_container_output(
         assert launcher.workers() == []
         label = {"label": f"plansim.run={launcher.run_id}"}
         assert docker_client.containers.list(all=True, filters=label) == []
+
+
+def test_missing_image_is_a_clear_start_error(docker_client: Any, redis_server: RedisServer) -> None:
+    from runtime.launchers import LauncherError, WorkerStartError
+
+    with DockerLauncher(
+        redis_server.url, client=docker_client, image="plansim-worker:does-not-exist"
+    ) as launcher:
+        with pytest.raises(WorkerStartError, match="runtime.image build"):
+            launcher.acquire(1024)
+        assert launcher.workers() == []
+        assert launcher._live_count() == 0  # the failed start gave its slot back
+    with pytest.raises(LauncherError, match="not reachable"):
+        DockerLauncher("redis://:pw@127.0.0.1:1/0", client=docker_client, image="x")
+    with pytest.raises(ValueError, match="memory_mb"):
+        DockerLauncher(redis_server.url, client=docker_client, image="x").acquire(0)
