@@ -445,6 +445,11 @@ class _Run:
                     argv += [msg.inv_id, msg.encode()]
                 self.r.evalsha(self.invoke_sha, 2, self.keys.invs, self.keys.invoke, *argv)
                 send = None
+            elif isinstance(effect, fx.Prewarm):
+                self._prewarm_later(InvocationMsg(self.run_id, "prewarm", None, effect.memory_mb, (), self.t0,
+                                                  time.time(), "client", self.timeout_s, kind="prewarm",
+                                                  delay_ms=effect.delay_ms))
+                send = None
             else:
                 raise RunError(f"the client cannot perform {type(effect).__name__}")
 
@@ -498,7 +503,7 @@ def _connect(url: str) -> redis.Redis:
     return r
 
 
-def _plan_for(wf: Workflow, planner: Any, sla: Any, models: Any, memory_sizes: Any) -> Plan:
+def _plan_for(wf: Workflow, planner: Any, sla: Any, models: Any, memory_sizes: Any, optimizations: Any = None) -> Plan:
     from sim.planners import PlannerConfig, get_planner
 
     if hasattr(planner, "plan") and not isinstance(planner, str):
@@ -512,6 +517,8 @@ def _plan_for(wf: Workflow, planner: Any, sla: Any, models: Any, memory_sizes: A
         cfg["models"] = models if isinstance(models, PerformanceModels) else PerformanceModels.load(models)
     if memory_sizes:
         cfg["memory_sizes"] = tuple(memory_sizes)
+    if optimizations:
+        cfg["optimizations"] = frozenset(optimizations)
     return get_planner(str(planner), PlannerConfig(**cfg)).plan(wf)
 
 
@@ -525,6 +532,7 @@ def run_workflow(
     models: Any = None,
     sla: Any = None,
     memory_sizes: Any = None,
+    optimizations: Any = None,
     timeout_s: float = 300.0,
     progress: ProgressFn | None = None,
     keep_alive_s: float = 7.0,
@@ -548,7 +556,7 @@ def run_workflow(
         raise ValueError(f"timeout_s must be positive, got {timeout_s}")
     started = time.monotonic()
     if plan is None:
-        plan = _plan_for(wf, planner, sla, models, memory_sizes)
+        plan = _plan_for(wf, planner, sla, models, memory_sizes, optimizations)
     plan.validate()
     signing.get_key()
 

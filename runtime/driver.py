@@ -34,6 +34,7 @@ All keys are ``plansim:{run_id}:`` + the logic's relative keys (:class:`RunKeys`
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import json
 import time
@@ -42,6 +43,7 @@ from collections.abc import Generator
 from dataclasses import dataclass, field
 from typing import Any
 
+import cloudpickle
 import redis.asyncio as aioredis
 
 from runtime import signing
@@ -49,7 +51,7 @@ from sim.models.plan import Plan
 from sim.models.records import TaskRecord, Transfer, WorkerRecord, to_dict
 from sim.models.resources import cpus_for_memory
 from sim.worker import effects as fx
-from sim.worker.logic import PlanView, WorkerState
+from sim.worker.logic import STREAMING, PlanView, WorkerState
 from sim.workflow.language import resolve_refs
 
 # Big values are unpickled/verified off the event loop.
@@ -164,7 +166,8 @@ local out = {}
 for i = 1, n do
   redis.call('SADD', KEYS[i], ARGV[1])
   local c = redis.call('SCARD', KEYS[i])
-  if c >= tonumber(ARGV[2 + i]) then
+  local need = tonumber(ARGV[2 + i])
+  if need > 0 and c >= need then
     if not redis.call('SET', KEYS[n + i], ARGV[2], 'NX') then
       if redis.call('GET', KEYS[n + i]) ~= ARGV[2] then c = -1 end
     end
@@ -222,6 +225,7 @@ class InvocationMsg:
     attempt: int = 0
     kind: str = "invoke"  # or "prewarm"
     delay_ms: float = 0.0
+    carried: dict[str, bytes] = field(default_factory=dict)  # carry-inputs: parent -> cloudpickle bytes
 
     def encode(self) -> bytes:
         body = json.dumps({
@@ -229,15 +233,21 @@ class InvocationMsg:
             "tasks": list(self.tasks), "t0": self.t0, "requested_at": self.requested_at,
             "by": self.requested_by, "timeout_s": self.timeout_s, "attempt": self.attempt,
             "kind": self.kind, "delay_ms": self.delay_ms,
+            "carried": {k: base64.b64encode(v).decode() for k, v in self.carried.items()},
         }, separators=(",", ":")).encode()
         return signing.sign(body, b"invocation")
 
     @classmethod
     def decode(cls, data: bytes) -> InvocationMsg:
+        # The whole message, carried outputs included, is verified before anything is unpickled.
         d = json.loads(bytes(signing.verify(data, b"invocation")))
         return cls(d["run"], d["id"], d["worker"], int(d["memory"]), tuple(d["tasks"]), float(d["t0"]),
                    float(d["requested_at"]), d["by"], float(d["timeout_s"]), int(d.get("attempt", 0)),
-                   d.get("kind", "invoke"), float(d.get("delay_ms", 0.0)))
+                   d.get("kind", "invoke"), float(d.get("delay_ms", 0.0)),
+                   {k: base64.b64decode(v) for k, v in (d.get("carried") or {}).items()})
+
+    def carried_values(self) -> dict[str, Any]:
+        return {k: cloudpickle.loads(v) for k, v in self.carried.items()}
 
 
 # --- per-run context (cached by warm workers) -------------------------------------------------------
@@ -321,6 +331,9 @@ class WorkerDriver:
             fx.WaitReady: self._wait_ready,
             fx.Notify: self._notify,
             fx.Prewarm: self._prewarm,
+            fx.WaitStored: self._wait_stored,
+            fx.Peek: self._peek,
+            fx.Cleanup: self._cleanup,
         }
 
     # -- the loop, twin of Simulation.mock_execute_branch ------------------------------------------
@@ -356,13 +369,21 @@ class WorkerDriver:
 
     # -- effects -----------------------------------------------------------------------------------
     async def _fetch(self, e: fx.Fetch) -> None:
-        tt = self._tt(e.task)
+        # Labelled fetches (preload, dup) are not the task's own inputs: kept out of its record.
+        tt = self._tt(e.task) if e.label is None else _TaskTimes()
         rels = [k for k, _ in e.items]
         full = [self.keys.k(k) for k in rels]
         t = time.perf_counter()
         raw = await self.r.mget(full)
         ms = (time.perf_counter() - t) * 1000.0
         missing = [rel for rel, v in zip(rels, raw, strict=True) if v is None]
+        if missing and STREAMING in self.rc.view.opts:
+            # streaming: the consumer was told before the upload ended; it reads once the write lands.
+            for rel in missing:
+                await self._wait_stored(fx.WaitStored(rel[4:]))
+            raw = await self.r.mget(full)
+            ms = (time.perf_counter() - t) * 1000.0
+            missing = [rel for rel, v in zip(rels, raw, strict=True) if v is None]
         if missing:
             raise MissingValue(f"task {e.task!r} on worker {self.ws.name}: input {missing[0]!r} is not in the "
                                f"store (run {self.rc.run_id})")
@@ -378,12 +399,13 @@ class WorkerDriver:
                 self.values[p] = obj
                 self.sizes[p] = len(v) - signing.HEADER
             else:
-                self.inputs[e.task] = obj
+                self.inputs[rel[3:]] = obj
                 tt.input_bytes += len(v) - signing.HEADER
 
     async def _execute(self, e: fx.Execute) -> Any:
         task = e.task
-        tt = self._tt(task)
+        dup = e.label is not None  # a labelled duplicate (task-dup): its output is only used here
+        tt = self._tt(task) if not dup else _TaskTimes(start=time.time())
         spec = self.rc.specs[task]
         call = spec.call
         if call is None:
@@ -411,6 +433,9 @@ class WorkerDriver:
 
         out, blob, ms = await asyncio.to_thread(work)
         values[task] = out
+        if dup:
+            self.sizes.setdefault(task, len(blob) - signing.HEADER)
+            return out
         self.blobs[task] = blob
         self.sizes[task] = len(blob) - signing.HEADER
         tt.exec_ms = ms
@@ -441,10 +466,14 @@ class WorkerDriver:
         self._amend(e.task)
 
     async def _incr(self, e: fx.Incr) -> list[int]:
-        children = [k[3:] for k in e.keys]  # "dc:{child}"
         n = self.rc.view.n_parents
-        keys = [self.keys.k(k) for k in e.keys] + [self.keys.own(c) for c in children]
-        argv = [e.task, self.owner] + [n[c] for c in children]
+        owns, needs = [], []
+        for k in e.keys:
+            child = k[3:] if k.startswith("dc:") else None
+            owns.append(self.keys.own(child) if child in n else self.keys.own("-"))
+            needs.append(n[child] if child in n else 0)  # 0: a plain set counter (e.g. sinks-done)
+        keys = [self.keys.k(k) for k in e.keys] + owns
+        argv = [e.task, self.owner] + needs
         if self.pending_progress:
             async with self.r.pipeline(transaction=False) as pipe:
                 self._progress(pipe)
@@ -478,7 +507,7 @@ class WorkerDriver:
             await pipe.execute()
 
     async def _invoke(self, e: fx.Invoke) -> None:
-        await invoke(self.r, self.scripts["invoke"], self.keys, self.msg, self.ws.name, e.invocations)
+        await invoke(self.r, self.scripts["invoke"], self.keys, self.msg, self.ws.name, e.invocations, self.values)
         self.invoked.extend(invocation_id(i) for i in e.invocations)
 
     async def _spawn(self, e: fx.Spawn) -> asyncio.Task:
@@ -528,6 +557,35 @@ class WorkerDriver:
                             self.ws.name, m.timeout_s, kind="prewarm", delay_ms=e.delay_ms)
         await self.r.rpush(self.keys.invoke, req.encode())
 
+    async def _wait_stored(self, e: fx.WaitStored) -> None:
+        # Outputs are written with one SET: polling the key (backing off to 20 ms) is cheap and cannot
+        # miss a write, unlike a notification.
+        key = self.keys.k(f"out:{e.task}")
+        deadline = time.monotonic() + self.timeout_s
+        pause = 0.002
+        while not await self.r.exists(key):
+            if time.monotonic() > deadline:
+                raise WaitTimeout(f"worker {self.ws.name} waited {self.timeout_s:.0f}s for the output of "
+                                  f"task {e.task!r} to be stored")
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, 0.02)
+
+    async def _peek(self, e: fx.Peek) -> list[frozenset[str]]:
+        async with self.r.pipeline(transaction=False) as pipe:
+            for k in e.keys:
+                pipe.smembers(self.keys.k(k))
+            res = await pipe.execute()
+        return [frozenset(x.decode() if isinstance(x, bytes) else str(x) for x in members) for members in res]
+
+    async def _cleanup(self, e: fx.Cleanup) -> None:
+        """Remove the run's intermediate keys (not the sinks' outputs, which the client reads)."""
+        view = self.rc.view
+        doomed = [self.keys.k(f"out:{t}") for t in view.parents if t not in view.sinks]
+        for pattern in ("dc:*", "own:*", "in:*", "ready:*"):
+            doomed += [k async for k in self.r.scan_iter(match=self.keys.k(pattern), count=1000)]
+        for i in range(0, len(doomed), 1000):
+            await self.r.unlink(*doomed[i:i + 1000])
+
     # -- records -----------------------------------------------------------------------------------
     def _record(self, task: str) -> None:
         tt = self.times[task]
@@ -575,13 +633,15 @@ def _load_all(rels: list[str], raw: list[bytes], run_id: str) -> list[Any]:
 
 
 async def invoke(r: aioredis.Redis, sha: str, keys: RunKeys, parent: InvocationMsg, by: str,
-                 invocations: tuple[fx.Invocation, ...]) -> int:
+                 invocations: tuple[fx.Invocation, ...], values: dict[str, Any] | None = None) -> int:
     """Register and request invocations (deduplicated by invocation id); returns how many were new."""
     now = time.time()
     argv: list[Any] = []
     for inv in invocations:
+        carried = {p: cloudpickle.dumps(values[p], protocol=5) for p in getattr(inv, "carried", ())
+                   if values is not None and p in values}
         msg = InvocationMsg(parent.run_id, invocation_id(inv), inv.worker_id, inv.memory_mb, tuple(inv.tasks),
-                            parent.t0, now, by, parent.timeout_s)
+                            parent.t0, now, by, parent.timeout_s, carried=carried)
         argv += [msg.inv_id, msg.encode()]
     return int(await r.evalsha(sha, 2, keys.invs, keys.invoke, *argv))
 

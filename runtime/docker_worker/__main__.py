@@ -101,6 +101,9 @@ async def run_invocation(payload: bytes, redis_client: aioredis.Redis | None = N
         _contexts.move_to_end(msg.run_id)
     ws = WorkerState(rc.view, msg.worker_id, name, msg.memory_mb)
     driver = WorkerDriver(rc, r, ws, msg, scripts)
+    if msg.carried:  # carry-inputs: parent outputs that came inside the invocation (signed with it)
+        driver.values.update(msg.carried_values())
+        driver.sizes.update({k: len(v) for k, v in msg.carried.items()})
 
     pubsub = None
     listener = None
@@ -114,7 +117,7 @@ async def run_invocation(payload: bytes, redis_client: aioredis.Redis | None = N
     state = header.state if header is not None else "warm"
     driver.worker_record(state, (started - msg.requested_at) * 1000.0,
                          header.startup_ms if header is not None else 0.0, (started - msg.t0) * 1000.0)
-    main = asyncio.ensure_future(driver.execute_branch(start_worker_lifecycle(ws, msg.tasks)))
+    main = asyncio.ensure_future(driver.execute_branch(start_worker_lifecycle(ws, msg.tasks, tuple(msg.carried))))
     beat = asyncio.ensure_future(_heartbeat(r, keys, msg.inv_id, main))
     outcome = "ok"
     try:
