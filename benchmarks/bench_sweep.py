@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
+import resource
 import sys
 import time
 
@@ -60,11 +62,18 @@ def main(argv: list[str] | None = None) -> int:
     n = count_points(groups)
     print(f"grid: {len(names)} workflow types ({', '.join(names)}) x {len(planners)} planners x {len(memory)} "
           f"memory sets x {len(slas)} SLAs x {seeds} seeds = {n} points, {len(groups)} plans")
-    t0 = time.perf_counter()
+    def cpu() -> float:
+        s, c = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+        return s.ru_utime + s.ru_stime + c.ru_utime + c.ru_stime
+
+    c0, t0 = cpu(), time.perf_counter()
     df = run_sweep(groups, dask=args.dask, workers=args.workers, progress=sys.stderr.isatty())
-    total = time.perf_counter() - t0
+    total, cpu_s = time.perf_counter() - t0, cpu() - c0
     failed = int(df["error"].notna().sum())
+    cores = args.workers or os.cpu_count() or 1
     print(f"total {total:.1f} s, {n / total:.1f} points/s, {failed} failed")
+    print(f"CPU time {cpu_s:.1f} s (this process and its pool); on {cores} otherwise idle cores that is about "
+          f"{cpu_s / cores:.1f} s wall; machine load average now {os.getloadavg()[0]:.1f}")
     ok = df[df["error"].isna()]
     if len(ok):
         plan = ok.groupby(["workflow", "planner"])["planning_ms"].first().sort_values(ascending=False).head(5)

@@ -118,7 +118,7 @@ def gantt_pair(cmp: Comparison) -> str:
     return _img(fig)
 
 
-def _layout(nodes: list[str], edges: list[tuple[str, str]]) -> dict[str, tuple[float, float]]:
+def layered_layout(nodes: list[str], edges: list[tuple[str, str]]) -> dict[str, tuple[float, float]]:
     """Layered layout: x is the task's level (longest path from a root), y its rank in the level."""
     parents: dict[str, list[str]] = {n: [] for n in nodes}
     children: dict[str, list[str]] = {n: [] for n in nodes}
@@ -153,7 +153,7 @@ def dag_figure(edges: Sequence[tuple[str, str]], worker_of: dict[str, str], plan
     """The DAG coloured by worker, with both critical paths drawn as consecutive edges of each path."""
     plt = _plt()
     nodes = sorted(set(worker_of) | {u for u, _ in edges} | {v for _, v in edges})
-    pos = _layout(nodes, list(edges))
+    pos = layered_layout(nodes, list(edges))
     width = max(p[0] for p in pos.values()) + 1 if pos else 1
     height = max((abs(p[1]) for p in pos.values()), default=1) * 2 + 1
     fig, ax = plt.subplots(figsize=(min(16, 2 + 1.4 * width), min(12, 1.5 + 0.35 * height)))

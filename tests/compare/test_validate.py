@@ -1,0 +1,95 @@
+"""validate(): the wiring of plan, real run, comparison and calibration; with a stand-in runtime (fast,
+pure) and once with the real runtime (local worker processes + a private Redis) through the CLI."""
+
+from __future__ import annotations
+
+import copy
+import shutil
+
+import pytest
+from click.testing import CliRunner
+
+from sim.compare.validate import validate
+from sim.engine.simulator import Simulation
+from sim.models.records import TaskRecord
+
+WF = "fixed_times:chains=2,sleep_s=0.05"
+
+
+class FakeRuntime:
+    """Runs the plan in the simulator and scales execution times by ``slow`` (the 'reality')."""
+
+    def __init__(self, slow: float = 2.0, fail_on: int | None = None) -> None:
+        self.slow = slow
+        self.fail_on = fail_on
+        self.calls = 0
+        self.plans = []
+
+    def __call__(self, wf, *, planner, plan, launcher, redis_url, timeout_s, run_id):
+        self.calls += 1
+        self.plans.append(plan)
+        if self.calls == self.fail_on:
+            raise RuntimeError("worker died")
+        recs = []
+        for r in Simulation(plan, "default").run().records(run_id):
+            r = copy.deepcopy(r)
+            r.extra["source"] = "real"
+            if isinstance(r, TaskRecord):
+                r.exec_ms *= self.slow
+            recs.append(r)
+
+        class Report:
+            records = recs
+
+        return Report()
+
+
+def test_runs_compare_the_same_plan():
+    fake = FakeRuntime(slow=2.0)
+    v = validate(WF, "uniform", runs=2, run=fake)
+    assert fake.calls == 2 and len(v.runs) == 2
+    for run in v.runs:
+        assert run.comparison.complete, run.comparison.problems
+        assert run.comparison.offsets()["exec_ms"]["mean_pct"] == pytest.approx(-50.0)
+        real_run = next(r for r in run.real_records if r.kind == "run")
+        assert real_run.extra["plan_run"] == run.planned_run
+    assert v.edges and not v.calibrated
+
+
+def test_calibration_shrinks_the_error():
+    fake = FakeRuntime(slow=3.0)
+    v = validate(WF, "wukong", runs=3, calibrate=True, run=fake)  # flexible workers: no CPU sharing
+    prog = v.progression()
+    first, later = prog[0]["exec_ms_offset_pct"], prog[-1]["exec_ms_offset_pct"]
+    assert first == pytest.approx(100 * 2 / 3)  # planned 1x vs real 3x
+    assert later < first / 4, prog  # fitted on the real runs: the prediction moved to reality
+    assert v.runs[1].models_samples > 0 and v.models is not None
+
+
+def test_failed_run_is_a_plan_without_a_run():
+    v = validate(WF, "uniform", runs=2, run=FakeRuntime(fail_on=1))
+    bad, good = v.runs
+    assert bad.error == "RuntimeError: worker died" and not bad.comparison.comparable
+    assert bad.comparison.problems[0].startswith("the real run failed")
+    assert any("plan without a run" in p for p in bad.comparison.problems)
+    assert good.comparison.comparable
+
+
+@pytest.mark.skipif(shutil.which("redis-server") is None, reason="redis-server is not installed")
+def test_cli_validate_real_runtime(tmp_path):
+    from sim.cli import main
+    from sim.models.records import LoadReport, iter_jsonl
+
+    report, metrics = tmp_path / "report.html", tmp_path / "m.jsonl"
+    res = CliRunner().invoke(main, ["validate", WF, "--planner", "uniform", "--runs", "1", "--report", str(report),
+                                    "--metrics-out", str(metrics), "--timeout", "240"])
+    assert res.exit_code == 0, res.output
+    assert "run 1: real" in res.output and "general percentage offset" in res.output
+    lr = LoadReport("m")
+    recs = list(iter_jsonl(metrics, lr))
+    assert lr.skipped == 0
+    sources = {r.extra.get("source") for r in recs}
+    assert sources == {"sim", "real"}
+    html = report.read_text()
+    assert "Gantt charts: planned | real" in html and "real critical path" in html
+    assert "All 4 tasks joined" in html  # chains of 2 and 1 sleeps plus the fan-in sink
