@@ -33,6 +33,7 @@ from sim.planners.base import Planner, PlannerConfig
 from sim.workflow.dag import Workflow
 
 OBJECTIVES = ("makespan", "cost", "cost-under-sla")
+EXPENSIVE_OPTIMIZATIONS = frozenset({"task-dup"})  # their planning step runs many simulations
 REL_EPS = 1e-9
 
 
@@ -83,6 +84,8 @@ class SimSearchPlanner(Planner):
         seed: int = 0,
         start_planners: tuple[str, ...] | None = None,
         tie_tolerance: float = 0.002,
+        polish_share: float = 0.3,
+        toggle_optimizations: bool = True,
     ) -> None:
         super().__init__(config)
         if objective not in OBJECTIVES:
@@ -99,6 +102,8 @@ class SimSearchPlanner(Planner):
             start_planners = tuple(n.strip() for n in start_planners.split("+") if n.strip())
         self.start_planners = start_planners
         self.tie_tolerance = tie_tolerance
+        self.polish_share = polish_share
+        self.toggle_optimizations = toggle_optimizations
         # filled by plan(): what the search started from and how it went
         self.starts: dict[str, Candidate] = {}
         self.start: Candidate | None = None
@@ -162,7 +167,7 @@ class SimSearchPlanner(Planner):
     def _starting_plans(self, wf: Workflow) -> dict[str, Candidate]:
         from sim.planners import PLANNERS
 
-        names = self.start_planners or tuple(n for n in PLANNERS if n != self.name)
+        names = self.start_planners or tuple(n for n, cls in PLANNERS.items() if not issubclass(cls, SimSearchPlanner))
         out: dict[str, Candidate] = {}
         for name in names:
             planner = PLANNERS[name](self.config)
@@ -190,9 +195,19 @@ class SimSearchPlanner(Planner):
             self.search_simulations += self.simulations - before
         return self._candidate(plan, result, move), result
 
+    def _mode(self, best: Candidate, spent: int) -> str:
+        """Which kind of move to favour now: ``makespan`` or ``cost``."""
+        if self.objective == "cost":
+            return "cost"
+        if self.objective == "cost-under-sla":
+            return "makespan" if best.makespan_ms > (self._deadline or 0.0) * (1 + REL_EPS) else "cost"
+        # makespan: the last part of the budget polishes cost at (about) the same makespan
+        return "cost" if spent >= (1 - self.polish_share) * self.max_simulations else "makespan"
+
     def _search(self, wf: Workflow, t0: float) -> None:
         rng = random.Random(self.seed)
-        moves = _Moves(wf, tuple(sorted(set(self.config.memory_sizes))), _available_optimizations(), rng)
+        toggles = _available_optimizations() if self.toggle_optimizations else ()
+        moves = _Moves(wf, tuple(sorted(set(self.config.memory_sizes))), toggles, rng)
         best = self.best
         assert best is not None
         _, result = self._evaluate(wf, best.configs, best.optimizations, "start", best.plan)
@@ -200,10 +215,16 @@ class SimSearchPlanner(Planner):
             return
         seen = {_fingerprint(best.configs, best.optimizations)}
         misses = 0
+        queue: list = []
+        queued_for: tuple[int, str] | None = None  # (accepted moves, mode) the queue was built for
         while self.search_simulations < self.max_simulations:
             if self.max_seconds is not None and time.perf_counter() - t0 > self.max_seconds:
                 break
-            proposal = moves.propose(best, result, self.objective)
+            mode = self._mode(best, self.search_simulations)
+            if queued_for != (len(self.accepted), mode):
+                queue = moves.structured(best, result, mode, self.predictor)
+                queued_for = (len(self.accepted), mode)
+            proposal = queue.pop(0) if queue else moves.propose(best, result, mode)
             if proposal is None:
                 misses += 1
                 if misses > 200:
@@ -254,6 +275,7 @@ class _Moves:
         self.rng = rng
         self.tasks = wf.topological_order()
         self.n_new = 0
+        self.toggled: set[tuple[frozenset[str], str]] = set()
 
     def _new_id(self, configs: dict[str, ResourceConfig]) -> str:
         used = {c.worker_id for c in configs.values()}
@@ -262,6 +284,93 @@ class _Moves:
             wid = f"s{self.n_new}"
             if wid not in used:
                 return wid
+
+    def _groups(self, configs: dict[str, ResourceConfig]) -> dict[str, list[str]]:
+        workers: dict[str, list[str]] = {}
+        for t in self.tasks:
+            w = configs[t].worker_id
+            if w is not None:
+                workers.setdefault(w, []).append(t)
+        return workers
+
+    def structured(self, cur: Candidate, result: SimResult, mode: str, predictor) -> list:  # noqa: ANN001
+        """Deterministic neighbours aimed at what the simulation shows: for makespan, the delays on the
+        critical path (transfers, start-ups, shared CPUs, slow memory); for cost, big or idle workers."""
+        out = []
+        configs = cur.configs
+        opts = cur.optimizations
+        workers = self._groups(configs)
+        info = result.output.tasks
+        sizes = self.sizes
+
+        def with_changes(changes: dict[str, ResourceConfig], label: str):
+            new = dict(configs)
+            new.update(changes)
+            out.append((new, opts, label))
+
+        def resize(task: str, memory: int, label: str):
+            w = configs[task].worker_id
+            group = workers[w] if w is not None else [task]
+            with_changes({t: configs[t].with_memory(memory) for t in group}, label)
+
+        # each optimization switched on or off alone: cheap to try, often worth more than any move
+        # (the ones whose planning step simulates a lot, task-dup, come last)
+        for name in sorted(self.optimizations, key=lambda n: (n in EXPENSIVE_OPTIMIZATIONS, n)):
+            if (opts, name) not in self.toggled:  # once per set of switched-on optimizations
+                self.toggled.add((opts, name))
+                out.append((dict(configs), opts ^ {name}, "toggle"))
+        if mode == "makespan":
+            path = result.output.critical_path
+            waste = {}
+            for t in path:
+                ti = info[t]
+                alone = predictor.exec_ms(self.wf, t, ti.memory_mb)
+                waste[t] = ti.download_ms + ti.upload_ms + ti.worker_startup_ms + max(0.0, ti.exec_ms - alone)
+            for t in sorted(path, key=lambda x: (-waste[x], x)):
+                i = path.index(t)
+                c = configs[t]
+                if i > 0:
+                    p = path[i - 1]
+                    pw = configs[p].worker_id
+                    if pw is not None and pw != c.worker_id:
+                        with_changes({t: ResourceConfig(configs[p].memory_mb, pw)}, "colocate")
+                    elif pw is None and c.worker_id is None:
+                        new = self._new_id(configs)
+                        with_changes({p: configs[p].with_worker(new), t: ResourceConfig(configs[p].memory_mb, new)},
+                                     "pin-pair")
+                ti = info[t]
+                if ti.exec_ms > 1.05 * predictor.exec_ms(self.wf, t, ti.memory_mb) and c.worker_id is not None:
+                    with_changes({t: c.with_worker(self._new_id(configs))}, "isolate")
+                bigger = [m for m in sizes if m > c.memory_mb]
+                if bigger:
+                    resize(t, bigger[0], "upsize")
+        else:
+            busy = result.output.workers
+            order = sorted(
+                workers,
+                key=lambda w: -(busy.get(w, {}).get("memory_mb", 0) * (busy.get(w, {}).get("end_ms", 0.0)
+                                                                      - busy.get(w, {}).get("start_ms", 0.0))),
+            )
+            for w in order:
+                m = configs[workers[w][0]].memory_mb
+                smaller = [x for x in sizes if x < m]
+                if smaller:
+                    resize(workers[w][0], smaller[-1], "downsize")
+            for t in self.tasks:
+                c = configs[t]
+                if c.worker_id is None:
+                    smaller = [x for x in sizes if x < c.memory_mb]
+                    if smaller:
+                        resize(t, smaller[-1], "downsize")
+            pairs = []
+            for u, v in sorted(self.g.edges):
+                wu, wv = configs[u].worker_id, configs[v].worker_id
+                if wu is not None and wv is not None and wu != wv and (wu, wv) not in pairs:
+                    pairs.append((wu, wv))
+            for wu, wv in pairs[:40]:
+                m = configs[workers[wu][0]].memory_mb
+                with_changes({t: ResourceConfig(m, wu) for t in workers[wv]}, "merge-adjacent")
+        return out
 
     def propose(self, cur: Candidate, result: SimResult, objective: str):  # noqa: ANN201
         rng = self.rng

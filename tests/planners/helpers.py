@@ -23,7 +23,8 @@ def simple_models() -> PerformanceModels:
 
 
 def simple_config(memory=(2048,)) -> PlannerConfig:
-    return PlannerConfig(memory_sizes=tuple(memory), models=simple_models(), platform=SIMPLE)
+    # p50: the median of each model, so the numbers are exactly the models' (no assumed spread)
+    return PlannerConfig(memory_sizes=tuple(memory), sla="p50", models=simple_models(), platform=SIMPLE)
 
 
 def workflow(edges, runtimes: dict[str, float], out: int = 1000, name: str = "w") -> Workflow:
