@@ -146,18 +146,17 @@ def parse_spec(text: str) -> tuple[str, dict[str, str]]:
 
 
 def _looks_like_path(text: str) -> bool:
-    return (
-        text.endswith((".json", ".json.xz", ".xz"))
-        or os.sep in text
-        or (os.altsep is not None and os.altsep in text)
-        or Path(text).is_file()
-    )
+    if text.endswith((".json", ".json.xz", ".xz")) or os.sep in text or (os.altsep and os.altsep in text):
+        return True
+    name = text.partition(":")[0]
+    known = name in _KNOWN_MODULES or name in _REGISTRY or name in _ALIASES
+    return not known and Path(text).is_file()
 
 
 def load_workflow(text: str | os.PathLike[str]) -> Workflow:
     """A workflow named ``NAME[:key=value,...]`` (see ``plansim workflows list``) or a WfFormat file path."""
     text = os.fspath(text)
-    if _looks_like_path(text) and ":" not in Path(text).name:
+    if _looks_like_path(text):
         from sim.workflow.wfformat import load_wfformat
 
         return load_wfformat(text)

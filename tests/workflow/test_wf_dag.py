@@ -41,7 +41,7 @@ def build(n, funcs, edges, perm=None, names=None, shuffle_seed=None):
     return wf
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(dag=dags(), data=st.data())
 def test_type_hash_invariant_under_relabelling(dag, data):
     n, funcs, edges = dag
@@ -97,9 +97,9 @@ def test_type_hash_10k_tasks_is_fast():
         for _ in range(2):
             wf.add_edge(f"t{rnd.randrange(max(0, i - 50), i)}", f"t{i}", 1)
     wf.topological_order()
-    start = time.perf_counter()
+    start = time.process_time()  # CPU time: the test machine is shared, wall time is not ours
     wf.type_hash()
-    assert time.perf_counter() - start < 5.0
+    assert time.process_time() - start < 3.0
 
 
 def test_order_levels_width_and_critical_path():

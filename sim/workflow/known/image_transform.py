@@ -95,10 +95,10 @@ def merge_chunks_grid(chunks: list, rows: int, cols: int) -> np.ndarray:
 
 def make_image(height: int, width: int, seed: int = 0) -> np.ndarray:
     rng = np.random.default_rng(seed)
-    y, x = np.mgrid[0:height, 0:width]
-    base = ((x * 255 // max(width - 1, 1) + y * 255 // max(height - 1, 1)) // 2).astype(np.uint8)
-    noise = rng.integers(0, 32, (height, width, 3), dtype=np.uint8)
-    return (base[..., None] // 2 + noise).astype(np.uint8)
+    x = (np.arange(width, dtype=np.int32) * 127 // max(width - 1, 1)).astype(np.uint8)
+    y = (np.arange(height, dtype=np.int32) * 127 // max(height - 1, 1)).astype(np.uint8)
+    base = (x[None, :] // 2 + y[:, None] // 2)[..., None]  # a gentle gradient, up to 127
+    return base + rng.integers(0, 32, (height, width, 3), dtype=np.uint8)
 
 
 def pipeline(chunk: np.ndarray) -> np.ndarray:
