@@ -61,8 +61,11 @@ async def _get_redis() -> tuple[aioredis.Redis, dict[str, str]]:
     global _redis, _scripts
     if _redis is None:
         url = os.environ[p.ENV_REDIS_URL]
-        _redis = aioredis.Redis.from_url(url, socket_connect_timeout=10, socket_timeout=60,
-                                         health_check_interval=30)
+        # Blocking pool: a worker with many concurrent branches waits for a connection instead of failing.
+        pool = aioredis.BlockingConnectionPool.from_url(url, max_connections=48, timeout=60,
+                                                        socket_connect_timeout=10, socket_timeout=60,
+                                                        health_check_interval=30)
+        _redis = aioredis.Redis(connection_pool=pool)
     if _scripts is None:
         _scripts = await load_scripts(_redis)
     return _redis, _scripts
