@@ -96,6 +96,7 @@ class FitInfo:
     r2: float | None = None
     mape: float | None = None
     fallback: str = "default"  # fitted | nearest-config | pooled | declared | default
+    notes: list[str] = field(default_factory=list)  # every fallback taken, in words
 
 
 @dataclass(slots=True)
@@ -105,9 +106,19 @@ class ExecModel:
     c: float
     residuals: Residuals = field(default_factory=Residuals)
     fit: FitInfo = field(default_factory=FitInfo)
+    # Residuals per memory size (MB, as a string key in JSON) where that size had enough samples; a
+    # prediction at another size uses the nearest size's residuals, then the pooled ``residuals``.
+    residuals_by_memory: dict[int, Residuals] = field(default_factory=dict)
 
     def median_ms(self, in_bytes: float, memory_mb: float) -> float:
         return self.a * max(in_bytes, 1.0) ** self.b * (memory_mb / BASELINE_MEMORY_MB) ** (-self.c)
+
+    def residuals_for(self, memory_mb: float) -> Residuals:
+        """Residuals of the nearest calibrated memory size (log distance), else the pooled ones."""
+        if not self.residuals_by_memory:
+            return self.residuals
+        nearest = min(self.residuals_by_memory, key=lambda m: (abs(math.log(m / memory_mb)), m))
+        return self.residuals_by_memory[nearest]
 
 
 @dataclass(slots=True)
@@ -156,6 +167,33 @@ class StartupModel:
         return self.cold_residuals if state == "cold" else self.warm_residuals
 
 
+@dataclass(slots=True)
+class ReplayParams:
+    """Platform parameters of one application's recorded executions (WfFormat trace replay).
+
+    A replay is a list-scheduling simulation of the trace's DAG on its own machines, cores as slots.
+    A task becomes ready ``ready_delay_s`` after its last parent ends (the workflow engine noticing the
+    completion); a central scheduler releases one task per ``dispatch_s`` plus ``queue_dispatch_s``
+    per task waiting behind it; each machine starts one task
+    per ``machine_dispatch_s``; a task holds its core for ``overhead_s`` + its recorded runtime + its
+    input and output bytes over ``staging_bytes_per_s``, and keeps it ``slot_hold_s`` longer without
+    delaying its children; the scheduler also moves each task's bytes
+    over one shared link of ``shared_bytes_per_s``; the run ends ``fixed_s`` after the last task
+    (planning, initial stage-in, clean-up). See :mod:`calibration.replay`.
+    """
+
+    dispatch_s: float = 0.0
+    queue_dispatch_s: float = 0.0
+    machine_dispatch_s: float = 0.0
+    overhead_s: float = 0.0
+    slot_hold_s: float = 0.0
+    ready_delay_s: float = 0.0
+    staging_bytes_per_s: float = 1e30
+    shared_bytes_per_s: float = 1e30
+    fixed_s: float = 0.0
+    fit: FitInfo = field(default_factory=FitInfo)
+
+
 # Built-in defaults, used until calibration provides better numbers. They describe a small serverless
 # platform with a Redis-like store: 1 ms per stored transfer plus 100 MB/s per transfer at 1 GB (scaling
 # with memory^0.3), 1 ms + 20 ms per MB of input for a function nobody measured (memory^-0.3), and
@@ -176,6 +214,9 @@ class PerformanceModels:
     transfer: TransferModel = field(default_factory=lambda: _copy(DEFAULT_TRANSFER))
     startup: StartupModel = field(default_factory=lambda: _copy(DEFAULT_STARTUP))
     meta: dict[str, Any] = field(default_factory=dict)
+    # Trace-replay platform parameters keyed by application ("pegasus/montage"), by runtime system
+    # ("pegasus") and "*" for all; empty means a plain replay of the recorded runtimes.
+    replay: dict[str, ReplayParams] = field(default_factory=dict)
 
     @classmethod
     def default(cls) -> PerformanceModels:
@@ -194,7 +235,7 @@ class PerformanceModels:
         at the baseline memory and scaled by ``memory**-0.3``); else the default per-byte model."""
         model = self.exec.get(function)
         if model is not None:
-            return model.median_ms(in_bytes, memory_mb) * model.residuals.factor(sla)
+            return model.median_ms(in_bytes, memory_mb) * model.residuals_for(memory_mb).factor(sla)
         if recorded_ms is not None:
             return recorded_ms * (memory_mb / BASELINE_MEMORY_MB) ** (-DEFAULT_MEMORY_EXPONENT)
         return DEFAULT_EXEC_FLOOR_MS + DEFAULT_EXEC.median_ms(in_bytes, memory_mb)
@@ -237,6 +278,7 @@ class PerformanceModels:
             "output": {f: asdict(m) for f, m in sorted(self.output.items())},
             "transfer": asdict(self.transfer),
             "startup": asdict(self.startup),
+            "replay": {k: asdict(p) for k, p in sorted(self.replay.items())},
         }
 
     @classmethod
@@ -252,8 +294,9 @@ class PerformanceModels:
                 transfer=_transfer_from(data["transfer"]) if "transfer" in data else _copy(DEFAULT_TRANSFER),
                 startup=_startup_from(data["startup"]) if "startup" in data else _copy(DEFAULT_STARTUP),
                 meta=data.get("meta", {}),
+                replay={k: _replay_from(d) for k, d in data.get("replay", {}).items()},
             )
-        except (KeyError, TypeError) as exc:
+        except (KeyError, TypeError, AttributeError) as exc:
             raise ValueError(f"models file is malformed: {exc}") from None
 
     def save(self, path: str | Path) -> None:
@@ -281,11 +324,19 @@ def _res(d: dict | list | None) -> Residuals:
 
 
 def _fit(d: dict | None) -> FitInfo:
-    return FitInfo(**d) if d else FitInfo()
+    if not d:
+        return FitInfo()
+    return FitInfo(**{k: v for k, v in d.items() if k in FitInfo.__slots__})
 
 
 def _exec_from(d: dict) -> ExecModel:
-    return ExecModel(d["a"], d["b"], d["c"], _res(d.get("residuals")), _fit(d.get("fit")))
+    by_memory = {int(m): _res(r) for m, r in (d.get("residuals_by_memory") or {}).items()}
+    return ExecModel(d["a"], d["b"], d["c"], _res(d.get("residuals")), _fit(d.get("fit")), by_memory)
+
+
+def _replay_from(d: dict) -> ReplayParams:
+    known = {k: float(v) for k, v in d.items() if k in ReplayParams.__slots__ and k != "fit"}
+    return ReplayParams(**known, fit=_fit(d.get("fit")))
 
 
 def _output_from(d: dict) -> OutputModel:

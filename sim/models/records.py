@@ -94,7 +94,11 @@ def to_dict(record: Record) -> dict[str, Any]:
 def _number(name: str, value: Any, kind: type) -> Any:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise RecordError(f"field {name!r} must be a number, got {value!r}")
-    if isinstance(value, float) and not math.isfinite(value):
+    try:
+        finite = math.isfinite(float(value))
+    except OverflowError:  # an integer too large for a float
+        finite = False
+    if not finite:
         raise RecordError(f"field {name!r} must be finite, got {value!r}")
     if name in _NON_NEGATIVE and value < 0:
         raise RecordError(f"field {name!r} must be >= 0, got {value!r}")
@@ -115,7 +119,7 @@ def from_dict(data: dict[str, Any]) -> Record:
     if not isinstance(data, dict):
         raise RecordError(f"a record must be a JSON object, got {type(data).__name__}")
     kind = data.get("kind")
-    cls = RECORD_TYPES.get(kind)  # type: ignore[arg-type]
+    cls = RECORD_TYPES.get(kind) if isinstance(kind, str) else None
     if cls is None:
         raise RecordError(f"unknown record kind {kind!r} (expected one of {sorted(RECORD_TYPES)})")
     values: dict[str, Any] = {}
@@ -177,14 +181,14 @@ class LoadReport:
 def iter_jsonl(path: str | Path, report: LoadReport | None = None) -> Iterator[Record]:
     """Records of a JSONL file. Bad lines are skipped and counted in ``report`` (never a crash)."""
     report = report if report is not None else LoadReport(str(path))
-    with open(path, encoding="utf-8") as fh:
+    with open(path, encoding="utf-8", errors="replace") as fh:  # undecodable bytes fail as bad JSON
         for lineno, line in enumerate(fh, 1):
             if not line.strip():
                 continue
             try:
                 data = json.loads(line)
                 record = from_dict(data)
-            except (json.JSONDecodeError, RecordError) as exc:
+            except (json.JSONDecodeError, RecordError, RecursionError) as exc:
                 report.skip(f"{path}:{lineno}", str(exc))
                 continue
             report.loaded += 1

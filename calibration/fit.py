@@ -1,0 +1,478 @@
+"""Fitting the performance models (DESIGN.md, "Performance models") from metric records.
+
+Every model is a power law fitted by robust regression in log space (``scipy.optimize.least_squares``
+with the ``soft_l1`` loss, its scale set from the median absolute deviation of a first ordinary fit, so
+outliers are down-weighted rather than dropped):
+
+- execution, per function: ``log t = log a + b log in_bytes - c log(mem/1024)``
+- output size, per function: ``log out = log k + e log in_bytes``; a declared I/O relation (the ``@task``
+  hint, given to :func:`fit_models` or carried by records as ``io``) takes precedence over fitting
+- transfer (downloads and uploads alike): ``log t = log(latency + bytes / (bw (mem/1024)^alpha))``
+- start-up, cold and warm: ``log t = log s + d log(mem/1024)``
+
+Fallbacks, each one written into the model's :class:`FitInfo` (``fallback`` and ``notes``):
+
+- an exponent is *unidentifiable* when its regressor barely varies (a single memory size, one input
+  size): it is taken from the *pooled* fit over all functions (function-specific intercepts, common
+  exponents), and from the documented defaults when the pool cannot identify it either
+  (``b = 1``, ``c = 0.3``, ``e = 1``, ``alpha = 0.3``, start-up ``d`` 0.05 cold / 0 warm);
+- a function with fewer than :data:`MIN_SAMPLES` samples keeps only its own intercept (pooled or default
+  exponents);
+- residuals (for SLAs) are kept per memory size where a size has at least :data:`MIN_PER_CONFIG`
+  samples; predictions at another size use the *nearest configuration*'s residuals, then the pooled
+  residuals of the function.
+
+Samples that cannot be used (zero time, zero output size for the output model, zero memory) are skipped
+and counted with the first few record origins in the :class:`FitReport`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from scipy.optimize import least_squares
+
+from sim.models.performance import (
+    BASELINE_MEMORY_MB,
+    DEFAULT_MEMORY_EXPONENT,
+    DEFAULT_STARTUP,
+    DEFAULT_TRANSFER,
+    ExecModel,
+    FitInfo,
+    OutputModel,
+    PerformanceModels,
+    Residuals,
+    StartupModel,
+    TransferModel,
+)
+from sim.models.records import LoadReport, Record, TaskRecord, WorkerRecord
+from sim.workflow.language import IORelation
+
+MIN_SAMPLES = 3  # fewer than this: a function keeps only its intercept
+MIN_PER_CONFIG = 5  # samples a memory size needs to keep its own residuals
+MIN_LOG_SPREAD = 0.05  # std of a log regressor below which its exponent is unidentifiable
+DEFAULT_B = 1.0
+DEFAULT_E = 1.0
+DEFAULT_STARTUP_EXP = {"cold": DEFAULT_STARTUP.cold_exp, "warm": DEFAULT_STARTUP.warm_exp}
+
+
+# ---------------------------------------------------------------------------------------------------------
+# robust regression
+def robust_linear(X: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Coefficients of ``y ~ X`` by soft-L1 robust least squares (outliers down-weighted)."""
+    X = np.asarray(X, dtype=float)
+    y = np.asarray(y, dtype=float)
+    beta0, *_ = np.linalg.lstsq(X, y, rcond=None)
+    resid = y - X @ beta0
+    scale = max(1.4826 * float(np.median(np.abs(resid - np.median(resid)))), 1e-3)
+    if X.shape[0] <= X.shape[1]:
+        return beta0
+    res = least_squares(lambda b: X @ b - y, beta0, loss="soft_l1", f_scale=scale, method="trf")
+    return res.x
+
+
+def quality(observed: np.ndarray, predicted: np.ndarray) -> tuple[float | None, float | None]:
+    """R² and MAPE on the original scale."""
+    observed = np.asarray(observed, dtype=float)
+    predicted = np.asarray(predicted, dtype=float)
+    if observed.size == 0:
+        return None, None
+    mape = float(np.mean(np.abs(predicted - observed) / observed))
+    ss_tot = float(np.sum((observed - observed.mean()) ** 2))
+    r2 = 1.0 - float(np.sum((observed - predicted) ** 2)) / ss_tot if ss_tot > 0 else None
+    return r2, mape
+
+
+def _spread(v: np.ndarray) -> float:
+    return float(np.std(v)) if v.size else 0.0
+
+
+# ---------------------------------------------------------------------------------------------------------
+# the report
+@dataclass(slots=True)
+class SkipInfo:
+    count: int = 0
+    first: list[str] = field(default_factory=list)
+
+    def add(self, where: str) -> None:
+        self.count += 1
+        if len(self.first) < 5:
+            self.first.append(where)
+
+
+@dataclass(slots=True)
+class ModelRow:
+    """One fitted model in the report (observed/predicted kept for plots, not saved)."""
+
+    model: str
+    params: dict[str, float]
+    exponents: dict[str, float]
+    fit: FitInfo
+    observed: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    predicted: np.ndarray = field(default_factory=lambda: np.zeros(0))
+
+
+@dataclass(slots=True)
+class FitReport:
+    rows: list[ModelRow] = field(default_factory=list)
+    skipped: dict[str, SkipInfo] = field(default_factory=dict)
+    loads: list[LoadReport] = field(default_factory=list)
+    replay: list[dict[str, Any]] = field(default_factory=list)
+
+    def skip(self, reason: str, where: str) -> None:
+        self.skipped.setdefault(reason, SkipInfo()).add(where)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "models": [
+                {"model": r.model, "params": r.params, "exponents": r.exponents, "samples": r.fit.samples,
+                 "r2": r.fit.r2, "mape": r.fit.mape, "fallback": r.fit.fallback, "notes": r.fit.notes}
+                for r in self.rows
+            ],
+            "skipped": {k: {"count": v.count, "first": v.first} for k, v in self.skipped.items()},
+            "loads": [{"source": r.source, "loaded": r.loaded, "skipped": r.skipped, "problems": r.problems}
+                      for r in self.loads],
+            "replay": self.replay,
+        }
+
+
+# ---------------------------------------------------------------------------------------------------------
+# samples
+@dataclass(slots=True)
+class _ExecSamples:
+    x: list[float] = field(default_factory=list)
+    m: list[float] = field(default_factory=list)
+    t: list[float] = field(default_factory=list)
+
+
+def _declared_from_extra(extra: dict[str, Any]) -> IORelation | None:
+    io = extra.get("io")
+    if not isinstance(io, dict) or io.get("kind") in (None, "unknown"):
+        return None
+    try:
+        return IORelation(io["kind"], float(io.get("k", 1.0)), float(io.get("exponent", 1.0)))
+    except (ValueError, TypeError, KeyError):
+        return None
+
+
+def _mem_ratio(m: np.ndarray | float) -> np.ndarray | float:
+    return np.asarray(m, dtype=float) / BASELINE_MEMORY_MB if isinstance(m, np.ndarray) else m / BASELINE_MEMORY_MB
+
+
+# ---------------------------------------------------------------------------------------------------------
+def fit_models(
+    records: Sequence[Record],
+    origins: Sequence[str] | None = None,
+    declared: Mapping[str, IORelation] | None = None,
+    report: FitReport | None = None,
+) -> tuple[PerformanceModels, FitReport]:
+    """Fit every model from ``records``; ``origins[i]`` names where record ``i`` came from (file:line)."""
+    report = report if report is not None else FitReport()
+    origins = list(origins) if origins is not None else [f"record {i + 1}" for i in range(len(records))]
+    declared = dict(declared or {})
+    exec_s: dict[str, _ExecSamples] = defaultdict(_ExecSamples)
+    out_s: dict[str, tuple[list[float], list[float]]] = defaultdict(lambda: ([], []))
+    tr_b: list[float] = []
+    tr_t: list[float] = []
+    tr_m: list[float] = []
+    st_s: dict[str, tuple[list[float], list[float]]] = {"cold": ([], []), "warm": ([], [])}
+    for rec, where in zip(records, origins, strict=False):
+        if isinstance(rec, TaskRecord):
+            if rec.memory_mb <= 0:
+                report.skip("task: memory_mb is 0", where)
+                continue
+            if rec.function not in declared:
+                rel = _declared_from_extra(rec.extra)
+                if rel is not None:
+                    declared[rec.function] = rel
+            if rec.exec_ms > 0:
+                s = exec_s[rec.function]
+                s.x.append(max(rec.input_bytes, 1))
+                s.m.append(rec.memory_mb)
+                s.t.append(rec.exec_ms)
+            else:
+                report.skip("task: exec_ms is 0 (execution model)", where)
+            if rec.output_bytes > 0:
+                out_s[rec.function][0].append(max(rec.input_bytes, 1))
+                out_s[rec.function][1].append(rec.output_bytes)
+            else:
+                report.skip("task: output_bytes is 0 (output model)", where)
+            for tr in list(rec.downloads) + ([rec.upload] if rec.upload is not None else []):
+                if tr.bytes > 0 and tr.ms > 0:
+                    tr_b.append(tr.bytes)
+                    tr_t.append(tr.ms)
+                    tr_m.append(rec.memory_mb)
+                else:
+                    report.skip("transfer: bytes or ms is 0", where)
+        elif isinstance(rec, WorkerRecord):
+            if rec.memory_mb > 0 and rec.startup_ms > 0:
+                st_s[rec.state][0].append(rec.memory_mb)
+                st_s[rec.state][1].append(rec.startup_ms)
+            else:
+                report.skip("worker: memory_mb or startup_ms is 0", where)
+    models = PerformanceModels()
+    _fit_exec(models, exec_s, report)
+    _fit_output(models, out_s, declared, report)
+    _fit_transfer(models, np.array(tr_b, float), np.array(tr_t, float), np.array(tr_m, float), report)
+    _fit_startup(models, st_s, report)
+    return models, report
+
+
+# -- execution ----------------------------------------------------------------------------------------------
+def _pooled_exec(samples: Mapping[str, _ExecSamples]) -> tuple[float | None, float | None, list[str]]:
+    """Common exponents (b, c) over all functions with function-specific intercepts; None where the
+    pooled data cannot identify one."""
+    funcs = [f for f, s in samples.items() if len(s.t) >= MIN_SAMPLES]
+    if not funcs:
+        return None, None, []
+    lx = [np.log(np.asarray(samples[f].x, float)) for f in funcs]
+    lm = [np.log(_mem_ratio(np.asarray(samples[f].m, float))) for f in funcs]
+    ly = [np.log(np.asarray(samples[f].t, float)) for f in funcs]
+    # within-function spread is what identifies a common exponent
+    sx = float(np.sqrt(np.mean(np.concatenate([v - v.mean() for v in lx]) ** 2)))
+    sm = float(np.sqrt(np.mean(np.concatenate([v - v.mean() for v in lm]) ** 2)))
+    use_b, use_c = sx >= MIN_LOG_SPREAD, sm >= MIN_LOG_SPREAD
+    if not (use_b or use_c):
+        return None, None, funcs
+    # function-specific intercepts by the within transformation (demean per function), then a robust
+    # fit of the common exponents on the demeaned data
+    cols = []
+    if use_b:
+        cols.append(np.concatenate([v - v.mean() for v in lx]))
+    if use_c:
+        cols.append(-np.concatenate([v - v.mean() for v in lm]))
+    beta = robust_linear(np.column_stack(cols), np.concatenate([v - v.mean() for v in ly]))
+    b = float(beta[0]) if use_b else None
+    c = float(beta[int(use_b)]) if use_c else None
+    return b, c, funcs
+
+
+def _fit_exec(models: PerformanceModels, samples: Mapping[str, _ExecSamples], report: FitReport) -> None:
+    pooled_b, pooled_c, pooled_funcs = _pooled_exec(samples)
+    for f in sorted(samples):
+        s = samples[f]
+        x, m, t = (np.asarray(v, float) for v in (s.x, s.m, s.t))
+        lx, lm, ly = np.log(x), np.log(_mem_ratio(m)), np.log(t)
+        notes: list[str] = []
+        fallback = "fitted"
+        few = t.size < MIN_SAMPLES
+        free_b = not few and _spread(lx) >= MIN_LOG_SPREAD
+        free_c = not few and _spread(lm) >= MIN_LOG_SPREAD
+        why_b = f"only {t.size} samples" if few else "input size barely varies"
+        why_c = f"only {t.size} samples" if few else f"a single memory size ({int(np.median(m))} MB)"
+        if free_b:
+            b = None
+        elif pooled_b is not None:
+            b, fallback = pooled_b, "pooled"
+            notes.append(f"b = {pooled_b:.3g} from the pooled fit ({why_b})")
+        else:
+            b, fallback = DEFAULT_B, "default"
+            notes.append(f"b = {DEFAULT_B:g} default ({why_b}; pooled data cannot identify it)")
+        if free_c:
+            c = None
+        elif pooled_c is not None:
+            c = pooled_c
+            fallback = "pooled" if fallback == "fitted" else fallback
+            notes.append(f"c = {pooled_c:.3g} from the pooled fit ({why_c})")
+        else:
+            c = DEFAULT_MEMORY_EXPONENT
+            fallback = "default"
+            notes.append(f"c = {DEFAULT_MEMORY_EXPONENT:g} default ({why_c}; pooled data cannot identify it)")
+        # regression with the free exponents
+        target = ly - (b * lx if b is not None else 0.0) + (c * lm if c is not None else 0.0)
+        cols = [np.ones_like(ly)]
+        if b is None:
+            cols.append(lx)
+        if c is None:
+            cols.append(-lm)
+        beta = robust_linear(np.column_stack(cols), target) if not few else np.array([float(np.median(target))])
+        loga = float(beta[0])
+        k = 1
+        if b is None:
+            b = float(beta[k])
+            k += 1
+        if c is None:
+            c = float(beta[k])
+        model = ExecModel(a=math.exp(loga), b=b, c=c)
+        pred = np.array([model.median_ms(xi, mi) for xi, mi in zip(x, m, strict=True)])
+        logres = ly - np.log(pred)
+        model.residuals = Residuals.from_array(logres)
+        by_mem: dict[int, np.ndarray] = {}
+        thin: list[int] = []
+        for mem in sorted({int(v) for v in m}):
+            sel = m.astype(int) == mem
+            if int(sel.sum()) >= MIN_PER_CONFIG:
+                by_mem[mem] = logres[sel]
+            else:
+                thin.append(mem)
+        if len(by_mem) >= 1 and (len(by_mem) > 1 or thin):
+            model.residuals_by_memory = {mem: Residuals.from_array(v) for mem, v in by_mem.items()}
+        if thin:
+            if model.residuals_by_memory:
+                near = {mm: min(by_mem, key=lambda q, mm=mm: abs(math.log(q / mm))) for mm in thin}
+                notes.append("residuals from the nearest configuration: "
+                             + ", ".join(f"{mm} MB ({int((m.astype(int) == mm).sum())} samples) -> {q} MB" for mm, q in near.items()))
+                if fallback == "fitted":
+                    fallback = "nearest-config"
+            elif len({int(v) for v in m}) > 1:
+                notes.append(f"no memory size has {MIN_PER_CONFIG} samples: pooled residuals")
+        r2, mape = quality(t, pred)
+        model.fit = FitInfo(samples=int(t.size), r2=r2, mape=mape, fallback=fallback, notes=notes)
+        models.exec[f] = model
+        report.rows.append(ModelRow(f"exec[{f}]", {"a": model.a}, {"b": model.b, "c": model.c}, model.fit, t, pred))
+    if pooled_funcs and (pooled_b is not None or pooled_c is not None):
+        models.meta["pooled_exec"] = {"b": pooled_b, "c": pooled_c, "functions": len(pooled_funcs)}
+
+
+# -- output size ---------------------------------------------------------------------------------------------
+def _declared_model(rel: IORelation) -> OutputModel | None:
+    if rel.kind == "linear":
+        return OutputModel(k=rel.k, e=1.0)
+    if rel.kind == "power":
+        return OutputModel(k=rel.k, e=rel.exponent)
+    if rel.kind == "constant":
+        return OutputModel(k=rel.k, e=0.0)
+    return None
+
+
+def _fit_output(models: PerformanceModels, samples: Mapping[str, tuple[list[float], list[float]]],
+                declared: Mapping[str, IORelation], report: FitReport) -> None:
+    spread_fns = [f for f, (x, _) in samples.items() if len(x) >= MIN_SAMPLES and _spread(np.log(np.asarray(x, float))) >= MIN_LOG_SPREAD]
+    pooled_e = None
+    if spread_fns:
+        lxs = [np.log(np.asarray(samples[f][0], float)) for f in spread_fns]
+        lys = [np.log(np.asarray(samples[f][1], float)) for f in spread_fns]
+        pooled_e = float(robust_linear(np.concatenate([v - v.mean() for v in lxs])[:, None],
+                                       np.concatenate([v - v.mean() for v in lys]))[0])
+    for f in sorted(set(samples) | {f for f, r in declared.items() if r.kind != "unknown"}):
+        x = np.asarray(samples[f][0], float) if f in samples else np.zeros(0)
+        y = np.asarray(samples[f][1], float) if f in samples else np.zeros(0)
+        notes: list[str] = []
+        rel = declared.get(f)
+        model = _declared_model(rel) if rel is not None else None
+        if model is not None:
+            fallback = "declared"
+            notes.append(f"declared I/O relation {rel.kind} (k={rel.k:g}, exponent={rel.exponent:g}) takes precedence")
+        else:
+            lx, ly = np.log(x), np.log(y)
+            fallback = "fitted"
+            if x.size >= MIN_SAMPLES and _spread(lx) >= MIN_LOG_SPREAD:
+                logk, e = robust_linear(np.column_stack([np.ones_like(lx), lx]), ly)
+                e = float(e)
+            else:
+                why = f"only {x.size} samples" if x.size < MIN_SAMPLES else "input size barely varies"
+                if pooled_e is not None:
+                    e, fallback = pooled_e, "pooled"
+                    notes.append(f"e = {pooled_e:.3g} from the pooled fit ({why})")
+                else:
+                    e, fallback = DEFAULT_E, "default"
+                    notes.append(f"e = {DEFAULT_E:g} default ({why})")
+                logk = float(np.median(ly - e * lx))
+            model = OutputModel(k=math.exp(float(logk)), e=float(e))
+        pred = np.array([model.bytes(v) for v in x])
+        if x.size:
+            model.residuals = Residuals.from_array(np.log(y) - np.log(np.maximum(pred, 1e-300)))
+        r2, mape = quality(y, pred) if x.size else (None, None)
+        model.fit = FitInfo(samples=int(x.size), r2=r2, mape=mape, fallback=fallback, notes=notes)
+        models.output[f] = model
+        report.rows.append(ModelRow(f"output[{f}]", {"k": model.k}, {"e": model.e}, model.fit, y, pred))
+
+
+# -- transfer ------------------------------------------------------------------------------------------------
+def _fit_transfer(models: PerformanceModels, b: np.ndarray, t: np.ndarray, m: np.ndarray, report: FitReport) -> None:
+    d = DEFAULT_TRANSFER
+    if b.size == 0:
+        models.transfer = TransferModel(d.latency_ms, d.bytes_per_ms, d.alpha,
+                                        fit=FitInfo(0, None, None, "default", ["no transfer samples: built-in defaults"]))
+        report.rows.append(ModelRow("transfer", {"latency_ms": d.latency_ms, "bytes_per_ms": d.bytes_per_ms},
+                                    {"alpha": d.alpha}, models.transfer.fit))
+        return
+    notes: list[str] = []
+    fallback = "fitted"
+    lm = np.log(_mem_ratio(m))
+    free_alpha = _spread(lm) >= MIN_LOG_SPREAD and b.size >= MIN_SAMPLES
+    free_lat = _spread(np.log(b)) >= 0.5 and b.size >= MIN_SAMPLES
+    if not free_alpha:
+        fallback = "default"
+        notes.append(f"alpha = {d.alpha:g} default (a single memory size or too few samples)")
+    if not free_lat:
+        fallback = "default"
+        notes.append(f"latency = {d.latency_ms:g} ms default (transfer sizes barely vary)")
+    lt = np.log(t)
+    speed = b / t
+    x0 = [math.log(max(float(np.min(t)) * 0.5, 1e-3)), math.log(float(np.median(speed))), d.alpha]
+
+    def unpack(p: np.ndarray) -> tuple[float, float, float]:
+        k = 0
+        lat = math.exp(p[k]) if free_lat else d.latency_ms
+        k += free_lat
+        bw = math.exp(p[k])
+        k += 1
+        alpha = p[k] if free_alpha else d.alpha
+        return lat, bw, alpha
+
+    p0 = np.array([v for v, keep in zip(x0, (free_lat, True, free_alpha), strict=True) if keep])
+
+    def resid(p: np.ndarray) -> np.ndarray:
+        lat, bw, alpha = unpack(p)
+        return np.log(lat + b / (bw * np.exp(alpha * lm))) - lt
+
+    first = least_squares(resid, p0, method="trf")
+    scale = max(1.4826 * float(np.median(np.abs(first.fun - np.median(first.fun)))), 1e-3)
+    sol = least_squares(resid, first.x, loss="soft_l1", f_scale=scale, method="trf")
+    lat, bw, alpha = unpack(sol.x)
+    model = TransferModel(latency_ms=lat, bytes_per_ms=bw, alpha=float(alpha))
+    pred = np.array([model.median_ms(bi, mi) for bi, mi in zip(b, m, strict=True)])
+    model.residuals = Residuals.from_array(lt - np.log(pred))
+    r2, mape = quality(t, pred)
+    model.fit = FitInfo(samples=int(b.size), r2=r2, mape=mape, fallback=fallback, notes=notes)
+    models.transfer = model
+    report.rows.append(ModelRow("transfer", {"latency_ms": lat, "bytes_per_ms": bw}, {"alpha": float(alpha)}, model.fit, t, pred))
+
+
+# -- start-up ------------------------------------------------------------------------------------------------
+def _fit_startup(models: PerformanceModels, samples: Mapping[str, tuple[list[float], list[float]]], report: FitReport) -> None:
+    d = DEFAULT_STARTUP
+    out: dict[str, Any] = {}
+    infos: list[str] = []
+    total = 0
+    fallbacks = []
+    for state in ("cold", "warm"):
+        m = np.asarray(samples[state][0], float)
+        t = np.asarray(samples[state][1], float)
+        base = d.cold_ms if state == "cold" else d.warm_ms
+        if t.size == 0:
+            out[state] = (base, DEFAULT_STARTUP_EXP[state], Residuals())
+            infos.append(f"{state}: no samples, built-in {base:g} ms")
+            fallbacks.append("default")
+            report.rows.append(ModelRow(f"startup[{state}]", {f"{state}_ms": base}, {f"{state}_exp": DEFAULT_STARTUP_EXP[state]},
+                                        FitInfo(0, None, None, "default", [infos[-1]])))
+            continue
+        lm, lt = np.log(_mem_ratio(m)), np.log(t)
+        notes = []
+        if t.size >= MIN_SAMPLES and _spread(lm) >= MIN_LOG_SPREAD:
+            logs, dexp = robust_linear(np.column_stack([np.ones_like(lm), lm]), lt)
+            fb = "fitted"
+        else:
+            dexp = DEFAULT_STARTUP_EXP[state]
+            logs = float(np.median(lt - dexp * lm))
+            fb = "default"
+            notes.append(f"{state}: exponent {dexp:g} default (a single memory size or too few samples)")
+            infos.extend(notes)
+        fallbacks.append(fb)
+        scale = math.exp(float(logs))
+        pred = scale * np.exp(float(dexp) * lm)
+        res = Residuals.from_array(lt - np.log(pred))
+        out[state] = (scale, float(dexp), res)
+        total += t.size
+        r2, mape = quality(t, pred)
+        report.rows.append(ModelRow(f"startup[{state}]", {f"{state}_ms": scale}, {f"{state}_exp": float(dexp)},
+                                    FitInfo(int(t.size), r2, mape, fb, notes), t, pred))
+    fb_all = "fitted" if all(f == "fitted" for f in fallbacks) else ("default" if all(f == "default" for f in fallbacks) else "partial")
+    models.startup = StartupModel(out["cold"][0], out["cold"][1], out["warm"][0], out["warm"][1], out["cold"][2], out["warm"][2],
+                                  FitInfo(total, None, None, fb_all, infos))

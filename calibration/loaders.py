@@ -1,0 +1,130 @@
+"""Calibration inputs: JSONL metric files, WfFormat traces (files or folders), and Redis metric stores.
+
+:func:`load_inputs` takes what ``plansim calibrate`` is given and returns a :class:`Dataset`: the
+records (with where each came from, for the fit report), the traces (for replay calibration), and one
+:class:`LoadReport` per source with what was skipped and why. A source that cannot be read at all is a
+:class:`ValueError` naming it; bad records inside a readable source are skipped and counted.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from calibration.traces import Trace, TraceError, is_trace_path, load_trace, trace_records
+from sim.models.records import LoadReport, Record, RecordError, from_dict
+
+
+@dataclass(slots=True)
+class Dataset:
+    records: list[Record] = field(default_factory=list)
+    origins: list[str] = field(default_factory=list)
+    traces: list[Trace] = field(default_factory=list)
+    reports: list[LoadReport] = field(default_factory=list)
+
+    def extend(self, other: Dataset) -> None:
+        self.records += other.records
+        self.origins += other.origins
+        self.traces += other.traces
+        self.reports += other.reports
+
+
+def load_jsonl(path: str | Path) -> Dataset:
+    """Records of a JSONL metrics file; bad lines are skipped and counted with their line numbers."""
+    data = Dataset()
+    report = LoadReport(str(path))
+    try:
+        fh = open(path, encoding="utf-8", errors="replace")  # undecodable bytes fail as bad JSON
+    except OSError as exc:
+        raise ValueError(f"cannot read {str(path)!r}: {exc.strerror or exc}") from None
+    with fh:
+        for lineno, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                record = from_dict(json.loads(line))
+            except (json.JSONDecodeError, RecordError, RecursionError) as exc:
+                report.skip(f"{path}:{lineno}", str(exc))
+                continue
+            report.loaded += 1
+            data.records.append(record)
+            data.origins.append(f"{path}:{lineno}")
+    data.reports.append(report)
+    return data
+
+
+def load_trace_file(path: str | Path) -> Dataset:
+    data = Dataset()
+    report = LoadReport(str(path))
+    trace = load_trace(path)
+    data.traces.append(trace)
+    recs = trace_records(trace, report)
+    data.records += recs
+    data.origins += [f"{path}:task {r.task_id}" for r in recs]
+    data.reports.append(report)
+    return data
+
+
+def load_redis(url: str) -> Dataset:
+    import redis
+
+    from calibration.redis_store import RedisMetricsStore
+
+    data = Dataset()
+    report = LoadReport(_redact(url))
+    store = RedisMetricsStore(url)
+    try:
+        for rec, where in store.iter_with_origin(report=report):
+            data.records.append(rec)
+            data.origins.append(where)
+    except redis.RedisError as exc:
+        raise ValueError(f"cannot read metrics from {_redact(url)}: {exc}") from None
+    finally:
+        store.close()
+    data.reports.append(report)
+    return data
+
+
+def _redact(url: str) -> str:
+    if "@" in url:
+        scheme, rest = url.split("://", 1) if "://" in url else ("redis", url)
+        return f"{scheme}://***@{rest.split('@', 1)[1]}"
+    return url
+
+
+def expand(inputs: list[str]) -> list[str]:
+    """Files of each input: folders recurse (``.jsonl`` and WfFormat files, sorted); others as given."""
+    out: list[str] = []
+    for item in inputs:
+        if item.startswith(("redis://", "rediss://", "unix://")):
+            out.append(item)
+            continue
+        p = Path(item)
+        if p.is_dir():
+            found = sorted(str(f) for f in p.rglob("*") if f.is_file() and (f.suffix == ".jsonl" or is_trace_path(f)))
+            if not found:
+                raise ValueError(f"folder {item!r} holds no .jsonl or WfFormat (.json, .json.xz) files")
+            out += found
+        elif p.exists():
+            out.append(item)
+        else:
+            raise ValueError(f"input {item!r} does not exist")
+    return out
+
+
+def load_inputs(inputs: list[str]) -> Dataset:
+    data = Dataset()
+    for item in expand(inputs):
+        if item.startswith(("redis://", "rediss://", "unix://")):
+            data.extend(load_redis(item))
+        elif item.endswith(".jsonl"):
+            data.extend(load_jsonl(item))
+        elif is_trace_path(item):
+            try:
+                data.extend(load_trace_file(item))
+            except TraceError as exc:
+                raise ValueError(str(exc)) from None
+        else:
+            raise ValueError(f"input {item!r}: expected .jsonl, WfFormat .json/.json.xz, a folder or redis://")
+    return data

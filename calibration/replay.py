@@ -1,0 +1,303 @@
+"""Calibrated replay of recorded WfFormat executions.
+
+WfInstances traces give per-task runtimes, file sizes, the machines (cores) and the makespan, but no start
+times. Replaying the runtimes alone on the trace's cores misses the recorded makespan badly (tens of
+percent), because workflow systems add per-job costs that the task runtimes do not contain: the engine
+notices a finished job some time after it ends, a central scheduler releases jobs at a limited rate, each
+machine starts jobs at a limited rate, each job stages its files and pays a wrapper overhead, and a run
+has fixed costs (planning, initial stage-in, clean-up).
+
+:func:`replay` is a list-scheduling simulation (event-driven, FIFO by ready time) with exactly those
+costs, :class:`sim.models.performance.ReplayParams`:
+
+- a task is *ready* ``ready_delay_s`` after its last parent ends (roots at 0);
+- the central scheduler releases ready tasks in ready order, one per
+  ``dispatch_s + queue_dispatch_s * (tasks waiting behind it)``: schedulers slow down with long queues;
+- the task then waits for a free core on its recorded machine (any core when the trace does not say)
+  and for that machine's start slot, one start per ``machine_dispatch_s``;
+- it holds the core for ``overhead_s + runtime + (input + output bytes) / staging_bytes_per_s``, and the
+  core stays busy ``slot_hold_s`` after the task ends (clean-up, slot reclaim) without delaying children;
+- the central scheduler also moves each task's bytes over one shared link of ``shared_bytes_per_s``
+  (it is busy for ``dispatch_s + bytes / shared_bytes_per_s`` per task);
+- the makespan is the last end plus ``fixed_s``.
+
+:func:`fit_replay` chooses the parameters of one application by minimising the mean absolute percentage
+error of the makespan over its (development) traces, adding mechanisms one at a time (forward
+selection, at most three besides the fixed cost) so the model stays small and extrapolates. Fitting is meant for development traces only; evaluation traces
+are for measuring.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.optimize import minimize
+
+from calibration.traces import Trace
+from sim.models.performance import FitInfo, PerformanceModels, ReplayParams
+
+PARAM_NAMES = ("dispatch_s", "queue_dispatch_s", "machine_dispatch_s", "overhead_s", "slot_hold_s", "ready_delay_s",
+               "staging_bytes_per_s", "shared_bytes_per_s", "fixed_s")
+# Search box (log space) of the fitter. "Zero" ends of the box are small enough to be negligible.
+_LOW = np.log([1e-3, 1e-6, 1e-3, 1e-2, 1e-2, 1e-2, 1e5, 1e3, 1e-1])
+_HIGH = np.log([60.0, 0.1, 120.0, 2000.0, 2000.0, 600.0, 1e11, 1e12, 5000.0])
+_NEUTRAL = np.log([1e-3, 1e-6, 1e-3, 1e-2, 1e-2, 1e-2, 1e11, 1e12, 1e-1])
+PLAIN = ReplayParams()  # recorded runtimes only
+
+
+@dataclass(slots=True)
+class _Compiled:
+    """A trace flattened into lists for a fast replay loop."""
+
+    runtime: list[float]
+    nbytes: list[float]
+    machine: list[int]
+    children: list[list[int]]
+    nparents: list[int]
+    cores: list[int]  # per machine index; the last entry is the pool for tasks without a machine
+
+
+_CACHE: dict[int, tuple[Trace, _Compiled]] = {}
+
+
+def _compile(trace: Trace) -> _Compiled:
+    hit = _CACHE.get(id(trace))
+    if hit is not None and hit[0] is trace:
+        return hit[1]
+    names = list(trace.machines)
+    where = {n: i for i, n in enumerate(names)}
+    pool = len(names)
+    compiled = _Compiled(
+        runtime=[t.runtime_s for t in trace.tasks],
+        nbytes=[float(t.input_bytes + t.output_bytes) for t in trace.tasks],
+        machine=[where.get(t.machine, pool) if t.machine is not None else pool for t in trace.tasks],
+        children=[list(t.children) for t in trace.tasks],
+        nparents=[len(t.parents) for t in trace.tasks],
+        cores=[trace.machines[n] for n in names] + [max(1, trace.cores)],
+    )
+    if len(_CACHE) > 512:
+        _CACHE.clear()
+    _CACHE[id(trace)] = (trace, compiled)
+    return compiled
+
+
+def _simulate(c: _Compiled, p: Sequence[float]) -> float:
+    dispatch, qdispatch, mdispatch, overhead, hold, delay, bandwidth, shared, fixed = p
+    slots = [[0.0] * n for n in c.cores]
+    mnext = [0.0] * len(c.cores)
+    waiting = list(c.nparents)
+    ready = [0.0] * len(waiting)
+    heap = [(0.0, i) for i, n in enumerate(waiting) if n == 0]
+    heapq.heapify(heap)
+    gnext = 0.0
+    end = 0.0
+    runtime, nbytes, machine, children = c.runtime, c.nbytes, c.machine, c.children
+    pop, push, replace = heapq.heappop, heapq.heappush, heapq.heapreplace
+    while heap:
+        r, i = pop(heap)
+        released = r if r > gnext else gnext
+        gnext = released + dispatch + qdispatch * len(heap) + nbytes[i] / shared
+        m = machine[i]
+        s = slots[m]
+        start = s[0]
+        if start < released:
+            start = released
+        if start < mnext[m]:
+            start = mnext[m]
+        mnext[m] = start + mdispatch
+        finish = start + overhead + runtime[i] + nbytes[i] / bandwidth
+        replace(s, finish + hold)
+        if finish > end:
+            end = finish
+        t_ready = finish + delay
+        for ch in children[i]:
+            if ready[ch] < t_ready:
+                ready[ch] = t_ready
+            waiting[ch] -= 1
+            if waiting[ch] == 0:
+                push(heap, (ready[ch], ch))
+    return end + fixed
+
+
+def params_vector(p: ReplayParams) -> list[float]:
+    return [float(getattr(p, n)) for n in PARAM_NAMES]
+
+
+def replay(trace: Trace, params: ReplayParams | None = None) -> float:
+    """Predicted makespan of ``trace`` in seconds under ``params`` (plain runtimes when None)."""
+    return _simulate(_compile(trace), params_vector(params or PLAIN))
+
+
+def params_for(models: PerformanceModels, trace: Trace) -> tuple[str, ReplayParams]:
+    """The replay parameters that apply to a trace: its application's, else its runtime system's, else
+    the ``*`` set, else plain runtimes. Returns the key used (``"none"`` for plain runtimes)."""
+    for key in (trace.application, trace.system, "*"):
+        if key in models.replay:
+            return key, models.replay[key]
+    return "none", PLAIN
+
+
+def mape(traces: Sequence[Trace], params: ReplayParams | Sequence[float]) -> float:
+    vec = params_vector(params) if isinstance(params, ReplayParams) else list(params)
+    errs = [abs(_simulate(_compile(t), vec) - t.makespan_s) / t.makespan_s for t in traces if t.makespan_s]
+    return float(np.mean(errs)) if errs else float("nan")
+
+
+def fit_replay(traces: Sequence[Trace], *, max_terms: int = 3, min_gain: float = 0.01, effort: float = 0.6) -> ReplayParams:
+    """Replay parameters minimising the makespan MAPE over ``traces`` (which must have makespans).
+
+    Forward selection keeps the model small, so that it extrapolates to runs of other sizes: start with
+    the fixed cost only; at each step try adding every other mechanism (a short Nelder-Mead fit in log
+    space of the active parameters from three starting values of the new one) and keep the best, as long
+    as it lowers the MAPE by at least ``min_gain``; at most ``max_terms`` mechanisms besides the fixed
+    cost; then polish. The others stay at their neutral values (no cost). ``effort`` scales the
+    evaluation budget."""
+    usable = [t for t in traces if t.makespan_s and t.tasks]
+    if not usable:
+        raise ValueError("no trace with a recorded makespan to fit replay parameters on")
+    compiled = [(_compile(t), float(t.makespan_s)) for t in usable]
+    fixed_k = PARAM_NAMES.index("fixed_s")
+
+    def objective_of(active: list[int], base: np.ndarray):
+        def objective(sub: np.ndarray) -> float:
+            x = base.copy()
+            x[active] = np.clip(sub, _LOW[active] - 1, _HIGH[active] + 1)
+            vec = np.exp(x)
+            return float(np.mean([abs(_simulate(c, vec) - mk) / mk for c, mk in compiled]))
+        return objective
+
+    def local(active: list[int], x0: np.ndarray, budget: int) -> tuple[np.ndarray, float]:
+        f = objective_of(active, x0)
+        res = minimize(f, x0[active], method="Nelder-Mead",
+                       options={"maxfev": max(10, int(budget * effort)), "xatol": 1e-3, "fatol": 1e-5,
+                                "initial_simplex": _simplex(x0[active], active)})
+        x = x0.copy()
+        x[active] = np.clip(res.x, _LOW[active] - 1, _HIGH[active] + 1)
+        return x, float(res.fun)
+
+    x = _NEUTRAL.copy()
+    plain = objective_of([fixed_k], x)(x[[fixed_k]])
+    grid = [_LOW[fixed_k] + (_HIGH[fixed_k] - _LOW[fixed_k]) * q for q in (0.2, 0.5, 0.8)]
+    start = min(grid, key=lambda g: objective_of([fixed_k], x)(np.array([g])))
+    x[fixed_k] = start
+    active = [fixed_k]
+    x, best = local(active, x, 40)
+    chosen: list[str] = []
+    while len(active) <= max_terms:
+        trial: tuple[float, int, np.ndarray] | None = None
+        for k in range(len(PARAM_NAMES)):
+            if k in active:
+                continue
+            cand = active + [k]
+            starts = []
+            for q in (0.25, 0.5, 0.75):
+                x0 = x.copy()
+                x0[k] = _LOW[k] + (_HIGH[k] - _LOW[k]) * q
+                starts.append((objective_of(cand, x0)(x0[cand]), q, x0))
+            x0 = min(starts, key=lambda s: s[0])[2]
+            xk, fk = local(cand, x0, 25 * len(cand))
+            if trial is None or fk < trial[0]:
+                trial = (fk, k, xk)
+        if trial is None or trial[0] > best - min_gain:
+            break
+        best, k, x = trial
+        active.append(k)
+        chosen.append(PARAM_NAMES[k])
+    x, polished = local(active, x, 80 * len(active))
+    best = min(best, polished)
+    vec = np.exp(x)
+    return ReplayParams(
+        **{n: float(v) for n, v in zip(PARAM_NAMES, vec, strict=True)},
+        fit=FitInfo(samples=len(usable), mape=best, fallback="fitted",
+                    notes=[f"mechanisms: fixed_s{''.join(', ' + c for c in chosen)}",
+                           f"plain replay MAPE {plain:.1%} on the same traces"]),
+    )
+
+
+def _simplex(x0: np.ndarray, active: list[int]) -> np.ndarray:
+    """A starting simplex with steps of a fifth of each parameter's log range."""
+    pts = [x0.copy()]
+    for j, k in enumerate(active):
+        p = x0.copy()
+        step = (_HIGH[k] - _LOW[k]) / 5
+        p[j] = p[j] + step if p[j] + step <= _HIGH[k] + 1 else p[j] - step
+        pts.append(p)
+    return np.array(pts)
+
+
+def group_traces(traces: Sequence[Trace]) -> dict[str, list[Trace]]:
+    """Traces per application, per runtime system, and all of them under ``*``."""
+    groups: dict[str, list[Trace]] = {}
+    for t in traces:
+        for key in (t.application, t.system, "*"):
+            groups.setdefault(key, []).append(t)
+    return groups
+
+
+POOLED_MAX_TRACES = 16
+
+
+def _spread_pick(group: Sequence[Trace], limit: int) -> list[Trace]:
+    """At most ``limit`` traces, round-robin over applications (each in name order)."""
+    by_app: dict[str, list[Trace]] = {}
+    for t in sorted(group, key=lambda t: t.path):
+        by_app.setdefault(t.application, []).append(t)
+    out: list[Trace] = []
+    while len(out) < limit and any(by_app.values()):
+        for app in sorted(by_app):
+            if by_app[app] and len(out) < limit:
+                out.append(by_app[app].pop(0))
+    return out
+
+
+def _fit_job(args: tuple[str, list[Trace], dict]) -> tuple[str, ReplayParams]:
+    key, group, kwargs = args
+    return key, fit_replay(group, **kwargs)
+
+
+def fit_replay_groups(traces: Sequence[Trace], *, pooled: bool = True, workers: int = 1, **kwargs) -> dict[str, ReplayParams]:
+    """Parameters per application, plus per runtime system and ``*`` (fallbacks for applications never
+    calibrated) when ``pooled``. A pooled set fits at most :data:`POOLED_MAX_TRACES` traces spread over
+    its applications, at half the effort; a pool of one application copies that application's set.
+    ``workers`` > 1 fits in a process pool."""
+    groups = group_traces(traces)
+    jobs = [(k, g, kwargs) for k, g in sorted(groups.items()) if "/" in k]
+    pooled_jobs = []
+    if pooled:
+        for k, g in sorted(groups.items()):
+            if "/" not in k and len({t.application for t in g}) > 1:
+                pooled_kwargs = {**kwargs, "effort": kwargs.get("effort", 1.0) * 0.5}
+                pooled_jobs.append((k, _spread_pick(g, POOLED_MAX_TRACES), pooled_kwargs))
+    out: dict[str, ReplayParams] = {}
+    if workers > 1 and len(jobs) + len(pooled_jobs) > 1:
+        from concurrent.futures import ProcessPoolExecutor
+
+        with ProcessPoolExecutor(workers) as pool:
+            results = list(pool.map(_fit_job, jobs + pooled_jobs))
+    else:
+        results = [_fit_job(j) for j in jobs + pooled_jobs]
+    for key, params in results:
+        if "/" not in key:
+            params.fit.fallback = "pooled"
+            params.fit.notes.append(f"pooled over {len({t.application for t in groups[key]})} applications "
+                                    f"({params.fit.samples} of {len(groups[key])} traces)")
+        out[key] = params
+    if pooled:
+        for k, g in groups.items():
+            if k not in out and "/" not in k:
+                app = g[0].application
+                src = out[app]
+                copy = ReplayParams(**{n: getattr(src, n) for n in PARAM_NAMES})
+                copy.fit = FitInfo(src.fit.samples, None, src.fit.mape, "pooled", [f"same as {app} (its only application)"])
+                out[k] = copy
+    return dict(sorted(out.items()))
+
+
+def relative_error(predicted: float, recorded: float | None) -> float | None:
+    if not recorded:
+        return None
+    return (predicted - recorded) / recorded if math.isfinite(predicted) else None

@@ -1,0 +1,138 @@
+"""The fit report: a table (terminal, via rich) and plots (one self-contained HTML file or one PNG).
+
+Per model: parameters, exponents, R² and MAPE on the original scale, sample count, the fallback used and
+its notes; then what was skipped while loading and fitting, and the replay calibration per application.
+The plots are predicted-versus-observed (log-log, with the identity line) and the log-residual histogram
+of every fitted model with samples; in HTML they are embedded as base64 PNG.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import math
+from pathlib import Path
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from calibration.fit import FitReport, ModelRow
+
+
+def _fmt(v: float | None, pct: bool = False) -> str:
+    if v is None or (isinstance(v, float) and not math.isfinite(v)):
+        return "-"
+    if pct:
+        return f"{v * 100:.1f}%"
+    return f"{v:.4g}"
+
+
+def _kv(d: dict[str, float]) -> str:
+    return ", ".join(f"{k}={_fmt(v)}" for k, v in d.items())
+
+
+def table_rows(report: FitReport) -> list[list[str]]:
+    return [
+        [r.model, _kv(r.params), _kv(r.exponents), _fmt(r.fit.r2), _fmt(r.fit.mape, True), str(r.fit.samples),
+         r.fit.fallback, "; ".join(r.fit.notes)]
+        for r in report.rows
+    ]
+
+
+HEADERS = ["model", "parameters", "exponents", "R²", "MAPE", "n", "fallback", "notes"]
+
+
+def print_report(report: FitReport, console: Console | None = None) -> None:
+    console = console or Console(width=160)
+    table = Table(title="fit report", show_lines=False)
+    for h in HEADERS:
+        table.add_column(h, overflow="fold")
+    for row in table_rows(report):
+        table.add_row(*[escape(c) for c in row])
+    console.print(table)
+    for line in skipped_lines(report):
+        console.print(line, highlight=False, markup=False)
+    if report.replay:
+        rt = Table(title="trace replay calibration (makespan MAPE on the calibration traces)")
+        for h in ("application", "traces", "plain replay", "calibrated", "fallback", "parameters"):
+            rt.add_column(h, overflow="fold")
+        for r in report.replay:
+            rt.add_row(escape(r["application"]), str(r["traces"]), _fmt(r.get("plain_mape"), True),
+                       _fmt(r.get("mape"), True), r.get("fallback", ""), escape(_kv(r.get("params", {}))))
+        console.print(rt)
+
+
+def skipped_lines(report: FitReport) -> list[str]:
+    lines = []
+    for lr in report.loads:
+        if lr.skipped:
+            lines.append(f"skipped {lr.skipped} record(s) of {lr.source} (loaded {lr.loaded}); first: "
+                         + " | ".join(lr.problems))
+    for reason, info in report.skipped.items():
+        lines.append(f"skipped {info.count} sample(s) [{reason}]; first: " + ", ".join(info.first))
+    return lines
+
+
+def _figure(rows: list[ModelRow]):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    rows = [r for r in rows if r.observed.size and r.predicted.size]
+    n = max(1, len(rows))
+    fig, axes = plt.subplots(n, 2, figsize=(9, 3.0 * n), squeeze=False)
+    if not rows:
+        axes[0][0].text(0.5, 0.5, "no fitted model with samples", ha="center")
+    for (ax1, ax2), r in zip(axes, rows, strict=False):
+        obs, pred = np.asarray(r.observed, float), np.asarray(r.predicted, float)
+        ax1.loglog(obs, pred, ".", ms=3, alpha=0.6)
+        lo, hi = float(min(obs.min(), pred.min())), float(max(obs.max(), pred.max()))
+        ax1.plot([lo, hi], [lo, hi], "k--", lw=0.8)
+        ax1.set_title(f"{r.model}: predicted vs observed", fontsize=9)
+        ax1.set_xlabel("observed")
+        ax1.set_ylabel("predicted (median)")
+        res = np.log(obs / np.maximum(pred, 1e-300))
+        ax2.hist(res, bins=30)
+        ax2.set_title(f"{r.model}: log residuals (MAPE {_fmt(r.fit.mape, True)})", fontsize=9)
+        ax2.set_xlabel("log(observed / predicted)")
+    fig.tight_layout()
+    return fig
+
+
+def write_report(report: FitReport, path: str | Path) -> Path:
+    """Write ``path``: ``.png`` (the plots) or ``.html`` (table, skipped samples and plots, self-contained)."""
+    path = Path(path)
+    fig = _figure(report.rows)
+    if path.suffix.lower() == ".png":
+        fig.savefig(path, dpi=90)
+        return path
+    if path.suffix.lower() not in (".html", ".htm"):
+        raise ValueError(f"report file {str(path)!r} must end in .html or .png")
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=90)
+    img = base64.b64encode(buf.getvalue()).decode()
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in HEADERS)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in table_rows(report))
+    skipped = "".join(f"<li>{html.escape(s)}</li>" for s in skipped_lines(report)) or "<li>nothing skipped</li>"
+    replay = ""
+    if report.replay:
+        rrows = "".join(
+            f"<tr><td>{html.escape(r['application'])}</td><td>{r['traces']}</td><td>{_fmt(r.get('plain_mape'), True)}</td>"
+            f"<td>{_fmt(r.get('mape'), True)}</td><td>{html.escape(r.get('fallback', ''))}</td>"
+            f"<td>{html.escape(_kv(r.get('params', {})))}</td></tr>" for r in report.replay)
+        replay = ("<h2>Trace replay calibration</h2><table><tr><th>application</th><th>traces</th><th>plain replay MAPE</th>"
+                  f"<th>calibrated MAPE</th><th>fallback</th><th>parameters</th></tr>{rrows}</table>")
+    doc = f"""<!doctype html><html><head><meta charset="utf-8"><title>plansim fit report</title>
+<style>body{{font-family:sans-serif;margin:1.5em}} table{{border-collapse:collapse;font-size:13px}}
+td,th{{border:1px solid #ccc;padding:3px 6px;vertical-align:top}} th{{background:#eee}}</style></head><body>
+<h1>plansim fit report</h1><table><tr>{head}</tr>{body}</table>
+<h2>Skipped</h2><ul>{skipped}</ul>{replay}
+<h2>Predicted vs observed, residuals</h2><img alt="fit plots" src="data:image/png;base64,{img}">
+</body></html>
+"""
+    path.write_text(doc, encoding="utf-8")
+    return path

@@ -1,0 +1,24 @@
+"""Shared fixtures for calibration tests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "wfinstances"
+if not DATA.exists():  # the tree may live elsewhere; fall back to the documented location
+    DATA = Path("/work/shared/data/wfinstances")
+
+
+@pytest.fixture(scope="session")
+def wfinstances() -> Path:
+    if not DATA.exists():
+        pytest.skip("shared/data/wfinstances is not available")
+    return DATA
+
+
+@pytest.fixture(scope="session")
+def hello_trace(wfinstances: Path) -> Path:
+    """The development file of the helloworld folder (1st by name)."""
+    return sorted((wfinstances / "helloworld").glob("*.json.xz"))[0]

@@ -1,0 +1,126 @@
+"""The calibration commands, through the real ``plansim`` entry point (click's CliRunner)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from calibration.synthetic import synthetic_records
+from sim.models.records import write_jsonl
+
+
+@pytest.fixture(scope="module")
+def main():
+    from sim.cli import main as plansim
+
+    return plansim
+
+
+@pytest.fixture(scope="module")
+def models_file(tmp_path_factory, main) -> str:
+    d = tmp_path_factory.mktemp("cal")
+    write_jsonl(synthetic_records(60, seed=3), d / "m.jsonl")
+    out = d / "models.json"
+    res = CliRunner().invoke(main, ["calibrate", str(d / "m.jsonl"), "-o", str(out), "--report", str(d / "r.html")])
+    assert res.exit_code == 0, res.output
+    assert "fit report" in res.output and "exec[resize]" in res.output
+    html = (d / "r.html").read_text()
+    assert "data:image/png;base64," in html and "exec[resize]" in html
+    return str(out)
+
+
+def error_lines(res) -> list[str]:
+    return [line for line in res.output.splitlines() if line.startswith("error:")]  # click 8.2: output has stderr
+
+
+def test_models_show(main, models_file) -> None:
+    res = CliRunner().invoke(main, ["models", "show", models_file])
+    assert res.exit_code == 0, res.output
+    assert "resize" in res.output and "transfer:" in res.output and "start-up:" in res.output
+
+
+def test_models_predict_text_and_json(main, models_file) -> None:
+    runner = CliRunner()
+    res = runner.invoke(main, ["models", "predict", models_file, "--function", "resize", "--input-bytes", "1000000",
+                               "--memory", "2048", "--sla", "p95"])
+    assert res.exit_code == 0, res.output
+    for key in ("exec_ms", "output_bytes", "transfer_ms", "startup_ms"):
+        assert key in res.output
+    j50 = json.loads(runner.invoke(main, ["models", "predict", models_file, "--function", "resize", "--input-bytes",
+                                          "1000000", "--memory", "2048", "--sla", "p50", "--json"]).output)
+    j95 = json.loads(runner.invoke(main, ["models", "predict", models_file, "--function", "resize", "--input-bytes",
+                                          "1000000", "--memory", "2048", "--sla", "p95", "--json"]).output)
+    assert j95["exec_ms"] >= j50["exec_ms"] and j95["transfer_ms"] >= j50["transfer_ms"]
+    assert j95["startup_ms"]["cold"] >= j50["startup_ms"]["cold"]
+    assert j50["output_bytes"] > 0
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--function", "nope", "--input-bytes", "10", "--memory", "1024"], "unknown function 'nope'"),
+    (["--function", "resize", "--input-bytes", "10", "--memory", "1024", "--sla", "p200"], "SLA must be"),
+])
+def test_models_predict_errors(main, models_file, args, message) -> None:
+    res = CliRunner().invoke(main, ["models", "predict", models_file, *args])
+    assert res.exit_code == 1
+    lines = error_lines(res)
+    assert len(lines) == 1 and message in lines[0], res.output
+
+
+def test_models_show_bad_file(main, tmp_path) -> None:
+    (tmp_path / "x.json").write_text("{}")
+    res = CliRunner().invoke(main, ["models", "show", str(tmp_path / "x.json")])
+    assert res.exit_code == 1 and len(error_lines(res)) == 1
+    res = CliRunner().invoke(main, ["models", "show", str(tmp_path / "missing.json")])
+    assert res.exit_code == 1 and "does not exist" in error_lines(res)[0]
+
+
+def test_calibrate_nothing_usable_is_one_error(main, tmp_path) -> None:
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"kind": "gpu"}\n{"kind": "task", "exec_ms": NaN}\nnot json\n')
+    res = CliRunner().invoke(main, ["calibrate", str(bad), "-o", str(tmp_path / "m.json")])
+    assert res.exit_code == 1
+    lines = error_lines(res)
+    assert len(lines) == 1 and "no usable records" in lines[0] and "3 skipped" in lines[0]
+    assert "Traceback" not in res.output
+    assert not (tmp_path / "m.json").exists()
+    res = CliRunner().invoke(main, ["calibrate", str(tmp_path / "nothing.jsonl"), "-o", str(tmp_path / "m.json")])
+    assert res.exit_code == 1 and "does not exist" in error_lines(res)[0]
+
+
+def test_calibrate_partly_bad_reports_skipped(main, tmp_path) -> None:
+    path = tmp_path / "m.jsonl"
+    write_jsonl(synthetic_records(20, seed=2), path)
+    with open(path, "a") as fh:
+        fh.write('{"kind": "task", "run_id": "x"}\n{"kind": "worker", "run_id": "r", "worker_id": "w", '
+                 '"memory_mb": 1024, "state": "cold", "startup_ms": -1}\n')
+    res = CliRunner().invoke(main, ["calibrate", str(path), "-o", str(tmp_path / "out.json")])
+    assert res.exit_code == 0, res.output
+    assert "skipped 2 record(s)" in res.output
+    assert f"{path}:101" in res.output and f"{path}:102" in res.output
+    meta = json.loads((tmp_path / "out.json").read_text())["meta"]
+    assert meta["skipped_records"] == 2
+
+
+def test_replay_one_development_trace(main, hello_trace, tmp_path) -> None:
+    out = tmp_path / "m.json"
+    res = CliRunner().invoke(main, ["calibrate", str(hello_trace), "-o", str(out), "--quick"])
+    assert res.exit_code == 0, res.output
+    res = CliRunner().invoke(main, ["replay", str(hello_trace), "--models", str(out)])
+    assert res.exit_code == 0, res.output
+    assert "predicted makespan" in res.output and "recorded makespan  661.0 s" in res.output
+    res = CliRunner().invoke(main, ["replay", str(hello_trace), "--models", str(out), "--json"])
+    data = json.loads(res.output)
+    assert data["parameters"] == "pegasus/helloworld"
+    assert abs(data["error"]) < 0.05  # fitted on this very trace
+    assert data["recorded_makespan_s"] == 661.0
+    # without models: runtimes only, far below the recorded makespan
+    data = json.loads(CliRunner().invoke(main, ["replay", str(hello_trace), "--json"]).output)
+    assert data["parameters"] == "none" and data["error"] < -0.2
+
+
+def test_replay_bad_trace(main, tmp_path) -> None:
+    (tmp_path / "t.json").write_text("[1, 2]")
+    res = CliRunner().invoke(main, ["replay", str(tmp_path / "t.json")])
+    assert res.exit_code == 1 and "not a WfFormat document" in error_lines(res)[0]
