@@ -190,3 +190,16 @@ def test_from_nodes_rejects_non_nodes():
         Workflow.from_nodes()
     with pytest.raises(WorkflowError):
         Workflow.from_nodes(42)  # type: ignore[arg-type]
+
+
+def test_sets_and_named_tuples_of_nodes():
+    from collections import namedtuple
+
+    Pair = namedtuple("Pair", "left right")
+    a, b = leaf(1), leaf(2)
+    top = echo(frozenset({a, b}), Pair(a, 5))
+    wf = Workflow.from_nodes(top)
+    assert sorted(wf.parents("echo-0")) == ["leaf-0", "leaf-1"]
+    (args, _) = run_local(wf)["echo-0"]
+    assert args[0] == frozenset({10, 20})
+    assert args[1] == Pair(10, 5) and type(args[1]) is Pair
