@@ -11,9 +11,6 @@ import sys
 
 import click
 
-from sim.models.records import RecordError
-from sim.workflow.dag import WorkflowError
-
 
 class UserError(click.ClickException):
     """A problem with what the user asked for; printed as one line, exit code 1."""
@@ -22,26 +19,44 @@ class UserError(click.ClickException):
         click.echo(f"error: {self.format_message()}", err=True, file=file)
 
 
-USER_ERRORS: tuple[type[BaseException], ...] = (WorkflowError, RecordError, ValueError, FileNotFoundError)
+# WorkflowError, RecordError and the models' and platforms' errors are ValueErrors.
+USER_ERRORS: tuple[type[BaseException], ...] = (ValueError, FileNotFoundError)
 
-# (module, attribute) of each command or group; a module that is not there yet is skipped.
-COMMANDS = [
-    ("sim.workflow.cli", "workflows"),
-    ("sim.engine.cli", "simulate"),
-    ("sim.engine.cli", "compare"),
-    ("sim.planners.cli", "planners"),
-    ("calibration.cli", "calibrate"),
-    ("calibration.cli", "models"),
-    ("calibration.cli", "replay"),
-    ("runtime.cli", "runtime"),
-    ("runtime.run_cli", "run"),
-    ("sim.sweep.cli", "sweep"),
-    ("sim.dashboard.cli", "dashboard"),
-    ("sim.compare.cli", "validate"),
-]
+# name -> (module, attribute, one-line help). Modules are imported only when their command runs, so
+# `plansim` starts fast.
+COMMANDS: dict[str, tuple[str, str, str]] = {
+    "workflows": ("sim.workflow.cli", "workflows", "List, show and export workflows."),
+    "simulate": ("sim.engine.cli", "simulate", "Plan a workflow with one planner and simulate it."),
+    "compare": ("sim.engine.cli", "compare", "Plan and simulate a workflow with several planners, side by side."),
+    "planners": ("sim.planners.cli", "planners", "Describe the planners and optimizations."),
+    "calibrate": ("calibration.cli", "calibrate", "Fit performance models from metrics or traces."),
+    "models": ("calibration.cli", "models", "Show a models file or predict with it."),
+    "replay": ("calibration.cli", "replay", "Replay a recorded WfFormat execution with calibrated models."),
+    "runtime": ("runtime.cli", "runtime", "Start, stop or inspect Redis, the Docker engine and the worker image."),
+    "run": ("runtime.run_cli", "run", "Run a workflow for real on Redis and Docker (or local processes)."),
+    "sweep": ("sim.sweep.cli", "sweep", "Run a grid of what-if simulations (process pool or Dask)."),
+    "dashboard": ("sim.dashboard.cli", "dashboard", "Open the Streamlit dashboard."),
+    "validate": ("sim.compare.cli", "validate", "Simulate, run for real, and compare plan against reality."),
+}
 
 
 class PlansimGroup(click.Group):
+    """A group whose subcommands are imported on first use."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        entry = COMMANDS.get(name)
+        if entry is None:
+            return None
+        return getattr(importlib.import_module(entry[0]), entry[1], None)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, COMMANDS[name][2]) for name in self.list_commands(ctx)]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
@@ -54,21 +69,6 @@ class PlansimGroup(click.Group):
 def main() -> None:
     """plansim: what-if simulation, calibration and real runs of serverless workflow planners."""
 
-
-def _register() -> None:
-    for module_name, attr in COMMANDS:
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if exc.name and module_name.startswith(exc.name):
-                continue  # that part of plansim is not installed or not written yet
-            raise
-        command = getattr(module, attr, None)
-        if command is not None:
-            main.add_command(command)
-
-
-_register()
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())
