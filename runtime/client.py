@@ -690,7 +690,11 @@ def _wait(run: _Run, pubsub: Any, sinks: list[str]) -> list[float]:
             pipe.mget(done_keys)
             pipe.get(keys.error)
             pipe.get(keys.progress)
-            done, err, prog = pipe.execute()
+            pipe.exists(keys.plan)
+            done, err, prog, plan_there = pipe.execute()
+        if not plan_there:
+            raise RedisUnavailable(f"Redis lost the keys of run {run.run_id} (restarted or flushed) while the client "
+                                   f"waited for sink(s) {', '.join(sinks[:5])}")
         if err is not None:
             raise run.read_error() or RunError("the run failed")
         n = int(prog or 0)

@@ -90,3 +90,27 @@ def test_timeout_names_what_was_awaited(redis_server):
         run_workflow(wf, planner="wukong", redis_url=redis_server.url, timeout_s=3, run_id="slowrun")
     assert "3s" in str(info.value)
     assert _keys(redis_server.url, "slowrun") == []
+
+
+def test_redis_restarted_mid_run_is_a_clear_error():
+    server = RedisServer().start()
+    port, password = server.port, server.password
+    restarted: list[RedisServer] = []
+
+    def restart() -> None:
+        server.stop()
+        restarted.append(RedisServer(password=password, port=port).start())
+
+    try:
+        wf = Workflow.from_nodes(add(sleepy(leaf(1), 8), leaf(2)), name="restarted")
+        timer = threading.Timer(4.0, restart)
+        timer.start()
+        t = time.monotonic()
+        with pytest.raises(RedisUnavailable):
+            run_workflow(wf, planner="wukong", redis_url=server.url, timeout_s=60)
+        assert time.monotonic() - t < 30
+        timer.join()
+    finally:
+        server.stop()
+        for s in restarted:
+            s.stop()
