@@ -76,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
           f"{cpu_s / cores:.1f} s wall; machine load average now {os.getloadavg()[0]:.1f}")
     ok = df[df["error"].isna()]
     if len(ok):
-        plan = ok.groupby(["workflow", "planner"])["planning_ms"].first().sort_values(ascending=False).head(5)
+        plan = ok.groupby(["workflow", "planner"])["planning_ms"].max().sort_values(ascending=False).head(5)
         print("slowest plans (ms):", ", ".join(f"{w}/{p} {v:.0f}" for (w, p), v in plan.items()))
         print(f"simulation ms per point: median {ok['simulation_ms'].median():.1f}, max {ok['simulation_ms'].max():.1f}")
     if args.output:

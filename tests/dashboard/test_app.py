@@ -1,0 +1,153 @@
+"""The dashboard pages under Streamlit's own testing API (AppTest): each page renders without an
+exception, shows what it should, and says what is missing instead of failing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("streamlit")
+from streamlit.testing.v1 import AppTest  # noqa: E402
+
+from sim.dashboard.data import ENV_METRICS, ENV_MODELS, ENV_REDIS  # noqa: E402
+from sim.dashboard.live import FakeLiveReader  # noqa: E402
+
+APP = str(Path(__file__).resolve().parents[2] / "sim" / "dashboard" / "app.py")
+TIMEOUT = 120
+
+
+@pytest.fixture
+def env(monkeypatch, metrics_file):
+    monkeypatch.setenv(ENV_METRICS, str(metrics_file))
+    monkeypatch.delenv(ENV_MODELS, raising=False)
+    monkeypatch.delenv(ENV_REDIS, raising=False)
+    return metrics_file
+
+
+def app(page: str) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.query_params["page"] = page
+    return at
+
+
+def texts(at: AppTest) -> str:
+    parts = []
+    for kind in ("markdown", "caption", "info", "warning", "error", "header", "subheader", "code"):
+        parts += [str(e.value) for e in getattr(at, kind)]
+    return "\n".join(parts)
+
+
+def test_what_if_known_type_side_by_side(env):
+    at = app("what-if").run()
+    assert not at.exception, at.exception
+    at.text_input(key="wi_spec").set_value("fixed_times:chains=3,sleep_s=0.1").run()
+    assert not at.exception, at.exception
+    at.multiselect(key="wi_planners").set_value(["uniform", "wukong"]).run()
+    assert not at.exception, at.exception
+    df = at.dataframe[0].value
+    assert list(df.columns) == ["uniform", "wukong"]
+    assert "makespan (ms)" in df.index and (df.loc["makespan (ms)"] > 0).all()
+
+
+def test_what_if_seen_type(env):
+    at = app("what-if").run()
+    at.radio(key="wi_source").set_value("a type seen in the metrics").run()
+    assert not at.exception, at.exception
+    box = at.selectbox(key="wi_seen")
+    assert len(box.options) == 2 and any("fixed_times" in x for x in box.options)
+    box.set_value(next(s for s in box.options if "fixed_times" in s))
+    at.multiselect(key="wi_planners").set_value(["uniform"]).run()
+    assert not at.exception, at.exception
+    assert "has the type" in texts(at)
+    assert at.dataframe[0].value.loc["makespan (ms)", "uniform"] > 0
+    # a type whose parameters differ from the defaults: said, then resolved by naming its parameters
+    box = at.selectbox(key="wi_seen")
+    box.set_value(next(s for s in box.options if "tree_reduction" in s)).run()
+    assert not at.exception, at.exception
+    assert "adjust its parameters" in texts(at) and not at.dataframe
+    at.text_input(key="wi_seen_spec").set_value("tree_reduction:leaves=8").run()
+    assert not at.exception, at.exception
+    assert at.dataframe[0].value.loc["makespan (ms)", "uniform"] > 0
+
+
+def test_calibration_page(env):
+    at = app("calibration").run()
+    assert not at.exception, at.exception
+    df = at.dataframe[0].value
+    assert {"model", "samples", "R²", "MAPE %", "fallback"} <= set(df.columns)
+    assert len(df) >= 1 and df["samples"].sum() > 0
+
+
+def test_plan_vs_real_page(env):
+    at = app("plan-vs-real").run()
+    assert not at.exception, at.exception
+    body = texts(at)
+    # the lonely real run of another workflow type is named, not silently joined
+    assert "real-2" in body and "no planned run of the same workflow type" in body
+    assert at.selectbox(key="pvr_real").value == "real-1"
+    assert at.selectbox(key="pvr_planned_real-1").value == "plan-1"
+    overall = at.dataframe[0].value
+    mk = overall.set_index("metric").loc["makespan_ms"]
+    assert mk["real"] > mk["planned"] > 0
+    offsets = at.dataframe[1].value.set_index("prediction")
+    assert offsets.loc["exec_ms", "median_abs_pct"] == pytest.approx(100 / 3, rel=1e-6)  # 1 vs 1.5: -33.3 %
+    # choosing the other real run: no plan -> said, no exception
+    at.selectbox(key="pvr_real").set_value("real-2").run()
+    assert at.selectbox(key="pvr_planned_real-2").value is None  # no plan of that workflow type
+    assert not at.exception, at.exception
+    assert "run without a plan" in texts(at)
+    # forcing the plan of another workflow type: said, and no task is joined
+    at.selectbox(key="pvr_planned_real-2").set_value("plan-1").run()
+    assert not at.exception, at.exception
+    assert "different workflow types" in texts(at)
+
+
+def test_pages_without_metrics_say_what_is_missing(monkeypatch):
+    monkeypatch.delenv(ENV_METRICS, raising=False)
+    for page, phrase in (("calibration", "no metric records loaded"), ("plan-vs-real", "no metric records loaded"),
+                         ("live", "Redis URL")):
+        at = app(page).run()
+        assert not at.exception, (page, at.exception)
+        assert phrase in texts(at), page
+
+
+def test_bad_metrics_file_is_reported(monkeypatch, tmp_path):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"kind": "task"}\nnot json\n')
+    monkeypatch.setenv(ENV_METRICS, str(bad))
+    at = app("plan-vs-real").run()
+    assert not at.exception, at.exception
+    assert "skipped 2 bad record(s)" in texts(at)
+
+
+def _fake_reader() -> FakeLiveReader:
+    rec = ('{"kind":"task","run_id":"r1","workflow_type":"T","planner":"uniform","function":"a","task_id":"a",'
+           '"worker_id":"w0","memory_mb":2048,"cpus":1.0,"input_bytes":10,"output_bytes":20,"exec_ms":5.0,'
+           '"downloads":[],"upload":null,"start_ms":1.0,"end_ms":6.0}')
+    return FakeLiveReader({"r1": {
+        "specs": {"a": ("a", "w0", 2048), "b": ("b", "w0", 2048), "c": ("c", None, 2048), "d": ("d", None, 4096)},
+        "edges": [("a", "b"), ("a", "c"), ("b", "d"), ("c", "d")],
+        "records": [rec], "owned": {"b"}, "progress": 1, "workflow": "diamond", "planner": "uniform",
+        "logs": {"a": ["hello from a"]},
+    }})
+
+
+def test_live_page_with_fake_reader(monkeypatch):
+    monkeypatch.delenv(ENV_METRICS, raising=False)
+    at = app("live")
+    at.session_state["live_reader"] = _fake_reader()
+    at.session_state["live_static"] = True
+    at.run()
+    assert not at.exception, at.exception
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["done"] == "1" and metrics["running"] == "1" and metrics["waiting"] == "2"
+    assert at.selectbox(key="live_task").value == "a"
+    body = texts(at)
+    assert "hello from a" in body
+    details = at.json[0].value
+    assert '"worker": "w0"' in details and '"exec (ms)": 5.0' in details
+    at.selectbox(key="live_task").set_value("d").run()
+    assert not at.exception, at.exception
+    assert '"planned worker": "flexible"' in at.json[0].value and '"memory (MB)": 4096' in at.json[0].value
+    assert "(no log lines for this task)" in texts(at)
