@@ -76,9 +76,20 @@ def _open_json(path: Path) -> Any:
 
 
 _ID_SUFFIX = re.compile(r"(_ID\d+|_\d+)$")
+try:  # the importer's rule, when present
+    from sim.workflow.wfformat import function_of as _importer_function_of
+except ImportError:  # pragma: no cover
+    _importer_function_of = None
 
 
 def _function_of(spec: dict, exe: dict) -> str:
+    """The same function name as the WfFormat importer gives (``sim.workflow.wfformat.function_of``), so
+    models calibrated on traces apply to imported workflows."""
+    if _importer_function_of is not None and not exe.get("category"):
+        try:
+            return _importer_function_of(spec)
+        except Exception:  # noqa: BLE001 - fall back to the local rule
+            pass
     for value in (spec.get("category"), exe.get("category")):
         if isinstance(value, str) and value:
             return value
