@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import time
 from pathlib import Path
 
@@ -36,8 +37,10 @@ def _dev_split(files: list[str]) -> list[str]:
               "files (1st, 3rd, 5th, ... by name); see shared/data/README.md")
 @click.option("--no-replay", is_flag=True, help="do not fit trace-replay parameters")
 @click.option("--quick", is_flag=True, help="a faster, coarser replay fit")
+@click.option("--jobs", type=click.IntRange(min=1), default=min(4, os.cpu_count() or 1), show_default=True,
+              help="processes for replay fitting")
 def calibrate(inputs: tuple[str, ...], output: str, report_path: str | None, dev_only: bool, no_replay: bool,
-              quick: bool) -> None:
+              quick: bool, jobs: int) -> None:
     """Fit the performance models from INPUT... (.jsonl metric files, WfFormat .json/.json.xz files or
     folders, redis://... metric stores) and write a versioned JSON models file."""
     from calibration.fit import fit_models
@@ -61,7 +64,7 @@ def calibrate(inputs: tuple[str, ...], output: str, report_path: str | None, dev
         usable = [t for t in data.traces if t.makespan_s]
         kwargs = {"effort": 0.4, "max_terms": 2} if quick else {}
         t0 = time.time()
-        models.replay = fit_replay_groups(usable, **kwargs)
+        models.replay = fit_replay_groups(usable, workers=jobs, **kwargs)
         groups = group_traces(usable)
         for key, params in models.replay.items():
             report.replay.append({
