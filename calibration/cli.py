@@ -60,6 +60,9 @@ def calibrate(inputs: tuple[str, ...], output: str, report_path: str | None, dev
                          else "no records in the input")
     models, report = fit_models(data.records, data.origins)
     report.loads = data.reports
+    if not data.traces and not any(r.fit.samples for r in report.rows):
+        reasons = "; ".join(f"{k}: {v.count}" for k, v in report.skipped.items()) or "no task or worker records"
+        raise ValueError(f"nothing usable to fit: {len(data.records)} record(s) loaded, none with a usable sample ({reasons})")
     if data.traces and not no_replay:
         usable = [t for t in data.traces if t.makespan_s]
         kwargs = {"effort": 0.4, "max_terms": 2} if quick else {}

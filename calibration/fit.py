@@ -409,9 +409,9 @@ def _fit_transfer(models: PerformanceModels, b: np.ndarray, t: np.ndarray, m: np
 
     def unpack(p: np.ndarray) -> tuple[float, float, float]:
         k = 0
-        lat = math.exp(p[k]) if free_lat else d.latency_ms
+        lat = math.exp(min(p[k], 700.0)) if free_lat else d.latency_ms
         k += free_lat
-        bw = math.exp(p[k])
+        bw = math.exp(min(p[k], 700.0))
         k += 1
         alpha = p[k] if free_alpha else d.alpha
         return lat, bw, alpha

@@ -89,6 +89,16 @@ def test_calibrate_nothing_usable_is_one_error(main, tmp_path) -> None:
     assert res.exit_code == 1 and "does not exist" in error_lines(res)[0]
 
 
+def test_calibrate_records_without_samples_is_an_error(main, tmp_path) -> None:
+    path = tmp_path / "runs.jsonl"
+    path.write_text('{"kind": "run", "run_id": "r", "workflow_type": "w", "planner": "p", "sla": "p50", "makespan_ms": 5}\n'
+                    '{"kind": "worker", "run_id": "r", "worker_id": "w", "memory_mb": 1024, "state": "cold", "startup_ms": 0}\n')
+    res = CliRunner().invoke(main, ["calibrate", str(path), "-o", str(tmp_path / "m.json")])
+    assert res.exit_code == 1
+    lines = error_lines(res)
+    assert len(lines) == 1 and "nothing usable to fit" in lines[0] and "startup_ms is 0: 1" in lines[0]
+
+
 def test_calibrate_partly_bad_reports_skipped(main, tmp_path) -> None:
     path = tmp_path / "m.jsonl"
     write_jsonl(synthetic_records(20, seed=2), path)
