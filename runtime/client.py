@@ -256,14 +256,16 @@ class _Job:
     msg: InvocationMsg
     handle: Any = None
     hb_seen: bool = False
-    hb_missing: int = 0
+    hb_lost_at: float | None = None  # monotonic time the heartbeat was first seen missing
     replaced: bool = False
 
 
 class _Run:
     def __init__(self, plan: Plan, r: redis.Redis, url: str, launcher: PooledLauncher, run_id: str,
-                 timeout_s: float, progress: ProgressFn | None, max_attempts: int) -> None:
+                 timeout_s: float, progress: ProgressFn | None, max_attempts: int,
+                 heartbeat_timeout_s: float = 60.0) -> None:
         self.plan = plan
+        self.heartbeat_timeout_s = heartbeat_timeout_s
         self.r = r
         self.url = url
         self.launcher = launcher
@@ -396,13 +398,30 @@ class _Run:
                 for job in running:
                     pipe.exists(self.keys.hb(job.msg.inv_id))
                 alive = pipe.execute()
+            now = time.monotonic()
             for job, ok in zip(running, alive, strict=True):
                 if ok:
-                    job.hb_seen, job.hb_missing = True, 0
+                    job.hb_seen, job.hb_lost_at = True, None
                 elif job.hb_seen and not job.handle.done():
-                    job.hb_missing += 1
-                    if job.hb_missing >= 2:
-                        self.resubmit(job, f"no heartbeat from worker {job.handle.worker_id} for over 3 s")
+                    job.hb_lost_at = job.hb_lost_at or now
+                    if now - job.hb_lost_at >= self.heartbeat_timeout_s:
+                        self.declare_dead(job)
+
+    def declare_dead(self, job: _Job) -> None:
+        """A worker silent for too long (hung, or cut off from Redis): stop it, then re-run its invocation.
+
+        It is stopped first so that a worker id never runs in two containers at once; a worker that died
+        (process or container gone) is found sooner by the launcher's probe, which fails its job.
+        """
+        why = (f"no heartbeat from worker {job.handle.worker_id} for {self.heartbeat_timeout_s:.0f}s "
+               f"(invocation {job.msg.inv_id})")
+        stop = getattr(self.launcher, "_stop_worker", None)
+        workers = getattr(self.launcher, "_workers", None)
+        w = workers.get(job.handle.worker_id) if isinstance(workers, dict) else None
+        if stop is not None and w is not None:
+            with contextlib.suppress(Exception):
+                stop(w.backend)
+        self.resubmit(job, why)
 
     def _set_fatal_later(self, job: _Job, remote: str) -> None:
         # A failed job reports a task error through the error flag first; this covers anything else.
@@ -538,6 +557,7 @@ def run_workflow(
     keep_alive_s: float = 7.0,
     max_workers: int = 64,
     max_attempts: int = 3,
+    heartbeat_timeout_s: float = 60.0,
     store_metrics: bool = True,
     run_id: str | None = None,
 ) -> RunReport:
@@ -569,7 +589,7 @@ def run_workflow(
         url = own_server.url
     try:
         return _run(plan, url, launcher, timeout_s, progress, keep_alive_s, max_workers, max_attempts,
-                    store_metrics, run_id, started)
+                    store_metrics, run_id, started, heartbeat_timeout_s)
     finally:
         if own_server is not None:
             own_server.stop()
@@ -577,7 +597,7 @@ def run_workflow(
 
 def _run(plan: Plan, url: str, launcher: str | PooledLauncher, timeout_s: float, progress: ProgressFn | None,
          keep_alive_s: float, max_workers: int, max_attempts: int, store_metrics: bool, run_id: str | None,
-         started: float) -> RunReport:
+         started: float, heartbeat_timeout_s: float = 60.0) -> RunReport:
     from sim.engine.simulator import workflow_type
 
     run_id = run_id or f"r{uuid.uuid4().hex[:10]}"
@@ -609,7 +629,7 @@ def _run(plan: Plan, url: str, launcher: str | PooledLauncher, timeout_s: float,
                                     acquire_timeout=timeout_s)
             else:
                 lch = launcher  # type: ignore[assignment]
-            run = _Run(plan, r, url, lch, run_id, timeout_s, progress, max_attempts)
+            run = _Run(plan, r, url, lch, run_id, timeout_s, progress, max_attempts, heartbeat_timeout_s)
             run.claim_sha = r.script_load(CLAIM_LUA)
             run.invoke_sha = r.script_load(INVOKE_LUA)
             pubsub = r.pubsub(ignore_subscribe_messages=True)

@@ -114,3 +114,19 @@ def test_redis_restarted_mid_run_is_a_clear_error():
         server.stop()
         for s in restarted:
             s.stop()
+
+
+def test_silent_worker_is_stopped_and_rerun(redis_server, tmp_path):
+    """A worker that stops answering (SIGSTOP: its process is alive, its heartbeat is not) is stopped
+    after the heartbeat timeout and its invocation re-run; the result is right."""
+    from runlib.workflows import freeze_once
+
+    marker = str(tmp_path / "frozen")
+    xs = [leaf(i) for i in range(4)]
+    wf = Workflow.from_nodes(total(freeze_once(add(xs[0], xs[1]), marker), add(xs[2], xs[3])), name="frozen")
+    t = time.monotonic()
+    rep = run_workflow(wf, planner="uniform", redis_url=redis_server.url, timeout_s=120, heartbeat_timeout_s=3)
+    assert rep.result == 6
+    assert rep.reruns == 1
+    assert time.monotonic() - t < 60
+    assert rep.keys_left == 0

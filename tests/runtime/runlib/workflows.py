@@ -63,3 +63,15 @@ def diamond_fan(width: int = 5) -> Workflow:
     r = leaf(3)
     mids = [add(add(r, i), 1) for i in range(width)]
     return Workflow.from_nodes(total(*mids), add(r, 100), name="diamond")
+
+
+@task
+def freeze_once(x, marker):
+    """Stop (SIGSTOP) the worker process the first time it runs: alive for the launcher, but silent."""
+    import signal
+
+    if not os.path.exists(marker):
+        with open(marker, "w") as fh:
+            fh.write("frozen")
+        os.kill(os.getpid(), signal.SIGSTOP)
+    return x
