@@ -323,8 +323,13 @@ def _reader(settings: data.Settings):
     reader = st.session_state.get("live_reader")  # tests and embedders inject a reader here
     if reader is not None:
         return reader, None
-    url = st.text_input("Redis URL of the runtime", settings.redis or os.environ.get("PLANSIM_REDIS_URL", ""),
-                        key="live_url")
+    url = settings.redis or os.environ.get("PLANSIM_REDIS_URL", "")
+    if url:  # given on the command line: shown without its password
+        import re
+
+        st.caption("Redis: " + re.sub(r"//([^@/]*)@", "//***@", url))
+    else:
+        url = st.text_input("Redis URL of the runtime", "", key="live_url", type="password")
     if not url:
         return None, "give the runtime's Redis URL (plansim dashboard --redis URL)"
     try:

@@ -188,10 +188,12 @@ def build_snapshot(run_id: str, specs: dict[str, tuple[str, str | None, int | No
 class RedisLiveReader:
     """Reads a run's live state from the runtime's Redis (read-only: GET, MGET, SMEMBERS, LRANGE, SCAN)."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, key: bytes | None = None) -> None:
+        """``key``: the deployment's signing key (default: the runtime's, see :mod:`runtime.signing`)."""
         import redis
 
         self.url = url
+        self.key = key
         self.r = redis.Redis.from_url(url, socket_timeout=5)
         self._plans: dict[str, Any] = {}
 
@@ -211,7 +213,7 @@ class RedisLiveReader:
         try:
             from runtime import signing
 
-            obj = signing.loads(data, f"plan:{run_id}")
+            obj = signing.loads(data, f"plan:{run_id}", key=self.key)
         except Exception as exc:  # noqa: BLE001 - a wrong key or a missing runtime is a message, not a crash
             return None, (f"cannot read the plan of run {run_id!r} ({type(exc).__name__}: {exc}); the dashboard "
                           f"needs the deployment's signing key (PLANSIM_HMAC_KEY or the runtime's state dir)")
