@@ -315,6 +315,7 @@ class WorkerDriver:
         self.pending_progress = 0
         self.invoked: list[str] = []
         self.spawned: set[asyncio.Task] = set()
+        self.produced = asyncio.Condition()  # re-runs: wakes waiters for outputs produced here
         self.scripts = scripts
         self.timeout_s = msg.timeout_s
         self._handlers = {
@@ -433,6 +434,9 @@ class WorkerDriver:
 
         out, blob, ms = await asyncio.to_thread(work)
         values[task] = out
+        if self.msg.attempt > 0:
+            async with self.produced:
+                self.produced.notify_all()
         if dup:
             self.sizes.setdefault(task, len(blob) - signing.HEADER)
             return out
@@ -534,19 +538,39 @@ class WorkerDriver:
     async def _wait_ready(self, e: fx.WaitReady) -> None:
         # The subscription to this worker's ready channel was made when the worker started, before
         # any effect ran: a flag set from now on also arrives as a message, one set earlier is read here.
-        fut = self._future(e.task)
+        await self._wait_flag(e.task)
+        if self.msg.attempt > 0:
+            await self._wait_local_parents(e.task)
+
+    async def _wait_flag(self, task: str) -> None:
+        fut = self._future(task)
         if fut.done():
             return
-        if await self.r.exists(self.keys.ready(e.task)):
-            self.on_ready_message(e.task)
+        if await self.r.exists(self.keys.ready(task)):
+            self.on_ready_message(task)
             return
         try:
             await asyncio.wait_for(asyncio.shield(fut), self.timeout_s)
         except TimeoutError:
             raise WaitTimeout(
-                f"worker {self.ws.name} waited {self.timeout_s:.0f}s for task {e.task!r} to become ready "
-                f"(parents: {', '.join(self.rc.view.parents[e.task])})"
+                f"worker {self.ws.name} waited {self.timeout_s:.0f}s for task {task!r} to become ready "
+                f"(parents: {', '.join(self.rc.view.parents[task])})"
             ) from None
+
+    async def _wait_local_parents(self, task: str) -> None:
+        """Re-run of a dead worker: the ready flag may predate this attempt, but parents planned on this
+        worker kept their outputs here (never stored): wait until this attempt has produced them again."""
+        me = self.ws.worker_id
+        local = [p for p in self.rc.view.parents[task] if self.rc.view.worker[p] == me and me is not None]
+        if all(p in self.values for p in local):
+            return
+        try:
+            async with self.produced:
+                await asyncio.wait_for(self.produced.wait_for(lambda: all(p in self.values for p in local)),
+                                       self.timeout_s)
+        except TimeoutError:
+            raise WaitTimeout(f"re-run of worker {self.ws.name} waited {self.timeout_s:.0f}s for its own parents "
+                              f"of task {task!r} ({', '.join(local)})") from None
 
     async def _notify(self, e: fx.Notify) -> None:
         self.on_ready_message(e.task)

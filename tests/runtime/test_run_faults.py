@@ -130,3 +130,27 @@ def test_silent_worker_is_stopped_and_rerun(redis_server, tmp_path):
     assert rep.reruns == 1
     assert time.monotonic() - t < 60
     assert rep.keys_left == 0
+
+
+def test_rerun_waits_for_its_own_local_outputs(redis_server, tmp_path):
+    """Worker W dies while running a task whose ready flag was already set (its other parent ran on X).
+    The re-run of W must recompute W's local parent output (never stored) before running the task again."""
+    from runlib.workflows import die_once_add, slow_add
+
+    from sim.models.plan import Plan
+    from sim.models.resources import ResourceConfig
+
+    marker = str(tmp_path / "died")
+    a = slow_add(0, 1, 1.0)  # on W: slow enough that the re-run sees the ready flag before it is done
+    b = sleepy(2, 0.5)  # on X
+    c = die_once_add(a, b, marker)  # on W
+    wf = Workflow.from_nodes(c, name="local-parent")
+    ids = {t.rsplit("-", 1)[0]: t for t in wf.graph}
+    configs = {ids["slow_add"]: ResourceConfig(2048, "W"), ids["sleepy"]: ResourceConfig(2048, "X"),
+               ids["die_once_add"]: ResourceConfig(2048, "W")}
+    plan = Plan(wf, configs, "manual").validate()
+    rep = run_workflow(wf, plan=plan, redis_url=redis_server.url, timeout_s=120)
+    assert rep.result == 3
+    assert rep.reruns == 1
+    assert rep.task_workers() == {t: c.worker_id for t, c in configs.items()}
+    assert ids["slow_add"] not in rep.uploaded()

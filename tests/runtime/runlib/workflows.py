@@ -75,3 +75,13 @@ def freeze_once(x, marker):
             fh.write("frozen")
         os.kill(os.getpid(), signal.SIGSTOP)
     return x
+
+
+@task
+def die_once_add(a, b, marker):
+    """``a + b``, but kill the worker process the first time (the marker file remembers)."""
+    if not os.path.exists(marker):
+        with open(marker, "w") as fh:
+            fh.write("died")
+        os._exit(137)
+    return a + b
