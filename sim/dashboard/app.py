@@ -1,8 +1,7 @@
 """The plansim dashboard (Streamlit): what-if, calibration, plan vs real, live.
 
 Launched by ``plansim dashboard`` (``streamlit run`` on this file). Settings come from the environment
-(see :mod:`sim.dashboard.data`): ``PLANSIM_DASH_METRICS`` (metric files / redis:// stores, separated by
-``os.pathsep``), ``PLANSIM_DASH_MODELS`` and ``PLANSIM_DASH_REDIS``. The page is picked in the sidebar or
+(see :mod:`sim.dashboard.data`): ``PLANSIM_DASH_METRICS`` (a JSON list of metric files / redis:// stores), ``PLANSIM_DASH_MODELS`` and ``PLANSIM_DASH_REDIS``. The page is picked in the sidebar or
 with ``?page=what-if|calibration|plan-vs-real|live`` in the URL.
 """
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -27,7 +28,7 @@ def environment(metrics: tuple[str, ...], models: str | None, redis_url: str | N
             raise FileNotFoundError(f"metrics file {m!r} does not exist")
     if models and not Path(models).exists():
         raise FileNotFoundError(f"models file {models!r} does not exist")
-    env[ENV_METRICS] = os.pathsep.join(str(Path(m).resolve()) if not m.startswith("redis") else m for m in metrics)
+    env[ENV_METRICS] = json.dumps([m if m.startswith(("redis://", "rediss://")) else str(Path(m).resolve()) for m in metrics])
     if models:
         env[ENV_MODELS] = str(Path(models).resolve())
     if redis_url:

@@ -4,6 +4,7 @@ missing or mismatched data, so a page can say what is missing."""
 
 from __future__ import annotations
 
+import json
 import os
 from collections import defaultdict
 from collections.abc import Sequence
@@ -13,7 +14,7 @@ from typing import Any
 from sim.compare.plan_vs_real import RunData, group_runs
 from sim.models.records import LoadReport, Record, iter_jsonl
 
-ENV_METRICS = "PLANSIM_DASH_METRICS"  # os.pathsep-separated metric files (JSONL, traces) or redis:// URLs
+ENV_METRICS = "PLANSIM_DASH_METRICS"  # a JSON list (or one path) of metric files (JSONL, traces) or redis:// URLs
 ENV_MODELS = "PLANSIM_DASH_MODELS"  # a models file
 ENV_REDIS = "PLANSIM_DASH_REDIS"  # the runtime's Redis URL (live page)
 
@@ -26,7 +27,11 @@ class Settings:
 
     @classmethod
     def from_env(cls) -> Settings:
-        metrics = [m for m in os.environ.get(ENV_METRICS, "").split(os.pathsep) if m.strip()]
+        raw = os.environ.get(ENV_METRICS, "").strip()
+        if raw.startswith("["):
+            metrics = [str(m) for m in json.loads(raw) if str(m).strip()]
+        else:  # a single source (redis:// URLs contain the path separator, so no splitting)
+            metrics = [raw] if raw else []
         return cls(metrics, os.environ.get(ENV_MODELS) or None, os.environ.get(ENV_REDIS) or None)
 
 

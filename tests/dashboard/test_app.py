@@ -105,6 +105,8 @@ def test_plan_vs_real_page(env):
 
 def test_pages_without_metrics_say_what_is_missing(monkeypatch):
     monkeypatch.delenv(ENV_METRICS, raising=False)
+    monkeypatch.delenv(ENV_REDIS, raising=False)
+    monkeypatch.delenv("PLANSIM_REDIS_URL", raising=False)
     for page, phrase in (("calibration", "no metric records loaded"), ("plan-vs-real", "no metric records loaded"),
                          ("live", "Redis URL")):
         at = app(page).run()
@@ -151,3 +153,22 @@ def test_live_page_with_fake_reader(monkeypatch):
     assert not at.exception, at.exception
     assert '"planned worker": "flexible"' in at.json[0].value and '"memory (MB)": 4096' in at.json[0].value
     assert "(no log lines for this task)" in texts(at)
+
+
+def test_dashboard_command_line(tmp_path, metrics_file, monkeypatch):
+    from click.testing import CliRunner
+
+    from sim.cli import main
+    from sim.dashboard.cli import command, environment
+
+    cmd = command(8600, "127.0.0.1", True)
+    assert cmd[1:4] == ["-m", "streamlit", "run"] and cmd[4].endswith("app.py") and "8600" in cmd
+    env = environment((str(metrics_file), "redis://:pw@host:1/0"), None, "redis://:pw@h:2/0")
+    monkeypatch.setenv(ENV_METRICS, env[ENV_METRICS])
+    monkeypatch.setenv(ENV_REDIS, env[ENV_REDIS])
+    from sim.dashboard.data import Settings
+
+    assert Settings.from_env().metrics == [str(metrics_file), "redis://:pw@host:1/0"]
+    assert Settings.from_env().redis == "redis://:pw@h:2/0"
+    res = CliRunner().invoke(main, ["dashboard", "--metrics", str(tmp_path / "missing.jsonl")])
+    assert res.exit_code == 1 and "does not exist" in res.output
