@@ -82,10 +82,19 @@ def _table(header: Sequence[str], rows: Iterable[Sequence[str]], left: int = 1) 
 
 # -- charts ---------------------------------------------------------------------------------------------
 def draw_gantt(ax: Any, run: RunData, title: str, xmax: float | None = None) -> None:
-    """One row per worker, one bar per task coloured by worker; hatched part: downloading inputs."""
+    """One row per worker, one bar per task coloured by worker; hatched part: downloading inputs; dotted
+    grey: the worker's start-up (cold or warm) before its first task."""
     tasks = sorted(run.tasks.values(), key=lambda t: (t.start_ms, t.task_id))
     workers = list(dict.fromkeys(t.worker_id for t in tasks))
     row = {w: i for i, w in enumerate(workers)}
+    first: dict[str, float] = {}
+    for t in tasks:
+        first.setdefault(t.worker_id, t.start_ms)
+    for w, start in first.items():  # the worker's start-up, just before its first task (dotted grey)
+        rec = run.workers.get(w)
+        if rec is not None and rec.startup_ms > 0:
+            ax.barh(row[w], rec.startup_ms, left=max(0.0, start - rec.startup_ms), height=0.4, color="#dddddd",
+                    hatch="...", edgecolor="#999999", linewidth=0.3)
     for t in tasks:
         y = row[t.worker_id]
         ax.barh(y, max(t.end_ms - t.start_ms, 0.0), left=t.start_ms, height=0.7, color=worker_colour(t.worker_id),
