@@ -23,7 +23,10 @@ given ``seed`` the search is deterministic as long as the simulation budget ends
 from __future__ import annotations
 
 import random
+import signal
+import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 
 from sim.engine.simulator import SimResult
@@ -45,6 +48,33 @@ class Candidate:
     cost_gb_s: float
     source: str
     plan: Plan | None = None  # the plan as simulated (with the optimizations' planning annotations)
+
+
+class SimulationTimeout(Exception):
+    """A candidate's simulation ran longer than ``simulation_timeout_s`` (wall clock)."""
+
+
+@contextmanager
+def _time_limit(seconds: float | None):
+    """Interrupt the block after ``seconds`` (main thread on POSIX only; elsewhere no limit).
+
+    A guard, not a budget: a simulation that does not finish (e.g. a floating-point livelock at very
+    large simulated times) must not hang the search; the candidate is then discarded.
+    """
+    if seconds is None or threading.current_thread() is not threading.main_thread() or not hasattr(signal, "setitimer"):
+        yield
+        return
+
+    def expire(signum, frame):  # noqa: ANN001, ARG001
+        raise SimulationTimeout(f"simulation took more than {seconds} s")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 def _available_optimizations() -> tuple[str, ...]:
@@ -86,6 +116,7 @@ class SimSearchPlanner(Planner):
         tie_tolerance: float = 0.002,
         polish_share: float = 0.3,
         toggle_optimizations: bool = True,
+        simulation_timeout_s: float | None = 30.0,
     ) -> None:
         super().__init__(config)
         if objective not in OBJECTIVES:
@@ -104,6 +135,8 @@ class SimSearchPlanner(Planner):
         self.tie_tolerance = tie_tolerance
         self.polish_share = polish_share
         self.toggle_optimizations = toggle_optimizations
+        self.simulation_timeout_s = simulation_timeout_s
+        self.timeouts = 0  # candidates discarded because their simulation did not finish in time
         # filled by plan(): what the search started from and how it went
         self.starts: dict[str, Candidate] = {}
         self.start: Candidate | None = None
@@ -171,10 +204,18 @@ class SimSearchPlanner(Planner):
         out: dict[str, Candidate] = {}
         for name in names:
             planner = PLANNERS[name](self.config)
-            plan = planner.plan(wf)
-            self.simulations += planner.simulations
-            result = self.simulate(plan)
+            try:
+                with _time_limit(self.simulation_timeout_s and 10 * self.simulation_timeout_s):
+                    plan = planner.plan(wf)
+                    result = self.simulate(plan)
+            except SimulationTimeout:
+                self.timeouts += 1
+                continue
+            finally:
+                self.simulations += planner.simulations
             out[name] = self._candidate(plan, result, name)
+        if not out:
+            raise RuntimeError(f"sim-search: no starting planner produced a plan that simulates ({', '.join(names)})")
         return out
 
     @staticmethod
@@ -186,9 +227,13 @@ class SimSearchPlanner(Planner):
                   plan: Plan | None = None):
         before = self.simulations
         try:
-            if plan is None:
-                plan = _with_optimization_steps(Plan(wf, configs, self.name, self.config.sla, opts).validate(), self)
-            result = self.simulate(plan)
+            with _time_limit(self.simulation_timeout_s):
+                if plan is None:
+                    plan = _with_optimization_steps(Plan(wf, configs, self.name, self.config.sla, opts).validate(), self)
+                result = self.simulate(plan)
+        except SimulationTimeout:
+            self.timeouts += 1
+            return None, None
         except RuntimeError:
             return None, None  # the plan cannot complete under the worker logic: not a candidate
         finally:

@@ -80,3 +80,26 @@ def test_budget_is_respected_and_objective_checked():
     zero = get_planner("sim-search:max_simulations=0")
     plan = zero.plan(wf)
     assert plan.configs == zero.start.configs  # no search: the best starting plan
+
+
+def test_a_simulation_that_does_not_finish_is_discarded(monkeypatch):
+    import time
+
+    wf = random_dag(14, n=10)
+    p = SimSearchPlanner(PlannerConfig(), max_simulations=6, max_seconds=None, simulation_timeout_s=0.2,
+                         start_planners=("uniform", "wukong"))
+    real = p.simulate
+    calls = {"n": 0}
+
+    def slow_third_candidate(plan):
+        calls["n"] += 1
+        if calls["n"] == 4:  # 2 starts, the start re-simulated, then the first candidate hangs
+            time.sleep(5)
+        return real(plan)
+
+    monkeypatch.setattr(p, "simulate", slow_third_candidate)
+    t0 = time.perf_counter()
+    plan = p.plan(wf)
+    assert time.perf_counter() - t0 < 4
+    assert p.timeouts == 1
+    assert set(plan.configs) == set(wf.graph)
