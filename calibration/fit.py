@@ -15,7 +15,7 @@ Fallbacks, each one written into the model's :class:`FitInfo` (``fallback`` and 
 - an exponent is *unidentifiable* when its regressor barely varies (a single memory size, one input
   size): it is taken from the *pooled* fit over all functions (function-specific intercepts, common
   exponents), and from the documented defaults when the pool cannot identify it either
-  (``b = 1``, ``c = 0.3``, ``e = 1``, ``alpha = 0.3``, start-up ``d`` 0.05 cold / 0 warm);
+  (``b = 1``, ``c = 0.3``, ``e = 1``, ``alpha = 0.3``, start-up ``d`` from the built-in start-up model);
 - a function with fewer than :data:`MIN_SAMPLES` samples keeps only its own intercept (pooled or default
   exponents);
 - residuals (for SLAs) are kept per memory size where a size has at least :data:`MIN_PER_CONFIG`
