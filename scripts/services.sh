@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Make the system services plansim's real runtime needs available on this machine (run as root).
 #
-#   * apt packages: redis-server (the binary; no system Redis is started), docker.io, debootstrap
+#   * apt packages: redis-server (the binary; no system Redis is started), docker.io, chromium (the
+#     dashboard's real-browser test), debootstrap
 #     (used to build an offline base image when no image registry is reachable);
 #   * a running Docker engine: when `docker info` fails, dockerd is started in the background with
 #     the options known to work on hosts without iptables/bridge support, logging to
@@ -26,9 +27,9 @@ if [[ "$(id -u)" != 0 ]]; then
 fi
 
 # --- apt packages ------------------------------------------------------------------------------
-declare -A BIN_OF=([redis-server]=redis-server [docker.io]=dockerd [debootstrap]=debootstrap)
+declare -A BIN_OF=([redis-server]=redis-server [docker.io]=dockerd [debootstrap]=debootstrap [chromium]=chromium)
 missing=()
-for pkg in redis-server docker.io debootstrap; do
+for pkg in redis-server docker.io debootstrap chromium; do
   if ! command -v "${BIN_OF[$pkg]}" >/dev/null 2>&1 && [[ ! -x "/usr/sbin/${BIN_OF[$pkg]}" ]]; then
     missing+=("$pkg")
   fi
