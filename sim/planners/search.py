@@ -136,6 +136,8 @@ class SimSearchPlanner(Planner):
         self.polish_share = polish_share
         self.toggle_optimizations = toggle_optimizations
         self.simulation_timeout_s = simulation_timeout_s
+        self._polishing = False
+        self._last_gain = 0
         self.timeouts = 0  # candidates discarded because their simulation did not finish in time
         # filled by plan(): what the search started from and how it went
         self.starts: dict[str, Candidate] = {}
@@ -246,8 +248,13 @@ class SimSearchPlanner(Planner):
             return "cost"
         if self.objective == "cost-under-sla":
             return "makespan" if best.makespan_ms > (self._deadline or 0.0) * (1 + REL_EPS) else "cost"
-        # makespan: the last part of the budget polishes cost at (about) the same makespan
-        return "cost" if spent >= (1 - self.polish_share) * self.max_simulations else "makespan"
+        # makespan: polish cost at (about) the same makespan in the last part of the budget, or as soon
+        # as makespan moves stop paying (no gain in the last ``stall`` simulations)
+        stall = max(30, int(0.2 * self.max_simulations))
+        if self._polishing or spent >= (1 - self.polish_share) * self.max_simulations or spent - self._last_gain >= stall:
+            self._polishing = True
+            return "cost"
+        return "makespan"
 
     def _search(self, wf: Workflow, t0: float) -> None:
         rng = random.Random(self.seed)
@@ -260,6 +267,8 @@ class SimSearchPlanner(Planner):
             return
         seen = {_fingerprint(best.configs, best.optimizations)}
         misses = 0
+        self._polishing = False
+        self._last_gain = self.search_simulations
         queue: list = []
         queued_for: tuple[int, str] | None = None  # (accepted moves, mode) the queue was built for
         while self.search_simulations < self.max_simulations:
@@ -288,6 +297,7 @@ class SimSearchPlanner(Planner):
             if cand is not None and self.better(cand, best):
                 best, result = cand, res
                 self.accepted.append(label)
+                self._last_gain = self.search_simulations
         self.best = best
 
 
@@ -396,6 +406,21 @@ class _Moves:
                 key=lambda w: -(busy.get(w, {}).get("memory_mb", 0) * (busy.get(w, {}).get("end_ms", 0.0)
                                                                       - busy.get(w, {}).get("start_ms", 0.0))),
             )
+            # group downsizing first (group testing: one simulation for many workers): every worker off
+            # the critical path, then each half of them by cost, one size down or to the smallest size
+            critical = {configs[t].worker_id for t in result.output.critical_path}
+            off = [w for w in order if w not in critical and configs[workers[w][0]].memory_mb > sizes[0]]
+            halves = [off, off[: len(off) // 2], off[len(off) // 2 :]] if len(off) > 1 else [off]
+            for group in halves:
+                for to_smallest in (False, True):
+                    changes = {}
+                    for w in group:
+                        m = configs[workers[w][0]].memory_mb
+                        smaller = [x for x in sizes if x < m]
+                        target = smaller[0] if to_smallest else smaller[-1]
+                        changes.update({t: configs[t].with_memory(target) for t in workers[w]})
+                    if changes:
+                        with_changes(changes, "downsize-group")
             for w in order:
                 m = configs[workers[w][0]].memory_mb
                 smaller = [x for x in sizes if x < m]
