@@ -7,7 +7,7 @@
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
-bash scripts/setup.sh
+bash scripts/setup.sh core
 if [[ $# -eq 0 ]]; then
   set -- tree_reduction:leaves=64 --planners uniform,non-uniform,wukong
 fi

@@ -30,17 +30,20 @@ if ! .venv/bin/python -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))'
   log "error: .venv is not Python 3.11 ($(.venv/bin/python -V)); remove it and rerun"; exit 1
 fi
 
-# The extra "all" pulls the optional runtime/dev dependencies; fall back to the bare package when the
-# extra is not (yet) declared in pyproject.toml.
-if grep -Eq '^[[:space:]]*all[[:space:]]*=' pyproject.toml 2>/dev/null; then
-  TARGET='.[all]'
-else
+# `bash scripts/setup.sh` installs everything (extra "all": runtime, dashboard, sweeps, notebooks, tests);
+# `bash scripts/setup.sh core` only what simulations need, which is much quicker on a fresh machine.
+if [[ "${1:-all}" == core ]]; then
   TARGET='.'
+else
+  TARGET='.[all]'
 fi
-# Skip pip entirely when pyproject.toml has not changed since the last successful install.
+# Skip pip entirely when pyproject.toml has not changed since the last successful install of at least
+# as much ("all" covers "core").
 STAMP=.venv/.plansim-setup-stamp
 WANT="$TARGET $(sha256sum pyproject.toml | cut -d' ' -f1)"
-if [[ -f "$STAMP" && "$(cat "$STAMP")" == "$WANT" ]] && .venv/bin/python -c 'import sim, runtime' 2>/dev/null; then
+HAVE="$(cat "$STAMP" 2>/dev/null || true)"
+if [[ "$HAVE" == "$WANT" || ( "$TARGET" == . && "$HAVE" == ".[all] ${WANT#. }" ) ]] \
+   && .venv/bin/python -c 'import sim, runtime' 2>/dev/null; then
   exit 0
 fi
 log "pip install -e '$TARGET'"
