@@ -3,7 +3,9 @@
 Per model: parameters, exponents, R² and MAPE on the original scale, sample count, the fallback used and
 its notes; then what was skipped while loading and fitting, and the replay calibration per application.
 The plots are predicted-versus-observed (log-log, with the identity line) and the log-residual histogram
-of every fitted model with samples; in HTML they are embedded as base64 PNG.
+of the fitted models with samples (at most 24: transfer, start-up, then the most samples); in HTML they
+are embedded as base64 PNG. The terminal table shows at most 40 models (most samples first); the HTML
+report has them all.
 """
 
 from __future__ import annotations
@@ -44,14 +46,25 @@ def table_rows(report: FitReport) -> list[list[str]]:
 HEADERS = ["model", "parameters", "exponents", "R²", "MAPE", "n", "fallback", "notes"]
 
 
-def print_report(report: FitReport, console: Console | None = None) -> None:
+def print_report(report: FitReport, console: Console | None = None, max_rows: int = 40) -> None:
     console = console or Console(width=160)
     table = Table(title="fit report", show_lines=False)
     for h in HEADERS:
         table.add_column(h, overflow="fold")
-    for row in table_rows(report):
+    rows = table_rows(report)
+    if len(rows) > max_rows:
+        order = sorted(range(len(rows)), key=lambda i: (-report.rows[i].fit.samples, i))[:max_rows]
+        rows = [rows[i] for i in sorted(order)]
+    for row in rows:
         table.add_row(*[escape(c) for c in row])
     console.print(table)
+    if len(report.rows) > len(rows):
+        counts: dict[str, int] = {}
+        for r in report.rows:
+            counts[r.fit.fallback] = counts.get(r.fit.fallback, 0) + 1
+        console.print(f"... {len(report.rows) - len(rows)} more models not shown (most samples first; all in the HTML "
+                      f"report and 'plansim models show'); fallbacks over all {len(report.rows)} models: "
+                      + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())), highlight=False, markup=False)
     for line in skipped_lines(report):
         console.print(line, highlight=False, markup=False)
     if report.replay:
@@ -75,6 +88,18 @@ def skipped_lines(report: FitReport) -> list[str]:
     return lines
 
 
+MAX_PLOTS = 24
+
+
+def plotted_rows(rows: list[ModelRow]) -> list[ModelRow]:
+    """The models that get plots: those with samples, at most :data:`MAX_PLOTS`, most samples first
+    (transfer and start-up always included)."""
+    with_data = [r for r in rows if r.observed.size and r.predicted.size]
+    fixed = [r for r in with_data if not r.model.startswith(("exec[", "output["))]
+    rest = sorted((r for r in with_data if r not in fixed), key=lambda r: (-r.observed.size, r.model))
+    return (fixed + rest)[:MAX_PLOTS] if len(fixed) < MAX_PLOTS else fixed[:MAX_PLOTS]
+
+
 def _figure(rows: list[ModelRow]):
     import matplotlib
 
@@ -82,7 +107,7 @@ def _figure(rows: list[ModelRow]):
     import matplotlib.pyplot as plt
     import numpy as np
 
-    rows = [r for r in rows if r.observed.size and r.predicted.size]
+    rows = plotted_rows(rows)
     n = max(1, len(rows))
     fig, axes = plt.subplots(n, 2, figsize=(9, 3.0 * n), squeeze=False)
     if not rows:
@@ -126,12 +151,16 @@ def write_report(report: FitReport, path: str | Path) -> Path:
             f"<td>{html.escape(_kv(r.get('params', {})))}</td></tr>" for r in report.replay)
         replay = ("<h2>Trace replay calibration</h2><table><tr><th>application</th><th>traces</th><th>plain replay MAPE</th>"
                   f"<th>calibrated MAPE</th><th>fallback</th><th>parameters</th></tr>{rrows}</table>")
+    shown = len(plotted_rows(report.rows))
+    total = sum(1 for r in report.rows if r.observed.size)
+    plots_note = (f"plots of {shown} of {total} models with samples (transfer, start-up, then most samples)"
+                  if shown < total else f"all {total} models with samples")
     doc = f"""<!doctype html><html><head><meta charset="utf-8"><title>plansim fit report</title>
 <style>body{{font-family:sans-serif;margin:1.5em}} table{{border-collapse:collapse;font-size:13px}}
 td,th{{border:1px solid #ccc;padding:3px 6px;vertical-align:top}} th{{background:#eee}}</style></head><body>
 <h1>plansim fit report</h1><table><tr>{head}</tr>{body}</table>
 <h2>Skipped</h2><ul>{skipped}</ul>{replay}
-<h2>Predicted vs observed, residuals</h2><img alt="fit plots" src="data:image/png;base64,{img}">
+<h2>Predicted vs observed, residuals</h2><p>{plots_note}</p><img alt="fit plots" src="data:image/png;base64,{img}">
 </body></html>
 """
     path.write_text(doc, encoding="utf-8")
