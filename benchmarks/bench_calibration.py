@@ -144,9 +144,13 @@ def block_replay(apps: list[str] | None, jobs: int, quick: bool) -> list[Path]:
     for folder in folders:
         pd = [err(t, PLAIN) for t in dev[folder]]
         pe = [err(t, PLAIN) for t in ev[folder]]
-        cd = [err(t, params_for(_models(params), t)[1]) for t in dev[folder]]
         ce = [err(t, params_for(_models(params), t)[1]) for t in ev[folder]]
         keys = sorted({params_for(_models(params), t)[0] for t in ev[folder]})
+        # dev error with the parameters the evaluation files use (a pooled set where they are unseen)
+        if len(keys) == 1 and "/" not in keys[0]:
+            cd = [err(t, params[keys[0]]) for t in dev[folder]]
+        else:
+            cd = [err(t, params_for(_models(params), t)[1]) for t in dev[folder]]
         all_plain += pe
         all_cal += ce
         per_app.append(np.mean(ce))
