@@ -154,11 +154,19 @@ class SimSearchPlanner(Planner):
 
     # -- objective ------------------------------------------------------------------------------------
     def better(self, new: Candidate, old: Candidate) -> bool:
-        """Strict improvement of ``new`` over ``old`` under the objective."""
+        """Strict improvement of ``new`` over ``old`` under the objective.
+
+        For ``makespan``, a gain smaller than ``tie_tolerance`` counts only if the cost does not grow (no
+        +37 % cost for -0.002 % makespan); within the tolerance a cheaper plan wins, but never one slower
+        than the starting plan.
+        """
         if self.objective == "makespan":
-            if new.makespan_ms < old.makespan_ms * (1 - REL_EPS):
-                return True
             assert self.start is not None
+            faster = new.makespan_ms < old.makespan_ms * (1 - REL_EPS)
+            if faster and new.cost_gb_s <= old.cost_gb_s * (1 + REL_EPS):
+                return True
+            if new.makespan_ms < old.makespan_ms * (1 - self.tie_tolerance):
+                return True
             close = new.makespan_ms <= old.makespan_ms * (1 + self.tie_tolerance)
             not_slower = new.makespan_ms <= self.start.makespan_ms * (1 + REL_EPS)
             return close and not_slower and new.cost_gb_s < old.cost_gb_s * (1 - REL_EPS)
