@@ -23,6 +23,8 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
 
 from runtime import signing
 from runtime.docker_worker import protocol as p
@@ -62,9 +64,11 @@ async def _get_redis() -> tuple[aioredis.Redis, dict[str, str]]:
     if _redis is None:
         url = os.environ[p.ENV_REDIS_URL]
         # Blocking pool: a worker with many concurrent branches waits for a connection instead of failing.
+        # Transient connect/read timeouts (an overloaded host) are retried with backoff, not fatal.
         pool = aioredis.BlockingConnectionPool.from_url(url, max_connections=48, timeout=60,
-                                                        socket_connect_timeout=10, socket_timeout=60,
-                                                        health_check_interval=30)
+                                                        socket_connect_timeout=20, socket_timeout=60,
+                                                        health_check_interval=30,
+                                                        retry=Retry(ExponentialBackoff(cap=2.0, base=0.05), 5))
         _redis = aioredis.Redis(connection_pool=pool)
     if _scripts is None:
         _scripts = await load_scripts(_redis)
