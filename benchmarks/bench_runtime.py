@@ -59,11 +59,13 @@ def dask_tree(leaves: int, repeat: int) -> dict:
                 "runs": [round(x * 1000, 1) for x in times]}
 
 
-def plansim_tree(url: str, leaves: int, planner: str, launcher_kind: str, repeat: int, prewarm: int) -> dict:
+def plansim_tree(url: str, leaves: int, planner: str, launcher_kind: str, repeat: int, prewarm: int,
+                 max_workers: int) -> dict:
     wf = load_workflow(f"tree_reduction:leaves={leaves}")
     plan = get_planner(planner).plan(wf)
     memory = {c.memory_mb for c in plan.configs.values()}
-    launcher = make_launcher(launcher_kind, url, keep_alive_s=120, max_workers=max(prewarm, 64))
+    launcher = make_launcher(launcher_kind, url, keep_alive_s=120, max_workers=max(prewarm, max_workers),
+                             start_timeout=300)
     try:
         for m in sorted(memory):
             launcher.prewarm(m, prewarm)
@@ -92,6 +94,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--launcher", default="process", choices=["process", "docker"])
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--prewarm", type=int, default=16, help="warm workers per memory size before the runs")
+    ap.add_argument("--max-workers", type=int, default=64, help="cap on live workers (containers)")
     ap.add_argument("--json", default=None, help="also write the rows to this file")
     args = ap.parse_args(argv)
 
@@ -100,7 +103,8 @@ def main(argv: list[str] | None = None) -> int:
     dask_ms = rows[0]["ms_per_task"]
     with RedisServer() as server:
         for planner in [p for p in args.planners.split(",") if p]:
-            row = plansim_tree(server.url, args.leaves, planner, args.launcher, args.repeat, args.prewarm)
+            row = plansim_tree(server.url, args.leaves, planner, args.launcher, args.repeat, args.prewarm,
+                               args.max_workers)
             row["vs_dask"] = round(row["ms_per_task"] / dask_ms, 2)
             rows.append(row)
             print(json.dumps(row), flush=True)
