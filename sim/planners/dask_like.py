@@ -86,6 +86,7 @@ class _DaskReplay:
         # ids within a level, plus "fewest dependents last" is the simple stand-in used here.
         self.prio = {t: i for i, t in enumerate(wf.topological_order())}
         self.events: list[tuple[float, int, str, str, str]] = []
+        self.wakes: dict[str, float] = {}
         self.seq = 0
 
     # -- estimates ----------------------------------------------------------------------------------
@@ -144,7 +145,10 @@ class _DaskReplay:
             w.tasks.append(t)
             self._push(end, "done", t, w.wid)
         if w.queue:
-            self._push(min(w.free), "wake", "", w.wid)
+            at = min(w.free)
+            if self.wakes.get(w.wid) != at:  # one pending wake-up per worker and time, not one per call
+                self.wakes[w.wid] = at
+                self._push(at, "wake", "", w.wid)
 
     def _steal(self, thief: _PoolWorker, now: float) -> bool:
         """Move the queued task that gains the most from a busy worker to ``thief``, if any gains.
