@@ -54,8 +54,15 @@ class SharedCpu:
         if version != self.version:
             return  # superseded by a later arrival or departure
         self._advance()
-        finished = [job for job in self.jobs if job[0] <= 1e-9]
-        self.jobs = [job for job in self.jobs if job[0] > 1e-9]
+        # Work left below what the clock can still resolve counts as done: at large simulated times a
+        # tiny remainder would otherwise schedule timers that do not move the clock, forever.
+        now = self.env.now
+        eps = max(1e-9, abs(now) * 1e-12)
+        rate = self._rate()
+        finished, left = [], []
+        for job in self.jobs:
+            (finished if job[0] <= eps or now + job[0] / rate == now else left).append(job)
+        self.jobs = left
         for job in finished:
             job[1].succeed()
         if self.jobs:
