@@ -29,8 +29,9 @@ def test_two_jobs_on_one_cpu_share_it():
 
 
 def test_a_late_arrival_slows_the_running_job_down():
-    # 0..50 alone (50 done), then both at half speed: the first needs 100 more ms, the second 200.
-    assert finish_times(1.0, [(0, 100), (50, 100)]) == pytest.approx([150, 250])
+    # 0..50 alone (50 done); both at half speed until the first ends at 150 (the second has 50 done);
+    # then the second alone: 50 more, ends at 200.
+    assert finish_times(1.0, [(0, 100), (50, 100)]) == pytest.approx([150, 200])
 
 
 def test_enough_cpus_means_no_slowdown():
