@@ -70,9 +70,9 @@ def expand_grid(
     """The groups of a grid, in a stable order (workflow, planner, memory, SLA)."""
     if seeds < 1:
         raise ValueError(f"--seeds must be >= 1, got {seeds}")
-    from sim.planners import PLANNERS
+    from sim.planners import PLANNERS, parse_planner_spec
 
-    unknown = [p for p in planners if p not in PLANNERS]
+    unknown = [p for p in planners if parse_planner_spec(p)[0] not in PLANNERS]
     if unknown:
         raise ValueError(f"unknown planner {unknown[0]!r}: known planners are {', '.join(PLANNERS)}")
     slas = [str(SLA.parse(s)) for s in slas]  # fail early, and normalise "avg" -> "average"
