@@ -8,6 +8,7 @@ memory time is charged up to that moment.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Generator
 from dataclasses import dataclass, field
 from typing import Any
@@ -35,7 +36,9 @@ class ContainerPool:
     created: int = 0
     alloc_mb_ms: float = 0.0  # memory x time of containers already removed
     all: list[Container] = field(default_factory=list)
-    _released: simpy.Event | None = None
+    # Requests waiting at the cap, first come first served: a release wakes exactly one of them
+    # (waking all of them would cost a round of events per waiter per release).
+    waiting: deque[simpy.Event] = field(default_factory=deque)
 
     def _reap(self) -> None:
         now = self.env.now
@@ -67,9 +70,9 @@ class ContainerPool:
             if self.max_containers is None or self.live < self.max_containers:
                 return self._new(memory_mb), "cold"
             if not self._evict_one_idle():
-                if self._released is None or self._released.triggered:
-                    self._released = self.env.event()
-                yield self._released
+                turn = self.env.event()
+                self.waiting.append(turn)
+                yield turn
 
     def _evict_one_idle(self) -> bool:
         """At the cap, an idle container of another size gives way to a new one."""
@@ -102,8 +105,8 @@ class ContainerPool:
     def release(self, c: Container) -> None:
         c.idle_since = self.env.now
         self.idle.setdefault(c.memory_mb, []).append(c)
-        if self._released is not None and not self._released.triggered:
-            self._released.succeed()
+        if self.waiting:
+            self.waiting.popleft().succeed()
 
     def allocated_mb_ms(self, end_ms: float) -> float:
         """Memory x time of every container, charging idle ones until expiry or ``end_ms``."""

@@ -9,7 +9,7 @@ import pytest
 from sim.engine.simulator import Simulation
 from sim.models.plan import Plan
 from sim.models.resources import ResourceConfig
-from sim.workflow.dag import TaskSpec
+from sim.workflow.dag import TaskSpec, Workflow
 from tests.sim.helpers import MEDIAN, SIMPLE, plan, simple_models, workflow
 
 
@@ -111,3 +111,17 @@ def test_warm_start_within_keep_alive_and_cold_after_it():
     r = run(layout(wf))
     assert r.output.workers["w3"]["startup_state"] == "cold"
     assert r.output.workers["w3"]["startup_ms"] == pytest.approx(100.0)
+
+
+def test_the_container_cap_queues_workers_first_come_first_served():
+    from sim.engine.platform import Platform
+
+    wf = Workflow("flat")
+    for i in range(30):
+        wf.add_task(TaskSpec(id=f"t{i}", function="f", runtime_ms=100.0, output_bytes=10))
+    capped = Platform(name="capped", store_latency_ms=1.0, invoke_latency_ms=10.0, cpu_sharing=False,
+                      exec_from_recorded=True, max_containers=10)
+    out = Simulation(plan(wf), capped, simple_models()).run().output
+    assert out.cold_starts == 10 and out.warm_starts == 20  # 3 waves through 10 containers
+    # wave 1: invoke 10 + cold 100 + 100 + upload/complete ~2; waves 2 and 3 warm: 10 + 100 + ~2 each
+    assert 3 * 100 + 100 < out.makespan_ms < 3 * 100 + 100 + 3 * 20 + 20
