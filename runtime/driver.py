@@ -318,24 +318,7 @@ class WorkerDriver:
         self.produced = asyncio.Condition()  # re-runs: wakes waiters for outputs produced here
         self.scripts = scripts
         self.timeout_s = msg.timeout_s
-        self._handlers = {
-            fx.Fetch: self._fetch,
-            fx.Execute: self._execute,
-            fx.Store: self._store,
-            fx.Incr: self._incr,
-            fx.Claim: self._claim,
-            fx.MarkReady: self._mark_ready,
-            fx.Complete: self._complete,
-            fx.Invoke: self._invoke,
-            fx.Spawn: self._spawn,
-            fx.Join: self._join,
-            fx.WaitReady: self._wait_ready,
-            fx.Notify: self._notify,
-            fx.Prewarm: self._prewarm,
-            fx.WaitStored: self._wait_stored,
-            fx.Peek: self._peek,
-            fx.Cleanup: self._cleanup,
-        }
+        self._handlers = fx.bind_performers(self)
 
     # -- the loop, twin of Simulation.mock_execute_branch ------------------------------------------
     async def execute_branch(self, branch: Generator[Any, Any, None]) -> None:

@@ -41,7 +41,14 @@ from sim.models.predictor import Predictor
 from sim.models.records import RunRecord, TaskRecord, Transfer, WorkerRecord
 from sim.models.resources import cpus_for_memory
 from sim.worker import effects as fx
-from sim.worker.logic import PlanView, WorkerState, start_worker_lifecycle, submit_workflow
+from sim.worker.logic import (
+    ASYNC_UPLOAD,
+    CLUSTERING,
+    PlanView,
+    WorkerState,
+    start_worker_lifecycle,
+    submit_workflow,
+)
 
 
 @dataclass(slots=True)
@@ -156,25 +163,8 @@ class Simulation:
         self._flex = 0
         self._worker_end: dict[str, float] = {}
         # These optimizations let a flexible worker run several tasks at once.
-        self._flexible_forks = bool(self.view.opts & {"clustering", "async-upload"})
-        self._handlers = {
-            fx.Fetch: self._fetch,
-            fx.Execute: self._execute,
-            fx.Store: self._store,
-            fx.Incr: self._incr,
-            fx.Claim: self._claim,
-            fx.MarkReady: self._mark_ready,
-            fx.Complete: self._complete,
-            fx.Invoke: self._invoke,
-            fx.Spawn: self._spawn,
-            fx.Join: self._join,
-            fx.WaitReady: self._wait_ready,
-            fx.Notify: self._notify,
-            fx.Prewarm: self._prewarm,
-            fx.WaitStored: self._wait_stored,
-            fx.Peek: self._peek,
-            fx.Cleanup: self._cleanup,
-        }
+        self._flexible_forks = bool(self.view.opts & {CLUSTERING, ASYNC_UPLOAD})
+        self._handlers = fx.bind_performers(self)
 
     # -- the driver -------------------------------------------------------------------------------------
     def mock_execute_branch(self, branch, worker: SimWorker | None):  # noqa: ANN001 - generator

@@ -156,6 +156,21 @@ class Cleanup:
 Effect = Fetch | Execute | Store | Incr | Claim | MarkReady | Complete | Invoke | Spawn | Join | WaitReady | Notify | Prewarm | WaitStored | Peek | Cleanup
 
 
+# Every effect and the driver method that performs it: both drivers bind this same table, so a new
+# effect cannot be forgotten by one of them (binding fails if a method is missing).
+PERFORMERS: dict[type, str] = {
+    Fetch: "_fetch", Execute: "_execute", Store: "_store", Incr: "_incr", Claim: "_claim",
+    MarkReady: "_mark_ready", Complete: "_complete", Invoke: "_invoke", Spawn: "_spawn", Join: "_join",
+    WaitReady: "_wait_ready", Notify: "_notify", Prewarm: "_prewarm", WaitStored: "_wait_stored",
+    Peek: "_peek", Cleanup: "_cleanup",
+}
+
+
+def bind_performers(driver: object) -> dict[type, Any]:
+    """The effect-type -> bound-method table of a driver."""
+    return {effect: getattr(driver, name) for effect, name in PERFORMERS.items()}
+
+
 def output_key(task_id: str) -> str:
     return f"out:{task_id}"
 
