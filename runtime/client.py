@@ -56,7 +56,7 @@ from runtime.driver import (
     WaitTimeout,
     invocation_id,
 )
-from runtime.launchers.base import LauncherError, PooledLauncher, WorkerDied
+from runtime.launchers.base import LauncherError, PooledLauncher, WorkerDied, WorkerStartError
 from sim.models.plan import Plan
 from sim.models.records import RunRecord, TaskRecord, WorkerRecord, from_dict
 from sim.worker import effects as fx
@@ -341,6 +341,13 @@ class _Run:
             return
         try:
             handle = self.launcher.submit(job.msg.memory_mb, blob, timeout=self.timeout_s)
+        except WorkerStartError as exc:
+            # A container that dies while starting (killed, OOM at boot, engine hiccup) is the same
+            # transient failure as one that dies mid-run: re-run, bounded by max_attempts, whose final
+            # error still carries the worker's own output.
+            if not self.stopping.is_set():
+                self.resubmit(job, f"could not start a {job.msg.memory_mb} MB worker: {exc}")
+            return
         except LauncherError as exc:
             if not self.stopping.is_set():
                 self._set_fatal(RunError(

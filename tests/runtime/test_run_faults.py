@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 import time
 
@@ -9,7 +11,8 @@ import pytest
 import redis
 from runlib.workflows import add, boom, die_once, leaf, sleepy, total
 
-from runtime.client import RedisUnavailable, TaskFailed, WaitTimeout, run_workflow
+from runtime.client import RedisUnavailable, RunError, TaskFailed, WaitTimeout, run_workflow
+from runtime.launchers.process_launcher import ProcessLauncher
 from runtime.services import RedisServer, free_port
 from sim.workflow.dag import Workflow
 
@@ -154,3 +157,50 @@ def test_rerun_waits_for_its_own_local_outputs(redis_server, tmp_path):
     assert rep.reruns == 1
     assert rep.task_workers() == {t: c.worker_id for t, c in configs.items()}
     assert ids["slow_add"] not in rep.uploaded()
+
+
+class _FlakyStartLauncher(ProcessLauncher):
+    """Its first ``failures`` workers exit before serving, as a container killed while booting."""
+
+    def __init__(self, *args, failures: int, **kw) -> None:
+        super().__init__(*args, **kw)
+        self.failures = failures
+        self.started = 0
+
+    def _start_worker(self, worker_id, memory_mb, env):
+        self.started += 1
+        if self.started <= self.failures:
+            log_path = self._log_dir / f"{worker_id}.log"
+            with open(log_path, "wb") as log:
+                proc = subprocess.Popen([sys.executable, "-c", "print('dying at boot'); raise SystemExit(3)"],
+                                        stdout=log, stderr=subprocess.STDOUT)
+            proc.log_path = log_path
+            return proc, f"pid:{proc.pid}"
+        return super()._start_worker(worker_id, memory_mb, env)
+
+
+def test_worker_dying_at_start_up_is_rerun(redis_server):
+    xs = [leaf(i) for i in range(4)]
+    wf = Workflow.from_nodes(total(add(xs[0], xs[1]), add(xs[2], xs[3])), name="bootdeath")
+    lch = _FlakyStartLauncher(redis_server.url, run_id="bootdeath", failures=1, keep_alive_s=1)
+    try:
+        rep = run_workflow(wf, planner="uniform", launcher=lch, redis_url=redis_server.url, timeout_s=120,
+                           run_id="bootdeath")
+    finally:
+        lch.close()
+    assert rep.result == 6
+    assert rep.reruns == 1
+    assert rep.keys_left == 0 and _keys(redis_server.url, "bootdeath") == []
+
+
+def test_worker_always_dying_at_start_up_fails_after_max_attempts(redis_server):
+    wf = Workflow.from_nodes(add(leaf(1), leaf(2)), name="bootloop")
+    lch = _FlakyStartLauncher(redis_server.url, run_id="bootloop", failures=100, keep_alive_s=1)
+    try:
+        with pytest.raises(RunError, match=r"failed 3 times; last: could not start a \d+ MB worker.*dying at boot"):
+            run_workflow(wf, planner="uniform", launcher=lch, redis_url=redis_server.url, timeout_s=60,
+                         run_id="bootloop", max_attempts=3)
+    finally:
+        lch.close()
+    assert lch.started == 3
+    assert _keys(redis_server.url, "bootloop") == []
