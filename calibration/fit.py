@@ -4,7 +4,9 @@ Every model is a power law fitted by robust regression in log space (``scipy.opt
 with the ``soft_l1`` loss, its scale set from the median absolute deviation of a first ordinary fit, so
 outliers are down-weighted rather than dropped):
 
-- execution, per function: ``log t = log a + b log in_bytes - c log(mem/1024)``
+- execution, per function: ``log t = log a + b log in_bytes - c log(mem/1024)``, where ``t`` is the
+  *uncontended* time (:func:`sim.models.records.uncontended_exec_ms`: a real task's ``exec_ms`` scaled by
+  the CPU share the simulator would have given it, since the simulator applies CPU sharing itself)
 - output size, per function: ``log out = log k + e log in_bytes``; a declared I/O relation (the ``@task``
   hint, given to :func:`fit_models` or carried by records as ``io``) takes precedence over fitting
 - transfer (downloads and uploads alike): ``log t = log(latency + bytes / (bw (mem/1024)^alpha))``
@@ -50,7 +52,7 @@ from sim.models.performance import (
     StartupModel,
     TransferModel,
 )
-from sim.models.records import LoadReport, Record, TaskRecord, WorkerRecord
+from sim.models.records import LoadReport, Record, TaskRecord, WorkerRecord, uncontended_exec_ms
 from sim.workflow.language import IORelation
 
 MIN_SAMPLES = 3  # fewer than this: a function keeps only its intercept
@@ -130,13 +132,23 @@ class FitReport:
     def to_json(self) -> dict[str, Any]:
         return {
             "models": [
-                {"model": r.model, "params": r.params, "exponents": r.exponents, "samples": r.fit.samples,
-                 "r2": r.fit.r2, "mape": r.fit.mape, "fallback": r.fit.fallback, "notes": r.fit.notes}
+                {
+                    "model": r.model,
+                    "params": r.params,
+                    "exponents": r.exponents,
+                    "samples": r.fit.samples,
+                    "r2": r.fit.r2,
+                    "mape": r.fit.mape,
+                    "fallback": r.fit.fallback,
+                    "notes": r.fit.notes,
+                }
                 for r in self.rows
             ],
             "skipped": {k: {"count": v.count, "first": v.first} for k, v in self.skipped.items()},
-            "loads": [{"source": r.source, "loaded": r.loaded, "skipped": r.skipped, "problems": r.problems}
-                      for r in self.loads],
+            "loads": [
+                {"source": r.source, "loaded": r.loaded, "skipped": r.skipped, "problems": r.problems}
+                for r in self.loads
+            ],
             "replay": self.replay,
         }
 
@@ -161,7 +173,11 @@ def _declared_from_extra(extra: dict[str, Any]) -> IORelation | None:
 
 
 def _mem_ratio(m: np.ndarray | float) -> np.ndarray | float:
-    return np.asarray(m, dtype=float) / BASELINE_MEMORY_MB if isinstance(m, np.ndarray) else m / BASELINE_MEMORY_MB
+    return (
+        np.asarray(m, dtype=float) / BASELINE_MEMORY_MB
+        if isinstance(m, np.ndarray)
+        else m / BASELINE_MEMORY_MB
+    )
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -194,7 +210,7 @@ def fit_models(
                 s = exec_s[rec.function]
                 s.x.append(max(rec.input_bytes, 1))
                 s.m.append(rec.memory_mb)
-                s.t.append(rec.exec_ms)
+                s.t.append(uncontended_exec_ms(rec))  # the simulator re-applies CPU sharing
             else:
                 report.skip("task: exec_ms is 0 (execution model)", where)
             if rec.output_bytes > 0:
@@ -290,7 +306,9 @@ def _fit_exec(models: PerformanceModels, samples: Mapping[str, _ExecSamples], re
             cols.append(lx)
         if c is None:
             cols.append(-lm)
-        beta = robust_linear(np.column_stack(cols), target) if not few else np.array([float(np.median(target))])
+        beta = (
+            robust_linear(np.column_stack(cols), target) if not few else np.array([float(np.median(target))])
+        )
         loga = float(beta[0])
         k = 1
         if b is None:
@@ -315,8 +333,13 @@ def _fit_exec(models: PerformanceModels, samples: Mapping[str, _ExecSamples], re
         if thin:
             if model.residuals_by_memory:
                 near = {mm: min(by_mem, key=lambda q, mm=mm: abs(math.log(q / mm))) for mm in thin}
-                notes.append("residuals from the nearest configuration: "
-                             + ", ".join(f"{mm} MB ({int((m.astype(int) == mm).sum())} samples) -> {q} MB" for mm, q in near.items()))
+                notes.append(
+                    "residuals from the nearest configuration: "
+                    + ", ".join(
+                        f"{mm} MB ({int((m.astype(int) == mm).sum())} samples) -> {q} MB"
+                        for mm, q in near.items()
+                    )
+                )
                 if fallback == "fitted":
                     fallback = "nearest-config"
             elif len({int(v) for v in m}) > 1:
@@ -324,7 +347,9 @@ def _fit_exec(models: PerformanceModels, samples: Mapping[str, _ExecSamples], re
         r2, mape = quality(t, pred)
         model.fit = FitInfo(samples=int(t.size), r2=r2, mape=mape, fallback=fallback, notes=notes)
         models.exec[f] = model
-        report.rows.append(ModelRow(f"exec[{f}]", {"a": model.a}, {"b": model.b, "c": model.c}, model.fit, t, pred))
+        report.rows.append(
+            ModelRow(f"exec[{f}]", {"a": model.a}, {"b": model.b, "c": model.c}, model.fit, t, pred)
+        )
     if pooled_funcs and (pooled_b is not None or pooled_c is not None):
         models.meta["pooled_exec"] = {"b": pooled_b, "c": pooled_c, "functions": len(pooled_funcs)}
 
@@ -340,15 +365,27 @@ def _declared_model(rel: IORelation) -> OutputModel | None:
     return None
 
 
-def _fit_output(models: PerformanceModels, samples: Mapping[str, tuple[list[float], list[float]]],
-                declared: Mapping[str, IORelation], report: FitReport) -> None:
-    spread_fns = [f for f, (x, _) in samples.items() if len(x) >= MIN_SAMPLES and _spread(np.log(np.asarray(x, float))) >= MIN_LOG_SPREAD]
+def _fit_output(
+    models: PerformanceModels,
+    samples: Mapping[str, tuple[list[float], list[float]]],
+    declared: Mapping[str, IORelation],
+    report: FitReport,
+) -> None:
+    spread_fns = [
+        f
+        for f, (x, _) in samples.items()
+        if len(x) >= MIN_SAMPLES and _spread(np.log(np.asarray(x, float))) >= MIN_LOG_SPREAD
+    ]
     pooled_e = None
     if spread_fns:
         lxs = [np.log(np.asarray(samples[f][0], float)) for f in spread_fns]
         lys = [np.log(np.asarray(samples[f][1], float)) for f in spread_fns]
-        pooled_e = float(robust_linear(np.concatenate([v - v.mean() for v in lxs])[:, None],
-                                       np.concatenate([v - v.mean() for v in lys]))[0])
+        pooled_e = float(
+            robust_linear(
+                np.concatenate([v - v.mean() for v in lxs])[:, None],
+                np.concatenate([v - v.mean() for v in lys]),
+            )[0]
+        )
     for f in sorted(set(samples) | {f for f, r in declared.items() if r.kind != "unknown"}):
         x = np.asarray(samples[f][0], float) if f in samples else np.zeros(0)
         y = np.asarray(samples[f][1], float) if f in samples else np.zeros(0)
@@ -357,7 +394,9 @@ def _fit_output(models: PerformanceModels, samples: Mapping[str, tuple[list[floa
         model = _declared_model(rel) if rel is not None else None
         if model is not None:
             fallback = "declared"
-            notes.append(f"declared I/O relation {rel.kind} (k={rel.k:g}, exponent={rel.exponent:g}) takes precedence")
+            notes.append(
+                f"declared I/O relation {rel.kind} (k={rel.k:g}, exponent={rel.exponent:g}) takes precedence"
+            )
         else:
             lx, ly = np.log(x), np.log(y)
             fallback = "fitted"
@@ -384,13 +423,25 @@ def _fit_output(models: PerformanceModels, samples: Mapping[str, tuple[list[floa
 
 
 # -- transfer ------------------------------------------------------------------------------------------------
-def _fit_transfer(models: PerformanceModels, b: np.ndarray, t: np.ndarray, m: np.ndarray, report: FitReport) -> None:
+def _fit_transfer(
+    models: PerformanceModels, b: np.ndarray, t: np.ndarray, m: np.ndarray, report: FitReport
+) -> None:
     d = DEFAULT_TRANSFER
     if b.size == 0:
-        models.transfer = TransferModel(d.latency_ms, d.bytes_per_ms, d.alpha,
-                                        fit=FitInfo(0, None, None, "default", ["no transfer samples: built-in defaults"]))
-        report.rows.append(ModelRow("transfer", {"latency_ms": d.latency_ms, "bytes_per_ms": d.bytes_per_ms},
-                                    {"alpha": d.alpha}, models.transfer.fit))
+        models.transfer = TransferModel(
+            d.latency_ms,
+            d.bytes_per_ms,
+            d.alpha,
+            fit=FitInfo(0, None, None, "default", ["no transfer samples: built-in defaults"]),
+        )
+        report.rows.append(
+            ModelRow(
+                "transfer",
+                {"latency_ms": d.latency_ms, "bytes_per_ms": d.bytes_per_ms},
+                {"alpha": d.alpha},
+                models.transfer.fit,
+            )
+        )
         return
     notes: list[str] = []
     fallback = "fitted"
@@ -432,11 +483,17 @@ def _fit_transfer(models: PerformanceModels, b: np.ndarray, t: np.ndarray, m: np
     r2, mape = quality(t, pred)
     model.fit = FitInfo(samples=int(b.size), r2=r2, mape=mape, fallback=fallback, notes=notes)
     models.transfer = model
-    report.rows.append(ModelRow("transfer", {"latency_ms": lat, "bytes_per_ms": bw}, {"alpha": float(alpha)}, model.fit, t, pred))
+    report.rows.append(
+        ModelRow(
+            "transfer", {"latency_ms": lat, "bytes_per_ms": bw}, {"alpha": float(alpha)}, model.fit, t, pred
+        )
+    )
 
 
 # -- start-up ------------------------------------------------------------------------------------------------
-def _fit_startup(models: PerformanceModels, samples: Mapping[str, tuple[list[float], list[float]]], report: FitReport) -> None:
+def _fit_startup(
+    models: PerformanceModels, samples: Mapping[str, tuple[list[float], list[float]]], report: FitReport
+) -> None:
     d = DEFAULT_STARTUP
     out: dict[str, Any] = {}
     infos: list[str] = []
@@ -450,8 +507,14 @@ def _fit_startup(models: PerformanceModels, samples: Mapping[str, tuple[list[flo
             out[state] = (base, DEFAULT_STARTUP_EXP[state], Residuals())
             infos.append(f"{state}: no samples, built-in {base:g} ms")
             fallbacks.append("default")
-            report.rows.append(ModelRow(f"startup[{state}]", {f"{state}_ms": base}, {f"{state}_exp": DEFAULT_STARTUP_EXP[state]},
-                                        FitInfo(0, None, None, "default", [infos[-1]])))
+            report.rows.append(
+                ModelRow(
+                    f"startup[{state}]",
+                    {f"{state}_ms": base},
+                    {f"{state}_exp": DEFAULT_STARTUP_EXP[state]},
+                    FitInfo(0, None, None, "default", [infos[-1]]),
+                )
+            )
             continue
         lm, lt = np.log(_mem_ratio(m)), np.log(t)
         notes = []
@@ -471,8 +534,27 @@ def _fit_startup(models: PerformanceModels, samples: Mapping[str, tuple[list[flo
         out[state] = (scale, float(dexp), res)
         total += t.size
         r2, mape = quality(t, pred)
-        report.rows.append(ModelRow(f"startup[{state}]", {f"{state}_ms": scale}, {f"{state}_exp": float(dexp)},
-                                    FitInfo(int(t.size), r2, mape, fb, notes), t, pred))
-    fb_all = "fitted" if all(f == "fitted" for f in fallbacks) else ("default" if all(f == "default" for f in fallbacks) else "partial")
-    models.startup = StartupModel(out["cold"][0], out["cold"][1], out["warm"][0], out["warm"][1], out["cold"][2], out["warm"][2],
-                                  FitInfo(total, None, None, fb_all, infos))
+        report.rows.append(
+            ModelRow(
+                f"startup[{state}]",
+                {f"{state}_ms": scale},
+                {f"{state}_exp": float(dexp)},
+                FitInfo(int(t.size), r2, mape, fb, notes),
+                t,
+                pred,
+            )
+        )
+    fb_all = (
+        "fitted"
+        if all(f == "fitted" for f in fallbacks)
+        else ("default" if all(f == "default" for f in fallbacks) else "partial")
+    )
+    models.startup = StartupModel(
+        out["cold"][0],
+        out["cold"][1],
+        out["warm"][0],
+        out["warm"][1],
+        out["cold"][2],
+        out["warm"][2],
+        FitInfo(total, None, None, fb_all, infos),
+    )

@@ -46,7 +46,7 @@ from typing import Any
 import cloudpickle
 import redis.asyncio as aioredis
 
-from runtime import signing
+from runtime import cpu_meter, signing, tasklog
 from sim.models.plan import Plan
 from sim.models.records import TaskRecord, Transfer, WorkerRecord, to_dict
 from sim.models.resources import cpus_for_memory
@@ -291,6 +291,8 @@ class _TaskTimes:
     output_bytes: int = 0
     upload: Transfer | None = None
     end: float = 0.0
+    crowding: cpu_meter.Crowding | None = None
+    log: list[str] = field(default_factory=list)
 
 
 class WorkerDriver:
@@ -409,13 +411,16 @@ class WorkerDriver:
             k = resolve_refs(kwargs, values)
             t = time.perf_counter()
             try:
-                out = call.fn(*a, **k)
+                with cpu_meter.METER.measure() as tt.crowding:
+                    out = call.fn(*a, **k)
             except BaseException:
                 raise _TaskRaised(task, traceback.format_exc()) from None
             ms = (time.perf_counter() - t) * 1000.0
             return out, signing.dumps(out, context), ms
 
-        out, blob, ms = await asyncio.to_thread(work)
+        async with tasklog.capture(self.r, self.keys.k(f"log:{task}")) as log:
+            out, blob, ms = await asyncio.to_thread(work)
+        tt.log = log.lines
         values[task] = out
         if self.msg.attempt > 0:
             async with self.produced:
@@ -603,7 +608,10 @@ class WorkerDriver:
             cpus=cpus_for_memory(self.ws.memory_mb), input_bytes=tt.input_bytes, output_bytes=tt.output_bytes,
             exec_ms=tt.exec_ms, downloads=list(tt.downloads), upload=None,
             start_ms=self._ms(tt.start), end_ms=self._ms(tt.end),
-            extra={"source": "real", "invocation": self.owner, "attempt": self.msg.attempt},
+            concurrency=tt.crowding.concurrency if tt.crowding else None,
+            cpu_share=tt.crowding.cpu_share if tt.crowding else None, cpu_limit=cpu_meter.cpu_limit(),
+            extra={"source": "real", "invocation": self.owner, "attempt": self.msg.attempt,
+                   **({"log": tt.log} if tt.log else {})},
         )
         self.records.append(to_dict(rec))
 

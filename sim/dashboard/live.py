@@ -22,8 +22,9 @@ key                    meaning for the live view
 ``records``            JSON metric records pushed by each worker as its invocation ends (timings)
 ``progress``           tasks executed so far
 ``error``              JSON ``{task, worker, traceback, kind}`` of the first failure
-``log:{task}``         optional list of log lines of the task (the runtime does not write it yet;
-                       without it, a task's "log" is its record and, for a failed task, the traceback)
+``log:{task}``         list of the task's log lines, appended while it runs (``runtime/tasklog.py``);
+                       a task that printed nothing has none: its "log" is then its record and, for a
+                       failed task, the traceback
 =====================  ===========================================================================
 
 Keys are deleted when a run ends, so only running (or just-crashed) runs are seen.

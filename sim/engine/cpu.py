@@ -1,7 +1,8 @@
 """Tasks sharing a worker's CPUs: an egalitarian processor-sharing server.
 
 A performance model gives each task's execution time when it runs *alone* on its worker. When ``k``
-tasks run at once on a worker with ``c`` vCPUs, each progresses at rate ``min(1, max(c, 1) / k)``: a
+tasks run at once on a worker with ``c`` vCPUs, each progresses at rate ``min(1, max(c, 1) / k)``
+(:func:`sim.models.resources.share_rate`): a
 single-threaded task cannot use more than one CPU, and the model already covers how fast one task runs
 on a small (fractional-CPU) container. Every arrival or departure recomputes the next completion, as in
 the classic M/G/1-PS queue (Kleinrock, "Time-shared systems: a theoretical treatment", JACM 1967).
@@ -10,6 +11,8 @@ the classic M/G/1-PS queue (Kleinrock, "Time-shared systems: a theoretical treat
 from __future__ import annotations
 
 import simpy
+
+from sim.models.resources import share_rate
 
 
 class SharedCpu:
@@ -33,7 +36,7 @@ class SharedCpu:
         return done
 
     def _rate(self) -> float:
-        return min(1.0, self.parallel / len(self.jobs))
+        return share_rate(self.parallel, len(self.jobs))
 
     def _advance(self) -> None:
         now = self.env.now

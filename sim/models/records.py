@@ -4,7 +4,9 @@ Records are JSON Lines, one object per line with a ``kind``:
 
 - ``task``: one executed task (``run_id``, ``workflow_type``, ``planner``, ``function``, ``task_id``,
   ``worker_id``, ``memory_mb``, ``cpus``, ``input_bytes``, ``output_bytes``, ``exec_ms``, ``downloads``
-  as a list of ``{bytes, ms}``, ``upload`` as ``{bytes, ms}`` or null, ``start_ms``, ``end_ms``);
+  as a list of ``{bytes, ms}``, ``upload`` as ``{bytes, ms}`` or null, ``start_ms``, ``end_ms``; optional,
+  written by the real runtime: ``concurrency``, ``cpu_share``, ``cpu_limit``, how crowded the worker's
+  CPUs were during the task, see :func:`uncontended_exec_ms`);
 - ``worker``: one worker start (``run_id``, ``worker_id``, ``memory_mb``, ``state`` cold|warm,
   ``startup_ms``);
 - ``run``: one run (``run_id``, ``workflow_type``, ``planner``, ``sla``, ``makespan_ms``).
@@ -22,6 +24,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, ClassVar, TextIO
+
+from sim.models.resources import share_rate
 
 SCHEMA_VERSION = 1
 
@@ -54,6 +58,9 @@ class TaskRecord:
     upload: Transfer | None = None
     start_ms: float = 0.0
     end_ms: float = 0.0
+    concurrency: float | None = None
+    cpu_share: float | None = None
+    cpu_limit: float | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -82,12 +89,18 @@ class RunRecord:
 Record = TaskRecord | WorkerRecord | RunRecord
 RECORD_TYPES: dict[str, type] = {cls.kind: cls for cls in (TaskRecord, WorkerRecord, RunRecord)}
 _NON_NEGATIVE = {"memory_mb", "cpus", "input_bytes", "output_bytes", "exec_ms", "startup_ms", "makespan_ms"}
+# Optional task fields (added compatibly in schema version 1): written only when known.
+_OPTIONAL = ("concurrency", "cpu_share", "cpu_limit")
+_RANGES = {"concurrency": (1.0, math.inf), "cpu_share": (0.0, 1.0), "cpu_limit": (0.0, math.inf)}
 
 
 def to_dict(record: Record) -> dict[str, Any]:
     """The JSON object of a record: ``kind``, ``v`` (schema version), the fields, then extras."""
     data = asdict(record)
     extra = data.pop("extra")
+    for name in _OPTIONAL:
+        if name in data and data[name] is None:
+            del data[name]
     return {"kind": record.kind, "v": SCHEMA_VERSION, **data, **extra}
 
 
@@ -103,6 +116,16 @@ def _number(name: str, value: Any, kind: type) -> Any:
     if name in _NON_NEGATIVE and value < 0:
         raise RecordError(f"field {name!r} must be >= 0, got {value!r}")
     return int(value) if kind is int else float(value)
+
+
+def _bounded(name: str, value: Any) -> float:
+    lo, hi = _RANGES[name]
+    value = _number(name, value, float)
+    if not (lo < value <= hi or (name == "concurrency" and value == lo)):
+        raise RecordError(
+            f"field {name!r} must be in {'[' if name == 'concurrency' else '('}{lo:g}, {hi:g}], got {value!r}"
+        )
+    return value
 
 
 def _transfer(name: str, value: Any) -> Transfer:
@@ -141,6 +164,8 @@ def from_dict(data: dict[str, Any]) -> Record:
             value = None if value is None else _transfer("upload", value)
         elif f.type in ("int", "float"):
             value = _number(f.name, value, int if f.type == "int" else float)
+        elif f.name in _OPTIONAL:
+            value = None if value is None else _bounded(f.name, value)
         elif f.type == "str":
             if not isinstance(value, str):
                 raise RecordError(f"field {f.name!r} must be a string, got {value!r}")
@@ -149,6 +174,27 @@ def from_dict(data: dict[str, Any]) -> Record:
         raise RecordError(f"worker record: state must be 'cold' or 'warm', got {values['state']!r}")
     values["extra"] = {k: v for k, v in data.items() if k not in known}
     return cls(**values)
+
+
+def uncontended_exec_ms(rec: TaskRecord) -> float:
+    """``exec_ms`` as if the task had run alone on its worker: what an execution model must predict.
+
+    A real task's ``exec_ms`` includes the slowdown of the tasks that executed beside it on the same
+    worker, and the simulator applies that slowdown again (processor sharing at rate
+    :func:`~sim.models.resources.share_rate`). So the measured time is scaled by the rate the simulator
+    would have given the task: with ``cpu_share`` (time average of ``1/k``, ``k`` tasks executing) it is
+    ``min(1, max(cpus, 1) · cpu_share)``, exact for one CPU and whenever ``k >= cpus`` throughout; with
+    only ``concurrency`` (time-averaged ``k``) it is ``share_rate(cpus, concurrency)``; records without
+    either (simulated, imported) are taken as measured alone. ``cpus`` is the record's configured vCPUs,
+    the value the simulator shares.
+    """
+    if rec.cpu_share is not None:
+        rate = min(1.0, max(rec.cpus, 1.0) * rec.cpu_share)
+    elif rec.concurrency is not None:
+        rate = share_rate(rec.cpus, rec.concurrency)
+    else:
+        return rec.exec_ms
+    return rec.exec_ms * rate
 
 
 def write_jsonl(records: Iterable[Record], out: str | Path | TextIO) -> int:

@@ -13,6 +13,15 @@ def cpus_for_memory(memory_mb: int) -> float:
     return round(min(memory_mb / MB_PER_VCPU, MAX_CPUS), 2)
 
 
+def share_rate(cpus: float, tasks: float) -> float:
+    """How fast each of ``tasks`` tasks executing at once on a worker of ``cpus`` vCPUs progresses,
+    relative to running alone: ``min(1, max(cpus, 1) / tasks)``. A single-threaded task cannot use more
+    than one CPU, and a task's modelled time alone already covers a fractional-CPU container, so fewer
+    than one CPU counts as one. The simulator's processor sharing (:class:`sim.engine.cpu.SharedCpu`)
+    and calibration's undoing of it (:func:`sim.models.records.uncontended_exec_ms`) both use this."""
+    return min(1.0, max(cpus, 1.0) / tasks) if tasks > 0 else 1.0
+
+
 @dataclass(frozen=True, slots=True)
 class ResourceConfig:
     """Memory (and so CPU) of a worker, and optionally the planned worker id.
@@ -49,6 +58,8 @@ def parse_memory_list(text: str) -> list[int]:
     for part in text.split(","):
         part = part.strip().lower().removesuffix("mb")
         if not part.isdigit() or int(part) <= 0:
-            raise ValueError(f"memory sizes must be positive integers in MB separated by commas, got {text!r}")
+            raise ValueError(
+                f"memory sizes must be positive integers in MB separated by commas, got {text!r}"
+            )
         sizes.append(int(part))
     return sizes

@@ -85,3 +85,33 @@ def die_once_add(a, b, marker):
             fh.write("died")
         os._exit(137)
     return a + b
+
+
+@task
+def chatty(x, lines=3, seconds=0.0):
+    """Print ``lines`` lines, log one warning and one error on stderr, then sleep ``seconds``."""
+    import logging
+    import sys
+
+    for i in range(lines):
+        print(f"chatty {x} line {i}", flush=True)
+    logging.getLogger("chatty").warning("chatty %s warned", x)
+    print(f"chatty {x} on stderr", file=sys.stderr)
+    time.sleep(seconds)
+    return x
+
+
+@task
+def burn(x, seconds=0.3):
+    """Busy CPU (pure Python, holds the GIL) for ``seconds`` of wall time."""
+    end = time.perf_counter() + seconds
+    n = 0
+    while time.perf_counter() < end:
+        n += 1
+    return x + (n > 0)
+
+
+def fan(node, width: int, **kwargs) -> Workflow:
+    """One root, ``width`` parallel children ``node(root, ...)``, one fan-in sink."""
+    r = leaf(1)
+    return Workflow.from_nodes(total(*[node(r, **kwargs) for _ in range(width)]), name=f"fan-{node.name}")

@@ -1,0 +1,115 @@
+"""How crowded a worker's CPUs were while a task ran: what calibration needs to undo CPU sharing.
+
+A real task's ``exec_ms`` already contains the slowdown of the other tasks that ran beside it on the
+same worker (the same process, so the same container and CPU allowance). The simulator applies processor
+sharing itself (:class:`sim.engine.cpu.SharedCpu`), so fitting the execution model on raw ``exec_ms``
+would count that slowdown twice. The runtime therefore records, per task, over the interval of its
+function call:
+
+- ``concurrency``: the time-averaged number of tasks executing on this worker, the task included
+  (``∫ k(t) dt / T``, always ``>= 1``);
+- ``cpu_share``: the time average of ``1 / k(t)``, the CPU share each task gets when one CPU is shared
+  equally (what :func:`sim.engine.cpu.share_rate` computes for a one-CPU worker, averaged exactly rather
+  than from the mean ``k``);
+- ``cpu_limit``: the CPUs this worker may use (cgroup quota in a container, else the CPU affinity).
+
+Both integrals are kept as running sums over the whole process, so a task's averages are two
+subtractions at its end: O(1) per task, whatever the number of concurrent tasks.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+
+@dataclass(slots=True)
+class Crowding:
+    """What one task saw: filled in when its :meth:`CpuMeter.measure` block ends."""
+
+    concurrency: float = 1.0
+    cpu_share: float = 1.0
+
+
+class CpuMeter:
+    """Running integrals of the number of executing tasks ``k(t)`` (thread-safe)."""
+
+    __slots__ = ("_lock", "_k", "_t", "_area", "_inv")
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._k = 0
+        self._t = time.perf_counter()
+        self._area = 0.0  # ∫ k dt (seconds)
+        self._inv = 0.0  # ∫ 1/k dt over time with k > 0 (seconds)
+
+    def _advance(self, now: float) -> None:
+        dt = now - self._t
+        if self._k > 0 and dt > 0:
+            self._area += self._k * dt
+            self._inv += dt / self._k
+        self._t = now
+
+    def start(self) -> tuple[float, float, float]:
+        """A task starts executing; returns the snapshot :meth:`stop` needs."""
+        with self._lock:
+            now = time.perf_counter()
+            self._advance(now)
+            self._k += 1
+            return now, self._area, self._inv
+
+    def stop(self, snapshot: tuple[float, float, float]) -> Crowding:
+        """The task of ``snapshot`` ends: its time-averaged concurrency and CPU share."""
+        t0, area0, inv0 = snapshot
+        with self._lock:
+            now = time.perf_counter()
+            self._advance(now)
+            self._k -= 1
+            area, inv = self._area - area0, self._inv - inv0
+        span = now - t0
+        if span <= 0 or area <= 0:
+            return Crowding()
+        return Crowding(concurrency=max(1.0, area / span), cpu_share=min(1.0, inv / span))
+
+    @contextlib.contextmanager
+    def measure(self) -> Iterator[Crowding]:
+        """``with meter.measure() as c: run()``: ``c`` holds the averages once the block ends."""
+        out = Crowding()
+        snap = self.start()
+        try:
+            yield out
+        finally:
+            got = self.stop(snap)
+            out.concurrency, out.cpu_share = got.concurrency, got.cpu_share
+
+
+METER = CpuMeter()  # one per worker process: a process is one worker (container) at a time
+
+
+@lru_cache(maxsize=1)
+def cpu_limit(root: str = "/sys/fs/cgroup") -> float:
+    """CPUs this process may use: the cgroup CPU quota (v2 ``cpu.max``, v1 CFS quota) if one is set,
+    never more than the CPUs in its affinity mask."""
+    try:
+        cpus = float(len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        cpus = float(os.cpu_count() or 1)
+    quota = _cgroup_quota(Path(root))
+    return round(min(cpus, quota), 3) if quota is not None else cpus
+
+
+def _cgroup_quota(root: Path) -> float | None:
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        quota, period = (root / "cpu.max").read_text().split()[:2]
+        return None if quota == "max" else float(quota) / float(period)
+    with contextlib.suppress(OSError, ValueError):
+        quota = float((root / "cpu" / "cpu.cfs_quota_us").read_text())
+        period = float((root / "cpu" / "cpu.cfs_period_us").read_text())
+        return None if quota <= 0 else quota / period
+    return None

@@ -1,0 +1,98 @@
+"""Undoing CPU sharing before fitting: real exec times of co-located tasks already contain the contention
+that the simulator's processor sharing applies again."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from calibration.fit import fit_models
+from sim.models.records import RecordError, TaskRecord, from_dict, to_dict, uncontended_exec_ms
+from sim.models.resources import share_rate
+
+
+def rec(
+    exec_ms: float, memory_mb: int = 1024, cpus: float = 0.57, input_bytes: int = 1000, **kw
+) -> TaskRecord:
+    return TaskRecord(
+        run_id="r",
+        workflow_type="t",
+        planner="p",
+        function=kw.pop("function", "f"),
+        task_id="x",
+        worker_id="w",
+        memory_mb=memory_mb,
+        cpus=cpus,
+        input_bytes=input_bytes,
+        output_bytes=10,
+        exec_ms=exec_ms,
+        **kw,
+    )
+
+
+@pytest.mark.parametrize(
+    ("kw", "expected"),
+    [
+        ({}, 400.0),  # simulated or imported: taken as measured alone
+        ({"concurrency": 1.0, "cpu_share": 1.0}, 400.0),  # alone
+        ({"concurrency": 2.0, "cpu_share": 0.5}, 200.0),  # two tasks on a (fractional) one-CPU worker
+        ({"concurrency": 2.0}, 200.0),  # only the mean count known
+        ({"concurrency": 1.5, "cpu_share": 0.75}, 300.0),  # half the time alone, half with another
+        ({"concurrency": 4.0, "cpu_share": 0.25, "cpus": 2.29, "memory_mb": 4096}, 400.0 * 2.29 / 4),
+        ({"concurrency": 2.0, "cpu_share": 0.5, "cpus": 2.29, "memory_mb": 4096}, 400.0),  # 2 CPUs, 2 tasks
+    ],
+)
+def test_uncontended_time_is_the_rate_the_simulator_would_apply(kw: dict, expected: float) -> None:
+    assert uncontended_exec_ms(rec(400.0, **kw)) == pytest.approx(expected)
+
+
+def test_the_rate_is_the_simulators() -> None:
+    assert share_rate(0.57, 3) == pytest.approx(1 / 3)
+    assert share_rate(4.0, 2) == 1.0
+    assert share_rate(2.0, 4) == 0.5
+    r = rec(300.0, concurrency=3.0)
+    assert uncontended_exec_ms(r) == pytest.approx(300.0 * share_rate(r.cpus, 3.0))
+
+
+def test_fields_round_trip_and_are_omitted_when_unknown() -> None:
+    r = rec(100.0, concurrency=2.5, cpu_share=0.4, cpu_limit=1.5)
+    d = to_dict(r)
+    assert (d["concurrency"], d["cpu_share"], d["cpu_limit"]) == (2.5, 0.4, 1.5)
+    back = from_dict(json.loads(json.dumps(d)))
+    assert (back.concurrency, back.cpu_share, back.cpu_limit) == (2.5, 0.4, 1.5)
+    assert back.extra == {}
+    plain = to_dict(rec(100.0))
+    assert not {"concurrency", "cpu_share", "cpu_limit"} & set(plain)
+    assert from_dict(plain).concurrency is None
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("concurrency", 0.5),
+        ("cpu_share", 0.0),
+        ("cpu_share", 1.5),
+        ("cpu_limit", 0),
+        ("concurrency", "2"),
+        ("cpu_share", float("nan")),
+    ],
+)
+def test_out_of_range_values_are_rejected(name: str, value: object) -> None:
+    d = to_dict(rec(100.0))
+    d[name] = value
+    with pytest.raises(RecordError, match=name):
+        from_dict(d)
+
+
+def test_fit_learns_the_time_alone_from_crowded_records() -> None:
+    """Every task takes 100 ms alone; records of tasks that ran two or three at a time on a one-CPU
+    worker measured 200 or 300 ms. The fitted model predicts 100 ms (raw times would give ~200)."""
+    records = []
+    for i in range(30):
+        k = 1 + i % 3
+        records.append(rec(100.0 * k, input_bytes=1000 + i, concurrency=float(k), cpu_share=1.0 / k))
+    models, _ = fit_models(records)
+    assert models.exec["f"].median_ms(1000, 1024) == pytest.approx(100.0, rel=0.02)
+    raw, _ = fit_models([rec(r.exec_ms, input_bytes=r.input_bytes) for r in records])
+    assert raw.exec["f"].median_ms(1000, 1024) > 150.0

@@ -1,0 +1,111 @@
+"""The pure parts of per-task recording: the CPU crowding meter, the CPU allowance, the log capture."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from runtime import tasklog
+from runtime.cpu_meter import CpuMeter, cpu_limit
+
+
+def test_alone_is_one() -> None:
+    m = CpuMeter()
+    with m.measure() as c:
+        time.sleep(0.02)
+    assert (c.concurrency, c.cpu_share) == (1.0, 1.0)
+
+
+def test_overlapping_tasks() -> None:
+    m = CpuMeter()
+    a = m.start()
+    b = m.start()
+    time.sleep(0.1)
+    cb = m.stop(b)  # b always ran beside a
+    assert cb.concurrency == pytest.approx(2.0, abs=1e-6)
+    assert cb.cpu_share == pytest.approx(0.5, abs=1e-6)
+    time.sleep(0.1)
+    ca = m.stop(a)  # a: half with b, half alone
+    assert ca.concurrency == pytest.approx(1.5, abs=0.1)
+    assert ca.cpu_share == pytest.approx(0.75, abs=0.05)
+
+
+def test_cpu_limit_reads_the_cgroup_quota(tmp_path: Path) -> None:
+    import os
+
+    host = float(len(os.sched_getaffinity(0)))
+    (tmp_path / "v2").mkdir()
+    (tmp_path / "v2" / "cpu.max").write_text("50000 100000\n")
+    assert cpu_limit(str(tmp_path / "v2")) == 0.5
+    (tmp_path / "nolimit").mkdir()
+    (tmp_path / "nolimit" / "cpu.max").write_text("max 100000\n")
+    assert cpu_limit(str(tmp_path / "nolimit")) == host
+    (tmp_path / "v1" / "cpu").mkdir(parents=True)
+    (tmp_path / "v1" / "cpu" / "cpu.cfs_quota_us").write_text("25000\n")
+    (tmp_path / "v1" / "cpu" / "cpu.cfs_period_us").write_text("100000\n")
+    assert cpu_limit(str(tmp_path / "v1")) == 0.25
+    assert cpu_limit(str(tmp_path / "missing")) == host
+
+
+def test_log_lines_are_split_and_capped() -> None:
+    log = tasklog.TaskLog()
+    log.write("stdout", "a\nb")
+    log.write("stdout", "c\n")
+    log.write("stderr", "e")
+    assert log.lines == ["a", "bc"]
+    assert log.close() == ["a", "bc", "e"]  # the partial stderr line, flushed at the end
+    full = tasklog.TaskLog()
+    for i in range(tasklog.MAX_LINES + 5):
+        full.add(f"line {i}")
+    lines = full.close()
+    assert len(lines) == tasklog.MAX_LINES + 1
+    assert lines[-2] == f"line {tasklog.MAX_LINES - 1}"
+    assert lines[-1].startswith("[plansim: 5 more log lines dropped")
+    big = tasklog.TaskLog()
+    for _ in range(100):
+        big.add("y" * 1000)
+    assert 60 <= len(big.lines) <= tasklog.MAX_BYTES // 1000  # the byte cap
+    long = tasklog.TaskLog()
+    long.add("x" * (tasklog.MAX_LINE_CHARS + 10))
+    assert len(long.lines[0]) == tasklog.MAX_LINE_CHARS
+
+
+class _FakeRedis:
+    """Stands in for the Redis list (the real one is used by the run tests)."""
+
+    def __init__(self) -> None:
+        self.lists: dict[str, list[str]] = {}
+
+    async def rpush(self, key: str, *values: str) -> int:
+        self.lists.setdefault(key, []).extend(values)
+        return len(self.lists[key])
+
+
+def test_capture_routes_each_threads_output_to_its_own_task() -> None:
+    r = _FakeRedis()
+
+    def noisy(name: str) -> None:
+        for i in range(3):
+            print(f"{name} {i}")
+            time.sleep(0.01)
+        logging.getLogger("t").error("%s failed softly", name)
+
+    async def one(name: str) -> list[str]:
+        async with tasklog.capture(r, f"log:{name}") as log:
+            await asyncio.to_thread(noisy, name)
+        return log.lines
+
+    async def main() -> tuple[list[str], list[str]]:
+        return await asyncio.gather(one("A"), one("B"))
+
+    a, b = asyncio.run(main())
+    assert a == ["A 0", "A 1", "A 2", "ERROR t: A failed softly"]
+    assert b == ["B 0", "B 1", "B 2", "ERROR t: B failed softly"]
+    assert r.lists == {"log:A": a, "log:B": b}
+    print("outside any task")  # not captured, and stdout still works
+    assert isinstance(sys.stdout, tasklog._Router) or sys.stdout is not None

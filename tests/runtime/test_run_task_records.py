@@ -1,0 +1,79 @@
+"""Real runs (local worker processes, real Redis): per-task CPU crowding and log lines."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+
+import redis
+from runlib.workflows import burn, chatty, fan
+
+from runtime.client import run_workflow
+from sim.models.records import TaskRecord, uncontended_exec_ms
+
+
+def _tasks(rep) -> dict[str, TaskRecord]:
+    return {r.task_id: r for r in rep.records if isinstance(r, TaskRecord)}
+
+
+def test_co_located_tasks_record_their_crowding(redis_server) -> None:
+    """The uniform planner puts the three parallel burns on one worker, where they execute at once."""
+    rep = run_workflow(
+        fan(burn, 3, seconds=0.3), planner="uniform", redis_url=redis_server.url, timeout_s=120
+    )
+    tasks = _tasks(rep)
+    burns = [t for t in tasks.values() if t.function == "burn"]
+    assert len(burns) == 3 and len({t.worker_id for t in burns}) == 1
+    for t in burns:
+        assert 2.0 < t.concurrency <= 3.0
+        assert 1 / 3 <= t.cpu_share < 0.5
+        assert t.cpu_limit is not None and t.cpu_limit > 0
+        assert uncontended_exec_ms(t) < 0.5 * t.exec_ms
+    lone = [t for t in tasks.values() if t.function != "burn"]
+    assert lone and all(t.concurrency == 1.0 and t.cpu_share == 1.0 for t in lone)
+    assert rep.keys_left == 0
+
+
+def test_log_lines_are_live_then_kept_in_the_records(redis_server) -> None:
+    r = redis.Redis.from_url(redis_server.url, decode_responses=True)
+    run_id = f"logs{int(time.time() * 1000)}"
+    seen: dict[str, list[str]] = {}
+    done = threading.Event()
+
+    def watch() -> None:  # what the dashboard's live page reads, while the run is going
+        while not done.is_set():
+            for key in r.scan_iter(match=f"plansim:{run_id}:log:*"):
+                seen[key.rsplit(":", 1)[1]] = r.lrange(key, 0, -1)
+            time.sleep(0.05)
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        rep = run_workflow(
+            fan(chatty, 2, lines=3, seconds=1.5),
+            planner="uniform",
+            redis_url=redis_server.url,
+            timeout_s=120,
+            run_id=run_id,
+        )
+    finally:
+        done.set()
+        watcher.join()
+    expected = [
+        "chatty 1 line 0",
+        "chatty 1 line 1",
+        "chatty 1 line 2",
+        "WARNING chatty: chatty 1 warned",
+        "chatty 1 on stderr",
+    ]
+    chatties = sorted(t for t in _tasks(rep) if t.startswith("chatty"))
+    assert len(chatties) == 2
+    for t in chatties:
+        assert seen.get(t) == expected  # read from Redis while the run was live (its keys are gone after)
+        assert _tasks(rep)[t].extra["log"] == expected
+    assert "log" not in _tasks(rep)["leaf-0"].extra  # a silent task carries no log
+    assert rep.keys_left == 0
+    assert list(r.scan_iter(match=f"plansim:{run_id}:*")) == []
+    stored = [json.loads(x) for x in r.lrange(f"plansim:metrics:{run_id}", 0, -1)]
+    assert sorted(x["task_id"] for x in stored if "log" in x) == chatties  # durable in the metrics store
