@@ -11,10 +11,18 @@ simulate the changed plan, keep it if the objective improves. Moves:
 - **resize** a worker (or a flexible task) to another configured memory size;
 - **toggle** an optimization (when :mod:`sim.planners.optimizations` provides ``OPTIMIZATIONS``).
 
-Objectives: ``makespan`` (then cost among plans within ``tie_tolerance`` of the best makespan, never
-slower than the starting plan), ``cost`` (then makespan), and ``cost-under-sla``: the cheapest plan whose
-makespan is at most ``deadline_ms`` (by default the fastest starting plan's makespan times
-``1 + deadline_slack``; plans over it are ranked by how much they exceed it).
+Objectives:
+
+- ``makespan`` (the default) is lexicographic: first the fastest plan, then the cheapest plan whose
+  makespan stays within ``makespan_tolerance`` of the fastest one found *and* never above the starting
+  plan's (the best other planner's), so the cost phase cannot make sim-search slower than any other
+  planner. The cost phase gets the last ``polish_share`` of the budget, or starts earlier when makespan
+  moves stop paying; its moves come from :mod:`sim.planners.search_cost` (dissolve idle workers, merge,
+  split at gaps, smaller sizes), all judged by simulating the changed plan.
+- ``cost`` (then makespan).
+- ``cost-under-sla``: the cheapest plan whose makespan is at most ``deadline_ms`` (by default the
+  fastest starting plan's makespan times ``1 + deadline_slack``; plans over it are ranked by how much
+  they exceed it).
 
 The budget is a number of simulations (``max_simulations``) and a wall-clock cap (``max_seconds``); for a
 given ``seed`` the search is deterministic as long as the simulation budget ends it first.
@@ -33,6 +41,7 @@ from sim.engine.simulator import SimResult
 from sim.models.plan import Plan
 from sim.models.resources import ResourceConfig
 from sim.planners.base import Planner, PlannerConfig
+from sim.planners.search_cost import cost_moves
 from sim.workflow.dag import Workflow
 
 OBJECTIVES = ("makespan", "cost", "cost-under-sla")
@@ -61,7 +70,11 @@ def _time_limit(seconds: float | None):
     A guard, not a budget: a simulation that does not finish (e.g. a floating-point livelock at very
     large simulated times) must not hang the search; the candidate is then discarded.
     """
-    if seconds is None or threading.current_thread() is not threading.main_thread() or not hasattr(signal, "setitimer"):
+    if (
+        seconds is None
+        or threading.current_thread() is not threading.main_thread()
+        or not hasattr(signal, "setitimer")
+    ):
         yield
         return
 
@@ -114,7 +127,8 @@ class SimSearchPlanner(Planner):
         seed: int = 0,
         start_planners: tuple[str, ...] | None = None,
         tie_tolerance: float = 0.002,
-        polish_share: float = 0.3,
+        makespan_tolerance: float = 0.05,
+        polish_share: float = 0.5,
         toggle_optimizations: bool = True,
         simulation_timeout_s: float | None = 30.0,
     ) -> None:
@@ -133,6 +147,10 @@ class SimSearchPlanner(Planner):
             start_planners = tuple(n.strip() for n in start_planners.split("+") if n.strip())
         self.start_planners = start_planners
         self.tie_tolerance = tie_tolerance
+        if makespan_tolerance < 0:
+            raise ValueError(f"makespan_tolerance must be >= 0, got {makespan_tolerance}")
+        self.makespan_tolerance = makespan_tolerance
+        self.fastest_ms: float | None = None  # the fastest plan accepted (the cost phase's reference)
         self.polish_share = polish_share
         self.toggle_optimizations = toggle_optimizations
         self.simulation_timeout_s = simulation_timeout_s
@@ -144,6 +162,7 @@ class SimSearchPlanner(Planner):
         self.start: Candidate | None = None
         self.best: Candidate | None = None
         self.accepted: list[str] = []
+        self.tried: dict[str, int] = {}  # candidates simulated, per kind of move
         self.search_simulations = 0
         self._deadline: float | None = deadline_ms
 
@@ -162,6 +181,14 @@ class SimSearchPlanner(Planner):
         """
         if self.objective == "makespan":
             assert self.start is not None
+            if self._polishing:  # the cost phase: cheaper within the makespan bound
+                if new.makespan_ms > self.makespan_bound() * (1 + REL_EPS):
+                    return False
+                if new.cost_gb_s < old.cost_gb_s * (1 - REL_EPS):
+                    return True
+                return new.cost_gb_s <= old.cost_gb_s * (
+                    1 + REL_EPS
+                ) and new.makespan_ms < old.makespan_ms * (1 - REL_EPS)
             faster = new.makespan_ms < old.makespan_ms * (1 - REL_EPS)
             if faster and new.cost_gb_s <= old.cost_gb_s * (1 + REL_EPS):
                 return True
@@ -171,6 +198,13 @@ class SimSearchPlanner(Planner):
             not_slower = new.makespan_ms <= self.start.makespan_ms * (1 + REL_EPS)
             return close and not_slower and new.cost_gb_s < old.cost_gb_s * (1 - REL_EPS)
         return self._key(new) < self._key(old)
+
+    def makespan_bound(self) -> float:
+        """The makespan the cost phase of ``makespan`` may not exceed: within ``makespan_tolerance`` of the
+        fastest plan found, and never slower than the starting plan (the best other planner's)."""
+        assert self.start is not None
+        fastest = self.fastest_ms if self.fastest_ms is not None else self.start.makespan_ms
+        return min(self.start.makespan_ms, fastest * (1 + self.makespan_tolerance))
 
     def _key(self, c: Candidate) -> tuple[float, ...]:
         ms, cost = _q(c.makespan_ms), _q(c.cost_gb_s)
@@ -196,6 +230,7 @@ class SimSearchPlanner(Planner):
             fast = [c for c in ordered if c.makespan_ms <= ordered[0].makespan_ms * (1 + REL_EPS)]
             self.start = self.best = min(fast, key=lambda c: c.cost_gb_s)
         self.accepted = []
+        self.tried = {}
         self.search_simulations = 0
         self._search(wf, t0)
         best = self.best
@@ -210,7 +245,9 @@ class SimSearchPlanner(Planner):
     def _starting_plans(self, wf: Workflow) -> dict[str, Candidate]:
         from sim.planners import PLANNERS
 
-        names = self.start_planners or tuple(n for n, cls in PLANNERS.items() if not issubclass(cls, SimSearchPlanner))
+        names = self.start_planners or tuple(
+            n for n, cls in PLANNERS.items() if not issubclass(cls, SimSearchPlanner)
+        )
         out: dict[str, Candidate] = {}
         for name in names:
             planner = PLANNERS[name](self.config)
@@ -225,21 +262,33 @@ class SimSearchPlanner(Planner):
                 self.simulations += planner.simulations
             out[name] = self._candidate(plan, result, name)
         if not out:
-            raise RuntimeError(f"sim-search: no starting planner produced a plan that simulates ({', '.join(names)})")
+            raise RuntimeError(
+                f"sim-search: no starting planner produced a plan that simulates ({', '.join(names)})"
+            )
         return out
 
     @staticmethod
     def _candidate(plan: Plan, result: SimResult, source: str) -> Candidate:
         o = result.output
-        return Candidate(dict(plan.configs), frozenset(plan.optimizations), o.makespan_ms, o.cost_gb_s, source, plan)
+        return Candidate(
+            dict(plan.configs), frozenset(plan.optimizations), o.makespan_ms, o.cost_gb_s, source, plan
+        )
 
-    def _evaluate(self, wf: Workflow, configs: dict[str, ResourceConfig], opts: frozenset[str], move: str,
-                  plan: Plan | None = None):
+    def _evaluate(
+        self,
+        wf: Workflow,
+        configs: dict[str, ResourceConfig],
+        opts: frozenset[str],
+        move: str,
+        plan: Plan | None = None,
+    ):
         before = self.simulations
         try:
             with _time_limit(self.simulation_timeout_s):
                 if plan is None:
-                    plan = _with_optimization_steps(Plan(wf, configs, self.name, self.config.sla, opts).validate(), self)
+                    plan = _with_optimization_steps(
+                        Plan(wf, configs, self.name, self.config.sla, opts).validate(), self
+                    )
                 result = self.simulate(plan)
         except SimulationTimeout:
             self.timeouts += 1
@@ -259,7 +308,11 @@ class SimSearchPlanner(Planner):
         # makespan: polish cost at (about) the same makespan in the last part of the budget, or as soon
         # as makespan moves stop paying (no gain in the last ``stall`` simulations)
         stall = max(30, int(0.2 * self.max_simulations))
-        if self._polishing or spent >= (1 - self.polish_share) * self.max_simulations or spent - self._last_gain >= stall:
+        if (
+            self._polishing
+            or spent >= (1 - self.polish_share) * self.max_simulations
+            or spent - self._last_gain >= stall
+        ):
             self._polishing = True
             return "cost"
         return "makespan"
@@ -276,37 +329,74 @@ class SimSearchPlanner(Planner):
         seen = {_fingerprint(best.configs, best.optimizations)}
         misses = 0
         self._polishing = False
+        self.fastest_ms = best.makespan_ms
         self._last_gain = self.search_simulations
+        front = _Front(best.makespan_ms)  # cheap plans seen on the way, for the cost phase to start from
+        front.add(best, result)
         queue: list = []
         queued_for: tuple[int, str] | None = None  # (accepted moves, mode) the queue was built for
         while self.search_simulations < self.max_simulations:
             if self.max_seconds is not None and time.perf_counter() - t0 > self.max_seconds:
                 break
+            polishing = self._polishing
             mode = self._mode(best, self.search_simulations)
+            if self._polishing and not polishing:  # the cost phase starts from the cheapest plan in bound
+                cheapest = front.cheapest(self.makespan_bound())
+                if cheapest is not None and self.better(cheapest[0], best):
+                    best, result = cheapest
+                    self.accepted.append(f"cheapest-seen:{best.source}")
             if queued_for != (len(self.accepted), mode):
                 queue = moves.structured(best, result, mode, self.predictor)
                 queued_for = (len(self.accepted), mode)
             proposal = queue.pop(0) if queue else moves.propose(best, result, mode)
-            if proposal is None:
+            key = None if proposal is None else _fingerprint(proposal[0], proposal[1])
+            if proposal is None or key in seen:
                 misses += 1
-                if misses > 200:
-                    break
-                continue
-            configs, opts, label = proposal
-            key = _fingerprint(configs, opts)
-            if key in seen:
-                misses += 1
-                if misses > 200:
-                    break
+                if misses > 200:  # nothing new to try: move on to the cost phase, or stop
+                    if self.objective != "makespan" or self._polishing:
+                        break
+                    self._polishing, misses = True, 0
                 continue
             misses = 0
             seen.add(key)
+            configs, opts, label = proposal[:3]
+            self.tried[label] = self.tried.get(label, 0) + 1
             cand, res = self._evaluate(wf, configs, opts, label)
-            if cand is not None and self.better(cand, best):
+            if cand is not None:
+                front.add(cand, res)
+            if cand is None or not self.better(cand, best):
+                if len(proposal) > 3:
+                    moves.rejected.add(proposal[3])
+            else:
                 best, result = cand, res
+                self.fastest_ms = min(self.fastest_ms, cand.makespan_ms)
                 self.accepted.append(label)
                 self._last_gain = self.search_simulations
         self.best = best
+
+
+class _Front:
+    """The (makespan, cost) Pareto front of the simulated candidates no slower than ``limit_ms``."""
+
+    def __init__(self, limit_ms: float) -> None:
+        self.limit_ms = limit_ms
+        self.items: list[tuple[Candidate, SimResult]] = []
+
+    def add(self, cand: Candidate, result: SimResult) -> None:
+        if cand.makespan_ms > self.limit_ms * (1 + REL_EPS):
+            return
+        if any(c.makespan_ms <= cand.makespan_ms and c.cost_gb_s <= cand.cost_gb_s for c, _ in self.items):
+            return
+        self.items = [
+            (c, r)
+            for c, r in self.items
+            if not (cand.makespan_ms <= c.makespan_ms and cand.cost_gb_s <= c.cost_gb_s)
+        ]
+        self.items.append((cand, result))
+
+    def cheapest(self, bound_ms: float) -> tuple[Candidate, SimResult] | None:
+        fits = [(c, r) for c, r in self.items if c.makespan_ms <= bound_ms * (1 + REL_EPS)]
+        return min(fits, key=lambda cr: (cr[0].cost_gb_s, cr[0].makespan_ms)) if fits else None
 
 
 def _q(x: float) -> float:
@@ -330,7 +420,9 @@ def _fingerprint(configs: dict[str, ResourceConfig], opts: frozenset[str]):  # n
 class _Moves:
     """Random neighbours of a plan, biased toward what the current simulation says matters."""
 
-    def __init__(self, wf: Workflow, sizes: tuple[int, ...], optimizations: tuple[str, ...], rng: random.Random):
+    def __init__(
+        self, wf: Workflow, sizes: tuple[int, ...], optimizations: tuple[str, ...], rng: random.Random
+    ):
         self.wf = wf
         self.g = wf.graph
         self.sizes = sizes
@@ -339,6 +431,7 @@ class _Moves:
         self.tasks = wf.topological_order()
         self.n_new = 0
         self.toggled: set[tuple[frozenset[str], str]] = set()
+        self.rejected: set = set()  # keys of cost moves that did not pay (not proposed again)
 
     def _new_id(self, configs: dict[str, ResourceConfig]) -> str:
         used = {c.worker_id for c in configs.values()}
@@ -347,6 +440,9 @@ class _Moves:
             wid = f"s{self.n_new}"
             if wid not in used:
                 return wid
+
+    def _neighbours(self, task: str) -> list[str]:
+        return [*self.g.predecessors(task), *self.g.successors(task)]
 
     def _groups(self, configs: dict[str, ResourceConfig]) -> dict[str, list[str]]:
         workers: dict[str, list[str]] = {}
@@ -399,20 +495,32 @@ class _Moves:
                         with_changes({t: ResourceConfig(configs[p].memory_mb, pw)}, "colocate")
                     elif pw is None and c.worker_id is None:
                         new = self._new_id(configs)
-                        with_changes({p: configs[p].with_worker(new), t: ResourceConfig(configs[p].memory_mb, new)},
-                                     "pin-pair")
+                        with_changes(
+                            {p: configs[p].with_worker(new), t: ResourceConfig(configs[p].memory_mb, new)},
+                            "pin-pair",
+                        )
                 ti = info[t]
-                if ti.exec_ms > 1.05 * predictor.exec_ms(self.wf, t, ti.memory_mb) and c.worker_id is not None:
+                if (
+                    ti.exec_ms > 1.05 * predictor.exec_ms(self.wf, t, ti.memory_mb)
+                    and c.worker_id is not None
+                ):
                     with_changes({t: c.with_worker(self._new_id(configs))}, "isolate")
                 bigger = [m for m in sizes if m > c.memory_mb]
                 if bigger:
                     resize(t, bigger[0], "upsize")
         else:
+            for move in cost_moves(configs, result.output, sizes, self._neighbours, self._new_id):
+                if (move.key, opts) not in self.rejected:
+                    out.append((move.configs, opts, move.label, (move.key, opts)))
             busy = result.output.workers
             order = sorted(
                 workers,
-                key=lambda w: -(busy.get(w, {}).get("memory_mb", 0) * (busy.get(w, {}).get("end_ms", 0.0)
-                                                                      - busy.get(w, {}).get("start_ms", 0.0))),
+                key=lambda w: (
+                    -(
+                        busy.get(w, {}).get("memory_mb", 0)
+                        * (busy.get(w, {}).get("end_ms", 0.0) - busy.get(w, {}).get("start_ms", 0.0))
+                    )
+                ),
             )
             # group downsizing first (group testing: one simulation for many workers): every worker off
             # the critical path, then each half of them by cost, one size down or to the smallest size
@@ -452,7 +560,10 @@ class _Moves:
 
     def propose(self, cur: Candidate, result: SimResult, objective: str):  # noqa: ANN201
         rng = self.rng
-        kinds = ["move", "move", "merge", "split", "resize", "resize", "flex"]
+        if objective == "cost":  # fewer or smaller workers: no new workers, no splits
+            kinds = ["move", "move", "merge", "merge", "resize"]
+        else:
+            kinds = ["move", "move", "merge", "split", "resize", "resize", "flex"]
         if self.optimizations:
             kinds.append("toggle")
         kind = rng.choice(kinds)
@@ -469,12 +580,14 @@ class _Moves:
 
         if kind == "move":
             c = configs[task]
-            neighbours = sorted({configs[n].worker_id for n in (*self.g.predecessors(task), *self.g.successors(task))}
-                                - {None, c.worker_id})
+            neighbours = sorted(
+                {configs[n].worker_id for n in (*self.g.predecessors(task), *self.g.successors(task))}
+                - {None, c.worker_id}
+            )
             r = rng.random()
             if neighbours and r < 0.6:
                 target = rng.choice(neighbours)
-            elif workers and r < 0.8:
+            elif workers and (r < 0.8 or objective == "cost"):
                 target = rng.choice(sorted(workers))
                 if target == c.worker_id:
                     return None
@@ -484,9 +597,13 @@ class _Moves:
             configs[task] = ResourceConfig(memory, target)
             return configs, opts, "move"
         if kind == "merge":
-            edges = [(u, v) for u, v in self.g.edges
-                     if configs[u].worker_id is not None and configs[v].worker_id is not None
-                     and configs[u].worker_id != configs[v].worker_id]
+            edges = [
+                (u, v)
+                for u, v in self.g.edges
+                if configs[u].worker_id is not None
+                and configs[v].worker_id is not None
+                and configs[u].worker_id != configs[v].worker_id
+            ]
             if not edges:
                 return None
             u, v = rng.choice(sorted(edges))
