@@ -441,9 +441,6 @@ class _Moves:
             if wid not in used:
                 return wid
 
-    def _neighbours(self, task: str) -> list[str]:
-        return [*self.g.predecessors(task), *self.g.successors(task)]
-
     def _groups(self, configs: dict[str, ResourceConfig]) -> dict[str, list[str]]:
         workers: dict[str, list[str]] = {}
         for t in self.tasks:
@@ -509,7 +506,7 @@ class _Moves:
                 if bigger:
                     resize(t, bigger[0], "upsize")
         else:
-            for move in cost_moves(configs, result.output, sizes, self._neighbours, self._new_id):
+            for move in cost_moves(configs, result.output, sizes, self.g, self._new_id):
                 if (move.key, opts) not in self.rejected:
                     out.append((move.configs, opts, move.label, (move.key, opts)))
             busy = result.output.workers

@@ -138,17 +138,36 @@ class CostMove:
 CONSOLIDATING = frozenset({"dissolve", "merge-into", "trim", "split-gap"})
 
 
+def deadlines(configs: Configs, out: PlanOutput, graph, lives: dict[str, Lifetime]) -> dict[str, float]:
+    """How late each worker may end without delaying anything else: the earliest simulated start of a
+    child of one of its tasks on another worker (the makespan when there is none)."""
+    limits = {}
+    for w, life in lives.items():
+        limit = out.makespan_ms
+        for _, _, t in life.windows:
+            for c in graph.successors(t):
+                if configs[c].worker_id != w:
+                    limit = min(limit, out.tasks[c].earliest_start_ms)
+        limits[w] = limit
+    return limits
+
+
 def cost_moves(
-    configs: Configs, out: PlanOutput, sizes: tuple[int, ...], neighbours, new_id, max_workers: int = 12
+    configs: Configs, out: PlanOutput, sizes: tuple[int, ...], graph, new_id, max_workers: int = 12
 ) -> list[CostMove]:
     """Cost-cutting neighbours of ``configs``: consolidating moves first, then downsizing, each group by
     its rough saving, largest first.
 
-    ``neighbours(task)`` gives the tasks it exchanges data with; ``new_id(configs)`` a fresh worker id.
+    ``graph`` is the workflow's DAG; ``new_id(configs)`` gives a fresh worker id.
     Only the ``max_workers`` workers with the most idle cost are considered (each move is a simulation).
     """
     lives = lifetimes(configs, out)
     critical = {configs[t].worker_id for t in out.critical_path}
+    limits = deadlines(configs, out, graph, lives)
+
+    def neighbours(t: str) -> list[str]:
+        return [*graph.predecessors(t), *graph.successors(t)]
+
     moves: list[CostMove] = []
 
     def changed(changes: Configs) -> Configs:
@@ -205,25 +224,26 @@ def cost_moves(
         # a smaller size: cheaper per ms, slower; off the critical path the slack may absorb it
         smaller = [m for m in sizes if m < life.memory_mb]
         if smaller:
-            keep = 1.0 if w in critical else 0.5
             for m in sorted({smaller[-1], smaller[0]}, reverse=True):
-                est = keep * life.cost * (1 - (m / life.memory_mb) ** 0.7)
+                fits = w not in critical and life.end_at(m) <= limits[w]
+                est = (1.0 if fits else 0.2) * life.cost * (1 - (m / life.memory_mb) ** 0.7)
                 add(est, changed({t: configs[t].with_memory(m) for t in tasks}), "downsize", m)
-    moves += _slack_downsizing(configs, out, lives, sizes, critical)
+    moves += _slack_downsizing(configs, lives, limits, sizes, critical)
     moves.sort(key=lambda m: m.rank)
     return moves
 
 
 def _slack_downsizing(
     configs: Configs,
-    out: PlanOutput,
     lives: dict[str, Lifetime],
+    limits: dict[str, float],
     sizes: tuple[int, ...],
     critical: set[str | None],
 ) -> list[CostMove]:
     """Many workers downsized in one candidate (one simulation instead of one each): those off the
-    critical path whose rough end at the smaller size leaves a margin before the makespan; then the
-    half and the quarter of them with the most slack, in case the margin was too optimistic."""
+    critical path whose rough end at the smaller size is still before their deadline (see
+    :func:`deadlines`); then the half and the quarter of them with the most slack, in case the rough
+    end was too optimistic."""
     moves = []
     for step in ("one", "smallest"):
         slack = {}
@@ -233,8 +253,8 @@ def _slack_downsizing(
                 continue
             m = smaller[-1] if step == "one" else smaller[0]
             end = life.end_at(m)
-            if end <= 0.9 * out.makespan_ms:
-                slack[w] = (out.makespan_ms - end, m)
+            if end <= limits[w]:
+                slack[w] = ((limits[w] - end) / max(limits[w] - life.start_ms, 1e-9), m)
         ranked = sorted(slack, key=lambda w: (-slack[w][0], w))
         for share in (1, 2, 4):
             group = ranked[: max(1, len(ranked) // share)] if ranked else []
