@@ -9,7 +9,9 @@ What a run does:
 
 1. plan with the same planner objects the simulator uses (or take a given :class:`~sim.models.plan.Plan`);
 2. store the plan once (signed cloudpickle, task code included; functions of modules a worker cannot
-   import are pickled by value) and each task's stored argument data (``in:{task}``);
+   import are pickled by value) and the stored argument data: each large argument object once
+   (``data:{object}``, however many tasks read it; the stored plan refers to it), or a task's whole
+   arguments (``in:{task}``) when the workflow has no per-object detail;
 3. subscribe to the run's events channel, *then* run the logic's ``submit_workflow`` (claims and
    invocations) and serve the invocation list: every invocation, whoever asked for it, is started here
    through the launcher, so the client knows each job and can re-submit it if its worker dies;
@@ -26,6 +28,7 @@ re-submitted (idempotent counters and invocation ids make that safe); Redis unre
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import copy
 import dataclasses
@@ -62,7 +65,7 @@ from sim.models.records import RunRecord, TaskRecord, WorkerRecord, from_dict
 from sim.worker import effects as fx
 from sim.worker.logic import PlanView, submit_workflow
 from sim.workflow.dag import TaskCall, Workflow, WorkflowError
-from sim.workflow.language import TaskNode
+from sim.workflow.language import Ref, TaskNode, _same_tuple
 
 __all__ = [
     "RedisUnavailable",
@@ -222,8 +225,11 @@ def _by_value(fn: Any) -> None:
 def _prepare(plan: Plan, run_id: str) -> tuple[Plan, dict[str, bytes]]:
     """The plan as workers get it, and the stored inputs ``{rel key: signed blob}``.
 
-    A task with ``stored_input_bytes`` gets its call arguments uploaded to ``in:{task}`` (the logic fetches
-    them); the stored plan keeps only a placeholder, so the plan stays small.
+    Each stored argument object of the workflow (``TaskSpec.extra["stored_args"]``: path in the call and
+    object name) is uploaded once, to ``data:{name}``, and replaced in every call that uses it by a
+    :class:`~sim.workflow.language.Ref` to that key, which the worker resolves like an upstream output
+    after the logic fetched it (once per worker). A task with ``stored_input_bytes`` but no such detail
+    gets its whole call arguments uploaded to ``in:{task}``. Either way the stored plan stays small.
     """
     wf = plan.workflow
     stored: dict[str, bytes] = {}
@@ -235,7 +241,16 @@ def _prepare(plan: Plan, run_id: str) -> tuple[Plan, dict[str, bytes]]:
                                 "trace) can only be simulated")
         fn = getattr(call.fn, "fn", call.fn)
         _by_value(fn)
-        if spec.stored_input_bytes:
+        objects = spec.extra.get("stored_args")
+        if objects:
+            args, kwargs = call.args, call.kwargs
+            for obj in objects:
+                key = fx.data_key(obj["key"])
+                args, kwargs, value = _swap_out(args, kwargs, obj["path"], Ref(key))
+                if key not in stored:  # shared by several tasks: uploaded once
+                    stored[key] = signing.dumps(value, f"{key}:{run_id}")
+            replaced[t] = dataclasses.replace(spec, call=TaskCall(call.fn, args, kwargs))
+        elif spec.stored_input_bytes:
             stored[f"in:{t}"] = signing.dumps((call.args, call.kwargs), f"in:{t}:{run_id}")
             replaced[t] = dataclasses.replace(spec, call=TaskCall(call.fn, (), {}))
     if not replaced:
@@ -246,6 +261,37 @@ def _prepare(plan: Plan, run_id: str) -> tuple[Plan, dict[str, bytes]]:
         wf2.graph.nodes[t]["spec"] = spec
     wf2._topo = None
     return dataclasses.replace(plan, workflow=wf2), stored
+
+
+def _swap_out(args: tuple, kwargs: dict, path: str, placeholder: Any) -> tuple[tuple, dict, Any]:
+    """Copies of ``args`` and ``kwargs`` with the value at ``path`` (``"args[0][1]"``, ``"kwargs['x']"``:
+    how :meth:`Workflow.from_nodes` names a stored argument) replaced by ``placeholder``, and that value."""
+    steps: list[Any] = []
+    node = ast.parse(path, mode="eval").body
+    while isinstance(node, ast.Subscript):
+        steps.append(ast.literal_eval(node.slice))
+        node = node.value
+    if not isinstance(node, ast.Name) or node.id not in ("args", "kwargs") or not steps:
+        raise WorkflowError(f"stored argument path {path!r} is not args[...] or kwargs[...]")
+    steps.reverse()
+    found: list[Any] = []
+
+    def swap(container: Any, rest: list[Any]) -> Any:
+        if not rest:
+            found.append(container)
+            return placeholder
+        head, tail = rest[0], rest[1:]
+        if isinstance(container, dict):
+            return {**container, head: swap(container[head], tail)}
+        items = list(container)
+        items[head] = swap(items[head], tail)
+        return items if isinstance(container, list) else _same_tuple(container, items)
+
+    if node.id == "args":
+        new_args, new_kwargs = swap(args, steps), kwargs
+    else:
+        new_args, new_kwargs = args, swap(kwargs, steps)
+    return tuple(new_args), new_kwargs, found[0]
 
 
 # --- the run ----------------------------------------------------------------------------------------

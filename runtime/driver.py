@@ -384,6 +384,9 @@ class WorkerDriver:
                 p = rel[4:]
                 self.values[p] = obj
                 self.sizes[p] = len(v) - signing.HEADER
+            elif rel.startswith("data:"):  # a stored argument object: calls refer to it by its key
+                self.values[rel] = obj
+                self.sizes[rel] = len(v) - signing.HEADER
             else:
                 self.inputs[rel[3:]] = obj
                 tt.input_bytes += len(v) - signing.HEADER
@@ -402,7 +405,9 @@ class WorkerDriver:
         else:
             args, kwargs = call.args, call.kwargs
         parents = self.rc.view.parents[task]
+        objects = self.rc.view.stored_inputs[task]  # data:* objects count whoever fetched them here
         tt.input_bytes += spec.inline_bytes + sum(self.sizes.get(p, 0) for p in parents)
+        tt.input_bytes += sum(self.sizes.get(k, 0) for k, _ in objects if k.startswith("data:"))
         values = self.values
         context = f"out:{task}:{self.rc.run_id}"
 
@@ -593,7 +598,7 @@ class WorkerDriver:
         """Remove the run's intermediate keys (not the sinks' outputs, which the client reads)."""
         view = self.rc.view
         doomed = [self.keys.k(f"out:{t}") for t in view.parents if t not in view.sinks]
-        for pattern in ("dc:*", "own:*", "in:*", "ready:*"):
+        for pattern in ("dc:*", "own:*", "in:*", "data:*", "ready:*"):
             doomed += [k async for k in self.r.scan_iter(match=self.keys.k(pattern), count=1000)]
         for i in range(0, len(doomed), 1000):
             await self.r.unlink(*doomed[i:i + 1000])

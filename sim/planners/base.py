@@ -57,11 +57,16 @@ class Planner:
 
         wf.validate()
         configs = self.assign(wf)
-        plan = Plan(wf, configs, self.name, self.config.sla, check_names(self.config.optimizations)).validate()
+        opts = check_names(self.config.optimizations)
+        plan = Plan(wf, configs, self.name, self.config.sla, opts, annotations=self.annotations()).validate()
         return apply_optimizations(plan, self)
 
     def assign(self, wf: Workflow) -> dict[str, ResourceConfig]:
         raise NotImplementedError
+
+    def annotations(self) -> dict:
+        """Planner options the worker logic reads from every plan (``Plan.annotations``)."""
+        return {}
 
     def simulate(self, plan: Plan) -> SimResult:
         """The planner's view of a candidate plan: a deterministic simulation at the SLA."""

@@ -12,7 +12,7 @@
 from __future__ import annotations
 
 from sim.models.resources import ResourceConfig
-from sim.planners.base import Planner, group_into_workers
+from sim.planners.base import Planner, PlannerConfig, group_into_workers
 from sim.workflow.dag import Workflow
 
 # A downgrade is accepted if the makespan grows by less than this (absorbs float noise, nothing more).
@@ -21,7 +21,9 @@ MAKESPAN_TOLERANCE = 1e-6
 
 class UniformPlanner(Planner):
     name = "uniform"
-    description = "one memory size (the first given) for all tasks; tasks grouped onto workers to keep data local"
+    description = (
+        "one memory size (the first given) for all tasks; tasks grouped onto workers to keep data local"
+    )
 
     def assign(self, wf: Workflow) -> dict[str, ResourceConfig]:
         return group_into_workers(wf, self.predictor, self.config.memory_sizes[0])
@@ -76,7 +78,23 @@ class NonUniformPlanner(Planner):
 
 class WukongPlanner(Planner):
     name = "wukong"
-    description = "every task flexible at one memory size; the dependency counters schedule at run time"
+    description = (
+        "every task flexible at one memory size; the dependency counters schedule at run time "
+        "(cluster_max_tasks: most tasks one root cluster of the clustering optimization may start on one worker)"
+    )
+
+    def __init__(self, config: PlannerConfig | None = None, cluster_max_tasks: int | None = None) -> None:
+        super().__init__(config)
+        if cluster_max_tasks is not None and (
+            not isinstance(cluster_max_tasks, int) or cluster_max_tasks < 1
+        ):
+            raise ValueError(f"cluster_max_tasks must be a whole number >= 1, got {cluster_max_tasks!r}")
+        self.cluster_max_tasks = cluster_max_tasks
+
+    def annotations(self) -> dict:
+        # clustering: roots sharing a large stored object start together; unbounded is WUKONG's rule (every
+        # consumer runs where the object is), a bound trades bytes moved for parallelism.
+        return {} if self.cluster_max_tasks is None else {"cluster_max_tasks": self.cluster_max_tasks}
 
     def assign(self, wf: Workflow) -> dict[str, ResourceConfig]:
         memory = self.config.memory_sizes[0]

@@ -41,7 +41,7 @@ fetched ahead of time) or ``"dup"`` (a labelled duplicate run by task-dup, which
 counts). ``stream`` on ``Store`` writes the output so that a consumer already reading gets it as it is
 written.
 
-Keys are relative (``out:{task}``, ``dc:{task}``, ...); drivers add the run's namespace.
+Keys are relative (``out:{task}``, ``dc:{task}``, ``data:{object}``, ...); drivers add the run's namespace.
 """
 
 from __future__ import annotations
@@ -176,8 +176,14 @@ def output_key(task_id: str) -> str:
 
 
 def input_key(task_id: str) -> str:
-    """Key of a task's stored (pre-uploaded) argument data."""
+    """Key of a task's stored (pre-uploaded) argument data, when it shares no object with another task."""
     return f"in:{task_id}"
+
+
+def data_key(name: str) -> str:
+    """Key of one stored argument object (``Workflow.meta["stored_data"]``), uploaded once per run however
+    many tasks read it."""
+    return f"data:{name}"
 
 
 def counter_key(task_id: str) -> str:

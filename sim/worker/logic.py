@@ -14,8 +14,10 @@ State transitions of one task (each happens once, on exactly one worker)::
 
 The rules, and why:
 
-- **Inputs.** Fetch every parent output this worker does not already hold, plus the task's stored
-  argument data, in one parallel ``Fetch``. Outputs fetched or produced here are kept for later tasks.
+- **Inputs.** Fetch every parent output and every stored argument object this worker does not already
+  hold, in one parallel ``Fetch``. Outputs and stored objects fetched or produced here are kept for later
+  tasks: an object shared by several tasks (a gemm block) is downloaded once per worker, and tasks that
+  start together here fetch their shared objects once, up front.
 - **Upload rule.** Upload iff the task is a sink, or some child may run elsewhere: a flexible child
   (unless it is the only child and has no other parent: then it surely continues here) or a child
   planned on another worker. Outputs consumed only on the same worker are never stored.
@@ -47,7 +49,9 @@ Optimizations, each switched on per plan (``Plan.optimizations``), change these 
   clustering); a multi-parent flexible child whose other parents are all done runs here without
   counting (fan-in clustering, decided on one ``Peek``; a child is never both peeked-and-run and
   counted, which fixes the reference's double increment); the output is uploaded only if a child still
-  needs it elsewhere.
+  needs it elsewhere. The client is the producer of the stored argument objects: flexible roots that
+  share an object of at least that size start on one worker (``root_clusters``), and a flexible child
+  fed only by tasks clustered on one worker runs there without storing their outputs.
 - ``task-dup``: for each ``(task, parent)`` in ``Plan.annotations["task_dup"]`` the task's worker runs
   the parent itself as soon as the parent's inputs are stored, and runs the task at once if every other
   parent is done.
@@ -60,6 +64,8 @@ Optimizations, each switched on per plan (``Plan.optimizations``), change these 
 
 from __future__ import annotations
 
+import itertools
+import re
 from collections.abc import Generator
 from typing import Any
 
@@ -84,6 +90,7 @@ from sim.worker.effects import (
     WaitReady,
     WaitStored,
     counter_key,
+    data_key,
     input_key,
     output_key,
 )
@@ -112,9 +119,9 @@ class PlanView:
     """
 
     __slots__ = (
-        "plan", "parents", "children", "n_parents", "worker", "memory", "sinks", "stored_input",
+        "plan", "parents", "children", "n_parents", "worker", "memory", "sinks", "stored_inputs",
         "edge_bytes", "output_bytes", "child_workers", "solo_flexible_child", "counted_locally", "waits", "roots",
-        "opts", "large_output", "dups", "prewarm",
+        "opts", "large_output", "dups", "prewarm", "root_clusters",
     )
 
     def __init__(
@@ -134,7 +141,7 @@ class PlanView:
         self.memory = {t: plan.configs[t].memory_mb for t in order}
         self.sinks = frozenset(t for t in order if not self.children[t])
         self.roots = tuple(t for t in order if not self.parents[t])
-        self.stored_input = {t: wf.task(t).stored_input_bytes for t in order}
+        self.stored_inputs = {t: stored_items(wf.task(t)) for t in order}
         self.edge_bytes = edge_bytes if edge_bytes is not None else {(u, v): d.get("bytes") or 0 for u, v, d in g.edges(data=True)}
         self.output_bytes = output_bytes if output_bytes is not None else {t: wf.task(t).output_bytes or 0 for t in order}
         worker = self.worker
@@ -161,6 +168,8 @@ class PlanView:
                 dups.setdefault(worker[t], []).append((t, p))
         self.dups = dups
         self.prewarm = tuple(plan.annotations.get("prewarm", ())) if PREWARM in self.opts else ()
+        cap = plan.annotations.get("cluster_max_tasks")
+        self.root_clusters = cluster_roots(self, cap) if CLUSTERING in self.opts else ()
 
     def needs_upload(self, t: str, running_on: str | None) -> bool:
         """The upload rule, for ``t`` running on worker ``running_on`` (None: a flexible worker)."""
@@ -175,7 +184,10 @@ class PlanView:
 class WorkerState:
     """What one worker knows: its identity, the outputs it holds, the tasks it started, local counts."""
 
-    __slots__ = ("view", "worker_id", "name", "memory_mb", "held", "started", "local_counts", "waiting", "preloads", "cluster_local")
+    __slots__ = (
+        "view", "worker_id", "name", "memory_mb", "held", "inputs", "started", "local_counts", "waiting",
+        "preloads", "cluster_local",
+    )
 
     def __init__(self, view: PlanView, worker_id: str | None, name: str, memory_mb: int) -> None:
         self.view = view
@@ -183,6 +195,7 @@ class WorkerState:
         self.name = name  # planned id, or a generated one for a flexible worker
         self.memory_mb = memory_mb
         self.held: set[str] = set()
+        self.inputs: set[str] = set()  # keys of stored argument objects fetched here
         self.started: set[str] = set()
         self.local_counts: dict[str, int] = {}
         self.waiting: set[str] = set()
@@ -196,11 +209,13 @@ def submit_workflow(view: PlanView) -> Branch:
     for delay_ms, memory_mb in view.prewarm:
         yield Prewarm(delay_ms, memory_mb)
     planned: dict[str, list[str]] = {}
-    invocations: list[Invocation] = []
+    invocations = [Invocation(None, view.memory[group[0]], group) for group in view.root_clusters]
+    clustered = {r for group in view.root_clusters for r in group}
     for r in view.roots:
         w = view.worker[r]
         if w is None:
-            invocations.append(Invocation(None, view.memory[r], (r,)))
+            if r not in clustered:
+                invocations.append(Invocation(None, view.memory[r], (r,)))
         else:
             planned.setdefault(w, []).append(r)
     if planned:
@@ -219,6 +234,10 @@ def start_worker_lifecycle(ws: WorkerState, immediate: tuple[str, ...], carried:
     me = ws.worker_id
     waits = v.waits.get(me, ()) if me is not None else ()
     dups = v.dups.get(me, ()) if me is not None else ()
+    if len(immediate) > 1:
+        if me is None and CLUSTERING in v.opts:
+            mark_cluster_local(ws, immediate)  # a root cluster (see cluster_roots)
+        yield from prefetch_shared_inputs(ws, immediate)
     if len(immediate) == 1 and not waits and not dups:
         yield from execute_branch(ws, immediate[0])  # the common flexible case: no fork needed
         return
@@ -265,11 +284,11 @@ def duplicate_then_execute(ws: WorkerState, task: str, parent: str) -> Branch:
         if q not in ws.held:
             yield WaitStored(q)
     items = [(output_key(q), v.edge_bytes[q, parent]) for q in v.parents[parent] if q not in ws.held]
-    if v.stored_input[parent]:
-        items.append((input_key(parent), v.stored_input[parent]))
+    items += [kv for kv in v.stored_inputs[parent] if kv[0] not in ws.inputs]
     if items:
         yield Fetch(parent, tuple(items), "dup")
         ws.held.update(v.parents[parent])
+        ws.inputs.update(k for k, _ in v.stored_inputs[parent])
     if task in ws.started:
         return
     yield Execute(parent, "dup")
@@ -301,15 +320,19 @@ def execute_branch(ws: WorkerState, task: str | None) -> Branch:
             if pending:
                 yield Join(pending)
         items = [(output_key(p), v.edge_bytes[p, task]) for p in v.parents[task] if p not in held]
-        if v.stored_input[task]:
-            items.append((input_key(task), v.stored_input[task]))
+        stored = v.stored_inputs[task]
+        if stored:
+            items += [kv for kv in stored if kv[0] not in ws.inputs]
         if items:
             yield Fetch(task, tuple(items))
             held.update(v.parents[task])
+            ws.inputs.update(k for k, _ in stored)
         yield Execute(task)
         held.add(task)
         mine = yield from finish_task(ws, task, forks)
         task = mine[0] if mine else None
+        if len(mine) > 1:
+            yield from prefetch_shared_inputs(ws, mine)
         for extra in mine[1:]:
             forks.append((yield Spawn(execute_branch(ws, extra))))
     if forks:
@@ -422,13 +445,7 @@ def cluster_downstream(ws: WorkerState, task: str, forks: list[Any]) -> Generato
         else:
             fan_in.append(c)
     if len(local) > 1:
-        # The clustered siblings all run here: a fan-in fed only by them is counted here, and their
-        # outputs need not be stored for it.
-        siblings = set(local)
-        for sibling in local:
-            for g in v.children[sibling]:
-                if v.worker[g] is None and all(p in siblings for p in v.parents[g]):
-                    ws.cluster_local.add(g)
+        mark_cluster_local(ws, local)
     if fan_in:
         counted = yield Peek(task, tuple(counter_key(c) for c in fan_in))
         for c, parents_done in zip(fan_in, counted, strict=True):
@@ -439,6 +456,101 @@ def cluster_downstream(ws: WorkerState, task: str, forks: list[Any]) -> Generato
     if remote:  # delayed I/O: only what someone elsewhere still needs is uploaded
         forks.append((yield Spawn(upload_then_release(ws, task, remote, keep_flexible=False))))
     return local
+
+
+def mark_cluster_local(ws: WorkerState, siblings: tuple[str, ...] | list[str]) -> None:
+    """The clustered ``siblings`` all run on this flexible worker: a flexible child fed only by them is
+    counted here, and their outputs need not be stored for it."""
+    v = ws.view
+    group = set(siblings)
+    for sibling in siblings:
+        for g in v.children[sibling]:
+            if v.worker[g] is None and all(p in group for p in v.parents[g]):
+                ws.cluster_local.add(g)
+
+
+def prefetch_shared_inputs(ws: WorkerState, tasks: tuple[str, ...] | list[str]) -> Branch:
+    """``tasks`` are about to start concurrently here: fetch each stored object that several of them read
+    once, on behalf of the first that reads it (concurrent branches would each download it)."""
+    v = ws.view
+    readers: dict[str, list[str]] = {}
+    sizes: dict[str, int] = {}
+    for t in tasks:
+        for key, nbytes in v.stored_inputs[t]:
+            if key not in ws.inputs:
+                readers.setdefault(key, []).append(t)
+                sizes[key] = nbytes
+    per_task: dict[str, list[tuple[str, int]]] = {}
+    for key, ts in readers.items():
+        if len(ts) > 1:
+            per_task.setdefault(ts[0], []).append((key, sizes[key]))
+    if not per_task:
+        return
+    handles = []
+    for t, items in per_task.items():
+        handles.append((yield Spawn(fetch_inputs(ws, t, tuple(items)))))
+    yield Join(tuple(handles))
+
+
+def fetch_inputs(ws: WorkerState, task: str, items: tuple[tuple[str, int], ...]) -> Branch:
+    yield Fetch(task, items)
+    ws.inputs.update(k for k, _ in items)
+
+
+def stored_items(spec: Any) -> tuple[tuple[str, int], ...]:
+    """The stored objects a task downloads, as ``(key, bytes)``: each argument object of the workflow's
+    ``stored_data`` under its own key (uploaded once per run, however many tasks read it), or, for a task
+    without that detail (a trace, a hand-set size), its whole stored arguments under ``in:{task}``."""
+    args = spec.extra.get("stored_args")
+    if args:
+        return tuple(dict.fromkeys((data_key(a["key"]), int(a["bytes"])) for a in args))
+    return ((input_key(spec.id), spec.stored_input_bytes),) if spec.stored_input_bytes else ()
+
+
+def cluster_roots(view: PlanView, cap: int | None = None) -> tuple[tuple[str, ...], ...]:
+    """clustering for the client's fan-out: flexible roots sharing a stored object of at least
+    ``view.large_output`` bytes start on one worker, which downloads the object once -- WUKONG runs every
+    consumer of a large object where the object is. Without ``cap`` the groups are closed under sharing
+    (a gemm root reading block A_i and block B_j joins A_i's group and B_j's group into one). With
+    ``cap`` (``Plan.annotations["cluster_max_tasks"]``) a root joins the group with room that holds the
+    most of its large bytes, else starts a new group (gemm, cap 4: one group per row block). Roots
+    sharing nothing large are left out (they start alone, as without clustering)."""
+    order = {r: i for i, r in enumerate(view.roots)}
+    # Creation order (multiply_chunks-2 before -10), so a cap fills groups along the user's own loops.
+    roots = sorted(view.roots, key=lambda t: [int(x) if x.isdigit() else x for x in re.split(r"(\d+)", t)])
+    fresh = itertools.count()
+    groups: dict[int, list[str]] = {}
+    keys_of: dict[int, set[str]] = {}  # group -> the large objects it reads
+    holders: dict[str, set[int]] = {}  # large object -> the groups that read it
+    for r in roots:
+        large = {k: b for k, b in view.stored_inputs[r] if b >= view.large_output}
+        if not large or view.worker[r] is not None:
+            continue
+        touching = {g for k in large for g in holders.get(k, ())}
+        if cap is None:
+            gid = max(touching, key=lambda g: (len(groups[g]), -g), default=None)
+            if gid is None:
+                gid = next(fresh)
+            for g in sorted(touching - {gid}):  # this root links the groups: merge them into one
+                groups[gid].extend(groups.pop(g))
+                for k in keys_of.pop(g):
+                    holders[k].discard(g)
+                    holders[k].add(gid)
+                    keys_of[gid].add(k)
+        else:
+            shared = {g: 0 for g in touching if len(groups[g]) < cap}  # groups with room -> large bytes shared
+            for k, b in large.items():
+                for g in holders.get(k, ()):
+                    if g in shared:
+                        shared[g] += b
+            gid = max(shared, key=lambda g: (shared[g], -g), default=None)
+            if gid is None:
+                gid = next(fresh)
+        groups.setdefault(gid, []).append(r)
+        keys_of.setdefault(gid, set()).update(large)
+        for k in large:
+            holders.setdefault(k, set()).add(gid)
+    return tuple(tuple(sorted(g, key=order.__getitem__)) for g in groups.values() if len(g) > 1)
 
 
 def update_dependency_counters(
