@@ -21,8 +21,18 @@ from sim.engine.whatif import what_if
 from sim.planners.optimizations import OPTIMIZATIONS
 from sim.workflow.library import load_workflow
 
-WORKFLOWS = ["tree_reduction", "gemm", "image_transform", "text_analysis", "wordcount", "montage_like",
-             "fixed_times", "montage:tasks=60", "epigenomics:tasks=60", "cycles:tasks=67"]
+WORKFLOWS = [
+    "tree_reduction",
+    "gemm",
+    "image_transform",
+    "text_analysis",
+    "wordcount",
+    "montage_like",
+    "fixed_times",
+    "montage:tasks=60",
+    "epigenomics:tasks=60",
+    "cycles:tasks=67",
+]
 PLANNERS = ["uniform", "non-uniform", "wukong", "heft"]
 
 
@@ -38,16 +48,34 @@ def main() -> None:
         for planner in PLANNERS:
             base = what_if(wf, planner).result.output
             for opt in ["(none)", *OPTIMIZATIONS]:
-                out = base if opt == "(none)" else what_if(wf, planner, optimizations=frozenset([opt])).result.output
-                rows.append({
-                    "workflow": spec, "planner": planner, "optimization": opt,
-                    "makespan_ms": round(out.makespan_ms, 3), "cost_gb_s": round(out.cost_gb_s, 4),
-                    "bytes_moved": out.bytes_uploaded + out.bytes_downloaded,
-                    "makespan_change_pct": round(100 * (out.makespan_ms / base.makespan_ms - 1), 2),
-                    "cost_change_pct": round(100 * (out.cost_gb_s / base.cost_gb_s - 1), 2) if base.cost_gb_s else 0.0,
-                    "bytes_change_pct": round(100 * ((out.bytes_uploaded + out.bytes_downloaded)
-                                                     / max(1, base.bytes_uploaded + base.bytes_downloaded) - 1), 2),
-                })
+                out = (
+                    base
+                    if opt == "(none)"
+                    else what_if(wf, planner, optimizations=frozenset([opt])).result.output
+                )
+                rows.append(
+                    {
+                        "workflow": spec,
+                        "planner": planner,
+                        "optimization": opt,
+                        "makespan_ms": round(out.makespan_ms, 3),
+                        "cost_gb_s": round(out.cost_gb_s, 4),
+                        "bytes_moved": out.bytes_uploaded + out.bytes_downloaded,
+                        "makespan_change_pct": round(100 * (out.makespan_ms / base.makespan_ms - 1), 2),
+                        "cost_change_pct": round(100 * (out.cost_gb_s / base.cost_gb_s - 1), 2)
+                        if base.cost_gb_s
+                        else 0.0,
+                        "bytes_change_pct": round(
+                            100
+                            * (
+                                (out.bytes_uploaded + out.bytes_downloaded)
+                                / max(1, base.bytes_uploaded + base.bytes_downloaded)
+                                - 1
+                            ),
+                            2,
+                        ),
+                    }
+                )
         console.print(f"  {spec}: done ({time.perf_counter() - t0:.0f} s)")
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     with open(args.out, "w", newline="") as fh:
@@ -56,7 +84,14 @@ def main() -> None:
         writer.writerows(rows)
 
     table = Table(title="median change against no optimization, over workflows x planners (%)")
-    for col in ("optimization", "makespan", "cost", "bytes moved", "helps makespan (>1%)", "hurts makespan (>1%)"):
+    for col in (
+        "optimization",
+        "makespan",
+        "cost",
+        "bytes moved",
+        "helps makespan (>1%)",
+        "hurts makespan (>1%)",
+    ):
         table.add_column(col, justify="right")
     for opt in OPTIMIZATIONS:
         mine = [r for r in rows if r["optimization"] == opt]
@@ -67,18 +102,78 @@ def main() -> None:
 
         helps = [f"{r['workflow']}/{r['planner']}" for r in mine if r["makespan_change_pct"] < -1]
         hurts = [f"{r['workflow']}/{r['planner']}" for r in mine if r["makespan_change_pct"] > 1]
-        table.add_row(opt, f"{median('makespan_change_pct'):+.1f}", f"{median('cost_change_pct'):+.1f}",
-                      f"{median('bytes_change_pct'):+.1f}", f"{len(helps)}/{len(mine)}", f"{len(hurts)}/{len(mine)}")
+        table.add_row(
+            opt,
+            f"{median('makespan_change_pct'):+.1f}",
+            f"{median('cost_change_pct'):+.1f}",
+            f"{median('bytes_change_pct'):+.1f}",
+            f"{len(helps)}/{len(mine)}",
+            f"{len(hurts)}/{len(mine)}",
+        )
     console.print(table)
     for spec in ("gemm", "image_transform"):
-        plain = next(r for r in rows if r["workflow"] == spec and r["planner"] == "wukong" and r["optimization"] == "(none)")
-        clustered = next(r for r in rows if r["workflow"] == spec and r["planner"] == "wukong"
-                         and r["optimization"] == "clustering")
+        plain = next(
+            r
+            for r in rows
+            if r["workflow"] == spec and r["planner"] == "wukong" and r["optimization"] == "(none)"
+        )
+        clustered = next(
+            r
+            for r in rows
+            if r["workflow"] == spec and r["planner"] == "wukong" and r["optimization"] == "clustering"
+        )
         cut = 100 * (1 - clustered["bytes_moved"] / max(1, plain["bytes_moved"]))
         verdict = "met" if cut >= 50 else "NOT met"
-        console.print(f"clustering on {spec}: bytes moved {plain['bytes_moved'] / 1e6:.1f} MB -> "
-                      f"{clustered['bytes_moved'] / 1e6:.1f} MB ({cut:.1f}% less; goal >= 50%: {verdict})")
+        console.print(
+            f"clustering on {spec}: bytes moved {plain['bytes_moved'] / 1e6:.1f} MB -> "
+            f"{clustered['bytes_moved'] / 1e6:.1f} MB ({cut:.1f}% less; goal >= 50%: {verdict}); "
+            f"makespan {plain['makespan_ms']:.0f} -> {clustered['makespan_ms']:.0f} ms "
+            f"({clustered['makespan_change_pct']:+.1f}%)"
+        )
+    cluster_tradeoff(console)
     console.print(f"table: {args.out} ({len(rows)} rows, {time.perf_counter() - t0:.0f} s)")
+
+
+def cluster_tradeoff(console: Console) -> None:
+    """gemm's blocks are shared across every multiply, so WUKONG's rule (all consumers of a large object
+    run where it is) puts all 16 on one worker: fewest bytes, least parallelism. ``cluster_max_tasks``
+    bounds a root cluster; the table shows what each bound buys, against plain wukong in the same run."""
+    wf = load_workflow("gemm")
+    plain = what_if(wf, "wukong").result.output
+    table = Table(title="gemm, wukong + clustering: bytes moved vs makespan by root-cluster bound")
+    for col in (
+        "planner",
+        "workers",
+        "bytes moved MB",
+        "bytes change",
+        "makespan ms",
+        "makespan change",
+        "cost change",
+    ):
+        table.add_column(col, justify="right")
+    moved = lambda o: o.bytes_uploaded + o.bytes_downloaded  # noqa: E731
+    table.add_row(
+        "wukong (no clustering)",
+        str(plain.invocations),
+        f"{moved(plain) / 1e6:.1f}",
+        "+0.0%",
+        f"{plain.makespan_ms:.0f}",
+        "+0.0%",
+        "+0.0%",
+    )
+    for cap in (None, 8, 4, 2):
+        name = "wukong" if cap is None else f"wukong:cluster_max_tasks={cap}"
+        out = what_if(wf, name, optimizations=frozenset(["clustering"])).result.output
+        table.add_row(
+            name,
+            str(out.invocations),
+            f"{moved(out) / 1e6:.1f}",
+            f"{100 * (moved(out) / moved(plain) - 1):+.1f}%",
+            f"{out.makespan_ms:.0f}",
+            f"{100 * (out.makespan_ms / plain.makespan_ms - 1):+.1f}%",
+            f"{100 * (out.cost_gb_s / plain.cost_gb_s - 1):+.1f}%",
+        )
+    console.print(table)
 
 
 if __name__ == "__main__":
