@@ -57,13 +57,13 @@ from runtime.driver import (
     RunKeys,
     TaskFailed,
     WaitTimeout,
-    invocation_id,
+    invocation_msgs,
 )
 from runtime.launchers.base import LauncherError, PooledLauncher, WorkerDied, WorkerStartError
 from sim.models.plan import Plan
 from sim.models.records import RunRecord, TaskRecord, WorkerRecord, from_dict
 from sim.worker import effects as fx
-from sim.worker.logic import PlanView, submit_workflow
+from sim.worker.logic import INLINE_PLAN, PlanView, submit_workflow
 from sim.workflow.dag import TaskCall, Workflow, WorkflowError
 from sim.workflow.language import Ref, TaskNode, _same_tuple
 
@@ -333,6 +333,7 @@ class _Run:
         self.t0 = 0.0
         self.claim_sha = ""
         self.invoke_sha = ""
+        self.rc: RunContext | None = None  # the plan as workers get it: inline-plan fragments are cut from it
 
     # -- invocation service ----------------------------------------------------------------------
     def serve(self) -> None:
@@ -509,11 +510,8 @@ class _Run:
                 res = self.r.evalsha(self.claim_sha, len(keys), *keys, "client")
                 send = [bool(int(x)) for x in res]
             elif isinstance(effect, fx.Invoke):
-                now = time.time()
                 argv: list[Any] = []
-                for inv in effect.invocations:
-                    msg = InvocationMsg(self.run_id, invocation_id(inv), inv.worker_id, inv.memory_mb,
-                                        tuple(inv.tasks), base.t0, now, "client", self.timeout_s)
+                for msg in invocation_msgs(base, "client", effect.invocations, None, self.rc):
                     argv += [msg.inv_id, msg.encode()]
                 self.r.evalsha(self.invoke_sha, 2, self.keys.invs, self.keys.invoke, *argv)
                 send = None
@@ -683,6 +681,8 @@ def _run(plan: Plan, url: str, launcher: str | PooledLauncher, timeout_s: float,
             else:
                 lch = launcher  # type: ignore[assignment]
             run = _Run(plan, r, url, lch, run_id, timeout_s, progress, max_attempts, heartbeat_timeout_s)
+            if INLINE_PLAN in plan.optimizations:
+                run.rc = RunContext(run_id, worker_plan, meta)
             run.claim_sha = r.script_load(CLAIM_LUA)
             run.invoke_sha = r.script_load(INVOKE_LUA)
             pubsub = r.pubsub(ignore_subscribe_messages=True)

@@ -6,10 +6,16 @@ they yield with redis-py (asyncio, hiredis), exactly where the simulator turns i
 =============  ==========================================================================================
 effect         performed as
 =============  ==========================================================================================
-Fetch          one ``MGET`` of the outputs/inputs; each value's HMAC is checked, then it is unpickled
+Fetch          one ``MGET`` of the outputs/inputs; each value's HMAC is checked, then it is unpickled.
+               With ``streaming``, an output not stored yet is read while it is written: ``GETRANGE``
+               of ``part:{task}`` from the bytes read so far, until ``out:{task}`` exists (the rest is
+               read from there); the HMAC of the whole value is checked at the end
 Execute        the task's Python function in a thread (``asyncio.to_thread``) with its ``Ref`` s resolved
                from the outputs this worker holds; the output is pickled and signed in the same thread
-Store          ``SET out:{task}`` (signed cloudpickle)
+Store          ``SET out:{task}`` (signed cloudpickle). A streamed store (optimization ``streaming``) writes
+               ``part:{task}`` chunk by chunk (``SET`` then ``APPEND`` s of ``STREAM_CHUNK_BYTES``) and
+               ends with ``RENAME part:{task} out:{task}``: the rename is the end marker, and readers of
+               ``out:{task}`` never see a partial value
 Incr           one Lua call per effect: ``SADD dc:{child} {parent}`` + ``SCARD`` (idempotent: a re-run
                parent adds nothing) and, when the count is complete, ``SET own:{child} {invocation} NX``.
                A child owned by another invocation is reported as not complete (count ``-1``), so a
@@ -36,6 +42,8 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import copy
+import dataclasses
 import json
 import time
 import traceback
@@ -156,6 +164,10 @@ class RunKeys:
     def claim(self, worker: str) -> str:
         return f"{self.prefix}claim:{worker}"
 
+    def part(self, task: str) -> str:
+        """A streamed output while it is being written (renamed to ``out:{task}`` when complete)."""
+        return f"{self.prefix}part:{task}"
+
 
 # --- Lua scripts (each one round trip, atomic) ------------------------------------------------------
 
@@ -226,6 +238,7 @@ class InvocationMsg:
     kind: str = "invoke"  # or "prewarm"
     delay_ms: float = 0.0
     carried: dict[str, bytes] = field(default_factory=dict)  # carry-inputs: parent -> cloudpickle bytes
+    plan: bytes = b""  # inline-plan: the worker's plan fragment (a signed RunContext), else fetched
 
     def encode(self) -> bytes:
         body = json.dumps({
@@ -234,6 +247,7 @@ class InvocationMsg:
             "by": self.requested_by, "timeout_s": self.timeout_s, "attempt": self.attempt,
             "kind": self.kind, "delay_ms": self.delay_ms,
             "carried": {k: base64.b64encode(v).decode() for k, v in self.carried.items()},
+            **({"plan": base64.b64encode(self.plan).decode()} if self.plan else {}),
         }, separators=(",", ":")).encode()
         return signing.sign(body, b"invocation")
 
@@ -244,7 +258,8 @@ class InvocationMsg:
         return cls(d["run"], d["id"], d["worker"], int(d["memory"]), tuple(d["tasks"]), float(d["t0"]),
                    float(d["requested_at"]), d["by"], float(d["timeout_s"]), int(d.get("attempt", 0)),
                    d.get("kind", "invoke"), float(d.get("delay_ms", 0.0)),
-                   {k: base64.b64decode(v) for k, v in (d.get("carried") or {}).items()})
+                   {k: base64.b64decode(v) for k, v in (d.get("carried") or {}).items()},
+                   base64.b64decode(d["plan"]) if d.get("plan") else b"")
 
     def carried_values(self) -> dict[str, Any]:
         return {k: cloudpickle.loads(v) for k, v in self.carried.items()}
@@ -271,6 +286,21 @@ class RunContext:
     def dump(run_id: str, plan: Plan, meta: dict[str, Any]) -> bytes:
         return signing.dumps({"plan": plan, "meta": meta}, f"plan:{run_id}")
 
+    def dump_fragment(self, tasks: frozenset[str]) -> bytes:
+        """inline-plan: the plan restricted to ``tasks`` (a :func:`~sim.worker.logic.plan_fragment`), signed
+        like the whole plan. It remembers how many sinks the whole plan has (the logic's cleanup rule)."""
+        wf = self.wf
+        sub = copy.copy(wf)
+        sub.graph = wf.graph.subgraph(tasks).copy()
+        sub.meta = dict(wf.meta)
+        sub._topo = None
+        ann = {k: v for k, v in self.plan.annotations.items() if k != "prewarm"}  # the client's business
+        ann["task_dup"] = tuple((t, p) for t, p in ann.get("task_dup", ()) if t in tasks and p in tasks)
+        ann["sinks_total"] = self.view.n_sinks
+        plan = dataclasses.replace(self.plan, workflow=sub, configs={t: self.plan.configs[t] for t in tasks},
+                                   annotations=ann)
+        return self.dump(self.run_id, plan, self.meta)
+
     @classmethod
     def load(cls, run_id: str, data: bytes | None) -> RunContext:
         if data is None:
@@ -293,6 +323,7 @@ class _TaskTimes:
     end: float = 0.0
     crowding: cpu_meter.Crowding | None = None
     log: list[str] = field(default_factory=list)
+    extra: dict[str, Any] = field(default_factory=dict)  # streaming timestamps, run-relative ms
 
 
 class WorkerDriver:
@@ -359,17 +390,17 @@ class WorkerDriver:
         tt = self._tt(e.task) if e.label is None else _TaskTimes()
         rels = [k for k, _ in e.items]
         full = [self.keys.k(k) for k in rels]
-        t = time.perf_counter()
+        t, started = time.perf_counter(), time.time()
         raw = await self.r.mget(full)
-        ms = (time.perf_counter() - t) * 1000.0
         missing = [rel for rel, v in zip(rels, raw, strict=True) if v is None]
         if missing and STREAMING in self.rc.view.opts:
-            # streaming: the consumer was told before the upload ended; it reads once the write lands.
-            for rel in missing:
-                await self._wait_stored(fx.WaitStored(rel[4:]))
-            raw = await self.r.mget(full)
-            ms = (time.perf_counter() - t) * 1000.0
+            # streaming: the consumer was told before the upload ended; it reads the chunks as they land.
+            tt.extra["download_start_ms"] = self._ms(started)
+            got = await asyncio.gather(*(self._read_streamed(rel, tt) for rel in missing if rel.startswith("out:")))
+            streamed = dict(zip([rel for rel in missing if rel.startswith("out:")], got, strict=True))
+            raw = [streamed.get(rel, v) if v is None else v for rel, v in zip(rels, raw, strict=True)]
             missing = [rel for rel, v in zip(rels, raw, strict=True) if v is None]
+        ms = (time.perf_counter() - t) * 1000.0
         if missing:
             raise MissingValue(f"task {e.task!r} on worker {self.ws.name}: input {missing[0]!r} is not in the "
                                f"store (run {self.rc.run_id})")
@@ -390,6 +421,44 @@ class WorkerDriver:
             else:
                 self.inputs[rel[3:]] = obj
                 tt.input_bytes += len(v) - signing.HEADER
+
+    async def _read_streamed(self, rel: str, tt: _TaskTimes) -> bytearray:
+        """Read output ``rel`` while its producer writes it (see Fetch above); returns the whole blob.
+
+        Each round trip asks for the next chunks of ``part:{task}`` and whether ``out:{task}`` exists yet;
+        when nothing new arrived it pauses (0.5 ms, backing off to 5 ms), so a reader costs little while
+        the producer computes. Records the run-relative time of the first chunk and the number of reads
+        that returned data before the value was complete (``stream_first_chunk_ms``, ``stream_reads``).
+        """
+        task = rel[4:]
+        out, part = self.keys.k(rel), self.keys.part(task)
+        buf = bytearray()
+        step = 4 * fx.STREAM_CHUNK_BYTES
+        deadline = time.monotonic() + self.timeout_s
+        pause = 0.0005
+        while True:
+            async with self.r.pipeline(transaction=False) as pipe:
+                pipe.getrange(part, len(buf), len(buf) + step - 1)
+                pipe.strlen(out)
+                chunk, complete = await pipe.execute()
+            if complete:
+                if len(buf) < complete:
+                    buf += await self.r.getrange(out, len(buf), -1)
+                return buf  # verified and unpickled as it is: no copy of a large value
+            if chunk:
+                if not buf:
+                    tt.extra.setdefault("stream_first_chunk_ms", self._ms(time.time()))
+                tt.extra["stream_reads"] = tt.extra.get("stream_reads", 0) + 1
+                buf += chunk
+                pause = 0.0005
+                continue
+            if time.monotonic() > deadline:
+                raise WaitTimeout(f"worker {self.ws.name} waited {self.timeout_s:.0f}s for the streamed output of "
+                                  f"task {task!r} ({len(buf)} bytes read)")
+            if await self.r.strlen(part) < len(buf):
+                buf.clear()  # a re-run of the producer started the value again
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, 0.005)
 
     async def _execute(self, e: fx.Execute) -> Any:
         task = e.task
@@ -451,13 +520,24 @@ class WorkerDriver:
         blob = self.blobs.pop(e.task, None)
         if blob is None:
             blob = signing.dumps(self.values[e.task], f"out:{e.task}:{self.rc.run_id}")
+        tt = self.times[e.task]
         t = time.perf_counter()
+        chunk = fx.STREAM_CHUNK_BYTES
         async with self.r.pipeline(transaction=False) as pipe:
-            pipe.set(self.keys.k(e.key), blob)
+            if e.stream and len(blob) > chunk:
+                tt.extra["upload_start_ms"] = self._ms(time.time())
+                part, view = self.keys.part(e.task), memoryview(blob)
+                # One awaited write per chunk, so a reader sees each chunk as soon as it lands. SET first:
+                # a leftover of a dead attempt is overwritten, not appended to.
+                await self.r.set(part, view[:chunk])
+                for off in range(chunk, len(blob), chunk):
+                    await self.r.append(part, view[off:off + chunk])
+                pipe.rename(part, self.keys.k(e.key))
+            else:
+                pipe.set(self.keys.k(e.key), blob)
             self._progress(pipe)
             await pipe.execute()
         ms = (time.perf_counter() - t) * 1000.0
-        tt = self.times[e.task]
         tt.upload = Transfer(len(blob) - signing.HEADER, ms)
         tt.end = time.time()
         self._amend(e.task)
@@ -504,7 +584,8 @@ class WorkerDriver:
             await pipe.execute()
 
     async def _invoke(self, e: fx.Invoke) -> None:
-        await invoke(self.r, self.scripts["invoke"], self.keys, self.msg, self.ws.name, e.invocations, self.values)
+        await invoke(self.r, self.scripts["invoke"], self.keys, self.msg, self.ws.name, e.invocations, self.values,
+                     self.rc)
         self.invoked.extend(invocation_id(i) for i in e.invocations)
 
     async def _spawn(self, e: fx.Spawn) -> asyncio.Task:
@@ -595,11 +676,16 @@ class WorkerDriver:
         return [frozenset(x.decode() if isinstance(x, bytes) else str(x) for x in members) for members in res]
 
     async def _cleanup(self, e: fx.Cleanup) -> None:
-        """Remove the run's intermediate keys (not the sinks' outputs, which the client reads)."""
-        view = self.rc.view
-        doomed = [self.keys.k(f"out:{t}") for t in view.parents if t not in view.sinks]
-        for pattern in ("dc:*", "own:*", "in:*", "data:*", "ready:*"):
+        """Remove the run's intermediate keys (not the sinks' outputs, which the client reads).
+
+        The sinks are the members of ``sinks-done`` (complete when cleanup runs): a worker started with a
+        plan fragment does not know every task."""
+        sinks = {self.keys.k(f"out:{m.decode() if isinstance(m, bytes) else m}")
+                 for m in await self.r.smembers(self.keys.k(fx.SINKS_DONE_KEY))}
+        doomed: list[Any] = []
+        for pattern in ("out:*", "dc:*", "own:*", "in:*", "data:*", "ready:*", "part:*"):
             doomed += [k async for k in self.r.scan_iter(match=self.keys.k(pattern), count=1000)]
+        doomed = [k for k in doomed if (k.decode() if isinstance(k, bytes) else k) not in sinks]
         for i in range(0, len(doomed), 1000):
             await self.r.unlink(*doomed[i:i + 1000])
 
@@ -616,7 +702,7 @@ class WorkerDriver:
             concurrency=tt.crowding.concurrency if tt.crowding else None,
             cpu_share=tt.crowding.cpu_share if tt.crowding else None, cpu_limit=cpu_meter.cpu_limit(),
             extra={"source": "real", "invocation": self.owner, "attempt": self.msg.attempt,
-                   **({"log": tt.log} if tt.log else {})},
+                   **({"log": tt.log} if tt.log else {}), **tt.extra},
         )
         self.records.append(to_dict(rec))
 
@@ -627,13 +713,16 @@ class WorkerDriver:
             if rec.get("kind") == "task" and rec["task_id"] == task:
                 rec["upload"] = {"bytes": tt.upload.bytes, "ms": tt.upload.ms} if tt.upload else None
                 rec["end_ms"] = self._ms(tt.end)
+                rec.update(tt.extra)  # records are flat: extras sit beside the fields
                 break
 
-    def worker_record(self, state: str, startup_ms: float, launcher_ms: float, cold_ms: float) -> None:
+    def worker_record(self, state: str, startup_ms: float, launcher_ms: float, cold_ms: float,
+                      plan_source: str = "fetched") -> None:
+        """``plan_source``: how the worker got its plan (``fetched``, ``cached`` by a warm worker, ``inline``)."""
         rec = WorkerRecord(run_id=self.rc.run_id, worker_id=self.ws.name, memory_mb=self.ws.memory_mb,
                            state=state if state in ("cold", "warm") else "warm", startup_ms=max(0.0, startup_ms),
                            extra={"source": "real", "invocation": self.owner, "attempt": self.msg.attempt,
-                                  "launcher_startup_ms": launcher_ms, "start_ms": cold_ms})
+                                  "launcher_startup_ms": launcher_ms, "start_ms": cold_ms, "plan": plan_source})
         self.records.append(to_dict(rec))
 
 
@@ -652,16 +741,26 @@ def _load_all(rels: list[str], raw: list[bytes], run_id: str) -> list[Any]:
     return out
 
 
-async def invoke(r: aioredis.Redis, sha: str, keys: RunKeys, parent: InvocationMsg, by: str,
-                 invocations: tuple[fx.Invocation, ...], values: dict[str, Any] | None = None) -> int:
-    """Register and request invocations (deduplicated by invocation id); returns how many were new."""
+def invocation_msgs(parent: InvocationMsg, by: str, invocations: tuple[fx.Invocation, ...],
+                    values: dict[str, Any] | None = None, rc: RunContext | None = None) -> list[InvocationMsg]:
+    """The messages of the logic's invocations: carried outputs and (inline-plan) the plan fragment inside."""
     now = time.time()
-    argv: list[Any] = []
+    out = []
     for inv in invocations:
-        carried = {p: cloudpickle.dumps(values[p], protocol=5) for p in getattr(inv, "carried", ())
+        carried = {p: cloudpickle.dumps(values[p], protocol=5) for p in inv.carried
                    if values is not None and p in values}
-        msg = InvocationMsg(parent.run_id, invocation_id(inv), inv.worker_id, inv.memory_mb, tuple(inv.tasks),
-                            parent.t0, now, by, parent.timeout_s, carried=carried)
+        plan = rc.dump_fragment(inv.fragment) if rc is not None and inv.fragment is not None else b""
+        out.append(InvocationMsg(parent.run_id, invocation_id(inv), inv.worker_id, inv.memory_mb, tuple(inv.tasks),
+                                 parent.t0, now, by, parent.timeout_s, carried=carried, plan=plan))
+    return out
+
+
+async def invoke(r: aioredis.Redis, sha: str, keys: RunKeys, parent: InvocationMsg, by: str,
+                 invocations: tuple[fx.Invocation, ...], values: dict[str, Any] | None = None,
+                 rc: RunContext | None = None) -> int:
+    """Register and request invocations (deduplicated by invocation id); returns how many were new."""
+    argv: list[Any] = []
+    for msg in invocation_msgs(parent, by, invocations, values, rc):
         argv += [msg.inv_id, msg.encode()]
     return int(await r.evalsha(sha, 2, keys.invs, keys.invoke, *argv))
 

@@ -3,7 +3,9 @@
 Each job is one signed invocation (:class:`runtime.driver.InvocationMsg`): run id, planned worker id or
 None (flexible), memory, first tasks. The handler runs ``start_worker_lifecycle`` for it through the
 asyncio driver (:class:`runtime.driver.WorkerDriver`) on an event loop that lives as long as the process,
-so a warm worker keeps its Redis connections and its cached plan (per run id) between jobs.
+so a warm worker keeps its Redis connections and its cached plan (per run id) between jobs. An
+invocation that carries its plan fragment (optimization ``inline-plan``) starts without fetching the plan;
+the fragment is used for that invocation only (it is not the whole plan, so it is not cached).
 
 While an invocation runs, a heartbeat ``hb:{invocation}`` (expires after 3 s, refreshed every second)
 tells the client the worker is alive, and the run's ``stop`` flag is polled: the client sets it when a
@@ -87,7 +89,9 @@ async def run_invocation(payload: bytes, redis_client: aioredis.Redis | None = N
     else:
         r, scripts = await _get_redis()
     keys = RunKeys(msg.run_id)
-    rc = _contexts.get(msg.run_id)
+    inline = RunContext.load(msg.run_id, msg.plan) if msg.plan else None
+    rc = inline if inline is not None else _contexts.get(msg.run_id)
+    plan_source = "inline" if inline is not None else "cached" if rc is not None else "fetched"
     async with r.pipeline(transaction=False) as pipe:
         pipe.set(keys.hb(msg.inv_id), b"1", ex=HEARTBEAT_TTL_S)
         pipe.exists(keys.stop)
@@ -104,7 +108,7 @@ async def run_invocation(payload: bytes, redis_client: aioredis.Redis | None = N
         _contexts[msg.run_id] = rc
         while len(_contexts) > CACHED_RUNS:
             _contexts.popitem(last=False)
-    else:
+    elif inline is None:
         _contexts.move_to_end(msg.run_id)
     ws = WorkerState(rc.view, msg.worker_id, name, msg.memory_mb)
     driver = WorkerDriver(rc, r, ws, msg, scripts)
@@ -123,7 +127,7 @@ async def run_invocation(payload: bytes, redis_client: aioredis.Redis | None = N
     header = current_job()
     state = header.state if header is not None else "warm"
     driver.worker_record(state, (started - msg.requested_at) * 1000.0,
-                         header.startup_ms if header is not None else 0.0, (started - msg.t0) * 1000.0)
+                         header.startup_ms if header is not None else 0.0, (started - msg.t0) * 1000.0, plan_source)
     main = asyncio.ensure_future(driver.execute_branch(start_worker_lifecycle(ws, msg.tasks, tuple(msg.carried))))
     beat = asyncio.ensure_future(_heartbeat(r, keys, msg.inv_id, main))
     outcome = "ok"

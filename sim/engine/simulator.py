@@ -8,13 +8,15 @@ effect         simulated as
 =============  ==================================================================================
 Fetch          parallel transfers from the store (transfer model at the worker's memory); done at
                the slowest one
+               (an output being streamed: one chunk's transfer after its writer's end, at the least)
 Execute        processor-shared work on the worker's CPUs (execution model)
 Store          one transfer to the store
 Incr, Claim    one store round trip; the store applies them atomically when asked
 MarkReady,     one store round trip, then the ready flag is set and waiters wake
 Complete
 Invoke         invocation latency for the caller; each target then gets a container from the pool
-               (cold or warm start) and runs its worker lifecycle
+               (cold or warm start), gets its plan (a GET of the whole plan, once per container, and its
+               load; an inline-plan fragment is only loaded) and runs its worker lifecycle
 Spawn / Join   SimPy processes on the same worker / waiting for them
 WaitReady      the task's ready event (already set: no wait)
 =============  ==================================================================================
@@ -161,6 +163,7 @@ class Simulation:
         self.bytes_down = 0
         self.active_transfers = 0
         self._flex = 0
+        self._plan_loaded: set[int] = set()  # containers that fetched the whole plan (cached for the run)
         self._worker_end: dict[str, float] = {}
         # These optimizations let a flexible worker run several tasks at once.
         self._flexible_forks = bool(self.view.opts & {CLUSTERING, ASYNC_UPLOAD})
@@ -242,8 +245,9 @@ class Simulation:
             ms = self._transfer_ms(nbytes, mem)
             stream_end = self.streaming.get(key)
             if stream_end is not None and stream_end > now:
-                # Reading while the producer writes: done when the writing is done, plus one round trip.
-                ms = max(ms, stream_end - now) + self.platform.store_latency_ms
+                # Reading the chunks as the producer writes them (the runtime's streamed Fetch): done when
+                # the writing is done plus the read of the last chunk, or at its own pace if that is slower.
+                ms = max(ms, stream_end - now + self._transfer_ms(min(nbytes, fx.STREAM_CHUNK_BYTES), mem))
             tr.downloads.append((nbytes, ms))
             self.bytes_down += nbytes
             longest = max(longest, ms)
@@ -417,6 +421,7 @@ class Simulation:
         requested = self.env.now
         container, state = yield from self.pool.acquire(inv.memory_mb)
         startup = self.predictor.startup_ms(inv.memory_mb, state) if self.platform.startup else 0.0
+        startup += self._plan_ms(inv, container.id)
         if startup > 0:
             yield self.env.timeout(startup)
         if inv.worker_id is None:
@@ -433,6 +438,19 @@ class Simulation:
         yield from self.mock_execute_branch(start_worker_lifecycle(ws, inv.tasks, inv.carried), worker)
         self._worker_end[name] = self.env.now
         self.pool.release(container)
+
+    def _plan_ms(self, inv: fx.Invocation, container: int) -> float:
+        """Getting the plan at worker start (the runtime's ``run_invocation``): a fragment that came inline
+        is loaded; otherwise the whole plan is fetched and loaded, unless this container already has it."""
+        p = self.platform
+        if inv.fragment is not None:
+            return len(inv.fragment) * p.plan_load_ms_per_task
+        if container in self._plan_loaded or not (p.plan_bytes_per_task or p.plan_load_ms_per_task):
+            return 0.0
+        self._plan_loaded.add(container)
+        self.store_ops += 1
+        n = len(self.wf)
+        return self._transfer_ms(int(n * p.plan_bytes_per_task), inv.memory_mb) + n * p.plan_load_ms_per_task
 
     # -- results ----------------------------------------------------------------------------------------
     def _output(self) -> PlanOutput:

@@ -97,6 +97,8 @@ OPTIMIZATIONS: dict[str, Optimization] = {
         Optimization(logic.STREAMING, "running consumers read an output while it is written", "planned"),
         Optimization(logic.CLEANUP, "the last sink's worker removes the run's intermediate keys", "all"),
         Optimization(logic.CARRY_INPUTS, "small parent outputs travel inside the invocation", "all"),
+        Optimization(logic.INLINE_PLAN, "a worker's plan fragment travels inside its invocation when small "
+                     f"(at most {logic.INLINE_PLAN_MAX_TASKS} tasks): no plan fetch at start", "all"),
     )
 }
 

@@ -38,8 +38,9 @@ returns the sizes), so a task that runs again after a crash counts nothing twice
 
 ``label`` on ``Fetch`` and ``Execute`` marks work that is not the task's own run: ``"preload"`` (inputs
 fetched ahead of time) or ``"dup"`` (a labelled duplicate run by task-dup, which never uploads or
-counts). ``stream`` on ``Store`` writes the output so that a consumer already reading gets it as it is
-written.
+counts). ``stream`` on ``Store`` writes the output in chunks of :data:`STREAM_CHUNK_BYTES`, so that a
+consumer already reading gets each chunk as it is written (an output of at most one chunk is written
+whole: there is nothing to overlap).
 
 Keys are relative (``out:{task}``, ``dc:{task}``, ``data:{object}``, ...); drivers add the run's namespace.
 """
@@ -59,6 +60,7 @@ class Invocation:
     memory_mb: int
     tasks: tuple[str, ...]
     carried: tuple[str, ...] = ()  # small parent outputs sent inside the invocation
+    fragment: frozenset[str] | None = None  # inline-plan: the tasks of the plan sent inside the invocation
 
 
 @dataclass(slots=True)
@@ -191,3 +193,7 @@ def counter_key(task_id: str) -> str:
 
 
 SINKS_DONE_KEY = "sinks-done"
+
+STREAM_CHUNK_BYTES = 1 << 20
+"""Chunk size of a streamed output: the runtime writes and reads chunks of this size, and the simulator
+charges a streaming reader one chunk's transfer after the writer's last chunk (what it has to read then)."""

@@ -60,6 +60,10 @@ Optimizations, each switched on per plan (``Plan.optimizations``), change these 
 - ``cleanup``: whoever completes the last sink removes the run's intermediate keys.
 - ``carry-inputs``: an invocation carries the small parent outputs its invoker holds, so the new worker
   does not download them.
+- ``inline-plan``: an invocation carries the plan fragment its worker needs (:func:`plan_fragment`) when
+  that has at most ``INLINE_PLAN_MAX_TASKS`` tasks, so the worker starts without fetching the plan;
+  otherwise (and without the optimization) a worker fetches the whole plan from the store once per
+  container and run.
 """
 
 from __future__ import annotations
@@ -105,10 +109,12 @@ TASK_DUP = "task-dup"
 STREAMING = "streaming"
 CLEANUP = "cleanup"
 CARRY_INPUTS = "carry-inputs"
-ALL_OPTIMIZATIONS = (PRELOAD, PREWARM, ASYNC_UPLOAD, CLUSTERING, TASK_DUP, STREAMING, CLEANUP, CARRY_INPUTS)
+INLINE_PLAN = "inline-plan"
+ALL_OPTIMIZATIONS = (PRELOAD, PREWARM, ASYNC_UPLOAD, CLUSTERING, TASK_DUP, STREAMING, CLEANUP, CARRY_INPUTS, INLINE_PLAN)
 
 LARGE_OUTPUT_BYTES = 5_000_000  # WUKONG's threshold for a "large" output (reference: 5 MB)
 CARRY_LIMIT_BYTES = 250_000  # at most this much parent output travels inside one invocation
+INLINE_PLAN_MAX_TASKS = 64  # inline-plan: a larger plan fragment is fetched from the store instead
 
 
 class PlanView:
@@ -121,7 +127,7 @@ class PlanView:
     __slots__ = (
         "plan", "parents", "children", "n_parents", "worker", "memory", "sinks", "stored_inputs",
         "edge_bytes", "output_bytes", "child_workers", "solo_flexible_child", "counted_locally", "waits", "roots",
-        "opts", "large_output", "dups", "prewarm", "root_clusters",
+        "opts", "large_output", "dups", "prewarm", "root_clusters", "n_sinks", "tasks_of",
     )
 
     def __init__(
@@ -170,6 +176,14 @@ class PlanView:
         self.prewarm = tuple(plan.annotations.get("prewarm", ())) if PREWARM in self.opts else ()
         cap = plan.annotations.get("cluster_max_tasks")
         self.root_clusters = cluster_roots(self, cap) if CLUSTERING in self.opts else ()
+        # A plan fragment (inline-plan) holds some of the sinks; cleanup needs them all.
+        self.n_sinks = int(plan.annotations.get("sinks_total", len(self.sinks)))
+        tasks_of: dict[str, list[str]] = {}
+        if INLINE_PLAN in self.opts:
+            for t in order:
+                if worker[t] is not None:
+                    tasks_of.setdefault(worker[t], []).append(t)
+        self.tasks_of = tasks_of
 
     def needs_upload(self, t: str, running_on: str | None) -> bool:
         """The upload rule, for ``t`` running on worker ``running_on`` (None: a flexible worker)."""
@@ -209,20 +223,22 @@ def submit_workflow(view: PlanView) -> Branch:
     for delay_ms, memory_mb in view.prewarm:
         yield Prewarm(delay_ms, memory_mb)
     planned: dict[str, list[str]] = {}
-    invocations = [Invocation(None, view.memory[group[0]], group) for group in view.root_clusters]
+    invocations = [Invocation(None, view.memory[group[0]], group, fragment=plan_fragment(view, None, group))
+                   for group in view.root_clusters]
     clustered = {r for group in view.root_clusters for r in group}
     for r in view.roots:
         w = view.worker[r]
         if w is None:
             if r not in clustered:
-                invocations.append(Invocation(None, view.memory[r], (r,)))
+                invocations.append(Invocation(None, view.memory[r], (r,), fragment=plan_fragment(view, None, (r,))))
         else:
             planned.setdefault(w, []).append(r)
     if planned:
         won = yield Claim("", tuple(planned))
         for (w, tasks), ok in zip(planned.items(), won, strict=True):
             if ok:
-                invocations.insert(0, Invocation(w, view.memory[tasks[0]], tuple(tasks)))
+                invocations.insert(0, Invocation(w, view.memory[tasks[0]], tuple(tasks),
+                                                 fragment=plan_fragment(view, w, tasks)))
     yield Invoke(None, tuple(invocations))
 
 
@@ -348,7 +364,7 @@ def finish_task(ws: WorkerState, task: str, forks: list[Any]) -> Generator[Any, 
         yield Complete(task)
         if CLEANUP in v.opts:
             (done,) = yield Incr(task, (SINKS_DONE_KEY,))
-            if done == len(v.sinks):
+            if done == v.n_sinks:
                 yield Cleanup(task)
         return []
     children = v.children[task]
@@ -599,7 +615,7 @@ def handle_downstream(
                 keep_flexible = False
                 mine.append(c)
             else:
-                delegate.append(Invocation(None, v.memory[c], (c,), carried_inputs(ws, (c,))))
+                delegate.append(Invocation(None, v.memory[c], (c,), carried_inputs(ws, (c,)), plan_fragment(v, None, (c,))))
         elif w == ws.worker_id:
             mine.append(c)
         else:
@@ -618,7 +634,8 @@ def handle_downstream(
         for w, ok in zip(to_claim, won, strict=True):
             if ok:
                 tasks = tuple(others[w])
-                delegate.append(Invocation(w, v.memory[tasks[0]], tasks, carried_inputs(ws, tasks)))
+                delegate.append(Invocation(w, v.memory[tasks[0]], tasks, carried_inputs(ws, tasks),
+                                           plan_fragment(v, w, tasks)))
             else:
                 to_mark.extend(others[w])
     if to_mark:
@@ -642,3 +659,51 @@ def carried_inputs(ws: WorkerState, tasks: tuple[str, ...]) -> tuple[str, ...]:
                 carried.append(p)
                 budget -= size
     return tuple(carried)
+
+
+def plan_fragment(v: PlanView, worker_id: str | None, tasks: tuple[str, ...] | list[str]) -> frozenset[str] | None:
+    """inline-plan: the tasks of the plan a worker started with ``tasks`` needs, or None (fetch the plan).
+
+    The worker may run ``tasks``, every task planned on it, and everything below them (a planned worker
+    met on the way brings all its tasks: whoever invokes it must be able to compute *its* fragment, so a
+    fragment is closed under this rule); for each of those it needs the parents (counts, inputs), and for
+    task-dup the duplicated parent's parents. None when the optimization is off or the fragment has more
+    than ``INLINE_PLAN_MAX_TASKS`` tasks (the search stops there: a few dozen steps per invocation).
+    """
+    if INLINE_PLAN not in v.opts:
+        return None
+    found = fragment_runs(v, worker_id, tasks)
+    if found is None:
+        return None
+    runs, workers = found
+    needed = set(runs)
+    for t in runs:
+        needed.update(v.parents[t])
+    for w in workers:
+        for _, p in v.dups.get(w, ()):
+            needed.add(p)
+            needed.update(v.parents[p])
+    return frozenset(needed) if len(needed) <= INLINE_PLAN_MAX_TASKS else None
+
+
+def fragment_runs(v: PlanView, worker_id: str | None, tasks: tuple[str, ...] | list[str]) -> tuple[set[str], set[str]] | None:
+    """The tasks a worker started with ``tasks`` may run, and the planned workers met on the way (see
+    :func:`plan_fragment`); None past ``INLINE_PLAN_MAX_TASKS``."""
+    limit = INLINE_PLAN_MAX_TASKS
+    workers = {worker_id} if worker_id is not None else set()
+    stack = list(tasks) + list(v.tasks_of.get(worker_id, ()) if worker_id is not None else ())
+    runs: set[str] = set()
+    while stack:
+        t = stack.pop()
+        if t in runs:
+            continue
+        runs.add(t)
+        if len(runs) > limit:
+            return None
+        for c in v.children[t]:
+            w = v.worker[c]
+            if w is not None and w not in workers:
+                workers.add(w)
+                stack.extend(v.tasks_of[w])
+            stack.append(c)
+    return runs, workers

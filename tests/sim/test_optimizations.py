@@ -15,6 +15,7 @@ from sim.models.resources import ResourceConfig
 from sim.planners import PlannerConfig, get_planner
 from sim.planners.optimizations import OPTIMIZATIONS, dup_candidates, plan_prewarm
 from sim.worker import logic
+from sim.worker.effects import STREAM_CHUNK_BYTES
 from tests.sim.helpers import MEDIAN, SIMPLE, plan, simple_models, workflow
 from tests.sim.test_conservation import check_invariants, random_dag, random_plan
 
@@ -138,13 +139,25 @@ def test_task_dup_planning_keeps_only_pairs_that_help():
 
 
 # -- streaming ------------------------------------------------------------------------------------------
-def test_streaming_masks_the_download_of_a_running_consumer():
+def streamed_pair(nbytes: int):
     wf = workflow([("r", "t"), ("p", "t")])
-    wf.task("p").output_bytes = 1_000_000  # 1000 ms to upload, 1000 ms to download
-    wf.graph.edges["p", "t"]["bytes"] = 1_000_000
-    p = plan(wf, {"r": "w1", "t": "w1", "p": "w2"})
+    wf.task("p").output_bytes = nbytes  # 1000 bytes/ms: nbytes/1000 ms to upload, as long to download
+    wf.graph.edges["p", "t"]["bytes"] = nbytes
+    return plan(wf, {"r": "w1", "t": "w1", "p": "w2"})
+
+
+def test_streaming_masks_the_download_of_a_running_consumer():
+    p = streamed_pair(8_000_000)
     base, streamed = run(p).output, run(with_opts(p, logic.STREAMING)).output
-    assert streamed.makespan_ms == pytest.approx(base.makespan_ms - 1000.0, abs=10.0)
+    # The consumer reads along with the upload; what is left after the upload is one chunk's read.
+    saved = 8_000.0 - STREAM_CHUNK_BYTES / 1000.0
+    assert streamed.makespan_ms == pytest.approx(base.makespan_ms - saved, abs=10.0)
+
+
+def test_streaming_an_output_of_one_chunk_saves_nothing():
+    p = streamed_pair(STREAM_CHUNK_BYTES)  # written whole (nothing to overlap), read once it is stored
+    base, streamed = run(p).output, run(with_opts(p, logic.STREAMING)).output
+    assert streamed.makespan_ms == pytest.approx(base.makespan_ms, abs=10.0)
 
 
 def test_streaming_falls_back_to_stored_outputs_for_idle_consumers():
@@ -165,6 +178,44 @@ def test_carried_inputs_save_downloads():
     base, carried = run(p).output, run(with_opts(p, logic.CARRY_INPUTS)).output
     assert carried.bytes_downloaded == 0 < base.bytes_downloaded
     assert carried.makespan_ms < base.makespan_ms
+
+
+# -- inline plan ----------------------------------------------------------------------------------------
+PLAN_COSTS = dataclasses.replace(SIMPLE, plan_bytes_per_task=200.0, plan_load_ms_per_task=0.1)
+
+
+def test_inline_plan_spares_many_small_workers_the_plan_fetch():
+    p = plan(workflow([("a", f"b{i}") for i in range(40)]))  # flexible: 39 fresh workers for one fan-out
+    base = Simulation(p, PLAN_COSTS, simple_models()).run()
+    inline = Simulation(with_opts(p, logic.INLINE_PLAN), PLAN_COSTS, simple_models()).run()
+    assert all(inv.fragment is not None for inv in inline.invocations)
+    assert {inv.fragment for inv in inline.invocations if inv.tasks == ("b7",)} == {frozenset({"a", "b7"})}
+    # Without: each worker GETs 41 x 200 bytes (8.2 ms at 1000 bytes/ms) and loads 41 tasks (4.1 ms).
+    # With: a's worker loads all 41 tasks (its fragment) without the GET, b's loads two tasks (0.2 ms).
+    saved = 8.2 + (8.2 + 4.1 - 0.2)  # both workers on the critical path
+    assert inline.output.makespan_ms == pytest.approx(base.output.makespan_ms - saved, abs=0.01)
+    assert inline.output.store_ops == base.output.store_ops - len(base.invocations)
+
+
+def test_inline_plan_changes_nothing_when_the_fragment_is_too_large():
+    n = logic.INLINE_PLAN_MAX_TASKS + 6
+    p = plan(workflow([(f"t{i}", f"t{i + 1}") for i in range(n - 1)]), {f"t{i}": "w1" for i in range(n)})
+    base = Simulation(p, PLAN_COSTS, simple_models()).run()
+    inline = Simulation(with_opts(p, logic.INLINE_PLAN), PLAN_COSTS, simple_models()).run()
+    assert [inv.fragment for inv in inline.invocations] == [None]
+    assert inline.output.makespan_ms == base.output.makespan_ms > run(p).output.makespan_ms  # the fetch is paid
+    assert inline.output.store_ops == base.output.store_ops
+
+
+def test_a_warm_container_fetches_the_plan_once():
+    p = plan(workflow([("a", "b"), ("b", "c")]), {"a": "w1", "b": "w2", "c": "w3"})  # sequential workers
+    sim = Simulation(p, PLAN_COSTS, simple_models())
+    out = sim.run().output
+    # A new container: cold start + GET of 600 bytes + load of 3 tasks; a reused one has the plan.
+    expected = {"cold": 100.0 + 0.6 + 0.3, "warm": 10.0}
+    assert out.workers["w2"]["startup_state"] == "warm"
+    for w in out.workers.values():
+        assert w["startup_ms"] == pytest.approx(expected[w["startup_state"]])
 
 
 # -- invariants with everything on ----------------------------------------------------------------------

@@ -115,3 +115,17 @@ def fan(node, width: int, **kwargs) -> Workflow:
     """One root, ``width`` parallel children ``node(root, ...)``, one fan-in sink."""
     r = leaf(1)
     return Workflow.from_nodes(total(*[node(r, **kwargs) for _ in range(width)]), name=f"fan-{node.name}")
+
+
+@task
+def payload(nbytes):
+    """``nbytes`` bytes with a recognisable pattern (a large output for the streaming tests)."""
+    return (bytes(range(256)) * (nbytes // 256 + 1))[:nbytes]
+
+
+@task
+def digest(a, data):
+    """What a consumer saw: one small parent plus the length and SHA-256 of a large one."""
+    import hashlib
+
+    return a, len(data), hashlib.sha256(data).hexdigest()
