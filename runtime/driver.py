@@ -291,9 +291,9 @@ class RunContext:
         like the whole plan. It remembers how many sinks the whole plan has (the logic's cleanup rule)."""
         wf = self.wf
         sub = copy.copy(wf)
-        sub.graph = wf.graph.subgraph(tasks).copy()
+        sub.graph = _ordered_subgraph(wf.graph, tasks)
         sub.meta = dict(wf.meta)
-        sub._topo = None
+        sub._topo = [t for t in wf.topological_order() if t in tasks]
         ann = {k: v for k, v in self.plan.annotations.items() if k != "prewarm"}  # the client's business
         ann["task_dup"] = tuple((t, p) for t, p in ann.get("task_dup", ()) if t in tasks and p in tasks)
         ann["sinks_total"] = self.view.n_sinks
@@ -307,6 +307,20 @@ class RunContext:
             raise MissingValue(f"run {run_id}: no plan stored (the run ended or never started)")
         obj = signing.loads(data, f"plan:{run_id}")
         return cls(run_id, obj["plan"], obj["meta"])
+
+
+def _ordered_subgraph(g: Any, tasks: frozenset[str]) -> Any:
+    """``g`` restricted to ``tasks``, keeping the order of every node's parents and children: the logic
+    breaks ties by that order (which flexible child continues here), so a fragment must keep it
+    (``DiGraph.subgraph(...).copy()`` rebuilds the parent lists in node order)."""
+    sub = g.__class__()
+    sub.graph.update(g.graph)
+    for n, data in g._node.items():
+        if n in tasks:
+            sub._node[n] = data
+            sub._succ[n] = {v: d for v, d in g._succ[n].items() if v in tasks}
+            sub._pred[n] = {u: d for u, d in g._pred[n].items() if u in tasks}
+    return sub
 
 
 # --- the driver -------------------------------------------------------------------------------------

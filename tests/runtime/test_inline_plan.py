@@ -53,7 +53,8 @@ def test_a_fragment_gives_the_whole_plans_answers(seed, n):
             assert sorted(f.tasks_of[w]) == sorted(v.tasks_of[w]) and f.waits.get(w) == v.waits.get(w)
             assert f.dups.get(w) == v.dups.get(w)
         for t in runs:
-            assert set(f.parents[t]) == set(v.parents[t]) and set(f.children[t]) == set(v.children[t])
+            # In order: the logic breaks ties by it (which flexible child continues here).
+            assert f.parents[t] == v.parents[t] and f.children[t] == v.children[t]
             assert (f.worker[t], f.memory[t], f.output_bytes[t]) == (
                 v.worker[t],
                 v.memory[t],
