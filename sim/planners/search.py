@@ -113,7 +113,8 @@ class SimSearchPlanner(Planner):
     name = "sim-search"
     description = (
         "starts from the best other planner's plan, then hill-climbs with the simulator in the loop (move, "
-        "merge, split, resize workers, toggle optimizations); objective makespan, cost or cost-under-sla"
+        "merge, split, resize workers, toggle optimizations); objective makespan (the fastest plan, then the "
+        "cheapest within makespan_tolerance of it and never slower than the start), cost or cost-under-sla"
     )
 
     def __init__(
@@ -331,6 +332,8 @@ class SimSearchPlanner(Planner):
         self._polishing = False
         self.fastest_ms = best.makespan_ms
         self._last_gain = self.search_simulations
+        polish_from = self.search_simulations
+        cost_stall = max(50, int(0.3 * self.max_simulations))  # the cost phase ends after so many in vain
         front = _Front(best.makespan_ms)  # cheap plans seen on the way, for the cost phase to start from
         front.add(best, result)
         queue: list = []
@@ -341,10 +344,13 @@ class SimSearchPlanner(Planner):
             polishing = self._polishing
             mode = self._mode(best, self.search_simulations)
             if self._polishing and not polishing:  # the cost phase starts from the cheapest plan in bound
+                polish_from = self.search_simulations
                 cheapest = front.cheapest(self.makespan_bound())
                 if cheapest is not None and self.better(cheapest[0], best):
                     best, result = cheapest
                     self.accepted.append(f"cheapest-seen:{best.source}")
+            if self._polishing and self.search_simulations - max(self._last_gain, polish_from) >= cost_stall:
+                break  # the cost moves stopped paying: spare the rest of the budget
             if queued_for != (len(self.accepted), mode):
                 queue = moves.structured(best, result, mode, self.predictor)
                 queued_for = (len(self.accepted), mode)
@@ -355,7 +361,7 @@ class SimSearchPlanner(Planner):
                 if misses > 200:  # nothing new to try: move on to the cost phase, or stop
                     if self.objective != "makespan" or self._polishing:
                         break
-                    self._polishing, misses = True, 0
+                    self._polishing, misses, polish_from = True, 0, self.search_simulations
                 continue
             misses = 0
             seen.add(key)

@@ -54,13 +54,13 @@ class Lifetime:
             most = max(most, cur)
         return most
 
-    def end_at(self, memory_mb: int) -> float:
-        """A rough end of the worker at another size: execution scales with memory**-0.3 and with how
-        much more its tasks have to share the CPUs (only orders moves; the simulation judges them)."""
+    def stretch_at(self, memory_mb: int) -> float:
+        """Roughly how much longer the worker's timeline gets at another size: execution scales with
+        memory**-0.3 and with how much more its tasks share the CPUs (it only ranks moves: the
+        simulation judges them)."""
         k = self.concurrency
         share = max(1.0, k / cpus_for_memory(memory_mb)) / max(1.0, k / cpus_for_memory(self.memory_mb))
-        stretch = (self.memory_mb / memory_mb) ** 0.3 * share
-        return self.start_ms + (self.end_ms - self.start_ms) * stretch
+        return (self.memory_mb / memory_mb) ** 0.3 * share
 
     def largest_gap(self) -> tuple[float, int]:
         """The longest time no task of the worker runs, between two of its tasks, and the index of the
@@ -138,16 +138,18 @@ class CostMove:
 CONSOLIDATING = frozenset({"dissolve", "merge-into", "trim", "split-gap"})
 
 
-def deadlines(configs: Configs, out: PlanOutput, graph, lives: dict[str, Lifetime]) -> dict[str, float]:
-    """How late each worker may end without delaying anything else: the earliest simulated start of a
-    child of one of its tasks on another worker (the makespan when there is none)."""
+def max_stretch(configs: Configs, out: PlanOutput, graph, lives: dict[str, Lifetime]) -> dict[str, float]:
+    """How much each worker's timeline (from its request) may stretch without delaying anything else:
+    each task with a child on another worker must still end before that child's simulated start, and
+    the worker before the makespan."""
     limits = {}
     for w, life in lives.items():
-        limit = out.makespan_ms
-        for _, _, t in life.windows:
+        limit = (out.makespan_ms - life.start_ms) / max(life.end_ms - life.start_ms, 1e-9)
+        for _, end, t in life.windows:
             for c in graph.successors(t):
                 if configs[c].worker_id != w:
-                    limit = min(limit, out.tasks[c].earliest_start_ms)
+                    room = (out.tasks[c].earliest_start_ms - life.start_ms) / max(end - life.start_ms, 1e-9)
+                    limit = min(limit, room)
         limits[w] = limit
     return limits
 
@@ -163,7 +165,7 @@ def cost_moves(
     """
     lives = lifetimes(configs, out)
     critical = {configs[t].worker_id for t in out.critical_path}
-    limits = deadlines(configs, out, graph, lives)
+    limits = max_stretch(configs, out, graph, lives)
 
     def neighbours(t: str) -> list[str]:
         return [*graph.predecessors(t), *graph.successors(t)]
@@ -225,7 +227,7 @@ def cost_moves(
         smaller = [m for m in sizes if m < life.memory_mb]
         if smaller:
             for m in sorted({smaller[-1], smaller[0]}, reverse=True):
-                fits = w not in critical and life.end_at(m) <= limits[w]
+                fits = w not in critical and life.stretch_at(m) <= limits[w]
                 est = (1.0 if fits else 0.2) * life.cost * (1 - (m / life.memory_mb) ** 0.7)
                 add(est, changed({t: configs[t].with_memory(m) for t in tasks}), "downsize", m)
     moves += _slack_downsizing(configs, lives, limits, sizes, critical)
@@ -241,8 +243,8 @@ def _slack_downsizing(
     critical: set[str | None],
 ) -> list[CostMove]:
     """Many workers downsized in one candidate (one simulation instead of one each): those off the
-    critical path whose rough end at the smaller size is still before their deadline (see
-    :func:`deadlines`); then the half and the quarter of them with the most slack, in case the rough
+    critical path whose rough stretch at the smaller size stays within what they may stretch (see
+    :func:`max_stretch`); then the half and the quarter of them with the most slack, in case the rough
     end was too optimistic."""
     moves = []
     for step in ("one", "smallest"):
@@ -252,9 +254,9 @@ def _slack_downsizing(
             if w in critical or not smaller:
                 continue
             m = smaller[-1] if step == "one" else smaller[0]
-            end = life.end_at(m)
-            if end <= limits[w]:
-                slack[w] = ((limits[w] - end) / max(limits[w] - life.start_ms, 1e-9), m)
+            stretch = life.stretch_at(m)
+            if stretch <= limits[w]:
+                slack[w] = (limits[w] / stretch, m)
         ranked = sorted(slack, key=lambda w: (-slack[w][0], w))
         for share in (1, 2, 4):
             group = ranked[: max(1, len(ranked) // share)] if ranked else []
