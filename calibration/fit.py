@@ -10,7 +10,8 @@ outliers are down-weighted rather than dropped):
 - output size, per function: ``log out = log k + e log in_bytes``; a declared I/O relation (the ``@task``
   hint, given to :func:`fit_models` or carried by records as ``io``) takes precedence over fitting
 - transfer (downloads and uploads alike): ``log t = log(latency + bytes / (bw (mem/1024)^alpha))``
-- start-up, cold and warm: ``log t = log s + d log(mem/1024)``
+- start-up, cold and warm: ``log t = log s + d log(mem/1024)``, ``t`` without the wait for a free
+  container at the cap (:func:`startup_alone_ms`)
 
 Fallbacks, each one written into the model's :class:`FitInfo` (``fallback`` and ``notes``):
 
@@ -180,6 +181,21 @@ def _mem_ratio(m: np.ndarray | float) -> np.ndarray | float:
     )
 
 
+def startup_alone_ms(rec: WorkerRecord) -> float:
+    """A worker's start-up without the time its request waited for a free container at the cap (real
+    records carry it as ``queued_ms``): the simulator's pool models that wait itself, and the start-up
+    model is applied only once a container is acquired."""
+    queued = rec.extra.get("queued_ms")
+    if (
+        isinstance(queued, (int, float))
+        and not isinstance(queued, bool)
+        and math.isfinite(queued)
+        and queued > 0
+    ):
+        return max(rec.startup_ms - float(queued), 0.0)
+    return rec.startup_ms
+
+
 # ---------------------------------------------------------------------------------------------------------
 def fit_models(
     records: Sequence[Record],
@@ -226,9 +242,10 @@ def fit_models(
                 else:
                     report.skip("transfer: bytes or ms is 0", where)
         elif isinstance(rec, WorkerRecord):
-            if rec.memory_mb > 0 and rec.startup_ms > 0:
+            startup = startup_alone_ms(rec)
+            if rec.memory_mb > 0 and startup > 0:
                 st_s[rec.state][0].append(rec.memory_mb)
-                st_s[rec.state][1].append(rec.startup_ms)
+                st_s[rec.state][1].append(startup)
             else:
                 report.skip("worker: memory_mb or startup_ms is 0", where)
     models = PerformanceModels()

@@ -731,12 +731,14 @@ class WorkerDriver:
                 break
 
     def worker_record(self, state: str, startup_ms: float, launcher_ms: float, cold_ms: float,
-                      plan_source: str = "fetched") -> None:
-        """``plan_source``: how the worker got its plan (``fetched``, ``cached`` by a warm worker, ``inline``)."""
+                      plan_source: str = "fetched", queued_ms: float = 0.0) -> None:
+        """``plan_source``: how the worker got its plan (``fetched``, ``cached`` by a warm worker, ``inline``);
+        ``queued_ms``: how long its request waited for a free container at the launcher's cap."""
         rec = WorkerRecord(run_id=self.rc.run_id, worker_id=self.ws.name, memory_mb=self.ws.memory_mb,
                            state=state if state in ("cold", "warm") else "warm", startup_ms=max(0.0, startup_ms),
                            extra={"source": "real", "invocation": self.owner, "attempt": self.msg.attempt,
-                                  "launcher_startup_ms": launcher_ms, "start_ms": cold_ms, "plan": plan_source})
+                                  "launcher_startup_ms": launcher_ms, "start_ms": cold_ms, "plan": plan_source,
+                                  "queued_ms": queued_ms})
         self.records.append(to_dict(rec))
 
 

@@ -127,7 +127,8 @@ async def run_invocation(payload: bytes, redis_client: aioredis.Redis | None = N
     header = current_job()
     state = header.state if header is not None else "warm"
     driver.worker_record(state, (started - msg.requested_at) * 1000.0,
-                         header.startup_ms if header is not None else 0.0, (started - msg.t0) * 1000.0, plan_source)
+                         header.startup_ms if header is not None else 0.0, (started - msg.t0) * 1000.0, plan_source,
+                         float(header.extra.get("queued_ms", 0.0)) if header is not None else 0.0)
     main = asyncio.ensure_future(driver.execute_branch(start_worker_lifecycle(ws, msg.tasks, tuple(msg.carried))))
     beat = asyncio.ensure_future(_heartbeat(r, keys, msg.inv_id, main))
     outcome = "ok"

@@ -96,3 +96,24 @@ def test_fit_learns_the_time_alone_from_crowded_records() -> None:
     assert models.exec["f"].median_ms(1000, 1024) == pytest.approx(100.0, rel=0.02)
     raw, _ = fit_models([rec(r.exec_ms, input_bytes=r.input_bytes) for r in records])
     assert raw.exec["f"].median_ms(1000, 1024) > 150.0
+
+
+def test_startup_excludes_the_wait_at_the_container_cap() -> None:
+    """A warm start that waited 6 s for a container (the cap) is a fast warm start: the simulator's pool
+    waits for the container itself."""
+    from calibration.fit import startup_alone_ms
+    from sim.models.records import WorkerRecord
+
+    def worker(state: str, ms: float, queued: float | None) -> WorkerRecord:
+        extra = {} if queued is None else {"queued_ms": queued}
+        return WorkerRecord(
+            run_id="r", worker_id="w", memory_mb=1024, state=state, startup_ms=ms, extra=extra
+        )
+
+    assert startup_alone_ms(worker("warm", 6050.0, 6000.0)) == 50.0
+    assert startup_alone_ms(worker("cold", 900.0, None)) == 900.0
+    assert startup_alone_ms(worker("cold", 900.0, "x")) == 900.0  # not a number: ignored
+    recs = [worker("warm", 6000.0 + i, 5950.0) for i in range(5)] + [worker("cold", 900.0, 0.0)] * 5
+    models, _ = fit_models(recs)
+    assert models.startup.median_ms(1024, "warm") == pytest.approx(52.0, abs=3)
+    assert models.startup.median_ms(1024, "cold") == pytest.approx(900.0)

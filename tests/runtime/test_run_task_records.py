@@ -77,3 +77,20 @@ def test_log_lines_are_live_then_kept_in_the_records(redis_server) -> None:
     assert list(r.scan_iter(match=f"plansim:{run_id}:*")) == []
     stored = [json.loads(x) for x in r.lrange(f"plansim:metrics:{run_id}", 0, -1)]
     assert sorted(x["task_id"] for x in stored if "log" in x) == chatties  # durable in the metrics store
+
+
+def test_worker_records_tell_the_wait_at_the_container_cap(redis_server) -> None:
+    """One container at most: the invocations WUKONG fans out wait for it; that wait is recorded apart
+    (``queued_ms``) so that calibration does not take it for start-up time."""
+    from calibration.fit import startup_alone_ms
+    from sim.models.records import WorkerRecord
+
+    rep = run_workflow(
+        fan(burn, 3, seconds=0.4), planner="wukong", redis_url=redis_server.url, timeout_s=120, max_workers=1
+    )
+    workers = [r for r in rep.records if isinstance(r, WorkerRecord)]
+    assert len(workers) >= 2 and all("queued_ms" in w.extra for w in workers)
+    waited = [w for w in workers if w.extra["queued_ms"] >= 300]  # behind a 0.4 s burn
+    assert waited, [(w.worker_id, w.state, w.startup_ms, w.extra["queued_ms"]) for w in workers]
+    for w in waited:
+        assert w.state == "warm" and startup_alone_ms(w) < w.startup_ms - 300
