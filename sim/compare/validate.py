@@ -64,12 +64,13 @@ def validate(
     timeout_s: float = 300.0,
     on_run: Callable[[ValidationRun], None] | None = None,
     run: Callable[..., Any] | None = None,
+    run_options: dict[str, Any] | None = None,
 ) -> Validation:
     """Plan, simulate and run ``workflow`` ``runs`` times; see the module docstring.
 
     ``run`` replaces :func:`runtime.client.run_workflow` (same keyword arguments, returns an object with
     ``records``): tests use it to stand in for the runtime; ``launcher``, ``redis_url`` and ``timeout_s``
-    go to it.
+    go to it, with ``run_options`` (e.g. ``max_workers``, to match the platform's ``max_containers``).
     """
     from sim.engine.whatif import what_if
     from sim.models.performance import PerformanceModels
@@ -99,7 +100,7 @@ def validate(
         error = None
         try:
             rep = run(wf, planner=planner, plan=w.plan, launcher=launcher, redis_url=redis_url, timeout_s=timeout_s,
-                      run_id=rid)
+                      run_id=rid, **(run_options or {}))
             real = list(rep.records)
         except Exception as exc:  # noqa: BLE001 - a failed run is a result: a plan without a run
             error = f"{type(exc).__name__}: {exc}"

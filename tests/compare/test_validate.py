@@ -25,8 +25,9 @@ class FakeRuntime:
         self.calls = 0
         self.plans = []
 
-    def __call__(self, wf, *, planner, plan, launcher, redis_url, timeout_s, run_id):
+    def __call__(self, wf, *, planner, plan, launcher, redis_url, timeout_s, run_id, **options):
         self.calls += 1
+        self.options = options
         self.plans.append(plan)
         if self.calls == self.fail_on:
             raise RuntimeError("worker died")
@@ -64,6 +65,12 @@ def test_calibration_shrinks_the_error():
     assert first == pytest.approx(100 * 2 / 3)  # planned 1x vs real 3x
     assert later < first / 4, prog  # fitted on the real runs: the prediction moved to reality
     assert v.runs[1].models_samples > 0 and v.models is not None
+
+
+def test_run_options_reach_the_runtime():
+    fake = FakeRuntime()
+    validate(WF, "uniform", runs=1, run=fake, run_options={"max_workers": 3})
+    assert fake.options == {"max_workers": 3}
 
 
 def test_failed_run_is_a_plan_without_a_run():
