@@ -31,7 +31,7 @@ from rich.table import Table
 
 from sim.compare.validate import validate
 from sim.engine.platform import DEFAULT
-from sim.models.records import write_jsonl
+from sim.models.records import RunRecord, write_jsonl
 from sim.workflow.library import load_workflow, workflow_types
 
 # Small instances of every runnable known type: seconds per real run, tasks long enough to time.
@@ -82,12 +82,22 @@ def score(v: Any) -> dict[str, Any]:
         "exec_bias_pct": ex.get("mean_pct"),
         "tasks": int(ex.get("n") or 0),
         **split_at_first_task(cmp),
-        "earlier_makespan_err_pct": ";".join(
-            f"{r.comparison.overall.get('makespan_ms', {}).get('error_pct') or float('nan'):.1f}"
-            for r in v.runs[:-1]
-        ),
+        "earlier_makespan_err_pct": ";".join(_pct(_makespan_err(r)) for r in v.runs[:-1]),
+        "host_load_runs": ";".join(f"{_host_load(r)}" for r in v.runs),
         "error": last.error or "",
     }
+
+
+def _makespan_err(run: Any) -> float | None:
+    return run.comparison.overall.get("makespan_ms", {}).get("error_pct")
+
+
+def _host_load(run: Any) -> str:
+    """The 1-minute load average of the machine as a real run started (``-`` if unknown)."""
+    for rec in run.real_records:
+        if isinstance(rec, RunRecord) and "host_load_1m" in rec.extra:
+            return f"{rec.extra['host_load_1m']:.1f}"
+    return "-"
 
 
 def split_at_first_task(cmp: Any) -> dict[str, float | None]:

@@ -666,6 +666,7 @@ def _run(plan: Plan, url: str, launcher: str | PooledLauncher, timeout_s: float,
     done_ms: list[float] = []
     invoked: list[tuple[str | None, tuple[str, ...]]] = []
     keys_left = -1
+    host_load: dict[str, float] = {}
     pubsub = None
     try:
         try:
@@ -690,6 +691,7 @@ def _run(plan: Plan, url: str, launcher: str | PooledLauncher, timeout_s: float,
             run.server = threading.Thread(target=run.serve, name=f"plansim-invocations-{run_id}", daemon=True)
             run.server.start()
             run.t0 = time.time()
+            host_load = _host_load()
             run.submit()
             done_ms = _wait(run, pubsub, sinks)
             raw = r.mget([keys.k(f"out:{s}") for s in sinks])
@@ -732,7 +734,7 @@ def _run(plan: Plan, url: str, launcher: str | PooledLauncher, timeout_s: float,
                         makespan_ms=makespan,
                         extra={"source": "real", "workflow": wf.name, "launcher": launcher_kind,
                                "invocations": len(leases), "cold_starts": cold, "warm_starts": len(leases) - cold,
-                               "tasks_executed": len(task_recs), "reruns": run.reruns})
+                               "tasks_executed": len(task_recs), "reruns": run.reruns, **host_load})
     records.append(run_rec)
     if store_metrics:
         with contextlib.suppress(Exception):
@@ -747,6 +749,15 @@ def _run(plan: Plan, url: str, launcher: str | PooledLauncher, timeout_s: float,
         invocations=len(leases), cold_starts=cold, warm_starts=len(leases) - cold, tasks_executed=len(task_recs),
         reruns=run.reruns, records=records, launcher=launcher_kind, invoked=invoked, keys_left=keys_left,
     )
+
+
+def _host_load() -> dict[str, float]:
+    """The machine's 1-minute load average and CPU count as the run starts: on a shared host, start-ups
+    and CPU-bound tasks slow down with it, so run records say how loaded the machine was."""
+    try:
+        return {"host_load_1m": round(os.getloadavg()[0], 2), "host_cpus": float(os.cpu_count() or 1)}
+    except (AttributeError, OSError):
+        return {}
 
 
 def _wait(run: _Run, pubsub: Any, sinks: list[str]) -> list[float]:

@@ -94,3 +94,14 @@ def test_worker_records_tell_the_wait_at_the_container_cap(redis_server) -> None
     assert waited, [(w.worker_id, w.state, w.startup_ms, w.extra["queued_ms"]) for w in workers]
     for w in waited:
         assert w.state == "warm" and startup_alone_ms(w) < w.startup_ms - 300
+
+
+def test_run_record_tells_the_host_load(redis_server) -> None:
+    import os
+
+    from sim.models.records import RunRecord
+
+    rep = run_workflow(fan(burn, 1, seconds=0.01), planner="uniform", redis_url=redis_server.url, timeout_s=120)
+    run = next(r for r in rep.records if isinstance(r, RunRecord))
+    assert run.extra["host_cpus"] == float(os.cpu_count())
+    assert 0.0 <= run.extra["host_load_1m"] < 1000.0
