@@ -18,18 +18,19 @@ def _tasks(rep) -> dict[str, TaskRecord]:
 
 
 def test_co_located_tasks_record_their_crowding(redis_server) -> None:
-    """The uniform planner puts the three parallel burns on one worker, where they execute at once."""
+    """The uniform planner puts the three parallel burns on one worker, where they execute at once (1 s
+    each: on a loaded host the worker may start them up to a few hundred ms apart)."""
     rep = run_workflow(
-        fan(burn, 3, seconds=0.3), planner="uniform", redis_url=redis_server.url, timeout_s=120
+        fan(burn, 3, seconds=1.0), planner="uniform", redis_url=redis_server.url, timeout_s=120
     )
     tasks = _tasks(rep)
     burns = [t for t in tasks.values() if t.function == "burn"]
     assert len(burns) == 3 and len({t.worker_id for t in burns}) == 1
     for t in burns:
-        assert 2.0 < t.concurrency <= 3.0
-        assert 1 / 3 <= t.cpu_share < 0.5
+        assert 1.8 < t.concurrency <= 3.0 + 1e-9
+        assert 1 / 3 - 1e-9 <= t.cpu_share < 0.56
         assert t.cpu_limit is not None and t.cpu_limit > 0
-        assert uncontended_exec_ms(t) < 0.5 * t.exec_ms
+        assert uncontended_exec_ms(t) < 0.56 * t.exec_ms
     lone = [t for t in tasks.values() if t.function != "burn"]
     assert lone and all(t.concurrency == 1.0 and t.cpu_share == 1.0 for t in lone)
     assert rep.keys_left == 0
@@ -101,7 +102,9 @@ def test_run_record_tells_the_host_load(redis_server) -> None:
 
     from sim.models.records import RunRecord
 
-    rep = run_workflow(fan(burn, 1, seconds=0.01), planner="uniform", redis_url=redis_server.url, timeout_s=120)
+    rep = run_workflow(
+        fan(burn, 1, seconds=0.01), planner="uniform", redis_url=redis_server.url, timeout_s=120
+    )
     run = next(r for r in rep.records if isinstance(r, RunRecord))
     assert run.extra["host_cpus"] == float(os.cpu_count())
     assert 0.0 <= run.extra["host_load_1m"] < 1000.0
