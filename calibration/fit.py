@@ -465,10 +465,18 @@ def _fit_transfer(
     lm = np.log(_mem_ratio(m))
     free_alpha = _spread(lm) >= MIN_LOG_SPREAD and b.size >= MIN_SAMPLES
     free_lat = _spread(np.log(b)) >= 0.5 and b.size >= MIN_SAMPLES
+    free_bw = True
     if not free_alpha:
         fallback = "default"
         notes.append(f"alpha = {d.alpha:g} default (a single memory size or too few samples)")
-    if not free_lat:
+    if not free_lat and float(np.median(b)) / d.bytes_per_ms < 0.5 * float(np.median(t)):
+        # One size cannot separate latency from bandwidth. Small payloads whose time the default bandwidth
+        # explains less than half of are round-trip bound: fit the latency, keep the default bandwidth
+        # (fitting a bandwidth instead gave ~1 B/ms for 20-byte values: absurd for any larger output).
+        free_lat, free_bw = True, False
+        fallback = "default"
+        notes.append(f"bytes_per_ms = {d.bytes_per_ms:g} default (transfer sizes barely vary; latency-bound)")
+    elif not free_lat:
         fallback = "default"
         notes.append(f"latency = {d.latency_ms:g} ms default (transfer sizes barely vary)")
     lt = np.log(t)
@@ -479,12 +487,12 @@ def _fit_transfer(
         k = 0
         lat = math.exp(min(p[k], 700.0)) if free_lat else d.latency_ms
         k += free_lat
-        bw = math.exp(min(p[k], 700.0))
-        k += 1
+        bw = math.exp(min(p[k], 700.0)) if free_bw else d.bytes_per_ms
+        k += free_bw
         alpha = p[k] if free_alpha else d.alpha
         return lat, bw, alpha
 
-    p0 = np.array([v for v, keep in zip(x0, (free_lat, True, free_alpha), strict=True) if keep])
+    p0 = np.array([v for v, keep in zip(x0, (free_lat, free_bw, free_alpha), strict=True) if keep])
 
     def resid(p: np.ndarray) -> np.ndarray:
         lat, bw, alpha = unpack(p)

@@ -117,3 +117,16 @@ def test_startup_excludes_the_wait_at_the_container_cap() -> None:
     models, _ = fit_models(recs)
     assert models.startup.median_ms(1024, "warm") == pytest.approx(52.0, abs=3)
     assert models.startup.median_ms(1024, "cold") == pytest.approx(900.0)
+
+
+def test_small_fixed_size_transfers_fit_a_latency_not_a_tiny_bandwidth() -> None:
+    """20-byte values that take ~10 ms are round-trip bound: the fit keeps a sane bandwidth, so a 10 MB
+    output is not predicted to take hours."""
+    from sim.models.records import Transfer
+
+    recs = [rec(1.0, downloads=[Transfer(20, 10.0 + 0.1 * i)]) for i in range(20)]
+    models, _ = fit_models(recs)
+    tr = models.transfer
+    assert tr.latency_ms == pytest.approx(10.9, rel=0.1)
+    assert tr.median_ms(10_000_000, 1024) < 1000.0
+    assert any("latency-bound" in n for n in tr.fit.notes)
