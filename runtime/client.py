@@ -510,10 +510,15 @@ class _Run:
                 res = self.r.evalsha(self.claim_sha, len(keys), *keys, "client")
                 send = [bool(int(x)) for x in res]
             elif isinstance(effect, fx.Invoke):
-                argv: list[Any] = []
-                for msg in invocation_msgs(base, "client", effect.invocations, None, self.rc):
-                    argv += [msg.inv_id, msg.encode()]
-                self.r.evalsha(self.invoke_sha, 2, self.keys.invs, self.keys.invoke, *argv)
+                # In batches: with inline-plan every message carries a fragment that takes a moment to
+                # make, and the first workers can start while the client makes the others.
+                invs = effect.invocations
+                step = 8 if self.rc is not None else max(1, len(invs))
+                for i in range(0, len(invs), step):
+                    argv: list[Any] = []
+                    for msg in invocation_msgs(base, "client", invs[i:i + step], None, self.rc):
+                        argv += [msg.inv_id, msg.encode()]
+                    self.r.evalsha(self.invoke_sha, 2, self.keys.invs, self.keys.invoke, *argv)
                 send = None
             elif isinstance(effect, fx.Prewarm):
                 self._prewarm_later(InvocationMsg(self.run_id, "prewarm", None, effect.memory_mb, (), self.t0,

@@ -42,9 +42,9 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
-import copy
-import dataclasses
+import io
 import json
+import pickle
 import time
 import traceback
 from collections.abc import Generator
@@ -60,6 +60,7 @@ from sim.models.records import TaskRecord, Transfer, WorkerRecord, to_dict
 from sim.models.resources import cpus_for_memory
 from sim.worker import effects as fx
 from sim.worker.logic import STREAMING, PlanView, WorkerState
+from sim.workflow.dag import Workflow
 from sim.workflow.language import resolve_refs
 
 # Big values are unpickled/verified off the event loop.
@@ -281,25 +282,85 @@ class RunContext:
         self.specs = self.wf.tasks
         self.workflow_type = meta.get("workflow_type", "")
         self.planner = plan.planner
+        # inline-plan: specs pickled without their function, and each function once, made once per run
+        self._spec_blobs: dict[str, bytes] = {}
+        self._spec_fns: dict[str, str] = {}  # task -> key of its function ("" for none)
+        self._fn_blobs: dict[str, bytes] = {}
+        self._fn_keys: dict[int, str] = {}
 
     @staticmethod
     def dump(run_id: str, plan: Plan, meta: dict[str, Any]) -> bytes:
         return signing.dumps({"plan": plan, "meta": meta}, f"plan:{run_id}")
 
     def dump_fragment(self, tasks: frozenset[str]) -> bytes:
-        """inline-plan: the plan restricted to ``tasks`` (a :func:`~sim.worker.logic.plan_fragment`), signed
-        like the whole plan. It remembers how many sinks the whole plan has (the logic's cleanup rule)."""
-        wf = self.wf
-        sub = copy.copy(wf)
-        sub.graph = _ordered_subgraph(wf.graph, tasks)
-        sub.meta = dict(wf.meta)
-        sub._topo = [t for t in wf.topological_order() if t in tasks]
-        ann = {k: v for k, v in self.plan.annotations.items() if k != "prewarm"}  # the client's business
+        """inline-plan: the plan restricted to ``tasks`` (a :func:`~sim.worker.logic.plan_fragment`), signed.
+
+        It travels in every invocation, so it must be cheap to make and to load: each task's spec is
+        pickled once per run without its function, each function once per run (code stored once per
+        function, not per task), both cached (a worker started with a fragment reuses the blobs it
+        received), and the rest is plain data. Parents and children keep their order (the logic breaks ties by it,
+        e.g. which flexible child continues here), and the fragment remembers how many sinks the whole
+        plan has (the logic's cleanup rule). Read back with :meth:`load_fragment`.
+        """
+        wf, plan, g = self.wf, self.plan, self.wf.graph
+        order = [t for t in wf.topological_order() if t in tasks]
+        ann = {k: v for k, v in plan.annotations.items() if k != "prewarm"}  # the client's business
         ann["task_dup"] = tuple((t, p) for t, p in ann.get("task_dup", ()) if t in tasks and p in tasks)
         ann["sinks_total"] = self.view.n_sinks
-        plan = dataclasses.replace(self.plan, workflow=sub, configs={t: self.plan.configs[t] for t in tasks},
-                                   annotations=ann)
-        return self.dump(self.run_id, plan, self.meta)
+        body = {
+            "name": wf.name, "params": wf.params, "order": order, "specs": [self._spec_blob(t) for t in order],
+            "fns": {k: self._fn_blobs[k] for k in dict.fromkeys(self._spec_fns[t] for t in order) if k},
+            "succ": [[(v, d) for v, d in g._succ[t].items() if v in tasks] for t in order],
+            "pred": [[u for u in g._pred[t] if u in tasks] for t in order],
+            "configs": [plan.configs[t] for t in order], "planner": plan.planner, "sla": plan.sla,
+            "optimizations": plan.optimizations, "annotations": ann, "meta": self.meta,
+        }
+        return signing.sign(pickle.dumps(body, protocol=5), f"fragment:{self.run_id}")
+
+    def _spec_blob(self, task: str) -> bytes:
+        blob = self._spec_blobs.get(task)
+        if blob is None:
+            spec = self.specs[task]
+            fn = spec.call.fn if spec.call is not None else None
+            key = ""
+            if fn is not None:
+                key = self._fn_keys.get(id(fn), "")
+                if not key:
+                    key = self._fn_keys[id(fn)] = f"{spec.function}#{len(self._fn_keys)}"
+                    self._fn_blobs[key] = cloudpickle.dumps(fn, protocol=5)
+            buf = io.BytesIO()
+            _SpecPickler(buf, fn, key).dump(spec)
+            blob = self._spec_blobs[task] = buf.getvalue()
+            self._spec_fns[task] = key
+        return blob
+
+    @classmethod
+    def load_fragment(cls, run_id: str, data: bytes) -> RunContext:
+        """The :class:`RunContext` of a fragment made by :meth:`dump_fragment` (signature checked first)."""
+        d = pickle.loads(signing.verify(data, f"fragment:{run_id}"))
+        wf = Workflow(d["name"], d["params"])
+        g = wf.graph
+        order = d["order"]
+        fns = {k: cloudpickle.loads(blob) for k, blob in d["fns"].items()}
+        spec_fns: dict[str, str] = {}
+        for t, blob in zip(order, d["specs"], strict=True):
+            unpickler = _SpecUnpickler(io.BytesIO(blob), fns)
+            g._node[t] = {"spec": unpickler.load()}
+            spec_fns[t] = unpickler.used
+            g._succ[t] = {}
+            g._pred[t] = {}
+        for t, children in zip(order, d["succ"], strict=True):
+            g._succ[t] = dict(children)
+        for t, parents in zip(order, d["pred"], strict=True):
+            g._pred[t] = {u: g._succ[u][t] for u in parents}  # one edge dict, as networkx keeps it
+        wf._topo = order
+        plan = Plan(wf, dict(zip(order, d["configs"], strict=True)), d["planner"], d["sla"], d["optimizations"],
+                    d["annotations"])
+        rc = cls(run_id, plan, d["meta"])
+        rc._spec_blobs = dict(zip(order, d["specs"], strict=True))
+        rc._spec_fns = spec_fns
+        rc._fn_blobs = dict(d["fns"])
+        return rc
 
     @classmethod
     def load(cls, run_id: str, data: bytes | None) -> RunContext:
@@ -309,18 +370,25 @@ class RunContext:
         return cls(run_id, obj["plan"], obj["meta"])
 
 
-def _ordered_subgraph(g: Any, tasks: frozenset[str]) -> Any:
-    """``g`` restricted to ``tasks``, keeping the order of every node's parents and children: the logic
-    breaks ties by that order (which flexible child continues here), so a fragment must keep it
-    (``DiGraph.subgraph(...).copy()`` rebuilds the parent lists in node order)."""
-    sub = g.__class__()
-    sub.graph.update(g.graph)
-    for n, data in g._node.items():
-        if n in tasks:
-            sub._node[n] = data
-            sub._succ[n] = {v: d for v, d in g._succ[n].items() if v in tasks}
-            sub._pred[n] = {u: d for u, d in g._pred[n].items() if u in tasks}
-    return sub
+class _SpecPickler(cloudpickle.Pickler):
+    """Pickles a task spec with its function left out (a reference ``key``, resolved by the loader)."""
+
+    def __init__(self, file: io.BytesIO, fn: Any, key: str) -> None:
+        super().__init__(file, protocol=5)
+        self.fn, self.key = fn, key
+
+    def persistent_id(self, obj: Any) -> str | None:
+        return self.key if self.fn is not None and obj is self.fn else None
+
+
+class _SpecUnpickler(pickle.Unpickler):
+    def __init__(self, file: io.BytesIO, fns: dict[str, Any]) -> None:
+        super().__init__(file)
+        self.fns, self.used = fns, ""
+
+    def persistent_load(self, pid: Any) -> Any:
+        self.used = str(pid)
+        return self.fns[self.used]
 
 
 # --- the driver -------------------------------------------------------------------------------------

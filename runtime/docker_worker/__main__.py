@@ -4,8 +4,9 @@ Each job is one signed invocation (:class:`runtime.driver.InvocationMsg`): run i
 None (flexible), memory, first tasks. The handler runs ``start_worker_lifecycle`` for it through the
 asyncio driver (:class:`runtime.driver.WorkerDriver`) on an event loop that lives as long as the process,
 so a warm worker keeps its Redis connections and its cached plan (per run id) between jobs. An
-invocation that carries its plan fragment (optimization ``inline-plan``) starts without fetching the plan;
-the fragment is used for that invocation only (it is not the whole plan, so it is not cached).
+invocation that carries its plan fragment (optimization ``inline-plan``) starts without fetching the plan
+(unless the whole plan is cached here already); the fragment is used for that invocation only (it is not
+the whole plan, so it is not cached).
 
 While an invocation runs, a heartbeat ``hb:{invocation}`` (expires after 3 s, refreshed every second)
 tells the client the worker is alive, and the run's ``stop`` flag is polled: the client sets it when a
@@ -89,8 +90,9 @@ async def run_invocation(payload: bytes, redis_client: aioredis.Redis | None = N
     else:
         r, scripts = await _get_redis()
     keys = RunKeys(msg.run_id)
-    inline = RunContext.load(msg.run_id, msg.plan) if msg.plan else None
-    rc = inline if inline is not None else _contexts.get(msg.run_id)
+    rc = _contexts.get(msg.run_id)  # the whole plan, cached by this warm worker: nothing to load
+    inline = RunContext.load_fragment(msg.run_id, msg.plan) if msg.plan and rc is None else None
+    rc = inline if inline is not None else rc
     plan_source = "inline" if inline is not None else "cached" if rc is not None else "fetched"
     async with r.pipeline(transaction=False) as pipe:
         pipe.set(keys.hb(msg.inv_id), b"1", ex=HEARTBEAT_TTL_S)

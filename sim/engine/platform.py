@@ -8,7 +8,7 @@ Built-ins:
 
 - ``default``: a small serverless platform with a Redis-like store (0.5 ms per round trip, 15 ms per
   invocation, 7 s keep-alive, 1000 containers at most, CPU sharing inside a worker; a worker fetches and
-  loads the plan, 200 bytes and 0.1 ms per task, once per container).
+  loads the plan, 200 bytes and 3 ms + 0.06 ms per task, once per container).
 - ``ideal``: no latency, no start-up, unlimited bandwidth and containers, no CPU sharing, and execution
   time equal to each task's recorded runtime: its makespan is the workflow's critical path.
 
@@ -35,14 +35,17 @@ class Platform:
     transfers: bool = True  # False: every transfer takes no time
     startup: bool = True  # False: workers start instantly
     exec_from_recorded: bool = False  # True: execution time is the task's recorded runtime
-    # A worker's plan: fetched (one GET of plan_bytes_per_task x tasks) and loaded (plan_load_ms_per_task x
-    # tasks: unpickling and the logic's view) once per container and run; an inline-plan fragment is only
-    # loaded. The defaults are measured on the runtime (about 200 bytes and 0.1 ms per task).
+    # A worker's plan: fetched (one GET of plan_bytes_per_task x tasks) and loaded (plan_load_base_ms +
+    # plan_load_ms_per_task x tasks: unpickling and the logic's view) once per container and run; an
+    # inline-plan fragment is only loaded, at every start (it is not the whole plan: not kept). The
+    # defaults are measured on the runtime (200 bytes, 3 ms + 0.06 ms per task; benchmarks/bench_inline_plan.py).
     plan_bytes_per_task: float = 0.0
+    plan_load_base_ms: float = 0.0
     plan_load_ms_per_task: float = 0.0
 
     def __post_init__(self) -> None:
-        for f in ("store_latency_ms", "invoke_latency_ms", "keep_alive_ms", "plan_bytes_per_task", "plan_load_ms_per_task"):
+        for f in ("store_latency_ms", "invoke_latency_ms", "keep_alive_ms", "plan_bytes_per_task", "plan_load_base_ms",
+                  "plan_load_ms_per_task"):
             if getattr(self, f) < 0:
                 raise ValueError(f"platform {self.name!r}: {f} must be >= 0, got {getattr(self, f)}")
         if self.max_containers is not None and self.max_containers < 1:
@@ -54,7 +57,7 @@ class Platform:
         return asdict(self)
 
 
-DEFAULT = Platform(plan_bytes_per_task=200.0, plan_load_ms_per_task=0.1)
+DEFAULT = Platform(plan_bytes_per_task=200.0, plan_load_base_ms=3.0, plan_load_ms_per_task=0.06)
 IDEAL = Platform(
     name="ideal",
     store_latency_ms=0.0,

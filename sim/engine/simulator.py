@@ -440,17 +440,21 @@ class Simulation:
         self.pool.release(container)
 
     def _plan_ms(self, inv: fx.Invocation, container: int) -> float:
-        """Getting the plan at worker start (the runtime's ``run_invocation``): a fragment that came inline
-        is loaded; otherwise the whole plan is fetched and loaded, unless this container already has it."""
+        """Getting the plan at worker start (the runtime's ``run_invocation``): nothing if this container
+        has the whole plan already; else a fragment that came inline is loaded, or the whole plan is
+        fetched and loaded (and kept by the container for the run)."""
         p = self.platform
+        if container in self._plan_loaded:
+            return 0.0
         if inv.fragment is not None:
-            return len(inv.fragment) * p.plan_load_ms_per_task
-        if container in self._plan_loaded or not (p.plan_bytes_per_task or p.plan_load_ms_per_task):
+            return p.plan_load_base_ms + len(inv.fragment) * p.plan_load_ms_per_task
+        if not (p.plan_bytes_per_task or p.plan_load_base_ms or p.plan_load_ms_per_task):
             return 0.0
         self._plan_loaded.add(container)
         self.store_ops += 1
         n = len(self.wf)
-        return self._transfer_ms(int(n * p.plan_bytes_per_task), inv.memory_mb) + n * p.plan_load_ms_per_task
+        fetch = self._transfer_ms(int(n * p.plan_bytes_per_task), inv.memory_mb)
+        return fetch + p.plan_load_base_ms + n * p.plan_load_ms_per_task
 
     # -- results ----------------------------------------------------------------------------------------
     def _output(self) -> PlanOutput:

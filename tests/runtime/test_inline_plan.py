@@ -45,7 +45,7 @@ def test_a_fragment_gives_the_whole_plans_answers(seed, n):
     for inv in invocations:
         if inv.fragment is None:
             continue
-        sub = RunContext.load("frag", full.dump_fragment(inv.fragment))
+        sub = RunContext.load_fragment("frag", full.dump_fragment(inv.fragment))
         f = sub.view
         runs, workers = logic.fragment_runs(v, inv.worker_id, inv.tasks)
         assert f.n_sinks == len(v.sinks) and sub.meta == full.meta
