@@ -40,7 +40,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("-o", "--out", default="benchmarks/results/optimizations.csv")
     args = parser.parse_args()
-    console = Console()
+    console = Console(width=140)  # wide enough for planner variants in logs and CI output
     rows = []
     t0 = time.perf_counter()
     for spec in WORKFLOWS:
@@ -130,17 +130,55 @@ def main() -> None:
             f"makespan {plain['makespan_ms']:.0f} -> {clustered['makespan_ms']:.0f} ms "
             f"({clustered['makespan_change_pct']:+.1f}%)"
         )
-    cluster_tradeoff(console)
+    cluster_tradeoff(console, Path(args.out).with_name("clustering_gemm.csv"))
     console.print(f"table: {args.out} ({len(rows)} rows, {time.perf_counter() - t0:.0f} s)")
 
 
-def cluster_tradeoff(console: Console) -> None:
+def cluster_tradeoff(console: Console, out_csv: Path) -> None:
     """gemm's blocks are shared across every multiply, so WUKONG's rule (all consumers of a large object
     run where it is) puts all 16 on one worker: fewest bytes, least parallelism. ``cluster_max_tasks``
-    bounds a root cluster; the table shows what each bound buys, against plain wukong in the same run."""
+    bounds a root cluster and ``cluster_memory_mb`` sizes its worker; the table (and ``out_csv``) shows
+    what each buys, against plain wukong in the same run."""
     wf = load_workflow("gemm")
     plain = what_if(wf, "wukong").result.output
-    table = Table(title="gemm, wukong + clustering: bytes moved vs makespan by root-cluster bound")
+    moved = lambda o: o.bytes_uploaded + o.bytes_downloaded  # noqa: E731
+    variants = [("wukong (no clustering)", "wukong", frozenset())]
+    variants += [
+        (n, n, frozenset(["clustering"]))
+        for n in (
+            "wukong",
+            "wukong:cluster_max_tasks=8",
+            "wukong:cluster_max_tasks=4",
+            "wukong:cluster_max_tasks=2",
+        )
+    ]
+    # memory also buys CPU: a root-cluster worker sized for its tasks (the largest Lambda size, 10 GB)
+    variants += [
+        (n, n, frozenset(["clustering"]))
+        for n in ("wukong:cluster_memory_mb=10240", "wukong:cluster_max_tasks=8:cluster_memory_mb=10240")
+    ]
+    rows = []
+    for label, name, opts in variants:
+        out = plain if not opts else what_if(wf, name, optimizations=opts).result.output
+        rows.append(
+            {
+                "planner": label,
+                "workers": out.invocations,
+                "bytes_moved": moved(out),
+                "bytes_change_pct": round(100 * (moved(out) / moved(plain) - 1), 2),
+                "makespan_ms": round(out.makespan_ms, 3),
+                "makespan_change_pct": round(100 * (out.makespan_ms / plain.makespan_ms - 1), 2),
+                "cost_gb_s": round(out.cost_gb_s, 4),
+                "cost_change_pct": round(100 * (out.cost_gb_s / plain.cost_gb_s - 1), 2),
+            }
+        )
+    with open(out_csv, "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    table = Table(
+        title=f"gemm, wukong + clustering: bytes moved vs makespan by root-cluster bound ({out_csv})"
+    )
     for col in (
         "planner",
         "workers",
@@ -151,27 +189,15 @@ def cluster_tradeoff(console: Console) -> None:
         "cost change",
     ):
         table.add_column(col, justify="right")
-    moved = lambda o: o.bytes_uploaded + o.bytes_downloaded  # noqa: E731
-    table.add_row(
-        "wukong (no clustering)",
-        str(plain.invocations),
-        f"{moved(plain) / 1e6:.1f}",
-        "+0.0%",
-        f"{plain.makespan_ms:.0f}",
-        "+0.0%",
-        "+0.0%",
-    )
-    for cap in (None, 8, 4, 2):
-        name = "wukong" if cap is None else f"wukong:cluster_max_tasks={cap}"
-        out = what_if(wf, name, optimizations=frozenset(["clustering"])).result.output
+    for r in rows:
         table.add_row(
-            name,
-            str(out.invocations),
-            f"{moved(out) / 1e6:.1f}",
-            f"{100 * (moved(out) / moved(plain) - 1):+.1f}%",
-            f"{out.makespan_ms:.0f}",
-            f"{100 * (out.makespan_ms / plain.makespan_ms - 1):+.1f}%",
-            f"{100 * (out.cost_gb_s / plain.cost_gb_s - 1):+.1f}%",
+            r["planner"],
+            str(r["workers"]),
+            f"{r['bytes_moved'] / 1e6:.1f}",
+            f"{r['bytes_change_pct']:+.1f}%",
+            f"{r['makespan_ms']:.0f}",
+            f"{r['makespan_change_pct']:+.1f}%",
+            f"{r['cost_change_pct']:+.1f}%",
         )
     console.print(table)
 

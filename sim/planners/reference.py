@@ -11,8 +11,10 @@
 
 from __future__ import annotations
 
+from sim.models.plan import Plan
 from sim.models.resources import ResourceConfig
 from sim.planners.base import Planner, PlannerConfig, group_into_workers
+from sim.worker.logic import CLUSTERING, PlanView
 from sim.workflow.dag import Workflow
 
 # A downgrade is accepted if the makespan grows by less than this (absorbs float noise, nothing more).
@@ -80,16 +82,25 @@ class WukongPlanner(Planner):
     name = "wukong"
     description = (
         "every task flexible at one memory size; the dependency counters schedule at run time "
-        "(cluster_max_tasks: most tasks one root cluster of the clustering optimization may start on one worker)"
+        "(with clustering: cluster_max_tasks bounds how many roots sharing a large stored object start on "
+        "one worker; cluster_memory_mb sizes such a worker, since memory also buys CPU)"
     )
 
-    def __init__(self, config: PlannerConfig | None = None, cluster_max_tasks: int | None = None) -> None:
+    def __init__(
+        self,
+        config: PlannerConfig | None = None,
+        cluster_max_tasks: int | None = None,
+        cluster_memory_mb: int | None = None,
+    ) -> None:
         super().__init__(config)
-        if cluster_max_tasks is not None and (
-            not isinstance(cluster_max_tasks, int) or cluster_max_tasks < 1
+        for name, value in (
+            ("cluster_max_tasks", cluster_max_tasks),
+            ("cluster_memory_mb", cluster_memory_mb),
         ):
-            raise ValueError(f"cluster_max_tasks must be a whole number >= 1, got {cluster_max_tasks!r}")
+            if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
+                raise ValueError(f"{name} must be a whole number >= 1, got {value!r}")
         self.cluster_max_tasks = cluster_max_tasks
+        self.cluster_memory_mb = cluster_memory_mb
 
     def annotations(self) -> dict:
         # clustering: roots sharing a large stored object start together; unbounded is WUKONG's rule (every
@@ -98,7 +109,20 @@ class WukongPlanner(Planner):
 
     def assign(self, wf: Workflow) -> dict[str, ResourceConfig]:
         memory = self.config.memory_sizes[0]
-        return {t: ResourceConfig(memory, None) for t in wf.graph}
+        configs = {t: ResourceConfig(memory, None) for t in wf.graph}
+        if self.cluster_memory_mb is None or CLUSTERING not in self.config.optimizations:
+            return configs
+        # A root cluster runs several tasks at once on one worker: give that worker its own size (the
+        # worker logic invokes a cluster at the memory of its first task).
+        view = PlanView(
+            Plan(
+                wf, configs, self.name, optimizations=frozenset([CLUSTERING]), annotations=self.annotations()
+            )
+        )
+        for group in view.root_clusters:
+            for t in group:
+                configs[t] = ResourceConfig(self.cluster_memory_mb, None)
+        return configs
 
 
 def _worker_order(worker_id: str) -> tuple[int, str]:

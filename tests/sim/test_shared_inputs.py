@@ -20,13 +20,13 @@ SIZES = {"A0": 6000, "A1": 6001, "B0": 6002, "B1": 6003}
 LARGE = 5000  # the large-output threshold used here: every block is "large"
 
 
-def mini_gemm() -> Workflow:
-    """m{i}{j} reads blocks A{i} and B{j} (stored objects); agg reads every m."""
+def mini_gemm(scale: int = 1) -> Workflow:
+    """m{i}{j} reads blocks A{i} and B{j} (stored objects, ``scale`` times SIZES); agg reads every m."""
     wf = Workflow("mini-gemm")
     for i in range(2):
         for j in range(2):
             objs = [
-                {"path": f"args[{k}]", "bytes": SIZES[key], "key": key}
+                {"path": f"args[{k}]", "bytes": scale * SIZES[key], "key": key}
                 for k, key in enumerate((f"A{i}", f"B{j}"))
             ]
             wf.add_task(
@@ -145,3 +145,26 @@ def test_gemm_clustering_meets_the_issue_goal():
     moved = lambda o: o.bytes_uploaded + o.bytes_downloaded  # noqa: E731
     assert moved(clustered) <= 0.5 * moved(plain)
     assert clustered.invocations == 1  # every multiply reads a block another one reads: one cluster
+
+
+def test_cluster_memory_sizes_only_the_root_cluster_workers():
+    cfg = PlannerConfig(
+        platform=SIMPLE, models=simple_models(), sla="p50", optimizations=frozenset([logic.CLUSTERING])
+    )
+    wf = mini_gemm(scale=1000)  # 6 MB blocks: large at the planner's default threshold
+    wf.add_task(TaskSpec("solo", "solo", runtime_ms=1.0, output_bytes=1))  # shares nothing: not clustered
+    p = get_planner("wukong:cluster_memory_mb=8192", cfg).plan(wf)
+    assert {t: p.configs[t].memory_mb for t in ("m00", "m11", "agg", "solo")} == {
+        "m00": 8192,
+        "m11": 8192,
+        "agg": 2048,
+        "solo": 2048,
+    }
+    res = run(p)
+    assert res.output.workers[res.traces["m00"].worker]["memory_mb"] == 8192
+    off = PlannerConfig(platform=SIMPLE, models=simple_models(), sla="p50")
+    assert {
+        c.memory_mb for c in get_planner("wukong:cluster_memory_mb=8192", off).plan(wf).configs.values()
+    } == {2048}
+    with pytest.raises(ValueError, match="cluster_memory_mb"):
+        get_planner("wukong:cluster_memory_mb=-1", cfg)
