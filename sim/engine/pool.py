@@ -9,9 +9,7 @@ memory time is charged up to that moment.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Generator
 from dataclasses import dataclass, field
-from typing import Any
 
 import simpy
 
@@ -57,8 +55,9 @@ class ContainerPool:
         self.alloc_mb_ms += c.memory_mb * (at - c.created_ms)
         c.idle_since = -1.0  # removed
 
-    def acquire(self, memory_mb: int) -> Generator[Any, Any, tuple[Container, str]]:
-        """Get a container: ``(container, "warm" | "cold")``; waits while the cap is reached."""
+    def try_acquire(self, memory_mb: int) -> tuple[Container, str] | None:
+        """A container now: ``(container, "warm" | "cold")``, or None at the cap (then wait for
+        :meth:`turn` and try again). A callback, not a generator: the simulator runs it from events."""
         while True:
             self._reap()
             idle = self.idle.get(memory_mb)
@@ -70,9 +69,13 @@ class ContainerPool:
             if self.max_containers is None or self.live < self.max_containers:
                 return self._new(memory_mb), "cold"
             if not self._evict_one_idle():
-                turn = self.env.event()
-                self.waiting.append(turn)
-                yield turn
+                return None
+
+    def turn(self) -> simpy.Event:
+        """An event that fires when a release lets the next waiting request try again."""
+        turn = self.env.event()
+        self.waiting.append(turn)
+        return turn
 
     def _evict_one_idle(self) -> bool:
         """At the cap, an idle container of another size gives way to a new one."""
@@ -93,14 +96,12 @@ class ContainerPool:
         self.all.append(c)
         return c
 
-    def prewarm(self, memory_mb: int, startup_ms: float) -> Generator[Any, Any, None]:
-        """Start an idle container ahead of need (skipped at the cap)."""
+    def prewarm(self, memory_mb: int) -> Container | None:
+        """Start an idle container ahead of need (None at the cap); release it once it has started."""
         self._reap()
         if self.max_containers is not None and self.live >= self.max_containers:
-            return
-        c = self._new(memory_mb, prewarmed=True)
-        yield self.env.timeout(startup_ms)
-        self.release(c)
+            return None
+        return self._new(memory_mb, prewarmed=True)
 
     def release(self, c: Container) -> None:
         c.idle_since = self.env.now

@@ -28,7 +28,9 @@ residuals (Monte-Carlo replications).
 from __future__ import annotations
 
 import gc
+from collections import deque
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -36,7 +38,7 @@ import simpy
 
 from sim.engine.cpu import SharedCpu
 from sim.engine.platform import Platform, load_platform
-from sim.engine.pool import ContainerPool
+from sim.engine.pool import Container, ContainerPool
 from sim.models.performance import PerformanceModels
 from sim.models.plan import Plan, PlanningTaskInfo, PlanOutput
 from sim.models.predictor import Predictor
@@ -71,6 +73,7 @@ class TaskTrace:
     memory_mb: int
     start_ms: float
     downloads: list[tuple[int, float]] = field(default_factory=list)
+    download_bytes: int = 0  # the sum over ``downloads``
     download_ms: float = 0.0
     exec_ms: float = 0.0
     upload: tuple[int, float] | None = None
@@ -121,6 +124,42 @@ class SimResult:
         return recs
 
 
+class _Branch:
+    """One generator of the worker logic, driven by the SimPy events it waits for.
+
+    A leaner stand-in for a SimPy process: the wait event's callback resumes the generator directly,
+    with no process object, start-up event or end event of its own (only a :class:`Spawn`'s handle,
+    which a :class:`Join` may wait for, is triggered at the end). Events fire in the same order.
+    """
+
+    __slots__ = ("perform", "gen", "worker", "value", "handle", "then")
+
+    def __init__(self, perform: dict, gen, worker: SimWorker | None, handle: simpy.Event | None, then) -> None:  # noqa: ANN001
+        self.perform = perform
+        self.gen = gen
+        self.worker = worker
+        self.value: Any = None
+        self.handle = handle
+        self.then = then
+
+    def resume(self, _event: simpy.Event | None = None) -> None:
+        perform, gen, worker, send = self.perform, self.gen, self.worker, self.value
+        while True:
+            try:
+                effect = gen.send(send)
+            except StopIteration:
+                if self.handle is not None:
+                    self.handle.succeed()
+                if self.then is not None:
+                    self.then()
+                return
+            wait, send = perform[type(effect)](effect, worker)
+            if wait is not None and wait.callbacks is not None:  # a processed event: go on at once
+                self.value = send
+                wait.callbacks.append(self.resume)
+                return
+
+
 class Simulation:
     """One simulated run of a plan on a platform."""
 
@@ -146,12 +185,13 @@ class Simulation:
         p = self.platform
         self.pool = ContainerPool(self.env, p.keep_alive_ms, p.max_containers)
         self.counters: dict[str, set[str]] = {}
-        self.stored: dict[str, simpy.Event] = {}
+        self.stored: dict[str, simpy.Event] = {}  # outputs waited for, not yet stored
+        self.stored_done: set[str] = set()
         self.streaming: dict[str, float] = {}
         self.labelled: dict[str, TaskTrace] = {}
         self.cleaned_at: float | None = None
         self.claims: set[str] = set()
-        self.ready: dict[str, simpy.Event] = {}
+        self.ready: dict[str, simpy.Event] = {}  # tasks waited for, not yet ready
         self.ready_flags: set[str] = set()
         self.traces: dict[str, TaskTrace] = {}
         self.workers: dict[str, SimWorker] = {}
@@ -168,23 +208,40 @@ class Simulation:
         # These optimizations let a flexible worker run several tasks at once.
         self._flexible_forks = bool(self.view.opts & {CLUSTERING, ASYNC_UPLOAD})
         self._handlers = fx.bind_performers(self)
+        self._starts: deque = deque()
 
     # -- the driver -------------------------------------------------------------------------------------
-    def mock_execute_branch(self, branch, worker: SimWorker | None):  # noqa: ANN001 - generator
-        """Run one generator of the worker logic under SimPy: perform each effect, send back results."""
-        handlers = self._handlers
-        send = None
-        while True:
-            try:
-                effect = branch.send(send)
-            except StopIteration:
-                return
-            wait, send = handlers[type(effect)](effect, worker)
-            if wait is not None:
-                yield wait
+    def mock_execute_branch(
+        self, branch, worker: SimWorker | None, handle: simpy.Event | None = None, then=None  # noqa: ANN001
+    ) -> None:
+        """Run one generator of the worker logic under SimPy: perform each effect, send back results.
+
+        The branch starts with the next batch of starts (see :meth:`_soon`), like a SimPy process. At its
+        end ``handle`` (a :class:`Spawn`'s handle) succeeds and ``then`` is called.
+        """
+        self._soon(_Branch(self._handlers, branch, worker, handle, then).resume)
+
+    def _soon(self, start) -> None:  # noqa: ANN001 - callable
+        """Call ``start()`` at the current time, before any other event of this time, in FIFO order.
+
+        This is exactly when SimPy would run a new process (its ``Initialize`` event is urgent), but
+        one urgent event serves every start queued at the same moment instead of one event each.
+        """
+        self._starts.append(start)
+        if len(self._starts) == 1:
+            ev = simpy.Event(self.env)
+            ev._ok, ev._value = True, None
+            ev.callbacks.append(self._run_starts)
+            self.env.schedule(ev, simpy.events.URGENT)
+
+    def _run_starts(self, _event: simpy.Event) -> None:
+        starts = self._starts
+        while starts:
+            starts[0]()  # a start may queue more starts: they run in this same batch, in order
+            starts.popleft()
 
     def run(self, until: float | None = None) -> SimResult:
-        self.env.process(self.mock_execute_branch(submit_workflow(self.view), None))
+        self.mock_execute_branch(submit_workflow(self.view), None)
         # The run allocates many short-lived generators and events but creates no reference cycles
         # worth collecting mid-run; pausing the cyclic collector saves about a quarter of the time.
         gc_was_enabled = gc.isenabled()
@@ -241,16 +298,23 @@ class Simulation:
         mem = w.state.memory_mb
         longest = 0.0
         now = self.env.now
+        streaming = self.streaming
+        downloads = tr.downloads
+        total = 0
         for key, nbytes in e.items:
             ms = self._transfer_ms(nbytes, mem)
-            stream_end = self.streaming.get(key)
-            if stream_end is not None and stream_end > now:
-                # Reading the chunks as the producer writes them (the runtime's streamed Fetch): done when
-                # the writing is done plus the read of the last chunk, or at its own pace if that is slower.
-                ms = max(ms, stream_end - now + self._transfer_ms(min(nbytes, fx.STREAM_CHUNK_BYTES), mem))
-            tr.downloads.append((nbytes, ms))
-            self.bytes_down += nbytes
-            longest = max(longest, ms)
+            if streaming:
+                stream_end = streaming.get(key)
+                if stream_end is not None and stream_end > now:
+                    # Reading the chunks as the producer writes them (the runtime's streamed Fetch): done when
+                    # the writing is done plus the read of the last chunk, or at its own pace if that is slower.
+                    ms = max(ms, stream_end - now + self._transfer_ms(min(nbytes, fx.STREAM_CHUNK_BYTES), mem))
+            downloads.append((nbytes, ms))
+            total += nbytes
+            if ms > longest:
+                longest = ms
+        tr.download_bytes += total
+        self.bytes_down += total
         self.store_ops += 1
         tr.download_ms = longest
         return self._transfer_wait(longest, len(e.items))
@@ -305,21 +369,21 @@ class Simulation:
             wait.callbacks.append(lambda _e: self._stored(e.task))
         return wait, None
 
-    def _stored_event(self, task: str) -> simpy.Event:
-        ev = self.stored.get(task)
-        if ev is None:
-            ev = self.stored[task] = self.env.event()
-        return ev
-
     def _stored(self, task: str) -> None:
-        ev = self._stored_event(task)
-        if not ev.triggered:
+        # An event only for outputs someone waits for (preloads): most outputs have no waiter.
+        self.stored_done.add(task)
+        ev = self.stored.pop(task, None)
+        if ev is not None:
             ev.succeed()
 
     def _wait_stored(self, e: fx.WaitStored, w: SimWorker):
         self.store_ops += 1  # subscribe, then check the key
-        ev = self._stored_event(e.task)
-        return (None, None) if ev.triggered else (ev, None)
+        if e.task in self.stored_done:
+            return None, None
+        ev = self.stored.get(e.task)
+        if ev is None:
+            ev = self.stored[e.task] = self.env.event()
+        return ev, None
 
     def _peek(self, e: fx.Peek, w: SimWorker):
         return self._round_trip([frozenset(self.counters.get(k, ())) for k in e.keys])
@@ -350,18 +414,16 @@ class Simulation:
             self.claims.add(wid)
         return self._round_trip(won)
 
-    def _ready_event(self, task: str) -> simpy.Event:
-        ev = self.ready.get(task)
-        if ev is None:
-            ev = self.ready[task] = self.env.event()
-        return ev
-
     def _set_ready(self, tasks: tuple[str, ...]) -> None:
         for t in tasks:
-            self.ready_flags.add(t)
-            ev = self._ready_event(t)
-            if not ev.triggered:
-                ev.succeed()
+            self._wake(t)
+
+    def _wake(self, task: str) -> None:
+        """Set ``task``'s ready flag; wake its waiter if there is one (an event only then)."""
+        self.ready_flags.add(task)
+        ev = self.ready.pop(task, None)
+        if ev is not None:
+            ev.succeed()
 
     def _mark_ready(self, e: fx.MarkReady, w: SimWorker):
         wait, _ = self._round_trip()
@@ -380,11 +442,13 @@ class Simulation:
         latency = self.platform.invoke_latency_ms
         for inv in e.invocations:
             self.invocations.append(inv)
-            self.env.process(self._start_worker(inv, latency))
+            self._soon(partial(self._start_worker, inv, latency))
         return self._timed(latency)
 
     def _spawn(self, e: fx.Spawn, w: SimWorker):
-        return None, self.env.process(self.mock_execute_branch(e.branch, w))
+        handle = self.env.event()
+        self.mock_execute_branch(e.branch, w, handle)
+        return None, handle
 
     def _join(self, e: fx.Join, w: SimWorker):
         pending = [h for h in e.handles if not h.processed]
@@ -394,36 +458,49 @@ class Simulation:
 
     def _wait_ready(self, e: fx.WaitReady, w: SimWorker):
         self.store_ops += 1  # subscribe, then check the persistent flag
-        ev = self._ready_event(e.task)
-        if ev.triggered:
+        if e.task in self.ready_flags:
             return None, None
+        ev = self.ready.get(e.task)
+        if ev is None:
+            ev = self.ready[e.task] = self.env.event()
         return ev, None
 
     def _notify(self, e: fx.Notify, w: SimWorker):
-        ev = self._ready_event(e.task)
-        if not ev.triggered:
-            ev.succeed()
+        self._wake(e.task)
         return None, None
 
     def _prewarm(self, e: fx.Prewarm, w: SimWorker):
-        def later():
-            yield self.env.timeout(e.delay_ms)
+        def fire(_event: simpy.Event) -> None:
             startup = self.predictor.startup_ms(e.memory_mb, "cold") if self.platform.startup else 0.0
-            yield from self.pool.prewarm(e.memory_mb, startup)
+            container = self.pool.prewarm(e.memory_mb)
+            if container is not None:
+                self.env.timeout(startup).callbacks.append(lambda _e: self.pool.release(container))
 
-        self.env.process(later())
+        self._soon(lambda: self.env.timeout(e.delay_ms).callbacks.append(fire))
         return None, None
 
     # -- workers ----------------------------------------------------------------------------------------
-    def _start_worker(self, inv: fx.Invocation, latency: float):
+    # Each step below runs from the event it waited for (callbacks, not a process: fewer events).
+    def _start_worker(self, inv: fx.Invocation, latency: float) -> None:
         if latency > 0:
-            yield self.env.timeout(latency)
-        requested = self.env.now
-        container, state = yield from self.pool.acquire(inv.memory_mb)
+            self.env.timeout(latency).callbacks.append(lambda _e: self._get_container(inv, self.env.now))
+        else:
+            self._get_container(inv, self.env.now)
+
+    def _get_container(self, inv: fx.Invocation, requested: float) -> None:
+        got = self.pool.try_acquire(inv.memory_mb)
+        if got is None:  # at the cap: try again when a container is released
+            self.pool.turn().callbacks.append(lambda _e: self._get_container(inv, requested))
+            return
+        container, state = got
         startup = self.predictor.startup_ms(inv.memory_mb, state) if self.platform.startup else 0.0
         startup += self._plan_ms(inv, container.id)
         if startup > 0:
-            yield self.env.timeout(startup)
+            self.env.timeout(startup).callbacks.append(lambda _e: self._run_worker(inv, requested, container, state))
+        else:
+            self._run_worker(inv, requested, container, state)
+
+    def _run_worker(self, inv: fx.Invocation, requested: float, container: Container, state: str) -> None:
         if inv.worker_id is None:
             self._flex += 1
             name = f"flex-{self._flex}"
@@ -435,9 +512,13 @@ class Simulation:
         cpu = SharedCpu(self.env, cpus_for_memory(inv.memory_mb)) if shares else None
         worker = SimWorker(ws, cpu, requested, state, self.env.now - requested)
         self.workers[name] = worker
-        yield from self.mock_execute_branch(start_worker_lifecycle(ws, inv.tasks, inv.carried), worker)
-        self._worker_end[name] = self.env.now
-        self.pool.release(container)
+
+        def ended() -> None:
+            self._worker_end[name] = self.env.now
+            self.pool.release(container)
+
+        # At once, not with the next batch of starts: the worker is already running.
+        _Branch(self._handlers, start_worker_lifecycle(ws, inv.tasks, inv.carried), worker, None, ended).resume()
 
     def _plan_ms(self, inv: fx.Invocation, container: int) -> float:
         """Getting the plan at worker start (the runtime's ``run_invocation``): nothing if this container
@@ -461,12 +542,13 @@ class Simulation:
         sizes = self.sizes
         view = self.view
         wf = self.wf
+        specs = self.specs
         tasks: dict[str, PlanningTaskInfo] = {}
         for t, tr in self.traces.items():
             tasks[t] = PlanningTaskInfo(
-                task_id=t, function=wf.task(t).function, worker_id=tr.worker, memory_mb=tr.memory_mb,
+                task_id=t, function=specs[t].function, worker_id=tr.worker, memory_mb=tr.memory_mb,
                 input_bytes=sizes.input_bytes[t], output_bytes=sizes.output_bytes[t],
-                downloadable_input_bytes=sum(b for b, _ in tr.downloads),
+                downloadable_input_bytes=tr.download_bytes,
                 uploadable_output_bytes=tr.upload[0] if tr.upload else 0,
                 worker_startup_state=tr.startup_state, worker_startup_ms=tr.startup_ms,
                 download_ms=tr.download_ms, exec_ms=tr.exec_ms, upload_ms=tr.upload[1] if tr.upload else 0.0,
