@@ -208,6 +208,11 @@ class Simulation:
         # These optimizations let a flexible worker run several tasks at once.
         self._flexible_forks = bool(self.view.opts & {CLUSTERING, ASYNC_UPLOAD})
         self._handlers = fx.bind_performers(self)
+        # Only a bandwidth cap makes a transfer's time depend on the others in flight; without one, and
+        # with deterministic durations, a transfer's time depends on its size and memory alone.
+        self._counts_transfers = p.bandwidth_cap_bytes_per_ms is not None
+        deterministic = self.predictor.rng is None
+        self._transfer_cache: dict | None = {} if deterministic and not self._counts_transfers else None
         self._starts: deque = deque()
 
     # -- the driver -------------------------------------------------------------------------------------
@@ -279,6 +284,15 @@ class Simulation:
         return tr
 
     def _transfer_ms(self, nbytes: int, memory_mb: int) -> float:
+        cache = self._transfer_cache
+        if cache is not None:
+            ms = cache.get((nbytes, memory_mb))
+            if ms is None:
+                ms = cache[nbytes, memory_mb] = self._new_transfer_ms(nbytes, memory_mb)
+            return ms
+        return self._new_transfer_ms(nbytes, memory_mb)
+
+    def _new_transfer_ms(self, nbytes: int, memory_mb: int) -> float:
         if not self.platform.transfers or nbytes <= 0:
             return 0.0
         ms = self.predictor.transfer_ms(nbytes, memory_mb)
@@ -322,9 +336,10 @@ class Simulation:
     def _transfer_wait(self, ms: float, n: int):
         if ms <= 0:
             return None, None
-        self.active_transfers += n
         ev = self.env.timeout(ms)
-        ev.callbacks.append(lambda _e: self._end_transfers(n))
+        if self._counts_transfers:
+            self.active_transfers += n
+            ev.callbacks.append(lambda _e: self._end_transfers(n))
         return ev, None
 
     def _end_transfers(self, n: int) -> None:
@@ -589,7 +604,8 @@ class Simulation:
 
 def workflow_type(wf) -> str:  # noqa: ANN001 - Workflow
     """The workflow's type hash, cached on the workflow while its shape is unchanged."""
-    key = (wf.graph.number_of_nodes(), wf.graph.number_of_edges())
+    g = wf.graph
+    key = (len(g), sum(map(len, g._succ.values())))  # graph.number_of_edges(), without its overhead
     cached = wf.meta.get("_type_hash")
     if cached is None or cached[0] != key:
         cached = wf.meta["_type_hash"] = (key, wf.type_hash())

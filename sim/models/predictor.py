@@ -55,12 +55,13 @@ class Predictor:
         outputs: dict[str, int] = {}
         edges: dict[tuple[str, str], int] = {}
         output_model = self.models.output_bytes
+        node, pred = g._node, g._pred  # networkx's own dicts: this loop runs once per edge of large workflows
         for t in wf.topological_order():
-            spec = g.nodes[t]["spec"]
+            spec = node[t]["spec"]
             total = spec.inline_bytes + spec.stored_input_bytes
-            for p in g.predecessors(t):
-                b = g.edges[p, t].get("bytes") or 0
-                if b == 0 and g.nodes[p]["spec"].output_bytes is None:
+            for p, data in pred[t].items():
+                b = data.get("bytes") or 0
+                if b == 0 and node[p]["spec"].output_bytes is None:
                     b = outputs[p]
                 edges[p, t] = b
                 total += b

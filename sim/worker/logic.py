@@ -140,8 +140,10 @@ class PlanView:
         g = wf.graph
         order = wf.topological_order()
         self.plan = plan
-        self.parents = {t: tuple(g.predecessors(t)) for t in order}
-        self.children = {t: tuple(g.successors(t)) for t in order}
+        # networkx's adjacency dicts directly (same order as predecessors()/successors(), less overhead)
+        pred, succ = g._pred, g._succ
+        self.parents = {t: tuple(pred[t]) for t in order}
+        self.children = {t: tuple(succ[t]) for t in order}
         self.n_parents = {t: len(p) for t, p in self.parents.items()}
         self.worker = {t: plan.configs[t].worker_id for t in order}
         self.memory = {t: plan.configs[t].memory_mb for t in order}

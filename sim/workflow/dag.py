@@ -9,6 +9,7 @@ workers. Workflows come from Python code (:meth:`Workflow.from_nodes`) or from W
 from __future__ import annotations
 
 import hashlib
+import heapq
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -224,11 +225,24 @@ class Workflow:
     def topological_order(self) -> list[str]:
         """Tasks in a deterministic topological order (ties broken by task id)."""
         if self._topo is None:
-            try:
-                self._topo = list(nx.lexicographical_topological_sort(self.graph))
-            except nx.NetworkXUnfeasible:
-                self.validate()
-                raise
+            # Kahn's algorithm with a heap of task ids: networkx's lexicographical_topological_sort, in a
+            # few times less time (large workflows are sorted once per workflow, before every first plan).
+            g = self.graph
+            pending = {t: len(parents) for t, parents in g._pred.items()}
+            ready = [t for t, n in pending.items() if n == 0]
+            heapq.heapify(ready)
+            order: list[str] = []
+            while ready:
+                t = heapq.heappop(ready)
+                order.append(t)
+                for c in g._succ[t]:
+                    pending[c] -= 1
+                    if pending[c] == 0:
+                        heapq.heappush(ready, c)
+            if len(order) < len(pending):
+                self.validate()  # names a task on the cycle
+                raise nx.NetworkXUnfeasible("graph contains a cycle")
+            self._topo = order
         return self._topo
 
     def levels(self) -> dict[str, int]:
@@ -292,7 +306,7 @@ class Workflow:
         specs = nx.get_node_attributes(g, "spec")
         first = [(specs[t].function, depth[i], height[i]) for i, t in enumerate(nodes)]
         digest = hashlib.sha256()
-        digest.update(f"n={n};e={g.number_of_edges()}".encode())
+        digest.update(f"n={n};e={sum(map(len, succ))}".encode())
         # Colours are ranks of sorted signatures: canonical, because two graphs that reach the same round
         # with the same colour histogram assign the same ranks, and a different histogram already changed
         # the digest. A round's signature of a task is (colour, sorted parent colours, sorted child
@@ -370,8 +384,10 @@ class _Neighbours:
 
     def sort(self, colour: np.ndarray) -> None:
         """Take the neighbours' colours, each task's in ascending order (read by the methods below)."""
-        values = colour[self.index]
-        self.sorted = values[np.lexsort((values, self.owner))]
+        # Colours are below len(colour): offsetting each task's by owner * len(colour) sorts every
+        # task's list in one flat sort.
+        shift = self.owner * len(colour)
+        self.sorted = np.sort(colour[self.index] + shift) - shift
         self._flat = self.sorted.tolist()
 
     def fingerprints(self, weights: np.ndarray) -> np.ndarray:
