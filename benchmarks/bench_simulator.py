@@ -1,6 +1,6 @@
 """Simulator speed: simulated tasks per second against bare SimPy, scaling, and planning time.
 
-    .venv/bin/python benchmarks/bench_simulator.py [--quick]
+    .venv/bin/python benchmarks/bench_simulator.py [--quick] [--out benchmarks/results/bench_simulator.csv]
 
 Prints, measured in the same run so that the shared machine's speed cancels out:
 
@@ -10,11 +10,15 @@ Prints, measured in the same run so that the shared machine's speed cancels out:
    1.0 M bare timeouts/s that is a ratio of 0.025);
 3. 100,000 tasks: wall time and peak memory, in a child process (goal: < 30 s and < 2 GB);
 4. planning plus simulation of the reference's example workflows with every planner (goal: < 0.5 s).
+
+The montage rows are also written to ``--out`` (CSV), with the bare SimPy rate measured beside each, and
+the 100,000-task time scaled to a machine doing 253k bare timeouts/s (the budget's reference machine).
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import resource
 import subprocess
@@ -24,6 +28,7 @@ import time
 import simpy
 
 GOAL_TASKS_PER_S = 25_000
+REFERENCE_BARE = 253_000  # bare SimPy timeouts/s of the machine the 30 s budget for 100,000 tasks assumes
 
 
 def bare_timeouts_per_s(n: int = 300_000) -> float:
@@ -93,6 +98,7 @@ def child(spec: str) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true", help="skip the 100,000-task run")
+    parser.add_argument("--out", default="benchmarks/results/bench_simulator.csv", help="CSV of the montage rows")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -110,11 +116,18 @@ def main() -> None:
     for col in ("tasks", "simulate (s)", "tasks/s", "ratio to bare timeouts/s", "goal ratio", "peak RSS (MB)"):
         table.add_column(col, justify="right")
     sizes = [1000, 10_000] + ([] if args.quick else [100_000])
+    rows = []
     for n in sizes:
         spec = f"montage:tasks={n}"
         bare = bare_timeouts_per_s()  # again next to each row: the machine's speed drifts
         r = child(spec) if n >= 100_000 else simulate_once(spec)
         rate = r["tasks"] / r["simulate_s"]
+        rows.append({
+            "tasks": r["tasks"], "simulate_s": round(r["simulate_s"], 3), "tasks_per_s": round(rate),
+            "bare_timeouts_per_s": round(bare), "ratio": round(rate / bare, 5), "goal_ratio": GOAL_TASKS_PER_S / 1e6,
+            "simulate_s_at_reference": round(r["simulate_s"] * bare / REFERENCE_BARE, 2),
+            "peak_rss_mb": round(r["peak_rss_mb"]), "makespan_ms": round(r["makespan_ms"], 3),
+        })
         table.add_row(
             f"{r['tasks']:,}", f"{r['simulate_s']:.2f}", f"{rate:,.0f}", f"{rate / bare:.4f}",
             f"{GOAL_TASKS_PER_S / 1e6:.4f}", f"{r['peak_rss_mb']:,.0f}",
@@ -122,6 +135,11 @@ def main() -> None:
         console.print(f"  {spec}: {r['tasks']:,} tasks simulated in {r['simulate_s']:.2f} s "
                       f"({rate:,.0f} tasks/s, ratio {rate / bare:.4f}; load {r['load_s']:.1f} s, plan {r['plan_s']:.2f} s)")
     console.print(table)
+    with open(args.out, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    console.print(f"wrote {args.out}")
     console.print("goal: >= 25,000 tasks/s at 1.0 M bare timeouts/s (ratio >= 0.025); "
                   "100,000 tasks in < 30 s and < 2,048 MB")
 
