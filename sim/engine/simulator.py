@@ -17,7 +17,7 @@ Complete
 Invoke         invocation latency for the caller; each target then gets a container from the pool
                (cold or warm start), gets its plan (a GET of the whole plan, once per container, and its
                load; an inline-plan fragment is only loaded) and runs its worker lifecycle
-Spawn / Join   SimPy processes on the same worker / waiting for them
+Spawn / Join   concurrent branches on the same worker (driven by event callbacks) / waiting for them
 WaitReady      the task's ready event (already set: no wait)
 =============  ==================================================================================
 
