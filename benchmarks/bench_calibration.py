@@ -33,7 +33,11 @@ from calibration.traces import load_trace, trace_records  # noqa: E402
 from sim.models.performance import SLA  # noqa: E402
 from sim.models.records import TaskRecord  # noqa: E402
 
-DATA = Path(os.environ.get("PLANSIM_WFINSTANCES", Path(__file__).resolve().parents[2] / "shared" / "data" / "wfinstances"))
+DATA = Path(
+    os.environ.get(
+        "PLANSIM_WFINSTANCES", Path(__file__).resolve().parents[2] / "shared" / "data" / "wfinstances"
+    )
+)
 if not DATA.exists():
     DATA = Path("/work/shared/data/wfinstances")
 
@@ -62,10 +66,14 @@ def block_exponents(seeds: int) -> None:
         fitted = [r[i][1] for r in rows]
         errs = [abs(v - true) / abs(true) for v in fitted]
         worst = max(worst, max(errs))
-        print(f"  {name:22s} truth {true:7.3f}  fitted {np.mean(fitted):7.3f} (seeds {seeds})  "
-              f"max rel. error {pct(max(errs))}")
-    print(f"  worst relative exponent error over {seeds} seeds: {pct(worst)}   goal: within 5%  "
-          f"-> {'met' if worst <= 0.05 else 'NOT met'}")
+        print(
+            f"  {name:22s} truth {true:7.3f}  fitted {np.mean(fitted):7.3f} (seeds {seeds})  "
+            f"max rel. error {pct(max(errs))}"
+        )
+    print(
+        f"  worst relative exponent error over {seeds} seeds: {pct(worst)}   goal: within 5%  "
+        f"-> {'met' if worst <= 0.05 else 'NOT met'}"
+    )
 
 
 def _mape(pred: list[float], obs: list[float]) -> float:
@@ -76,22 +84,30 @@ def _mape(pred: list[float], obs: list[float]) -> float:
 def compare(train: list, test: list, label: str, transfers: bool = True) -> None:
     models, _ = fit_models(train)
     ref = ReferencePredictor(train)
-    tasks = [r for r in test if isinstance(r, TaskRecord) and r.exec_ms > 0 and r.input_bytes > 0 and r.function in models.exec]
+    tasks = [
+        r
+        for r in test
+        if isinstance(r, TaskRecord) and r.exec_ms > 0 and r.input_bytes > 0 and r.function in models.exec
+    ]
     for sla in (SLA(), SLA.parse("p50")):
         obs = [r.exec_ms for r in tasks]
         ours = [models.exec_ms(r.function, r.input_bytes, r.memory_mb, sla) for r in tasks]
         theirs = [ref.exec_ms(r.function, r.input_bytes, r.memory_mb, sla) for r in tasks]
         a, b = _mape(ours, obs), _mape(theirs, obs)
-        print(f"  {label:34s} exec     SLA {str(sla):7s}  adaptive {pct(a)}  reference {pct(b)}  "
-              f"-> {1 - a / b:+.0%} lower error (goal >= 30%)")
+        print(
+            f"  {label:34s} exec     SLA {str(sla):7s}  adaptive {pct(a)}  reference {pct(b)}  "
+            f"-> {1 - a / b:+.0%} lower error (goal >= 30%)"
+        )
         if transfers:
             tr = [(t, r.memory_mb) for r in tasks for t in r.downloads if t.bytes > 0 and t.ms > 0]
             obs = [t.ms for t, _ in tr]
             ours = [models.transfer_ms(t.bytes, m, sla) for t, m in tr]
             theirs = [ref.transfer_ms(t.bytes, m, sla) for t, m in tr]
             a, b = _mape(ours, obs), _mape(theirs, obs)
-            print(f"  {label:34s} transfer SLA {str(sla):7s}  adaptive {pct(a)}  reference {pct(b)}  "
-                  f"-> {1 - a / b:+.0%} lower error (goal >= 30%)")
+            print(
+                f"  {label:34s} transfer SLA {str(sla):7s}  adaptive {pct(a)}  reference {pct(b)}  "
+                f"-> {1 - a / b:+.0%} lower error (goal >= 30%)"
+            )
 
 
 def block_baseline(dev_files: list[Path]) -> None:
@@ -134,12 +150,16 @@ def block_replay(apps: list[str] | None, jobs: int, quick: bool) -> list[Path]:
     for system in sorted({t.system for ts in ev.values() for t in ts if t.application not in seen}):
         pooled = fit_replay_groups([t for t in all_dev if t.system == system], workers=jobs, **kwargs)
         params.update({k: v for k, v in pooled.items() if k == system})
-    print(f"  (fitted {len(params)} parameter sets on {len(all_dev)} development traces in {time.time() - t0:.0f} s)")
+    print(
+        f"  (fitted {len(params)} parameter sets on {len(all_dev)} development traces in {time.time() - t0:.0f} s)"
+    )
 
     def err(t, p) -> float:
         return abs(replay(t, p) - t.makespan_s) / t.makespan_s
 
-    print(f"  {'folder':22s} {'dev':>4s} {'eval':>4s}  {'runtimes only dev/eval':>24s}  {'calibrated dev/eval':>22s}  parameters used (eval)")
+    print(
+        f"  {'folder':22s} {'dev':>4s} {'eval':>4s}  {'runtimes only dev/eval':>24s}  {'calibrated dev/eval':>22s}  parameters used (eval)"
+    )
     all_plain, all_cal, per_app = [], [], []
     for folder in folders:
         pd = [err(t, PLAIN) for t in dev[folder]]
@@ -154,10 +174,14 @@ def block_replay(apps: list[str] | None, jobs: int, quick: bool) -> list[Path]:
         all_plain += pe
         all_cal += ce
         per_app.append(np.mean(ce))
-        print(f"  {str(folder.relative_to(DATA)):22s} {len(pd):4d} {len(pe):4d}  {pct(np.mean(pd))} / {pct(np.mean(pe))}      "
-              f"{pct(np.mean(cd))} / {pct(np.mean(ce))}   {', '.join(keys)}")
-    print(f"  overall evaluation MAPE (mean over {len(all_cal)} files): runtimes only {pct(np.mean(all_plain))} "
-          f"(anchor 75.8%), calibrated {pct(np.mean(all_cal))} (anchor 2-parameter grid fit 32.9%, goal <= 15%)")
+        print(
+            f"  {str(folder.relative_to(DATA)):22s} {len(pd):4d} {len(pe):4d}  {pct(np.mean(pd))} / {pct(np.mean(pe))}      "
+            f"{pct(np.mean(cd))} / {pct(np.mean(ce))}   {', '.join(keys)}"
+        )
+    print(
+        f"  overall evaluation MAPE (mean over {len(all_cal)} files): runtimes only {pct(np.mean(all_plain))} "
+        f"(anchor 75.8%), calibrated {pct(np.mean(all_cal))} (anchor 2-parameter grid fit 32.9%, goal <= 15%)"
+    )
     print(f"  mean of per-folder evaluation MAPE: calibrated {pct(np.mean(per_app))}")
     return [p for folder in folders for p in split(folder)[0]]
 

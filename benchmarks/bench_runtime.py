@@ -35,8 +35,10 @@ def dask_tree(leaves: int, repeat: int) -> dict:
     from sim.workflow.known.tree_reduction import add, expected
 
     fn = add.fn
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
-            Client(cluster) as client:
+    with (
+        LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster,
+        Client(cluster) as client,
+    ):
         times = []
         for i in range(repeat + 1):
             t = time.perf_counter()
@@ -45,7 +47,9 @@ def dask_tree(leaves: int, repeat: int) -> dict:
             n = len(level)
             while len(level) + len(carry) > 1:
                 items = level + carry
-                level = [client.submit(fn, items[k], items[k + 1], pure=False) for k in range(0, len(items) - 1, 2)]
+                level = [
+                    client.submit(fn, items[k], items[k + 1], pure=False) for k in range(0, len(items) - 1, 2)
+                ]
                 carry = [items[-1]] if len(items) % 2 else []
                 n += len(level)
             result = level[0].result()
@@ -55,23 +59,32 @@ def dask_tree(leaves: int, repeat: int) -> dict:
                 times.append(elapsed)
             del level
         ms = statistics.median(times) * 1000.0
-        return {"system": "dask", "tasks": n, "makespan_ms": round(ms, 1), "ms_per_task": round(ms / n, 4),
-                "runs": [round(x * 1000, 1) for x in times]}
+        return {
+            "system": "dask",
+            "tasks": n,
+            "makespan_ms": round(ms, 1),
+            "ms_per_task": round(ms / n, 4),
+            "runs": [round(x * 1000, 1) for x in times],
+        }
 
 
-def plansim_tree(url: str, leaves: int, planner: str, launcher_kind: str, repeat: int, prewarm: int,
-                 max_workers: int) -> dict:
+def plansim_tree(
+    url: str, leaves: int, planner: str, launcher_kind: str, repeat: int, prewarm: int, max_workers: int
+) -> dict:
     wf = load_workflow(f"tree_reduction:leaves={leaves}")
     plan = get_planner(planner).plan(wf)
     memory = {c.memory_mb for c in plan.configs.values()}
-    launcher = make_launcher(launcher_kind, url, keep_alive_s=120, max_workers=max(prewarm, max_workers),
-                             start_timeout=300)
+    launcher = make_launcher(
+        launcher_kind, url, keep_alive_s=120, max_workers=max(prewarm, max_workers), start_timeout=300
+    )
     try:
         for m in sorted(memory):
             launcher.prewarm(m, prewarm)
         rows = []
         for i in range(repeat + 1):
-            rep = run_workflow(wf, plan=plan, launcher=launcher, redis_url=url, timeout_s=600, store_metrics=False)
+            rep = run_workflow(
+                wf, plan=plan, launcher=launcher, redis_url=url, timeout_s=600, store_metrics=False
+            )
             assert rep.result == sum(range(leaves)), rep.result
             assert rep.keys_left == 0
             if i > 0:
@@ -79,10 +92,18 @@ def plansim_tree(url: str, leaves: int, planner: str, launcher_kind: str, repeat
         ms = statistics.median(r.makespan_ms for r in rows)
         n = len(wf)
         last = rows[-1]
-        return {"system": f"plansim/{planner}", "launcher": launcher_kind, "tasks": n, "makespan_ms": round(ms, 1),
-                "ms_per_task": round(ms / n, 4), "runs": [round(r.makespan_ms, 1) for r in rows],
-                "invocations": last.invocations, "cold_starts": last.cold_starts, "warm_starts": last.warm_starts,
-                "workers": len(plan.workers()) or "flexible"}
+        return {
+            "system": f"plansim/{planner}",
+            "launcher": launcher_kind,
+            "tasks": n,
+            "makespan_ms": round(ms, 1),
+            "ms_per_task": round(ms / n, 4),
+            "runs": [round(r.makespan_ms, 1) for r in rows],
+            "invocations": last.invocations,
+            "cold_starts": last.cold_starts,
+            "warm_starts": last.warm_starts,
+            "workers": len(plan.workers()) or "flexible",
+        }
     finally:
         launcher.close()
 
@@ -103,17 +124,24 @@ def main(argv: list[str] | None = None) -> int:
     dask_ms = rows[0]["ms_per_task"]
     with RedisServer() as server:
         for planner in [p for p in args.planners.split(",") if p]:
-            row = plansim_tree(server.url, args.leaves, planner, args.launcher, args.repeat, args.prewarm,
-                               args.max_workers)
+            row = plansim_tree(
+                server.url, args.leaves, planner, args.launcher, args.repeat, args.prewarm, args.max_workers
+            )
             row["vs_dask"] = round(row["ms_per_task"] / dask_ms, 2)
             rows.append(row)
             print(json.dumps(row), flush=True)
     print()
-    print(f"tree_reduction:leaves={args.leaves}  ({rows[0]['tasks']} tasks, warm workers, {args.launcher} launcher)")
-    print(f"{'system':28} {'ms/task':>9} {'makespan ms':>12} {'x dask':>7} {'invocations':>12} {'cold':>5} {'warm':>5}")
+    print(
+        f"tree_reduction:leaves={args.leaves}  ({rows[0]['tasks']} tasks, warm workers, {args.launcher} launcher)"
+    )
+    print(
+        f"{'system':28} {'ms/task':>9} {'makespan ms':>12} {'x dask':>7} {'invocations':>12} {'cold':>5} {'warm':>5}"
+    )
     for r in rows:
-        print(f"{r['system']:28} {r['ms_per_task']:9.3f} {r['makespan_ms']:12.1f} {r.get('vs_dask', 1.0):7.2f} "
-              f"{r.get('invocations', '-')!s:>12} {r.get('cold_starts', '-')!s:>5} {r.get('warm_starts', '-')!s:>5}")
+        print(
+            f"{r['system']:28} {r['ms_per_task']:9.3f} {r['makespan_ms']:12.1f} {r.get('vs_dask', 1.0):7.2f} "
+            f"{r.get('invocations', '-')!s:>12} {r.get('cold_starts', '-')!s:>5} {r.get('warm_starts', '-')!s:>5}"
+        )
     best = min(rows[1:], key=lambda r: r["ms_per_task"], default=None)
     if best is not None:
         verdict = "meets" if best["vs_dask"] <= 1.5 else "misses"

@@ -62,7 +62,9 @@ def replicate(wf, copies: int):  # noqa: ANN001, ANN201 - Workflow
     out = Workflow(f"{wf.name}x{copies}")
     for k in range(copies):
         for spec in wf.tasks.values():
-            out.add_task(dataclasses.replace(spec, id=f"{k}/{spec.id}", inputs=tuple(f"{k}/{i}" for i in spec.inputs)))
+            out.add_task(
+                dataclasses.replace(spec, id=f"{k}/{spec.id}", inputs=tuple(f"{k}/{i}" for i in spec.inputs))
+            )
         for u, v, d in wf.graph.edges(data=True):
             out.add_edge(f"{k}/{u}", f"{k}/{v}", d.get("bytes") or 0)
     return out
@@ -81,7 +83,11 @@ def simulate_once(spec: str, planner: str = "wukong") -> dict:
     result = sim.run()
     t3 = time.perf_counter()
     return {
-        "spec": spec, "tasks": len(wf), "load_s": t1 - t0, "plan_s": t2 - t1, "simulate_s": t3 - t2,
+        "spec": spec,
+        "tasks": len(wf),
+        "load_s": t1 - t0,
+        "plan_s": t2 - t1,
+        "simulate_s": t3 - t2,
         "makespan_ms": result.output.makespan_ms,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     }
@@ -98,7 +104,9 @@ def child(spec: str) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true", help="skip the 100,000-task run")
-    parser.add_argument("--out", default="benchmarks/results/bench_simulator.csv", help="CSV of the montage rows")
+    parser.add_argument(
+        "--out", default="benchmarks/results/bench_simulator.csv", help="CSV of the montage rows"
+    )
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -113,7 +121,14 @@ def main() -> None:
     console.print(f"bare SimPy: {bare:,.0f} timeouts/s")
 
     table = Table(title="montage, wukong, default platform")
-    for col in ("tasks", "simulate (s)", "tasks/s", "ratio to bare timeouts/s", "goal ratio", "peak RSS (MB)"):
+    for col in (
+        "tasks",
+        "simulate (s)",
+        "tasks/s",
+        "ratio to bare timeouts/s",
+        "goal ratio",
+        "peak RSS (MB)",
+    ):
         table.add_column(col, justify="right")
     sizes = [1000, 10_000] + ([] if args.quick else [100_000])
     rows = []
@@ -122,26 +137,41 @@ def main() -> None:
         bare = bare_timeouts_per_s()  # again next to each row: the machine's speed drifts
         r = child(spec) if n >= 100_000 else simulate_once(spec)
         rate = r["tasks"] / r["simulate_s"]
-        rows.append({
-            "tasks": r["tasks"], "simulate_s": round(r["simulate_s"], 3), "tasks_per_s": round(rate),
-            "bare_timeouts_per_s": round(bare), "ratio": round(rate / bare, 5), "goal_ratio": GOAL_TASKS_PER_S / 1e6,
-            "simulate_s_at_reference": round(r["simulate_s"] * bare / REFERENCE_BARE, 2),
-            "peak_rss_mb": round(r["peak_rss_mb"]), "makespan_ms": round(r["makespan_ms"], 3),
-        })
-        table.add_row(
-            f"{r['tasks']:,}", f"{r['simulate_s']:.2f}", f"{rate:,.0f}", f"{rate / bare:.4f}",
-            f"{GOAL_TASKS_PER_S / 1e6:.4f}", f"{r['peak_rss_mb']:,.0f}",
+        rows.append(
+            {
+                "tasks": r["tasks"],
+                "simulate_s": round(r["simulate_s"], 3),
+                "tasks_per_s": round(rate),
+                "bare_timeouts_per_s": round(bare),
+                "ratio": round(rate / bare, 5),
+                "goal_ratio": GOAL_TASKS_PER_S / 1e6,
+                "simulate_s_at_reference": round(r["simulate_s"] * bare / REFERENCE_BARE, 2),
+                "peak_rss_mb": round(r["peak_rss_mb"]),
+                "makespan_ms": round(r["makespan_ms"], 3),
+            }
         )
-        console.print(f"  {spec}: {r['tasks']:,} tasks simulated in {r['simulate_s']:.2f} s "
-                      f"({rate:,.0f} tasks/s, ratio {rate / bare:.4f}; load {r['load_s']:.1f} s, plan {r['plan_s']:.2f} s)")
+        table.add_row(
+            f"{r['tasks']:,}",
+            f"{r['simulate_s']:.2f}",
+            f"{rate:,.0f}",
+            f"{rate / bare:.4f}",
+            f"{GOAL_TASKS_PER_S / 1e6:.4f}",
+            f"{r['peak_rss_mb']:,.0f}",
+        )
+        console.print(
+            f"  {spec}: {r['tasks']:,} tasks simulated in {r['simulate_s']:.2f} s "
+            f"({rate:,.0f} tasks/s, ratio {rate / bare:.4f}; load {r['load_s']:.1f} s, plan {r['plan_s']:.2f} s)"
+        )
     console.print(table)
     with open(args.out, "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
     console.print(f"wrote {args.out}")
-    console.print("goal: >= 25,000 tasks/s at 1.0 M bare timeouts/s (ratio >= 0.025); "
-                  "100,000 tasks in < 30 s and < 2,048 MB")
+    console.print(
+        "goal: >= 25,000 tasks/s at 1.0 M bare timeouts/s (ratio >= 0.025); "
+        "100,000 tasks in < 30 s and < 2,048 MB"
+    )
 
     from sim.planners import PLANNERS
     from sim.workflow.library import load_workflow

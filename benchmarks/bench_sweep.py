@@ -60,8 +60,11 @@ def main(argv: list[str] | None = None) -> int:
     seeds = max(1, math.ceil(args.points / per_seed))
     groups = expand_grid(names, planners, memory, slas, seeds)
     n = count_points(groups)
-    print(f"grid: {len(names)} workflow types ({', '.join(names)}) x {len(planners)} planners x {len(memory)} "
-          f"memory sets x {len(slas)} SLAs x {seeds} seeds = {n} points, {len(groups)} plans")
+    print(
+        f"grid: {len(names)} workflow types ({', '.join(names)}) x {len(planners)} planners x {len(memory)} "
+        f"memory sets x {len(slas)} SLAs x {seeds} seeds = {n} points, {len(groups)} plans"
+    )
+
     def cpu() -> float:
         s, c = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
         return s.ru_utime + s.ru_stime + c.ru_utime + c.ru_stime
@@ -72,13 +75,17 @@ def main(argv: list[str] | None = None) -> int:
     failed = int(df["error"].notna().sum())
     cores = args.workers or os.cpu_count() or 1
     print(f"total {total:.1f} s, {n / total:.1f} points/s, {failed} failed")
-    print(f"CPU time {cpu_s:.1f} s (this process and its pool); on {cores} otherwise idle cores that is about "
-          f"{cpu_s / cores:.1f} s wall; machine load average now {os.getloadavg()[0]:.1f}")
+    print(
+        f"CPU time {cpu_s:.1f} s (this process and its pool); on {cores} otherwise idle cores that is about "
+        f"{cpu_s / cores:.1f} s wall; machine load average now {os.getloadavg()[0]:.1f}"
+    )
     ok = df[df["error"].isna()]
     if len(ok):
         plan = ok.groupby(["workflow", "planner"])["planning_ms"].max().sort_values(ascending=False).head(5)
         print("slowest plans (ms):", ", ".join(f"{w}/{p} {v:.0f}" for (w, p), v in plan.items()))
-        print(f"simulation ms per point: median {ok['simulation_ms'].median():.1f}, max {ok['simulation_ms'].max():.1f}")
+        print(
+            f"simulation ms per point: median {ok['simulation_ms'].median():.1f}, max {ok['simulation_ms'].max():.1f}"
+        )
     if args.output:
         from sim.sweep.plots import write_table
 

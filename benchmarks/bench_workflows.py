@@ -39,12 +39,18 @@ def main() -> None:
     t, _ = timed(lambda: show_data(load_workflow("montage:tasks=1000")))
     print(f"show montage:tasks=1000 in-process, cached: {t:.2f} s")
     plansim = Path(sys.executable).with_name("plansim")
-    t, proc = timed(lambda: subprocess.run([str(plansim), "workflows", "show", "montage:tasks=1000"],
-                                           capture_output=True, env=os.environ))
-    print(f"`plansim workflows show montage:tasks=1000` (subprocess, cached): {t:.2f} s, exit {proc.returncode}")
+    t, proc = timed(
+        lambda: subprocess.run(
+            [str(plansim), "workflows", "show", "montage:tasks=1000"], capture_output=True, env=os.environ
+        )
+    )
+    print(
+        f"`plansim workflows show montage:tasks=1000` (subprocess, cached): {t:.2f} s, exit {proc.returncode}"
+    )
 
     files = sorted((ROOT.parent / "shared" / "data" / "wfinstances").rglob("*.json.xz"))
     if files:
+
         def load_all():
             n = 0
             for f in files:

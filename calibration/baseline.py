@@ -38,8 +38,13 @@ def _aggregate(values: Sequence[float], sla: SLA) -> float:
     return float(np.quantile(values, sla.quantile))
 
 
-def select_related(ref: float, samples: Sequence[tuple[float, float]] | tuple[np.ndarray, np.ndarray], sla: SLA,
-                   max_samples: int = 100, min_samples: int = 5) -> np.ndarray:
+def select_related(
+    ref: float,
+    samples: Sequence[tuple[float, float]] | tuple[np.ndarray, np.ndarray],
+    sla: SLA,
+    max_samples: int = 100,
+    min_samples: int = 5,
+) -> np.ndarray:
     """Values of the samples ``(value, size)`` whose size is closest to ``ref`` (section 5.2).
 
     ``samples`` may also be a pair of arrays ``(values, sizes)`` (faster for repeated calls)."""
@@ -104,11 +109,15 @@ class ReferencePredictor:
         samples = self.exec.get(function)
         if not samples:
             return 0.0
-        same = self._arrays(("exec", function, memory_mb), lambda: [(v, b) for v, m, b in samples if m == memory_mb])
+        same = self._arrays(
+            ("exec", function, memory_mb), lambda: [(v, b) for v, m, b in samples if m == memory_mb]
+        )
         if same[0].size >= MIN_SAME_CONFIG:
             return _aggregate(select_related(in_bytes, same, sla), sla) * in_bytes
-        norm = self._arrays(("exec", function, None),
-                            lambda: [(v * (m / BASELINE_MEMORY_MB) ** FIXED_EXPONENT, b) for v, m, b in samples])
+        norm = self._arrays(
+            ("exec", function, None),
+            lambda: [(v * (m / BASELINE_MEMORY_MB) ** FIXED_EXPONENT, b) for v, m, b in samples],
+        )
         per_byte = _aggregate(select_related(in_bytes, norm, sla), sla)
         return per_byte * in_bytes * (BASELINE_MEMORY_MB / memory_mb) ** FIXED_EXPONENT
 
@@ -118,11 +127,18 @@ class ReferencePredictor:
         agg_sla = sla
         if not self.invert_transfer and sla.quantile is not None:
             agg_sla = SLA(1.0 - sla.quantile if sla.quantile < 1 else 0.0)  # low speed = slow transfer
-        same = self._arrays(("transfer", memory_mb), lambda: [(v, b) for v, b, m in self.transfer if m == memory_mb])
+        same = self._arrays(
+            ("transfer", memory_mb), lambda: [(v, b) for v, b, m in self.transfer if m == memory_mb]
+        )
         if same[0].size >= MIN_SAME_CONFIG:
             speed = _aggregate(select_related(nbytes, same, sla), agg_sla)
             return nbytes / speed if speed > 0 else math.inf
-        norm = self._arrays(("transfer", None),
-                            lambda: [(v * (BASELINE_MEMORY_MB / m) ** FIXED_EXPONENT, b) for v, b, m in self.transfer])
-        speed = _aggregate(select_related(nbytes, norm, sla), agg_sla) * (memory_mb / BASELINE_MEMORY_MB) ** FIXED_EXPONENT
+        norm = self._arrays(
+            ("transfer", None),
+            lambda: [(v * (BASELINE_MEMORY_MB / m) ** FIXED_EXPONENT, b) for v, b, m in self.transfer],
+        )
+        speed = (
+            _aggregate(select_related(nbytes, norm, sla), agg_sla)
+            * (memory_mb / BASELINE_MEMORY_MB) ** FIXED_EXPONENT
+        )
         return nbytes / speed if speed > 0 else math.inf

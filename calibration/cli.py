@@ -26,21 +26,43 @@ def _dev_split(files: list[str]) -> list[str]:
     keep: set[str] = set()
     for group in by_dir.values():
         keep.update(sorted(group, key=lambda p: Path(p).name)[0::2])
-    return [f for f in files if f in keep or f.startswith(("redis://", "rediss://", "unix://")) or f.endswith(".jsonl")]
+    return [
+        f
+        for f in files
+        if f in keep or f.startswith(("redis://", "rediss://", "unix://")) or f.endswith(".jsonl")
+    ]
 
 
 @click.command()
 @click.argument("inputs", nargs=-1, required=True)
-@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="models file to write (JSON)")
+@click.option(
+    "-o", "--output", required=True, type=click.Path(dir_okay=False), help="models file to write (JSON)"
+)
 @click.option("--report", "report_path", type=click.Path(dir_okay=False), help="fit report: .html or .png")
-@click.option("--dev-only", is_flag=True, help="of WfFormat traces in each folder, use only the development "
-              "files (1st, 3rd, 5th, ... by name); see shared/data/README.md")
+@click.option(
+    "--dev-only",
+    is_flag=True,
+    help="of WfFormat traces in each folder, use only the development "
+    "files (1st, 3rd, 5th, ... by name); see shared/data/README.md",
+)
 @click.option("--no-replay", is_flag=True, help="do not fit trace-replay parameters")
 @click.option("--quick", is_flag=True, help="a faster, coarser replay fit")
-@click.option("--jobs", type=click.IntRange(min=1), default=min(4, os.cpu_count() or 1), show_default=True,
-              help="processes for replay fitting")
-def calibrate(inputs: tuple[str, ...], output: str, report_path: str | None, dev_only: bool, no_replay: bool,
-              quick: bool, jobs: int) -> None:
+@click.option(
+    "--jobs",
+    type=click.IntRange(min=1),
+    default=min(4, os.cpu_count() or 1),
+    show_default=True,
+    help="processes for replay fitting",
+)
+def calibrate(
+    inputs: tuple[str, ...],
+    output: str,
+    report_path: str | None,
+    dev_only: bool,
+    no_replay: bool,
+    quick: bool,
+    jobs: int,
+) -> None:
     """Fit the performance models from INPUT... (.jsonl metric files, WfFormat .json/.json.xz files or
     folders, redis://... metric stores) and write a versioned JSON models file."""
     from calibration.fit import fit_models
@@ -56,13 +78,20 @@ def calibrate(inputs: tuple[str, ...], output: str, report_path: str | None, dev
     if not data.records and not data.traces:
         skipped = sum(r.skipped for r in data.reports)
         first = next((p for r in data.reports for p in r.problems), "")
-        raise ValueError(f"no usable records in the input ({skipped} skipped; first: {first})" if skipped
-                         else "no records in the input")
+        raise ValueError(
+            f"no usable records in the input ({skipped} skipped; first: {first})"
+            if skipped
+            else "no records in the input"
+        )
     models, report = fit_models(data.records, data.origins)
     report.loads = data.reports
     if not data.traces and not any(r.fit.samples for r in report.rows):
-        reasons = "; ".join(f"{k}: {v.count}" for k, v in report.skipped.items()) or "no task or worker records"
-        raise ValueError(f"nothing usable to fit: {len(data.records)} record(s) loaded, none with a usable sample ({reasons})")
+        reasons = (
+            "; ".join(f"{k}: {v.count}" for k, v in report.skipped.items()) or "no task or worker records"
+        )
+        raise ValueError(
+            f"nothing usable to fit: {len(data.records)} record(s) loaded, none with a usable sample ({reasons})"
+        )
     if data.traces and not no_replay:
         usable = [t for t in data.traces if t.makespan_s]
         kwargs = {"effort": 0.4, "max_terms": 2} if quick else {}
@@ -70,25 +99,37 @@ def calibrate(inputs: tuple[str, ...], output: str, report_path: str | None, dev
         models.replay = fit_replay_groups(usable, workers=jobs, **kwargs)
         groups = group_traces(usable)
         for key, params in models.replay.items():
-            report.replay.append({
-                "application": key, "traces": len(groups[key]), "plain_mape": mape(groups[key], PLAIN),
-                "mape": params.fit.mape, "fallback": params.fit.fallback,
-                "params": {n: getattr(params, n) for n in params.__slots__ if n != "fit"},
-            })
+            report.replay.append(
+                {
+                    "application": key,
+                    "traces": len(groups[key]),
+                    "plain_mape": mape(groups[key], PLAIN),
+                    "mape": params.fit.mape,
+                    "fallback": params.fit.fallback,
+                    "params": {n: getattr(params, n) for n in params.__slots__ if n != "fit"},
+                }
+            )
         models.meta["replay_fit_seconds"] = round(time.time() - t0, 1)
-    models.meta.update({
-        "inputs": list(inputs), "records": len(data.records), "traces": len(data.traces),
-        "skipped_records": sum(r.skipped for r in data.reports),
-        "skipped_samples": {k: v.count for k, v in report.skipped.items()},
-        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-    })
+    models.meta.update(
+        {
+            "inputs": list(inputs),
+            "records": len(data.records),
+            "traces": len(data.traces),
+            "skipped_records": sum(r.skipped for r in data.reports),
+            "skipped_samples": {k: v.count for k, v in report.skipped.items()},
+            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        }
+    )
     models.save(output)
     print_report(report, console)
     if report_path:
         write_report(report, report_path)
         console.print(f"report written to {report_path}", highlight=False)
-    console.print(f"models written to {output} ({len(models.exec)} execution models, {len(models.output)} output "
-                  f"models, {len(models.replay)} replay parameter sets)", highlight=False)
+    console.print(
+        f"models written to {output} ({len(models.exec)} execution models, {len(models.output)} output "
+        f"models, {len(models.replay)} replay parameter sets)",
+        highlight=False,
+    )
 
 
 @click.group()
@@ -125,30 +166,59 @@ def show(path: str, as_json: bool) -> None:
     for h in ("function", "a", "b", "c", "n", "R²", "MAPE", "fallback", "notes"):
         t.add_column(h, overflow="fold")
     for f, e in sorted(m.exec.items()):
-        t.add_row(escape(f), _g(e.a), _g(e.b), _g(e.c), str(e.fit.samples), _g(e.fit.r2), _g(e.fit.mape, True),
-                  e.fit.fallback, escape("; ".join(e.fit.notes)))
+        t.add_row(
+            escape(f),
+            _g(e.a),
+            _g(e.b),
+            _g(e.c),
+            str(e.fit.samples),
+            _g(e.fit.r2),
+            _g(e.fit.mape, True),
+            e.fit.fallback,
+            escape("; ".join(e.fit.notes)),
+        )
     console.print(t)
     t = Table(title="output size: k * in_bytes^e  [bytes]")
     for h in ("function", "k", "e", "n", "R²", "MAPE", "fallback", "notes"):
         t.add_column(h, overflow="fold")
     for f, o in sorted(m.output.items()):
-        t.add_row(escape(f), _g(o.k), _g(o.e), str(o.fit.samples), _g(o.fit.r2), _g(o.fit.mape, True),
-                  o.fit.fallback, escape("; ".join(o.fit.notes)))
+        t.add_row(
+            escape(f),
+            _g(o.k),
+            _g(o.e),
+            str(o.fit.samples),
+            _g(o.fit.r2),
+            _g(o.fit.mape, True),
+            o.fit.fallback,
+            escape("; ".join(o.fit.notes)),
+        )
     console.print(t)
     tr, st = m.transfer, m.startup
-    console.print(f"transfer: latency {tr.latency_ms:.4g} ms + bytes / ({tr.bytes_per_ms:.4g} B/ms * (mem/1024)^{tr.alpha:.3g})"
-                  f"  n={tr.fit.samples} R²={_g(tr.fit.r2)} MAPE={_g(tr.fit.mape, True)} fallback={tr.fit.fallback}"
-                  + (f" ({'; '.join(tr.fit.notes)})" if tr.fit.notes else ""), highlight=False)
-    console.print(f"start-up: cold {st.cold_ms:.4g} ms * (mem/1024)^{st.cold_exp:.3g}, warm {st.warm_ms:.4g} ms * "
-                  f"(mem/1024)^{st.warm_exp:.3g}  n={st.fit.samples} fallback={st.fit.fallback}"
-                  + (f" ({'; '.join(st.fit.notes)})" if st.fit.notes else ""), highlight=False)
+    console.print(
+        f"transfer: latency {tr.latency_ms:.4g} ms + bytes / ({tr.bytes_per_ms:.4g} B/ms * (mem/1024)^{tr.alpha:.3g})"
+        f"  n={tr.fit.samples} R²={_g(tr.fit.r2)} MAPE={_g(tr.fit.mape, True)} fallback={tr.fit.fallback}"
+        + (f" ({'; '.join(tr.fit.notes)})" if tr.fit.notes else ""),
+        highlight=False,
+    )
+    console.print(
+        f"start-up: cold {st.cold_ms:.4g} ms * (mem/1024)^{st.cold_exp:.3g}, warm {st.warm_ms:.4g} ms * "
+        f"(mem/1024)^{st.warm_exp:.3g}  n={st.fit.samples} fallback={st.fit.fallback}"
+        + (f" ({'; '.join(st.fit.notes)})" if st.fit.notes else ""),
+        highlight=False,
+    )
     if m.replay:
         t = Table(title="trace replay parameters")
         names = [n for n in next(iter(m.replay.values())).__slots__ if n != "fit"]
         for h in ["application", *names, "traces", "MAPE", "fallback"]:
             t.add_column(h, overflow="fold")
         for k, p in sorted(m.replay.items()):
-            t.add_row(escape(k), *[_g(getattr(p, n)) for n in names], str(p.fit.samples), _g(p.fit.mape, True), p.fit.fallback)
+            t.add_row(
+                escape(k),
+                *[_g(getattr(p, n)) for n in names],
+                str(p.fit.samples),
+                _g(p.fit.mape, True),
+                p.fit.fallback,
+            )
         console.print(t)
 
 
@@ -157,7 +227,9 @@ def show(path: str, as_json: bool) -> None:
 @click.option("--function", "function", required=True, help="function name as calibrated")
 @click.option("--input-bytes", required=True, type=click.IntRange(min=0), help="total input bytes")
 @click.option("--memory", required=True, type=click.IntRange(min=1), help="worker memory in MB")
-@click.option("--sla", default="average", show_default=True, help="'average' or pNN (percentile of predicted time)")
+@click.option(
+    "--sla", default="average", show_default=True, help="'average' or pNN (percentile of predicted time)"
+)
 @click.option("--json", "as_json", is_flag=True)
 def predict(path: str, function: str, input_bytes: int, memory: int, sla: str, as_json: bool) -> None:
     """Predict execution time, output size, its transfer time and worker start-up for one task."""
@@ -170,13 +242,22 @@ def predict(path: str, function: str, input_bytes: int, memory: int, sla: str, a
     exec_ms = m.exec_ms(function, input_bytes, memory, level) if function in m.exec else None
     out = m.output_bytes(function, input_bytes) if function in m.output else float(input_bytes)
     result = {
-        "function": function, "input_bytes": input_bytes, "memory_mb": memory, "sla": str(level),
-        "exec_ms": exec_ms, "output_bytes": out, "transfer_ms": m.transfer_ms(out, memory, level),
-        "startup_ms": {"cold": m.startup_ms(memory, "cold", level), "warm": m.startup_ms(memory, "warm", level)},
+        "function": function,
+        "input_bytes": input_bytes,
+        "memory_mb": memory,
+        "sla": str(level),
+        "exec_ms": exec_ms,
+        "output_bytes": out,
+        "transfer_ms": m.transfer_ms(out, memory, level),
+        "startup_ms": {
+            "cold": m.startup_ms(memory, "cold", level),
+            "warm": m.startup_ms(memory, "warm", level),
+        },
         "fallbacks": {
             "exec": m.exec[function].fit.fallback if function in m.exec else "unknown",
             "output": m.output[function].fit.fallback if function in m.output else "identity",
-            "transfer": m.transfer.fit.fallback, "startup": m.startup.fit.fallback,
+            "transfer": m.transfer.fit.fallback,
+            "startup": m.startup.fit.fallback,
         },
     }
     if as_json:
@@ -185,15 +266,23 @@ def predict(path: str, function: str, input_bytes: int, memory: int, sla: str, a
     click.echo(f"function {function}, input {input_bytes} B, memory {memory} MB, SLA {level}")
     click.echo(f"exec_ms      {_g(exec_ms)}  ({result['fallbacks']['exec']})")
     click.echo(f"output_bytes {out:.6g}  ({result['fallbacks']['output']})")
-    click.echo(f"transfer_ms  {result['transfer_ms']:.6g}  (of the output; {result['fallbacks']['transfer']})")
-    click.echo(f"startup_ms   cold {result['startup_ms']['cold']:.6g}, warm {result['startup_ms']['warm']:.6g}  "
-               f"({result['fallbacks']['startup']})")
+    click.echo(
+        f"transfer_ms  {result['transfer_ms']:.6g}  (of the output; {result['fallbacks']['transfer']})"
+    )
+    click.echo(
+        f"startup_ms   cold {result['startup_ms']['cold']:.6g}, warm {result['startup_ms']['warm']:.6g}  "
+        f"({result['fallbacks']['startup']})"
+    )
 
 
 @click.command()
 @click.argument("trace_path", metavar="TRACE", type=click.Path(dir_okay=False))
-@click.option("--models", "models_path", type=click.Path(dir_okay=False),
-              help="models file with replay parameters (without: recorded runtimes only)")
+@click.option(
+    "--models",
+    "models_path",
+    type=click.Path(dir_okay=False),
+    help="models file with replay parameters (without: recorded runtimes only)",
+)
 @click.option("--app", "app", help="use this application's parameters instead of the trace's own")
 @click.option("--json", "as_json", is_flag=True)
 def replay(trace_path: str, models_path: str | None, app: str | None, as_json: bool) -> None:
@@ -210,7 +299,9 @@ def replay(trace_path: str, models_path: str | None, app: str | None, as_json: b
     m = PerformanceModels.load(models_path) if models_path else PerformanceModels()
     if app is not None:
         if app not in m.replay:
-            raise ValueError(f"no replay parameters for {app!r} in {models_path} (have: {', '.join(sorted(m.replay)) or 'none'})")
+            raise ValueError(
+                f"no replay parameters for {app!r} in {models_path} (have: {', '.join(sorted(m.replay)) or 'none'})"
+            )
         key, params = app, m.replay[app]
     else:
         key, params = params_for(m, trace)
@@ -219,16 +310,27 @@ def replay(trace_path: str, models_path: str | None, app: str | None, as_json: b
     rec = trace.makespan_s
     err = (predicted - rec) / rec if rec else None
     result = {
-        "trace": trace_path, "application": trace.application, "parameters": key, "tasks": len(trace.tasks),
-        "machines": len(trace.machines), "cores": trace.cores, "predicted_makespan_s": predicted,
-        "recorded_makespan_s": rec, "error": err, "plain_replay_makespan_s": plain,
+        "trace": trace_path,
+        "application": trace.application,
+        "parameters": key,
+        "tasks": len(trace.tasks),
+        "machines": len(trace.machines),
+        "cores": trace.cores,
+        "predicted_makespan_s": predicted,
+        "recorded_makespan_s": rec,
+        "error": err,
+        "plain_replay_makespan_s": plain,
     }
     if as_json:
         click.echo(json.dumps(result, indent=1))
         return
-    click.echo(f"trace {trace_path}: {trace.application}, {len(trace.tasks)} tasks on {len(trace.machines)} machines "
-               f"({trace.cores} cores); parameters: {key}")
+    click.echo(
+        f"trace {trace_path}: {trace.application}, {len(trace.tasks)} tasks on {len(trace.machines)} machines "
+        f"({trace.cores} cores); parameters: {key}"
+    )
     click.echo(f"predicted makespan {predicted:.1f} s")
     click.echo(f"recorded makespan  {rec:.1f} s" if rec else "recorded makespan  (not in the trace)")
     if err is not None:
-        click.echo(f"error              {err * 100:+.1f}%  (runtimes alone: {plain:.1f} s, {(plain - rec) / rec * 100:+.1f}%)")
+        click.echo(
+            f"error              {err * 100:+.1f}%  (runtimes alone: {plain:.1f} s, {(plain - rec) / rec * 100:+.1f}%)"
+        )

@@ -102,7 +102,9 @@ def expand(inputs: list[str]) -> list[str]:
             continue
         p = Path(item)
         if p.is_dir():
-            found = sorted(str(f) for f in p.rglob("*") if f.is_file() and (f.suffix == ".jsonl" or is_trace_path(f)))
+            found = sorted(
+                str(f) for f in p.rglob("*") if f.is_file() and (f.suffix == ".jsonl" or is_trace_path(f))
+            )
             if not found:
                 raise ValueError(f"folder {item!r} holds no .jsonl or WfFormat (.json, .json.xz) files")
             out += found
@@ -126,5 +128,7 @@ def load_inputs(inputs: list[str]) -> Dataset:
             except TraceError as exc:
                 raise ValueError(str(exc)) from None
         else:
-            raise ValueError(f"input {item!r}: expected .jsonl, WfFormat .json/.json.xz, a folder or redis://")
+            raise ValueError(
+                f"input {item!r}: expected .jsonl, WfFormat .json/.json.xz, a folder or redis://"
+            )
     return data

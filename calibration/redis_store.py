@@ -46,13 +46,15 @@ class RedisMetricsStore:
             for run_id, lines in by_run.items():
                 pipe.sadd(self._runs_key, run_id)
                 for i in range(0, len(lines), BATCH):
-                    pipe.rpush(self._key(run_id), *lines[i:i + BATCH])
+                    pipe.rpush(self._key(run_id), *lines[i : i + BATCH])
                 n += len(lines)
             pipe.execute()
         return n
 
     def run_ids(self) -> list[str]:
-        return sorted(v.decode() if isinstance(v, bytes) else str(v) for v in self.client.smembers(self._runs_key))
+        return sorted(
+            v.decode() if isinstance(v, bytes) else str(v) for v in self.client.smembers(self._runs_key)
+        )
 
     def iter_records(self, run_id: str | None = None, report: LoadReport | None = None) -> Iterator[Record]:
         """Records of one run, or of every run (in run id order). Bad elements are skipped and counted."""
@@ -72,7 +74,9 @@ class RedisMetricsStore:
                     report.loaded += 1
                     yield record
 
-    def iter_with_origin(self, run_id: str | None = None, report: LoadReport | None = None) -> Iterator[tuple[Record, str]]:
+    def iter_with_origin(
+        self, run_id: str | None = None, report: LoadReport | None = None
+    ) -> Iterator[tuple[Record, str]]:
         n = 0
         for record in self.iter_records(run_id, report):
             n += 1

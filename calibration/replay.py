@@ -40,8 +40,17 @@ from scipy.optimize import minimize
 from calibration.traces import Trace
 from sim.models.performance import FitInfo, PerformanceModels, ReplayParams
 
-PARAM_NAMES = ("dispatch_s", "queue_dispatch_s", "machine_dispatch_s", "overhead_s", "slot_hold_s", "ready_delay_s",
-               "staging_bytes_per_s", "shared_bytes_per_s", "fixed_s")
+PARAM_NAMES = (
+    "dispatch_s",
+    "queue_dispatch_s",
+    "machine_dispatch_s",
+    "overhead_s",
+    "slot_hold_s",
+    "ready_delay_s",
+    "staging_bytes_per_s",
+    "shared_bytes_per_s",
+    "fixed_s",
+)
 # Search box (log space) of the fitter. "Zero" ends of the box are small enough to be negligible.
 _LOW = np.log([1e-3, 1e-6, 1e-3, 1e-2, 1e-2, 1e-2, 1e5, 1e3, 1e-1])
 _HIGH = np.log([60.0, 0.1, 120.0, 2000.0, 2000.0, 600.0, 1e11, 1e12, 5000.0])
@@ -147,7 +156,9 @@ def mape(traces: Sequence[Trace], params: ReplayParams | Sequence[float]) -> flo
     return float(np.mean(errs)) if errs else float("nan")
 
 
-def fit_replay(traces: Sequence[Trace], *, max_terms: int = 3, min_gain: float = 0.01, effort: float = 0.6) -> ReplayParams:
+def fit_replay(
+    traces: Sequence[Trace], *, max_terms: int = 3, min_gain: float = 0.01, effort: float = 0.6
+) -> ReplayParams:
     """Replay parameters minimising the makespan MAPE over ``traces`` (which must have makespans).
 
     Forward selection keeps the model small, so that it extrapolates to runs of other sizes: start with
@@ -168,13 +179,22 @@ def fit_replay(traces: Sequence[Trace], *, max_terms: int = 3, min_gain: float =
             x[active] = np.clip(sub, _LOW[active] - 1, _HIGH[active] + 1)
             vec = np.exp(x)
             return float(np.mean([abs(_simulate(c, vec) - mk) / mk for c, mk in compiled]))
+
         return objective
 
     def local(active: list[int], x0: np.ndarray, budget: int) -> tuple[np.ndarray, float]:
         f = objective_of(active, x0)
-        res = minimize(f, x0[active], method="Nelder-Mead",
-                       options={"maxfev": max(10, int(budget * effort)), "xatol": 1e-3, "fatol": 1e-5,
-                                "initial_simplex": _simplex(x0[active], active)})
+        res = minimize(
+            f,
+            x0[active],
+            method="Nelder-Mead",
+            options={
+                "maxfev": max(10, int(budget * effort)),
+                "xatol": 1e-3,
+                "fatol": 1e-5,
+                "initial_simplex": _simplex(x0[active], active),
+            },
+        )
         x = x0.copy()
         x[active] = np.clip(res.x, _LOW[active] - 1, _HIGH[active] + 1)
         return x, float(res.fun)
@@ -212,9 +232,15 @@ def fit_replay(traces: Sequence[Trace], *, max_terms: int = 3, min_gain: float =
     vec = np.exp(x)
     return ReplayParams(
         **{n: float(v) for n, v in zip(PARAM_NAMES, vec, strict=True)},
-        fit=FitInfo(samples=len(usable), mape=best, fallback="fitted",
-                    notes=[f"mechanisms: fixed_s{''.join(', ' + c for c in chosen)}",
-                           f"plain replay MAPE {plain:.1%} on the same traces"]),
+        fit=FitInfo(
+            samples=len(usable),
+            mape=best,
+            fallback="fitted",
+            notes=[
+                f"mechanisms: fixed_s{''.join(', ' + c for c in chosen)}",
+                f"plain replay MAPE {plain:.1%} on the same traces",
+            ],
+        ),
     )
 
 
@@ -259,7 +285,9 @@ def _fit_job(args: tuple[str, list[Trace], dict]) -> tuple[str, ReplayParams]:
     return key, fit_replay(group, **kwargs)
 
 
-def fit_replay_groups(traces: Sequence[Trace], *, pooled: bool = True, workers: int = 1, **kwargs) -> dict[str, ReplayParams]:
+def fit_replay_groups(
+    traces: Sequence[Trace], *, pooled: bool = True, workers: int = 1, **kwargs
+) -> dict[str, ReplayParams]:
     """Parameters per application, plus per runtime system and ``*`` (fallbacks for applications never
     calibrated) when ``pooled``. A pooled set fits at most :data:`POOLED_MAX_TRACES` traces spread over
     its applications, at half the effort; a pool of one application copies that application's set.
@@ -283,8 +311,10 @@ def fit_replay_groups(traces: Sequence[Trace], *, pooled: bool = True, workers: 
     for key, params in results:
         if "/" not in key:
             params.fit.fallback = "pooled"
-            params.fit.notes.append(f"pooled over {len({t.application for t in groups[key]})} applications "
-                                    f"({params.fit.samples} of {len(groups[key])} traces)")
+            params.fit.notes.append(
+                f"pooled over {len({t.application for t in groups[key]})} applications "
+                f"({params.fit.samples} of {len(groups[key])} traces)"
+            )
         out[key] = params
     if pooled:
         for k, g in groups.items():
@@ -292,7 +322,9 @@ def fit_replay_groups(traces: Sequence[Trace], *, pooled: bool = True, workers: 
                 app = g[0].application
                 src = out[app]
                 copy = ReplayParams(**{n: getattr(src, n) for n in PARAM_NAMES})
-                copy.fit = FitInfo(src.fit.samples, None, src.fit.mape, "pooled", [f"same as {app} (its only application)"])
+                copy.fit = FitInfo(
+                    src.fit.samples, None, src.fit.mape, "pooled", [f"same as {app} (its only application)"]
+                )
                 out[k] = copy
     return dict(sorted(out.items()))
 

@@ -37,8 +37,16 @@ def _kv(d: dict[str, float]) -> str:
 
 def table_rows(report: FitReport) -> list[list[str]]:
     return [
-        [r.model, _kv(r.params), _kv(r.exponents), _fmt(r.fit.r2), _fmt(r.fit.mape, True), str(r.fit.samples),
-         r.fit.fallback, "; ".join(r.fit.notes)]
+        [
+            r.model,
+            _kv(r.params),
+            _kv(r.exponents),
+            _fmt(r.fit.r2),
+            _fmt(r.fit.mape, True),
+            str(r.fit.samples),
+            r.fit.fallback,
+            "; ".join(r.fit.notes),
+        ]
         for r in report.rows
     ]
 
@@ -62,9 +70,13 @@ def print_report(report: FitReport, console: Console | None = None, max_rows: in
         counts: dict[str, int] = {}
         for r in report.rows:
             counts[r.fit.fallback] = counts.get(r.fit.fallback, 0) + 1
-        console.print(f"... {len(report.rows) - len(rows)} more models not shown (most samples first; all in the HTML "
-                      f"report and 'plansim models show'); fallbacks over all {len(report.rows)} models: "
-                      + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())), highlight=False, markup=False)
+        console.print(
+            f"... {len(report.rows) - len(rows)} more models not shown (most samples first; all in the HTML "
+            f"report and 'plansim models show'); fallbacks over all {len(report.rows)} models: "
+            + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())),
+            highlight=False,
+            markup=False,
+        )
     for line in skipped_lines(report):
         console.print(line, highlight=False, markup=False)
     if report.replay:
@@ -72,8 +84,14 @@ def print_report(report: FitReport, console: Console | None = None, max_rows: in
         for h in ("application", "traces", "plain replay", "calibrated", "fallback", "parameters"):
             rt.add_column(h, overflow="fold")
         for r in report.replay:
-            rt.add_row(escape(r["application"]), str(r["traces"]), _fmt(r.get("plain_mape"), True),
-                       _fmt(r.get("mape"), True), r.get("fallback", ""), escape(_kv(r.get("params", {}))))
+            rt.add_row(
+                escape(r["application"]),
+                str(r["traces"]),
+                _fmt(r.get("plain_mape"), True),
+                _fmt(r.get("mape"), True),
+                r.get("fallback", ""),
+                escape(_kv(r.get("params", {}))),
+            )
         console.print(rt)
 
 
@@ -81,8 +99,10 @@ def skipped_lines(report: FitReport) -> list[str]:
     lines = []
     for lr in report.loads:
         if lr.skipped:
-            lines.append(f"skipped {lr.skipped} record(s) of {lr.source} (loaded {lr.loaded}); first: "
-                         + " | ".join(lr.problems))
+            lines.append(
+                f"skipped {lr.skipped} record(s) of {lr.source} (loaded {lr.loaded}); first: "
+                + " | ".join(lr.problems)
+            )
     for reason, info in report.skipped.items():
         lines.append(f"skipped {info.count} sample(s) [{reason}]; first: " + ", ".join(info.first))
     return lines
@@ -141,20 +161,31 @@ def write_report(report: FitReport, path: str | Path) -> Path:
     fig.savefig(buf, format="png", dpi=90)
     img = base64.b64encode(buf.getvalue()).decode()
     head = "".join(f"<th>{html.escape(h)}</th>" for h in HEADERS)
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in table_rows(report))
-    skipped = "".join(f"<li>{html.escape(s)}</li>" for s in skipped_lines(report)) or "<li>nothing skipped</li>"
+    body = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in table_rows(report)
+    )
+    skipped = (
+        "".join(f"<li>{html.escape(s)}</li>" for s in skipped_lines(report)) or "<li>nothing skipped</li>"
+    )
     replay = ""
     if report.replay:
         rrows = "".join(
             f"<tr><td>{html.escape(r['application'])}</td><td>{r['traces']}</td><td>{_fmt(r.get('plain_mape'), True)}</td>"
             f"<td>{_fmt(r.get('mape'), True)}</td><td>{html.escape(r.get('fallback', ''))}</td>"
-            f"<td>{html.escape(_kv(r.get('params', {})))}</td></tr>" for r in report.replay)
-        replay = ("<h2>Trace replay calibration</h2><table><tr><th>application</th><th>traces</th><th>plain replay MAPE</th>"
-                  f"<th>calibrated MAPE</th><th>fallback</th><th>parameters</th></tr>{rrows}</table>")
+            f"<td>{html.escape(_kv(r.get('params', {})))}</td></tr>"
+            for r in report.replay
+        )
+        replay = (
+            "<h2>Trace replay calibration</h2><table><tr><th>application</th><th>traces</th><th>plain replay MAPE</th>"
+            f"<th>calibrated MAPE</th><th>fallback</th><th>parameters</th></tr>{rrows}</table>"
+        )
     shown = len(plotted_rows(report.rows))
     total = sum(1 for r in report.rows if r.observed.size)
-    plots_note = (f"plots of {shown} of {total} models with samples (transfer, start-up, then most samples)"
-                  if shown < total else f"all {total} models with samples")
+    plots_note = (
+        f"plots of {shown} of {total} models with samples (transfer, start-up, then most samples)"
+        if shown < total
+        else f"all {total} models with samples"
+    )
     doc = f"""<!doctype html><html><head><meta charset="utf-8"><title>plansim fit report</title>
 <style>body{{font-family:sans-serif;margin:1.5em}} table{{border-collapse:collapse;font-size:13px}}
 td,th{{border:1px solid #ccc;padding:3px 6px;vertical-align:top}} th{{background:#eee}}</style></head><body>

@@ -65,13 +65,28 @@ def is_trace_path(path: str | Path) -> bool:
 
 def _open_json(path: Path) -> Any:
     name = path.name.lower()
-    opener = lzma.open if name.endswith(".xz") else gzip.open if name.endswith(".gz") else bz2.open if name.endswith(".bz2") else open
+    opener = (
+        lzma.open
+        if name.endswith(".xz")
+        else gzip.open
+        if name.endswith(".gz")
+        else bz2.open
+        if name.endswith(".bz2")
+        else open
+    )
     try:
         with opener(path, "rt", encoding="utf-8") as fh:
             return json.load(fh)
     except FileNotFoundError:
         raise TraceError(f"{path}: no such file") from None
-    except (OSError, EOFError, lzma.LZMAError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+    except (
+        OSError,
+        EOFError,
+        lzma.LZMAError,
+        UnicodeDecodeError,
+        json.JSONDecodeError,
+        RecursionError,
+    ) as exc:
         raise TraceError(f"{path}: not a readable JSON trace ({exc})") from None
 
 
@@ -116,10 +131,16 @@ def load_trace(path: str | Path) -> Trace:
     if not isinstance(doc, dict) or not isinstance(doc.get("workflow"), dict):
         raise TraceError(f"{path}: not a WfFormat document (no 'workflow' object)")
     wf = doc["workflow"]
-    system = str((doc.get("runtimeSystem") or {}).get("name") or doc.get("wms", {}).get("name") or "unknown").lower()
+    system = str(
+        (doc.get("runtimeSystem") or {}).get("name") or doc.get("wms", {}).get("name") or "unknown"
+    ).lower()
     if "specification" in wf:
         spec_tasks = (wf.get("specification") or {}).get("tasks") or []
-        files = {f.get("id"): f.get("sizeInBytes", 0) for f in (wf.get("specification") or {}).get("files") or [] if isinstance(f, dict)}
+        files = {
+            f.get("id"): f.get("sizeInBytes", 0)
+            for f in (wf.get("specification") or {}).get("files") or []
+            if isinstance(f, dict)
+        }
         execution = wf.get("execution") or {}
         exe_tasks = {t.get("id"): t for t in execution.get("tasks") or [] if isinstance(t, dict)}
         raw_machines = execution.get("machines") or []
@@ -131,7 +152,10 @@ def load_trace(path: str | Path) -> Trace:
         for t in spec_tasks:
             if not isinstance(t, dict):
                 continue
-            exe_tasks[t.get("id") or t.get("name")] = {**t, "runtimeInSeconds": t.get("runtimeInSeconds", t.get("runtime"))}
+            exe_tasks[t.get("id") or t.get("name")] = {
+                **t,
+                "runtimeInSeconds": t.get("runtimeInSeconds", t.get("runtime")),
+            }
             ins, outs = [], []
             for f in t.get("files") or []:
                 if isinstance(f, dict):
@@ -166,8 +190,16 @@ def load_trace(path: str | Path) -> Trace:
         machine = str(placed[0]) if placed and str(placed[0]) in machines else None
         size = lambda ids: int(sum(_positive(files.get(i)) or 0 for i in ids or [] if isinstance(i, str)))  # noqa: E731
         index[tid] = len(tasks)
-        tasks.append(TraceTask(tid, _function_of(t, exe), runtime if runtime is not None else 0.0,
-                               size(t.get("inputFiles")), size(t.get("outputFiles")), machine))
+        tasks.append(
+            TraceTask(
+                tid,
+                _function_of(t, exe),
+                runtime if runtime is not None else 0.0,
+                size(t.get("inputFiles")),
+                size(t.get("outputFiles")),
+                machine,
+            )
+        )
     for t in spec_tasks:
         me = index[str(t["id"])]
         for p in t.get("parents") or []:
@@ -181,8 +213,15 @@ def load_trace(path: str | Path) -> Trace:
             tasks[p].children.append(i)
     _check_acyclic(path, tasks)
     mk = _positive(makespan)
-    return Trace(str(doc.get("name") or path.name), str(path), system, application_of(path, system), tasks,
-                 machines, mk if mk else None)
+    return Trace(
+        str(doc.get("name") or path.name),
+        str(path),
+        system,
+        application_of(path, system),
+        tasks,
+        machines,
+        mk if mk else None,
+    )
 
 
 def _check_acyclic(path: Path, tasks: list[TraceTask]) -> None:
@@ -211,13 +250,22 @@ def trace_records(trace: Trace, report: LoadReport | None = None) -> list[TaskRe
             if report is not None:
                 report.skip(f"{trace.path}:task {t.id}", "runtimeInSeconds is missing or zero")
             continue
-        out.append(TaskRecord(
-            run_id=run_id, workflow_type=trace.application, planner=trace.system, function=t.function,
-            task_id=t.id, worker_id=t.machine or "", memory_mb=BASELINE_TRACE_MEMORY_MB,
-            cpus=float(trace.machines.get(t.machine or "", 1)), input_bytes=t.input_bytes,
-            output_bytes=t.output_bytes, exec_ms=t.runtime_s * 1000.0,
-            extra={"source": "wfformat", "application": trace.application},
-        ))
+        out.append(
+            TaskRecord(
+                run_id=run_id,
+                workflow_type=trace.application,
+                planner=trace.system,
+                function=t.function,
+                task_id=t.id,
+                worker_id=t.machine or "",
+                memory_mb=BASELINE_TRACE_MEMORY_MB,
+                cpus=float(trace.machines.get(t.machine or "", 1)),
+                input_bytes=t.input_bytes,
+                output_bytes=t.output_bytes,
+                exec_ms=t.runtime_s * 1000.0,
+                extra={"source": "wfformat", "application": trace.application},
+            )
+        )
         if report is not None:
             report.loaded += 1
     return out

@@ -141,8 +141,10 @@ def _docker_launcher(redis_url: str, run_id: str | None, **pool: Any) -> PooledL
         client = docker.from_env(timeout=120)
         client.ping()
     except Exception as exc:  # noqa: BLE001
-        raise ValueError(f"Docker engine not reachable ({str(exc).splitlines()[0][:160]}); start it or use "
-                         "--launcher process") from None
+        raise ValueError(
+            f"Docker engine not reachable ({str(exc).splitlines()[0][:160]}); start it or use "
+            "--launcher process"
+        ) from None
     image = pool.pop("image", None) or build_image(client=client, progress=lambda m: None).tag
     return SignedDockerLauncher(redis_url, run_id, image=image, client=client, **pool)
 
@@ -237,8 +239,10 @@ def _prepare(plan: Plan, run_id: str) -> tuple[Plan, dict[str, bytes]]:
     for t, spec in wf.tasks.items():
         call = spec.call
         if call is None:
-            raise WorkflowError(f"task {t!r} has no code to run: a workflow without code (e.g. an imported "
-                                "trace) can only be simulated")
+            raise WorkflowError(
+                f"task {t!r} has no code to run: a workflow without code (e.g. an imported "
+                "trace) can only be simulated"
+            )
         fn = getattr(call.fn, "fn", call.fn)
         _by_value(fn)
         objects = spec.extra.get("stored_args")
@@ -307,9 +311,18 @@ class _Job:
 
 
 class _Run:
-    def __init__(self, plan: Plan, r: redis.Redis, url: str, launcher: PooledLauncher, run_id: str,
-                 timeout_s: float, progress: ProgressFn | None, max_attempts: int,
-                 heartbeat_timeout_s: float = 60.0) -> None:
+    def __init__(
+        self,
+        plan: Plan,
+        r: redis.Redis,
+        url: str,
+        launcher: PooledLauncher,
+        run_id: str,
+        timeout_s: float,
+        progress: ProgressFn | None,
+        max_attempts: int,
+        heartbeat_timeout_s: float = 60.0,
+    ) -> None:
         self.plan = plan
         self.heartbeat_timeout_s = heartbeat_timeout_s
         self.r = r
@@ -344,16 +357,21 @@ class _Run:
                     item = client.blpop([self.keys.invoke], timeout=0.2)
                 except redis.RedisError as exc:
                     if not self.stopping.is_set():
-                        self._set_fatal(RedisUnavailable(
-                            f"Redis at {mask_url(self.url)} became unreachable while serving invocations: {exc}"))
+                        self._set_fatal(
+                            RedisUnavailable(
+                                f"Redis at {mask_url(self.url)} became unreachable while serving invocations: {exc}"
+                            )
+                        )
                     return
                 if item is None:
                     continue
                 try:
                     msg = InvocationMsg.decode(item[1])
                 except (signing.SignatureError, ValueError, KeyError) as exc:
-                    print(f"plansim: dropping an invocation request that failed verification: {exc}",
-                          file=sys.stderr)
+                    print(
+                        f"plansim: dropping an invocation request that failed verification: {exc}",
+                        file=sys.stderr,
+                    )
                     continue
                 if msg.run_id != self.run_id:
                     continue
@@ -397,9 +415,12 @@ class _Run:
             return
         except LauncherError as exc:
             if not self.stopping.is_set():
-                self._set_fatal(RunError(
-                    f"could not start a {job.msg.memory_mb} MB worker for invocation {job.msg.inv_id} "
-                    f"(tasks {', '.join(job.msg.tasks)}): {exc}"))
+                self._set_fatal(
+                    RunError(
+                        f"could not start a {job.msg.memory_mb} MB worker for invocation {job.msg.inv_id} "
+                        f"(tasks {', '.join(job.msg.tasks)}): {exc}"
+                    )
+                )
             return
         with self.lock:
             job.handle = handle
@@ -416,14 +437,20 @@ class _Run:
                 return
             job.replaced = True
         if job.msg.attempt + 1 >= self.max_attempts:
-            self._set_fatal(RunError(f"invocation {job.msg.inv_id} (tasks {', '.join(job.msg.tasks)}) failed "
-                                     f"{job.msg.attempt + 1} times; last: {why}"))
+            self._set_fatal(
+                RunError(
+                    f"invocation {job.msg.inv_id} (tasks {', '.join(job.msg.tasks)}) failed "
+                    f"{job.msg.attempt + 1} times; last: {why}"
+                )
+            )
             return
         self.reruns += 1
-        msg = dataclasses.replace(job.msg, attempt=job.msg.attempt + 1, requested_at=time.time(),
-                                  requested_by="client-rerun")
-        print(f"plansim: re-running invocation {msg.inv_id} (attempt {msg.attempt + 1}): {why}",
-              file=sys.stderr)
+        msg = dataclasses.replace(
+            job.msg, attempt=job.msg.attempt + 1, requested_at=time.time(), requested_by="client-rerun"
+        )
+        print(
+            f"plansim: re-running invocation {msg.inv_id} (attempt {msg.attempt + 1}): {why}", file=sys.stderr
+        )
         self.launch(msg, msg.encode())
 
     # -- supervision -----------------------------------------------------------------------------
@@ -467,8 +494,10 @@ class _Run:
         It is stopped first so that a worker id never runs in two containers at once; a worker that died
         (process or container gone) is found sooner by the launcher's probe, which fails its job.
         """
-        why = (f"no heartbeat from worker {job.handle.worker_id} for {self.heartbeat_timeout_s:.0f}s "
-               f"(invocation {job.msg.inv_id})")
+        why = (
+            f"no heartbeat from worker {job.handle.worker_id} for {self.heartbeat_timeout_s:.0f}s "
+            f"(invocation {job.msg.inv_id})"
+        )
         stop = getattr(self.launcher, "_stop_worker", None)
         workers = getattr(self.launcher, "_workers", None)
         w = workers.get(job.handle.worker_id) if isinstance(workers, dict) else None
@@ -483,8 +512,11 @@ class _Run:
         if err is not None:
             self._set_fatal(err)
         else:
-            self._set_fatal(RunError(f"invocation {job.msg.inv_id} failed on worker {job.handle.worker_id}:\n"
-                                     f"{remote.rstrip()}"))
+            self._set_fatal(
+                RunError(
+                    f"invocation {job.msg.inv_id} failed on worker {job.handle.worker_id}:\n{remote.rstrip()}"
+                )
+            )
 
     def read_error(self) -> RunError | None:
         raw = self.r.get(self.keys.error)
@@ -516,14 +548,26 @@ class _Run:
                 step = 8 if self.rc is not None else max(1, len(invs))
                 for i in range(0, len(invs), step):
                     argv: list[Any] = []
-                    for msg in invocation_msgs(base, "client", invs[i:i + step], None, self.rc):
+                    for msg in invocation_msgs(base, "client", invs[i : i + step], None, self.rc):
                         argv += [msg.inv_id, msg.encode()]
                     self.r.evalsha(self.invoke_sha, 2, self.keys.invs, self.keys.invoke, *argv)
                 send = None
             elif isinstance(effect, fx.Prewarm):
-                self._prewarm_later(InvocationMsg(self.run_id, "prewarm", None, effect.memory_mb, (), self.t0,
-                                                  time.time(), "client", self.timeout_s, kind="prewarm",
-                                                  delay_ms=effect.delay_ms))
+                self._prewarm_later(
+                    InvocationMsg(
+                        self.run_id,
+                        "prewarm",
+                        None,
+                        effect.memory_mb,
+                        (),
+                        self.t0,
+                        time.time(),
+                        "client",
+                        self.timeout_s,
+                        kind="prewarm",
+                        delay_ms=effect.delay_ms,
+                    )
+                )
                 send = None
             else:
                 raise RunError(f"the client cannot perform {type(effect).__name__}")
@@ -557,7 +601,7 @@ class _Run:
                 return 0
             with self.r.pipeline(transaction=False) as pipe:
                 for i in range(0, len(keys), 500):
-                    pipe.delete(*keys[i:i + 500])
+                    pipe.delete(*keys[i : i + 500])
                 pipe.execute()
         return sum(1 for _ in self.r.scan_iter(match=pattern, count=1000))
 
@@ -566,19 +610,28 @@ def _connect(url: str) -> redis.Redis:
     from redis.backoff import NoBackoff
     from redis.retry import Retry
 
-    r = redis.Redis.from_url(url, socket_timeout=30, socket_connect_timeout=5, retry=Retry(NoBackoff(), 1),
-                             health_check_interval=30)
+    r = redis.Redis.from_url(
+        url,
+        socket_timeout=30,
+        socket_connect_timeout=5,
+        retry=Retry(NoBackoff(), 1),
+        health_check_interval=30,
+    )
     try:
         r.ping()
     except redis.AuthenticationError as exc:
         raise RedisUnavailable(f"Redis at {mask_url(url)} refused the credentials: {exc}") from None
     except redis.RedisError as exc:
-        raise RedisUnavailable(f"Redis at {mask_url(url)} is not reachable: {exc} (start one with "
-                               "`plansim runtime up`, or pass --redis URL)") from None
+        raise RedisUnavailable(
+            f"Redis at {mask_url(url)} is not reachable: {exc} (start one with "
+            "`plansim runtime up`, or pass --redis URL)"
+        ) from None
     return r
 
 
-def _plan_for(wf: Workflow, planner: Any, sla: Any, models: Any, memory_sizes: Any, optimizations: Any = None) -> Plan:
+def _plan_for(
+    wf: Workflow, planner: Any, sla: Any, models: Any, memory_sizes: Any, optimizations: Any = None
+) -> Plan:
     from sim.planners import PlannerConfig, get_planner
 
     if hasattr(planner, "plan") and not isinstance(planner, str):
@@ -644,16 +697,39 @@ def run_workflow(
         own_server = RedisServer().start()
         url = own_server.url
     try:
-        return _run(plan, url, launcher, timeout_s, progress, keep_alive_s, max_workers, max_attempts,
-                    store_metrics, run_id, started, heartbeat_timeout_s)
+        return _run(
+            plan,
+            url,
+            launcher,
+            timeout_s,
+            progress,
+            keep_alive_s,
+            max_workers,
+            max_attempts,
+            store_metrics,
+            run_id,
+            started,
+            heartbeat_timeout_s,
+        )
     finally:
         if own_server is not None:
             own_server.stop()
 
 
-def _run(plan: Plan, url: str, launcher: str | PooledLauncher, timeout_s: float, progress: ProgressFn | None,
-         keep_alive_s: float, max_workers: int, max_attempts: int, store_metrics: bool, run_id: str | None,
-         started: float, heartbeat_timeout_s: float = 60.0) -> RunReport:
+def _run(
+    plan: Plan,
+    url: str,
+    launcher: str | PooledLauncher,
+    timeout_s: float,
+    progress: ProgressFn | None,
+    keep_alive_s: float,
+    max_workers: int,
+    max_attempts: int,
+    store_metrics: bool,
+    run_id: str | None,
+    started: float,
+    heartbeat_timeout_s: float = 60.0,
+) -> RunReport:
     from sim.engine.simulator import workflow_type
 
     run_id = run_id or f"r{uuid.uuid4().hex[:10]}"
@@ -682,8 +758,14 @@ def _run(plan: Plan, url: str, launcher: str | PooledLauncher, timeout_s: float,
                     pipe.set(keys.k(rel), blob)
                 pipe.execute()
             if owned:
-                lch = make_launcher(str(launcher), url, run_id, keep_alive_s=keep_alive_s, max_workers=max_workers,
-                                    acquire_timeout=timeout_s)
+                lch = make_launcher(
+                    str(launcher),
+                    url,
+                    run_id,
+                    keep_alive_s=keep_alive_s,
+                    max_workers=max_workers,
+                    acquire_timeout=timeout_s,
+                )
             else:
                 lch = launcher  # type: ignore[assignment]
             run = _Run(plan, r, url, lch, run_id, timeout_s, progress, max_attempts, heartbeat_timeout_s)
@@ -705,7 +787,9 @@ def _run(plan: Plan, url: str, launcher: str | PooledLauncher, timeout_s: float,
                     raise RunError(f"sink {s!r} is done but its output is missing from the store")
                 results[s] = signing.loads(v, f"out:{s}:{run_id}")
         except redis.RedisError as exc:
-            raise RedisUnavailable(f"Redis at {mask_url(url)} became unreachable during run {run_id}: {exc}") from None
+            raise RedisUnavailable(
+                f"Redis at {mask_url(url)} became unreachable during run {run_id}: {exc}"
+            ) from None
     finally:
         if pubsub is not None:
             with contextlib.suppress(Exception):
@@ -735,11 +819,24 @@ def _run(plan: Plan, url: str, launcher: str | PooledLauncher, timeout_s: float,
         leases = [h.lease for h, _ in run.handles]
     cold = sum(1 for lease in leases if lease.state == "cold")
     task_recs = [x for x in records if isinstance(x, TaskRecord)]
-    run_rec = RunRecord(run_id=run_id, workflow_type=meta["workflow_type"], planner=plan.planner, sla=str(plan.sla),
-                        makespan_ms=makespan,
-                        extra={"source": "real", "workflow": wf.name, "launcher": launcher_kind,
-                               "invocations": len(leases), "cold_starts": cold, "warm_starts": len(leases) - cold,
-                               "tasks_executed": len(task_recs), "reruns": run.reruns, **host_load})
+    run_rec = RunRecord(
+        run_id=run_id,
+        workflow_type=meta["workflow_type"],
+        planner=plan.planner,
+        sla=str(plan.sla),
+        makespan_ms=makespan,
+        extra={
+            "source": "real",
+            "workflow": wf.name,
+            "launcher": launcher_kind,
+            "invocations": len(leases),
+            "cold_starts": cold,
+            "warm_starts": len(leases) - cold,
+            "tasks_executed": len(task_recs),
+            "reruns": run.reruns,
+            **host_load,
+        },
+    )
     records.append(run_rec)
     if store_metrics:
         with contextlib.suppress(Exception):
@@ -750,9 +847,20 @@ def _run(plan: Plan, url: str, launcher: str | PooledLauncher, timeout_s: float,
             store.close()
     r.close()
     return RunReport(
-        run_id=run_id, plan=plan, results=results, makespan_ms=makespan, wall_s=time.monotonic() - started,
-        invocations=len(leases), cold_starts=cold, warm_starts=len(leases) - cold, tasks_executed=len(task_recs),
-        reruns=run.reruns, records=records, launcher=launcher_kind, invoked=invoked, keys_left=keys_left,
+        run_id=run_id,
+        plan=plan,
+        results=results,
+        makespan_ms=makespan,
+        wall_s=time.monotonic() - started,
+        invocations=len(leases),
+        cold_starts=cold,
+        warm_starts=len(leases) - cold,
+        tasks_executed=len(task_recs),
+        reruns=run.reruns,
+        records=records,
+        launcher=launcher_kind,
+        invoked=invoked,
+        keys_left=keys_left,
     )
 
 
@@ -782,8 +890,10 @@ def _wait(run: _Run, pubsub: Any, sinks: list[str]) -> list[float]:
             pipe.exists(keys.plan)
             done, err, prog, plan_there = pipe.execute()
         if not plan_there:
-            raise RedisUnavailable(f"Redis lost the keys of run {run.run_id} (restarted or flushed) while the client "
-                                   f"waited for sink(s) {', '.join(sinks[:5])}")
+            raise RedisUnavailable(
+                f"Redis lost the keys of run {run.run_id} (restarted or flushed) while the client "
+                f"waited for sink(s) {', '.join(sinks[:5])}"
+            )
         if err is not None:
             raise run.read_error() or RunError("the run failed")
         n = int(prog or 0)
@@ -800,8 +910,11 @@ def _wait(run: _Run, pubsub: Any, sinks: list[str]) -> list[float]:
         if now > deadline:
             missing = [s for s, v in zip(sinks, done, strict=True) if v is None]
             with run.lock:
-                active = [j.msg.inv_id for j in run.jobs.values() if not j.replaced and
-                          (j.handle is None or not j.handle.done())]
+                active = [
+                    j.msg.inv_id
+                    for j in run.jobs.values()
+                    if not j.replaced and (j.handle is None or not j.handle.done())
+                ]
             raise WaitTimeout(
                 f"run {run.run_id}: waited {run.timeout_s:.0f}s for sink(s) {', '.join(missing[:5])} to complete; "
                 f"{n}/{total} tasks done; {len(active)} invocation(s) still active"

@@ -76,8 +76,10 @@ class TaskFailed(RunError):
 
     def __init__(self, task: str, remote_traceback: str, worker: str = "?") -> None:
         last = remote_traceback.strip().splitlines()[-1] if remote_traceback.strip() else "?"
-        super().__init__(f"task {task!r} failed on worker {worker}: {last}\n--- remote traceback ---\n"
-                         f"{remote_traceback.rstrip()}")
+        super().__init__(
+            f"task {task!r} failed on worker {worker}: {last}\n--- remote traceback ---\n"
+            f"{remote_traceback.rstrip()}"
+        )
         self.task = task
         self.worker = worker
         self.remote_traceback = remote_traceback
@@ -242,25 +244,47 @@ class InvocationMsg:
     plan: bytes = b""  # inline-plan: the worker's plan fragment (a signed RunContext), else fetched
 
     def encode(self) -> bytes:
-        body = json.dumps({
-            "run": self.run_id, "id": self.inv_id, "worker": self.worker_id, "memory": self.memory_mb,
-            "tasks": list(self.tasks), "t0": self.t0, "requested_at": self.requested_at,
-            "by": self.requested_by, "timeout_s": self.timeout_s, "attempt": self.attempt,
-            "kind": self.kind, "delay_ms": self.delay_ms,
-            "carried": {k: base64.b64encode(v).decode() for k, v in self.carried.items()},
-            **({"plan": base64.b64encode(self.plan).decode()} if self.plan else {}),
-        }, separators=(",", ":")).encode()
+        body = json.dumps(
+            {
+                "run": self.run_id,
+                "id": self.inv_id,
+                "worker": self.worker_id,
+                "memory": self.memory_mb,
+                "tasks": list(self.tasks),
+                "t0": self.t0,
+                "requested_at": self.requested_at,
+                "by": self.requested_by,
+                "timeout_s": self.timeout_s,
+                "attempt": self.attempt,
+                "kind": self.kind,
+                "delay_ms": self.delay_ms,
+                "carried": {k: base64.b64encode(v).decode() for k, v in self.carried.items()},
+                **({"plan": base64.b64encode(self.plan).decode()} if self.plan else {}),
+            },
+            separators=(",", ":"),
+        ).encode()
         return signing.sign(body, b"invocation")
 
     @classmethod
     def decode(cls, data: bytes) -> InvocationMsg:
         # The whole message, carried outputs included, is verified before anything is unpickled.
         d = json.loads(bytes(signing.verify(data, b"invocation")))
-        return cls(d["run"], d["id"], d["worker"], int(d["memory"]), tuple(d["tasks"]), float(d["t0"]),
-                   float(d["requested_at"]), d["by"], float(d["timeout_s"]), int(d.get("attempt", 0)),
-                   d.get("kind", "invoke"), float(d.get("delay_ms", 0.0)),
-                   {k: base64.b64decode(v) for k, v in (d.get("carried") or {}).items()},
-                   base64.b64decode(d["plan"]) if d.get("plan") else b"")
+        return cls(
+            d["run"],
+            d["id"],
+            d["worker"],
+            int(d["memory"]),
+            tuple(d["tasks"]),
+            float(d["t0"]),
+            float(d["requested_at"]),
+            d["by"],
+            float(d["timeout_s"]),
+            int(d.get("attempt", 0)),
+            d.get("kind", "invoke"),
+            float(d.get("delay_ms", 0.0)),
+            {k: base64.b64decode(v) for k, v in (d.get("carried") or {}).items()},
+            base64.b64decode(d["plan"]) if d.get("plan") else b"",
+        )
 
     def carried_values(self) -> dict[str, Any]:
         return {k: cloudpickle.loads(v) for k, v in self.carried.items()}
@@ -308,12 +332,19 @@ class RunContext:
         ann["task_dup"] = tuple((t, p) for t, p in ann.get("task_dup", ()) if t in tasks and p in tasks)
         ann["sinks_total"] = self.view.n_sinks
         body = {
-            "name": wf.name, "params": wf.params, "order": order, "specs": [self._spec_blob(t) for t in order],
+            "name": wf.name,
+            "params": wf.params,
+            "order": order,
+            "specs": [self._spec_blob(t) for t in order],
             "fns": {k: self._fn_blobs[k] for k in dict.fromkeys(self._spec_fns[t] for t in order) if k},
             "succ": [[(v, d) for v, d in g._succ[t].items() if v in tasks] for t in order],
             "pred": [[u for u in g._pred[t] if u in tasks] for t in order],
-            "configs": [plan.configs[t] for t in order], "planner": plan.planner, "sla": plan.sla,
-            "optimizations": plan.optimizations, "annotations": ann, "meta": self.meta,
+            "configs": [plan.configs[t] for t in order],
+            "planner": plan.planner,
+            "sla": plan.sla,
+            "optimizations": plan.optimizations,
+            "annotations": ann,
+            "meta": self.meta,
         }
         return signing.sign(pickle.dumps(body, protocol=5), f"fragment:{self.run_id}")
 
@@ -354,8 +385,14 @@ class RunContext:
         for t, parents in zip(order, d["pred"], strict=True):
             g._pred[t] = {u: g._succ[u][t] for u in parents}  # one edge dict, as networkx keeps it
         wf._topo = order
-        plan = Plan(wf, dict(zip(order, d["configs"], strict=True)), d["planner"], d["sla"], d["optimizations"],
-                    d["annotations"])
+        plan = Plan(
+            wf,
+            dict(zip(order, d["configs"], strict=True)),
+            d["planner"],
+            d["sla"],
+            d["optimizations"],
+            d["annotations"],
+        )
         rc = cls(run_id, plan, d["meta"])
         rc._spec_blobs = dict(zip(order, d["specs"], strict=True))
         rc._spec_fns = spec_fns
@@ -411,8 +448,9 @@ class _TaskTimes:
 class WorkerDriver:
     """Runs one worker's lifecycle (one invocation) against Redis."""
 
-    def __init__(self, rc: RunContext, r: aioredis.Redis, ws: WorkerState, msg: InvocationMsg,
-                 scripts: dict[str, Any]) -> None:
+    def __init__(
+        self, rc: RunContext, r: aioredis.Redis, ws: WorkerState, msg: InvocationMsg, scripts: dict[str, Any]
+    ) -> None:
         self.rc = rc
         self.r = r
         self.ws = ws
@@ -478,14 +516,18 @@ class WorkerDriver:
         if missing and STREAMING in self.rc.view.opts:
             # streaming: the consumer was told before the upload ended; it reads the chunks as they land.
             tt.extra["download_start_ms"] = self._ms(started)
-            got = await asyncio.gather(*(self._read_streamed(rel, tt) for rel in missing if rel.startswith("out:")))
+            got = await asyncio.gather(
+                *(self._read_streamed(rel, tt) for rel in missing if rel.startswith("out:"))
+            )
             streamed = dict(zip([rel for rel in missing if rel.startswith("out:")], got, strict=True))
             raw = [streamed.get(rel, v) if v is None else v for rel, v in zip(rels, raw, strict=True)]
             missing = [rel for rel, v in zip(rels, raw, strict=True) if v is None]
         ms = (time.perf_counter() - t) * 1000.0
         if missing:
-            raise MissingValue(f"task {e.task!r} on worker {self.ws.name}: input {missing[0]!r} is not in the "
-                               f"store (run {self.rc.run_id})")
+            raise MissingValue(
+                f"task {e.task!r} on worker {self.ws.name}: input {missing[0]!r} is not in the "
+                f"store (run {self.rc.run_id})"
+            )
         total = sum(len(v) for v in raw)
         if total > THREAD_THRESHOLD:
             objs = await asyncio.to_thread(_load_all, rels, raw, self.rc.run_id)
@@ -535,8 +577,10 @@ class WorkerDriver:
                 pause = 0.0005
                 continue
             if time.monotonic() > deadline:
-                raise WaitTimeout(f"worker {self.ws.name} waited {self.timeout_s:.0f}s for the streamed output of "
-                                  f"task {task!r} ({len(buf)} bytes read)")
+                raise WaitTimeout(
+                    f"worker {self.ws.name} waited {self.timeout_s:.0f}s for the streamed output of "
+                    f"task {task!r} ({len(buf)} bytes read)"
+                )
             if await self.r.strlen(part) < len(buf):
                 buf.clear()  # a re-run of the producer started the value again
             await asyncio.sleep(pause)
@@ -549,8 +593,10 @@ class WorkerDriver:
         spec = self.rc.specs[task]
         call = spec.call
         if call is None:
-            raise RunError(f"task {task!r} has no code to run (a workflow without TaskCall s, e.g. a trace, "
-                           "can only be simulated)")
+            raise RunError(
+                f"task {task!r} has no code to run (a workflow without TaskCall s, e.g. a trace, "
+                "can only be simulated)"
+            )
         if task in self.inputs:
             args, kwargs = self.inputs.pop(task)
         else:
@@ -613,7 +659,7 @@ class WorkerDriver:
                 # a leftover of a dead attempt is overwritten, not appended to.
                 await self.r.set(part, view[:chunk])
                 for off in range(chunk, len(blob), chunk):
-                    await self.r.append(part, view[off:off + chunk])
+                    await self.r.append(part, view[off : off + chunk])
                 pipe.rename(part, self.keys.k(e.key))
             else:
                 pipe.set(self.keys.k(e.key), blob)
@@ -666,8 +712,16 @@ class WorkerDriver:
             await pipe.execute()
 
     async def _invoke(self, e: fx.Invoke) -> None:
-        await invoke(self.r, self.scripts["invoke"], self.keys, self.msg, self.ws.name, e.invocations, self.values,
-                     self.rc)
+        await invoke(
+            self.r,
+            self.scripts["invoke"],
+            self.keys,
+            self.msg,
+            self.ws.name,
+            e.invocations,
+            self.values,
+            self.rc,
+        )
         self.invoked.extend(invocation_id(i) for i in e.invocations)
 
     async def _spawn(self, e: fx.Spawn) -> asyncio.Task:
@@ -722,19 +776,33 @@ class WorkerDriver:
             return
         try:
             async with self.produced:
-                await asyncio.wait_for(self.produced.wait_for(lambda: all(p in self.values for p in local)),
-                                       self.timeout_s)
+                await asyncio.wait_for(
+                    self.produced.wait_for(lambda: all(p in self.values for p in local)), self.timeout_s
+                )
         except TimeoutError:
-            raise WaitTimeout(f"re-run of worker {self.ws.name} waited {self.timeout_s:.0f}s for its own parents "
-                              f"of task {task!r} ({', '.join(local)})") from None
+            raise WaitTimeout(
+                f"re-run of worker {self.ws.name} waited {self.timeout_s:.0f}s for its own parents "
+                f"of task {task!r} ({', '.join(local)})"
+            ) from None
 
     async def _notify(self, e: fx.Notify) -> None:
         self.on_ready_message(e.task)
 
     async def _prewarm(self, e: fx.Prewarm) -> None:
         m = self.msg
-        req = InvocationMsg(m.run_id, f"prewarm:{time.time_ns()}", None, e.memory_mb, (), m.t0, time.time(),
-                            self.ws.name, m.timeout_s, kind="prewarm", delay_ms=e.delay_ms)
+        req = InvocationMsg(
+            m.run_id,
+            f"prewarm:{time.time_ns()}",
+            None,
+            e.memory_mb,
+            (),
+            m.t0,
+            time.time(),
+            self.ws.name,
+            m.timeout_s,
+            kind="prewarm",
+            delay_ms=e.delay_ms,
+        )
         await self.r.rpush(self.keys.invoke, req.encode())
 
     async def _wait_stored(self, e: fx.WaitStored) -> None:
@@ -745,8 +813,10 @@ class WorkerDriver:
         pause = 0.002
         while not await self.r.exists(key):
             if time.monotonic() > deadline:
-                raise WaitTimeout(f"worker {self.ws.name} waited {self.timeout_s:.0f}s for the output of "
-                                  f"task {e.task!r} to be stored")
+                raise WaitTimeout(
+                    f"worker {self.ws.name} waited {self.timeout_s:.0f}s for the output of "
+                    f"task {e.task!r} to be stored"
+                )
             await asyncio.sleep(pause)
             pause = min(pause * 2, 0.02)
 
@@ -762,29 +832,47 @@ class WorkerDriver:
 
         The sinks are the members of ``sinks-done`` (complete when cleanup runs): a worker started with a
         plan fragment does not know every task."""
-        sinks = {self.keys.k(f"out:{m.decode() if isinstance(m, bytes) else m}")
-                 for m in await self.r.smembers(self.keys.k(fx.SINKS_DONE_KEY))}
+        sinks = {
+            self.keys.k(f"out:{m.decode() if isinstance(m, bytes) else m}")
+            for m in await self.r.smembers(self.keys.k(fx.SINKS_DONE_KEY))
+        }
         doomed: list[Any] = []
         for pattern in ("out:*", "dc:*", "own:*", "in:*", "data:*", "ready:*", "part:*"):
             doomed += [k async for k in self.r.scan_iter(match=self.keys.k(pattern), count=1000)]
         doomed = [k for k in doomed if (k.decode() if isinstance(k, bytes) else k) not in sinks]
         for i in range(0, len(doomed), 1000):
-            await self.r.unlink(*doomed[i:i + 1000])
+            await self.r.unlink(*doomed[i : i + 1000])
 
     # -- records -----------------------------------------------------------------------------------
     def _record(self, task: str) -> None:
         tt = self.times[task]
         spec = self.rc.specs[task]
         rec = TaskRecord(
-            run_id=self.rc.run_id, workflow_type=self.rc.workflow_type, planner=self.rc.planner,
-            function=spec.function, task_id=task, worker_id=self.ws.name, memory_mb=self.ws.memory_mb,
-            cpus=cpus_for_memory(self.ws.memory_mb), input_bytes=tt.input_bytes, output_bytes=tt.output_bytes,
-            exec_ms=tt.exec_ms, downloads=list(tt.downloads), upload=None,
-            start_ms=self._ms(tt.start), end_ms=self._ms(tt.end),
+            run_id=self.rc.run_id,
+            workflow_type=self.rc.workflow_type,
+            planner=self.rc.planner,
+            function=spec.function,
+            task_id=task,
+            worker_id=self.ws.name,
+            memory_mb=self.ws.memory_mb,
+            cpus=cpus_for_memory(self.ws.memory_mb),
+            input_bytes=tt.input_bytes,
+            output_bytes=tt.output_bytes,
+            exec_ms=tt.exec_ms,
+            downloads=list(tt.downloads),
+            upload=None,
+            start_ms=self._ms(tt.start),
+            end_ms=self._ms(tt.end),
             concurrency=tt.crowding.concurrency if tt.crowding else None,
-            cpu_share=tt.crowding.cpu_share if tt.crowding else None, cpu_limit=cpu_meter.cpu_limit(),
-            extra={"source": "real", "invocation": self.owner, "attempt": self.msg.attempt,
-                   **({"log": tt.log} if tt.log else {}), **tt.extra},
+            cpu_share=tt.crowding.cpu_share if tt.crowding else None,
+            cpu_limit=cpu_meter.cpu_limit(),
+            extra={
+                "source": "real",
+                "invocation": self.owner,
+                "attempt": self.msg.attempt,
+                **({"log": tt.log} if tt.log else {}),
+                **tt.extra,
+            },
         )
         self.records.append(to_dict(rec))
 
@@ -798,15 +886,33 @@ class WorkerDriver:
                 rec.update(tt.extra)  # records are flat: extras sit beside the fields
                 break
 
-    def worker_record(self, state: str, startup_ms: float, launcher_ms: float, cold_ms: float,
-                      plan_source: str = "fetched", queued_ms: float = 0.0) -> None:
+    def worker_record(
+        self,
+        state: str,
+        startup_ms: float,
+        launcher_ms: float,
+        cold_ms: float,
+        plan_source: str = "fetched",
+        queued_ms: float = 0.0,
+    ) -> None:
         """``plan_source``: how the worker got its plan (``fetched``, ``cached`` by a warm worker, ``inline``);
         ``queued_ms``: how long its request waited for a free container at the launcher's cap."""
-        rec = WorkerRecord(run_id=self.rc.run_id, worker_id=self.ws.name, memory_mb=self.ws.memory_mb,
-                           state=state if state in ("cold", "warm") else "warm", startup_ms=max(0.0, startup_ms),
-                           extra={"source": "real", "invocation": self.owner, "attempt": self.msg.attempt,
-                                  "launcher_startup_ms": launcher_ms, "start_ms": cold_ms, "plan": plan_source,
-                                  "queued_ms": queued_ms})
+        rec = WorkerRecord(
+            run_id=self.rc.run_id,
+            worker_id=self.ws.name,
+            memory_mb=self.ws.memory_mb,
+            state=state if state in ("cold", "warm") else "warm",
+            startup_ms=max(0.0, startup_ms),
+            extra={
+                "source": "real",
+                "invocation": self.owner,
+                "attempt": self.msg.attempt,
+                "launcher_startup_ms": launcher_ms,
+                "start_ms": cold_ms,
+                "plan": plan_source,
+                "queued_ms": queued_ms,
+            },
+        )
         self.records.append(to_dict(rec))
 
 
@@ -825,23 +931,51 @@ def _load_all(rels: list[str], raw: list[bytes], run_id: str) -> list[Any]:
     return out
 
 
-def invocation_msgs(parent: InvocationMsg, by: str, invocations: tuple[fx.Invocation, ...],
-                    values: dict[str, Any] | None = None, rc: RunContext | None = None) -> list[InvocationMsg]:
+def invocation_msgs(
+    parent: InvocationMsg,
+    by: str,
+    invocations: tuple[fx.Invocation, ...],
+    values: dict[str, Any] | None = None,
+    rc: RunContext | None = None,
+) -> list[InvocationMsg]:
     """The messages of the logic's invocations: carried outputs and (inline-plan) the plan fragment inside."""
     now = time.time()
     out = []
     for inv in invocations:
-        carried = {p: cloudpickle.dumps(values[p], protocol=5) for p in inv.carried
-                   if values is not None and p in values}
+        carried = {
+            p: cloudpickle.dumps(values[p], protocol=5)
+            for p in inv.carried
+            if values is not None and p in values
+        }
         plan = rc.dump_fragment(inv.fragment) if rc is not None and inv.fragment is not None else b""
-        out.append(InvocationMsg(parent.run_id, invocation_id(inv), inv.worker_id, inv.memory_mb, tuple(inv.tasks),
-                                 parent.t0, now, by, parent.timeout_s, carried=carried, plan=plan))
+        out.append(
+            InvocationMsg(
+                parent.run_id,
+                invocation_id(inv),
+                inv.worker_id,
+                inv.memory_mb,
+                tuple(inv.tasks),
+                parent.t0,
+                now,
+                by,
+                parent.timeout_s,
+                carried=carried,
+                plan=plan,
+            )
+        )
     return out
 
 
-async def invoke(r: aioredis.Redis, sha: str, keys: RunKeys, parent: InvocationMsg, by: str,
-                 invocations: tuple[fx.Invocation, ...], values: dict[str, Any] | None = None,
-                 rc: RunContext | None = None) -> int:
+async def invoke(
+    r: aioredis.Redis,
+    sha: str,
+    keys: RunKeys,
+    parent: InvocationMsg,
+    by: str,
+    invocations: tuple[fx.Invocation, ...],
+    values: dict[str, Any] | None = None,
+    rc: RunContext | None = None,
+) -> int:
     """Register and request invocations (deduplicated by invocation id); returns how many were new."""
     argv: list[Any] = []
     for msg in invocation_msgs(parent, by, invocations, values, rc):
@@ -859,7 +993,9 @@ def report_error_payload(task: str | None, worker: str, tb: str, kind: str = "ta
     return json.dumps({"task": task, "worker": worker, "traceback": tb, "kind": kind}).encode()
 
 
-async def report_error(r: aioredis.Redis, keys: RunKeys, task: str | None, worker: str, tb: str, kind: str) -> None:
+async def report_error(
+    r: aioredis.Redis, keys: RunKeys, task: str | None, worker: str, tb: str, kind: str
+) -> None:
     """First error wins (SET NX); the client is woken on the events channel."""
     with contextlib.suppress(Exception):
         async with r.pipeline(transaction=False) as pipe:

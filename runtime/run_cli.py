@@ -104,20 +104,49 @@ def load_target(spec: str) -> tuple[Workflow, bool]:
 
 @click.command("run")
 @click.argument("workflow")
-@click.option("--planner", "-p", default="wukong", show_default=True, help="planner name (see `plansim planners`)")
-@click.option("--launcher", type=click.Choice(["auto", "docker", "process"]), default="auto", show_default=True,
-              help="workers as Docker containers or local processes (auto: Docker when an engine answers)")
-@click.option("--redis", "redis_url", envvar="PLANSIM_REDIS_URL", default=None,
-              help="Redis URL (default: $PLANSIM_REDIS_URL, the server of `plansim runtime up`, or a private one)")
+@click.option(
+    "--planner", "-p", default="wukong", show_default=True, help="planner name (see `plansim planners`)"
+)
+@click.option(
+    "--launcher",
+    type=click.Choice(["auto", "docker", "process"]),
+    default="auto",
+    show_default=True,
+    help="workers as Docker containers or local processes (auto: Docker when an engine answers)",
+)
+@click.option(
+    "--redis",
+    "redis_url",
+    envvar="PLANSIM_REDIS_URL",
+    default=None,
+    help="Redis URL (default: $PLANSIM_REDIS_URL, the server of `plansim runtime up`, or a private one)",
+)
 @click.option("--sla", default=None, help="average or pNN (e.g. p90)")
-@click.option("--models", type=click.Path(exists=True, dir_okay=False), default=None, help="performance models file")
+@click.option(
+    "--models", type=click.Path(exists=True, dir_okay=False), default=None, help="performance models file"
+)
 @click.option("--memory", default=None, help="memory sizes in MB for the planner, e.g. 2048,4096")
-@click.option("--timeout", "timeout_s", type=float, default=300.0, show_default=True, help="seconds for the whole run")
+@click.option(
+    "--timeout", "timeout_s", type=float, default=300.0, show_default=True, help="seconds for the whole run"
+)
 @click.option("--json", "as_json", is_flag=True, help="print the report as JSON")
-@click.option("--metrics-out", type=click.Path(dir_okay=False), default=None, help="also write metric records (JSONL)")
+@click.option(
+    "--metrics-out", type=click.Path(dir_okay=False), default=None, help="also write metric records (JSONL)"
+)
 @click.option("--no-check", is_flag=True, help="do not compare the result with an in-process run")
-def run(workflow: str, planner: str, launcher: str, redis_url: str | None, sla: str | None, models: str | None,
-        memory: str | None, timeout_s: float, as_json: bool, metrics_out: str | None, no_check: bool) -> None:
+def run(
+    workflow: str,
+    planner: str,
+    launcher: str,
+    redis_url: str | None,
+    sla: str | None,
+    models: str | None,
+    memory: str | None,
+    timeout_s: float,
+    as_json: bool,
+    metrics_out: str | None,
+    no_check: bool,
+) -> None:
     """Run WORKFLOW for real with a planner and print the result check and its metrics."""
     console = Console(stderr=as_json)
     wf, known = load_target(workflow)
@@ -131,8 +160,15 @@ def run(workflow: str, planner: str, launcher: str, redis_url: str | None, sla: 
     check = "skipped"
 
     total = len(wf)
-    progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                        TimeElapsedColumn(), console=console, transient=True, disable=as_json)
+    progress = Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+        disable=as_json,
+    )
     bar = progress.add_task(f"{wf.name} ({planner}, {launcher})", total=total)
 
     def on_progress(done: int, n: int) -> None:
@@ -141,11 +177,21 @@ def run(workflow: str, planner: str, launcher: str, redis_url: str | None, sla: 
     t = time.monotonic()
     try:
         with progress:
-            report = run_workflow(wf, planner=planner, launcher=launcher, redis_url=redis_url, sla=sla,
-                                  models=models, memory_sizes=memory_sizes, timeout_s=timeout_s,
-                                  progress=on_progress)
+            report = run_workflow(
+                wf,
+                planner=planner,
+                launcher=launcher,
+                redis_url=redis_url,
+                sla=sla,
+                models=models,
+                memory_sizes=memory_sizes,
+                timeout_s=timeout_s,
+                progress=on_progress,
+            )
     except TaskFailed as exc:
-        raise RunCliError(f"task {exc.task!r} failed on worker {exc.worker}:\n{exc.remote_traceback.rstrip()}") from None
+        raise RunCliError(
+            f"task {exc.task!r} failed on worker {exc.worker}:\n{exc.remote_traceback.rstrip()}"
+        ) from None
     except (WaitTimeout, RedisUnavailable, RunError) as exc:
         raise RunCliError(str(exc)) from None
     if known and not no_check:  # the same code, run in this process, task by task
@@ -166,11 +212,22 @@ def run(workflow: str, planner: str, launcher: str, redis_url: str | None, sla: 
         click.echo(json.dumps(summary, indent=2))
     else:
         table = Table(title=f"plansim run {workflow} --planner {planner}", show_header=False)
-        for label, key in (("result check", "result_check"), ("result", "result"), ("makespan ms", "makespan_ms"),
-                           ("ms per task", "ms_per_task"), ("tasks", "tasks"), ("tasks executed", "tasks_executed"),
-                           ("invocations", "invocations"), ("cold starts", "cold_starts"),
-                           ("warm starts", "warm_starts"), ("re-runs", "reruns"), ("launcher", "launcher"),
-                           ("wall s", "wall_s"), ("run id", "run_id"), ("keys left", "keys_left")):
+        for label, key in (
+            ("result check", "result_check"),
+            ("result", "result"),
+            ("makespan ms", "makespan_ms"),
+            ("ms per task", "ms_per_task"),
+            ("tasks", "tasks"),
+            ("tasks executed", "tasks_executed"),
+            ("invocations", "invocations"),
+            ("cold starts", "cold_starts"),
+            ("warm starts", "warm_starts"),
+            ("re-runs", "reruns"),
+            ("launcher", "launcher"),
+            ("wall s", "wall_s"),
+            ("run id", "run_id"),
+            ("keys left", "keys_left"),
+        ):
             table.add_row(label, str(summary[key]))
         if metrics_out:
             table.add_row("metrics", f"{written} records -> {metrics_out}")

@@ -118,7 +118,7 @@ def verify(data: bytes | None, context: str | bytes = b"", key: bytes | None = N
         raise SignatureError(f"{where}: not a signed plansim value (refusing to load it)")
     view = memoryview(data)
     body = view[HEADER:]
-    if not hmac.compare_digest(bytes(view[len(MAGIC):HEADER]), _tag(body, ctx, key)):
+    if not hmac.compare_digest(bytes(view[len(MAGIC) : HEADER]), _tag(body, ctx, key)):
         raise SignatureError(f"{where}: HMAC signature mismatch (value altered or signed with another key)")
     return body
 

@@ -27,12 +27,20 @@ USER_ERRORS: tuple[type[BaseException], ...] = (ValueError, FileNotFoundError)
 COMMANDS: dict[str, tuple[str, str, str]] = {
     "workflows": ("sim.workflow.cli", "workflows", "List, show and export workflows."),
     "simulate": ("sim.engine.cli", "simulate", "Plan a workflow with one planner and simulate it."),
-    "compare": ("sim.engine.cli", "compare", "Plan and simulate a workflow with several planners, side by side."),
+    "compare": (
+        "sim.engine.cli",
+        "compare",
+        "Plan and simulate a workflow with several planners, side by side.",
+    ),
     "planners": ("sim.planners.cli", "planners", "Describe the planners and optimizations."),
     "calibrate": ("calibration.cli", "calibrate", "Fit performance models from metrics or traces."),
     "models": ("calibration.cli", "models", "Show a models file or predict with it."),
     "replay": ("calibration.cli", "replay", "Replay a recorded WfFormat execution with calibrated models."),
-    "runtime": ("runtime.cli", "runtime", "Start, stop or inspect Redis, the Docker engine and the worker image."),
+    "runtime": (
+        "runtime.cli",
+        "runtime",
+        "Start, stop or inspect Redis, the Docker engine and the worker image.",
+    ),
     "run": ("runtime.run_cli", "run", "Run a workflow for real on Redis and Docker (or local processes)."),
     "sweep": ("sim.sweep.cli", "sweep", "Run a grid of what-if simulations (process pool or Dask)."),
     "dashboard": ("sim.dashboard.cli", "dashboard", "Open the Streamlit dashboard."),

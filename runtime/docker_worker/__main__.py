@@ -68,10 +68,15 @@ async def _get_redis() -> tuple[aioredis.Redis, dict[str, str]]:
         url = os.environ[p.ENV_REDIS_URL]
         # Blocking pool: a worker with many concurrent branches waits for a connection instead of failing.
         # Transient connect/read timeouts (an overloaded host) are retried with backoff, not fatal.
-        pool = aioredis.BlockingConnectionPool.from_url(url, max_connections=48, timeout=60,
-                                                        socket_connect_timeout=20, socket_timeout=60,
-                                                        health_check_interval=30,
-                                                        retry=Retry(ExponentialBackoff(cap=2.0, base=0.05), 5))
+        pool = aioredis.BlockingConnectionPool.from_url(
+            url,
+            max_connections=48,
+            timeout=60,
+            socket_connect_timeout=20,
+            socket_timeout=60,
+            health_check_interval=30,
+            retry=Retry(ExponentialBackoff(cap=2.0, base=0.05), 5),
+        )
         _redis = aioredis.Redis(connection_pool=pool)
     if _scripts is None:
         _scripts = await load_scripts(_redis)
@@ -128,10 +133,17 @@ async def run_invocation(payload: bytes, redis_client: aioredis.Redis | None = N
     started = time.time()
     header = current_job()
     state = header.state if header is not None else "warm"
-    driver.worker_record(state, (started - msg.requested_at) * 1000.0,
-                         header.startup_ms if header is not None else 0.0, (started - msg.t0) * 1000.0, plan_source,
-                         float(header.extra.get("queued_ms", 0.0)) if header is not None else 0.0)
-    main = asyncio.ensure_future(driver.execute_branch(start_worker_lifecycle(ws, msg.tasks, tuple(msg.carried))))
+    driver.worker_record(
+        state,
+        (started - msg.requested_at) * 1000.0,
+        header.startup_ms if header is not None else 0.0,
+        (started - msg.t0) * 1000.0,
+        plan_source,
+        float(header.extra.get("queued_ms", 0.0)) if header is not None else 0.0,
+    )
+    main = asyncio.ensure_future(
+        driver.execute_branch(start_worker_lifecycle(ws, msg.tasks, tuple(msg.carried)))
+    )
     beat = asyncio.ensure_future(_heartbeat(r, keys, msg.inv_id, main))
     outcome = "ok"
     try:
@@ -197,7 +209,9 @@ async def _heartbeat(r: aioredis.Redis, keys: RunKeys, inv_id: str, main: asynci
 
 def main() -> int:
     if not os.environ.get(signing.ENV_KEY):
-        raise SystemExit("plansim worker: PLANSIM_HMAC_KEY is not set (workers are started by a plansim launcher)")
+        raise SystemExit(
+            "plansim worker: PLANSIM_HMAC_KEY is not set (workers are started by a plansim launcher)"
+        )
     signing.get_key()  # fail at start, not at the first job, when the key is malformed
     return serve(handler)
 

@@ -501,8 +501,14 @@ class PooledLauncher(ABC):
             w.job_id = job_id
             self._handles[job_id] = handle
         # queued_ms: time blocked on the cap, which the worker's start-up record must not count as start-up
-        header = p.JobHeader(job_id, lease.worker_id, lease.state, lease.startup_ms, handle.submitted_at,
-                             extra={"queued_ms": lease.queued_ms})
+        header = p.JobHeader(
+            job_id,
+            lease.worker_id,
+            lease.state,
+            lease.startup_ms,
+            handle.submitted_at,
+            extra={"queued_ms": lease.queued_ms},
+        )
         self._redis.rpush(p.jobs_key(self.run_id, lease.worker_id), p.encode_job(header, payload))
         return handle
 

@@ -25,21 +25,59 @@ def _num(v: float | None, digits: int = 1) -> str:
 @click.argument("workflow")
 @click.option("--planner", default="wukong", show_default=True, help="Planner name (plansim planners list).")
 @click.option("--runs", default=1, show_default=True, type=click.IntRange(min=1), help="Real runs.")
-@click.option("--calibrate", is_flag=True, help="Fit the models on the real runs so far before each next run.")
-@click.option("--report", "report_path", type=click.Path(dir_okay=False), default=None,
-              help="Write a self-contained HTML report.")
-@click.option("--metrics-out", type=click.Path(dir_okay=False), default=None,
-              help="Write every planned and real metric record (JSONL).")
+@click.option(
+    "--calibrate", is_flag=True, help="Fit the models on the real runs so far before each next run."
+)
+@click.option(
+    "--report",
+    "report_path",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Write a self-contained HTML report.",
+)
+@click.option(
+    "--metrics-out",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Write every planned and real metric record (JSONL).",
+)
 @click.option("--memory", default="2048,4096,8192", show_default=True, help="Memory sizes in MB.")
 @click.option("--sla", default="average", show_default=True)
-@click.option("--platform", default="default", show_default=True, help="Simulated platform for the prediction.")
-@click.option("--models", "models_path", type=click.Path(dir_okay=False, exists=True), default=None,
-              help="Starting models file; built-in defaults otherwise.")
+@click.option(
+    "--platform", default="default", show_default=True, help="Simulated platform for the prediction."
+)
+@click.option(
+    "--models",
+    "models_path",
+    type=click.Path(dir_okay=False, exists=True),
+    default=None,
+    help="Starting models file; built-in defaults otherwise.",
+)
 @click.option("--launcher", type=click.Choice(["process", "docker"]), default="process", show_default=True)
-@click.option("--redis", "redis_url", default=None, help="Redis URL (default: $PLANSIM_REDIS_URL, the runtime's, or a private one).")
-@click.option("--timeout", "timeout_s", default=300.0, show_default=True, type=float, help="Per real run, seconds.")
-def validate(workflow, planner, runs, calibrate, report_path, metrics_out, memory, sla, platform, models_path, launcher,
-             redis_url, timeout_s):
+@click.option(
+    "--redis",
+    "redis_url",
+    default=None,
+    help="Redis URL (default: $PLANSIM_REDIS_URL, the runtime's, or a private one).",
+)
+@click.option(
+    "--timeout", "timeout_s", default=300.0, show_default=True, type=float, help="Per real run, seconds."
+)
+def validate(
+    workflow,
+    planner,
+    runs,
+    calibrate,
+    report_path,
+    metrics_out,
+    memory,
+    sla,
+    platform,
+    models_path,
+    launcher,
+    redis_url,
+    timeout_s,
+):
     """Plan and simulate WORKFLOW, run the same plan for real RUNS times, and compare each run with its
     prediction: per task (start, download, execution, upload, start-up state) and overall (makespan,
     cost, cold starts), with the general percentage offset of each prediction."""
@@ -50,12 +88,26 @@ def validate(workflow, planner, runs, calibrate, report_path, metrics_out, memor
     def on_run(vr: ValidationRun) -> None:
         c = vr.comparison
         mk = c.overall.get("makespan_ms", {})
-        console.print(f"run {vr.index}: real {vr.real_run}: makespan planned {_num(mk.get('planned'))} ms, real "
-                      f"{_num(mk.get('real'))} ms ({_pct(mk.get('error_pct'))})"
-                      + (f" [red]{vr.error}[/red]" if vr.error else ""))
+        console.print(
+            f"run {vr.index}: real {vr.real_run}: makespan planned {_num(mk.get('planned'))} ms, real "
+            f"{_num(mk.get('real'))} ms ({_pct(mk.get('error_pct'))})"
+            + (f" [red]{vr.error}[/red]" if vr.error else "")
+        )
 
-    result = run_validation(workflow, planner, runs, calibrate, parse_memory_list(memory), sla, models_path, platform,
-                            launcher, redis_url, timeout_s, on_run=on_run)
+    result = run_validation(
+        workflow,
+        planner,
+        runs,
+        calibrate,
+        parse_memory_list(memory),
+        sla,
+        models_path,
+        platform,
+        launcher,
+        redis_url,
+        timeout_s,
+        on_run=on_run,
+    )
     last = result.runs[-1].comparison
     for p in last.problems:
         console.print(f"[yellow]missing or mismatched:[/yellow] {p}")
@@ -66,13 +118,19 @@ def validate(workflow, planner, runs, calibrate, report_path, metrics_out, memor
         overall.add_row(m, _num(v["planned"], 3), _num(v["real"], 3), _pct(v["error_pct"]))
     console.print(overall)
     if len(result.runs) > 1 or last.comparable:
-        prog = Table(title="general percentage offset (median |error| over tasks), run by run", title_justify="left")
+        prog = Table(
+            title="general percentage offset (median |error| over tasks), run by run", title_justify="left"
+        )
         prog.add_column("run")
         prog.add_column("makespan", justify="right")
         for m in TASK_METRICS:
             prog.add_column(m, justify="right")
         for row in result.progression():
-            prog.add_row(str(row["run"]), _pct(row["makespan_err_pct"]), *(_pct(row[f"{m}_offset_pct"]) for m in TASK_METRICS))
+            prog.add_row(
+                str(row["run"]),
+                _pct(row["makespan_err_pct"]),
+                *(_pct(row[f"{m}_offset_pct"]) for m in TASK_METRICS),
+            )
         console.print(prog)
     if metrics_out:
         from sim.models.records import write_jsonl
@@ -82,9 +140,13 @@ def validate(workflow, planner, runs, calibrate, report_path, metrics_out, memor
     if report_path:
         from sim.compare.report import write_report
 
-        intro = (f"{runs} real run(s) of {workflow} planned by {planner} (SLA {sla}, memory {memory}, "
-                 f"launcher {launcher}){'; models re-fitted on the real runs before each next run' if calibrate else ''}.")
-        write_report(report_path, result.comparisons, result.edges, title=f"plansim validate: {workflow}", intro=intro)
+        intro = (
+            f"{runs} real run(s) of {workflow} planned by {planner} (SLA {sla}, memory {memory}, "
+            f"launcher {launcher}){'; models re-fitted on the real runs before each next run' if calibrate else ''}."
+        )
+        write_report(
+            report_path, result.comparisons, result.edges, title=f"plansim validate: {workflow}", intro=intro
+        )
         console.print(f"report: {Path(report_path).resolve()}")
     if all(r.error for r in result.runs):
         raise click.ClickException("every real run failed: " + result.runs[-1].error)

@@ -30,8 +30,16 @@ from sim.models.records import Record, RunRecord, TaskRecord, WorkerRecord
 # Per-task quantities compared, in display order.
 TASK_METRICS = ("start_ms", "download_ms", "exec_ms", "upload_ms", "end_ms", "input_bytes", "output_bytes")
 # Whole-run quantities compared, in display order.
-RUN_METRICS = ("makespan_ms", "cost_gb_s", "invocations", "cold_starts", "warm_starts", "bytes_downloaded",
-               "bytes_uploaded", "tasks")
+RUN_METRICS = (
+    "makespan_ms",
+    "cost_gb_s",
+    "invocations",
+    "cold_starts",
+    "warm_starts",
+    "bytes_downloaded",
+    "bytes_uploaded",
+    "tasks",
+)
 # |error| above this is flagged (the reference dashboard's threshold).
 FLAG_PCT = 70.0
 
@@ -116,9 +124,13 @@ class RunData:
     def task_values(self, task_id: str) -> dict[str, float]:
         t = self.tasks[task_id]
         return {
-            "start_ms": t.start_ms, "download_ms": self.download_ms(t), "exec_ms": t.exec_ms,
-            "upload_ms": t.upload.ms if t.upload else 0.0, "end_ms": t.end_ms,
-            "input_bytes": float(t.input_bytes), "output_bytes": float(t.output_bytes),
+            "start_ms": t.start_ms,
+            "download_ms": self.download_ms(t),
+            "exec_ms": t.exec_ms,
+            "upload_ms": t.upload.ms if t.upload else 0.0,
+            "end_ms": t.end_ms,
+            "input_bytes": float(t.input_bytes),
+            "output_bytes": float(t.output_bytes),
         }
 
     # -- derived per run -----------------------------------------------------------------------------
@@ -151,8 +163,12 @@ class RunData:
             "makespan_ms": self.makespan_ms(),
             "cost_gb_s": self.cost_gb_s(),
             "invocations": float(len(self.workers)) if has_workers else None,
-            "cold_starts": float(sum(w.state == "cold" for w in self.workers.values())) if has_workers else None,
-            "warm_starts": float(sum(w.state == "warm" for w in self.workers.values())) if has_workers else None,
+            "cold_starts": float(sum(w.state == "cold" for w in self.workers.values()))
+            if has_workers
+            else None,
+            "warm_starts": float(sum(w.state == "warm" for w in self.workers.values()))
+            if has_workers
+            else None,
             "bytes_downloaded": float(sum(d.bytes for t in self.tasks.values() for d in t.downloads)),
             "bytes_uploaded": float(sum(t.upload.bytes for t in self.tasks.values() if t.upload)),
             "tasks": float(len(self.tasks)),
@@ -205,9 +221,15 @@ class TaskRow:
 
     def flat(self) -> dict[str, Any]:
         """A flat dict (a table row): planned, real and error per metric."""
-        row: dict[str, Any] = {"task_id": self.task_id, "function": self.function, "memory_mb": self.memory_mb,
-                               "planned_worker": self.planned_worker, "real_worker": self.real_worker,
-                               "planned_startup": self.planned_startup, "real_startup": self.real_startup}
+        row: dict[str, Any] = {
+            "task_id": self.task_id,
+            "function": self.function,
+            "memory_mb": self.memory_mb,
+            "planned_worker": self.planned_worker,
+            "real_worker": self.real_worker,
+            "planned_startup": self.planned_startup,
+            "real_startup": self.real_startup,
+        }
         for m in TASK_METRICS:
             row[f"planned_{m}"] = None if self.planned is None else self.planned.get(m)
             row[f"real_{m}"] = None if self.real is None else self.real.get(m)
@@ -279,14 +301,21 @@ class Comparison:
 
     def summary(self) -> dict[str, Any]:
         return {
-            "planned_run": self.planned_run, "real_run": self.real_run,
-            "workflow_type": self.workflow_type, "planner": self.planner,
-            "comparable": self.comparable, "complete": self.complete,
+            "planned_run": self.planned_run,
+            "real_run": self.real_run,
+            "workflow_type": self.workflow_type,
+            "planner": self.planner,
+            "comparable": self.comparable,
+            "complete": self.complete,
             "tasks_joined": len(self.joined()),
-            "missing_in_real": list(self.missing_in_real), "missing_in_plan": list(self.missing_in_plan),
-            "problems": list(self.problems), "notes": list(self.notes),
-            "overall": self.overall, "offsets": self.offsets(),
-            "startup_agreement": self.startup_agreement(), "worker_agreement": self.worker_agreement(),
+            "missing_in_real": list(self.missing_in_real),
+            "missing_in_plan": list(self.missing_in_plan),
+            "problems": list(self.problems),
+            "notes": list(self.notes),
+            "overall": self.overall,
+            "offsets": self.offsets(),
+            "startup_agreement": self.startup_agreement(),
+            "worker_agreement": self.worker_agreement(),
         }
 
 
@@ -302,7 +331,9 @@ def _pick(runs: dict[str, RunData], wanted: str | None, side: str, problems: lis
         problems.append(f"no {side} records ({what})")
         return None
     if len(runs) > 1:
-        problems.append(f"the {side} records hold {len(runs)} runs ({', '.join(sorted(runs))}): say which one to use")
+        problems.append(
+            f"the {side} records hold {len(runs)} runs ({', '.join(sorted(runs))}): say which one to use"
+        )
         return None
     return next(iter(runs.values()))
 
@@ -323,28 +354,45 @@ def compare_runs(
     problems: list[str] = []
     p = _pick(group_runs(planned), planned_run, "planned", problems)
     r = _pick(group_runs(real), real_run, "real", problems)
-    cmp = Comparison(p.run_id if p else None, r.run_id if r else None, None, None, problems=problems,
-                     planned_data=p, real_data=r)
+    cmp = Comparison(
+        p.run_id if p else None,
+        r.run_id if r else None,
+        None,
+        None,
+        problems=problems,
+        planned_data=p,
+        real_data=r,
+    )
     for side, data in (("planned", p), ("real", r)):
         if data is None:
             continue
         if len(data.workflow_types) > 1:
             problems.append(f"{side} run {data.run_id!r} mixes workflow types {sorted(data.workflow_types)}")
         if not data.tasks:
-            problems.append(f"{side} run {data.run_id!r} has no task records"
-                            + (" (only a run record)" if data.run is not None else ""))
+            problems.append(
+                f"{side} run {data.run_id!r} has no task records"
+                + (" (only a run record)" if data.run is not None else "")
+            )
         if data.run is None:
-            cmp.notes.append(f"{side} run {data.run_id!r} has no run record: makespan taken as the last task end")
+            cmp.notes.append(
+                f"{side} run {data.run_id!r} has no run record: makespan taken as the last task end"
+            )
         if data.tasks and not data.workers:
-            problems.append(f"{side} run {data.run_id!r} has no worker records: start-up states and "
-                            f"invocations are unknown")
+            problems.append(
+                f"{side} run {data.run_id!r} has no worker records: start-up states and "
+                f"invocations are unknown"
+            )
         for task_id, n in sorted(data.duplicates.items()):
-            cmp.notes.append(f"{side} task {task_id!r} was recorded {n} times (retried): the last attempt is kept")
+            cmp.notes.append(
+                f"{side} task {task_id!r} was recorded {n} times (retried): the last attempt is kept"
+            )
     if p is not None and r is not None:
         pt, rt = p.workflow_types, r.workflow_types
         if pt and rt and pt.isdisjoint(rt):
-            problems.append(f"different workflow types: planned {sorted(pt)} vs real {sorted(rt)}; "
-                            f"tasks are not joined (their ids would name different tasks)")
+            problems.append(
+                f"different workflow types: planned {sorted(pt)} vs real {sorted(rt)}; "
+                f"tasks are not joined (their ids would name different tasks)"
+            )
             cmp.workflow_type = None
             _overall(cmp, p, r)
             return cmp
@@ -364,23 +412,32 @@ def compare_runs(
         cmp.missing_in_real = sorted(set(p_tasks) - set(r_tasks))
         cmp.missing_in_plan = sorted(set(r_tasks) - set(p_tasks))
         if cmp.missing_in_real:
-            problems.append(f"{len(cmp.missing_in_real)} planned task(s) have no real record (e.g. "
-                            f"{cmp.missing_in_real[0]!r}): the real run is partial or failed")
+            problems.append(
+                f"{len(cmp.missing_in_real)} planned task(s) have no real record (e.g. "
+                f"{cmp.missing_in_real[0]!r}): the real run is partial or failed"
+            )
         if cmp.missing_in_plan:
-            problems.append(f"{len(cmp.missing_in_plan)} real task(s) are not in the plan (e.g. "
-                            f"{cmp.missing_in_plan[0]!r})")
+            problems.append(
+                f"{len(cmp.missing_in_plan)} real task(s) are not in the plan (e.g. "
+                f"{cmp.missing_in_plan[0]!r})"
+            )
     ids = sorted(set(p_tasks) | set(r_tasks), key=lambda t: ((p_tasks.get(t) or r_tasks[t]).start_ms, t))
     for t in ids:
         pr, rr = p_tasks.get(t), r_tasks.get(t)
         any_rec = rr or pr
-        cmp.tasks.append(TaskRow(
-            task_id=t, function=any_rec.function,
-            planned=p.task_values(t) if pr else None, real=r.task_values(t) if rr else None,
-            planned_worker=pr.worker_id if pr else None, real_worker=rr.worker_id if rr else None,
-            planned_startup=p.startup_state(t, p_first) if pr else None,
-            real_startup=r.startup_state(t, r_first) if rr else None,
-            memory_mb=any_rec.memory_mb,
-        ))
+        cmp.tasks.append(
+            TaskRow(
+                task_id=t,
+                function=any_rec.function,
+                planned=p.task_values(t) if pr else None,
+                real=r.task_values(t) if rr else None,
+                planned_worker=pr.worker_id if pr else None,
+                real_worker=rr.worker_id if rr else None,
+                planned_startup=p.startup_state(t, p_first) if pr else None,
+                real_startup=r.startup_state(t, r_first) if rr else None,
+                memory_mb=any_rec.memory_mb,
+            )
+        )
     _overall(cmp, p, r)
     if edges is not None:
         edge_list = list(edges)

@@ -71,10 +71,14 @@ def _err(v: float | None) -> str:
 
 
 def _table(header: Sequence[str], rows: Iterable[Sequence[str]], left: int = 1) -> str:
-    h = "".join(f'<th class="l">{html.escape(c)}</th>' if i < left else f"<th>{html.escape(c)}</th>"
-                for i, c in enumerate(header))
+    h = "".join(
+        f'<th class="l">{html.escape(c)}</th>' if i < left else f"<th>{html.escape(c)}</th>"
+        for i, c in enumerate(header)
+    )
     body = "".join(
-        "<tr>" + "".join(f'<td class="l">{c}</td>' if i < left else f"<td>{c}</td>" for i, c in enumerate(r)) + "</tr>"
+        "<tr>"
+        + "".join(f'<td class="l">{c}</td>' if i < left else f"<td>{c}</td>" for i, c in enumerate(r))
+        + "</tr>"
         for r in rows
     )
     return f"<table><tr>{h}</tr>{body}</table>"
@@ -93,15 +97,32 @@ def draw_gantt(ax: Any, run: RunData, title: str, xmax: float | None = None) -> 
     for w, start in first.items():  # the worker's start-up, just before its first task (dotted grey)
         rec = run.workers.get(w)
         if rec is not None and rec.startup_ms > 0:
-            ax.barh(row[w], rec.startup_ms, left=max(0.0, start - rec.startup_ms), height=0.4, color="#dddddd",
-                    hatch="...", edgecolor="#999999", linewidth=0.3)
+            ax.barh(
+                row[w],
+                rec.startup_ms,
+                left=max(0.0, start - rec.startup_ms),
+                height=0.4,
+                color="#dddddd",
+                hatch="...",
+                edgecolor="#999999",
+                linewidth=0.3,
+            )
     for t in tasks:
         y = row[t.worker_id]
-        ax.barh(y, max(t.end_ms - t.start_ms, 0.0), left=t.start_ms, height=0.7, color=worker_colour(t.worker_id),
-                edgecolor="black", linewidth=0.3)
+        ax.barh(
+            y,
+            max(t.end_ms - t.start_ms, 0.0),
+            left=t.start_ms,
+            height=0.7,
+            color=worker_colour(t.worker_id),
+            edgecolor="black",
+            linewidth=0.3,
+        )
         dl = run.download_ms(t)
         if dl > 0:
-            ax.barh(y, dl, left=t.start_ms, height=0.7, color="none", hatch="///", edgecolor="grey", linewidth=0)
+            ax.barh(
+                y, dl, left=t.start_ms, height=0.7, color="none", hatch="///", edgecolor="grey", linewidth=0
+            )
     ax.set_yticks(range(len(workers)))
     ax.set_yticklabels(workers, fontsize=6)
     ax.invert_yaxis()
@@ -114,12 +135,16 @@ def draw_gantt(ax: Any, run: RunData, title: str, xmax: float | None = None) -> 
 
 def gantt_pair(cmp: Comparison) -> str:
     p, r = cmp.planned_data, cmp.real_data
-    sides = [(d, f"{label}: {d.run_id}") for d, label in ((p, "planned"), (r, "real")) if d is not None and d.tasks]
+    sides = [
+        (d, f"{label}: {d.run_id}") for d, label in ((p, "planned"), (r, "real")) if d is not None and d.tasks
+    ]
     if not sides:
         return "<p>No task records on either side: no Gantt chart.</p>"
     plt = _plt()
     nrows = max(len({t.worker_id for t in d.tasks.values()}) for d, _ in sides)
-    fig, axes = plt.subplots(1, len(sides), figsize=(7 * len(sides), max(2.5, 0.25 * nrows + 1.5)), squeeze=False)
+    fig, axes = plt.subplots(
+        1, len(sides), figsize=(7 * len(sides), max(2.5, 0.25 * nrows + 1.5)), squeeze=False
+    )
     xmax = max(max(t.end_ms for t in d.tasks.values()) for d, _ in sides)
     for ax, (d, title) in zip(axes[0], sides, strict=True):
         draw_gantt(ax, d, title, xmax)
@@ -157,8 +182,13 @@ def layered_layout(nodes: list[str], edges: list[tuple[str, str]]) -> dict[str, 
     return pos
 
 
-def dag_figure(edges: Sequence[tuple[str, str]], worker_of: dict[str, str], planned_cp: Sequence[str],
-               real_cp: Sequence[str], title: str = "") -> str:
+def dag_figure(
+    edges: Sequence[tuple[str, str]],
+    worker_of: dict[str, str],
+    planned_cp: Sequence[str],
+    real_cp: Sequence[str],
+    title: str = "",
+) -> str:
     """The DAG coloured by worker, with both critical paths drawn as consecutive edges of each path."""
     plt = _plt()
     nodes = sorted(set(worker_of) | {u for u, _ in edges} | {v for _, v in edges})
@@ -169,21 +199,33 @@ def dag_figure(edges: Sequence[tuple[str, str]], worker_of: dict[str, str], plan
     for u, v in edges:
         if u in pos and v in pos:
             ax.plot([pos[u][0], pos[v][0]], [pos[u][1], pos[v][1]], color="#bbb", lw=0.6, zorder=1)
-    for path, colour, lw, label in ((planned_cp, "#e6b800", 5.0, "planned critical path"),
-                                    (real_cp, "#d62728", 2.0, "real critical path")):
+    for path, colour, lw, label in (
+        (planned_cp, "#e6b800", 5.0, "planned critical path"),
+        (real_cp, "#d62728", 2.0, "real critical path"),
+    ):
         first = True
         for u, v in zip(path, path[1:], strict=False):
             if u in pos and v in pos:
-                ax.plot([pos[u][0], pos[v][0]], [pos[u][1], pos[v][1]], color=colour, lw=lw, zorder=2,
-                        label=label if first else None)
+                ax.plot(
+                    [pos[u][0], pos[v][0]],
+                    [pos[u][1], pos[v][1]],
+                    color=colour,
+                    lw=lw,
+                    zorder=2,
+                    label=label if first else None,
+                )
                 first = False
     xs = [pos[n][0] for n in nodes]
     ys = [pos[n][1] for n in nodes]
     colours = [worker_colour(worker_of[n]) if n in worker_of else "#ffffff" for n in nodes]
-    ax.scatter(xs, ys, c=colours, s=90 if len(nodes) < 80 else 30, edgecolors="black", linewidths=0.5, zorder=3)
+    ax.scatter(
+        xs, ys, c=colours, s=90 if len(nodes) < 80 else 30, edgecolors="black", linewidths=0.5, zorder=3
+    )
     if len(nodes) <= 40:
         for n in nodes:
-            ax.annotate(n, pos[n], fontsize=6, ha="center", va="bottom", xytext=(0, 5), textcoords="offset points")
+            ax.annotate(
+                n, pos[n], fontsize=6, ha="center", va="bottom", xytext=(0, 5), textcoords="offset points"
+            )
     ax.set_axis_off()
     if planned_cp or real_cp:
         ax.legend(loc="lower right", fontsize=7)
@@ -210,7 +252,14 @@ def error_plots(cmp: Comparison) -> str:
     for ax, m in ((axes[1], "exec_ms"), (axes[2], "end_ms")):
         pv = [r.planned[m] for r in rows]
         rv = [r.real[m] for r in rows]
-        ax.scatter(rv, pv, s=12, c=[worker_colour(r.real_worker or "") for r in rows], edgecolors="black", linewidths=0.3)
+        ax.scatter(
+            rv,
+            pv,
+            s=12,
+            c=[worker_colour(r.real_worker or "") for r in rows],
+            edgecolors="black",
+            linewidths=0.3,
+        )
         hi = max(pv + rv + [1.0])
         ax.plot([0, hi], [0, hi], "--", color="grey", lw=0.8)
         ax.set_xlabel(f"real {m}")
@@ -225,8 +274,12 @@ def progression_plot(comparisons: Sequence[Comparison]) -> str:
     plt = _plt()
     fig, ax = plt.subplots(figsize=(8, 3.5))
     xs = [r["run"] for r in rows]
-    for key, label in (("makespan_err_pct", "makespan |error|"), ("exec_ms_offset_pct", "exec offset"),
-                       ("download_ms_offset_pct", "download offset"), ("end_ms_offset_pct", "end-time offset")):
+    for key, label in (
+        ("makespan_err_pct", "makespan |error|"),
+        ("exec_ms_offset_pct", "exec offset"),
+        ("download_ms_offset_pct", "download offset"),
+        ("end_ms_offset_pct", "end-time offset"),
+    ):
         ys = [abs(r[key]) if r.get(key) is not None else float("nan") for r in rows]
         ax.plot(xs, ys, "o-", label=label)
     ax.set_xlabel("run")
@@ -248,31 +301,57 @@ def _problems(cmp: Comparison) -> str:
     elif cmp.comparable:
         out.append(f'<div class="ok">All {len(cmp.joined())} tasks joined on both sides.</div>')
     if cmp.missing_in_real:
-        out.append(f"<p>Planned tasks without a real record ({len(cmp.missing_in_real)}): "
-                   f"{html.escape(', '.join(cmp.missing_in_real[:30]))}{' ...' if len(cmp.missing_in_real) > 30 else ''}</p>")
+        out.append(
+            f"<p>Planned tasks without a real record ({len(cmp.missing_in_real)}): "
+            f"{html.escape(', '.join(cmp.missing_in_real[:30]))}{' ...' if len(cmp.missing_in_real) > 30 else ''}</p>"
+        )
     if cmp.missing_in_plan:
-        out.append(f"<p>Real tasks not in the plan ({len(cmp.missing_in_plan)}): "
-                   f"{html.escape(', '.join(cmp.missing_in_plan[:30]))}{' ...' if len(cmp.missing_in_plan) > 30 else ''}</p>")
+        out.append(
+            f"<p>Real tasks not in the plan ({len(cmp.missing_in_plan)}): "
+            f"{html.escape(', '.join(cmp.missing_in_plan[:30]))}{' ...' if len(cmp.missing_in_plan) > 30 else ''}</p>"
+        )
     if cmp.notes:
-        out.append("<details><summary>notes</summary><ul>" + "".join(f"<li>{html.escape(n)}</li>" for n in cmp.notes)
-                   + "</ul></details>")
+        out.append(
+            "<details><summary>notes</summary><ul>"
+            + "".join(f"<li>{html.escape(n)}</li>" for n in cmp.notes)
+            + "</ul></details>"
+        )
     return "".join(out)
 
 
 def overall_table(cmp: Comparison) -> str:
-    rows = [[m, _fmt(cmp.overall[m]["planned"], 3), _fmt(cmp.overall[m]["real"], 3), _err(cmp.overall[m]["error_pct"])]
-            for m in RUN_METRICS if m in cmp.overall]
+    rows = [
+        [
+            m,
+            _fmt(cmp.overall[m]["planned"], 3),
+            _fmt(cmp.overall[m]["real"], 3),
+            _err(cmp.overall[m]["error_pct"]),
+        ]
+        for m in RUN_METRICS
+        if m in cmp.overall
+    ]
     return _table(["metric", "planned", "real", "error"], rows)
 
 
 def offsets_table(cmp: Comparison) -> str:
     off = cmp.offsets()
-    rows = [[m, _err(o["median_abs_pct"]) if o["median_abs_pct"] is not None else "-", _err(o["mean_pct"]),
-             str(int(o["n"] or 0))] for m, o in off.items()]
+    rows = [
+        [
+            m,
+            _err(o["median_abs_pct"]) if o["median_abs_pct"] is not None else "-",
+            _err(o["mean_pct"]),
+            str(int(o["n"] or 0)),
+        ]
+        for m, o in off.items()
+    ]
     st, wk = cmp.startup_agreement(), cmp.worker_agreement()
-    rows.append(["start-up state (cold/warm/running) agrees", f"{int(st['same'])}/{int(st['total'])}", "", ""])
+    rows.append(
+        ["start-up state (cold/warm/running) agrees", f"{int(st['same'])}/{int(st['total'])}", "", ""]
+    )
     rows.append(["worker id agrees", f"{int(wk['same'])}/{int(wk['total'])}", "", ""])
-    return _table(["prediction", "general offset (median |error|)", "bias (mean signed error)", "tasks"], rows)
+    return _table(
+        ["prediction", "general offset (median |error|)", "bias (mean signed error)", "tasks"], rows
+    )
 
 
 def task_table(cmp: Comparison, limit: int = 500) -> str:
@@ -281,22 +360,30 @@ def task_table(cmp: Comparison, limit: int = 500) -> str:
         header += [f"{m} plan", f"{m} real", "err"]
     rows = []
     for r in cmp.tasks[:limit]:
-        row = [html.escape(r.task_id), html.escape(r.function),
-               f"{html.escape(str(r.planned_worker))} / {html.escape(str(r.real_worker))}",
-               f"{r.planned_startup or '-'} / {r.real_startup or '-'}"]
+        row = [
+            html.escape(r.task_id),
+            html.escape(r.function),
+            f"{html.escape(str(r.planned_worker))} / {html.escape(str(r.real_worker))}",
+            f"{r.planned_startup or '-'} / {r.real_startup or '-'}",
+        ]
         for m in TASK_METRICS:
-            row += [_fmt(None if r.planned is None else r.planned[m]), _fmt(None if r.real is None else r.real[m]),
-                    _err(r.error(m))]
+            row += [
+                _fmt(None if r.planned is None else r.planned[m]),
+                _fmt(None if r.real is None else r.real[m]),
+                _err(r.error(m)),
+            ]
         rows.append(row)
     more = f"<p>... {len(cmp.tasks) - limit} more tasks</p>" if len(cmp.tasks) > limit else ""
     return _table(header, rows, left=4) + more
 
 
 def comparison_section(cmp: Comparison, edges: Sequence[tuple[str, str]] | None, heading: str) -> str:
-    parts = [f"<h2>{html.escape(heading)}</h2>",
-             f"<p>planned run <b>{html.escape(str(cmp.planned_run))}</b>, real run <b>{html.escape(str(cmp.real_run))}</b>, "
-             f"workflow type {html.escape(str(cmp.workflow_type))}, planner {html.escape(str(cmp.planner))}</p>",
-             _problems(cmp)]
+    parts = [
+        f"<h2>{html.escape(heading)}</h2>",
+        f"<p>planned run <b>{html.escape(str(cmp.planned_run))}</b>, real run <b>{html.escape(str(cmp.real_run))}</b>, "
+        f"workflow type {html.escape(str(cmp.workflow_type))}, planner {html.escape(str(cmp.planner))}</p>",
+        _problems(cmp),
+    ]
     if cmp.overall:
         parts += ["<h3>Overall</h3>", overall_table(cmp)]
     if cmp.comparable:
@@ -307,10 +394,12 @@ def comparison_section(cmp: Comparison, edges: Sequence[tuple[str, str]] | None,
         for side in (cmp.planned_data, cmp.real_data):  # real workers win where both exist
             if side is not None:
                 worker_of.update({t: x.worker_id for t, x in side.tasks.items()})
-        parts += ["<h3>DAG coloured by (real) worker, with critical paths</h3>",
-                  f"<p>planned critical path: {html.escape(' → '.join(cmp.planned_critical_path)) or '-'}<br>"
-                  f"real critical path: {html.escape(' → '.join(cmp.real_critical_path)) or '-'}</p>",
-                  dag_figure(edges, worker_of, cmp.planned_critical_path, cmp.real_critical_path)]
+        parts += [
+            "<h3>DAG coloured by (real) worker, with critical paths</h3>",
+            f"<p>planned critical path: {html.escape(' → '.join(cmp.planned_critical_path)) or '-'}<br>"
+            f"real critical path: {html.escape(' → '.join(cmp.real_critical_path)) or '-'}</p>",
+            dag_figure(edges, worker_of, cmp.planned_critical_path, cmp.real_critical_path),
+        ]
     else:
         parts.append("<p>No workflow given: the DAG and critical paths are not drawn.</p>")
     if cmp.comparable:
@@ -320,11 +409,17 @@ def comparison_section(cmp: Comparison, edges: Sequence[tuple[str, str]] | None,
     return "".join(parts)
 
 
-def build_report(comparisons: Sequence[Comparison], edges: Sequence[tuple[str, str]] | None = None,
-                 title: str = "plan vs real", intro: str = "") -> str:
+def build_report(
+    comparisons: Sequence[Comparison],
+    edges: Sequence[tuple[str, str]] | None = None,
+    title: str = "plan vs real",
+    intro: str = "",
+) -> str:
     """The HTML text of a report over one or more comparisons (several: run by run)."""
-    parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
-             f"<style>{CSS}</style></head><body><h1>{html.escape(title)}</h1>"]
+    parts = [
+        f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+        f"<style>{CSS}</style></head><body><h1>{html.escape(title)}</h1>"
+    ]
     if intro:
         parts.append(f"<p>{html.escape(intro)}</p>")
     if not comparisons:
@@ -332,8 +427,15 @@ def build_report(comparisons: Sequence[Comparison], edges: Sequence[tuple[str, s
     if len(comparisons) > 1:
         rows = error_progression(comparisons)
         cols = ["run", "real_run", "makespan_err_pct"] + [f"{m}_offset_pct" for m in TASK_METRICS] + ["why"]
-        parts += ["<h2>Run by run</h2>", progression_plot(comparisons),
-                  _table(cols, [[_err(r.get(c)) if c.endswith("pct") else _fmt(r.get(c)) for c in cols] for r in rows], left=2)]
+        parts += [
+            "<h2>Run by run</h2>",
+            progression_plot(comparisons),
+            _table(
+                cols,
+                [[_err(r.get(c)) if c.endswith("pct") else _fmt(r.get(c)) for c in cols] for r in rows],
+                left=2,
+            ),
+        ]
     for i, cmp in enumerate(comparisons, 1):
         heading = f"Run {i}" if len(comparisons) > 1 else "Plan vs real"
         parts.append(comparison_section(cmp, edges, heading))
@@ -341,8 +443,13 @@ def build_report(comparisons: Sequence[Comparison], edges: Sequence[tuple[str, s
     return "".join(parts)
 
 
-def write_report(path: str | Path, comparisons: Sequence[Comparison], edges: Sequence[tuple[str, str]] | None = None,
-                 title: str = "plan vs real", intro: str = "") -> Path:
+def write_report(
+    path: str | Path,
+    comparisons: Sequence[Comparison],
+    edges: Sequence[tuple[str, str]] | None = None,
+    title: str = "plan vs real",
+    intro: str = "",
+) -> Path:
     path = Path(path)
     path.write_text(build_report(comparisons, edges, title, intro), encoding="utf-8")
     return path

@@ -99,8 +99,16 @@ def validate(
         real: list[Record] = []
         error = None
         try:
-            rep = run(wf, planner=planner, plan=w.plan, launcher=launcher, redis_url=redis_url, timeout_s=timeout_s,
-                      run_id=rid, **(run_options or {}))
+            rep = run(
+                wf,
+                planner=planner,
+                plan=w.plan,
+                launcher=launcher,
+                redis_url=redis_url,
+                timeout_s=timeout_s,
+                run_id=rid,
+                **(run_options or {}),
+            )
             real = list(rep.records)
         except Exception as exc:  # noqa: BLE001 - a failed run is a result: a plan without a run
             error = f"{type(exc).__name__}: {exc}"
@@ -110,8 +118,16 @@ def validate(
         cmp = compare_runs(planned, real, edges=out.edges)
         if error:
             cmp.problems.insert(0, f"the real run failed: {error}")
-        vr = ValidationRun(i, pid, rid, cmp, planned, real, error,
-                           sum(1 for r in history if getattr(r, "kind", "") == "task"))
+        vr = ValidationRun(
+            i,
+            pid,
+            rid,
+            cmp,
+            planned,
+            real,
+            error,
+            sum(1 for r in history if getattr(r, "kind", "") == "task"),
+        )
         out.runs.append(vr)
         if on_run:
             on_run(vr)

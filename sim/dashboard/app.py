@@ -56,8 +56,13 @@ def sidebar(settings: data.Settings) -> str:
     st.sidebar.title("plansim")
     wanted = st.query_params.get("page", "what-if")
     keys = list(PAGES)
-    page = st.sidebar.radio("page", keys, index=keys.index(wanted) if wanted in keys else 0,
-                            format_func=lambda k: PAGES[k], key="page")
+    page = st.sidebar.radio(
+        "page",
+        keys,
+        index=keys.index(wanted) if wanted in keys else 0,
+        format_func=lambda k: PAGES[k],
+        key="page",
+    )
     st.sidebar.caption("metrics: " + (", ".join(settings.metrics) or "none given (--metrics)"))
     add = st.sidebar.text_input("add a metrics file (JSONL) or redis:// URL", key="add_metrics")
     if add and add not in st.session_state.setdefault("extra_metrics", []):
@@ -84,8 +89,10 @@ def show_load_problems(m: data.Metrics) -> None:
         st.error(f"could not read {e}")
     for lr in m.loads:
         if lr.skipped:
-            st.warning(f"{lr.source}: skipped {lr.skipped} bad record(s) (loaded {lr.loaded}); first: "
-                       + " | ".join(lr.problems))
+            st.warning(
+                f"{lr.source}: skipped {lr.skipped} bad record(s) (loaded {lr.loaded}); first: "
+                + " | ".join(lr.problems)
+            )
 
 
 # -- what-if ----------------------------------------------------------------------------------------------
@@ -98,11 +105,15 @@ def page_what_if(settings: data.Settings) -> None:
     source = st.radio("simulate", options, horizontal=True, key="wi_source")
     wf, note = None, ""
     if source == "a type seen in the metrics":
-        choice = st.selectbox("workflow type seen in the metrics", seen, format_func=lambda s: s.label, key="wi_seen")
+        choice = st.selectbox(
+            "workflow type seen in the metrics", seen, format_func=lambda s: s.label, key="wi_seen"
+        )
         wf, note = _resolve(choice)
         if wf is None:
             st.warning(note)
-            spec = st.text_input("its parameters (NAME:k=v,...)", value=(choice.names or [""])[0], key="wi_seen_spec")
+            spec = st.text_input(
+                "its parameters (NAME:k=v,...)", value=(choice.names or [""])[0], key="wi_seen_spec"
+            )
             if spec:
                 wf, note = _resolve(choice, spec)
                 (st.caption if wf is not None else st.warning)(note)
@@ -113,7 +124,9 @@ def page_what_if(settings: data.Settings) -> None:
             st.warning("no known workflow types: the library (sim.workflow.library) is not available")
         default = known[0] if known else ""
         name = st.selectbox("workflow type", known or [""], key="wi_known") if known else ""
-        spec = st.text_input("parameters (NAME:k=v,... or a WfFormat file)", value=name or default, key="wi_spec")
+        spec = st.text_input(
+            "parameters (NAME:k=v,... or a WfFormat file)", value=name or default, key="wi_spec"
+        )
         if spec:
             try:
                 from sim.workflow.library import load_workflow
@@ -145,8 +158,9 @@ def page_what_if(settings: data.Settings) -> None:
         return
     st.caption(f"{wf.name}: {len(wf)} tasks, {wf.graph.number_of_edges()} edges")
     with st.spinner("planning and simulating"):
-        results, errors = data.run_what_if(wf, planners, memory, sla, _models(settings), seed=int(seed),
-                                           replications=int(reps))
+        results, errors = data.run_what_if(
+            wf, planners, memory, sla, _models(settings), seed=int(seed), replications=int(reps)
+        )
     for e in errors:
         st.error(e)
     if not results:
@@ -160,20 +174,38 @@ def page_what_if(settings: data.Settings) -> None:
 
     names = [r.result.output.planner for r in results]
     fig = go.Figure()
-    fig.add_trace(go.Bar(x=names, y=[r.result.output.makespan_ms for r in results], name="makespan (ms)", yaxis="y"))
-    fig.add_trace(go.Bar(x=names, y=[r.result.output.cost_gb_s for r in results], name="cost (GB-s)", yaxis="y2"))
-    fig.update_layout(barmode="group", height=320, yaxis={"title": "makespan (ms)"},
-                      yaxis2={"title": "cost (GB-s)", "overlaying": "y", "side": "right"}, bargap=0.3)
+    fig.add_trace(
+        go.Bar(x=names, y=[r.result.output.makespan_ms for r in results], name="makespan (ms)", yaxis="y")
+    )
+    fig.add_trace(
+        go.Bar(x=names, y=[r.result.output.cost_gb_s for r in results], name="cost (GB-s)", yaxis="y2")
+    )
+    fig.update_layout(
+        barmode="group",
+        height=320,
+        yaxis={"title": "makespan (ms)"},
+        yaxis2={"title": "cost (GB-s)", "overlaying": "y", "side": "right"},
+        bargap=0.3,
+    )
     st.plotly_chart(fig, width="stretch")
     xmax = max(r.result.output.makespan_ms for r in results)
     for r in results:
         out = r.result.output
         with st.expander(f"{out.planner}: Gantt chart and tasks", expanded=len(results) == 1):
-            st.plotly_chart(gantt_figure(gantt_rows_from_plan(out.tasks), f"{out.planner}", xmax),
-                            width="stretch", key=f"wi_gantt_{out.planner}")
-            nodes = {t: {"colour": worker_colour(i.worker_id), "hover": f"{t} on {i.worker_id}"} for t, i in out.tasks.items()}
-            st.plotly_chart(dag_figure(list(wf.graph.edges), nodes, out.critical_path, (), "DAG coloured by worker"),
-                            width="stretch", key=f"wi_dag_{out.planner}")
+            st.plotly_chart(
+                gantt_figure(gantt_rows_from_plan(out.tasks), f"{out.planner}", xmax),
+                width="stretch",
+                key=f"wi_gantt_{out.planner}",
+            )
+            nodes = {
+                t: {"colour": worker_colour(i.worker_id), "hover": f"{t} on {i.worker_id}"}
+                for t, i in out.tasks.items()
+            }
+            st.plotly_chart(
+                dag_figure(list(wf.graph.edges), nodes, out.critical_path, (), "DAG coloured by worker"),
+                width="stretch",
+                key=f"wi_dag_{out.planner}",
+            )
             st.dataframe(pd.DataFrame(r.to_json()["tasks"]), width="stretch")
 
 
@@ -188,8 +220,10 @@ def page_calibration(settings: data.Settings) -> None:
             with st.expander(f"models file {settings.models}"):
                 st.json(model.to_json(), expanded=False)
     if not m.records:
-        st.info("no metric records loaded: start the dashboard with --metrics FILE (JSONL of plansim runs, or "
-                "WfFormat traces), or add a file in the sidebar")
+        st.info(
+            "no metric records loaded: start the dashboard with --metrics FILE (JSONL of plansim runs, or "
+            "WfFormat traces), or add a file in the sidebar"
+        )
         return
     st.caption(f"{len(m.records)} records from {len(m.loads)} source(s)")
     models, report, msg = data.fit(m.records, m.origins)
@@ -214,17 +248,31 @@ def page_calibration(settings: data.Settings) -> None:
     if fitted:
         pick = st.selectbox("observed vs predicted", [r.model for r in fitted], key="cal_model")
         row = next(r for r in fitted if r.model == pick)
-        fig = go.Figure(go.Scatter(x=list(map(float, row.observed)), y=list(map(float, row.predicted)), mode="markers",
-                                   name=pick))
+        fig = go.Figure(
+            go.Scatter(
+                x=list(map(float, row.observed)), y=list(map(float, row.predicted)), mode="markers", name=pick
+            )
+        )
         lo = float(min(min(row.observed), min(row.predicted)))
         hi = float(max(max(row.observed), max(row.predicted)))
-        fig.add_trace(go.Scatter(x=[lo, hi], y=[lo, hi], mode="lines", line={"dash": "dash", "color": "grey"},
-                                 name="perfect"))
-        fig.update_layout(xaxis={"title": "observed", "type": "log"}, yaxis={"title": "predicted", "type": "log"},
-                          height=380, title=f"{pick}: R² {row.fit.r2 if row.fit.r2 is not None else '-'}")
+        fig.add_trace(
+            go.Scatter(
+                x=[lo, hi], y=[lo, hi], mode="lines", line={"dash": "dash", "color": "grey"}, name="perfect"
+            )
+        )
+        fig.update_layout(
+            xaxis={"title": "observed", "type": "log"},
+            yaxis={"title": "predicted", "type": "log"},
+            height=380,
+            title=f"{pick}: R² {row.fit.r2 if row.fit.r2 is not None else '-'}",
+        )
         st.plotly_chart(fig, width="stretch")
-    st.download_button("download the fitted models (JSON)", data=__import__("json").dumps(models.to_json(), indent=1),
-                       file_name="models.json", key="cal_download")
+    st.download_button(
+        "download the fitted models (JSON)",
+        data=__import__("json").dumps(models.to_json(), indent=1),
+        file_name="models.json",
+        key="cal_download",
+    )
 
 
 # -- plan vs real -----------------------------------------------------------------------------------------
@@ -233,8 +281,10 @@ def page_plan_vs_real(settings: data.Settings) -> None:
     m = load_all(settings)
     show_load_problems(m)
     if not m.records:
-        st.info("no metric records loaded: start the dashboard with --metrics FILE holding a real run and its "
-                "plan (`plansim validate` writes both), or add a file in the sidebar")
+        st.info(
+            "no metric records loaded: start the dashboard with --metrics FILE holding a real run and its "
+            "plan (`plansim validate` writes both), or add a file in the sidebar"
+        )
         return
     pr = data.pairing(m.records)
     for msg in pr.messages:
@@ -243,16 +293,27 @@ def page_plan_vs_real(settings: data.Settings) -> None:
         return
     runs = pr.real_runs or pr.planned_runs
     by_id = {r.run_id: r for r in pr.real_runs + pr.planned_runs}
-    label = lambda rid: "(none)" if rid is None else (  # noqa: E731
-        f"{rid} ({by_id[rid].workflow_name or by_id[rid].workflow_type}, {by_id[rid].planner}, {len(by_id[rid].tasks)} tasks)")
-    real_id = st.selectbox("real run" if pr.real_runs else "run (no real runs: comparing against nothing)",
-                           [r.run_id for r in runs], format_func=label, key="pvr_real")
+
+    def label(rid: str | None) -> str:
+        if rid is None:
+            return "(none)"
+        run = by_id[rid]
+        return f"{rid} ({run.workflow_name or run.workflow_type}, {run.planner}, {len(run.tasks)} tasks)"
+
+    real_id = st.selectbox(
+        "real run" if pr.real_runs else "run (no real runs: comparing against nothing)",
+        [r.run_id for r in runs],
+        format_func=label,
+        key="pvr_real",
+    )
     real = by_id[real_id]
     candidates = [p for p in pr.planned_runs if p is not real]
     default = data.default_plan_for(real, candidates) if pr.real_runs else None
     options = [None] + [p.run_id for p in candidates]
     idx = options.index(default.run_id) if default is not None else 0
-    planned_id = st.selectbox("planned run", options, index=idx, key=f"pvr_planned_{real_id}", format_func=label)
+    planned_id = st.selectbox(
+        "planned run", options, index=idx, key=f"pvr_planned_{real_id}", format_func=label
+    )
     planned = by_id[planned_id] if planned_id is not None else None
     real_recs = data.records_of(m.records, real.run_id) if real is not None and pr.real_runs else []
     plan_recs = data.records_of(m.records, planned.run_id) if planned is not None else []
@@ -275,21 +336,28 @@ def page_plan_vs_real(settings: data.Settings) -> None:
 
     if cmp.overall:
         st.subheader("overall")
-        st.dataframe(pd.DataFrame([{"metric": k, **cmp.overall[k]} for k in RUN_METRICS if k in cmp.overall]),
-                     width="stretch")
+        st.dataframe(
+            pd.DataFrame([{"metric": k, **cmp.overall[k]} for k in RUN_METRICS if k in cmp.overall]),
+            width="stretch",
+        )
     if cmp.comparable:
         st.subheader("general percentage offset of each prediction")
         off = cmp.offsets()
         st.dataframe(pd.DataFrame([{"prediction": k, **v} for k, v in off.items()]), width="stretch")
-        st.caption(f"start-up state agrees on {int(cmp.startup_agreement()['same'])}/{len(cmp.joined())} tasks; "
-                   f"worker id on {int(cmp.worker_agreement()['same'])}/{len(cmp.joined())}")
+        st.caption(
+            f"start-up state agrees on {int(cmp.startup_agreement()['same'])}/{len(cmp.joined())} tasks; "
+            f"worker id on {int(cmp.worker_agreement()['same'])}/{len(cmp.joined())}"
+        )
     cols = st.columns(2)
     sides = [(cmp.planned_data, "planned"), (cmp.real_data, "real")]
     ends = [t.end_ms for d, _ in sides if d is not None for t in d.tasks.values()]
     for col, (d, name) in zip(cols, sides, strict=True):
         if d is not None and d.tasks:
-            col.plotly_chart(gantt_figure(gantt_rows_from_run(d), f"{name}: {d.run_id}", max(ends)),
-                             width="stretch", key=f"pvr_gantt_{name}")
+            col.plotly_chart(
+                gantt_figure(gantt_rows_from_run(d), f"{name}: {d.run_id}", max(ends)),
+                width="stretch",
+                key=f"pvr_gantt_{name}",
+            )
         else:
             col.info(f"no {name} task records")
     if edges is not None:
@@ -298,9 +366,17 @@ def page_plan_vs_real(settings: data.Settings) -> None:
             if d is not None:
                 worker_of.update({t: x.worker_id for t, x in d.tasks.items()})
         nodes = {t: {"colour": worker_colour(w), "hover": f"{t} on {w}"} for t, w in worker_of.items()}
-        st.plotly_chart(dag_figure(edges, nodes, cmp.planned_critical_path, cmp.real_critical_path,
-                                   "DAG coloured by worker (yellow: planned critical path, red: real)"),
-                        width="stretch", key="pvr_dag")
+        st.plotly_chart(
+            dag_figure(
+                edges,
+                nodes,
+                cmp.planned_critical_path,
+                cmp.real_critical_path,
+                "DAG coloured by worker (yellow: planned critical path, red: real)",
+            ),
+            width="stretch",
+            key="pvr_dag",
+        )
     if cmp.tasks:
         st.subheader("per task")
         df = pd.DataFrame(cmp.task_table())
@@ -313,8 +389,12 @@ def page_plan_vs_real(settings: data.Settings) -> None:
     from sim.compare.report import build_report
 
     if cmp.planned_data is not None or cmp.real_data is not None:
-        st.download_button("download the HTML report", build_report([cmp], edges), file_name="plan_vs_real.html",
-                           key="pvr_report")
+        st.download_button(
+            "download the HTML report",
+            build_report([cmp], edges),
+            file_name="plan_vs_real.html",
+            key="pvr_report",
+        )
 
 
 # -- live -------------------------------------------------------------------------------------------------
@@ -357,7 +437,9 @@ def page_live(settings: data.Settings) -> None:
         return
     run = st.selectbox("run", runs, key="live_run")
     colour_by = st.radio("colour by", ["state", "worker"], horizontal=True, key="live_colour")
-    auto = st.checkbox("refresh every 2 s", value=not st.session_state.get("live_static", False), key="live_auto")
+    auto = st.checkbox(
+        "refresh every 2 s", value=not st.session_state.get("live_static", False), key="live_auto"
+    )
 
     @st.fragment(run_every=2.0 if auto else None)
     def view() -> None:
@@ -377,10 +459,22 @@ def page_live(settings: data.Settings) -> None:
             st.error(f"the run failed: task {snap.error.get('task')} on worker {snap.error.get('worker')}")
         nodes = {}
         for t, lt in snap.tasks.items():
-            colour = STATE_COLOUR[lt.state] if colour_by == "state" else worker_colour(lt.worker or lt.planned_worker or "?")
-            nodes[t] = {"colour": colour, "hover": f"{t} ({lt.function}): {lt.state}, worker {lt.worker or lt.planned_worker or 'flexible'}"}
-        event = st.plotly_chart(dag_figure(snap.edges, nodes, title=f"{snap.workflow or run} ({snap.planner or '?'})"),
-                                width="stretch", on_select="rerun", selection_mode="points", key="live_dag")
+            colour = (
+                STATE_COLOUR[lt.state]
+                if colour_by == "state"
+                else worker_colour(lt.worker or lt.planned_worker or "?")
+            )
+            nodes[t] = {
+                "colour": colour,
+                "hover": f"{t} ({lt.function}): {lt.state}, worker {lt.worker or lt.planned_worker or 'flexible'}",
+            }
+        event = st.plotly_chart(
+            dag_figure(snap.edges, nodes, title=f"{snap.workflow or run} ({snap.planner or '?'})"),
+            width="stretch",
+            on_select="rerun",
+            selection_mode="points",
+            key="live_dag",
+        )
         clicked = None
         try:
             pts = event.selection.points if event else []
@@ -408,8 +502,12 @@ def main() -> None:
     st.set_page_config(page_title="plansim", layout="wide")
     settings = data.Settings.from_env()
     page = sidebar(settings)
-    {"what-if": page_what_if, "calibration": page_calibration, "plan-vs-real": page_plan_vs_real,
-     "live": page_live}[page](settings)
+    {
+        "what-if": page_what_if,
+        "calibration": page_calibration,
+        "plan-vs-real": page_plan_vs_real,
+        "live": page_live,
+    }[page](settings)
 
 
 main()

@@ -14,8 +14,13 @@ from sim.compare.report import layered_layout
 from sim.engine.gantt import worker_colour
 
 
-def dag_figure(edges: Sequence[tuple[str, str]], nodes: dict[str, dict[str, Any]],
-               planned_cp: Sequence[str] = (), real_cp: Sequence[str] = (), title: str = "") -> go.Figure:
+def dag_figure(
+    edges: Sequence[tuple[str, str]],
+    nodes: dict[str, dict[str, Any]],
+    planned_cp: Sequence[str] = (),
+    real_cp: Sequence[str] = (),
+    title: str = "",
+) -> go.Figure:
     """``nodes``: task id -> {"colour": css colour, "hover": text, "label": short text (optional)}.
     Each node carries its task id as customdata, so a click (selection) names the task."""
     ids = sorted(set(nodes) | {u for u, _ in edges} | {v for _, v in edges})
@@ -26,32 +31,67 @@ def dag_figure(edges: Sequence[tuple[str, str]], nodes: dict[str, dict[str, Any]
         if u in pos and v in pos:
             ex += [pos[u][0], pos[v][0], None]
             ey += [pos[u][1], pos[v][1], None]
-    fig.add_trace(go.Scatter(x=ex, y=ey, mode="lines", line={"color": "#bbbbbb", "width": 1}, hoverinfo="skip",
-                             name="edges", showlegend=False))
-    for path, colour, width, name in ((planned_cp, "#e6b800", 7, "planned critical path"),
-                                      (real_cp, "#d62728", 3, "real critical path")):
+    fig.add_trace(
+        go.Scatter(
+            x=ex,
+            y=ey,
+            mode="lines",
+            line={"color": "#bbbbbb", "width": 1},
+            hoverinfo="skip",
+            name="edges",
+            showlegend=False,
+        )
+    )
+    for path, colour, width, name in (
+        (planned_cp, "#e6b800", 7, "planned critical path"),
+        (real_cp, "#d62728", 3, "real critical path"),
+    ):
         px, py = [], []
         for u, v in zip(path, path[1:], strict=False):
             if u in pos and v in pos:
                 px += [pos[u][0], pos[v][0], None]
                 py += [pos[u][1], pos[v][1], None]
         if px:
-            fig.add_trace(go.Scatter(x=px, y=py, mode="lines", line={"color": colour, "width": width}, name=name,
-                                     hoverinfo="skip"))
+            fig.add_trace(
+                go.Scatter(
+                    x=px,
+                    y=py,
+                    mode="lines",
+                    line={"color": colour, "width": width},
+                    name=name,
+                    hoverinfo="skip",
+                )
+            )
     show_labels = len(ids) <= 40
-    fig.add_trace(go.Scatter(
-        x=[pos[n][0] for n in ids], y=[pos[n][1] for n in ids],
-        mode="markers+text" if show_labels else "markers",
-        text=[nodes.get(n, {}).get("label", n) for n in ids] if show_labels else None,
-        textposition="top center", textfont={"size": 9},
-        marker={"size": 16 if len(ids) < 80 else 9, "color": [nodes.get(n, {}).get("colour", "#ffffff") for n in ids],
-                "line": {"color": "black", "width": 1}},
-        customdata=ids, hovertext=[nodes.get(n, {}).get("hover", n) for n in ids], hoverinfo="text", name="tasks",
-        showlegend=False,
-    ))
-    fig.update_layout(title=title, height=max(320, min(900, 40 * _width(pos) + 160)), clickmode="event+select",
-                      xaxis={"visible": False}, yaxis={"visible": False}, margin={"l": 10, "r": 10, "t": 40, "b": 10},
-                      legend={"orientation": "h"})
+    fig.add_trace(
+        go.Scatter(
+            x=[pos[n][0] for n in ids],
+            y=[pos[n][1] for n in ids],
+            mode="markers+text" if show_labels else "markers",
+            text=[nodes.get(n, {}).get("label", n) for n in ids] if show_labels else None,
+            textposition="top center",
+            textfont={"size": 9},
+            marker={
+                "size": 16 if len(ids) < 80 else 9,
+                "color": [nodes.get(n, {}).get("colour", "#ffffff") for n in ids],
+                "line": {"color": "black", "width": 1},
+            },
+            customdata=ids,
+            hovertext=[nodes.get(n, {}).get("hover", n) for n in ids],
+            hoverinfo="text",
+            name="tasks",
+            showlegend=False,
+        )
+    )
+    fig.update_layout(
+        title=title,
+        height=max(320, min(900, 40 * _width(pos) + 160)),
+        clickmode="event+select",
+        xaxis={"visible": False},
+        yaxis={"visible": False},
+        margin={"l": 10, "r": 10, "t": 40, "b": 10},
+        legend={"orientation": "h"},
+    )
     return fig
 
 
@@ -63,16 +103,38 @@ def _width(pos: dict[str, tuple[float, float]]) -> int:
 
 
 def gantt_rows_from_run(run: RunData) -> list[dict[str, Any]]:
-    return [{"task": t.task_id, "function": t.function, "worker": t.worker_id, "start": t.start_ms, "end": t.end_ms,
-             "download": run.download_ms(t), "exec": t.exec_ms, "upload": t.upload.ms if t.upload else 0.0,
-             "memory": t.memory_mb} for t in run.tasks.values()]
+    return [
+        {
+            "task": t.task_id,
+            "function": t.function,
+            "worker": t.worker_id,
+            "start": t.start_ms,
+            "end": t.end_ms,
+            "download": run.download_ms(t),
+            "exec": t.exec_ms,
+            "upload": t.upload.ms if t.upload else 0.0,
+            "memory": t.memory_mb,
+        }
+        for t in run.tasks.values()
+    ]
 
 
 def gantt_rows_from_plan(tasks: dict[str, Any]) -> list[dict[str, Any]]:
     """From a PlanOutput's PlanningTaskInfo dict."""
-    return [{"task": i.task_id, "function": i.function, "worker": i.worker_id, "start": i.earliest_start_ms,
-             "end": i.completion_ms, "download": i.download_ms, "exec": i.exec_ms, "upload": i.upload_ms,
-             "memory": i.memory_mb} for i in tasks.values()]
+    return [
+        {
+            "task": i.task_id,
+            "function": i.function,
+            "worker": i.worker_id,
+            "start": i.earliest_start_ms,
+            "end": i.completion_ms,
+            "download": i.download_ms,
+            "exec": i.exec_ms,
+            "upload": i.upload_ms,
+            "memory": i.memory_mb,
+        }
+        for i in tasks.values()
+    ]
 
 
 def gantt_figure(rows: list[dict[str, Any]], title: str = "", xmax: float | None = None) -> go.Figure:
@@ -81,17 +143,34 @@ def gantt_figure(rows: list[dict[str, Any]], title: str = "", xmax: float | None
     fig = go.Figure()
     for w in workers:
         mine = [r for r in rows if r["worker"] == w]
-        fig.add_trace(go.Bar(
-            y=[w] * len(mine), x=[max(r["end"] - r["start"], 1e-3) for r in mine], base=[r["start"] for r in mine],
-            orientation="h", marker_color=worker_colour(w), name=w,
-            customdata=[[r["task"], r["function"], r["download"], r["exec"], r["upload"], r["memory"]] for r in mine],
-            hovertemplate=("%{customdata[0]} (%{customdata[1]})<br>start %{base:.1f} ms<br>download %{customdata[2]:.1f}"
-                           " ms<br>exec %{customdata[3]:.1f} ms<br>upload %{customdata[4]:.1f} ms<br>%{customdata[5]} MB"
-                           "<extra>%{y}</extra>"),
-        ))
-    fig.update_layout(title=title, barmode="overlay", showlegend=False, xaxis_title="ms since submission",
-                      yaxis={"autorange": "reversed"}, height=max(260, 22 * len(workers) + 120),
-                      margin={"l": 10, "r": 10, "t": 40, "b": 10})
+        fig.add_trace(
+            go.Bar(
+                y=[w] * len(mine),
+                x=[max(r["end"] - r["start"], 1e-3) for r in mine],
+                base=[r["start"] for r in mine],
+                orientation="h",
+                marker_color=worker_colour(w),
+                name=w,
+                customdata=[
+                    [r["task"], r["function"], r["download"], r["exec"], r["upload"], r["memory"]]
+                    for r in mine
+                ],
+                hovertemplate=(
+                    "%{customdata[0]} (%{customdata[1]})<br>start %{base:.1f} ms<br>download %{customdata[2]:.1f}"
+                    " ms<br>exec %{customdata[3]:.1f} ms<br>upload %{customdata[4]:.1f} ms<br>%{customdata[5]} MB"
+                    "<extra>%{y}</extra>"
+                ),
+            )
+        )
+    fig.update_layout(
+        title=title,
+        barmode="overlay",
+        showlegend=False,
+        xaxis_title="ms since submission",
+        yaxis={"autorange": "reversed"},
+        height=max(260, 22 * len(workers) + 120),
+        margin={"l": 10, "r": 10, "t": 40, "b": 10},
+    )
     if xmax:
         fig.update_xaxes(range=[0, xmax * 1.02])
     return fig

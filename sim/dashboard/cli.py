@@ -16,9 +16,21 @@ APP = Path(__file__).with_name("app.py")
 
 
 def command(port: int, address: str, headless: bool) -> list[str]:
-    return [sys.executable, "-m", "streamlit", "run", str(APP), "--server.port", str(port),
-            "--server.address", address, "--server.headless", "true" if headless else "false",
-            "--browser.gatherUsageStats", "false"]
+    return [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        str(APP),
+        "--server.port",
+        str(port),
+        "--server.address",
+        address,
+        "--server.headless",
+        "true" if headless else "false",
+        "--browser.gatherUsageStats",
+        "false",
+    ]
 
 
 def environment(metrics: tuple[str, ...], models: str | None, redis_url: str | None) -> dict[str, str]:
@@ -28,7 +40,9 @@ def environment(metrics: tuple[str, ...], models: str | None, redis_url: str | N
             raise FileNotFoundError(f"metrics file {m!r} does not exist")
     if models and not Path(models).exists():
         raise FileNotFoundError(f"models file {models!r} does not exist")
-    env[ENV_METRICS] = json.dumps([m if m.startswith(("redis://", "rediss://")) else str(Path(m).resolve()) for m in metrics])
+    env[ENV_METRICS] = json.dumps(
+        [m if m.startswith(("redis://", "rediss://")) else str(Path(m).resolve()) for m in metrics]
+    )
     if models:
         env[ENV_MODELS] = str(Path(models).resolve())
     if redis_url:
@@ -39,7 +53,12 @@ def environment(metrics: tuple[str, ...], models: str | None, redis_url: str | N
 @click.command()
 @click.option("--port", default=8501, show_default=True, type=int)
 @click.option("--address", default="127.0.0.1", show_default=True, help="Address to listen on.")
-@click.option("--metrics", "metrics", multiple=True, help="Metric records (JSONL, WfFormat traces, redis:// stores); repeatable.")
+@click.option(
+    "--metrics",
+    "metrics",
+    multiple=True,
+    help="Metric records (JSONL, WfFormat traces, redis:// stores); repeatable.",
+)
 @click.option("--models", "models", default=None, help="A models file (plansim calibrate).")
 @click.option("--redis", "redis_url", default=None, help="The runtime's Redis URL (live page).")
 @click.option("--headless/--browser", default=True, show_default=True, help="Do not open a browser.")

@@ -14,7 +14,9 @@ from typing import Any
 from sim.compare.plan_vs_real import RunData, group_runs
 from sim.models.records import LoadReport, Record, iter_jsonl
 
-ENV_METRICS = "PLANSIM_DASH_METRICS"  # a JSON list (or one path) of metric files (JSONL, traces) or redis:// URLs
+ENV_METRICS = (
+    "PLANSIM_DASH_METRICS"  # a JSON list (or one path) of metric files (JSONL, traces) or redis:// URLs
+)
 ENV_MODELS = "PLANSIM_DASH_MODELS"  # a models file
 ENV_REDIS = "PLANSIM_DASH_REDIS"  # the runtime's Redis URL (live page)
 
@@ -130,8 +132,10 @@ def resolve_seen(seen: SeenType, spec: str | None = None, search_known: bool = T
             return None, f"cannot build {spec!r}: {exc}"
         got = workflow_type(wf)
         if got != seen.workflow_type:
-            return None, (f"{spec!r} is workflow type {got}, not the type {seen.workflow_type} seen in the metrics: "
-                          f"adjust its parameters")
+            return None, (
+                f"{spec!r} is workflow type {got}, not the type {seen.workflow_type} seen in the metrics: "
+                f"adjust its parameters"
+            )
         return wf, f"{spec!r} has the type {seen.workflow_type} seen in the metrics"
     candidates = list(seen.names)
     if search_known:
@@ -150,30 +154,49 @@ def resolve_seen(seen: SeenType, spec: str | None = None, search_known: bool = T
             return wf, f"workflow {name!r} has the type {seen.workflow_type} seen in the metrics"
         if name in seen.names:
             tried.append(f"{name} with default parameters is type {workflow_type(wf)}")
-    return None, (f"no known workflow with default parameters has the type {seen.workflow_type} seen in the metrics "
-                  f"(names in the runs: {', '.join(seen.names) or 'none'}; {'; '.join(tried[:4]) or 'nothing tried'}). "
-                  f"Give its parameters (NAME:k=v,...) to simulate it.")
+    return None, (
+        f"no known workflow with default parameters has the type {seen.workflow_type} seen in the metrics "
+        f"(names in the runs: {', '.join(seen.names) or 'none'}; {'; '.join(tried[:4]) or 'nothing tried'}). "
+        f"Give its parameters (NAME:k=v,...) to simulate it."
+    )
 
 
-def run_what_if(wf: Any, planners: Sequence[str], memory: Sequence[int], sla: str, models: Any = None,
-                platform: str = "default", seed: int = 0, replications: int = 0) -> tuple[list[Any], list[str]]:
+def run_what_if(
+    wf: Any,
+    planners: Sequence[str],
+    memory: Sequence[int],
+    sla: str,
+    models: Any = None,
+    platform: str = "default",
+    seed: int = 0,
+    replications: int = 0,
+) -> tuple[list[Any], list[str]]:
     """What-if for each planner; returns (WhatIf results, error messages per failed planner)."""
     from sim.engine.whatif import what_if
 
     results, errors = [], []
     for p in planners:
         try:
-            results.append(what_if(wf, p, list(memory), sla, platform, models, seed=seed, replications=replications))
+            results.append(
+                what_if(wf, p, list(memory), sla, platform, models, seed=seed, replications=replications)
+            )
         except Exception as exc:  # noqa: BLE001
             errors.append(f"{p}: {type(exc).__name__}: {exc}")
     return results, errors
 
 
 SUMMARY_ROWS = [
-    ("makespan (ms)", "makespan_ms"), ("cost (GB-s)", "cost_gb_s"), ("allocated (GB-s)", "alloc_gb_s"),
-    ("invocations", "invocations"), ("workers", "workers"), ("cold starts", "cold_starts"),
-    ("warm starts", "warm_starts"), ("bytes uploaded", "bytes_uploaded"), ("bytes downloaded", "bytes_downloaded"),
-    ("critical path (tasks)", "critical_path_length"), ("planning (ms)", "planning_ms"),
+    ("makespan (ms)", "makespan_ms"),
+    ("cost (GB-s)", "cost_gb_s"),
+    ("allocated (GB-s)", "alloc_gb_s"),
+    ("invocations", "invocations"),
+    ("workers", "workers"),
+    ("cold starts", "cold_starts"),
+    ("warm starts", "warm_starts"),
+    ("bytes uploaded", "bytes_uploaded"),
+    ("bytes downloaded", "bytes_downloaded"),
+    ("critical path (tasks)", "critical_path_length"),
+    ("planning (ms)", "planning_ms"),
     ("simulation (ms)", "simulation_ms"),
 ]
 
@@ -186,7 +209,9 @@ def summary_table(results: Sequence[Any]) -> dict[str, dict[str, Any]]:
         table[label] = {s["planner"]: s.get(key) for s in sums}
     if any("replications" in s for s in sums):
         for q in (5, 50, 95):
-            table[f"makespan p{q} (ms)"] = {s["planner"]: s.get("replications", {}).get(f"makespan_ms_p{q}") for s in sums}
+            table[f"makespan p{q} (ms)"] = {
+                s["planner"]: s.get("replications", {}).get(f"makespan_ms_p{q}") for s in sums
+            }
     return table
 
 
@@ -208,10 +233,18 @@ def fit(records: Sequence[Record], origins: Sequence[str] | None = None) -> tupl
 def fit_rows(report: Any) -> list[dict[str, Any]]:
     rows = []
     for r in report.rows:
-        rows.append({"model": r.model, "samples": r.fit.samples, "R²": r.fit.r2, "MAPE %": None if r.fit.mape is None else 100 * r.fit.mape,
-                     "fallback": r.fit.fallback, "parameters": ", ".join(f"{k}={v:.4g}" for k, v in r.params.items()),
-                     "exponents": ", ".join(f"{k}={v:.3g}" for k, v in r.exponents.items()),
-                     "notes": "; ".join(r.fit.notes)})
+        rows.append(
+            {
+                "model": r.model,
+                "samples": r.fit.samples,
+                "R²": r.fit.r2,
+                "MAPE %": None if r.fit.mape is None else 100 * r.fit.mape,
+                "fallback": r.fit.fallback,
+                "parameters": ", ".join(f"{k}={v:.4g}" for k, v in r.params.items()),
+                "exponents": ", ".join(f"{k}={v:.3g}" for k, v in r.exponents.items()),
+                "notes": "; ".join(r.fit.notes),
+            }
+        )
     return rows
 
 
@@ -229,19 +262,27 @@ def pairing(records: Sequence[Record]) -> Pairing:
     planned = [r for r in runs.values() if r.source == "sim"]
     msgs = []
     if not real:
-        msgs.append("no real runs in the metrics (records with source 'real'): run a workflow with "
-                    "`plansim run` or `plansim validate` and load its metrics")
+        msgs.append(
+            "no real runs in the metrics (records with source 'real'): run a workflow with "
+            "`plansim run` or `plansim validate` and load its metrics"
+        )
     if not planned:
-        msgs.append("no planned runs in the metrics (simulator records, source 'sim'): write them with "
-                    "`plansim simulate --metrics-out`, or pick 'simulate the plan' below")
+        msgs.append(
+            "no planned runs in the metrics (simulator records, source 'sim'): write them with "
+            "`plansim simulate --metrics-out`, or pick 'simulate the plan' below"
+        )
     for r in real:
         if not any(p.workflow_types & r.workflow_types for p in planned):
-            msgs.append(f"real run {r.run_id} ({r.workflow_name or r.workflow_type}, {r.planner}): no planned run of "
-                        f"the same workflow type")
+            msgs.append(
+                f"real run {r.run_id} ({r.workflow_name or r.workflow_type}, {r.planner}): no planned run of "
+                f"the same workflow type"
+            )
     for p in planned:
         if not any(p.workflow_types & r.workflow_types for r in real):
-            msgs.append(f"planned run {p.run_id} ({p.workflow_name or p.workflow_type}, {p.planner}): no real run of "
-                        f"the same workflow type")
+            msgs.append(
+                f"planned run {p.run_id} ({p.workflow_name or p.workflow_type}, {p.planner}): no real run of "
+                f"the same workflow type"
+            )
     key = lambda r: r.run_id  # noqa: E731
     return Pairing(sorted(real, key=key), sorted(planned, key=key), msgs)
 

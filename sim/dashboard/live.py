@@ -58,17 +58,26 @@ class LiveTask:
         """What clicking the task shows: id, worker, resource config, timings."""
         r = self.record
         out: dict[str, Any] = {
-            "task": self.task_id, "function": self.function, "state": self.state,
-            "planned worker": self.planned_worker or "flexible", "worker": self.worker or "-",
+            "task": self.task_id,
+            "function": self.function,
+            "state": self.state,
+            "planned worker": self.planned_worker or "flexible",
+            "worker": self.worker or "-",
             "memory (MB)": self.memory_mb if self.memory_mb is not None else "-",
         }
         if r is not None:
-            out.update({
-                "cpus": r.cpus, "start (ms)": round(r.start_ms, 1), "end (ms)": round(r.end_ms, 1),
-                "download (ms)": round(max((d.ms for d in r.downloads), default=0.0), 1),
-                "exec (ms)": round(r.exec_ms, 1), "upload (ms)": round(r.upload.ms, 1) if r.upload else 0.0,
-                "input (B)": r.input_bytes, "output (B)": r.output_bytes,
-            })
+            out.update(
+                {
+                    "cpus": r.cpus,
+                    "start (ms)": round(r.start_ms, 1),
+                    "end (ms)": round(r.end_ms, 1),
+                    "download (ms)": round(max((d.ms for d in r.downloads), default=0.0), 1),
+                    "exec (ms)": round(r.exec_ms, 1),
+                    "upload (ms)": round(r.upload.ms, 1) if r.upload else 0.0,
+                    "input (B)": r.input_bytes,
+                    "output (B)": r.output_bytes,
+                }
+            )
         return out
 
 
@@ -159,11 +168,23 @@ def parse_records(raw: Iterable[bytes | str]) -> tuple[dict[str, TaskRecord], di
     return tasks, workers, bad
 
 
-def build_snapshot(run_id: str, specs: dict[str, tuple[str, str | None, int | None]], edges: list[tuple[str, str]],
-                   *, done_parents: dict[str, set[str]], sinks_done: set[str], owned: set[str],
-                   uploaded: set[str], raw_records: Iterable[bytes | str], error: dict[str, Any] | None,
-                   progress: int, logs: dict[str, list[str]], workflow: str | None = None,
-                   planner: str | None = None, problems: list[str] | None = None) -> LiveSnapshot:
+def build_snapshot(
+    run_id: str,
+    specs: dict[str, tuple[str, str | None, int | None]],
+    edges: list[tuple[str, str]],
+    *,
+    done_parents: dict[str, set[str]],
+    sinks_done: set[str],
+    owned: set[str],
+    uploaded: set[str],
+    raw_records: Iterable[bytes | str],
+    error: dict[str, Any] | None,
+    progress: int,
+    logs: dict[str, list[str]],
+    workflow: str | None = None,
+    planner: str | None = None,
+    problems: list[str] | None = None,
+) -> LiveSnapshot:
     """A snapshot from raw store facts (pure; shared by every reader). ``specs``: task id ->
     (function, planned worker or None, memory MB)."""
     recs, workers, bad = parse_records(raw_records)
@@ -181,8 +202,16 @@ def build_snapshot(run_id: str, specs: dict[str, tuple[str, str | None, int | No
         if error and error.get("task") == t and error.get("traceback"):
             lines += [f"[{error.get('kind', 'task')} failed on worker {error.get('worker', '?')}]"]
             lines += str(error["traceback"]).rstrip().splitlines()
-        tasks[t] = LiveTask(t, fn, pw, mem if mem is not None else (rec.memory_mb if rec else None), states[t],
-                            rec.worker_id if rec else None, rec, lines)
+        tasks[t] = LiveTask(
+            t,
+            fn,
+            pw,
+            mem if mem is not None else (rec.memory_mb if rec else None),
+            states[t],
+            rec.worker_id if rec else None,
+            rec,
+            lines,
+        )
     return LiveSnapshot(run_id, tasks, edges, workflow, planner, progress, error, workers, problems)
 
 
@@ -202,7 +231,7 @@ class RedisLiveReader:
         out = set()
         for key in self.r.scan_iter(match="plansim:*:plan", count=500):
             k = key.decode() if isinstance(key, bytes) else key
-            out.add(k[len("plansim:"):-len(":plan")])
+            out.add(k[len("plansim:") : -len(":plan")])
         return sorted(out)
 
     def _plan(self, run_id: str) -> tuple[Any, str | None]:
@@ -216,8 +245,10 @@ class RedisLiveReader:
 
             obj = signing.loads(data, f"plan:{run_id}", key=self.key)
         except Exception as exc:  # noqa: BLE001 - a wrong key or a missing runtime is a message, not a crash
-            return None, (f"cannot read the plan of run {run_id!r} ({type(exc).__name__}: {exc}); the dashboard "
-                          f"needs the deployment's signing key (PLANSIM_HMAC_KEY or the runtime's state dir)")
+            return None, (
+                f"cannot read the plan of run {run_id!r} ({type(exc).__name__}: {exc}); the dashboard "
+                f"needs the deployment's signing key (PLANSIM_HMAC_KEY or the runtime's state dir)"
+            )
         self._plans[run_id] = obj
         return obj, None
 
@@ -254,8 +285,10 @@ class RedisLiveReader:
         dc = {t: {m.decode() if isinstance(m, bytes) else m for m in res[i]} for i, t in enumerate(ids)}
         done_flags, own_flags = res[n][:n], res[n + 1][:n]
         raw_records, err_raw, prog = res[n + 2], res[n + 3], res[n + 4]
-        logs = {t: [x.decode(errors="replace") if isinstance(x, bytes) else x for x in res[n + 5 + i]]
-                for i, t in enumerate(ids)}
+        logs = {
+            t: [x.decode(errors="replace") if isinstance(x, bytes) else x for x in res[n + 5 + i]]
+            for i, t in enumerate(ids)
+        }
         uploaded = {t for i, t in enumerate(ids) if res[n + 5 + n + i]}
         error = None
         if err_raw is not None:
@@ -264,11 +297,20 @@ class RedisLiveReader:
             except ValueError:
                 error = {"task": None, "traceback": str(err_raw)}
         return build_snapshot(
-            run_id, specs, edges, done_parents=dc,
+            run_id,
+            specs,
+            edges,
+            done_parents=dc,
             sinks_done={t for t, v in zip(ids, done_flags, strict=True) if v is not None},
-            owned={t for t, v in zip(ids, own_flags, strict=True) if v is not None}, uploaded=uploaded,
-            raw_records=raw_records, error=error, progress=int(prog or 0), logs=logs,
-            workflow=workflow, planner=planner, problems=problems,
+            owned={t for t, v in zip(ids, own_flags, strict=True) if v is not None},
+            uploaded=uploaded,
+            raw_records=raw_records,
+            error=error,
+            progress=int(prog or 0),
+            logs=logs,
+            workflow=workflow,
+            planner=planner,
+            problems=problems,
         )
 
 
@@ -284,8 +326,17 @@ class FakeLiveReader:
     def snapshot(self, run_id: str) -> LiveSnapshot:
         d = self._runs[run_id]
         return build_snapshot(
-            run_id, d["specs"], d["edges"], done_parents=d.get("done_parents", {}), sinks_done=d.get("sinks_done", set()),
-            owned=d.get("owned", set()), uploaded=d.get("uploaded", set()), raw_records=d.get("records", []),
-            error=d.get("error"), progress=d.get("progress", 0), logs=d.get("logs", {}),
-            workflow=d.get("workflow"), planner=d.get("planner"),
+            run_id,
+            d["specs"],
+            d["edges"],
+            done_parents=d.get("done_parents", {}),
+            sinks_done=d.get("sinks_done", set()),
+            owned=d.get("owned", set()),
+            uploaded=d.get("uploaded", set()),
+            raw_records=d.get("records", []),
+            error=d.get("error"),
+            progress=d.get("progress", 0),
+            logs=d.get("logs", {}),
+            workflow=d.get("workflow"),
+            planner=d.get("planner"),
         )

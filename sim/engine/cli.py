@@ -24,16 +24,37 @@ def load_workflow(text: str) -> Workflow:
 
 def _common(fn):
     options = [
-        click.option("--memory", "memory", default="2048,4096,8192", show_default=True,
-                     help="Memory sizes in MB; uniform and wukong use the first, non-uniform all."),
-        click.option("--sla", default="average", show_default=True, help="'average' or 'pNN' of predicted time."),
-        click.option("--platform", default="default", show_default=True, help="'default', 'ideal' or a JSON file."),
-        click.option("--models", "models_path", type=click.Path(dir_okay=False), default=None,
-                     help="Calibrated models file (plansim calibrate); built-in defaults otherwise."),
-        click.option("--opt", "optimizations", default="", help="Comma-separated optimizations to switch on."),
+        click.option(
+            "--memory",
+            "memory",
+            default="2048,4096,8192",
+            show_default=True,
+            help="Memory sizes in MB; uniform and wukong use the first, non-uniform all.",
+        ),
+        click.option(
+            "--sla", default="average", show_default=True, help="'average' or 'pNN' of predicted time."
+        ),
+        click.option(
+            "--platform", default="default", show_default=True, help="'default', 'ideal' or a JSON file."
+        ),
+        click.option(
+            "--models",
+            "models_path",
+            type=click.Path(dir_okay=False),
+            default=None,
+            help="Calibrated models file (plansim calibrate); built-in defaults otherwise.",
+        ),
+        click.option(
+            "--opt", "optimizations", default="", help="Comma-separated optimizations to switch on."
+        ),
         click.option("--seed", default=0, show_default=True, type=int),
-        click.option("--replications", default=0, show_default=True, type=click.IntRange(min=0),
-                     help="Monte-Carlo replications sampling the models' residuals."),
+        click.option(
+            "--replications",
+            default=0,
+            show_default=True,
+            type=click.IntRange(min=0),
+            help="Monte-Carlo replications sampling the models' residuals.",
+        ),
         click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table."),
     ]
     for option in reversed(options):
@@ -61,8 +82,15 @@ def _opts(text: str) -> frozenset[str]:
 
 def _run(workflow, planner, memory, sla, platform, models_path, optimizations, seed, replications) -> WhatIf:
     return what_if(
-        workflow, planner, parse_memory_list(memory), SLA.parse(sla), platform, _models(models_path),
-        seed=seed, replications=replications, optimizations=_opts(optimizations),
+        workflow,
+        planner,
+        parse_memory_list(memory),
+        SLA.parse(sla),
+        platform,
+        _models(models_path),
+        seed=seed,
+        replications=replications,
+        optimizations=_opts(optimizations),
     )
 
 
@@ -74,7 +102,10 @@ ROWS = [
     ("workers", lambda s: str(s["workers"])),
     ("cold / warm starts", lambda s: f"{s['cold_starts']} / {s['warm_starts']}"),
     ("planned workers", lambda s: str(s["plan"]["planned_workers"])),
-    ("workers by memory", lambda s: ", ".join(f"{m} MB x{n}" for m, n in s["plan"]["workers_by_memory"].items()) or "-"),
+    (
+        "workers by memory",
+        lambda s: ", ".join(f"{m} MB x{n}" for m, n in s["plan"]["workers_by_memory"].items()) or "-",
+    ),
     ("flexible tasks", lambda s: str(s["plan"]["flexible_tasks"])),
     ("MB uploaded", lambda s: f"{s['bytes_uploaded'] / 1e6:.3f}"),
     ("MB downloaded", lambda s: f"{s['bytes_downloaded'] / 1e6:.3f}"),
@@ -93,22 +124,47 @@ def _table(title: str, summaries: list[dict]) -> Table:
         table.add_row(label, *(fmt(s) for s in summaries))
     if any("replications" in s for s in summaries):
         for q in (5, 50, 95):
-            table.add_row(f"makespan p{q} (ms)", *(f"{s['replications'][f'makespan_ms_p{q}']:.1f}" if "replications" in s else "-" for s in summaries))
+            table.add_row(
+                f"makespan p{q} (ms)",
+                *(
+                    f"{s['replications'][f'makespan_ms_p{q}']:.1f}" if "replications" in s else "-"
+                    for s in summaries
+                ),
+            )
     return table
 
 
 def _title(wf: Workflow, first: dict) -> str:
-    return (f"{wf.name} ({len(wf)} tasks, type {first['workflow_type']}) on platform "
-            f"{first['platform']}, SLA {first['sla']}")
+    return (
+        f"{wf.name} ({len(wf)} tasks, type {first['workflow_type']}) on platform "
+        f"{first['platform']}, SLA {first['sla']}"
+    )
 
 
 @click.command()
 @click.argument("workflow")
 @click.option("--planner", default="wukong", show_default=True, help="Planner name (plansim planners list).")
 @_common
-@click.option("--gantt", type=click.Path(dir_okay=False), default=None, help="Write a Gantt chart (.png or .html).")
-@click.option("--metrics-out", type=click.Path(dir_okay=False), default=None, help="Write metric records (JSONL).")
-def simulate(workflow, planner, memory, sla, platform, models_path, optimizations, seed, replications, as_json, gantt, metrics_out):
+@click.option(
+    "--gantt", type=click.Path(dir_okay=False), default=None, help="Write a Gantt chart (.png or .html)."
+)
+@click.option(
+    "--metrics-out", type=click.Path(dir_okay=False), default=None, help="Write metric records (JSONL)."
+)
+def simulate(
+    workflow,
+    planner,
+    memory,
+    sla,
+    platform,
+    models_path,
+    optimizations,
+    seed,
+    replications,
+    as_json,
+    gantt,
+    metrics_out,
+):
     """Plan WORKFLOW with one planner and simulate it.
 
     WORKFLOW is NAME[:key=value,...] of a known type (plansim workflows list) or a WfFormat file.
@@ -135,15 +191,24 @@ def simulate(workflow, planner, memory, sla, platform, models_path, optimization
 
 @click.command()
 @click.argument("workflow")
-@click.option("--planners", default="uniform,non-uniform,wukong", show_default=True, help="Comma-separated planner names.")
+@click.option(
+    "--planners",
+    default="uniform,non-uniform,wukong",
+    show_default=True,
+    help="Comma-separated planner names.",
+)
 @_common
-def compare(workflow, planners, memory, sla, platform, models_path, optimizations, seed, replications, as_json):
+def compare(
+    workflow, planners, memory, sla, platform, models_path, optimizations, seed, replications, as_json
+):
     """Plan and simulate WORKFLOW with several planners, side by side."""
     wf = load_workflow(workflow)
     names = [p.strip() for p in planners.split(",") if p.strip()]
     if not names:
         raise ValueError("--planners needs at least one planner name")
-    results = [_run(wf, n, memory, sla, platform, models_path, optimizations, seed, replications) for n in names]
+    results = [
+        _run(wf, n, memory, sla, platform, models_path, optimizations, seed, replications) for n in names
+    ]
     summaries = [r.summary() for r in results]
     if as_json:
         click.echo(json.dumps(summaries, indent=1))

@@ -51,9 +51,26 @@ def _png(tasks: dict[str, PlanningTaskInfo], path: Path, title: str) -> None:
     for info in infos:
         y = row[info.worker_id]
         start, end = info.earliest_start_ms, max(info.completion_ms, info.earliest_start_ms)
-        ax.barh(y, end - start, left=start, height=0.7, color=worker_colour(info.worker_id), edgecolor="black", linewidth=0.3)
+        ax.barh(
+            y,
+            end - start,
+            left=start,
+            height=0.7,
+            color=worker_colour(info.worker_id),
+            edgecolor="black",
+            linewidth=0.3,
+        )
         if info.download_ms > 0:  # hatched: waiting for inputs
-            ax.barh(y, info.download_ms, left=start, height=0.7, color="none", hatch="///", edgecolor="grey", linewidth=0)
+            ax.barh(
+                y,
+                info.download_ms,
+                left=start,
+                height=0.7,
+                color="none",
+                hatch="///",
+                edgecolor="grey",
+                linewidth=0,
+            )
     ax.set_yticks(range(len(workers)))
     ax.set_yticklabels(workers, fontsize=7)
     ax.invert_yaxis()
@@ -83,7 +100,16 @@ def _html(tasks: dict[str, PlanningTaskInfo], path: Path, title: str) -> None:
                 marker_color=worker_colour(w),
                 name=w,
                 customdata=[
-                    [i.task_id, i.function, i.download_ms, i.exec_ms, i.upload_ms, i.input_bytes, i.output_bytes, i.memory_mb]
+                    [
+                        i.task_id,
+                        i.function,
+                        i.download_ms,
+                        i.exec_ms,
+                        i.upload_ms,
+                        i.input_bytes,
+                        i.output_bytes,
+                        i.memory_mb,
+                    ]
                     for i in mine
                 ],
                 hovertemplate=(
@@ -94,8 +120,11 @@ def _html(tasks: dict[str, PlanningTaskInfo], path: Path, title: str) -> None:
             )
         )
     fig.update_layout(
-        title=title or "Gantt chart", barmode="overlay", showlegend=False,
-        xaxis_title="time since submission (ms)", yaxis={"autorange": "reversed"},
+        title=title or "Gantt chart",
+        barmode="overlay",
+        showlegend=False,
+        xaxis_title="time since submission (ms)",
+        yaxis={"autorange": "reversed"},
         height=max(300, 22 * len(workers) + 120),
     )
     fig.write_html(str(path), include_plotlyjs="inline", full_html=True)

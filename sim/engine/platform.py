@@ -44,8 +44,14 @@ class Platform:
     plan_load_ms_per_task: float = 0.0
 
     def __post_init__(self) -> None:
-        for f in ("store_latency_ms", "invoke_latency_ms", "keep_alive_ms", "plan_bytes_per_task", "plan_load_base_ms",
-                  "plan_load_ms_per_task"):
+        for f in (
+            "store_latency_ms",
+            "invoke_latency_ms",
+            "keep_alive_ms",
+            "plan_bytes_per_task",
+            "plan_load_base_ms",
+            "plan_load_ms_per_task",
+        ):
             if getattr(self, f) < 0:
                 raise ValueError(f"platform {self.name!r}: {f} must be >= 0, got {getattr(self, f)}")
         if self.max_containers is not None and self.max_containers < 1:
@@ -92,5 +98,7 @@ def load_platform(name_or_path: str | Path | Platform | None) -> Platform:
     known = {f.name for f in fields(Platform)}
     unknown = sorted(set(data) - known)
     if unknown:
-        raise ValueError(f"platform file {key!r}: unknown field {unknown[0]!r} (known: {', '.join(sorted(known))})")
+        raise ValueError(
+            f"platform file {key!r}: unknown field {unknown[0]!r} (known: {', '.join(sorted(known))})"
+        )
     return replace(DEFAULT, **{"name": path.stem, **data})

@@ -114,7 +114,9 @@ class ContainerPool:
         total = self.alloc_mb_ms
         for containers in self.idle.values():
             for c in containers:
-                total += c.memory_mb * (min(c.idle_since + self.keep_alive_ms, max(end_ms, c.idle_since)) - c.created_ms)
+                total += c.memory_mb * (
+                    min(c.idle_since + self.keep_alive_ms, max(end_ms, c.idle_since)) - c.created_ms
+                )
         for c in self.all:
             if c.idle_since is None:  # still busy
                 total += c.memory_mb * (end_ms - c.created_ms)

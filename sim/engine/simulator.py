@@ -106,21 +106,45 @@ class SimResult:
             info = out.tasks[t]
             recs.append(
                 TaskRecord(
-                    run_id=run_id, workflow_type=out.workflow_type, planner=out.planner,
-                    function=wf.task(t).function, task_id=t, worker_id=tr.worker, memory_mb=tr.memory_mb,
-                    cpus=cpus_for_memory(tr.memory_mb), input_bytes=info.input_bytes, output_bytes=info.output_bytes,
-                    exec_ms=tr.exec_ms, downloads=[Transfer(b, ms) for b, ms in tr.downloads],
-                    upload=Transfer(*tr.upload) if tr.upload else None, start_ms=tr.start_ms, end_ms=tr.end_ms,
+                    run_id=run_id,
+                    workflow_type=out.workflow_type,
+                    planner=out.planner,
+                    function=wf.task(t).function,
+                    task_id=t,
+                    worker_id=tr.worker,
+                    memory_mb=tr.memory_mb,
+                    cpus=cpus_for_memory(tr.memory_mb),
+                    input_bytes=info.input_bytes,
+                    output_bytes=info.output_bytes,
+                    exec_ms=tr.exec_ms,
+                    downloads=[Transfer(b, ms) for b, ms in tr.downloads],
+                    upload=Transfer(*tr.upload) if tr.upload else None,
+                    start_ms=tr.start_ms,
+                    end_ms=tr.end_ms,
                     extra={"source": "sim", "platform": out.platform},
                 )
             )
         for name, w in self.workers.items():
             recs.append(
-                WorkerRecord(run_id=run_id, worker_id=name, memory_mb=w.state.memory_mb,
-                             state=w.startup_state or "warm", startup_ms=w.startup_ms, extra={"source": "sim"})
+                WorkerRecord(
+                    run_id=run_id,
+                    worker_id=name,
+                    memory_mb=w.state.memory_mb,
+                    state=w.startup_state or "warm",
+                    startup_ms=w.startup_ms,
+                    extra={"source": "sim"},
+                )
             )
-        recs.append(RunRecord(run_id=run_id, workflow_type=out.workflow_type, planner=out.planner, sla=out.sla,
-                              makespan_ms=out.makespan_ms, extra={"source": "sim", "workflow": out.workflow}))
+        recs.append(
+            RunRecord(
+                run_id=run_id,
+                workflow_type=out.workflow_type,
+                planner=out.planner,
+                sla=out.sla,
+                makespan_ms=out.makespan_ms,
+                extra={"source": "sim", "workflow": out.workflow},
+            )
+        )
         return recs
 
 
@@ -134,7 +158,9 @@ class _Branch:
 
     __slots__ = ("perform", "gen", "worker", "value", "handle", "then")
 
-    def __init__(self, perform: dict, gen, worker: SimWorker | None, handle: simpy.Event | None, then) -> None:  # noqa: ANN001
+    def __init__(
+        self, perform: dict, gen, worker: SimWorker | None, handle: simpy.Event | None, then
+    ) -> None:  # noqa: ANN001
         self.perform = perform
         self.gen = gen
         self.worker = worker
@@ -217,7 +243,11 @@ class Simulation:
 
     # -- the driver -------------------------------------------------------------------------------------
     def mock_execute_branch(
-        self, branch, worker: SimWorker | None, handle: simpy.Event | None = None, then=None  # noqa: ANN001
+        self,
+        branch,
+        worker: SimWorker | None,
+        handle: simpy.Event | None = None,
+        then=None,  # noqa: ANN001
     ) -> None:
         """Run one generator of the worker logic under SimPy: perform each effect, send back results.
 
@@ -263,7 +293,13 @@ class Simulation:
                 f"({len(self.traces)}/{len(self.wf)} tasks ran)"
             )
         return SimResult(
-            self.plan, self._output(), self.traces, self.workers, self.invocations, self.uploaded, labelled=self.labelled
+            self.plan,
+            self._output(),
+            self.traces,
+            self.workers,
+            self.invocations,
+            self.uploaded,
+            labelled=self.labelled,
         )
 
     # -- effects ----------------------------------------------------------------------------------------
@@ -322,7 +358,9 @@ class Simulation:
                 if stream_end is not None and stream_end > now:
                     # Reading the chunks as the producer writes them (the runtime's streamed Fetch): done when
                     # the writing is done plus the read of the last chunk, or at its own pace if that is slower.
-                    ms = max(ms, stream_end - now + self._transfer_ms(min(nbytes, fx.STREAM_CHUNK_BYTES), mem))
+                    ms = max(
+                        ms, stream_end - now + self._transfer_ms(min(nbytes, fx.STREAM_CHUNK_BYTES), mem)
+                    )
             downloads.append((nbytes, ms))
             total += nbytes
             if ms > longest:
@@ -511,7 +549,9 @@ class Simulation:
         startup = self.predictor.startup_ms(inv.memory_mb, state) if self.platform.startup else 0.0
         startup += self._plan_ms(inv, container.id)
         if startup > 0:
-            self.env.timeout(startup).callbacks.append(lambda _e: self._run_worker(inv, requested, container, state))
+            self.env.timeout(startup).callbacks.append(
+                lambda _e: self._run_worker(inv, requested, container, state)
+            )
         else:
             self._run_worker(inv, requested, container, state)
 
@@ -533,7 +573,9 @@ class Simulation:
             self.pool.release(container)
 
         # At once, not with the next batch of starts: the worker is already running.
-        _Branch(self._handlers, start_worker_lifecycle(ws, inv.tasks, inv.carried), worker, None, ended).resume()
+        _Branch(
+            self._handlers, start_worker_lifecycle(ws, inv.tasks, inv.carried), worker, None, ended
+        ).resume()
 
     def _plan_ms(self, inv: fx.Invocation, container: int) -> float:
         """Getting the plan at worker start (the runtime's ``run_invocation``): nothing if this container
@@ -561,13 +603,21 @@ class Simulation:
         tasks: dict[str, PlanningTaskInfo] = {}
         for t, tr in self.traces.items():
             tasks[t] = PlanningTaskInfo(
-                task_id=t, function=specs[t].function, worker_id=tr.worker, memory_mb=tr.memory_mb,
-                input_bytes=sizes.input_bytes[t], output_bytes=sizes.output_bytes[t],
+                task_id=t,
+                function=specs[t].function,
+                worker_id=tr.worker,
+                memory_mb=tr.memory_mb,
+                input_bytes=sizes.input_bytes[t],
+                output_bytes=sizes.output_bytes[t],
                 downloadable_input_bytes=tr.download_bytes,
                 uploadable_output_bytes=tr.upload[0] if tr.upload else 0,
-                worker_startup_state=tr.startup_state, worker_startup_ms=tr.startup_ms,
-                download_ms=tr.download_ms, exec_ms=tr.exec_ms, upload_ms=tr.upload[1] if tr.upload else 0.0,
-                earliest_start_ms=tr.start_ms, completion_ms=tr.end_ms,
+                worker_startup_state=tr.startup_state,
+                worker_startup_ms=tr.startup_ms,
+                download_ms=tr.download_ms,
+                exec_ms=tr.exec_ms,
+                upload_ms=tr.upload[1] if tr.upload else 0.0,
+                earliest_start_ms=tr.start_ms,
+                completion_ms=tr.end_ms,
             )
         makespan = max(self.sink_done.values()) if self.sink_done else 0.0
         workers_out: dict[str, dict[str, Any]] = {}
@@ -576,18 +626,32 @@ class Simulation:
             end = self._worker_end.get(name, makespan)
             busy_mb_ms += w.state.memory_mb * (end - w.started_ms)
             workers_out[name] = {
-                "memory_mb": w.state.memory_mb, "start_ms": w.started_ms, "end_ms": end,
-                "startup_state": w.startup_state, "startup_ms": w.startup_ms, "tasks": list(w.tasks),
+                "memory_mb": w.state.memory_mb,
+                "start_ms": w.started_ms,
+                "end_ms": end,
+                "startup_state": w.startup_state,
+                "startup_ms": w.startup_ms,
+                "tasks": list(w.tasks),
             }
         cold = sum(1 for w in self.workers.values() if w.startup_state == "cold")
         return PlanOutput(
-            planner=self.plan.planner, workflow=wf.name, workflow_type=workflow_type(wf), sla=str(self.plan.sla),
-            platform=self.platform.name, makespan_ms=makespan,
+            planner=self.plan.planner,
+            workflow=wf.name,
+            workflow_type=workflow_type(wf),
+            sla=str(self.plan.sla),
+            platform=self.platform.name,
+            makespan_ms=makespan,
             cost_gb_s=busy_mb_ms / 1024 / 1000,
             alloc_gb_s=self.pool.allocated_mb_ms(self.env.now) / 1024 / 1000,
-            invocations=len(self.invocations), cold_starts=cold, warm_starts=len(self.workers) - cold,
-            bytes_uploaded=self.bytes_up, bytes_downloaded=self.bytes_down, store_ops=self.store_ops,
-            critical_path=self._critical_path(tasks, view), tasks=tasks, workers=workers_out,
+            invocations=len(self.invocations),
+            cold_starts=cold,
+            warm_starts=len(self.workers) - cold,
+            bytes_uploaded=self.bytes_up,
+            bytes_downloaded=self.bytes_down,
+            store_ops=self.store_ops,
+            critical_path=self._critical_path(tasks, view),
+            tasks=tasks,
+            workers=workers_out,
         )
 
     @staticmethod

@@ -53,10 +53,17 @@ class WhatIf:
         out["critical_path"] = self.result.output.critical_path
         out["tasks"] = [
             {
-                "id": t.task_id, "function": t.function, "worker": t.worker_id, "memory_mb": t.memory_mb,
-                "start_ms": round(t.earliest_start_ms, 3), "end_ms": round(t.completion_ms, 3),
-                "download_ms": round(t.download_ms, 3), "exec_ms": round(t.exec_ms, 3),
-                "upload_ms": round(t.upload_ms, 3), "input_bytes": t.input_bytes, "output_bytes": t.output_bytes,
+                "id": t.task_id,
+                "function": t.function,
+                "worker": t.worker_id,
+                "memory_mb": t.memory_mb,
+                "start_ms": round(t.earliest_start_ms, 3),
+                "end_ms": round(t.completion_ms, 3),
+                "download_ms": round(t.download_ms, 3),
+                "exec_ms": round(t.exec_ms, 3),
+                "upload_ms": round(t.upload_ms, 3),
+                "input_bytes": t.input_bytes,
+                "output_bytes": t.output_bytes,
                 "startup": t.worker_startup_state,
             }
             for t in sorted(self.result.output.tasks.values(), key=lambda i: (i.earliest_start_ms, i.task_id))

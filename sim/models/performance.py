@@ -286,9 +286,11 @@ class PerformanceModels:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> PerformanceModels:
         if not isinstance(data, dict) or data.get("format") != MODELS_FORMAT:
-            raise ValueError("not a plansim models file (missing \"format\": \"plansim.models\")")
+            raise ValueError('not a plansim models file (missing "format": "plansim.models")')
         if data.get("version") != MODELS_VERSION:
-            raise ValueError(f"models file version {data.get('version')!r} is not supported (expected {MODELS_VERSION})")
+            raise ValueError(
+                f"models file version {data.get('version')!r} is not supported (expected {MODELS_VERSION})"
+            )
         try:
             return cls(
                 exec={f: _exec_from(d) for f, d in data.get("exec", {}).items()},
@@ -346,11 +348,18 @@ def _output_from(d: dict) -> OutputModel:
 
 
 def _transfer_from(d: dict) -> TransferModel:
-    return TransferModel(d["latency_ms"], d["bytes_per_ms"], d["alpha"], _res(d.get("residuals")), _fit(d.get("fit")))
+    return TransferModel(
+        d["latency_ms"], d["bytes_per_ms"], d["alpha"], _res(d.get("residuals")), _fit(d.get("fit"))
+    )
 
 
 def _startup_from(d: dict) -> StartupModel:
     return StartupModel(
-        d["cold_ms"], d["cold_exp"], d["warm_ms"], d["warm_exp"],
-        _res(d.get("cold_residuals")), _res(d.get("warm_residuals")), _fit(d.get("fit")),
+        d["cold_ms"],
+        d["cold_exp"],
+        d["warm_ms"],
+        d["warm_exp"],
+        _res(d.get("cold_residuals")),
+        _res(d.get("warm_residuals")),
+        _fit(d.get("fit")),
     )

@@ -118,7 +118,9 @@ class Predictor:
             value = memo.get(key)
             if value is None:
                 t = self.models.transfer
-                value = memo[key] = t.median_ms(nbytes, memory_mb) * self._factor(t.residuals, ASSUMED_SPREAD["transfer"])
+                value = memo[key] = t.median_ms(nbytes, memory_mb) * self._factor(
+                    t.residuals, ASSUMED_SPREAD["transfer"]
+                )
             return value
         t = self.models.transfer
         return t.median_ms(nbytes, memory_mb) * self._factor(t.residuals, ASSUMED_SPREAD["transfer"])

@@ -19,7 +19,13 @@ from sim.planners.search import SimSearchPlanner
 PLANNERS: dict[str, type[Planner]] = {
     cls.name: cls
     for cls in (
-        UniformPlanner, NonUniformPlanner, WukongPlanner, HeftPlanner, CpopPlanner, DaskLikePlanner, SimSearchPlanner,
+        UniformPlanner,
+        NonUniformPlanner,
+        WukongPlanner,
+        HeftPlanner,
+        CpopPlanner,
+        DaskLikePlanner,
+        SimSearchPlanner,
     )
 }
 
@@ -27,7 +33,9 @@ PLANNERS: dict[str, type[Planner]] = {
 def planner_options(cls: type[Planner]) -> dict[str, Any]:
     """The planner-specific keyword options of ``cls`` and their defaults (everything but ``config``)."""
     params = inspect.signature(cls.__init__).parameters
-    return {n: p.default for n, p in params.items() if n not in ("self", "config") and p.default is not p.empty}
+    return {
+        n: p.default for n, p in params.items() if n not in ("self", "config") and p.default is not p.empty
+    }
 
 
 def _parse_value(text: str) -> Any:

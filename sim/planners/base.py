@@ -110,7 +110,9 @@ def group_into_workers(wf: Workflow, predictor: Predictor, memory_mb: int) -> di
     def fan_out_group(upstream_worker: str | None, candidates: list[str]) -> None:
         median = statistics.median(exec_ms[c] for c in candidates)
         long = [c for c in candidates if exec_ms[c] > median]
-        short = sorted((c for c in candidates if exec_ms[c] <= median), key=lambda c: (-sizes.output_bytes[c], c))
+        short = sorted(
+            (c for c in candidates if exec_ms[c] <= median), key=lambda c: (-sizes.output_bytes[c], c)
+        )
         if upstream_worker is not None:
             for c in short[:MAX_FAN_OUT_SAME_WORKER]:
                 worker[c] = upstream_worker
@@ -133,7 +135,9 @@ def group_into_workers(wf: Workflow, predictor: Predictor, memory_mb: int) -> di
             continue
         parents = list(g.predecessors(t))
         if not parents:
-            fan_out_group(None, [r for r in wf.topological_order() if g.in_degree(r) == 0 and r not in worker])
+            fan_out_group(
+                None, [r for r in wf.topological_order() if g.in_degree(r) == 0 and r not in worker]
+            )
         elif len(parents) == 1:
             p = parents[0]
             siblings = [c for c in g.successors(p) if c not in worker]

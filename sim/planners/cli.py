@@ -35,5 +35,7 @@ def list_planners(as_json: bool) -> None:
     table.add_column("description")
     table.add_column("options (default)")
     for r in rows:
-        table.add_row(r["name"], r["description"], "\n".join(f"{k}={v}" for k, v in r["options"].items()) or "-")
+        table.add_row(
+            r["name"], r["description"], "\n".join(f"{k}={v}" for k, v in r["options"].items()) or "-"
+        )
     Console().print(table)

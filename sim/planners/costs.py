@@ -70,7 +70,9 @@ class CostModel:
 
     def remote_edge_ms(self, parent: str, task: str, parent_memory: int, memory_mb: int) -> float:
         """Parent finished -> output readable on another worker: upload, counter round trip, download."""
-        return self.upload_ms(parent, parent_memory) + self.latency + self.download_ms(parent, task, memory_mb)
+        return (
+            self.upload_ms(parent, parent_memory) + self.latency + self.download_ms(parent, task, memory_mb)
+        )
 
     @staticmethod
     def slots(memory_mb: int) -> int:

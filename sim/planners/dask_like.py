@@ -166,8 +166,10 @@ class _DaskReplay:
             for _, t in sorted(victim.queue):
                 wait = ahead
                 ahead += self.cm.exec_ms(t, victim.memory) / victim.threads
-                gain = wait + self.cm.exec_ms(t, victim.memory) - (
-                    startup + self._data_ms(t, thief) + self.cm.exec_ms(t, thief.memory)
+                gain = (
+                    wait
+                    + self.cm.exec_ms(t, victim.memory)
+                    - (startup + self._data_ms(t, thief) + self.cm.exec_ms(t, thief.memory))
                 )
                 if gain > 1e-9 and (best is None or gain > best[0]):
                     best = (gain, t, victim)

@@ -119,8 +119,13 @@ class ListScheduler:
         start, slot = w.earliest(begin + fetch, duration)
         return w.start, start, start + duration, slot
 
-    def place(self, t: str, only: _Worker | None = None, new_memory: tuple[int, ...] | None = None,
-              force_new: bool = False) -> _Worker:
+    def place(
+        self,
+        t: str,
+        only: _Worker | None = None,
+        new_memory: tuple[int, ...] | None = None,
+        force_new: bool = False,
+    ) -> _Worker:
         """Put ``t`` where it finishes earliest (existing workers first on ties, then smaller memory).
 
         ``only``: that worker and no other; ``new_memory``: sizes a new worker may have;

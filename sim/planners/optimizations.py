@@ -88,17 +88,28 @@ def plan_task_dup(plan: Plan, planner: Planner) -> Plan:
 OPTIMIZATIONS: dict[str, Optimization] = {
     o.name: o
     for o in (
-        Optimization(logic.PRELOAD, "planned workers fetch remote inputs as soon as each is stored", "planned"),
-        Optimization(logic.PREWARM, "idle containers started ahead of planned cold starts", "all", plan_prewarm),
+        Optimization(
+            logic.PRELOAD, "planned workers fetch remote inputs as soon as each is stored", "planned"
+        ),
+        Optimization(
+            logic.PREWARM, "idle containers started ahead of planned cold starts", "all", plan_prewarm
+        ),
         Optimization(logic.ASYNC_UPLOAD, "continue with local children while the output uploads", "all"),
-        Optimization(logic.CLUSTERING, "WUKONG fan-out/fan-in clustering and delayed I/O of large outputs",
-                     "flexible"),
-        Optimization(logic.TASK_DUP, "a waiting worker re-runs a slow remote parent itself", "planned", plan_task_dup),
+        Optimization(
+            logic.CLUSTERING, "WUKONG fan-out/fan-in clustering and delayed I/O of large outputs", "flexible"
+        ),
+        Optimization(
+            logic.TASK_DUP, "a waiting worker re-runs a slow remote parent itself", "planned", plan_task_dup
+        ),
         Optimization(logic.STREAMING, "running consumers read an output while it is written", "planned"),
         Optimization(logic.CLEANUP, "the last sink's worker removes the run's intermediate keys", "all"),
         Optimization(logic.CARRY_INPUTS, "small parent outputs travel inside the invocation", "all"),
-        Optimization(logic.INLINE_PLAN, "a worker's plan fragment travels inside its invocation when small "
-                     f"(at most {logic.INLINE_PLAN_MAX_TASKS} tasks): no plan fetch at start", "all"),
+        Optimization(
+            logic.INLINE_PLAN,
+            "a worker's plan fragment travels inside its invocation when small "
+            f"(at most {logic.INLINE_PLAN_MAX_TASKS} tasks): no plan fetch at start",
+            "all",
+        ),
     )
 }
 

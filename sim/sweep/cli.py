@@ -27,28 +27,83 @@ def known_workflows() -> list[str]:
 
 
 @click.command()
-@click.option("--workflows", "workflows", multiple=True, default=("all",), show_default=True,
-              help="Workflows (NAME[:k=v,...] or WfFormat files), comma-separated or repeated; 'all': every known type.")
-@click.option("--planners", multiple=True, default=("uniform,non-uniform,wukong",), show_default=True,
-              help="Planner names, comma-separated or repeated.")
-@click.option("--memory", "memory", multiple=True, default=("2048,4096,8192",), show_default=True,
-              help="Memory sets in MB: each value (or each ';'-separated part) is one set, e.g. '2048;2048,4096,8192'.")
-@click.option("--sla", "slas", multiple=True, default=("average",), show_default=True,
-              help="SLAs ('average', 'pNN'), comma-separated or repeated.")
-@click.option("--seeds", default=1, show_default=True, type=click.IntRange(min=1),
-              help="Seeds per point: 1 = deterministic prediction; N > 1 = N Monte-Carlo runs (seeds 0..N-1).")
+@click.option(
+    "--workflows",
+    "workflows",
+    multiple=True,
+    default=("all",),
+    show_default=True,
+    help="Workflows (NAME[:k=v,...] or WfFormat files), comma-separated or repeated; 'all': every known type.",
+)
+@click.option(
+    "--planners",
+    multiple=True,
+    default=("uniform,non-uniform,wukong",),
+    show_default=True,
+    help="Planner names, comma-separated or repeated.",
+)
+@click.option(
+    "--memory",
+    "memory",
+    multiple=True,
+    default=("2048,4096,8192",),
+    show_default=True,
+    help="Memory sets in MB: each value (or each ';'-separated part) is one set, e.g. '2048;2048,4096,8192'.",
+)
+@click.option(
+    "--sla",
+    "slas",
+    multiple=True,
+    default=("average",),
+    show_default=True,
+    help="SLAs ('average', 'pNN'), comma-separated or repeated.",
+)
+@click.option(
+    "--seeds",
+    default=1,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Seeds per point: 1 = deterministic prediction; N > 1 = N Monte-Carlo runs (seeds 0..N-1).",
+)
 @click.option("--platform", default="default", show_default=True, help="'default', 'ideal' or a JSON file.")
-@click.option("--models", "models_path", type=click.Path(dir_okay=False, exists=True), default=None,
-              help="Calibrated models file; built-in defaults otherwise.")
+@click.option(
+    "--models",
+    "models_path",
+    type=click.Path(dir_okay=False, exists=True),
+    default=None,
+    help="Calibrated models file; built-in defaults otherwise.",
+)
 @click.option("--opt", "optimizations", default="", help="Comma-separated optimizations to switch on.")
-@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
-              help="Results table: .parquet or .csv (plots are written next to it).")
-@click.option("--dask", "dask_address", default=None, help="Address of an existing Dask scheduler (tcp://host:port).")
-@click.option("--workers", type=click.IntRange(min=1), default=None, help="Local processes (default: CPU count).")
+@click.option(
+    "-o",
+    "--output",
+    required=True,
+    type=click.Path(dir_okay=False),
+    help="Results table: .parquet or .csv (plots are written next to it).",
+)
+@click.option(
+    "--dask", "dask_address", default=None, help="Address of an existing Dask scheduler (tcp://host:port)."
+)
+@click.option(
+    "--workers", type=click.IntRange(min=1), default=None, help="Local processes (default: CPU count)."
+)
 @click.option("--no-plots", is_flag=True, help="Skip the summary plots.")
 @click.option("--quiet", is_flag=True, help="No progress bar or summary table.")
-def sweep(workflows, planners, memory, slas, seeds, platform, models_path, optimizations, output, dask_address,
-          workers, no_plots, quiet):
+def sweep(
+    workflows,
+    planners,
+    memory,
+    slas,
+    seeds,
+    platform,
+    models_path,
+    optimizations,
+    output,
+    dask_address,
+    workers,
+    no_plots,
+    quiet,
+):
     """Simulate every combination of workflows x planners x memory sets x SLAs x seeds.
 
     One row per point in the results table (makespan_ms, cost_gb_s, invocations, cold starts, bytes moved,
@@ -69,8 +124,16 @@ def sweep(workflows, planners, memory, slas, seeds, platform, models_path, optim
     for n in names:  # fail early on a bad name, with the library's message
         load_workflow(n)
     opts = split_list([optimizations], "opt") if optimizations.strip() else []
-    groups = expand_grid(names, split_list(planners, "planners"), parse_memory_sets(memory), split_list(slas, "sla"),
-                         seeds, platform, models_path, opts)
+    groups = expand_grid(
+        names,
+        split_list(planners, "planners"),
+        parse_memory_sets(memory),
+        split_list(slas, "sla"),
+        seeds,
+        platform,
+        models_path,
+        opts,
+    )
     n = count_points(groups)
     console = Console(stderr=True, quiet=quiet)
     where = f"Dask cluster {dask_address}" if dask_address else f"{workers or 'all'} local processes"
@@ -92,8 +155,14 @@ def sweep(workflows, planners, memory, slas, seeds, platform, models_path, optim
             table.add_column(col, justify="left" if col in ("workflow", "planner") else "right")
         ok = df[df["error"].isna()]
         for (wf, planner), sub in ok.groupby(["workflow", "planner"], sort=True):
-            table.add_row(wf, planner, f"{sub['makespan_ms'].median():.1f}", f"{sub['cost_gb_s'].median():.3f}",
-                          f"{sub['cold_starts'].median():.0f}", str(len(sub)))
+            table.add_row(
+                wf,
+                planner,
+                f"{sub['makespan_ms'].median():.1f}",
+                f"{sub['cost_gb_s'].median():.3f}",
+                f"{sub['cold_starts'].median():.0f}",
+                str(len(sub)),
+            )
         console.print(table)
     click.echo(str(out.resolve()))
     for p in plots:

@@ -111,10 +111,19 @@ def plot_summary(df: Any, out: str | Path) -> list[Path]:
         sub = ok[ok["workflow"] == wf]
         for planner in planners:
             s = sub[sub["planner"] == planner]
-            ax.scatter(s["cost_gb_s"], s["makespan_ms"], s=14, alpha=0.6, color=colour[planner], label=planner)
+            ax.scatter(
+                s["cost_gb_s"], s["makespan_ms"], s=14, alpha=0.6, color=colour[planner], label=planner
+            )
         f = front[front["workflow"] == wf].sort_values("cost_gb_s")
-        ax.plot(f["cost_gb_s"], f["makespan_ms"], "-", color="black", lw=1, drawstyle="steps-post",
-                label="Pareto front")
+        ax.plot(
+            f["cost_gb_s"],
+            f["makespan_ms"],
+            "-",
+            color="black",
+            lw=1,
+            drawstyle="steps-post",
+            label="Pareto front",
+        )
         ax.set_xlabel("cost (GB-s)")
         if j == 0:
             ax.set_ylabel("makespan (ms)")

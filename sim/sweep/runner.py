@@ -19,10 +19,31 @@ from sim.sweep.grid import SweepGroup, count_points
 
 # Column order of the results table.
 COLUMNS = [
-    "workflow", "workflow_type", "tasks", "planner", "memory", "sla", "seed", "sampled", "platform",
-    "optimizations", "makespan_ms", "cost_gb_s", "alloc_gb_s", "invocations", "workers", "cold_starts",
-    "warm_starts", "bytes_uploaded", "bytes_downloaded", "bytes_moved", "store_ops", "critical_path_tasks",
-    "planning_ms", "simulation_ms", "error",
+    "workflow",
+    "workflow_type",
+    "tasks",
+    "planner",
+    "memory",
+    "sla",
+    "seed",
+    "sampled",
+    "platform",
+    "optimizations",
+    "makespan_ms",
+    "cost_gb_s",
+    "alloc_gb_s",
+    "invocations",
+    "workers",
+    "cold_starts",
+    "warm_starts",
+    "bytes_uploaded",
+    "bytes_downloaded",
+    "bytes_moved",
+    "store_ops",
+    "critical_path_tasks",
+    "planning_ms",
+    "simulation_ms",
+    "error",
 ]
 
 _WORKFLOWS: dict[str, Any] = {}
@@ -49,9 +70,17 @@ def _models(path: str | None):  # noqa: ANN202
 
 def _base_row(g: SweepGroup, seed: int) -> dict[str, Any]:
     return {
-        "workflow": g.workflow, "workflow_type": None, "tasks": None, "planner": g.planner,
-        "memory": ",".join(str(m) for m in g.memory), "sla": g.sla, "seed": seed, "sampled": g.sampled,
-        "platform": g.platform, "optimizations": ",".join(g.optimizations), "error": None,
+        "workflow": g.workflow,
+        "workflow_type": None,
+        "tasks": None,
+        "planner": g.planner,
+        "memory": ",".join(str(m) for m in g.memory),
+        "sla": g.sla,
+        "seed": seed,
+        "sampled": g.sampled,
+        "platform": g.platform,
+        "optimizations": ",".join(g.optimizations),
+        "error": None,
     }
 
 
@@ -65,8 +94,13 @@ def run_group(g: SweepGroup) -> list[dict[str, Any]]:
         wf = load_workflow(g.workflow)
         plat = load_platform(g.platform)
         models = _models(g.models)
-        config = PlannerConfig(memory_sizes=g.memory, sla=g.sla, models=models, platform=plat,
-                               optimizations=frozenset(g.optimizations))
+        config = PlannerConfig(
+            memory_sizes=g.memory,
+            sla=g.sla,
+            models=models,
+            platform=plat,
+            optimizations=frozenset(g.optimizations),
+        )
         planner = get_planner(g.planner, config)
         t0 = time.perf_counter()
         plan = planner.plan(wf)
@@ -85,12 +119,22 @@ def run_group(g: SweepGroup) -> list[dict[str, Any]]:
             sim_ms = (time.perf_counter() - t1) * 1e3
             o = res.output
             row.update(
-                workflow_type=o.workflow_type, tasks=len(wf), makespan_ms=o.makespan_ms, cost_gb_s=o.cost_gb_s,
-                alloc_gb_s=o.alloc_gb_s, invocations=o.invocations, workers=len(o.workers),
-                cold_starts=o.cold_starts, warm_starts=o.warm_starts, bytes_uploaded=o.bytes_uploaded,
-                bytes_downloaded=o.bytes_downloaded, bytes_moved=o.bytes_uploaded + o.bytes_downloaded,
-                store_ops=o.store_ops, critical_path_tasks=len(o.critical_path),
-                planning_ms=planning_ms, simulation_ms=sim_ms,
+                workflow_type=o.workflow_type,
+                tasks=len(wf),
+                makespan_ms=o.makespan_ms,
+                cost_gb_s=o.cost_gb_s,
+                alloc_gb_s=o.alloc_gb_s,
+                invocations=o.invocations,
+                workers=len(o.workers),
+                cold_starts=o.cold_starts,
+                warm_starts=o.warm_starts,
+                bytes_uploaded=o.bytes_uploaded,
+                bytes_downloaded=o.bytes_downloaded,
+                bytes_moved=o.bytes_uploaded + o.bytes_downloaded,
+                store_ops=o.store_ops,
+                critical_path_tasks=len(o.critical_path),
+                planning_ms=planning_ms,
+                simulation_ms=sim_ms,
             )
         except Exception as exc:
             row["error"] = f"{type(exc).__name__}: {exc}"
@@ -103,8 +147,9 @@ def _order(groups: Sequence[SweepGroup]) -> list[SweepGroup]:
     return sorted(groups, key=lambda g: (g.planner != "non-uniform", len(g.memory) == 1))
 
 
-def run_local(groups: Sequence[SweepGroup], workers: int | None = None,
-              on_done: Callable[[int], None] | None = None) -> list[dict[str, Any]]:
+def run_local(
+    groups: Sequence[SweepGroup], workers: int | None = None, on_done: Callable[[int], None] | None = None
+) -> list[dict[str, Any]]:
     """Run groups on a local process pool (``workers`` processes, default: the CPU count); ``workers=1``
     runs in this process (no pool)."""
     workers = workers or os.cpu_count() or 1
@@ -128,8 +173,9 @@ def run_local(groups: Sequence[SweepGroup], workers: int | None = None,
     return rows
 
 
-def run_dask(groups: Sequence[SweepGroup], address: Any,
-             on_done: Callable[[int], None] | None = None) -> list[dict[str, Any]]:
+def run_dask(
+    groups: Sequence[SweepGroup], address: Any, on_done: Callable[[int], None] | None = None
+) -> list[dict[str, Any]]:
     """Run groups on an existing Dask cluster: ``address`` is its scheduler address (or a Client)."""
     from distributed import Client, as_completed
 
@@ -154,11 +200,14 @@ def to_frame(rows: list[dict[str, Any]]):  # noqa: ANN201 - pandas.DataFrame
     import pandas as pd
 
     df = pd.DataFrame(rows, columns=COLUMNS)
-    return df.sort_values(["workflow", "planner", "memory", "sla", "seed"], kind="stable").reset_index(drop=True)
+    return df.sort_values(["workflow", "planner", "memory", "sla", "seed"], kind="stable").reset_index(
+        drop=True
+    )
 
 
-def run_sweep(groups: Sequence[SweepGroup], dask: Any = None, workers: int | None = None,
-              progress: bool = True):  # noqa: ANN201 - pandas.DataFrame
+def run_sweep(
+    groups: Sequence[SweepGroup], dask: Any = None, workers: int | None = None, progress: bool = True
+):  # noqa: ANN201 - pandas.DataFrame
     """Run every point of ``groups``; a rich progress bar counts points when ``progress``."""
     total = count_points(groups)
     if not progress:
@@ -166,8 +215,9 @@ def run_sweep(groups: Sequence[SweepGroup], dask: Any = None, workers: int | Non
         return to_frame(rows)
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    with Progress(TextColumn("sweep"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  transient=False) as bar:
+    with Progress(
+        TextColumn("sweep"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), transient=False
+    ) as bar:
         task = bar.add_task("points", total=total)
 
         def advance(n: int) -> None:

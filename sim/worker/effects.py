@@ -155,16 +155,45 @@ class Cleanup:
     task: str
 
 
-Effect = Fetch | Execute | Store | Incr | Claim | MarkReady | Complete | Invoke | Spawn | Join | WaitReady | Notify | Prewarm | WaitStored | Peek | Cleanup
+Effect = (
+    Fetch
+    | Execute
+    | Store
+    | Incr
+    | Claim
+    | MarkReady
+    | Complete
+    | Invoke
+    | Spawn
+    | Join
+    | WaitReady
+    | Notify
+    | Prewarm
+    | WaitStored
+    | Peek
+    | Cleanup
+)
 
 
 # Every effect and the driver method that performs it: both drivers bind this same table, so a new
 # effect cannot be forgotten by one of them (binding fails if a method is missing).
 PERFORMERS: dict[type, str] = {
-    Fetch: "_fetch", Execute: "_execute", Store: "_store", Incr: "_incr", Claim: "_claim",
-    MarkReady: "_mark_ready", Complete: "_complete", Invoke: "_invoke", Spawn: "_spawn", Join: "_join",
-    WaitReady: "_wait_ready", Notify: "_notify", Prewarm: "_prewarm", WaitStored: "_wait_stored",
-    Peek: "_peek", Cleanup: "_cleanup",
+    Fetch: "_fetch",
+    Execute: "_execute",
+    Store: "_store",
+    Incr: "_incr",
+    Claim: "_claim",
+    MarkReady: "_mark_ready",
+    Complete: "_complete",
+    Invoke: "_invoke",
+    Spawn: "_spawn",
+    Join: "_join",
+    WaitReady: "_wait_ready",
+    Notify: "_notify",
+    Prewarm: "_prewarm",
+    WaitStored: "_wait_stored",
+    Peek: "_peek",
+    Cleanup: "_cleanup",
 }
 
 

@@ -110,7 +110,17 @@ STREAMING = "streaming"
 CLEANUP = "cleanup"
 CARRY_INPUTS = "carry-inputs"
 INLINE_PLAN = "inline-plan"
-ALL_OPTIMIZATIONS = (PRELOAD, PREWARM, ASYNC_UPLOAD, CLUSTERING, TASK_DUP, STREAMING, CLEANUP, CARRY_INPUTS, INLINE_PLAN)
+ALL_OPTIMIZATIONS = (
+    PRELOAD,
+    PREWARM,
+    ASYNC_UPLOAD,
+    CLUSTERING,
+    TASK_DUP,
+    STREAMING,
+    CLEANUP,
+    CARRY_INPUTS,
+    INLINE_PLAN,
+)
 
 LARGE_OUTPUT_BYTES = 5_000_000  # WUKONG's threshold for a "large" output (reference: 5 MB)
 CARRY_LIMIT_BYTES = 250_000  # at most this much parent output travels inside one invocation
@@ -125,9 +135,28 @@ class PlanView:
     """
 
     __slots__ = (
-        "plan", "parents", "children", "n_parents", "worker", "memory", "sinks", "stored_inputs",
-        "edge_bytes", "output_bytes", "child_workers", "solo_flexible_child", "counted_locally", "waits", "roots",
-        "opts", "large_output", "dups", "prewarm", "root_clusters", "n_sinks", "tasks_of",
+        "plan",
+        "parents",
+        "children",
+        "n_parents",
+        "worker",
+        "memory",
+        "sinks",
+        "stored_inputs",
+        "edge_bytes",
+        "output_bytes",
+        "child_workers",
+        "solo_flexible_child",
+        "counted_locally",
+        "waits",
+        "roots",
+        "opts",
+        "large_output",
+        "dups",
+        "prewarm",
+        "root_clusters",
+        "n_sinks",
+        "tasks_of",
     )
 
     def __init__(
@@ -150,17 +179,29 @@ class PlanView:
         self.sinks = frozenset(t for t in order if not self.children[t])
         self.roots = tuple(t for t in order if not self.parents[t])
         self.stored_inputs = {t: stored_items(wf.task(t)) for t in order}
-        self.edge_bytes = edge_bytes if edge_bytes is not None else {(u, v): d.get("bytes") or 0 for u, v, d in g.edges(data=True)}
-        self.output_bytes = output_bytes if output_bytes is not None else {t: wf.task(t).output_bytes or 0 for t in order}
+        self.edge_bytes = (
+            edge_bytes
+            if edge_bytes is not None
+            else {(u, v): d.get("bytes") or 0 for u, v, d in g.edges(data=True)}
+        )
+        self.output_bytes = (
+            output_bytes if output_bytes is not None else {t: wf.task(t).output_bytes or 0 for t in order}
+        )
         worker = self.worker
         self.counted_locally = frozenset(
-            c for c in order
-            if self.n_parents[c] > 1 and worker[c] is not None and all(worker[p] == worker[c] for p in self.parents[c])
+            c
+            for c in order
+            if self.n_parents[c] > 1
+            and worker[c] is not None
+            and all(worker[p] == worker[c] for p in self.parents[c])
         )
         self.child_workers = {t: frozenset(worker[c] for c in self.children[t]) for t in order}
         self.solo_flexible_child = frozenset(
-            t for t in order
-            if len(self.children[t]) == 1 and worker[self.children[t][0]] is None and self.n_parents[self.children[t][0]] == 1
+            t
+            for t in order
+            if len(self.children[t]) == 1
+            and worker[self.children[t][0]] is None
+            and self.n_parents[self.children[t][0]] == 1
         )
         waits: dict[str, list[str]] = {}
         for t in order:
@@ -201,8 +242,17 @@ class WorkerState:
     """What one worker knows: its identity, the outputs it holds, the tasks it started, local counts."""
 
     __slots__ = (
-        "view", "worker_id", "name", "memory_mb", "held", "inputs", "started", "local_counts", "waiting",
-        "preloads", "cluster_local",
+        "view",
+        "worker_id",
+        "name",
+        "memory_mb",
+        "held",
+        "inputs",
+        "started",
+        "local_counts",
+        "waiting",
+        "preloads",
+        "cluster_local",
     )
 
     def __init__(self, view: PlanView, worker_id: str | None, name: str, memory_mb: int) -> None:
@@ -225,26 +275,36 @@ def submit_workflow(view: PlanView) -> Branch:
     for delay_ms, memory_mb in view.prewarm:
         yield Prewarm(delay_ms, memory_mb)
     planned: dict[str, list[str]] = {}
-    invocations = [Invocation(None, view.memory[group[0]], group, fragment=plan_fragment(view, None, group))
-                   for group in view.root_clusters]
+    invocations = [
+        Invocation(None, view.memory[group[0]], group, fragment=plan_fragment(view, None, group))
+        for group in view.root_clusters
+    ]
     clustered = {r for group in view.root_clusters for r in group}
     for r in view.roots:
         w = view.worker[r]
         if w is None:
             if r not in clustered:
-                invocations.append(Invocation(None, view.memory[r], (r,), fragment=plan_fragment(view, None, (r,))))
+                invocations.append(
+                    Invocation(None, view.memory[r], (r,), fragment=plan_fragment(view, None, (r,)))
+                )
         else:
             planned.setdefault(w, []).append(r)
     if planned:
         won = yield Claim("", tuple(planned))
         for (w, tasks), ok in zip(planned.items(), won, strict=True):
             if ok:
-                invocations.insert(0, Invocation(w, view.memory[tasks[0]], tuple(tasks),
-                                                 fragment=plan_fragment(view, w, tasks)))
+                invocations.insert(
+                    0,
+                    Invocation(
+                        w, view.memory[tasks[0]], tuple(tasks), fragment=plan_fragment(view, w, tasks)
+                    ),
+                )
     yield Invoke(None, tuple(invocations))
 
 
-def start_worker_lifecycle(ws: WorkerState, immediate: tuple[str, ...], carried: tuple[str, ...] = ()) -> Branch:
+def start_worker_lifecycle(
+    ws: WorkerState, immediate: tuple[str, ...], carried: tuple[str, ...] = ()
+) -> Branch:
     """A worker from invocation to exit: run the immediate tasks, wait for owned tasks fed from
     elsewhere (preloading their inputs, duplicating slow parents), end when every branch has ended."""
     v = ws.view
@@ -334,7 +394,9 @@ def execute_branch(ws: WorkerState, task: str | None) -> Branch:
 
         if ws.preloads:
             # A parent being preloaded is fetched by its preload only: join it instead of downloading.
-            pending = tuple(dict.fromkeys(ws.preloads[p] for p in v.parents[task] if p not in held and p in ws.preloads))
+            pending = tuple(
+                dict.fromkeys(ws.preloads[p] for p in v.parents[task] if p not in held and p in ws.preloads)
+            )
             if pending:
                 yield Join(pending)
         items = [(output_key(p), v.edge_bytes[p, task]) for p in v.parents[task] if p not in held]
@@ -372,7 +434,9 @@ def finish_task(ws: WorkerState, task: str, forks: list[Any]) -> Generator[Any, 
     children = v.children[task]
     if CLUSTERING in v.opts and ws.worker_id is None and v.output_bytes[task] >= v.large_output:
         return (yield from cluster_downstream(ws, task, forks))
-    if not v.needs_upload(task, ws.worker_id) or (ws.cluster_local and all(c in ws.cluster_local for c in children)):
+    if not v.needs_upload(task, ws.worker_id) or (
+        ws.cluster_local and all(c in ws.cluster_local for c in children)
+    ):
         ready = yield from update_dependency_counters(ws, task, children)
         return (yield from handle_downstream(ws, task, ready))
     if ASYNC_UPLOAD in v.opts:
@@ -556,7 +620,9 @@ def cluster_roots(view: PlanView, cap: int | None = None) -> tuple[tuple[str, ..
                     holders[k].add(gid)
                     keys_of[gid].add(k)
         else:
-            shared = {g: 0 for g in touching if len(groups[g]) < cap}  # groups with room -> large bytes shared
+            shared = {
+                g: 0 for g in touching if len(groups[g]) < cap
+            }  # groups with room -> large bytes shared
             for k, b in large.items():
                 for g in holders.get(k, ()):
                     if g in shared:
@@ -617,7 +683,11 @@ def handle_downstream(
                 keep_flexible = False
                 mine.append(c)
             else:
-                delegate.append(Invocation(None, v.memory[c], (c,), carried_inputs(ws, (c,)), plan_fragment(v, None, (c,))))
+                delegate.append(
+                    Invocation(
+                        None, v.memory[c], (c,), carried_inputs(ws, (c,)), plan_fragment(v, None, (c,))
+                    )
+                )
         elif w == ws.worker_id:
             mine.append(c)
         else:
@@ -636,8 +706,11 @@ def handle_downstream(
         for w, ok in zip(to_claim, won, strict=True):
             if ok:
                 tasks = tuple(others[w])
-                delegate.append(Invocation(w, v.memory[tasks[0]], tasks, carried_inputs(ws, tasks),
-                                           plan_fragment(v, w, tasks)))
+                delegate.append(
+                    Invocation(
+                        w, v.memory[tasks[0]], tasks, carried_inputs(ws, tasks), plan_fragment(v, w, tasks)
+                    )
+                )
             else:
                 to_mark.extend(others[w])
     if to_mark:
@@ -663,7 +736,9 @@ def carried_inputs(ws: WorkerState, tasks: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(carried)
 
 
-def plan_fragment(v: PlanView, worker_id: str | None, tasks: tuple[str, ...] | list[str]) -> frozenset[str] | None:
+def plan_fragment(
+    v: PlanView, worker_id: str | None, tasks: tuple[str, ...] | list[str]
+) -> frozenset[str] | None:
     """inline-plan: the tasks of the plan a worker started with ``tasks`` needs, or None (fetch the plan).
 
     The worker may run ``tasks``, every task planned on it, and everything below them (a planned worker
@@ -688,7 +763,9 @@ def plan_fragment(v: PlanView, worker_id: str | None, tasks: tuple[str, ...] | l
     return frozenset(needed) if len(needed) <= INLINE_PLAN_MAX_TASKS else None
 
 
-def fragment_runs(v: PlanView, worker_id: str | None, tasks: tuple[str, ...] | list[str]) -> tuple[set[str], set[str]] | None:
+def fragment_runs(
+    v: PlanView, worker_id: str | None, tasks: tuple[str, ...] | list[str]
+) -> tuple[set[str], set[str]] | None:
     """The tasks a worker started with ``tasks`` may run, and the planned workers met on the way (see
     :func:`plan_fragment`); None past ``INLINE_PLAN_MAX_TASKS``."""
     limit = INLINE_PLAN_MAX_TASKS

@@ -47,8 +47,10 @@ def list_cmd(as_json: bool) -> None:
                 "description": t.description,
                 "runnable": t.runnable,
                 "aliases": list(t.aliases),
-                "params": {k: {"default": p.default, "type": p.type.__name__, "help": p.help}
-                           for k, p in t.params.items()},
+                "params": {
+                    k: {"default": p.default, "type": p.type.__name__, "help": p.help}
+                    for k, p in t.params.items()
+                },
             }
             for t in types.values()
         ]
@@ -154,8 +156,14 @@ def show_cmd(workflow: str, as_json: bool, show_tasks: bool) -> None:
         for col in ("id", "function", "inputs", "stored in", "output", "runtime"):
             tt.add_column(col)
         for t in data["task_list"]:
-            tt.add_row(t["id"], t["function"], _abbrev(t["inputs"], 4), _fmt_bytes(t["stored_input_bytes"]),
-                       _fmt_bytes(t["output_bytes"]), _fmt_ms(t["runtime_ms"]))
+            tt.add_row(
+                t["id"],
+                t["function"],
+                _abbrev(t["inputs"], 4),
+                _fmt_bytes(t["stored_input_bytes"]),
+                _fmt_bytes(t["output_bytes"]),
+                _fmt_ms(t["runtime_ms"]),
+            )
         console.print(tt)
 
 
@@ -169,8 +177,14 @@ def _abbrev(items: list, keep: int = 12) -> str:
 
 @workflows.command("export")
 @click.argument("workflow")
-@click.option("-o", "--output", "output", required=True, type=click.Path(dir_okay=False, path_type=Path),
-              help="output file (.json, or .json.xz compressed); '-' for stdout")
+@click.option(
+    "-o",
+    "--output",
+    "output",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="output file (.json, or .json.xz compressed); '-' for stdout",
+)
 def export_cmd(workflow: str, output: Path) -> None:
     """Write WORKFLOW as WfFormat 1.5 JSON (validated against the schema)."""
     from sim.workflow.library import load_workflow

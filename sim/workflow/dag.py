@@ -332,7 +332,8 @@ class Workflow:
             first_member = np.zeros(groups, np.int64)
             first_member[group_of] = np.arange(n)  # some task of each group: all have its signature
             signatures = [
-                (int(colour[i]), parents.sorted_colours(i), children.sorted_colours(i)) for i in first_member.tolist()
+                (int(colour[i]), parents.sorted_colours(i), children.sorted_colours(i))
+                for i in first_member.tolist()
             ]
             by_signature = sorted(range(groups), key=signatures.__getitem__)
             ranked = [signatures[k] for k in by_signature]
@@ -427,7 +428,12 @@ def _group_tasks(colour: np.ndarray, parents: _Neighbours, children: _Neighbours
         return colour, 0
     weights = _fingerprint_weights(int(colour.max()) + 1)
     keys = np.stack(
-        [colour, parents.lengths, children.lengths, *(side.fingerprints(w) for side in (parents, children) for w in weights)],
+        [
+            colour,
+            parents.lengths,
+            children.lengths,
+            *(side.fingerprints(w) for side in (parents, children) for w in weights),
+        ],
         axis=1,
     )
     order = np.lexsort(keys.T)
@@ -441,7 +447,10 @@ def _group_tasks(colour: np.ndarray, parents: _Neighbours, children: _Neighbours
     if parents.same_as(member) and children.same_as(member):
         return group_of, int(starts_group.sum())
     groups: dict[tuple, int] = {}
-    exact = [groups.setdefault(k, len(groups)) for k in zip(colour.tolist(), parents.keys(), children.keys(), strict=True)]
+    exact = [
+        groups.setdefault(k, len(groups))
+        for k in zip(colour.tolist(), parents.keys(), children.keys(), strict=True)
+    ]
     return np.array(exact, np.int64), len(groups)
 
 
@@ -511,7 +520,7 @@ def from_edges(
     edges = list(edges)
     wf = Workflow(name)
     ids = dict.fromkeys([u for u, _, _ in edges] + [v for _, v, _ in edges])
-    for extra in (functions or {}):
+    for extra in functions or {}:
         ids.setdefault(extra, None)
     for tid in ids:
         wf.add_task(

@@ -78,7 +78,9 @@ def _convert(wf_name: str, key: str, value: Any, param: Param) -> Any:
                 f"workflow {wf_name!r}: parameter {key!r} expects {param.type.__name__}, got {value!r}"
             ) from None
     if param.minimum is not None and isinstance(value, (int, float)) and value < param.minimum:
-        raise WorkflowError(f"workflow {wf_name!r}: parameter {key!r} must be >= {param.minimum}, got {value}")
+        raise WorkflowError(
+            f"workflow {wf_name!r}: parameter {key!r} must be >= {param.minimum}, got {value}"
+        )
     return value
 
 
@@ -89,7 +91,17 @@ def _suggest(word: str, choices) -> str:
 
 _REGISTRY: dict[str, WorkflowType] = {}
 _ALIASES: dict[str, str] = {"1000genome": "genome"}
-_RECIPE_NAMES = ("montage", "epigenomics", "cycles", "seismology", "blast", "bwa", "genome", "soykb", "srasearch")
+_RECIPE_NAMES = (
+    "montage",
+    "epigenomics",
+    "cycles",
+    "seismology",
+    "blast",
+    "bwa",
+    "genome",
+    "soykb",
+    "srasearch",
+)
 # name -> module that registers it; modules are imported only when a type is asked for (fast CLI start)
 _KNOWN_MODULES: dict[str, str] = {
     "tree_reduction": "sim.workflow.known.tree_reduction",
@@ -125,7 +137,9 @@ def get_type(name: str) -> WorkflowType:
         importlib.import_module(_KNOWN_MODULES[name])
     if name not in _REGISTRY:
         names = list(dict.fromkeys([*_KNOWN_MODULES, *_REGISTRY, *_ALIASES]))
-        raise WorkflowError(f"unknown workflow {name!r}{_suggest(name, names)} (see `plansim workflows list`)")
+        raise WorkflowError(
+            f"unknown workflow {name!r}{_suggest(name, names)} (see `plansim workflows list`)"
+        )
     return _REGISTRY[name]
 
 

@@ -31,7 +31,11 @@ from sim.workflow.wfformat import load_wfformat
 # our name -> (wfcommons class, recipe folder, description)
 RECIPES: dict[str, tuple[str, str, str]] = {
     "montage": ("MontageRecipe", "montage", "WfCommons Montage (astronomy mosaics), from Pegasus traces"),
-    "epigenomics": ("EpigenomicsRecipe", "epigenomics", "WfCommons Epigenomics (genome methylation pipeline)"),
+    "epigenomics": (
+        "EpigenomicsRecipe",
+        "epigenomics",
+        "WfCommons Epigenomics (genome methylation pipeline)",
+    ),
     "cycles": ("CyclesRecipe", "cycles", "WfCommons Cycles (agroecosystem simulations)"),
     "seismology": ("SeismologyRecipe", "seismology", "WfCommons Seismology (seismogram deconvolution)"),
     "blast": ("BlastRecipe", "blast", "WfCommons BLAST (split FASTA, parallel blastall, merge)"),
@@ -89,7 +93,9 @@ def generate_wfformat(recipe: str, tasks: int, seed: int = 0) -> dict:
         raise WorkflowError(f"unknown WfCommons recipe {recipe!r}")
     low = min_tasks(recipe)
     if tasks < low:
-        raise WorkflowError(f"workflow {recipe!r}: parameter 'tasks' must be >= {low} for this recipe, got {tasks}")
+        raise WorkflowError(
+            f"workflow {recipe!r}: parameter 'tasks' must be >= {low} for this recipe, got {tasks}"
+        )
     path = _cache_file(recipe, tasks, seed)
     if path.is_file():
         try:
@@ -97,7 +103,9 @@ def generate_wfformat(recipe: str, tasks: int, seed: int = 0) -> dict:
         except (OSError, json.JSONDecodeError):
             pass  # a broken cache entry: regenerate
     if _package_dir() is None:
-        raise WorkflowError(f"workflow {recipe!r} needs the wfcommons package (pip install 'plansim[wfcommons]')")
+        raise WorkflowError(
+            f"workflow {recipe!r} needs the wfcommons package (pip install 'plansim[wfcommons]')"
+        )
     doc = _generate(recipe, tasks, seed)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)

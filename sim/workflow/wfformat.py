@@ -87,7 +87,9 @@ def read_json(path: str | os.PathLike[str]) -> dict[str, Any]:
     except FileNotFoundError:
         raise WorkflowError(f"no such workflow file: {p}") from None
     except json.JSONDecodeError as exc:
-        raise WorkflowError(f"{p}: malformed JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
+        raise WorkflowError(
+            f"{p}: malformed JSON at line {exc.lineno} column {exc.colno}: {exc.msg}"
+        ) from None
     except (OSError, lzma.LZMAError, UnicodeDecodeError) as exc:
         raise WorkflowError(f"{p}: cannot read: {exc}") from None
     if not isinstance(data, dict):
@@ -410,8 +412,10 @@ def to_wfformat(wf: Workflow, *, validate: bool = True) -> dict[str, Any]:
             "tasks": exec_tasks,
         }
         if wf.machines:
-            execution["machines"] = [{"nodeName": k, **{a: b for a, b in m.items() if a != "nodeName"}}
-                                     for k, m in wf.machines.items()]
+            execution["machines"] = [
+                {"nodeName": k, **{a: b for a, b in m.items() if a != "nodeName"}}
+                for k, m in wf.machines.items()
+            ]
         doc["workflow"]["execution"] = execution
     if validate:
         validate_wfformat(doc)

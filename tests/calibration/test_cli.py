@@ -23,7 +23,9 @@ def models_file(tmp_path_factory, main) -> str:
     d = tmp_path_factory.mktemp("cal")
     write_jsonl(synthetic_records(60, seed=3), d / "m.jsonl")
     out = d / "models.json"
-    res = CliRunner().invoke(main, ["calibrate", str(d / "m.jsonl"), "-o", str(out), "--report", str(d / "r.html")])
+    res = CliRunner().invoke(
+        main, ["calibrate", str(d / "m.jsonl"), "-o", str(out), "--report", str(d / "r.html")]
+    )
     assert res.exit_code == 0, res.output
     assert "fit report" in res.output and "exec[resize]" in res.output
     html = (d / "r.html").read_text()
@@ -32,7 +34,9 @@ def models_file(tmp_path_factory, main) -> str:
 
 
 def error_lines(res) -> list[str]:
-    return [line for line in res.output.splitlines() if line.startswith("error:")]  # click 8.2: output has stderr
+    return [
+        line for line in res.output.splitlines() if line.startswith("error:")
+    ]  # click 8.2: output has stderr
 
 
 def test_models_show(main, models_file) -> None:
@@ -43,24 +47,75 @@ def test_models_show(main, models_file) -> None:
 
 def test_models_predict_text_and_json(main, models_file) -> None:
     runner = CliRunner()
-    res = runner.invoke(main, ["models", "predict", models_file, "--function", "resize", "--input-bytes", "1000000",
-                               "--memory", "2048", "--sla", "p95"])
+    res = runner.invoke(
+        main,
+        [
+            "models",
+            "predict",
+            models_file,
+            "--function",
+            "resize",
+            "--input-bytes",
+            "1000000",
+            "--memory",
+            "2048",
+            "--sla",
+            "p95",
+        ],
+    )
     assert res.exit_code == 0, res.output
     for key in ("exec_ms", "output_bytes", "transfer_ms", "startup_ms"):
         assert key in res.output
-    j50 = json.loads(runner.invoke(main, ["models", "predict", models_file, "--function", "resize", "--input-bytes",
-                                          "1000000", "--memory", "2048", "--sla", "p50", "--json"]).output)
-    j95 = json.loads(runner.invoke(main, ["models", "predict", models_file, "--function", "resize", "--input-bytes",
-                                          "1000000", "--memory", "2048", "--sla", "p95", "--json"]).output)
+    j50 = json.loads(
+        runner.invoke(
+            main,
+            [
+                "models",
+                "predict",
+                models_file,
+                "--function",
+                "resize",
+                "--input-bytes",
+                "1000000",
+                "--memory",
+                "2048",
+                "--sla",
+                "p50",
+                "--json",
+            ],
+        ).output
+    )
+    j95 = json.loads(
+        runner.invoke(
+            main,
+            [
+                "models",
+                "predict",
+                models_file,
+                "--function",
+                "resize",
+                "--input-bytes",
+                "1000000",
+                "--memory",
+                "2048",
+                "--sla",
+                "p95",
+                "--json",
+            ],
+        ).output
+    )
     assert j95["exec_ms"] >= j50["exec_ms"] and j95["transfer_ms"] >= j50["transfer_ms"]
     assert j95["startup_ms"]["cold"] >= j50["startup_ms"]["cold"]
     assert j50["output_bytes"] > 0
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--function", "nope", "--input-bytes", "10", "--memory", "1024"], "unknown function 'nope'"),
-    (["--function", "resize", "--input-bytes", "10", "--memory", "1024", "--sla", "p200"], "SLA must be"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--function", "nope", "--input-bytes", "10", "--memory", "1024"], "unknown function 'nope'"),
+        (["--function", "resize", "--input-bytes", "10", "--memory", "1024", "--sla", "p200"], "SLA must be"),
+    ],
+)
 def test_models_predict_errors(main, models_file, args, message) -> None:
     res = CliRunner().invoke(main, ["models", "predict", models_file, *args])
     assert res.exit_code == 1
@@ -85,14 +140,18 @@ def test_calibrate_nothing_usable_is_one_error(main, tmp_path) -> None:
     assert len(lines) == 1 and "no usable records" in lines[0] and "3 skipped" in lines[0]
     assert "Traceback" not in res.output
     assert not (tmp_path / "m.json").exists()
-    res = CliRunner().invoke(main, ["calibrate", str(tmp_path / "nothing.jsonl"), "-o", str(tmp_path / "m.json")])
+    res = CliRunner().invoke(
+        main, ["calibrate", str(tmp_path / "nothing.jsonl"), "-o", str(tmp_path / "m.json")]
+    )
     assert res.exit_code == 1 and "does not exist" in error_lines(res)[0]
 
 
 def test_calibrate_records_without_samples_is_an_error(main, tmp_path) -> None:
     path = tmp_path / "runs.jsonl"
-    path.write_text('{"kind": "run", "run_id": "r", "workflow_type": "w", "planner": "p", "sla": "p50", "makespan_ms": 5}\n'
-                    '{"kind": "worker", "run_id": "r", "worker_id": "w", "memory_mb": 1024, "state": "cold", "startup_ms": 0}\n')
+    path.write_text(
+        '{"kind": "run", "run_id": "r", "workflow_type": "w", "planner": "p", "sla": "p50", "makespan_ms": 5}\n'
+        '{"kind": "worker", "run_id": "r", "worker_id": "w", "memory_mb": 1024, "state": "cold", "startup_ms": 0}\n'
+    )
     res = CliRunner().invoke(main, ["calibrate", str(path), "-o", str(tmp_path / "m.json")])
     assert res.exit_code == 1
     lines = error_lines(res)
@@ -103,8 +162,10 @@ def test_calibrate_partly_bad_reports_skipped(main, tmp_path) -> None:
     path = tmp_path / "m.jsonl"
     write_jsonl(synthetic_records(20, seed=2), path)
     with open(path, "a") as fh:
-        fh.write('{"kind": "task", "run_id": "x"}\n{"kind": "worker", "run_id": "r", "worker_id": "w", '
-                 '"memory_mb": 1024, "state": "cold", "startup_ms": -1}\n')
+        fh.write(
+            '{"kind": "task", "run_id": "x"}\n{"kind": "worker", "run_id": "r", "worker_id": "w", '
+            '"memory_mb": 1024, "state": "cold", "startup_ms": -1}\n'
+        )
     res = CliRunner().invoke(main, ["calibrate", str(path), "-o", str(tmp_path / "out.json")])
     assert res.exit_code == 0, res.output
     assert "skipped 2 record(s)" in res.output

@@ -56,7 +56,9 @@ def test_sla_percentiles_are_monotone_in_time() -> None:
             assert seq[-1] > seq[0]
     # average is between the low and high percentiles
     avg = models.transfer_ms(1e6, 1024, SLA.parse("average"))
-    assert models.transfer_ms(1e6, 1024, SLA.parse("p5")) < avg < models.transfer_ms(1e6, 1024, SLA.parse("p99"))
+    assert (
+        models.transfer_ms(1e6, 1024, SLA.parse("p5")) < avg < models.transfer_ms(1e6, 1024, SLA.parse("p99"))
+    )
 
 
 def test_declared_io_takes_precedence_over_fitting() -> None:
@@ -93,7 +95,7 @@ def test_single_memory_size_falls_back_to_pooled_then_default() -> None:
         x = int(10 ** rng.uniform(4, 8))
         mem = int(rng.choice([512, 1024, 2048, 4096]))
         recs.append(_task("multi", x, mem, 1e-3 * x * (mem / 1024) ** -0.5 * math.exp(rng.normal(0, 0.05))))
-        recs.append(_task("single", x, 1024, 2e-3 * x ** 0.9 * math.exp(rng.normal(0, 0.05))))
+        recs.append(_task("single", x, 1024, 2e-3 * x**0.9 * math.exp(rng.normal(0, 0.05))))
     models, report = fit_models(recs)
     single = models.exec["single"]
     assert single.fit.fallback == "pooled"
@@ -150,7 +152,9 @@ def test_models_file_round_trip(tmp_path) -> None:
     models.save(path)
     loaded = PerformanceModels.load(path)
     for sla in (SLA(), SLA.parse("p95")):
-        assert loaded.exec_ms("resize", 1e6, 2048, sla) == pytest.approx(models.exec_ms("resize", 1e6, 2048, sla))
+        assert loaded.exec_ms("resize", 1e6, 2048, sla) == pytest.approx(
+            models.exec_ms("resize", 1e6, 2048, sla)
+        )
         assert loaded.transfer_ms(1e6, 2048, sla) == pytest.approx(models.transfer_ms(1e6, 2048, sla))
         assert loaded.startup_ms(2048, "warm", sla) == pytest.approx(models.startup_ms(2048, "warm", sla))
     assert loaded.replay["pegasus/montage"].overhead_s == 3.0

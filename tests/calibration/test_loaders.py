@@ -16,13 +16,28 @@ from calibration.traces import TraceError, load_trace
 from sim.models.records import RecordError, from_dict, to_dict, write_jsonl
 
 GOOD_TASK = {
-    "kind": "task", "run_id": "r1", "workflow_type": "w", "planner": "p", "function": "f", "task_id": "t1",
-    "worker_id": "w1", "memory_mb": 1024, "cpus": 1.0, "input_bytes": 1000, "output_bytes": 10, "exec_ms": 5.0,
-    "downloads": [{"bytes": 1000, "ms": 1.0}], "upload": None,
+    "kind": "task",
+    "run_id": "r1",
+    "workflow_type": "w",
+    "planner": "p",
+    "function": "f",
+    "task_id": "t1",
+    "worker_id": "w1",
+    "memory_mb": 1024,
+    "cpus": 1.0,
+    "input_bytes": 1000,
+    "output_bytes": 10,
+    "exec_ms": 5.0,
+    "downloads": [{"bytes": 1000, "ms": 1.0}],
+    "upload": None,
 }
 
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True, allow_infinity=True) | st.text(max_size=8),
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=True, allow_infinity=True)
+    | st.text(max_size=8),
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
     max_leaves=12,
 )
@@ -60,9 +75,13 @@ def test_from_dict_only_raises_record_error(data) -> None:
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(st.lists(st.one_of(mutated_records().map(json.dumps), st.text(max_size=30), json_values.map(json.dumps)),
-                max_size=12),
-       st.binary(max_size=20))
+@given(
+    st.lists(
+        st.one_of(mutated_records().map(json.dumps), st.text(max_size=30), json_values.map(json.dumps)),
+        max_size=12,
+    ),
+    st.binary(max_size=20),
+)
 def test_jsonl_loader_never_crashes(tmp_path_factory, lines, junk) -> None:
     path = tmp_path_factory.mktemp("fuzz") / "m.jsonl"
     body = "\n".join(line.replace("\n", " ").replace("\r", " ") for line in lines).encode() + b"\n" + junk
@@ -144,9 +163,21 @@ def test_trace_errors_are_clear(tmp_path) -> None:
     with pytest.raises(TraceError, match="bad.json.xz"):
         load_trace(bad)
     cyc = tmp_path / "cyc.json"
-    cyc.write_text(json.dumps({"workflow": {"specification": {"tasks": [
-        {"id": "a", "parents": ["b"], "children": []}, {"id": "b", "parents": ["a"], "children": []}]},
-        "execution": {"tasks": [], "makespanInSeconds": 1}}}))
+    cyc.write_text(
+        json.dumps(
+            {
+                "workflow": {
+                    "specification": {
+                        "tasks": [
+                            {"id": "a", "parents": ["b"], "children": []},
+                            {"id": "b", "parents": ["a"], "children": []},
+                        ]
+                    },
+                    "execution": {"tasks": [], "makespanInSeconds": 1},
+                }
+            }
+        )
+    )
     with pytest.raises(TraceError, match="cycle"):
         load_trace(cyc)
     xz = tmp_path / "empty.json.xz"

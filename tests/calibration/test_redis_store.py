@@ -62,6 +62,8 @@ def test_unreachable_redis_is_one_error(tmp_path) -> None:
     from sim.cli import main
 
     port = services.free_port()
-    res = CliRunner().invoke(main, ["calibrate", f"redis://:pw@127.0.0.1:{port}/0", "-o", str(tmp_path / "m.json")])
+    res = CliRunner().invoke(
+        main, ["calibrate", f"redis://:pw@127.0.0.1:{port}/0", "-o", str(tmp_path / "m.json")]
+    )
     assert res.exit_code == 1
     assert "cannot read metrics" in res.output and "pw@" not in res.output

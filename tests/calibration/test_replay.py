@@ -29,9 +29,17 @@ def test_plain_replay_is_list_scheduling() -> None:
 def test_each_cost_lengthens_the_makespan() -> None:
     t = fork_join(20, 4)
     base = replay(t)
-    for kw in ({"dispatch_s": 1}, {"queue_dispatch_s": 0.01}, {"machine_dispatch_s": 1}, {"overhead_s": 1},
-               {"slot_hold_s": 1}, {"ready_delay_s": 1}, {"staging_bytes_per_s": 100}, {"shared_bytes_per_s": 100},
-               {"fixed_s": 1}):
+    for kw in (
+        {"dispatch_s": 1},
+        {"queue_dispatch_s": 0.01},
+        {"machine_dispatch_s": 1},
+        {"overhead_s": 1},
+        {"slot_hold_s": 1},
+        {"ready_delay_s": 1},
+        {"staging_bytes_per_s": 100},
+        {"shared_bytes_per_s": 100},
+        {"fixed_s": 1},
+    ):
         assert replay(t, ReplayParams(**kw)) > base, kw
     assert replay(t, ReplayParams(fixed_s=5)) == pytest.approx(base + 5)
     assert replay(t, ReplayParams(ready_delay_s=2)) == pytest.approx(base + 4)

@@ -23,13 +23,39 @@ def small_workflow() -> Workflow:
     return wf.validate()
 
 
-def task(run: str, tid: str, worker: str, start: float, exec_ms: float, end: float, *, wtype: str = "T",
-         planner: str = "uniform", source: str = "sim", dl: float = 0.0, up: float | None = None, **extra) -> TaskRecord:
-    return TaskRecord(run_id=run, workflow_type=wtype, planner=planner, function=tid.rstrip("0123456789"),
-                      task_id=tid, worker_id=worker, memory_mb=2048, cpus=1.0, input_bytes=100, output_bytes=200,
-                      exec_ms=exec_ms, downloads=[Transfer(100, dl)] if dl else [],
-                      upload=Transfer(200, up) if up is not None else None, start_ms=start, end_ms=end,
-                      extra={"source": source, **extra})
+def task(
+    run: str,
+    tid: str,
+    worker: str,
+    start: float,
+    exec_ms: float,
+    end: float,
+    *,
+    wtype: str = "T",
+    planner: str = "uniform",
+    source: str = "sim",
+    dl: float = 0.0,
+    up: float | None = None,
+    **extra,
+) -> TaskRecord:
+    return TaskRecord(
+        run_id=run,
+        workflow_type=wtype,
+        planner=planner,
+        function=tid.rstrip("0123456789"),
+        task_id=tid,
+        worker_id=worker,
+        memory_mb=2048,
+        cpus=1.0,
+        input_bytes=100,
+        output_bytes=200,
+        exec_ms=exec_ms,
+        downloads=[Transfer(100, dl)] if dl else [],
+        upload=Transfer(200, up) if up is not None else None,
+        start_ms=start,
+        end_ms=end,
+        extra={"source": source, **extra},
+    )
 
 
 def run_pair(real_exec: float = 150.0):
@@ -37,14 +63,16 @@ def run_pair(real_exec: float = 150.0):
         task("p", "a", "w0", 0.0, 100.0, 100.0),
         task("p", "b", "w0", 100.0, 100.0, 210.0, dl=10.0),
         task("p", "c", "w1", 110.0, 100.0, 220.0, dl=10.0, up=5.0),
-        WorkerRecord("p", "w0", 2048, "cold", 200.0), WorkerRecord("p", "w1", 2048, "warm", 20.0),
+        WorkerRecord("p", "w0", 2048, "cold", 200.0),
+        WorkerRecord("p", "w1", 2048, "warm", 20.0),
         RunRecord("p", "T", "uniform", "average", 220.0),
     ]
     real = [
         task("r", "a", "w0", 0.0, real_exec, real_exec, source="real"),
         task("r", "b", "w0", real_exec, 100.0, real_exec + 120.0, dl=20.0, source="real"),
         task("r", "c", "w1", real_exec + 5, 100.0, real_exec + 110.0, dl=5.0, up=10.0, source="real"),
-        WorkerRecord("r", "w0", 2048, "cold", 250.0), WorkerRecord("r", "w1", 2048, "cold", 300.0),
+        WorkerRecord("r", "w0", 2048, "cold", 250.0),
+        WorkerRecord("r", "w1", 2048, "cold", 300.0),
         RunRecord("r", "T", "uniform", "average", real_exec + 120.0),
     ]
     return planned, real

@@ -88,8 +88,23 @@ def test_cli_validate_real_runtime(tmp_path):
     from sim.models.records import LoadReport, iter_jsonl
 
     report, metrics = tmp_path / "report.html", tmp_path / "m.jsonl"
-    res = CliRunner().invoke(main, ["validate", WF, "--planner", "uniform", "--runs", "1", "--report", str(report),
-                                    "--metrics-out", str(metrics), "--timeout", "240"])
+    res = CliRunner().invoke(
+        main,
+        [
+            "validate",
+            WF,
+            "--planner",
+            "uniform",
+            "--runs",
+            "1",
+            "--report",
+            str(report),
+            "--metrics-out",
+            str(metrics),
+            "--timeout",
+            "240",
+        ],
+    )
     assert res.exit_code == 0, res.output
     assert "run 1: real" in res.output and "general percentage offset" in res.output
     lr = LoadReport("m")

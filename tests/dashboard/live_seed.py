@@ -26,9 +26,22 @@ def seed(url: str, key: bytes, run_id: str = RUN) -> None:
     r = redis.Redis.from_url(url)
     meta = {"workflow_type": "T", "timeout_s": 60, "workflow": wf.name}
     r.set(k.plan, signing.dumps({"plan": plan, "meta": meta}, f"plan:{run_id}", key=key))
-    rec = TaskRecord(run_id=run_id, workflow_type="T", planner="uniform", function="sleep_task", task_id="sleep_task-0",
-                     worker_id="w1", memory_mb=2048, cpus=1.14, input_bytes=18, output_bytes=5, exec_ms=50.0,
-                     start_ms=10.0, end_ms=60.0, extra={"source": "real"})
+    rec = TaskRecord(
+        run_id=run_id,
+        workflow_type="T",
+        planner="uniform",
+        function="sleep_task",
+        task_id="sleep_task-0",
+        worker_id="w1",
+        memory_mb=2048,
+        cpus=1.14,
+        input_bytes=18,
+        output_bytes=5,
+        exec_ms=50.0,
+        start_ms=10.0,
+        end_ms=60.0,
+        extra={"source": "real"},
+    )
     wrk = WorkerRecord(run_id=run_id, worker_id="w1", memory_mb=2048, state="cold", startup_ms=900.0)
     r.rpush(k.records, json.dumps(to_dict(rec)), json.dumps(to_dict(wrk)))
     r.set(k.own("sleep_task-1"), "w:w1")

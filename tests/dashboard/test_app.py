@@ -107,8 +107,11 @@ def test_pages_without_metrics_say_what_is_missing(monkeypatch):
     monkeypatch.delenv(ENV_METRICS, raising=False)
     monkeypatch.delenv(ENV_REDIS, raising=False)
     monkeypatch.delenv("PLANSIM_REDIS_URL", raising=False)
-    for page, phrase in (("calibration", "no metric records loaded"), ("plan-vs-real", "no metric records loaded"),
-                         ("live", "Redis URL")):
+    for page, phrase in (
+        ("calibration", "no metric records loaded"),
+        ("plan-vs-real", "no metric records loaded"),
+        ("live", "Redis URL"),
+    ):
         at = app(page).run()
         assert not at.exception, (page, at.exception)
         assert phrase in texts(at), page
@@ -124,15 +127,30 @@ def test_bad_metrics_file_is_reported(monkeypatch, tmp_path):
 
 
 def _fake_reader() -> FakeLiveReader:
-    rec = ('{"kind":"task","run_id":"r1","workflow_type":"T","planner":"uniform","function":"a","task_id":"a",'
-           '"worker_id":"w0","memory_mb":2048,"cpus":1.0,"input_bytes":10,"output_bytes":20,"exec_ms":5.0,'
-           '"downloads":[],"upload":null,"start_ms":1.0,"end_ms":6.0}')
-    return FakeLiveReader({"r1": {
-        "specs": {"a": ("a", "w0", 2048), "b": ("b", "w0", 2048), "c": ("c", None, 2048), "d": ("d", None, 4096)},
-        "edges": [("a", "b"), ("a", "c"), ("b", "d"), ("c", "d")],
-        "records": [rec], "owned": {"b"}, "progress": 1, "workflow": "diamond", "planner": "uniform",
-        "logs": {"a": ["hello from a"]},
-    }})
+    rec = (
+        '{"kind":"task","run_id":"r1","workflow_type":"T","planner":"uniform","function":"a","task_id":"a",'
+        '"worker_id":"w0","memory_mb":2048,"cpus":1.0,"input_bytes":10,"output_bytes":20,"exec_ms":5.0,'
+        '"downloads":[],"upload":null,"start_ms":1.0,"end_ms":6.0}'
+    )
+    return FakeLiveReader(
+        {
+            "r1": {
+                "specs": {
+                    "a": ("a", "w0", 2048),
+                    "b": ("b", "w0", 2048),
+                    "c": ("c", None, 2048),
+                    "d": ("d", None, 4096),
+                },
+                "edges": [("a", "b"), ("a", "c"), ("b", "d"), ("c", "d")],
+                "records": [rec],
+                "owned": {"b"},
+                "progress": 1,
+                "workflow": "diamond",
+                "planner": "uniform",
+                "logs": {"a": ["hello from a"]},
+            }
+        }
+    )
 
 
 def test_live_page_with_fake_reader(monkeypatch):

@@ -27,8 +27,17 @@ from sim.dashboard.cli import command
 from sim.dashboard.data import ENV_METRICS, ENV_REDIS
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-         "--disable-sync", "--no-first-run", "--remote-debugging-port=0", "--window-size=1400,1100"]
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--remote-debugging-port=0",
+    "--window-size=1400,1100",
+]
 PAGES = {  # page -> text that shows it rendered with content
     "what-if": "simulated results",
     "calibration": "fitted models",
@@ -104,7 +113,9 @@ STATE_JS = """(() => ({
 async def _visit(ws_url: str, url: str, expect: str, out: Path, timeout: float = 150.0) -> dict:
     cdp = await CDP.connect(ws_url)
     await cdp.call("Page.enable")
-    await cdp.call("Emulation.setDeviceMetricsOverride", width=1400, height=1100, deviceScaleFactor=1, mobile=False)
+    await cdp.call(
+        "Emulation.setDeviceMetricsOverride", width=1400, height=1100, deviceScaleFactor=1, mobile=False
+    )
     await cdp.call("Page.navigate", url=url)
     deadline = time.monotonic() + timeout
     state: dict = {}
@@ -161,8 +172,12 @@ def test_each_page_renders_in_chromium(dashboard_server, tmp_path):
     base, have_redis = dashboard_server
     keep = os.environ.get("PLANSIM_SCREENSHOTS")
     profile = tmp_path / "chromium-profile"  # fresh user data dir
-    browser = subprocess.Popen([CHROMIUM, *FLAGS, f"--user-data-dir={profile}", "about:blank"],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    browser = subprocess.Popen(
+        [CHROMIUM, *FLAGS, f"--user-data-dir={profile}", "about:blank"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         ws_browser = None
         deadline = time.monotonic() + 60
@@ -179,8 +194,10 @@ def test_each_page_renders_in_chromium(dashboard_server, tmp_path):
         for page, expect in PAGES.items():
             if page == "live" and not have_redis:
                 expect = "Redis URL"
-            with urllib.request.urlopen(urllib.request.Request(f"http://127.0.0.1:{port}/json/new?about:blank", method="PUT"),
-                                        timeout=10) as r:
+            with urllib.request.urlopen(
+                urllib.request.Request(f"http://127.0.0.1:{port}/json/new?about:blank", method="PUT"),
+                timeout=10,
+            ) as r:
                 target = json.loads(r.read())
             shot = tmp_path / f"{page}.png"
             state = asyncio.run(_visit(target["webSocketDebuggerUrl"], f"{base}/?page={page}", expect, shot))
@@ -199,7 +216,10 @@ def test_each_page_renders_in_chromium(dashboard_server, tmp_path):
     for page, (state, shot) in results.items():
         assert state.get("exceptions") == 0, (page, state.get("text", "")[:2000])
         assert not state.get("errors"), (page, state["errors"])
-        assert PAGES[page] in state.get("text", "") or (page == "live" and not have_redis), (page, state.get("text", "")[:1500])
+        assert PAGES[page] in state.get("text", "") or (page == "live" and not have_redis), (
+            page,
+            state.get("text", "")[:1500],
+        )
         img = mpimg.imread(io.BytesIO(shot.read_bytes()), format="png")
         assert img.shape[0] >= 1000 and img.shape[1] >= 1300, (page, img.shape)
         assert float(img[..., :3].std()) > 0.02, f"{page}: the screenshot is blank"

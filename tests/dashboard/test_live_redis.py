@@ -24,12 +24,22 @@ def server():
 
 def test_task_states_propagate_upstream():
     edges = [("a", "b"), ("b", "c"), ("x", "c")]
-    st = task_states("abcx", edges, done_parents={"c": {"b"}}, sinks_done=set(), owned={"x"}, recorded=set(),
-                     uploaded=set())
+    st = task_states(
+        "abcx",
+        edges,
+        done_parents={"c": {"b"}},
+        sinks_done=set(),
+        owned={"x"},
+        recorded=set(),
+        uploaded=set(),
+    )
     assert st == {"a": "done", "b": "done", "c": "waiting", "x": "running"}
     st = task_states("abcx", edges, {}, {"c"}, set(), set(), set(), failed=None)
     assert set(st.values()) == {"done"}
-    assert task_states("ab", [("a", "b")], {}, set(), {"b"}, {"a"}, set(), failed="b") == {"a": "done", "b": "failed"}
+    assert task_states("ab", [("a", "b")], {}, set(), {"b"}, {"a"}, set(), failed="b") == {
+        "a": "done",
+        "b": "failed",
+    }
 
 
 def test_redis_reader_snapshot(server):
@@ -40,19 +50,29 @@ def test_redis_reader_snapshot(server):
     snap = reader.snapshot(RUN)
     assert snap.problems == []
     assert {t: x.state for t, x in snap.tasks.items()} == {
-        "sleep_task-0": "done", "sleep_task-1": "running", "sleep_task-2": "done", "join-0": "waiting"}
+        "sleep_task-0": "done",
+        "sleep_task-1": "running",
+        "sleep_task-2": "done",
+        "join-0": "waiting",
+    }
     assert snap.progress == 2 and snap.workflow == "fixed_times" and snap.planner == "uniform"
     t0 = snap.tasks["sleep_task-0"]
     assert t0.worker == "w1" and t0.logs == ["sleeping 0.05 s", "done"]
     assert t0.details()["exec (ms)"] == 50.0 and t0.details()["memory (MB)"] == 2048
     assert snap.workers["w1"].state == "cold"
-    assert sorted(snap.edges) == [("sleep_task-0", "sleep_task-1"), ("sleep_task-1", "join-0"), ("sleep_task-2", "join-0")]
+    assert sorted(snap.edges) == [
+        ("sleep_task-0", "sleep_task-1"),
+        ("sleep_task-1", "join-0"),
+        ("sleep_task-2", "join-0"),
+    ]
 
 
 def test_wrong_key_says_so(server):
     seed(server.url, secrets.token_bytes(32), run_id="rlive2")
     snap = RedisLiveReader(server.url, key=secrets.token_bytes(32)).snapshot("rlive2")
-    assert set(snap.tasks) == {"sleep_task-0"} and snap.edges == []  # without the plan: the recorded tasks only
+    assert (
+        set(snap.tasks) == {"sleep_task-0"} and snap.edges == []
+    )  # without the plan: the recorded tasks only
     assert any("signing key" in p for p in snap.problems)
     missing = RedisLiveReader(server.url, key=secrets.token_bytes(32)).snapshot("nope")
     assert any("no plan in the store" in p for p in missing.problems)

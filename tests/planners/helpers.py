@@ -10,8 +10,9 @@ from sim.planners import PlannerConfig
 from sim.workflow.dag import TaskSpec, Workflow
 
 # 1 ms per store round trip, 10 ms per invocation, execution = recorded runtime, no CPU sharing.
-SIMPLE = Platform(name="simple", store_latency_ms=1.0, invoke_latency_ms=10.0, cpu_sharing=False,
-                  exec_from_recorded=True)
+SIMPLE = Platform(
+    name="simple", store_latency_ms=1.0, invoke_latency_ms=10.0, cpu_sharing=False, exec_from_recorded=True
+)
 
 
 def simple_models() -> PerformanceModels:
@@ -31,7 +32,11 @@ def workflow(edges, runtimes: dict[str, float], out: int = 1000, name: str = "w"
     wf = Workflow(name)
     ids = list(dict.fromkeys([u for u, _ in edges] + [v for _, v in edges] + list(runtimes)))
     for t in ids:
-        wf.add_task(TaskSpec(id=t, function=t.rstrip("0123456789"), runtime_ms=runtimes.get(t, 100.0), output_bytes=out))
+        wf.add_task(
+            TaskSpec(
+                id=t, function=t.rstrip("0123456789"), runtime_ms=runtimes.get(t, 100.0), output_bytes=out
+            )
+        )
     for u, v in edges:
         wf.add_edge(u, v, out)
     return wf.validate()
@@ -43,9 +48,15 @@ def random_dag(seed: int, n: int = 20, p: float = 0.2) -> Workflow:
     rng = random.Random(seed)
     wf = Workflow(f"random-{seed}")
     for i in range(n):
-        wf.add_task(TaskSpec(id=f"t{i}", function=f"f{i % 4}", runtime_ms=rng.choice([20, 100, 400, 1200]),
-                             output_bytes=rng.choice([1000, 100_000, 2_000_000]),
-                             stored_input_bytes=rng.choice([0, 0, 500_000])))
+        wf.add_task(
+            TaskSpec(
+                id=f"t{i}",
+                function=f"f{i % 4}",
+                runtime_ms=rng.choice([20, 100, 400, 1200]),
+                output_bytes=rng.choice([1000, 100_000, 2_000_000]),
+                stored_input_bytes=rng.choice([0, 0, 500_000]),
+            )
+        )
     for j in range(1, n):
         parents = [i for i in range(j) if rng.random() < p]
         if not parents and rng.random() < 0.7:

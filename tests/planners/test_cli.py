@@ -23,8 +23,16 @@ def test_new_planners_work_in_compare(tmp_path):
     import pytest
 
     pytest.importorskip("sim.workflow.library")
-    r = CliRunner().invoke(main, ["compare", "tree_reduction", "--planners",
-                                  "heft,cpop,dask-like,sim-search:max_simulations=10", "--json"])
+    r = CliRunner().invoke(
+        main,
+        [
+            "compare",
+            "tree_reduction",
+            "--planners",
+            "heft,cpop,dask-like,sim-search:max_simulations=10",
+            "--json",
+        ],
+    )
     assert r.exit_code == 0, r.output
     names = [s["planner"] for s in json.loads(r.output)]
     assert names == ["heft", "cpop", "dask-like", "sim-search:max_simulations=10"]

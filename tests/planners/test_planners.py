@@ -96,7 +96,9 @@ def test_dask_like_uses_at_most_its_pool():
 def test_dask_like_work_stealing_spreads_a_fan_out():
     fan = workflow([("r", f"x{i}") for i in range(8)], {"r": 10, **{f"x{i}": 2000 for i in range(8)}})
     stealing = get_planner("dask-like:n_workers=4", simple_config()).plan(fan)
-    assert len(stealing.workers()) == 4  # children of r first all go to r's worker (locality), then are stolen
+    assert (
+        len(stealing.workers()) == 4
+    )  # children of r first all go to r's worker (locality), then are stolen
     lazy = get_planner("dask-like:n_workers=4:stealing=false", simple_config()).plan(fan)
     assert len(lazy.workers()) < 4
 
@@ -109,4 +111,8 @@ def test_planner_spec_errors():
     with pytest.raises(ValueError, match="key=value"):
         get_planner("heft:oops")
     p = get_planner("sim-search:objective=cost:max_simulations=3")
-    assert p.objective == "cost" and p.max_simulations == 3 and p.name == "sim-search:objective=cost:max_simulations=3"
+    assert (
+        p.objective == "cost"
+        and p.max_simulations == 3
+        and p.name == "sim-search:objective=cost:max_simulations=3"
+    )

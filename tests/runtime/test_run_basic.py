@@ -58,8 +58,13 @@ def test_records_have_the_shared_schema(redis_server):
 
 def test_progress_reaches_total(redis_server):
     seen = []
-    rep = run_workflow(tree(8), planner="wukong", redis_url=redis_server.url, timeout_s=120,
-                       progress=lambda d, n: seen.append((d, n)))
+    rep = run_workflow(
+        tree(8),
+        planner="wukong",
+        redis_url=redis_server.url,
+        timeout_s=120,
+        progress=lambda d, n: seen.append((d, n)),
+    )
     assert seen[-1] == (15, 15)
     assert all(n == 15 for _, n in seen)
     assert rep.result == 28

@@ -40,7 +40,9 @@ def _check(rep, wf):
 @pytest.mark.parametrize("planner", ["wukong", "non-uniform", "heft"])
 def test_known_types_in_containers(redis_server, docker_launcher, wtype, planner):
     wf = load_workflow(SMALL[wtype])
-    rep = run_workflow(wf, planner=planner, launcher=docker_launcher, redis_url=redis_server.url, timeout_s=300)
+    rep = run_workflow(
+        wf, planner=planner, launcher=docker_launcher, redis_url=redis_server.url, timeout_s=300
+    )
     _check(rep, wf)
     assert rep.launcher == "docker"
 
@@ -48,7 +50,9 @@ def test_known_types_in_containers(redis_server, docker_launcher, wtype, planner
 @pytest.mark.parametrize("planner", sorted(set(PLANNERS) - {"wukong", "non-uniform", "heft"}))
 def test_other_planners_in_containers(redis_server, docker_launcher, planner):
     wf = load_workflow(SMALL["text_analysis"])
-    rep = run_workflow(wf, planner=planner, launcher=docker_launcher, redis_url=redis_server.url, timeout_s=300)
+    rep = run_workflow(
+        wf, planner=planner, launcher=docker_launcher, redis_url=redis_server.url, timeout_s=300
+    )
     _check(rep, wf)
 
 
@@ -56,8 +60,14 @@ def test_gemm_default_size_non_uniform_per_run_launcher(redis_server, docker_cli
     """`plansim run gemm --planner non-uniform` in code, with containers owned by the run (cold starts):
     right answer, metrics, and no container of the run left afterwards."""
     wf = load_workflow("gemm:n=400,blocks=4")
-    rep = run_workflow(wf, planner="non-uniform", launcher="docker", redis_url=redis_server.url, timeout_s=600,
-                       run_id="dockergemm")
+    rep = run_workflow(
+        wf,
+        planner="non-uniform",
+        launcher="docker",
+        redis_url=redis_server.url,
+        timeout_s=600,
+        run_id="dockergemm",
+    )
     _check(rep, wf)
     assert rep.cold_starts >= 1 and rep.invocations == rep.cold_starts + rep.warm_starts
     assert docker_client.containers.list(all=True, filters={"label": f"{RUN_LABEL}=dockergemm"}) == []
@@ -87,8 +97,9 @@ def test_killed_container_is_detected_and_rerun(redis_server, docker_client, wor
     t = threading.Thread(target=killer, daemon=True)
     t.start()
     try:
-        rep = run_workflow(wf, planner="uniform", launcher=lch, redis_url=redis_server.url, timeout_s=300,
-                           run_id=run_id)
+        rep = run_workflow(
+            wf, planner="uniform", launcher=lch, redis_url=redis_server.url, timeout_s=300, run_id=run_id
+        )
     finally:
         lch.close()
     t.join(timeout=5)
@@ -103,8 +114,13 @@ def test_run_containers_gone_after_keep_alive(redis_server, docker_client, worke
     """A shared launcher's idle containers are reaped after their keep-alive."""
     lch = make_launcher("docker", redis_server.url, image=worker_image, keep_alive_s=1.5)
     try:
-        rep = run_workflow(load_workflow(SMALL["tree_reduction"]), planner="uniform", launcher=lch,
-                           redis_url=redis_server.url, timeout_s=300)
+        rep = run_workflow(
+            load_workflow(SMALL["tree_reduction"]),
+            planner="uniform",
+            launcher=lch,
+            redis_url=redis_server.url,
+            timeout_s=300,
+        )
         assert rep.result == sum(range(16))
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline and lch.workers():

@@ -50,8 +50,17 @@ def warm_launcher(redis_server):
     launcher.close()
 
 
-OPTIMIZATIONS = ["preload", "prewarm", "async-upload", "clustering", "task-dup", "streaming", "cleanup", "carry-inputs",
-                 "inline-plan"]
+OPTIMIZATIONS = [
+    "preload",
+    "prewarm",
+    "async-upload",
+    "clustering",
+    "task-dup",
+    "streaming",
+    "cleanup",
+    "carry-inputs",
+    "inline-plan",
+]
 
 
 @pytest.mark.parametrize("opt", OPTIMIZATIONS + ["all"])

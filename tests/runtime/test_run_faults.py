@@ -30,7 +30,13 @@ def _failing() -> Workflow:
 def test_task_error_names_the_task_with_remote_traceback(redis_server, planner):
     t = time.monotonic()
     with pytest.raises(TaskFailed) as info:
-        run_workflow(_failing(), planner=planner, redis_url=redis_server.url, timeout_s=120, run_id=f"fail{planner[:3]}")
+        run_workflow(
+            _failing(),
+            planner=planner,
+            redis_url=redis_server.url,
+            timeout_s=120,
+            run_id=f"fail{planner[:3]}",
+        )
     elapsed = time.monotonic() - t
     assert info.value.task == "boom-0"
     assert "ValueError: boom on 2" in info.value.remote_traceback
@@ -128,7 +134,9 @@ def test_silent_worker_is_stopped_and_rerun(redis_server, tmp_path):
     xs = [leaf(i) for i in range(4)]
     wf = Workflow.from_nodes(total(freeze_once(add(xs[0], xs[1]), marker), add(xs[2], xs[3])), name="frozen")
     t = time.monotonic()
-    rep = run_workflow(wf, planner="uniform", redis_url=redis_server.url, timeout_s=120, heartbeat_timeout_s=3)
+    rep = run_workflow(
+        wf, planner="uniform", redis_url=redis_server.url, timeout_s=120, heartbeat_timeout_s=3
+    )
     assert rep.result == 6
     assert rep.reruns == 1
     assert time.monotonic() - t < 60
@@ -149,8 +157,11 @@ def test_rerun_waits_for_its_own_local_outputs(redis_server, tmp_path):
     c = die_once_add(a, b, marker)  # on W
     wf = Workflow.from_nodes(c, name="local-parent")
     ids = {t.rsplit("-", 1)[0]: t for t in wf.graph}
-    configs = {ids["slow_add"]: ResourceConfig(2048, "W"), ids["sleepy"]: ResourceConfig(2048, "X"),
-               ids["die_once_add"]: ResourceConfig(2048, "W")}
+    configs = {
+        ids["slow_add"]: ResourceConfig(2048, "W"),
+        ids["sleepy"]: ResourceConfig(2048, "X"),
+        ids["die_once_add"]: ResourceConfig(2048, "W"),
+    }
     plan = Plan(wf, configs, "manual").validate()
     rep = run_workflow(wf, plan=plan, redis_url=redis_server.url, timeout_s=120)
     assert rep.result == 3
@@ -172,8 +183,11 @@ class _FlakyStartLauncher(ProcessLauncher):
         if self.started <= self.failures:
             log_path = self._log_dir / f"{worker_id}.log"
             with open(log_path, "wb") as log:
-                proc = subprocess.Popen([sys.executable, "-c", "print('dying at boot'); raise SystemExit(3)"],
-                                        stdout=log, stderr=subprocess.STDOUT)
+                proc = subprocess.Popen(
+                    [sys.executable, "-c", "print('dying at boot'); raise SystemExit(3)"],
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                )
             proc.log_path = log_path
             return proc, f"pid:{proc.pid}"
         return super()._start_worker(worker_id, memory_mb, env)
@@ -184,8 +198,9 @@ def test_worker_dying_at_start_up_is_rerun(redis_server):
     wf = Workflow.from_nodes(total(add(xs[0], xs[1]), add(xs[2], xs[3])), name="bootdeath")
     lch = _FlakyStartLauncher(redis_server.url, run_id="bootdeath", failures=1, keep_alive_s=1)
     try:
-        rep = run_workflow(wf, planner="uniform", launcher=lch, redis_url=redis_server.url, timeout_s=120,
-                           run_id="bootdeath")
+        rep = run_workflow(
+            wf, planner="uniform", launcher=lch, redis_url=redis_server.url, timeout_s=120, run_id="bootdeath"
+        )
     finally:
         lch.close()
     assert rep.result == 6
@@ -197,9 +212,18 @@ def test_worker_always_dying_at_start_up_fails_after_max_attempts(redis_server):
     wf = Workflow.from_nodes(add(leaf(1), leaf(2)), name="bootloop")
     lch = _FlakyStartLauncher(redis_server.url, run_id="bootloop", failures=100, keep_alive_s=1)
     try:
-        with pytest.raises(RunError, match=r"failed 3 times; last: could not start a \d+ MB worker.*dying at boot"):
-            run_workflow(wf, planner="uniform", launcher=lch, redis_url=redis_server.url, timeout_s=60,
-                         run_id="bootloop", max_attempts=3)
+        with pytest.raises(
+            RunError, match=r"failed 3 times; last: could not start a \d+ MB worker.*dying at boot"
+        ):
+            run_workflow(
+                wf,
+                planner="uniform",
+                launcher=lch,
+                redis_url=redis_server.url,
+                timeout_s=60,
+                run_id="bootloop",
+                max_attempts=3,
+            )
     finally:
         lch.close()
     assert lch.started == 3

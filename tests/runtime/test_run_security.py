@@ -84,7 +84,7 @@ def test_forged_job_is_rejected_by_a_worker(redis_server, tmp_path):
         assert not rec.ok and "SignatureError" in (rec.error or "")
         # A job signed with the right format but another key is rejected too.
         forged = InvocationMsg("x", "f:t", None, 2048, ("t",), 0, 0, "x", 1).encode()
-        tampered = signing.sign(forged[signing.HEADER:], b"invocation", key=os.urandom(32))
+        tampered = signing.sign(forged[signing.HEADER :], b"invocation", key=os.urandom(32))
         rec = launcher.submit(2048, tampered).wait(60)
         assert not rec.ok and "signature mismatch" in (rec.error or "")
         assert not target.exists()

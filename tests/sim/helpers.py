@@ -13,7 +13,11 @@ MEDIAN = SLA.parse("p50")
 
 # 1 ms per store round trip, 10 ms per invocation, exec = recorded runtime, no CPU sharing.
 SIMPLE = Platform(
-    name="simple", store_latency_ms=1.0, invoke_latency_ms=10.0, cpu_sharing=False, exec_from_recorded=True,
+    name="simple",
+    store_latency_ms=1.0,
+    invoke_latency_ms=10.0,
+    cpu_sharing=False,
+    exec_from_recorded=True,
 )
 
 
@@ -25,7 +29,9 @@ def simple_models() -> PerformanceModels:
     )
 
 
-def workflow(edges: list[tuple[str, str]], runtime_ms: float = 100.0, out: int = 1000, name: str = "w") -> Workflow:
+def workflow(
+    edges: list[tuple[str, str]], runtime_ms: float = 100.0, out: int = 1000, name: str = "w"
+) -> Workflow:
     wf = Workflow(name)
     ids = list(dict.fromkeys([u for u, _ in edges] + [v for _, v in edges]))
     for t in ids:
@@ -38,4 +44,6 @@ def workflow(edges: list[tuple[str, str]], runtime_ms: float = 100.0, out: int =
 def plan(wf: Workflow, workers: dict[str, str | None] | None = None, memory: int = 2048) -> Plan:
     """A plan with the given worker per task (missing: flexible)."""
     workers = workers or {}
-    return Plan(wf, {t: ResourceConfig(memory, workers.get(t)) for t in wf.graph}, planner="manual", sla=MEDIAN).validate()
+    return Plan(
+        wf, {t: ResourceConfig(memory, workers.get(t)) for t in wf.graph}, planner="manual", sla=MEDIAN
+    ).validate()

@@ -18,8 +18,14 @@ def random_dag(seed: int, n: int) -> Workflow:
     rng = random.Random(seed)
     wf = Workflow(f"random-{seed}")
     for i in range(n):
-        wf.add_task(TaskSpec(id=f"t{i}", function=f"f{i % 3}", runtime_ms=rng.uniform(1, 50),
-                             output_bytes=rng.randint(0, 50_000)))
+        wf.add_task(
+            TaskSpec(
+                id=f"t{i}",
+                function=f"f{i % 3}",
+                runtime_ms=rng.uniform(1, 50),
+                output_bytes=rng.randint(0, 50_000),
+            )
+        )
     for v in range(1, n):
         for u in rng.sample(range(v), k=min(v, rng.randint(1, 3))):
             wf.add_edge(f"t{u}", f"t{v}", rng.randint(0, 50_000))
@@ -55,8 +61,11 @@ def check_invariants(plan: Plan, result) -> None:
     assert len(result.uploaded) == len(set(result.uploaded))
     for t in result.uploaded:
         children = list(wf.graph.successors(t))
-        assert not children or any(result.traces[c].worker != result.traces[t].worker for c in children) \
+        assert (
+            not children
+            or any(result.traces[c].worker != result.traces[t].worker for c in children)
             or any(plan.worker_of(c) is None for c in children)
+        )
     # Outputs consumed elsewhere were uploaded: no consumer on another worker misses its input.
     for u, v in wf.graph.edges:
         if result.traces[u].worker != result.traces[v].worker:
@@ -96,7 +105,9 @@ def test_same_seed_same_result_and_replications_differ():
     a = Simulation(plan, seed=3, sample=True).run().output
     b = Simulation(plan, seed=3, sample=True).run().output
     assert a.makespan_ms == b.makespan_ms
-    assert {t: i.completion_ms for t, i in a.tasks.items()} == {t: i.completion_ms for t, i in b.tasks.items()}
+    assert {t: i.completion_ms for t, i in a.tasks.items()} == {
+        t: i.completion_ms for t, i in b.tasks.items()
+    }
     c = Simulation(plan).run().output
     d = Simulation(plan).run().output
     assert c.makespan_ms == d.makespan_ms

@@ -25,11 +25,16 @@ def run(p: Plan, platform=SIMPLE):
 
 
 def with_opts(p: Plan, *names: str, **annotations) -> Plan:
-    return dataclasses.replace(p, optimizations=frozenset(names), annotations={**p.annotations, **annotations})
+    return dataclasses.replace(
+        p, optimizations=frozenset(names), annotations={**p.annotations, **annotations}
+    )
 
 
 def planner_with(*names: str, planner: str = "uniform"):
-    return get_planner(planner, PlannerConfig(platform=SIMPLE, models=simple_models(), sla="p50", optimizations=frozenset(names)))
+    return get_planner(
+        planner,
+        PlannerConfig(platform=SIMPLE, models=simple_models(), sla="p50", optimizations=frozenset(names)),
+    )
 
 
 def test_every_optimization_has_a_description():
@@ -86,7 +91,9 @@ def test_async_upload_starts_local_children_while_uploading():
         wf.graph.edges["a", c]["bytes"] = 200_000
     p = plan(wf, {"a": "w1", "b": "w1", "c": "w2"})
     base, fast = run(p).output, run(with_opts(p, logic.ASYNC_UPLOAD)).output
-    assert fast.tasks["b"].earliest_start_ms == pytest.approx(base.tasks["b"].earliest_start_ms - 200.0, abs=15.0)
+    assert fast.tasks["b"].earliest_start_ms == pytest.approx(
+        base.tasks["b"].earliest_start_ms - 200.0, abs=15.0
+    )
     assert fast.tasks["c"].earliest_start_ms >= fast.tasks["a"].completion_ms  # c still waits for the upload
 
 
@@ -110,7 +117,10 @@ def test_clustering_keeps_a_large_fan_out_on_one_worker_and_moves_fewer_bytes():
 
 
 def test_clustering_ignores_small_outputs():
-    assert run(with_opts(big_fan_out(1000), logic.CLUSTERING)).output.summary() == run(big_fan_out(1000)).output.summary()
+    assert (
+        run(with_opts(big_fan_out(1000), logic.CLUSTERING)).output.summary()
+        == run(big_fan_out(1000)).output.summary()
+    )
 
 
 # -- task-dup -------------------------------------------------------------------------------------------
@@ -203,7 +213,9 @@ def test_inline_plan_changes_nothing_when_the_fragment_is_too_large():
     base = Simulation(p, PLAN_COSTS, simple_models()).run()
     inline = Simulation(with_opts(p, logic.INLINE_PLAN), PLAN_COSTS, simple_models()).run()
     assert [inv.fragment for inv in inline.invocations] == [None]
-    assert inline.output.makespan_ms == base.output.makespan_ms > run(p).output.makespan_ms  # the fetch is paid
+    assert (
+        inline.output.makespan_ms == base.output.makespan_ms > run(p).output.makespan_ms
+    )  # the fetch is paid
     assert inline.output.store_ops == base.output.store_ops
 
 
@@ -220,8 +232,11 @@ def test_a_warm_container_fetches_the_plan_once():
 
 # -- invariants with everything on ----------------------------------------------------------------------
 @settings(max_examples=40, deadline=None)
-@given(seed=st.integers(0, 10_000), n=st.integers(1, 25),
-       names=st.sets(st.sampled_from(logic.ALL_OPTIMIZATIONS), min_size=1))
+@given(
+    seed=st.integers(0, 10_000),
+    n=st.integers(1, 25),
+    names=st.sets(st.sampled_from(logic.ALL_OPTIMIZATIONS), min_size=1),
+)
 def test_random_plans_with_optimizations_keep_the_invariants(seed, n, names):
     wf = random_dag(seed, n)
     p = random_plan(wf, seed)

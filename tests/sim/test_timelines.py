@@ -96,8 +96,15 @@ def test_warm_start_within_keep_alive_and_cold_after_it():
     def layout(wf):
         # a (10 ms) on w1 at 4096 MB ends early and leaves an idle 4096 MB container; b on w2 (2048 MB);
         # d, b's child, on w3 at 4096 MB arrives when b is done.
-        return Plan(wf, {"a": ResourceConfig(4096, "w1"), "b": ResourceConfig(2048, "w2"),
-                         "d": ResourceConfig(4096, "w3")}, sla=MEDIAN).validate()
+        return Plan(
+            wf,
+            {
+                "a": ResourceConfig(4096, "w1"),
+                "b": ResourceConfig(2048, "w2"),
+                "d": ResourceConfig(4096, "w3"),
+            },
+            sla=MEDIAN,
+        ).validate()
 
     wf = workflow([("b", "d")])
     wf.add_task(TaskSpec(id="a", function="a", runtime_ms=10.0, output_bytes=10))
@@ -119,8 +126,14 @@ def test_the_container_cap_queues_workers_first_come_first_served():
     wf = Workflow("flat")
     for i in range(30):
         wf.add_task(TaskSpec(id=f"t{i}", function="f", runtime_ms=100.0, output_bytes=10))
-    capped = Platform(name="capped", store_latency_ms=1.0, invoke_latency_ms=10.0, cpu_sharing=False,
-                      exec_from_recorded=True, max_containers=10)
+    capped = Platform(
+        name="capped",
+        store_latency_ms=1.0,
+        invoke_latency_ms=10.0,
+        cpu_sharing=False,
+        exec_from_recorded=True,
+        max_containers=10,
+    )
     out = Simulation(plan(wf), capped, simple_models()).run().output
     assert out.cold_starts == 10 and out.warm_starts == 20  # 3 waves through 10 containers
     # wave 1: invoke 10 + cold 100 + 100 + upload/complete ~2; waves 2 and 3 warm: 10 + 100 + ~2 each

@@ -23,7 +23,17 @@ def invoke(*args: str):
 def test_simulate_json_has_the_promised_fields(tmp_path):
     gantt = tmp_path / "g.png"
     metrics = tmp_path / "m.jsonl"
-    r = invoke("simulate", FORKJOIN, "--planner", "uniform", "--json", "--gantt", str(gantt), "--metrics-out", str(metrics))
+    r = invoke(
+        "simulate",
+        FORKJOIN,
+        "--planner",
+        "uniform",
+        "--json",
+        "--gantt",
+        str(gantt),
+        "--metrics-out",
+        str(metrics),
+    )
     assert r.exit_code == 0, r.output
     out = json.loads(r.output)
     for key in ("makespan_ms", "cost_gb_s", "invocations", "cold_starts", "planner", "workflow", "tasks"):

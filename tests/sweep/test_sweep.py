@@ -14,7 +14,9 @@ from sim.workflow.wfformat import write_wfformat
 
 def _wf(name: str, width: int) -> Workflow:
     wf = Workflow(name)
-    wf.add_task(TaskSpec(id="split", function="split", runtime_ms=50.0, output_bytes=50_000, inline_bytes=100))
+    wf.add_task(
+        TaskSpec(id="split", function="split", runtime_ms=50.0, output_bytes=50_000, inline_bytes=100)
+    )
     wf.add_task(TaskSpec(id="merge", function="merge", runtime_ms=30.0, output_bytes=1000))
     for i in range(width):
         wf.add_task(TaskSpec(id=f"work-{i}", function="work", runtime_ms=200.0 + 10 * i, output_bytes=20_000))
@@ -37,7 +39,9 @@ def wf_files(tmp_path_factory):
 def test_grid_expansion_and_parsing():
     assert parse_memory_sets(["2048;2048,4096", "2048"]) == [(2048,), (2048, 4096)]
     assert split_list(["a,b", "b", "c"], "x") == ["a", "b", "c"]
-    groups = expand_grid(["w1", "w2"], ["uniform", "wukong"], [(2048,), (2048, 4096)], ["average", "p90", "avg"], seeds=3)
+    groups = expand_grid(
+        ["w1", "w2"], ["uniform", "wukong"], [(2048,), (2048, 4096)], ["average", "p90", "avg"], seeds=3
+    )
     assert len(groups) == 2 * 2 * 2 * 2  # "avg" is "average"
     assert count_points(groups) == 48
     assert all(g.sampled and g.seeds == (0, 1, 2) for g in groups)
@@ -88,7 +92,9 @@ def test_local_pool_matches_in_process(wf_files):
 def test_dask_local_cluster(wf_files):
     distributed = pytest.importorskip("distributed")
     groups = expand_grid(wf_files[:1], ["uniform", "wukong"], [(2048,)], ["average", "p90"], seeds=2)
-    with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=True, dashboard_address=None) as cluster:
+    with distributed.LocalCluster(
+        n_workers=1, threads_per_worker=2, processes=True, dashboard_address=None
+    ) as cluster:
         df = run_sweep(groups, dask=cluster.scheduler_address, progress=False)
     assert len(df) == 8 and df["error"].isna().all()
     local = run_sweep(groups, workers=1, progress=False)
@@ -100,13 +106,32 @@ def test_cli_writes_table_and_plots(wf_files, tmp_path, suffix):
     from sim.cli import main
 
     out = tmp_path / f"results.{suffix}"
-    res = CliRunner().invoke(main, ["sweep", "--workflows", ",".join(wf_files), "--planners", "uniform,wukong",
-                                    "--memory", "2048;8192", "--sla", "average,p90", "--seeds", "2",
-                                    "-o", str(out), "--workers", "1"])
+    res = CliRunner().invoke(
+        main,
+        [
+            "sweep",
+            "--workflows",
+            ",".join(wf_files),
+            "--planners",
+            "uniform,wukong",
+            "--memory",
+            "2048;8192",
+            "--sla",
+            "average,p90",
+            "--seeds",
+            "2",
+            "-o",
+            str(out),
+            "--workers",
+            "1",
+        ],
+    )
     assert res.exit_code == 0, res.output
     df = read_table(out)
     assert len(df) == 2 * 2 * 2 * 2 * 2
-    assert df.groupby(["workflow", "planner", "memory", "sla", "seed"]).size().max() == 1  # tidy: one row per point
+    assert (
+        df.groupby(["workflow", "planner", "memory", "sla", "seed"]).size().max() == 1
+    )  # tidy: one row per point
     assert df["error"].isna().all()
     for name in ("makespan_cost", "pareto"):
         png = tmp_path / f"results.{name}.png"

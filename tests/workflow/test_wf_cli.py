@@ -52,17 +52,29 @@ def test_export_and_show_file(tmp_path):
 
 
 def _doc(tasks, files=(), runtimes=None):
-    doc = {"name": "t", "schemaVersion": "1.5",
-           "workflow": {"specification": {"tasks": tasks, "files": list(files)}}}
+    doc = {
+        "name": "t",
+        "schemaVersion": "1.5",
+        "workflow": {"specification": {"tasks": tasks, "files": list(files)}},
+    }
     if runtimes:
-        doc["workflow"]["execution"] = {"makespanInSeconds": 1, "executedAt": "now",
-                                        "tasks": [{"id": k, "runtimeInSeconds": v} for k, v in runtimes.items()]}
+        doc["workflow"]["execution"] = {
+            "makespanInSeconds": 1,
+            "executedAt": "now",
+            "tasks": [{"id": k, "runtimeInSeconds": v} for k, v in runtimes.items()],
+        }
     return doc
 
 
 def _t(tid, parents=(), children=(), inputs=(), outputs=()):
-    return {"name": tid, "id": tid, "parents": list(parents), "children": list(children),
-            "inputFiles": list(inputs), "outputFiles": list(outputs)}
+    return {
+        "name": tid,
+        "id": tid,
+        "parents": list(parents),
+        "children": list(children),
+        "inputFiles": list(inputs),
+        "outputFiles": list(outputs),
+    }
 
 
 CASES = {

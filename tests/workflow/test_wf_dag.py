@@ -46,7 +46,9 @@ def build(n, funcs, edges, perm=None, names=None, shuffle_seed=None):
 def test_type_hash_invariant_under_relabelling(dag, data):
     n, funcs, edges = dag
     perm = data.draw(st.permutations(list(range(n))))
-    names = data.draw(st.lists(st.text("abcxyz-_0123", min_size=1, max_size=6), min_size=n, max_size=n, unique=True))
+    names = data.draw(
+        st.lists(st.text("abcxyz-_0123", min_size=1, max_size=6), min_size=n, max_size=n, unique=True)
+    )
     seed = data.draw(st.integers(0, 1000))
     a = build(n, funcs, edges)
     b = build(n, funcs, edges, perm=perm, names=names, shuffle_seed=seed)
@@ -54,7 +56,9 @@ def test_type_hash_invariant_under_relabelling(dag, data):
 
 
 def _same_shape(a: Workflow, b: Workflow) -> bool:
-    return nx.is_isomorphic(a.graph, b.graph, node_match=lambda x, y: x["spec"].function == y["spec"].function)
+    return nx.is_isomorphic(
+        a.graph, b.graph, node_match=lambda x, y: x["spec"].function == y["spec"].function
+    )
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -109,7 +113,11 @@ def reference_type_hash(wf: Workflow, iterations: int | None = 16) -> str:
         rank = {s: i for i, s in enumerate(ranked)}
         colour = {t: rank[signature[t]] for t in g}
         signature = {
-            t: (colour[t], tuple(sorted(colour[p] for p in pred[t])), tuple(sorted(colour[c] for c in succ[t])))
+            t: (
+                colour[t],
+                tuple(sorted(colour[p] for p in pred[t])),
+                tuple(sorted(colour[c] for c in succ[t])),
+            )
             for t in g
         }
     return digest.hexdigest()[:16]

@@ -82,7 +82,10 @@ def expected_result(value):
 
 
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(args=st.lists(structures(), max_size=4), kwargs=st.dictionaries(st.sampled_from("abcd"), structures(), max_size=3))
+@given(
+    args=st.lists(structures(), max_size=4),
+    kwargs=st.dictionaries(st.sampled_from("abcd"), structures(), max_size=3),
+)
 def test_random_nested_arguments_give_exactly_the_expected_edges(args, kwargs):
     nodes = [leaf(k) for k in range(POOL)]
     call = echo(*materialise(args, nodes), **materialise(kwargs, nodes))
@@ -122,7 +125,7 @@ def test_list_of_lists_and_dict_of_nodes():
     top = echo(grid, named)
     wf = Workflow.from_nodes(top)
     assert len(wf) == 9 and wf.graph.number_of_edges() == 8
-    (args, _), = [run_local(wf)["echo-0"]]
+    ((args, _),) = [run_local(wf)["echo-0"]]
     assert args[0] == [[0, 10, 20], [30, 40, 50]]
     assert args[1] == {"k0": 1000, "k1": 1010}
 

@@ -155,9 +155,23 @@ def test_fixed_times_runs():
 # -- naming and parameters ------------------------------------------------------------------------------
 def test_parse_and_errors():
     assert parse_spec("gemm:n=200, blocks=2") == ("gemm", {"n": "200", "blocks": "2"})
-    assert set(workflow_types()) >= {"tree_reduction", "gemm", "image_transform", "text_analysis", "wordcount",
-                                      "montage_like", "montage", "epigenomics", "cycles", "seismology",
-                                      "blast", "bwa", "genome", "soykb", "srasearch"}
+    assert set(workflow_types()) >= {
+        "tree_reduction",
+        "gemm",
+        "image_transform",
+        "text_analysis",
+        "wordcount",
+        "montage_like",
+        "montage",
+        "epigenomics",
+        "cycles",
+        "seismology",
+        "blast",
+        "bwa",
+        "genome",
+        "soykb",
+        "srasearch",
+    }
     for bad, message in [
         ("gemn", "unknown workflow 'gemn'; did you mean 'gemm'"),
         ("gemm:size=3", "no parameter 'size'"),
@@ -195,8 +209,11 @@ def test_wfcommons_generation_is_deterministic_for_a_seed():
 
     def shape(doc):
         wf = load_wfformat(doc)
-        return (wf.type_hash(), sorted(wf.graph.edges(data="bytes")),
-                sorted((t, s.runtime_ms, s.output_bytes) for t, s in wf.tasks.items()))
+        return (
+            wf.type_hash(),
+            sorted(wf.graph.edges(data="bytes")),
+            sorted((t, s.runtime_ms, s.output_bytes) for t, s in wf.tasks.items()),
+        )
 
     a, b = _generate("epigenomics", 60, 5), _generate("epigenomics", 60, 5)
     assert shape(a) == shape(b)
@@ -222,9 +239,15 @@ def test_task_calls_survive_cloudpickle():
 
     from sim.workflow.language import resolve_refs
 
-    for spec in ["tree_reduction:leaves=4", "gemm:n=12,blocks=2", "wordcount:words=300",
-                 "image_transform:chunks=2,height=8,width=8,sleep_s=0", "text_analysis:words=400",
-                 "montage_like:files=2,tile=4,mosaic=8", "fixed_times:sleep_s=0"]:
+    for spec in [
+        "tree_reduction:leaves=4",
+        "gemm:n=12,blocks=2",
+        "wordcount:words=300",
+        "image_transform:chunks=2,height=8,width=8,sleep_s=0",
+        "text_analysis:words=400",
+        "montage_like:files=2,tile=4,mosaic=8",
+        "fixed_times:sleep_s=0",
+    ]:
         wf = load_workflow(spec)
         results = {}
         for t in wf.topological_order():

@@ -71,8 +71,11 @@ def _assert_same(a, b):
 
 
 def test_round_trip_partial_reads_and_stored_inputs():
-    wf = from_edges("parts", [("a-0", "b-0", 10), ("a-0", "c-0", 30), ("a-0", "d-0", 0), ("b-0", "c-0", 5)],
-                    runtimes_ms={"a-0": 1.0, "b-0": 2.0, "c-0": 3.0, "d-0": 4.0})
+    wf = from_edges(
+        "parts",
+        [("a-0", "b-0", 10), ("a-0", "c-0", 30), ("a-0", "d-0", 0), ("b-0", "c-0", 5)],
+        runtimes_ms={"a-0": 1.0, "b-0": 2.0, "c-0": 3.0, "d-0": 4.0},
+    )
     wf.task("a-0").output_bytes = 50
     wf.task("a-0").stored_input_bytes = 1234
     wf.task("b-0").output_bytes = 5
@@ -110,11 +113,25 @@ def test_flat_legacy_layout():
         "workflow": {
             "makespan": 10,
             "jobs": [
-                {"name": "a_1", "type": "compute", "runtime": 2, "parents": [], "children": ["b_2"],
-                 "files": [{"link": "input", "name": "in", "size": 1},
-                           {"link": "output", "name": "x", "size": 2}]},
-                {"name": "b_2", "type": "compute", "runtime": 3, "parents": ["a_1"], "children": [],
-                 "files": [{"link": "input", "name": "x", "size": 2}]},
+                {
+                    "name": "a_1",
+                    "type": "compute",
+                    "runtime": 2,
+                    "parents": [],
+                    "children": ["b_2"],
+                    "files": [
+                        {"link": "input", "name": "in", "size": 1},
+                        {"link": "output", "name": "x", "size": 2},
+                    ],
+                },
+                {
+                    "name": "b_2",
+                    "type": "compute",
+                    "runtime": 3,
+                    "parents": ["a_1"],
+                    "children": [],
+                    "files": [{"link": "input", "name": "x", "size": 2}],
+                },
             ],
         },
     }
@@ -126,25 +143,43 @@ def test_flat_legacy_layout():
 
 
 def _doc(tasks, files=(), runtimes=None):
-    doc = {"name": "t", "schemaVersion": "1.5",
-           "workflow": {"specification": {"tasks": tasks, "files": list(files)}}}
+    doc = {
+        "name": "t",
+        "schemaVersion": "1.5",
+        "workflow": {"specification": {"tasks": tasks, "files": list(files)}},
+    }
     if runtimes:
-        doc["workflow"]["execution"] = {"makespanInSeconds": 1, "executedAt": "now",
-                                        "tasks": [{"id": k, "runtimeInSeconds": v} for k, v in runtimes.items()]}
+        doc["workflow"]["execution"] = {
+            "makespanInSeconds": 1,
+            "executedAt": "now",
+            "tasks": [{"id": k, "runtimeInSeconds": v} for k, v in runtimes.items()],
+        }
     return doc
 
 
 def _t(tid, parents=(), children=(), inputs=(), outputs=()):
-    return {"name": tid, "id": tid, "parents": list(parents), "children": list(children),
-            "inputFiles": list(inputs), "outputFiles": list(outputs)}
+    return {
+        "name": tid,
+        "id": tid,
+        "parents": list(parents),
+        "children": list(children),
+        "inputFiles": list(inputs),
+        "outputFiles": list(outputs),
+    }
 
 
 BAD = {
     "cycle": (_doc([_t("a", ["b"], ["b"]), _t("b", ["a"], ["a"])]), "cycle"),
     "dangling parent": (_doc([_t("a", ["ghost"])]), "task 'a': parents lists unknown task 'ghost'"),
     "dangling child": (_doc([_t("a", [], ["ghost"])]), "task 'a': children lists unknown task 'ghost'"),
-    "undeclared file": (_doc([_t("a", inputs=["f.txt"])]), "task 'a': inputFiles references undeclared file 'f.txt'"),
-    "negative size": (_doc([_t("a", outputs=["f"])], [{"id": "f", "sizeInBytes": -3}]), "file 'f': sizeInBytes"),
+    "undeclared file": (
+        _doc([_t("a", inputs=["f.txt"])]),
+        "task 'a': inputFiles references undeclared file 'f.txt'",
+    ),
+    "negative size": (
+        _doc([_t("a", outputs=["f"])], [{"id": "f", "sizeInBytes": -3}]),
+        "file 'f': sizeInBytes",
+    ),
     "negative runtime": (_doc([_t("a")], runtimes={"a": -1.0}), "task 'a': runtimeInSeconds"),
     "unknown execution task": (_doc([_t("a")], runtimes={"zz": 1.0}), "unknown task 'zz'"),
     "no workflow": ({"name": "x"}, "missing object field 'workflow'"),

@@ -4,8 +4,37 @@ from __future__ import annotations
 
 import numpy as np
 
-_SYLLABLES = ["th", "an", "er", "on", "re", "in", "ed", "nd", "ha", "at", "en", "es", "of", "or", "nt", "ea",
-              "ti", "to", "it", "st", "io", "le", "is", "ou", "ar", "as", "de", "rt", "ve"]
+_SYLLABLES = [
+    "th",
+    "an",
+    "er",
+    "on",
+    "re",
+    "in",
+    "ed",
+    "nd",
+    "ha",
+    "at",
+    "en",
+    "es",
+    "of",
+    "or",
+    "nt",
+    "ea",
+    "ti",
+    "to",
+    "it",
+    "st",
+    "io",
+    "le",
+    "is",
+    "ou",
+    "ar",
+    "as",
+    "de",
+    "rt",
+    "ve",
+]
 
 
 def vocabulary(size: int, seed: int) -> list[str]:

@@ -33,7 +33,9 @@ def aggregate_results(partial_results: list, final_shape: tuple) -> np.ndarray:
     row_start = np.cumsum([0] + [rows[i] for i in sorted(rows)])
     col_start = np.cumsum([0] + [cols[j] for j in sorted(cols)])
     for (i, j), block in partial_results:
-        out[row_start[i] : row_start[i] + block.shape[0], col_start[j] : col_start[j] + block.shape[1]] = block
+        out[row_start[i] : row_start[i] + block.shape[0], col_start[j] : col_start[j] + block.shape[1]] = (
+            block
+        )
     return out
 
 
@@ -78,5 +80,3 @@ register(
         build,
     )
 )
-
-

@@ -29,7 +29,9 @@ def grid_of(chunks: int) -> tuple[int, int]:
 @task(io=linear(1.0))
 def split_image(image: np.ndarray, rows: int, cols: int, sleep_s: float) -> tuple:
     time.sleep(sleep_s)
-    return tuple(c for band in np.array_split(image, rows, axis=0) for c in np.array_split(band, cols, axis=1))
+    return tuple(
+        c for band in np.array_split(image, rows, axis=0) for c in np.array_split(band, cols, axis=1)
+    )
 
 
 @task(io="unknown")
@@ -107,7 +109,9 @@ def pipeline(chunk: np.ndarray) -> np.ndarray:
     return combine_chunk.run(color, sharpen_chunk.run(edge_detect_chunk.run(chunk)))
 
 
-def build(chunks: int = 16, height: int = 2001, width: int = 3000, sleep_s: float = 9.0, seed: int = 0) -> Workflow:
+def build(
+    chunks: int = 16, height: int = 2001, width: int = 3000, sleep_s: float = 9.0, seed: int = 0
+) -> Workflow:
     rows, cols = grid_of(chunks)
     image = make_image(height, width, seed)
     parts = split_image(image, rows, cols, sleep_s)
@@ -125,7 +129,9 @@ def build(chunks: int = 16, height: int = 2001, width: int = 3000, sleep_s: floa
     return annotate_sizes(
         wf,
         {
-            "split_image": Sizes(output_bytes=img + 160 * rows * cols, runtime_ms=1000 * sleep_s + ms_copy(img)),
+            "split_image": Sizes(
+                output_bytes=img + 160 * rows * cols, runtime_ms=1000 * sleep_s + ms_copy(img)
+            ),
             "get_chunk": Sizes(output_bytes=chunk_bytes + 160, runtime_ms=ms_copy(chunk_bytes)),
             "resize_chunk": Sizes(output_bytes=chunk_bytes + 160, runtime_ms=ms_copy(2 * chunk_bytes)),
             "blur_chunk": Sizes(output_bytes=chunk_bytes + 160, runtime_ms=ms_pixels(chunk_bytes, 12)),

@@ -96,7 +96,9 @@ register(
         "astronomy mosaic: reproject tiles, correct backgrounds, co-add (21 tasks for 10 files)",
         {
             "files": Param(10, int, "input tiles (1 = the reference's light variant)", minimum=1),
-            "tile": Param(650, int, "tile side in pixels (float32; 650 -> 1.7 MB like a 2MASS file)", minimum=1),
+            "tile": Param(
+                650, int, "tile side in pixels (float32; 650 -> 1.7 MB like a 2MASS file)", minimum=1
+            ),
             "mosaic": Param(1200, int, "mosaic side in pixels", minimum=1),
             "seed": Param(0, int, "random seed of the tiles"),
         },

@@ -86,7 +86,10 @@ def analyze_overall_punctuation(segments: list, stats: dict) -> dict:
 def calculate_overall_readability(segments: list, stats: dict) -> dict:
     text = " ".join(segments)
     sentences = max(1, len(re.findall(r"[.!?]", text)))
-    return {"words_per_sentence": stats["total_words"] / sentences, "mean_word_length": stats["mean_word_length"]}
+    return {
+        "words_per_sentence": stats["total_words"] / sentences,
+        "mean_word_length": stats["mean_word_length"],
+    }
 
 
 @task(io=constant(1000))
@@ -106,7 +109,11 @@ def merge_segment_analyses(analyses: list, overall: list) -> dict:
 @task(io=constant(600))
 def calculate_text_metrics(merged: dict) -> dict:
     words = [s["words"] for s in merged["segments"]]
-    return {"segments": len(words), "total_words": int(sum(words)), "max_segment_words": max(words, default=0)}
+    return {
+        "segments": len(words),
+        "total_words": int(sum(words)),
+        "max_segment_words": max(words, default=0),
+    }
 
 
 @task(io=constant(1000))
@@ -129,8 +136,15 @@ def build(
     parts = create_text_segments(merged, segments)
     stats = compute_text_statistics(merged)
     analyses = [analyze_segment(parts, i) for i in range(segments)]
-    overall = [f(parts, stats) for f in (extract_overall_keywords, analyze_overall_punctuation,
-                                         calculate_overall_readability, detect_overall_patterns)]
+    overall = [
+        f(parts, stats)
+        for f in (
+            extract_overall_keywords,
+            analyze_overall_punctuation,
+            calculate_overall_readability,
+            detect_overall_patterns,
+        )
+    ]
     merged_analysis = merge_segment_analyses(analyses, overall)
     report = final_comprehensive_report(
         calculate_text_metrics(merged_analysis), generate_text_summary(merged_analysis), merged_analysis
@@ -143,15 +157,18 @@ def build(
         {
             "word_count_chunk": Sizes(output_bytes=8, runtime_ms=ms_words(words)),
             "merge_word_counts": Sizes(output_bytes=text_bytes + 16, runtime_ms=ms_words(chunks)),
-            "create_text_segments": Sizes(output_bytes=text_bytes + 8 * segments, runtime_ms=ms_words(2 * words)),
+            "create_text_segments": Sizes(
+                output_bytes=text_bytes + 8 * segments, runtime_ms=ms_words(2 * words)
+            ),
             "compute_text_statistics": Sizes(output_bytes=600, runtime_ms=ms_words(3 * words)),
             "analyze_segment": Sizes(output_bytes=seg_bytes + 400, runtime_ms=ms_words(2 * words / segments)),
             "extract_overall_keywords": Sizes(output_bytes=1000, runtime_ms=ms_words(4 * words)),
             "analyze_overall_punctuation": Sizes(output_bytes=300, runtime_ms=ms_words(6 * words)),
             "calculate_overall_readability": Sizes(output_bytes=300, runtime_ms=ms_words(2 * words)),
             "detect_overall_patterns": Sizes(output_bytes=1000, runtime_ms=ms_words(5 * words)),
-            "merge_segment_analyses": Sizes(output_bytes=text_bytes + 400 * segments + 2600,
-                                            runtime_ms=ms_words(segments)),
+            "merge_segment_analyses": Sizes(
+                output_bytes=text_bytes + 400 * segments + 2600, runtime_ms=ms_words(segments)
+            ),
             "calculate_text_metrics": Sizes(output_bytes=600, runtime_ms=ms_words(segments)),
             "generate_text_summary": Sizes(output_bytes=1000, runtime_ms=ms_words(segments)),
             "final_comprehensive_report": Sizes(output_bytes=2000, runtime_ms=ms_words(10)),
@@ -159,7 +176,9 @@ def build(
     )
 
 
-def expected(chunks: int = 32, window: int = 200, segments: int = 16, words: int = 400_000, seed: int = 0) -> dict:
+def expected(
+    chunks: int = 32, window: int = 200, segments: int = 16, words: int = 400_000, seed: int = 0
+) -> dict:
     total = len(make_text(words, seed).split())
     return {"total_words": total, "segments": segments, "counted_words": min(total, chunks * window)}
 

@@ -55,7 +55,9 @@ def build(chunks: int = 16, words: int = 400_000, vocab: int = 5000, seed: int =
     return annotate_sizes(
         wf,
         {
-            "word_count_chunk": Sizes(output_bytes=distinct * BYTES_PER_ENTRY, runtime_ms=ms_words(per_chunk)),
+            "word_count_chunk": Sizes(
+                output_bytes=distinct * BYTES_PER_ENTRY, runtime_ms=ms_words(per_chunk)
+            ),
             "merge_counts": Sizes(output_bytes=vocab * BYTES_PER_ENTRY, runtime_ms=ms_words(2 * distinct)),
             "final_report": Sizes(output_bytes=1000, runtime_ms=ms_words(vocab * 3)),
         },
