@@ -106,7 +106,13 @@ ROWS = [
         "workers by memory",
         lambda s: ", ".join(f"{m} MB x{n}" for m, n in s["plan"]["workers_by_memory"].items()) or "-",
     ),
-    ("flexible tasks", lambda s: str(s["plan"]["flexible_tasks"])),
+    (
+        "flexible tasks",
+        lambda s: " ".join(
+            [str(s["plan"]["flexible_tasks"])]
+            + [f"({m} MB x{n})" for m, n in s["plan"].get("flexible_tasks_by_memory", {}).items()]
+        ),
+    ),
     ("MB uploaded", lambda s: f"{s['bytes_uploaded'] / 1e6:.3f}"),
     ("MB downloaded", lambda s: f"{s['bytes_downloaded'] / 1e6:.3f}"),
     ("store operations", lambda s: str(s["store_ops"])),

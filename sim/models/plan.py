@@ -69,13 +69,17 @@ class Plan:
         by_memory: dict[int, int] = defaultdict(int)
         for tasks in workers.values():
             by_memory[self.configs[tasks[0]].memory_mb] += 1
-        flex = sum(1 for c in self.configs.values() if c.worker_id is None)
+        flex_by_memory: dict[int, int] = defaultdict(int)
+        for c in self.configs.values():
+            if c.worker_id is None:
+                flex_by_memory[c.memory_mb] += 1
         return {
             "planner": self.planner,
             "sla": str(self.sla),
             "planned_workers": len(workers),
             "workers_by_memory": dict(sorted(by_memory.items())),
-            "flexible_tasks": flex,
+            "flexible_tasks": sum(flex_by_memory.values()),
+            "flexible_tasks_by_memory": dict(sorted(flex_by_memory.items())),
             "optimizations": sorted(self.optimizations),
         }
 

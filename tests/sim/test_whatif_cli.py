@@ -56,6 +56,23 @@ def test_compare_prints_every_planner_side_by_side():
     assert table.exit_code == 0 and "makespan (ms)" in table.output and "wukong" in table.output
 
 
+def test_plan_summary_shows_the_memory_of_flexible_tasks():
+    r = invoke(
+        "compare", "tree_reduction:leaves=8", "--planners", "uniform,wukong", "--memory", "1024", "--json"
+    )
+    assert r.exit_code == 0, r.output
+    uniform, wukong = (row["plan"] for row in json.loads(r.output))
+    assert uniform["flexible_tasks"] == 0 and uniform["flexible_tasks_by_memory"] == {}
+    assert wukong["planned_workers"] == 0
+    assert wukong["flexible_tasks_by_memory"] == {"1024": 7} or wukong["flexible_tasks_by_memory"] == {
+        1024: 7
+    }
+    assert (
+        "(1024 MB x7)"
+        in invoke("compare", "tree_reduction:leaves=8", "--planners", "wukong", "--memory", "1024").output
+    )
+
+
 def test_sla_percentiles_are_ordered_and_replications_vary():
     wf = load_wfformat(FORKJOIN)
     spans = [what_if(wf, "wukong", sla=sla).result.output.makespan_ms for sla in ("p10", "p50", "p95")]
