@@ -2,9 +2,11 @@
 
 * ``up`` starts (or finds) a password-protected Redis on loopback, checks the Docker engine and builds
   the worker image; it prints the Redis URL, the engine and the image tag. With ``--process`` no engine
-  is needed (workers will be local processes).
+  is needed (workers will be local processes). With ``--requirements FILE`` it also builds the derived
+  worker image holding those pip requirements (:mod:`runtime.req_image`), which later runs reuse.
 * ``down`` stops the Redis that ``up`` started and removes every plansim container.
-* ``status`` lists plansim containers (run, memory, vCPUs, state) and counts Redis keys per run.
+* ``status`` lists plansim containers (run, memory, vCPUs, state), derived images, and Redis keys per run.
+* ``images`` lists the derived worker images; ``images prune`` removes those no container uses.
 
 User errors (no engine, no redis-server, ...) print one ``error:`` line and exit 1, never a traceback.
 The Docker SDK is imported lazily so that ``plansim`` works where it is not installed.
@@ -86,10 +88,25 @@ def runtime() -> None:
 @click.option("--process", is_flag=True, help="no Docker: workers will be local processes")
 @click.option("--no-image", is_flag=True, help="do not build the worker image")
 @click.option("--force-build", is_flag=True, help="rebuild the worker image even if up to date")
-def up(state_dir: Path | None, process: bool, no_image: bool, force_build: bool) -> None:
+@click.option(
+    "--requirements",
+    "requirements_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="also build the derived worker image with this requirements.txt (process: check it is installed)",
+)
+def up(
+    state_dir: Path | None, process: bool, no_image: bool, force_build: bool, requirements_file: Path | None
+) -> None:
     """Start or find Redis, check the Docker engine, build the worker image."""
-    engine, tag = "none (process launcher)", "-"
+    engine, tag, derived = "none (process launcher)", "-", "-"
     client = None
+    reqs = _file_requirements(requirements_file)  # a bad file is reported before anything starts
+    if process and reqs:
+        from runtime.requirements import check_installed
+
+        _user_errors(check_installed, reqs)
+        derived = f"installed here: {reqs.describe()}"
     if not process:
         client, engine = _engine()  # checked first: a missing engine should not leave a Redis behind
     try:
@@ -105,11 +122,18 @@ def up(state_dir: Path | None, process: bool, no_image: bool, force_build: bool)
             except ImageBuildError as exc:
                 raise RuntimeUserError(str(exc).splitlines()[0]) from None
             tag = f"{result.tag} ({'built' if result.built else 'up to date'}, base {result.base})"
+            if reqs:
+                from runtime.req_image import build_derived_image
+
+                d = _user_errors(build_derived_image, reqs, client=client, worker_image=result.tag)
+                derived = f"{d.tag} ({'built' if d.built else 'up to date'} in {d.seconds:.1f}s)"
     table = Table(title="plansim runtime", show_header=False)
     table.add_row("redis", state.url)
     table.add_row("", f"pid {state.pid}, {'started' if started else 'already running'}")
     table.add_row("engine", engine)
     table.add_row("image", tag)
+    if reqs:
+        table.add_row("requirements", derived)
     table.add_row("state", str((state_dir or default_state_dir()) / "runtime.json"))
     Console().print(table)
     click.echo(f"export PLANSIM_REDIS_URL='{state.url}'")
@@ -169,6 +193,7 @@ def status(state_dir: Path | None, redis_url: str | None) -> None:
                 age,
             )
         console.print(table)
+        console.print(_images_table(client))
     url = redis_url or (load_state(state_dir).url if load_state(state_dir) else None)
     if url is None:
         console.print("redis: not started (run `plansim runtime up`)")
@@ -189,6 +214,66 @@ def status(state_dir: Path | None, redis_url: str | None) -> None:
     if not counts:
         keys.add_row("(none)", "0")
     console.print(keys)
+
+
+def _file_requirements(path: Path | None) -> Any:
+    """The requirement set of a requirements.txt (empty without one); a bad file is a user error."""
+    from runtime.requirements import RequirementSet, read_requirements_file
+
+    if path is None:
+        return RequirementSet()
+    return RequirementSet(tuple(_user_errors(read_requirements_file, path)))
+
+
+def _user_errors(fn: Any, *args: Any, **kwargs: Any) -> Any:
+    """``fn(*args, **kwargs)`` with requirement and image errors turned into one ``error:`` line."""
+    from runtime.image import ImageBuildError
+    from runtime.requirements import RequirementsError
+
+    try:
+        return fn(*args, **kwargs)
+    except (RequirementsError, ImageBuildError) as exc:
+        raise RuntimeUserError(str(exc).splitlines()[0]) from None
+
+
+def _images_table(client: Any) -> Table:
+    from runtime.req_image import list_derived_images
+
+    table = Table(title="derived worker images (pip requirements)")
+    for col in ("tag", "requirements", "MB", "created", "containers", "current"):
+        table.add_column(col)
+    for img in list_derived_images(client):
+        table.add_row(
+            img.tag,
+            img.requirements,
+            f"{img.size_mb:.0f}",
+            img.created,
+            str(img.containers),
+            "yes" if img.current else "no (older sources)",
+        )
+    if not table.rows:
+        table.add_row("(none)", "", "", "", "", "")
+    return table
+
+
+@runtime.group("images", invoke_without_command=True)
+@click.pass_context
+def images(ctx: click.Context) -> None:
+    """List the derived worker images (the worker image plus a run's pip requirements)."""
+    if ctx.invoked_subcommand is None:
+        client, _ = _engine()
+        Console().print(_images_table(client))
+
+
+@images.command("prune")
+@click.option("--stale", is_flag=True, help="only images built on an older worker image")
+def images_prune(stale: bool) -> None:
+    """Remove derived worker images that no container uses."""
+    from runtime.req_image import prune_derived_images
+
+    client, _ = _engine()
+    removed = prune_derived_images(client, stale_only=stale)
+    click.echo(f"removed {len(removed)} derived image(s){': ' + ' '.join(removed) if removed else ''}")
 
 
 def main() -> None:  # pragma: no cover - `python -m runtime.cli`

@@ -60,6 +60,7 @@ from runtime.driver import (
     invocation_msgs,
 )
 from runtime.launchers.base import LauncherError, PooledLauncher, WorkerDied, WorkerStartError
+from runtime.requirements import RequirementSet, check_installed, collect
 from sim.models.plan import Plan
 from sim.models.records import RunRecord, TaskRecord, WorkerRecord, from_dict
 from sim.worker import effects as fx
@@ -108,8 +109,18 @@ def resolve_redis_url(url: str | None = None) -> str | None:
     return None
 
 
-def make_launcher(kind: str, redis_url: str, run_id: str | None = None, **pool: Any) -> PooledLauncher:
-    """A launcher whose workers run the real worker entrypoint and know the signing key."""
+def make_launcher(
+    kind: str,
+    redis_url: str,
+    run_id: str | None = None,
+    requirements: RequirementSet | None = None,
+    **pool: Any,
+) -> PooledLauncher:
+    """A launcher whose workers run the real worker entrypoint and know the signing key.
+
+    With ``requirements``, Docker workers run the derived image that has them (built once per set).
+    Process workers run this interpreter: :func:`run_workflow` checks it has them before starting.
+    """
     signing.get_key()  # exported to the environment: process workers inherit it
     pool.setdefault("serve_invocations", False)  # the client serves this runtime's invocations
     if kind == "process":
@@ -117,17 +128,20 @@ def make_launcher(kind: str, redis_url: str, run_id: str | None = None, **pool: 
 
         return ProcessLauncher(redis_url, run_id, **pool)
     if kind == "docker":
-        return _docker_launcher(redis_url, run_id, **pool)
+        return _docker_launcher(redis_url, run_id, requirements, **pool)
     raise ValueError(f"unknown launcher {kind!r}: use docker or process")
 
 
-def _docker_launcher(redis_url: str, run_id: str | None, **pool: Any) -> PooledLauncher:
+def _docker_launcher(
+    redis_url: str, run_id: str | None, requirements: RequirementSet | None, **pool: Any
+) -> PooledLauncher:
     try:
         import docker
     except ImportError as exc:
         raise ValueError(f"the Docker SDK is not installed ({exc}); pip install 'plansim[runtime]'") from None
-    from runtime.image import build_image
+    from runtime.image import ImageBuildError, build_image
     from runtime.launchers.docker_launcher import DockerLauncher
+    from runtime.req_image import build_derived_image
 
     class SignedDockerLauncher(DockerLauncher):
         """Passes the deployment's HMAC key to the containers (the base launcher's env has no hook)."""
@@ -145,7 +159,12 @@ def _docker_launcher(redis_url: str, run_id: str | None, **pool: Any) -> PooledL
             f"Docker engine not reachable ({str(exc).splitlines()[0][:160]}); start it or use "
             "--launcher process"
         ) from None
-    image = pool.pop("image", None) or build_image(client=client, progress=lambda m: None).tag
+    try:
+        image = pool.pop("image", None) or build_image(client=client, progress=lambda m: None).tag
+        if requirements:
+            image = build_derived_image(requirements, client=client, worker_image=image).tag
+    except ImageBuildError as exc:
+        raise RunError(f"the worker image could not be built: {str(exc).splitlines()[0]}") from None
     return SignedDockerLauncher(redis_url, run_id, image=image, client=client, **pool)
 
 
@@ -669,6 +688,7 @@ def run_workflow(
     heartbeat_timeout_s: float = 60.0,
     store_metrics: bool = True,
     run_id: str | None = None,
+    requirements_file: str | Path | None = None,
 ) -> RunReport:
     """Run ``wf`` (a workflow, or a known type like ``"tree_reduction:leaves=64"``) for real.
 
@@ -676,6 +696,11 @@ def run_workflow(
     later runs). ``redis_url`` defaults to ``$PLANSIM_REDIS_URL``, then the server of ``plansim runtime
     up``, then a private server started for this run. Raises :class:`TaskFailed`, :class:`WaitTimeout`,
     :class:`RedisUnavailable` or :class:`RunError`; whatever happens, the run's keys are deleted.
+
+    The workers need the pip requirements of the workflow's functions (``@task(requirements=...)``)
+    plus those of ``requirements_file``: a Docker launcher made here runs them in a derived image (see
+    :mod:`runtime.req_image`); a process launcher needs them installed in this interpreter. Conflicting
+    or missing requirements raise :class:`~runtime.requirements.RequirementsError` before anything starts.
     """
     if isinstance(wf, str):
         from sim.workflow.library import load_workflow
@@ -687,6 +712,10 @@ def run_workflow(
     if plan is None:
         plan = _plan_for(wf, planner, sla, models, memory_sizes, optimizations)
     plan.validate()
+    requirements = collect(plan.workflow, requirements_file)
+    launcher_kind = launcher if isinstance(launcher, str) else getattr(launcher, "kind", "custom")
+    if requirements and launcher_kind == "process":
+        check_installed(requirements)  # before a Redis server or any key exists
     signing.get_key()
 
     own_server = None
@@ -710,6 +739,7 @@ def run_workflow(
             run_id,
             started,
             heartbeat_timeout_s,
+            requirements,
         )
     finally:
         if own_server is not None:
@@ -729,6 +759,7 @@ def _run(
     run_id: str | None,
     started: float,
     heartbeat_timeout_s: float = 60.0,
+    requirements: RequirementSet | None = None,
 ) -> RunReport:
     from sim.engine.simulator import workflow_type
 
@@ -762,6 +793,7 @@ def _run(
                     str(launcher),
                     url,
                     run_id,
+                    requirements,
                     keep_alive_s=keep_alive_s,
                     max_workers=max_workers,
                     acquire_timeout=timeout_s,

@@ -76,10 +76,17 @@ class TaskFailed(RunError):
 
     def __init__(self, task: str, remote_traceback: str, worker: str = "?") -> None:
         last = remote_traceback.strip().splitlines()[-1] if remote_traceback.strip() else "?"
+        if last.startswith("ModuleNotFoundError:"):
+            # The usual cause: a third-party package the worker image lacks; say how to provide it.
+            last += (
+                " (not installed where the worker runs: declare it with @task(requirements=[...]) "
+                "or --requirements FILE so that the worker image includes it)"
+            )
         super().__init__(
             f"task {task!r} failed on worker {worker}: {last}\n--- remote traceback ---\n"
             f"{remote_traceback.rstrip()}"
         )
+        self.hint = last
         self.task = task
         self.worker = worker
         self.remote_traceback = remote_traceback

@@ -128,44 +128,86 @@ def expected_tag(root: Path = ROOT) -> str:
 # --- wheelhouse -------------------------------------------------------------------------------------
 
 
-def build_wheelhouse(cache_dir: Path, progress: Progress = _say) -> Path:
-    """Download wheels of :func:`pinned_requirements` for CPython 3.11 manylinux into a cached directory.
+def pip_platform_args(arch: str | None = None) -> list[str]:
+    """``pip download`` options selecting wheels for the image's CPython 3.11 on manylinux/``arch``."""
+    arch = arch or _arch()
+    args = ["--only-binary=:all:", "--python-version", "3.11", "--implementation", "cp", "--abi", "cp311"]
+    for tag in ("manylinux_2_28", "manylinux_2_17", "manylinux2014", "manylinux_2_5", "manylinux1"):
+        if tag.startswith("manylinux_") or arch == "x86_64":
+            args += ["--platform", f"{tag}_{arch}"]
+    return args
 
-    The directory is keyed by the requirement list and platform; a ``.complete`` marker makes a half
-    finished download count as missing.
+
+def pip_errors(stderr: str) -> str:
+    """pip's ``ERROR:`` lines joined into one line (its last lines when it printed none).
+
+    For a requirement no index has, pip says it twice ("Could not find a version that satisfies ...",
+    then "No matching distribution found for X"): only the second is kept.
     """
-    pins = pinned_requirements()
+    errors = [
+        line.removeprefix("ERROR:").strip() for line in stderr.splitlines() if line.startswith("ERROR:")
+    ]
+    if any(e.startswith("No matching distribution") for e in errors):
+        errors = [e for e in errors if not e.startswith("Could not find a version")]
+    if not errors:
+        errors = [line.strip() for line in stderr.strip().splitlines()[-3:]]
+    return "; ".join(e for e in errors if e) or "pip failed without a message"
+
+
+def download_wheels(
+    lines: list[str],
+    cache_dir: Path,
+    prefix: str,
+    progress: Progress = _say,
+    constraints: list[str] | None = None,
+) -> Path:
+    """Download wheels for ``lines`` (requirement strings) for the image's Python into a cached directory.
+
+    The directory ``{prefix}-{key}`` is keyed by the requirements, the constraints and the platform; it
+    holds the wheels, ``requirements.txt`` and (when given) ``constraints.txt``. A ``.complete`` marker makes a half
+    finished download count as missing, and a failed download removes the directory: nothing is left
+    behind. Raises :class:`ImageBuildError` whose first line is pip's errors condensed.
+    """
     arch = _arch()
-    key = hashlib.sha256(("\n".join(pins) + arch).encode()).hexdigest()[:12]
-    target = cache_dir / f"wheelhouse-{key}"
+    constraints = list(constraints or [])
+    keyed = "\n".join(lines) + (f"\0{chr(10).join(constraints)}" if constraints else "") + arch
+    target = cache_dir / f"{prefix}-{hashlib.sha256(keyed.encode()).hexdigest()[:12]}"
     if (target / ".complete").exists():
         return target
     shutil.rmtree(target, ignore_errors=True)
     target.mkdir(parents=True)
-    (target / "requirements.txt").write_text("\n".join(pins) + "\n")
-    platforms: list[str] = []
-    for tag in ("manylinux_2_28", "manylinux_2_17", "manylinux2014", "manylinux_2_5", "manylinux1"):
-        if tag.startswith("manylinux_") or arch == "x86_64":
-            platforms += ["--platform", f"{tag}_{arch}"]
+    (target / "requirements.txt").write_text("\n".join(lines) + "\n")
     cmd = [
         sys.executable, "-m", "pip", "download", "--quiet", "--disable-pip-version-check",
-        "--only-binary=:all:", "--python-version", "3.11", "--implementation", "cp", "--abi", "cp311",
-        *platforms, "--dest", str(target), "-r", str(target / "requirements.txt"),
+        *pip_platform_args(arch), "--dest", str(target), "-r", str(target / "requirements.txt"),
     ]  # fmt: skip
-    progress(f"downloading wheels for the image: {' '.join(pins)}")
+    if constraints:
+        (target / "constraints.txt").write_text("".join(f"{c}\n" for c in constraints))
+        cmd += ["-c", str(target / "constraints.txt")]
+    progress(f"downloading wheels for the image: {' '.join(lines)}")
     t0 = time.monotonic()
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
-        raise ImageBuildError(f"pip download of the worker wheels failed:\n{proc.stderr.strip()[-2000:]}")
+        shutil.rmtree(target, ignore_errors=True)
+        raise ImageBuildError(f"{pip_errors(proc.stderr)}\n{proc.stderr.strip()[-2000:]}")
     (target / ".complete").write_text("")
     progress(f"wheelhouse ready in {time.monotonic() - t0:.1f}s ({target})")
     return target
 
 
+def build_wheelhouse(cache_dir: Path, progress: Progress = _say) -> Path:
+    """Download wheels of :func:`pinned_requirements` for CPython 3.11 manylinux into a cached directory."""
+    try:
+        return download_wheels(pinned_requirements(), cache_dir, "wheelhouse", progress)
+    except ImageBuildError as exc:
+        raise ImageBuildError(f"pip download of the worker wheels failed: {exc}") from None
+
+
 # --- base image -------------------------------------------------------------------------------------
 
 
-def _image_exists(client: docker.DockerClient, name: str) -> bool:
+def image_exists(client: docker.DockerClient, name: str) -> bool:
+    """Whether the engine has an image (or tag) ``name`` locally (never pulls)."""
     try:
         client.images.get(name)
         return True
@@ -198,7 +240,7 @@ def build_offline_base(client: docker.DockerClient, progress: Progress = _say, f
     the import to keep the image small. The Debian mirror is debootstrap's default unless
     ``PLANSIM_DEBIAN_MIRROR`` is set.
     """
-    if _image_exists(client, OFFLINE_BASE) and not force:
+    if image_exists(client, OFFLINE_BASE) and not force:
         return 0.0
     if shutil.which("debootstrap") is None:
         raise ImageBuildError(
@@ -255,9 +297,9 @@ def choose_base(
     if offline is None:
         offline = os.environ.get("PLANSIM_OFFLINE_IMAGE", "") not in ("", "0")
     if not offline:
-        if _image_exists(client, ONLINE_BASE):
+        if image_exists(client, ONLINE_BASE):
             return ONLINE_BASE
-        if _image_exists(client, OFFLINE_BASE):
+        if image_exists(client, OFFLINE_BASE):
             return OFFLINE_BASE  # made earlier because the registry was unreachable: do not retry the pull
         progress(f"pulling {ONLINE_BASE}")
         if _try_pull(client, ONLINE_BASE, pull_timeout):
@@ -300,6 +342,34 @@ def _engine_client() -> docker.DockerClient:
         ) from exc
 
 
+def docker_build(
+    client: docker.DockerClient,
+    ctx: Path,
+    tag: str,
+    *,
+    buildargs: dict[str, str],
+    labels: dict[str, str],
+    progress: Progress = _say,
+) -> None:
+    """``docker build`` of the context directory ``ctx`` as ``tag``; step lines go to ``progress``.
+
+    Intermediate containers are removed even when a step fails (``forcerm``). Raises
+    :class:`ImageBuildError` with the engine's message.
+    """
+    try:
+        stream = client.api.build(
+            path=str(ctx), tag=tag, buildargs=buildargs, labels=labels, rm=True, forcerm=True, decode=True
+        )
+        for chunk in stream:
+            if "error" in chunk:
+                raise ImageBuildError(f"docker build failed: {chunk['error'].strip()}")
+            line = str(chunk.get("stream", "")).strip()
+            if line.startswith("Step ") or line.startswith("---> Using cache"):
+                progress(line)
+    except docker.errors.APIError as exc:
+        raise ImageBuildError(f"docker build failed: {exc.explanation or exc}") from exc
+
+
 def build_image(
     *,
     force: bool = False,
@@ -316,7 +386,7 @@ def build_image(
     t0 = time.monotonic()
     client = client or _engine_client()
     tag = expected_tag(root)
-    if not force and _image_exists(client, tag):
+    if not force and image_exists(client, tag):
         client.images.get(tag).tag(IMAGE_REPO, "latest")
         labels = client.images.get(tag).labels or {}
         return BuildResult(tag, labels.get("plansim.base", "?"), False, time.monotonic() - t0, 0.0)
@@ -330,24 +400,14 @@ def build_image(
         shutil.copytree(wheels, ctx / "wheels", ignore=shutil.ignore_patterns(".complete"))
         _copy_sources(ctx / "app", root)
         progress(f"building {tag} FROM {base}")
-        try:
-            stream = client.api.build(
-                path=str(ctx),
-                tag=tag,
-                buildargs={"BASE_IMAGE": base},
-                labels={"plansim.content-hash": tag.split(":", 1)[1], "plansim.base": base},
-                rm=True,
-                forcerm=True,
-                decode=True,
-            )
-            for chunk in stream:
-                if "error" in chunk:
-                    raise ImageBuildError(f"docker build failed: {chunk['error'].strip()}")
-                line = str(chunk.get("stream", "")).strip()
-                if line.startswith("Step ") or line.startswith("---> Using cache"):
-                    progress(line)
-        except docker.errors.APIError as exc:
-            raise ImageBuildError(f"docker build failed: {exc.explanation or exc}") from exc
+        docker_build(
+            client,
+            ctx,
+            tag,
+            buildargs={"BASE_IMAGE": base},
+            labels={"plansim.content-hash": tag.split(":", 1)[1], "plansim.base": base},
+            progress=progress,
+        )
     client.images.get(tag).tag(IMAGE_REPO, "latest")
     pruned = prune_old_images(client)
     if pruned:

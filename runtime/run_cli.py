@@ -6,6 +6,10 @@ WORKFLOW is a known workflow type (``gemm``, ``tree_reduction:leaves=64``; see `
 Prints the result check (against an in-process run of the same code, for known types), makespan,
 invocations, cold and warm starts; progress (tasks done / total) is shown while the run is under way.
 Metric records go to Redis (the metrics store) and, with ``--metrics-out``, to a JSONL file.
+
+The tasks' pip requirements (``@task(requirements=...)`` plus ``--requirements FILE``) are baked into a
+derived worker image for Docker workers, or must be installed here for process workers
+(:mod:`runtime.requirements`, :mod:`runtime.req_image`).
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from runtime.client import RedisUnavailable, RunError, TaskFailed, WaitTimeout, run_workflow, write_records
+from runtime.requirements import RequirementsError
 from sim.workflow.dag import Workflow
 
 __all__ = ["run", "results_equal"]
@@ -134,6 +139,15 @@ def load_target(spec: str) -> tuple[Workflow, bool]:
     "--metrics-out", type=click.Path(dir_okay=False), default=None, help="also write metric records (JSONL)"
 )
 @click.option("--no-check", is_flag=True, help="do not compare the result with an in-process run")
+@click.option(
+    "--requirements",
+    "requirements_file",
+    type=click.Path(exists=True, dir_okay=False),
+    default=None,
+    help="a requirements.txt the tasks need, added to their @task(requirements=...) hints. Docker: "
+    "baked into a derived worker image (wheels downloaded on this host, built once per requirement set, "
+    "reused by later runs). Process: they must already be installed in this Python.",
+)
 def run(
     workflow: str,
     planner: str,
@@ -146,6 +160,7 @@ def run(
     as_json: bool,
     metrics_out: str | None,
     no_check: bool,
+    requirements_file: str | None,
 ) -> None:
     """Run WORKFLOW for real with a planner and print the result check and its metrics."""
     console = Console(stderr=as_json)
@@ -187,12 +202,13 @@ def run(
                 memory_sizes=memory_sizes,
                 timeout_s=timeout_s,
                 progress=on_progress,
+                requirements_file=requirements_file,
             )
     except TaskFailed as exc:
         raise RunCliError(
-            f"task {exc.task!r} failed on worker {exc.worker}:\n{exc.remote_traceback.rstrip()}"
+            f"task {exc.task!r} failed on worker {exc.worker}: {exc.hint}\n{exc.remote_traceback.rstrip()}"
         ) from None
-    except (WaitTimeout, RedisUnavailable, RunError) as exc:
+    except (WaitTimeout, RedisUnavailable, RunError, RequirementsError) as exc:
         raise RunCliError(str(exc)) from None
     if known and not no_check:  # the same code, run in this process, task by task
         from sim.workflow.local import run_local
