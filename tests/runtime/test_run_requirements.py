@@ -2,7 +2,7 @@
 
 ``six`` is in neither the worker image nor the test environment, so a correct result proves the run used
 the derived image. The image for the test's requirement set is removed first (the first build is a real
-build) and pruned at the end.
+build) and removed at the end; the `runtime images prune` test removes every unused derived image.
 """
 
 from __future__ import annotations
@@ -102,3 +102,24 @@ def test_images_listed_by_status_and_pruned(docker_client, worker_image, fresh_r
     assert pruned.exit_code == 0 and tag in pruned.output, pruned.output
     assert all(img.tag != tag for img in list_derived_images(docker_client))
     assert not docker_client.images.list(name=f"{DERIVED_REPO}:{tag.split(':')[1]}")
+
+
+def test_failed_install_leaves_no_layers(docker_client, worker_image, tmp_path, monkeypatch):
+    """A build that fails after its wheels arrived (here: an install step that exits 3) removes its layers."""
+    import runtime.req_image as req_image
+
+    failing = tmp_path / "Dockerfile"
+    failing.write_text(
+        req_image.DOCKERFILE.read_text().replace(
+            "RUN /opt/venv/bin/python -m pip install", "RUN exit 3 && true"
+        )
+    )
+    monkeypatch.setattr(req_image, "DOCKERFILE", failing)
+    reqs = collect(shouting())
+    monkeypatch.setattr(type(reqs), "digest", lambda self: "f41ed0b0117d")  # a set no other test builds
+    with pytest.raises(RequirementsError, match="installing six==1.16.0 in the worker image failed"):
+        build_derived_image(reqs, client=docker_client, worker_image=worker_image)
+    assert docker_client.images.list(filters={"label": f"{DIGEST_LABEL}=f41ed0b0117d"}) == []
+    assert (
+        docker_client.images.list(filters={"label": f"{DIGEST_LABEL}=f41ed0b0117d", "dangling": True}) == []
+    )
