@@ -218,11 +218,9 @@ def status(state_dir: Path | None, redis_url: str | None) -> None:
 
 def _file_requirements(path: Path | None) -> Any:
     """The requirement set of a requirements.txt (empty without one); a bad file is a user error."""
-    from runtime.requirements import RequirementSet, read_requirements_file
+    from runtime.requirements import collect
 
-    if path is None:
-        return RequirementSet()
-    return RequirementSet(tuple(_user_errors(read_requirements_file, path)))
+    return _user_errors(collect, None, path)
 
 
 def _user_errors(fn: Any, *args: Any, **kwargs: Any) -> Any:

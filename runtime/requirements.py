@@ -206,9 +206,9 @@ def check_conflicts(items: Iterable[Declared], environment: dict[str, str] | Non
         by_name.setdefault(d.name, []).append(d)
 
 
-def collect(wf: Workflow, requirements_file: str | Path | None = None) -> RequirementSet:
-    """The run's requirements: the workflow's hints plus ``requirements_file``; conflicts raise."""
-    items = from_workflow(wf)
+def collect(wf: Workflow | None, requirements_file: str | Path | None = None) -> RequirementSet:
+    """The run's requirements: the workflow's hints (if any) plus ``requirements_file``; conflicts raise."""
+    items = from_workflow(wf) if wf is not None else []
     if requirements_file is not None:
         items += read_requirements_file(requirements_file)
     check_conflicts(items, image_environment())

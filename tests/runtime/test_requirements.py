@@ -126,6 +126,11 @@ def test_up_process_checks_the_file_before_starting_redis(tmp_path):
     )
     assert res.exit_code == 1 and "six==1.16.0 (requirements.txt:1) is not installed" in res.output
     assert not (tmp_path / "runtime.json").exists()
+    req.write_text("six==1.16.0\nsix==1.15.0\n")
+    res = CliRunner().invoke(runtime, ["up", "--state-dir", str(tmp_path), "--requirements", str(req)])
+    assert res.exit_code == 1 and res.stderr.startswith("error: conflicting requirements for six")
+    assert "(requirements.txt:1) and six==1.15.0 (requirements.txt:2)" in res.stderr
+    assert not (tmp_path / "runtime.json").exists()
 
 
 def test_missing_module_in_a_worker_says_how_to_provide_it():
