@@ -2,9 +2,11 @@
 
 A :class:`Trace` is the part of a recorded WfFormat execution that calibration and replay need: per task
 its function (category), recorded runtime, input and output bytes, parents and the machine it ran on; the
-machines with their core counts; and the recorded makespan. Both WfFormat 1.5 (``specification`` +
-``execution``) and the older flat layout (``workflow.tasks`` with ``files`` links) are read. Files may be
-plain JSON or xz/gzip/bz2-compressed.
+machines with their core counts; and the recorded makespan. It is read by the one WfFormat importer,
+:func:`sim.workflow.wfformat.load_wfformat` (WfFormat 1.4-1.6 and the older flat layout; plain JSON or
+xz/gzip/bz2-compressed), so function names, file sizes and the DAG are exactly those the simulator sees
+when it imports the same file; a trace the importer rejects (a NaN runtime, a dangling parent, a cycle)
+is a :class:`TraceError` naming the file.
 
 The application of a trace (the key of its replay parameters) is ``{system}/{family}``: the runtime
 system's name in lower case (``pegasus``, ``makeflow``, ``nextflow``) and the first ``-``-separated word
@@ -13,16 +15,14 @@ of the file name (``montage`` for ``montage-chameleon-2mass-01d-001.json.xz``).
 
 from __future__ import annotations
 
-import bz2
-import gzip
-import json
-import lzma
-import re
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from sim.models.records import LoadReport, TaskRecord
+from sim.workflow.dag import WorkflowError
+from sim.workflow.wfformat import load_wfformat
 
 TRACE_SUFFIXES = (".json", ".json.xz", ".json.gz", ".json.bz2")
 BASELINE_TRACE_MEMORY_MB = 1024  # traces do not say how much memory a task was given
@@ -63,180 +63,59 @@ def is_trace_path(path: str | Path) -> bool:
     return str(path).lower().endswith(TRACE_SUFFIXES)
 
 
-def _open_json(path: Path) -> Any:
-    name = path.name.lower()
-    opener = (
-        lzma.open
-        if name.endswith(".xz")
-        else gzip.open
-        if name.endswith(".gz")
-        else bz2.open
-        if name.endswith(".bz2")
-        else open
-    )
-    try:
-        with opener(path, "rt", encoding="utf-8") as fh:
-            return json.load(fh)
-    except FileNotFoundError:
-        raise TraceError(f"{path}: no such file") from None
-    except (
-        OSError,
-        EOFError,
-        lzma.LZMAError,
-        UnicodeDecodeError,
-        json.JSONDecodeError,
-        RecursionError,
-    ) as exc:
-        raise TraceError(f"{path}: not a readable JSON trace ({exc})") from None
-
-
-_ID_SUFFIX = re.compile(r"(_ID\d+|_\d+)$")
-try:  # the importer's rule, when present
-    from sim.workflow.wfformat import function_of as _importer_function_of
-except ImportError:  # pragma: no cover
-    _importer_function_of = None
-
-
-def _function_of(spec: dict, exe: dict) -> str:
-    """The same function name as the WfFormat importer gives (``sim.workflow.wfformat.function_of``), so
-    models calibrated on traces apply to imported workflows."""
-    if _importer_function_of is not None and not exe.get("category"):
-        try:
-            return _importer_function_of(spec)
-        except Exception:  # noqa: BLE001 - fall back to the local rule
-            pass
-    for value in (spec.get("category"), exe.get("category")):
-        if isinstance(value, str) and value:
-            return value
-    name = spec.get("name") or spec.get("id") or "task"
-    return _ID_SUFFIX.sub("", str(name)) or str(name)
-
-
-def _positive(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    value = float(value)
-    return value if value == value and 0 <= value < 1e300 else None
-
-
 def application_of(path: str | Path, system: str) -> str:
     family = Path(path).name.split("-", 1)[0].split(".", 1)[0].lower() or "workflow"
     return f"{system}/{family}"
 
 
+def _cores(machine: dict[str, Any]) -> int:
+    cores = (machine.get("cpu") or {}).get("coreCount") or machine.get("cores") or 1
+    return max(1, int(cores)) if isinstance(cores, (int, float)) and math.isfinite(cores) else 1
+
+
 def load_trace(path: str | Path) -> Trace:
-    """Read one WfFormat trace; :class:`TraceError` when it is not one."""
+    """Read one WfFormat trace with the WfFormat importer (:func:`sim.workflow.wfformat.load_wfformat`,
+    so function names, file sizes and the DAG are the ones the simulator sees); :class:`TraceError` when
+    it is not one. A task's input bytes are all it reads (external inputs and its parents' files)."""
     path = Path(path)
-    doc = _open_json(path)
-    if not isinstance(doc, dict) or not isinstance(doc.get("workflow"), dict):
-        raise TraceError(f"{path}: not a WfFormat document (no 'workflow' object)")
-    wf = doc["workflow"]
-    system = str(
-        (doc.get("runtimeSystem") or {}).get("name") or doc.get("wms", {}).get("name") or "unknown"
-    ).lower()
-    if "specification" in wf:
-        spec_tasks = (wf.get("specification") or {}).get("tasks") or []
-        files = {
-            f.get("id"): f.get("sizeInBytes", 0)
-            for f in (wf.get("specification") or {}).get("files") or []
-            if isinstance(f, dict)
-        }
-        execution = wf.get("execution") or {}
-        exe_tasks = {t.get("id"): t for t in execution.get("tasks") or [] if isinstance(t, dict)}
-        raw_machines = execution.get("machines") or []
-        makespan = execution.get("makespanInSeconds")
-    else:  # WfFormat <= 1.4: one task list with runtimes and file links
-        spec_tasks = wf.get("tasks") or wf.get("jobs") or []
-        files = {}
-        exe_tasks = {}
-        for t in spec_tasks:
-            if not isinstance(t, dict):
-                continue
-            exe_tasks[t.get("id") or t.get("name")] = {
-                **t,
-                "runtimeInSeconds": t.get("runtimeInSeconds", t.get("runtime")),
-            }
-            ins, outs = [], []
-            for f in t.get("files") or []:
-                if isinstance(f, dict):
-                    fid = f.get("id") or f.get("name")
-                    files[fid] = f.get("sizeInBytes", f.get("size", 0))
-                    (ins if f.get("link") == "input" else outs).append(fid)
-            t.setdefault("inputFiles", ins)
-            t.setdefault("outputFiles", outs)
-            t.setdefault("id", t.get("name"))
-            if isinstance(t.get("machine"), str):
-                t["machines"] = [t["machine"]]
-        raw_machines = wf.get("machines") or []
-        makespan = wf.get("makespanInSeconds", wf.get("makespan"))
-    if not isinstance(spec_tasks, list) or not spec_tasks:
-        raise TraceError(f"{path}: the trace has no tasks")
-    machines: dict[str, int] = {}
-    for m in raw_machines:
-        if isinstance(m, dict) and m.get("nodeName"):
-            cores = (m.get("cpu") or {}).get("coreCount") or m.get("cores") or 1
-            machines[str(m["nodeName"])] = max(1, int(cores)) if isinstance(cores, (int, float)) else 1
-    index: dict[str, int] = {}
+    try:
+        wf = load_wfformat(path)
+    except WorkflowError as exc:
+        msg = str(exc)
+        raise TraceError(msg if str(path) in msg else f"{path}: {msg}") from None
+    runtime_system = wf.meta.get("runtimeSystem")
+    system = str((runtime_system or {}).get("name") if isinstance(runtime_system, dict) else "") or "unknown"
+    machines = {name: _cores(m) for name, m in wf.machines.items()}
+    specs = wf.tasks
+    index = {tid: i for i, tid in enumerate(specs)}
     tasks: list[TraceTask] = []
-    for t in spec_tasks:
-        if not isinstance(t, dict) or not t.get("id"):
-            raise TraceError(f"{path}: a task without an id")
-        tid = str(t["id"])
-        if tid in index:
-            raise TraceError(f"{path}: duplicate task id {tid!r}")
-        exe = exe_tasks.get(tid) or {}
-        runtime = _positive(exe.get("runtimeInSeconds"))
-        placed = exe.get("machines") or []
-        machine = str(placed[0]) if placed and str(placed[0]) in machines else None
-        size = lambda ids: int(sum(_positive(files.get(i)) or 0 for i in ids or [] if isinstance(i, str)))  # noqa: E731
-        index[tid] = len(tasks)
+    for tid, spec in specs.items():
+        placed = spec.extra.get("machines") or []
+        machine = (
+            str(placed[0]) if isinstance(placed, list) and placed and str(placed[0]) in machines else None
+        )
         tasks.append(
             TraceTask(
                 tid,
-                _function_of(t, exe),
-                runtime if runtime is not None else 0.0,
-                size(t.get("inputFiles")),
-                size(t.get("outputFiles")),
+                spec.function,
+                (spec.runtime_ms or 0.0) / 1000.0,
+                wf.input_bytes(tid),
+                spec.output_bytes or 0,
                 machine,
+                parents=[index[p] for p in wf.parents(tid)],
+                children=[index[c] for c in wf.children(tid)],
             )
         )
-    for t in spec_tasks:
-        me = index[str(t["id"])]
-        for p in t.get("parents") or []:
-            if p in index and index[p] not in tasks[me].parents:
-                tasks[me].parents.append(index[p])
-        for c in t.get("children") or []:
-            if c in index and me not in tasks[index[c]].parents:
-                tasks[index[c]].parents.append(me)
-    for i, t in enumerate(tasks):
-        for p in t.parents:
-            tasks[p].children.append(i)
-    _check_acyclic(path, tasks)
-    mk = _positive(makespan)
+    makespan = wf.recorded_makespan_ms
     return Trace(
-        str(doc.get("name") or path.name),
+        wf.name,
         str(path),
-        system,
-        application_of(path, system),
+        system.lower(),
+        application_of(path, system.lower()),
         tasks,
         machines,
-        mk if mk else None,
+        makespan / 1000.0 if makespan else None,
     )
-
-
-def _check_acyclic(path: Path, tasks: list[TraceTask]) -> None:
-    indeg = [len(t.parents) for t in tasks]
-    stack = [i for i, d in enumerate(indeg) if d == 0]
-    seen = 0
-    while stack:
-        i = stack.pop()
-        seen += 1
-        for c in tasks[i].children:
-            indeg[c] -= 1
-            if indeg[c] == 0:
-                stack.append(c)
-    if seen != len(tasks):
-        raise TraceError(f"{path}: the task graph has a cycle")
 
 
 def trace_records(trace: Trace, report: LoadReport | None = None) -> list[TaskRecord]:

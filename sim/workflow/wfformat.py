@@ -20,8 +20,11 @@ hints have no WfFormat field and are not exported.
 
 from __future__ import annotations
 
+import bz2
+import gzip
 import json
 import lzma
+import math
 import os
 import re
 from collections import defaultdict
@@ -75,23 +78,21 @@ def validate_wfformat(data: dict[str, Any], *, accept_versions: tuple[str, ...] 
 
 # -- import ---------------------------------------------------------------------------------------------
 def read_json(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """A JSON document from ``path`` (``.xz`` files are decompressed); errors name the file."""
+    """A JSON document from ``path`` (``.xz``, ``.gz`` and ``.bz2`` files are decompressed); errors name
+    the file."""
     p = Path(path)
+    opener = {".xz": lzma.open, ".gz": gzip.open, ".bz2": bz2.open}.get(p.suffix.lower(), open)
     try:
-        if p.suffix == ".xz":
-            with lzma.open(p, "rt") as fh:
-                data = json.load(fh)
-        else:
-            with open(p) as fh:
-                data = json.load(fh)
+        with opener(p, "rt", encoding="utf-8") as fh:
+            data = json.load(fh)
     except FileNotFoundError:
         raise WorkflowError(f"no such workflow file: {p}") from None
     except json.JSONDecodeError as exc:
         raise WorkflowError(
             f"{p}: malformed JSON at line {exc.lineno} column {exc.colno}: {exc.msg}"
         ) from None
-    except (OSError, lzma.LZMAError, UnicodeDecodeError) as exc:
-        raise WorkflowError(f"{p}: cannot read: {exc}") from None
+    except (OSError, EOFError, lzma.LZMAError, UnicodeDecodeError, RecursionError) as exc:
+        raise WorkflowError(f"{p}: cannot read: {exc or type(exc).__name__}") from None
     if not isinstance(data, dict):
         raise WorkflowError(f"{p}: a WfFormat document is a JSON object, got {type(data).__name__}")
     return data
@@ -113,6 +114,8 @@ def _number(value: Any, where: str, *, allow_none: bool = False) -> float | None
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise WorkflowError(f"{where}: expected a number, got {value!r}")
+    if not (abs(value) < 1e300 and math.isfinite(value)):  # NaN, infinities, ints too big for a float
+        raise WorkflowError(f"{where}: expected a finite number, got {value!r:.40}")
     if value < 0:
         raise WorkflowError(f"{where}: must be >= 0, got {value}")
     return float(value)
@@ -141,17 +144,22 @@ def load_wfformat(source: str | os.PathLike[str] | dict[str, Any], *, name: str 
     if not isinstance(wf_block, dict):
         raise WorkflowError(f"{label}: missing object field 'workflow'")
     wf_name = name or str(data.get("name") or Path(label).name.split(".json")[0])
-    if "specification" in wf_block:
-        wf = _load_v15(data, wf_block, wf_name, label)
-    elif "tasks" in wf_block or "jobs" in wf_block:
-        wf = _load_flat(data, wf_block, wf_name, label)
-    else:
-        raise WorkflowError(f"{label}: 'workflow' has neither 'specification' (WfFormat 1.5+) nor 'tasks'")
+    try:
+        if "specification" in wf_block:
+            wf = _load_v15(data, wf_block, wf_name, label)
+        elif "tasks" in wf_block or "jobs" in wf_block:
+            wf = _load_flat(data, wf_block, wf_name, label)
+        else:
+            raise WorkflowError(
+                f"{label}: 'workflow' has neither 'specification' (WfFormat 1.5+) nor 'tasks'"
+            )
+    except (TypeError, AttributeError, KeyError) as exc:  # a field of the wrong JSON type
+        raise WorkflowError(f"{label}: malformed WfFormat document ({type(exc).__name__}: {exc})") from None
     wf.meta.update(
         {
             "source": label,
             "schemaVersion": data.get("schemaVersion"),
-            "runtimeSystem": data.get("runtimeSystem"),
+            "runtimeSystem": data.get("runtimeSystem") or data.get("wms"),  # "wms" before WfFormat 1.4
             "description": data.get("description"),
         }
     )

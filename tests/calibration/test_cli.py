@@ -194,4 +194,4 @@ def test_replay_one_development_trace(main, hello_trace, tmp_path) -> None:
 def test_replay_bad_trace(main, tmp_path) -> None:
     (tmp_path / "t.json").write_text("[1, 2]")
     res = CliRunner().invoke(main, ["replay", str(tmp_path / "t.json")])
-    assert res.exit_code == 1 and "not a WfFormat document" in error_lines(res)[0]
+    assert res.exit_code == 1 and "a WfFormat document is a JSON object" in error_lines(res)[0]

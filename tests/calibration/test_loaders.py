@@ -185,3 +185,35 @@ def test_trace_errors_are_clear(tmp_path) -> None:
         fh.write(json.dumps({"workflow": {"specification": {"tasks": []}}}))
     with pytest.raises(TraceError, match="no tasks"):
         load_trace(xz)
+
+
+def test_trace_is_read_by_the_wfformat_importer(wfinstances, tmp_path) -> None:
+    """One importer: a trace's functions, sizes and DAG are the ones the simulator imports, and a
+    gzip copy reads the same."""
+    import gzip
+
+    from sim.workflow.wfformat import load_wfformat
+
+    path = sorted((wfinstances / "pegasus" / "montage").glob("*.json.xz"))[0]
+    wf = load_wfformat(path)
+    trace = load_trace(path)
+    assert [t.id for t in trace.tasks] == list(wf.tasks)
+    assert [t.function for t in trace.tasks] == [s.function for s in wf.tasks.values()]
+    assert [t.input_bytes for t in trace.tasks] == [wf.input_bytes(t) for t in wf.tasks]
+    assert sum(len(t.parents) for t in trace.tasks) == wf.graph.number_of_edges()
+    assert trace.makespan_s == pytest.approx(wf.recorded_makespan_ms / 1000)
+    copy = tmp_path / "montage-copy.json.gz"
+    with lzma.open(path, "rb") as src, gzip.open(copy, "wb") as dst:
+        dst.write(src.read())
+    again = load_trace(copy)
+    assert [t.input_bytes for t in again.tasks] == [t.input_bytes for t in trace.tasks]
+
+
+def test_trace_with_nan_runtime_is_a_clear_error(hello_trace, tmp_path) -> None:
+    with lzma.open(hello_trace, "rt") as fh:
+        doc = json.load(fh)
+    doc["workflow"]["execution"]["tasks"][0]["runtimeInSeconds"] = math.nan
+    path = tmp_path / "nan.json"
+    path.write_text(json.dumps(doc))
+    with pytest.raises(TraceError, match=r"nan.json.*runtimeInSeconds.*finite"):
+        load_trace(path)
