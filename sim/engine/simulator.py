@@ -36,12 +36,13 @@ from typing import Any
 import numpy as np
 import simpy
 
+from sim.engine import clock
 from sim.engine.cpu import SharedCpu
 from sim.engine.platform import Platform, load_platform
 from sim.engine.pool import Container, ContainerPool
 from sim.models.performance import PerformanceModels
-from sim.models.plan import Plan, PlanningTaskInfo, PlanOutput
-from sim.models.predictor import Predictor
+from sim.models.plan import Deferred, Plan, PlanningTaskInfo, PlanOutput
+from sim.models.predictor import Predictor, WorkflowSizes
 from sim.models.records import RunRecord, TaskRecord, Transfer, WorkerRecord
 from sim.models.resources import cpus_for_memory
 from sim.worker import effects as fx
@@ -208,6 +209,7 @@ class Simulation:
         self.view = PlanView(plan, sizes.edge_bytes, sizes.output_bytes)
         self.specs = self.wf.tasks
         self.env = simpy.Environment()
+        self.clock = clock.Clock(self.env)
         p = self.platform
         self.pool = ContainerPool(self.env, p.keep_alive_ms, p.max_containers)
         self.counters: dict[str, set[str]] = {}
@@ -264,10 +266,7 @@ class Simulation:
         """
         self._starts.append(start)
         if len(self._starts) == 1:
-            ev = simpy.Event(self.env)
-            ev._ok, ev._value = True, None
-            ev.callbacks.append(self._run_starts)
-            self.env.schedule(ev, simpy.events.URGENT)
+            self.clock.urgent().callbacks.append(self._run_starts)
 
     def _run_starts(self, _event: simpy.Event) -> None:
         starts = self._starts
@@ -282,7 +281,10 @@ class Simulation:
         gc_was_enabled = gc.isenabled()
         gc.disable()
         try:
-            self.env.run(until=until)
+            if until is None:
+                clock.run(self.env)
+            else:
+                self.env.run(until=until)
         finally:
             if gc_was_enabled:
                 gc.enable()
@@ -308,11 +310,11 @@ class Simulation:
             key = f"{task}@{label}:{worker.state.name}"
             tr = self.labelled.get(key)
             if tr is None:
-                tr = self.labelled[key] = TaskTrace(worker.state.name, worker.state.memory_mb, self.env.now)
+                tr = self.labelled[key] = TaskTrace(worker.state.name, worker.state.memory_mb, self.env._now)
             return tr
         tr = self.traces.get(task)
         if tr is None:
-            tr = TaskTrace(worker.state.name, worker.state.memory_mb, self.env.now)
+            tr = TaskTrace(worker.state.name, worker.state.memory_mb, self.env._now)
             if not worker.tasks:
                 tr.startup_state, tr.startup_ms = worker.startup_state, worker.startup_ms
             worker.tasks.append(task)
@@ -341,13 +343,13 @@ class Simulation:
     def _timed(self, ms: float, value: Any = None):
         if ms <= 0:
             return None, value
-        return self.env.timeout(ms, value), value
+        return self.clock.after(ms, value), value
 
     def _fetch(self, e: fx.Fetch, w: SimWorker):
         tr = self._trace(e.task, w, e.label)
         mem = w.state.memory_mb
         longest = 0.0
-        now = self.env.now
+        now = self.env._now
         streaming = self.streaming
         downloads = tr.downloads
         total = 0
@@ -374,7 +376,7 @@ class Simulation:
     def _transfer_wait(self, ms: float, n: int):
         if ms <= 0:
             return None, None
-        ev = self.env.timeout(ms)
+        ev = self.clock.after(ms)
         if self._counts_transfers:
             self.active_transfers += n
             ev.callbacks.append(lambda _e: self._end_transfers(n))
@@ -391,30 +393,30 @@ class Simulation:
         else:
             ms = self.predictor.exec_ms(self.wf, e.task, w.state.memory_mb)
         tr.exec_ms = ms
-        tr.end_ms = tr.exec_end_ms = self.env.now + ms
+        tr.end_ms = tr.exec_end_ms = self.env._now + ms
         if ms <= 0:
             return None, self.view.output_bytes[e.task]
         if w.cpu is None:
-            return self.env.timeout(ms), self.view.output_bytes[e.task]
+            return self.clock.after(ms), self.view.output_bytes[e.task]
         ev = w.cpu.run(ms)
-        started = self.env.now
+        started = self.env._now
         ev.callbacks.append(lambda _e: self._exec_done(tr, started))
         return ev, self.view.output_bytes[e.task]
 
     def _exec_done(self, tr: TaskTrace, started: float) -> None:
-        tr.exec_ms = self.env.now - started  # longer than the model's when tasks share the CPUs
-        tr.end_ms = tr.exec_end_ms = self.env.now
+        tr.exec_ms = self.env._now - started  # longer than the model's when tasks share the CPUs
+        tr.end_ms = tr.exec_end_ms = self.env._now
 
     def _store(self, e: fx.Store, w: SimWorker):
         tr = self.traces[e.task]
         ms = self._transfer_ms(e.nbytes, w.state.memory_mb)
         tr.upload = (e.nbytes, ms)
-        tr.end_ms = self.env.now + ms
+        tr.end_ms = self.env._now + ms
         self.uploaded.append(e.task)
         self.bytes_up += e.nbytes
         self.store_ops += 1
         if e.stream:
-            self.streaming[e.key] = self.env.now + ms
+            self.streaming[e.key] = self.env._now + ms
         wait, _ = self._transfer_wait(ms, 1)
         if wait is None:
             self._stored(e.task)
@@ -442,7 +444,7 @@ class Simulation:
         return self._round_trip([frozenset(self.counters.get(k, ())) for k in e.keys])
 
     def _cleanup(self, e: fx.Cleanup, w: SimWorker):
-        self.cleaned_at = self.env.now
+        self.cleaned_at = self.env._now
         return self._round_trip()
 
     def _round_trip(self, value: Any = None):
@@ -488,7 +490,7 @@ class Simulation:
 
     def _complete(self, e: fx.Complete, w: SimWorker):
         wait, _ = self._round_trip()
-        self.sink_done[e.task] = self.env.now + self.platform.store_latency_ms
+        self.sink_done[e.task] = self.env._now + self.platform.store_latency_ms
         return wait, None
 
     def _invoke(self, e: fx.Invoke, w: SimWorker | None):
@@ -527,18 +529,18 @@ class Simulation:
             startup = self.predictor.startup_ms(e.memory_mb, "cold") if self.platform.startup else 0.0
             container = self.pool.prewarm(e.memory_mb)
             if container is not None:
-                self.env.timeout(startup).callbacks.append(lambda _e: self.pool.release(container))
+                self.clock.after(startup).callbacks.append(lambda _e: self.pool.release(container))
 
-        self._soon(lambda: self.env.timeout(e.delay_ms).callbacks.append(fire))
+        self._soon(lambda: self.clock.after(e.delay_ms).callbacks.append(fire))
         return None, None
 
     # -- workers ----------------------------------------------------------------------------------------
     # Each step below runs from the event it waited for (callbacks, not a process: fewer events).
     def _start_worker(self, inv: fx.Invocation, latency: float) -> None:
         if latency > 0:
-            self.env.timeout(latency).callbacks.append(lambda _e: self._get_container(inv, self.env.now))
+            self.clock.after(latency).callbacks.append(lambda _e: self._get_container(inv, self.env._now))
         else:
-            self._get_container(inv, self.env.now)
+            self._get_container(inv, self.env._now)
 
     def _get_container(self, inv: fx.Invocation, requested: float) -> None:
         got = self.pool.try_acquire(inv.memory_mb)
@@ -549,7 +551,7 @@ class Simulation:
         startup = self.predictor.startup_ms(inv.memory_mb, state) if self.platform.startup else 0.0
         startup += self._plan_ms(inv, container.id)
         if startup > 0:
-            self.env.timeout(startup).callbacks.append(
+            self.clock.after(startup).callbacks.append(
                 lambda _e: self._run_worker(inv, requested, container, state)
             )
         else:
@@ -565,11 +567,11 @@ class Simulation:
         # A flexible worker continues with at most one child at a time, so it never shares its CPUs.
         shares = self.platform.cpu_sharing and (inv.worker_id is not None or self._flexible_forks)
         cpu = SharedCpu(self.env, cpus_for_memory(inv.memory_mb)) if shares else None
-        worker = SimWorker(ws, cpu, requested, state, self.env.now - requested)
+        worker = SimWorker(ws, cpu, requested, state, self.env._now - requested)
         self.workers[name] = worker
 
         def ended() -> None:
-            self._worker_end[name] = self.env.now
+            self._worker_end[name] = self.env._now
             self.pool.release(container)
 
         # At once, not with the next batch of starts: the worker is already running.
@@ -596,74 +598,93 @@ class Simulation:
 
     # -- results ----------------------------------------------------------------------------------------
     def _output(self) -> PlanOutput:
-        sizes = self.sizes
-        view = self.view
-        wf = self.wf
-        specs = self.specs
-        tasks: dict[str, PlanningTaskInfo] = {}
-        for t, tr in self.traces.items():
-            tasks[t] = PlanningTaskInfo(
-                task_id=t,
-                function=specs[t].function,
-                worker_id=tr.worker,
-                memory_mb=tr.memory_mb,
-                input_bytes=sizes.input_bytes[t],
-                output_bytes=sizes.output_bytes[t],
-                downloadable_input_bytes=tr.download_bytes,
-                uploadable_output_bytes=tr.upload[0] if tr.upload else 0,
-                worker_startup_state=tr.startup_state,
-                worker_startup_ms=tr.startup_ms,
-                download_ms=tr.download_ms,
-                exec_ms=tr.exec_ms,
-                upload_ms=tr.upload[1] if tr.upload else 0.0,
-                earliest_start_ms=tr.start_ms,
-                completion_ms=tr.end_ms,
-            )
+        """The run's totals now; per-task and per-worker details when first read (see ``Deferred``)."""
         makespan = max(self.sink_done.values()) if self.sink_done else 0.0
-        workers_out: dict[str, dict[str, Any]] = {}
+        worker_end = self._worker_end
         busy_mb_ms = 0.0
+        cold = 0
         for name, w in self.workers.items():
-            end = self._worker_end.get(name, makespan)
-            busy_mb_ms += w.state.memory_mb * (end - w.started_ms)
-            workers_out[name] = {
-                "memory_mb": w.state.memory_mb,
-                "start_ms": w.started_ms,
-                "end_ms": end,
-                "startup_state": w.startup_state,
-                "startup_ms": w.startup_ms,
-                "tasks": list(w.tasks),
-            }
-        cold = sum(1 for w in self.workers.values() if w.startup_state == "cold")
+            busy_mb_ms += w.state.memory_mb * (worker_end.get(name, makespan) - w.started_ms)
+            if w.startup_state == "cold":
+                cold += 1
+        wf = self.wf
         return PlanOutput(
             planner=self.plan.planner,
             workflow=wf.name,
-            workflow_type=workflow_type(wf),
             sla=str(self.plan.sla),
             platform=self.platform.name,
             makespan_ms=makespan,
             cost_gb_s=busy_mb_ms / 1024 / 1000,
-            alloc_gb_s=self.pool.allocated_mb_ms(self.env.now) / 1024 / 1000,
+            alloc_gb_s=self.pool.allocated_mb_ms(self.env._now) / 1024 / 1000,
             invocations=len(self.invocations),
             cold_starts=cold,
             warm_starts=len(self.workers) - cold,
             bytes_uploaded=self.bytes_up,
             bytes_downloaded=self.bytes_down,
             store_ops=self.store_ops,
-            critical_path=self._critical_path(tasks, view),
-            tasks=tasks,
-            workers=workers_out,
+            details=Deferred(
+                workflow_type=partial(workflow_type, wf),
+                critical_path=partial(critical_path, self.traces, self.view),
+                tasks=partial(task_infos, self.traces, self.specs, self.sizes),
+                workers=partial(worker_timelines, self.workers, worker_end, makespan),
+            ),
         )
 
-    @staticmethod
-    def _critical_path(tasks: dict[str, PlanningTaskInfo], view: PlanView) -> list[str]:
-        """Walk back from the last sink through the parent that finished last."""
-        if not tasks:
-            return []
-        end = max(view.sinks, key=lambda t: (tasks[t].completion_ms, t))
-        path = [end]
-        while view.parents[path[-1]]:
-            path.append(max(view.parents[path[-1]], key=lambda p: (tasks[p].completion_ms, p)))
-        return path[::-1]
+
+def task_infos(
+    traces: dict[str, TaskTrace], specs: dict[str, Any], sizes: WorkflowSizes
+) -> dict[str, PlanningTaskInfo]:
+    """One ``PlanningTaskInfo`` per task that ran, from its trace."""
+    tasks: dict[str, PlanningTaskInfo] = {}
+    inputs, outputs = sizes.input_bytes, sizes.output_bytes
+    for t, tr in traces.items():
+        up = tr.upload
+        tasks[t] = PlanningTaskInfo(
+            t,
+            specs[t].function,
+            tr.worker,
+            tr.memory_mb,
+            inputs[t],
+            outputs[t],
+            tr.download_bytes,
+            up[0] if up else 0,
+            tr.startup_state,
+            tr.startup_ms,
+            tr.download_ms,
+            tr.exec_ms,
+            up[1] if up else 0.0,
+            tr.start_ms,
+            tr.end_ms,
+        )
+    return tasks
+
+
+def worker_timelines(
+    workers: dict[str, SimWorker], worker_end: dict[str, float], makespan: float
+) -> dict[str, dict[str, Any]]:
+    """Per worker: memory, start and end (the makespan if it never ended), start-up, tasks."""
+    return {
+        name: {
+            "memory_mb": w.state.memory_mb,
+            "start_ms": w.started_ms,
+            "end_ms": worker_end.get(name, makespan),
+            "startup_state": w.startup_state,
+            "startup_ms": w.startup_ms,
+            "tasks": list(w.tasks),
+        }
+        for name, w in workers.items()
+    }
+
+
+def critical_path(traces: dict[str, TaskTrace], view: PlanView) -> list[str]:
+    """Walk back from the last sink through the parent that finished last."""
+    if not traces:
+        return []
+    end = max(view.sinks, key=lambda t: (traces[t].end_ms, t))
+    path = [end]
+    while view.parents[path[-1]]:
+        path.append(max(view.parents[path[-1]], key=lambda p: (traces[p].end_ms, p)))
+    return path[::-1]
 
 
 def workflow_type(wf) -> str:  # noqa: ANN001 - Workflow

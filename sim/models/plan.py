@@ -11,6 +11,7 @@ critical path, makespan and cost.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -108,13 +109,44 @@ class PlanningTaskInfo:
         return asdict(self)
 
 
+class Deferred:
+    """Values computed on first use: ``Deferred(tasks=make_tasks, ...)``, then ``get("tasks")``.
+
+    A simulation's per-task and per-worker details cost as much to assemble as a good part of the run
+    itself, and a planner comparing candidate plans mostly reads the makespan and cost: the simulator
+    hands these details over unbuilt. Pickling builds them all (the makers may hold the simulation).
+    """
+
+    __slots__ = ("_makers", "_values")
+
+    def __init__(self, **makers: Callable[[], Any]) -> None:
+        self._makers = makers
+        self._values: dict[str, Any] = {}
+
+    def get(self, name: str) -> Any:
+        try:
+            return self._values[name]
+        except KeyError:
+            value = self._values[name] = self._makers.pop(name)()
+            return value
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {name: self.get(name) for name in list(self._makers) + list(self._values)}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self._makers = {}
+        self._values = dict(state)
+
+
 @dataclass(slots=True)
 class PlanOutput:
-    """The simulator's account of one plan (one replication)."""
+    """The simulator's account of one plan (one replication).
+
+    ``workflow_type``, ``critical_path``, ``tasks`` and ``workers`` are computed on first use (from
+    ``details``, see :class:`Deferred`)."""
 
     planner: str
     workflow: str
-    workflow_type: str
     sla: str
     platform: str
     makespan_ms: float
@@ -126,9 +158,23 @@ class PlanOutput:
     bytes_uploaded: int
     bytes_downloaded: int
     store_ops: int
-    critical_path: list[str]
-    tasks: dict[str, PlanningTaskInfo]
-    workers: dict[str, dict[str, Any]]
+    details: Deferred = field(repr=False)
+
+    @property
+    def workflow_type(self) -> str:
+        return self.details.get("workflow_type")
+
+    @property
+    def critical_path(self) -> list[str]:
+        return self.details.get("critical_path")
+
+    @property
+    def tasks(self) -> dict[str, PlanningTaskInfo]:
+        return self.details.get("tasks")
+
+    @property
+    def workers(self) -> dict[str, dict[str, Any]]:
+        return self.details.get("workers")
 
     def summary(self) -> dict[str, Any]:
         return {
