@@ -49,6 +49,8 @@ from sim.worker import effects as fx
 from sim.worker.logic import (
     ASYNC_UPLOAD,
     CLUSTERING,
+    PRELOAD,
+    TASK_DUP,
     PlanView,
     WorkerState,
     start_worker_lifecycle,
@@ -242,6 +244,9 @@ class Simulation:
         deterministic = self.predictor.rng is None
         self._transfer_cache: dict | None = {} if deterministic and not self._counts_transfers else None
         self._starts: deque = deque()
+        self._store_latency = p.store_latency_ms
+        # Only preloads and task-dup wait for an output to be stored: without them, stores are not tracked.
+        self._waits_stored = bool(self.view.opts & {PRELOAD, TASK_DUP})
 
     # -- the driver -------------------------------------------------------------------------------------
     def mock_execute_branch(
@@ -353,8 +358,11 @@ class Simulation:
         streaming = self.streaming
         downloads = tr.downloads
         total = 0
+        cache = self._transfer_cache
         for key, nbytes in e.items:
-            ms = self._transfer_ms(nbytes, mem)
+            ms = cache.get((nbytes, mem)) if cache is not None else None
+            if ms is None:
+                ms = self._transfer_ms(nbytes, mem)
             if streaming:
                 stream_end = streaming.get(key)
                 if stream_end is not None and stream_end > now:
@@ -386,22 +394,24 @@ class Simulation:
         self.active_transfers -= n
 
     def _execute(self, e: fx.Execute, w: SimWorker):
-        tr = self._trace(e.task, w, e.label)
-        recorded = self.specs[e.task].runtime_ms
-        if self.platform.exec_from_recorded and recorded is not None:
+        task = e.task
+        tr = self._trace(task, w, e.label)
+        recorded = self.specs[task].runtime_ms if self.platform.exec_from_recorded else None
+        if recorded is not None:
             ms = float(recorded)
         else:
-            ms = self.predictor.exec_ms(self.wf, e.task, w.state.memory_mb)
+            ms = self.predictor.exec_ms(self.wf, task, w.state.memory_mb)
         tr.exec_ms = ms
         tr.end_ms = tr.exec_end_ms = self.env._now + ms
+        out = self.view.output_bytes[task]
         if ms <= 0:
-            return None, self.view.output_bytes[e.task]
+            return None, out
         if w.cpu is None:
-            return self.clock.after(ms), self.view.output_bytes[e.task]
+            return self.clock.after(ms), out
         ev = w.cpu.run(ms)
         started = self.env._now
         ev.callbacks.append(lambda _e: self._exec_done(tr, started))
-        return ev, self.view.output_bytes[e.task]
+        return ev, out
 
     def _exec_done(self, tr: TaskTrace, started: float) -> None:
         tr.exec_ms = self.env._now - started  # longer than the model's when tasks share the CPUs
@@ -409,7 +419,10 @@ class Simulation:
 
     def _store(self, e: fx.Store, w: SimWorker):
         tr = self.traces[e.task]
-        ms = self._transfer_ms(e.nbytes, w.state.memory_mb)
+        cache = self._transfer_cache
+        ms = cache.get((e.nbytes, w.state.memory_mb)) if cache is not None else None
+        if ms is None:
+            ms = self._transfer_ms(e.nbytes, w.state.memory_mb)
         tr.upload = (e.nbytes, ms)
         tr.end_ms = self.env._now + ms
         self.uploaded.append(e.task)
@@ -418,7 +431,9 @@ class Simulation:
         if e.stream:
             self.streaming[e.key] = self.env._now + ms
         wait, _ = self._transfer_wait(ms, 1)
-        if wait is None:
+        if not self._waits_stored:
+            pass  # no branch ever waits for a stored output (see __init__)
+        elif wait is None:
             self._stored(e.task)
         else:
             wait.callbacks.append(lambda _e: self._stored(e.task))
@@ -432,6 +447,10 @@ class Simulation:
             ev.succeed()
 
     def _wait_stored(self, e: fx.WaitStored, w: SimWorker):
+        if not self._waits_stored:
+            raise RuntimeError(
+                f"WaitStored({e.task!r}) in a plan whose stores are not tracked (see __init__)"
+            )
         self.store_ops += 1  # subscribe, then check the key
         if e.task in self.stored_done:
             return None, None
@@ -449,7 +468,10 @@ class Simulation:
 
     def _round_trip(self, value: Any = None):
         self.store_ops += 1
-        return self._timed(self.platform.store_latency_ms, value)
+        ms = self._store_latency
+        if ms <= 0:
+            return None, value
+        return self.clock.after(ms, value), value
 
     def _incr(self, e: fx.Incr, w: SimWorker):
         counters = self.counters

@@ -99,7 +99,8 @@ class Predictor:
 
     def _exec_ms(self, wf: Workflow, task_id: str, memory_mb: int) -> float:
         spec = wf.task(task_id)
-        in_bytes = self.sizes(wf).input_bytes[task_id]
+        sizes = self._sizes.get(id(wf)) or self.sizes(wf)
+        in_bytes = sizes.input_bytes[task_id]
         m = self.models
         model = m.exec.get(spec.function)
         residuals = getattr(model, "residuals", None)
@@ -126,6 +127,16 @@ class Predictor:
         return t.median_ms(nbytes, memory_mb) * self._factor(t.residuals, ASSUMED_SPREAD["transfer"])
 
     def startup_ms(self, memory_mb: int, state: str) -> float:
+        memo = self._memo
+        if memo is not None:
+            key = ("s", memory_mb, state)
+            value = memo.get(key)
+            if value is None:
+                value = memo[key] = self._startup_ms(memory_mb, state)
+            return value
+        return self._startup_ms(memory_mb, state)
+
+    def _startup_ms(self, memory_mb: int, state: str) -> float:
         s = self.models.startup
         return s.median_ms(memory_mb, state) * self._factor(s.residuals(state), ASSUMED_SPREAD["startup"])
 

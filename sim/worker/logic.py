@@ -70,6 +70,7 @@ from __future__ import annotations
 
 import itertools
 import re
+import weakref
 from collections.abc import Generator
 from typing import Any
 
@@ -98,6 +99,7 @@ from sim.worker.effects import (
     input_key,
     output_key,
 )
+from sim.workflow.dag import Workflow
 
 Branch = Generator[Any, Any, None]
 
@@ -125,6 +127,54 @@ ALL_OPTIMIZATIONS = (
 LARGE_OUTPUT_BYTES = 5_000_000  # WUKONG's threshold for a "large" output (reference: 5 MB)
 CARRY_LIMIT_BYTES = 250_000  # at most this much parent output travels inside one invocation
 INLINE_PLAN_MAX_TASKS = 64  # inline-plan: a larger plan fragment is fetched from the store instead
+
+
+class WorkflowShape:
+    """The part of a :class:`PlanView` that depends on the workflow alone, not on the plan.
+
+    Planners simulate many candidate plans of one workflow: :func:`workflow_shape` builds this once per
+    workflow (and again only after the workflow changed). Shared between views: never modified.
+    """
+
+    __slots__ = (
+        "order",
+        "parents",
+        "children",
+        "n_parents",
+        "sinks",
+        "roots",
+        "stored_inputs",
+        "output_key",
+        "counter_key",
+    )
+
+    def __init__(self, wf: Workflow) -> None:
+        order = wf.topological_order()
+        # networkx's adjacency dicts directly (same order as predecessors()/successors(), less overhead)
+        g = wf.graph
+        pred, succ, node = g._pred, g._succ, g._node
+        self.order = order
+        self.parents = {t: tuple(pred[t]) for t in order}
+        self.children = {t: tuple(succ[t]) for t in order}
+        self.n_parents = {t: len(p) for t, p in self.parents.items()}
+        self.sinks = frozenset(t for t in order if not succ[t])
+        self.roots = tuple(t for t in order if not pred[t])
+        self.stored_inputs = {t: stored_items(node[t]["spec"]) for t in order}
+        # Store keys, built once (the logic names them for every task it runs).
+        self.output_key = {t: output_key(t) for t in order}
+        self.counter_key = {t: counter_key(t) for t in order}
+
+
+_SHAPES: weakref.WeakKeyDictionary[Workflow, WorkflowShape] = weakref.WeakKeyDictionary()
+
+
+def workflow_shape(wf: Workflow) -> WorkflowShape:
+    """The workflow's :class:`WorkflowShape`, cached while its topological order (reset by every added
+    task or edge) is the same list."""
+    shape = _SHAPES.get(wf)
+    if shape is None or shape.order is not wf.topological_order():
+        shape = _SHAPES[wf] = WorkflowShape(wf)
+    return shape
 
 
 class PlanView:
@@ -157,6 +207,8 @@ class PlanView:
         "root_clusters",
         "n_sinks",
         "tasks_of",
+        "output_key",
+        "counter_key",
     )
 
     def __init__(
@@ -166,23 +218,24 @@ class PlanView:
         output_bytes: dict[str, int] | None = None,
     ) -> None:
         wf = plan.workflow
-        g = wf.graph
-        order = wf.topological_order()
+        shape = workflow_shape(wf)
+        order = shape.order
         self.plan = plan
-        # networkx's adjacency dicts directly (same order as predecessors()/successors(), less overhead)
-        pred, succ = g._pred, g._succ
-        self.parents = {t: tuple(pred[t]) for t in order}
-        self.children = {t: tuple(succ[t]) for t in order}
-        self.n_parents = {t: len(p) for t, p in self.parents.items()}
-        self.worker = {t: plan.configs[t].worker_id for t in order}
-        self.memory = {t: plan.configs[t].memory_mb for t in order}
-        self.sinks = frozenset(t for t in order if not self.children[t])
-        self.roots = tuple(t for t in order if not self.parents[t])
-        self.stored_inputs = {t: stored_items(wf.task(t)) for t in order}
+        self.parents = shape.parents
+        self.children = shape.children
+        self.n_parents = shape.n_parents
+        self.sinks = shape.sinks
+        self.roots = shape.roots
+        self.stored_inputs = shape.stored_inputs
+        self.output_key = shape.output_key
+        self.counter_key = shape.counter_key
+        configs = plan.configs
+        self.worker = {t: configs[t].worker_id for t in order}
+        self.memory = {t: configs[t].memory_mb for t in order}
         self.edge_bytes = (
             edge_bytes
             if edge_bytes is not None
-            else {(u, v): d.get("bytes") or 0 for u, v, d in g.edges(data=True)}
+            else {(u, v): d.get("bytes") or 0 for u, v, d in wf.graph.edges(data=True)}
         )
         self.output_bytes = (
             output_bytes if output_bytes is not None else {t: wf.task(t).output_bytes or 0 for t in order}
@@ -349,7 +402,9 @@ def preload_output(ws: WorkerState, parent: str, consumer: str) -> Branch:
     """Fetch ``parent``'s output as soon as it is stored, before ``consumer`` is ready."""
     yield WaitStored(parent)
     if parent not in ws.held:
-        yield Fetch(consumer, ((output_key(parent), ws.view.edge_bytes[parent, consumer]),), "preload")
+        yield Fetch(
+            consumer, ((ws.view.output_key[parent], ws.view.edge_bytes[parent, consumer]),), "preload"
+        )
         ws.held.add(parent)
 
 
@@ -361,7 +416,7 @@ def duplicate_then_execute(ws: WorkerState, task: str, parent: str) -> Branch:
     for q in v.parents[parent]:
         if q not in ws.held:
             yield WaitStored(q)
-    items = [(output_key(q), v.edge_bytes[q, parent]) for q in v.parents[parent] if q not in ws.held]
+    items = [(v.output_key[q], v.edge_bytes[q, parent]) for q in v.parents[parent] if q not in ws.held]
     items += [kv for kv in v.stored_inputs[parent] if kv[0] not in ws.inputs]
     if items:
         yield Fetch(parent, tuple(items), "dup")
@@ -373,7 +428,7 @@ def duplicate_then_execute(ws: WorkerState, task: str, parent: str) -> Branch:
     ws.held.add(parent)
     others = frozenset(v.parents[task]) - {parent}
     if others:
-        (counted,) = yield Peek(task, (counter_key(task),))
+        (counted,) = yield Peek(task, (v.counter_key[task],))
         if not others <= counted:
             return
     if task not in ws.started:
@@ -399,14 +454,16 @@ def execute_branch(ws: WorkerState, task: str | None) -> Branch:
             )
             if pending:
                 yield Join(pending)
-        items = [(output_key(p), v.edge_bytes[p, task]) for p in v.parents[task] if p not in held]
+        out_key, edge_bytes = v.output_key, v.edge_bytes
+        items = [(out_key[p], edge_bytes[p, task]) for p in v.parents[task] if p not in held]
         stored = v.stored_inputs[task]
         if stored:
             items += [kv for kv in stored if kv[0] not in ws.inputs]
         if items:
             yield Fetch(task, tuple(items))
             held.update(v.parents[task])
-            ws.inputs.update(k for k, _ in stored)
+            if stored:
+                ws.inputs.update(k for k, _ in stored)
         yield Execute(task)
         held.add(task)
         mine = yield from finish_task(ws, task, forks)
@@ -424,7 +481,7 @@ def finish_task(ws: WorkerState, task: str, forks: list[Any]) -> Generator[Any, 
     this branch continues with; background work (async uploads) is appended to ``forks``."""
     v = ws.view
     if task in v.sinks:
-        yield Store(task, output_key(task), v.output_bytes[task])
+        yield Store(task, v.output_key[task], v.output_bytes[task])
         yield Complete(task)
         if CLEANUP in v.opts:
             (done,) = yield Incr(task, (SINKS_DONE_KEY,))
@@ -454,13 +511,13 @@ def finish_task(ws: WorkerState, task: str, forks: list[Any]) -> Generator[Any, 
             rest = [c for c in children if c not in live]
             ready = yield from update_dependency_counters(ws, task, rest)
             return mine + (yield from handle_downstream(ws, task, ready))
-    yield Store(task, output_key(task), v.output_bytes[task])
+    yield Store(task, v.output_key[task], v.output_bytes[task])
     ready = yield from update_dependency_counters(ws, task, children)
     return (yield from handle_downstream(ws, task, ready))
 
 
 def store_output(ws: WorkerState, task: str, stream: bool = False) -> Branch:
-    yield Store(task, output_key(task), ws.view.output_bytes[task], stream)
+    yield Store(task, ws.view.output_key[task], ws.view.output_bytes[task], stream)
 
 
 def running_elsewhere(ws: WorkerState, child: str) -> bool:
@@ -494,7 +551,7 @@ def split_local_children(ws: WorkerState, task: str) -> tuple[list[str], list[st
 
 def upload_then_release(ws: WorkerState, task: str, children: list[str], keep_flexible: bool) -> Branch:
     """The background half of async-upload: store, then count and hand over the remaining children."""
-    yield Store(task, output_key(task), ws.view.output_bytes[task])
+    yield Store(task, ws.view.output_key[task], ws.view.output_bytes[task])
     ready = yield from update_dependency_counters(ws, task, children)
     mine = yield from handle_downstream(ws, task, ready, keep_flexible)
     if mine:
@@ -529,7 +586,7 @@ def cluster_downstream(ws: WorkerState, task: str, forks: list[Any]) -> Generato
     if len(local) > 1:
         mark_cluster_local(ws, local)
     if fan_in:
-        counted = yield Peek(task, tuple(counter_key(c) for c in fan_in))
+        counted = yield Peek(task, tuple([v.counter_key[c] for c in fan_in]))
         for c, parents_done in zip(fan_in, counted, strict=True):
             if len(parents_done) == v.n_parents[c] - 1 and task not in parents_done:
                 local.append(c)  # fan-in clustering: every other parent is done
@@ -654,8 +711,10 @@ def update_dependency_counters(
         else:
             remote.append(c)
     if remote:
-        counts = yield Incr(task, tuple(counter_key(c) for c in remote))
-        ready.extend(c for c, count in zip(remote, counts, strict=True) if count == v.n_parents[c])
+        key = v.counter_key
+        counts = yield Incr(task, tuple([key[c] for c in remote]))
+        n_parents = v.n_parents
+        ready += [c for c, count in zip(remote, counts, strict=True) if count == n_parents[c]]
     return ready
 
 
