@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 
 import simpy
 
+from sim.engine.clock import Clock, Timer
+
 
 @dataclass(slots=True)
 class Container:
@@ -36,7 +38,11 @@ class ContainerPool:
     all: list[Container] = field(default_factory=list)
     # Requests waiting at the cap, first come first served: a release wakes exactly one of them
     # (waking all of them would cost a round of events per waiter per release).
-    waiting: deque[simpy.Event] = field(default_factory=deque)
+    waiting: deque[Timer] = field(default_factory=deque)
+    clock: Clock = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.clock = Clock(self.env)
 
     def _reap(self) -> None:
         now = self.env.now
@@ -71,9 +77,10 @@ class ContainerPool:
             if not self._evict_one_idle():
                 return None
 
-    def turn(self) -> simpy.Event:
-        """An event that fires when a release lets the next waiting request try again."""
-        turn = self.env.event()
+    def turn(self) -> Timer:
+        """An event that fires when a release lets the next waiting request try again (callbacks only:
+        see :mod:`sim.engine.clock`)."""
+        turn = Timer()
         self.waiting.append(turn)
         return turn
 
@@ -107,7 +114,7 @@ class ContainerPool:
         c.idle_since = self.env.now
         self.idle.setdefault(c.memory_mb, []).append(c)
         if self.waiting:
-            self.waiting.popleft().succeed()
+            self.clock.fire(self.waiting.popleft())
 
     def allocated_mb_ms(self, end_ms: float) -> float:
         """Memory x time of every container, charging idle ones until expiry or ``end_ms``."""

@@ -351,7 +351,9 @@ class Simulation:
         return self.clock.after(ms, value), value
 
     def _fetch(self, e: fx.Fetch, w: SimWorker):
-        tr = self._trace(e.task, w, e.label)
+        tr = self.traces.get(e.task) if e.label is None else None
+        if tr is None:
+            tr = self._trace(e.task, w, e.label)
         mem = w.state.memory_mb
         longest = 0.0
         now = self.env._now
@@ -395,7 +397,9 @@ class Simulation:
 
     def _execute(self, e: fx.Execute, w: SimWorker):
         task = e.task
-        tr = self._trace(task, w, e.label)
+        tr = self.traces.get(task) if e.label is None else None
+        if tr is None:
+            tr = self._trace(task, w, e.label)
         recorded = self.specs[task].runtime_ms if self.platform.exec_from_recorded else None
         if recorded is not None:
             ms = float(recorded)
