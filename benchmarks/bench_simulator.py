@@ -13,6 +13,12 @@ Prints, measured in the same run so that the shared machine's speed cancels out:
 
 The montage rows are also written to ``--out`` (CSV), with the bare SimPy rate measured beside each, and
 the 100,000-task time scaled to a machine doing 253k bare timeouts/s (the budget's reference machine).
+
+Rates and ratios are per CPU second of this process (``time.process_time``), for the simulation and the
+bare yardstick alike: on a shared machine the wall clock also counts the time other processes held the
+core, which makes a wall-clock ratio swing several-fold between runs. Each montage size below 100,000 is
+simulated ``--repeat`` times (bare rate measured before each) and the best ratio is kept; wall times are
+printed beside.
 """
 
 from __future__ import annotations
@@ -31,7 +37,10 @@ GOAL_TASKS_PER_S = 25_000
 REFERENCE_BARE = 253_000  # bare SimPy timeouts/s of the machine the 30 s budget for 100,000 tasks assumes
 
 
-def bare_timeouts_per_s(n: int = 300_000) -> float:
+def bare_timeouts_per_s(n: int = 300_000, cpu: bool = False) -> float:
+    """Bare SimPy timeouts per second (one process yielding ``n`` timeouts): per wall-clock second, or
+    per CPU second of this process with ``cpu``."""
+    clock = time.process_time if cpu else time.perf_counter
     env = simpy.Environment()
 
     def proc(env: simpy.Environment):
@@ -39,9 +48,9 @@ def bare_timeouts_per_s(n: int = 300_000) -> float:
             yield env.timeout(1)
 
     env.process(proc(env))
-    t = time.perf_counter()
+    t = clock()
     env.run()
-    return n / (time.perf_counter() - t)
+    return n / (clock() - t)
 
 
 def load(spec: str):
@@ -79,15 +88,18 @@ def simulate_once(spec: str, planner: str = "wukong") -> dict:
     t1 = time.perf_counter()
     plan = get_planner(planner).plan(wf)
     t2 = time.perf_counter()
+    c2 = time.process_time()
     sim = Simulation(plan)
     result = sim.run()
     t3 = time.perf_counter()
+    c3 = time.process_time()
     return {
         "spec": spec,
         "tasks": len(wf),
         "load_s": t1 - t0,
         "plan_s": t2 - t1,
         "simulate_s": t3 - t2,
+        "simulate_cpu_s": c3 - c2,
         "makespan_ms": result.output.makespan_ms,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     }
@@ -107,6 +119,7 @@ def main() -> None:
     parser.add_argument(
         "--out", default="benchmarks/results/bench_simulator.csv", help="CSV of the montage rows"
     )
+    parser.add_argument("--repeat", type=int, default=3, help="runs per size below 100,000 (best kept)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -117,14 +130,15 @@ def main() -> None:
     from rich.table import Table
 
     console = Console()
-    bare = bare_timeouts_per_s()
-    console.print(f"bare SimPy: {bare:,.0f} timeouts/s")
+    bare = bare_timeouts_per_s(cpu=True)
+    console.print(f"bare SimPy: {bare:,.0f} timeouts per CPU second")
 
     table = Table(title="montage, wukong, default platform")
     for col in (
         "tasks",
         "simulate (s)",
-        "tasks/s",
+        "CPU (s)",
+        "tasks/CPU s",
         "ratio to bare timeouts/s",
         "goal ratio",
         "peak RSS (MB)",
@@ -134,18 +148,24 @@ def main() -> None:
     rows = []
     for n in sizes:
         spec = f"montage:tasks={n}"
-        bare = bare_timeouts_per_s()  # again next to each row: the machine's speed drifts
-        r = child(spec) if n >= 100_000 else simulate_once(spec)
-        rate = r["tasks"] / r["simulate_s"]
+        best = None
+        for _ in range(1 if n >= 100_000 else max(1, args.repeat)):
+            bare = bare_timeouts_per_s(cpu=True)  # again next to each run: the machine's speed drifts
+            r = child(spec) if n >= 100_000 else simulate_once(spec)
+            rate = r["tasks"] / r["simulate_cpu_s"]
+            if best is None or rate / bare > best[0] / best[1]:
+                best = (rate, bare, r)
+        rate, bare, r = best
         rows.append(
             {
                 "tasks": r["tasks"],
                 "simulate_s": round(r["simulate_s"], 3),
-                "tasks_per_s": round(rate),
-                "bare_timeouts_per_s": round(bare),
+                "simulate_cpu_s": round(r["simulate_cpu_s"], 3),
+                "tasks_per_cpu_s": round(rate),
+                "bare_timeouts_per_cpu_s": round(bare),
                 "ratio": round(rate / bare, 5),
                 "goal_ratio": GOAL_TASKS_PER_S / 1e6,
-                "simulate_s_at_reference": round(r["simulate_s"] * bare / REFERENCE_BARE, 2),
+                "simulate_s_at_reference": round(r["simulate_cpu_s"] * bare / REFERENCE_BARE, 2),
                 "peak_rss_mb": round(r["peak_rss_mb"]),
                 "makespan_ms": round(r["makespan_ms"], 3),
             }
@@ -153,14 +173,17 @@ def main() -> None:
         table.add_row(
             f"{r['tasks']:,}",
             f"{r['simulate_s']:.2f}",
+            f"{r['simulate_cpu_s']:.2f}",
             f"{rate:,.0f}",
             f"{rate / bare:.4f}",
             f"{GOAL_TASKS_PER_S / 1e6:.4f}",
             f"{r['peak_rss_mb']:,.0f}",
         )
         console.print(
-            f"  {spec}: {r['tasks']:,} tasks simulated in {r['simulate_s']:.2f} s "
-            f"({rate:,.0f} tasks/s, ratio {rate / bare:.4f}; load {r['load_s']:.1f} s, plan {r['plan_s']:.2f} s)"
+            f"  {spec}: {r['tasks']:,} tasks simulated in {r['simulate_s']:.2f} s, {r['simulate_cpu_s']:.2f} CPU s "
+            f"({rate:,.0f} tasks/CPU s, ratio {rate / bare:.4f}, "
+            f"{r['simulate_cpu_s'] * bare / REFERENCE_BARE:.1f} s at the reference machine; "
+            f"load {r['load_s']:.1f} s, plan {r['plan_s']:.2f} s)"
         )
     console.print(table)
     with open(args.out, "w", newline="") as f:
@@ -170,28 +193,30 @@ def main() -> None:
     console.print(f"wrote {args.out}")
     console.print(
         "goal: >= 25,000 tasks/s at 1.0 M bare timeouts/s (ratio >= 0.025); "
-        "100,000 tasks in < 30 s and < 2,048 MB"
+        "100,000 tasks in < 30 s (at the reference machine) and < 2,048 MB"
     )
 
     from sim.planners import PLANNERS
     from sim.workflow.library import load_workflow
 
     examples = ["tree_reduction", "gemm", "image_transform", "text_analysis", "wordcount", "montage_like"]
-    table = Table(title="planning + simulation of the reference examples (s)")
+    table = Table(title="planning + simulation of the reference examples (CPU s, best of --repeat)")
     table.add_column("workflow")
     names = sorted(PLANNERS)
     for name in names:
         table.add_column(name, justify="right")
     worst = 0.0
+    from sim.engine.whatif import what_if
+
     for ex in examples:
-        wf = load_workflow(ex)
         row = []
         for name in names:
-            from sim.engine.whatif import what_if
-
-            t = time.perf_counter()
-            what_if(wf, name)
-            dt = time.perf_counter() - t
+            dt = float("inf")
+            for _ in range(max(1, args.repeat)):
+                wf = load_workflow(ex)  # a fresh workflow: nothing cached from the previous run
+                t = time.process_time()
+                what_if(wf, name)
+                dt = min(dt, time.process_time() - t)
             worst = max(worst, dt)
             row.append(f"{dt:.3f}")
         table.add_row(f"{ex} ({len(wf)})", *row)
