@@ -14,7 +14,6 @@ upload and download times of the big output.
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import sys
 from pathlib import Path
@@ -23,6 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests" / "runtime"))  # the test workflows: a big payload, a digest
 
+from realrun import ab_args  # noqa: E402
 from runlib.workflows import digest, leaf, payload  # noqa: E402
 
 from calibration.fit import fit_models  # noqa: E402
@@ -48,11 +48,7 @@ def make_plan(nbytes: int, streaming: bool) -> Plan:
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--mb", type=int, default=64)
-    ap.add_argument("--repeat", type=int, default=3)
-    ap.add_argument("--launcher", default="process", choices=["process", "docker"])
-    args = ap.parse_args()
+    args = ab_args(__doc__, "--mb", 64, "size of the streamed output, MB")
     nbytes = args.mb << 20
     real: dict[bool, list[float]] = {False: [], True: []}
     xfer: dict[bool, list[tuple[float, float]]] = {False: [], True: []}

@@ -42,9 +42,8 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
-import io
 import json
-import pickle
+import struct
 import time
 import traceback
 from collections.abc import Generator
@@ -55,12 +54,12 @@ import cloudpickle
 import redis.asyncio as aioredis
 
 from runtime import cpu_meter, signing, tasklog
+from runtime.fragment import FragmentMaker, read_fragment
 from sim.models.plan import Plan
 from sim.models.records import TaskRecord, Transfer, WorkerRecord, to_dict
 from sim.models.resources import cpus_for_memory
 from sim.worker import effects as fx
 from sim.worker.logic import STREAMING, PlanView, WorkerState
-from sim.workflow.dag import Workflow
 from sim.workflow.language import resolve_refs
 
 # Big values are unpickled/verified off the event loop.
@@ -233,7 +232,7 @@ def invocation_id(inv: fx.Invocation) -> str:
 
 @dataclass(slots=True)
 class InvocationMsg:
-    """What a worker is started with (signed JSON; no pickle)."""
+    """What a worker is started with (signed; JSON and the fragment's bytes, nothing unpickled to read it)."""
 
     run_id: str
     inv_id: str
@@ -251,7 +250,9 @@ class InvocationMsg:
     plan: bytes = b""  # inline-plan: the worker's plan fragment (a signed RunContext), else fetched
 
     def encode(self) -> bytes:
-        body = json.dumps(
+        # Binary framing: u32 length | JSON head | the fragment's raw bytes. The fragment (often most of
+        # the message) is neither base64-encoded nor JSON-escaped on the way, nor parsed on the way back.
+        head = json.dumps(
             {
                 "run": self.run_id,
                 "id": self.inv_id,
@@ -266,16 +267,19 @@ class InvocationMsg:
                 "kind": self.kind,
                 "delay_ms": self.delay_ms,
                 "carried": {k: base64.b64encode(v).decode() for k, v in self.carried.items()},
-                **({"plan": base64.b64encode(self.plan).decode()} if self.plan else {}),
             },
             separators=(",", ":"),
         ).encode()
-        return signing.sign(body, b"invocation")
+        return signing.sign(struct.pack(">I", len(head)) + head + self.plan, b"invocation")
 
     @classmethod
     def decode(cls, data: bytes) -> InvocationMsg:
-        # The whole message, carried outputs included, is verified before anything is unpickled.
-        d = json.loads(bytes(signing.verify(data, b"invocation")))
+        # The whole message, carried outputs and fragment included, is verified before anything is unpickled.
+        body = signing.verify(data, b"invocation")
+        if len(body) < 4:
+            raise ValueError("invocation message too short")
+        (n,) = struct.unpack(">I", body[:4])
+        d = json.loads(bytes(body[4 : 4 + n]))
         return cls(
             d["run"],
             d["id"],
@@ -290,7 +294,7 @@ class InvocationMsg:
             d.get("kind", "invoke"),
             float(d.get("delay_ms", 0.0)),
             {k: base64.b64decode(v) for k, v in (d.get("carried") or {}).items()},
-            base64.b64decode(d["plan"]) if d.get("plan") else b"",
+            bytes(body[4 + n :]),
         )
 
     def carried_values(self) -> dict[str, Any]:
@@ -313,97 +317,29 @@ class RunContext:
         self.specs = self.wf.tasks
         self.workflow_type = meta.get("workflow_type", "")
         self.planner = plan.planner
-        # inline-plan: specs pickled without their function, and each function once, made once per run
-        self._spec_blobs: dict[str, bytes] = {}
-        self._spec_fns: dict[str, str] = {}  # task -> key of its function ("" for none)
-        self._fn_blobs: dict[str, bytes] = {}
-        self._fn_keys: dict[int, str] = {}
+        self._fragments: FragmentMaker | None = None  # inline-plan: made on first use, or loaded
 
     @staticmethod
     def dump(run_id: str, plan: Plan, meta: dict[str, Any]) -> bytes:
         return signing.dumps({"plan": plan, "meta": meta}, f"plan:{run_id}")
 
+    def fragments(self) -> FragmentMaker:
+        """inline-plan: what this run's fragments are cut from (see :mod:`runtime.fragment`)."""
+        if self._fragments is None:
+            self._fragments = FragmentMaker.from_plan(self.run_id, self.plan, self.meta, self.view.n_sinks)
+        return self._fragments
+
     def dump_fragment(self, tasks: frozenset[str]) -> bytes:
         """inline-plan: the plan restricted to ``tasks`` (a :func:`~sim.worker.logic.plan_fragment`), signed.
-
-        It travels in every invocation, so it must be cheap to make and to load: each task's spec is
-        pickled once per run without its function, each function once per run (code stored once per
-        function, not per task), both cached (a worker started with a fragment reuses the blobs it
-        received), and the rest is plain data. Parents and children keep their order (the logic breaks ties by it,
-        e.g. which flexible child continues here), and the fragment remembers how many sinks the whole
-        plan has (the logic's cleanup rule). Read back with :meth:`load_fragment`.
-        """
-        wf, plan, g = self.wf, self.plan, self.wf.graph
-        order = [t for t in wf.topological_order() if t in tasks]
-        ann = {k: v for k, v in plan.annotations.items() if k != "prewarm"}  # the client's business
-        ann["task_dup"] = tuple((t, p) for t, p in ann.get("task_dup", ()) if t in tasks and p in tasks)
-        ann["sinks_total"] = self.view.n_sinks
-        body = {
-            "name": wf.name,
-            "params": wf.params,
-            "order": order,
-            "specs": [self._spec_blob(t) for t in order],
-            "fns": {k: self._fn_blobs[k] for k in dict.fromkeys(self._spec_fns[t] for t in order) if k},
-            "succ": [[(v, d) for v, d in g._succ[t].items() if v in tasks] for t in order],
-            "pred": [[u for u in g._pred[t] if u in tasks] for t in order],
-            "configs": [plan.configs[t] for t in order],
-            "planner": plan.planner,
-            "sla": plan.sla,
-            "optimizations": plan.optimizations,
-            "annotations": ann,
-            "meta": self.meta,
-        }
-        return signing.sign(pickle.dumps(body, protocol=5), f"fragment:{self.run_id}")
-
-    def _spec_blob(self, task: str) -> bytes:
-        blob = self._spec_blobs.get(task)
-        if blob is None:
-            spec = self.specs[task]
-            fn = spec.call.fn if spec.call is not None else None
-            key = ""
-            if fn is not None:
-                key = self._fn_keys.get(id(fn), "")
-                if not key:
-                    key = self._fn_keys[id(fn)] = f"{spec.function}#{len(self._fn_keys)}"
-                    self._fn_blobs[key] = cloudpickle.dumps(fn, protocol=5)
-            buf = io.BytesIO()
-            _SpecPickler(buf, fn, key).dump(spec)
-            blob = self._spec_blobs[task] = buf.getvalue()
-            self._spec_fns[task] = key
-        return blob
+        Read back with :meth:`load_fragment`."""
+        return self.fragments().dump(tasks)
 
     @classmethod
     def load_fragment(cls, run_id: str, data: bytes) -> RunContext:
         """The :class:`RunContext` of a fragment made by :meth:`dump_fragment` (signature checked first)."""
-        d = pickle.loads(signing.verify(data, f"fragment:{run_id}"))
-        wf = Workflow(d["name"], d["params"])
-        g = wf.graph
-        order = d["order"]
-        fns = {k: cloudpickle.loads(blob) for k, blob in d["fns"].items()}
-        spec_fns: dict[str, str] = {}
-        for t, blob in zip(order, d["specs"], strict=True):
-            unpickler = _SpecUnpickler(io.BytesIO(blob), fns)
-            g._node[t] = {"spec": unpickler.load()}
-            spec_fns[t] = unpickler.used
-            g._succ[t] = {}
-            g._pred[t] = {}
-        for t, children in zip(order, d["succ"], strict=True):
-            g._succ[t] = dict(children)
-        for t, parents in zip(order, d["pred"], strict=True):
-            g._pred[t] = {u: g._succ[u][t] for u in parents}  # one edge dict, as networkx keeps it
-        wf._topo = order
-        plan = Plan(
-            wf,
-            dict(zip(order, d["configs"], strict=True)),
-            d["planner"],
-            d["sla"],
-            d["optimizations"],
-            d["annotations"],
-        )
-        rc = cls(run_id, plan, d["meta"])
-        rc._spec_blobs = dict(zip(order, d["specs"], strict=True))
-        rc._spec_fns = spec_fns
-        rc._fn_blobs = dict(d["fns"])
+        plan, meta, maker = read_fragment(run_id, data)
+        rc = cls(run_id, plan, meta)
+        rc._fragments = maker  # the fragments this worker makes are cut from the records it received
         return rc
 
     @classmethod
@@ -412,27 +348,6 @@ class RunContext:
             raise MissingValue(f"run {run_id}: no plan stored (the run ended or never started)")
         obj = signing.loads(data, f"plan:{run_id}")
         return cls(run_id, obj["plan"], obj["meta"])
-
-
-class _SpecPickler(cloudpickle.Pickler):
-    """Pickles a task spec with its function left out (a reference ``key``, resolved by the loader)."""
-
-    def __init__(self, file: io.BytesIO, fn: Any, key: str) -> None:
-        super().__init__(file, protocol=5)
-        self.fn, self.key = fn, key
-
-    def persistent_id(self, obj: Any) -> str | None:
-        return self.key if self.fn is not None and obj is self.fn else None
-
-
-class _SpecUnpickler(pickle.Unpickler):
-    def __init__(self, file: io.BytesIO, fns: dict[str, Any]) -> None:
-        super().__init__(file)
-        self.fns, self.used = fns, ""
-
-    def persistent_load(self, pid: Any) -> Any:
-        self.used = str(pid)
-        return self.fns[self.used]
 
 
 # --- the driver -------------------------------------------------------------------------------------

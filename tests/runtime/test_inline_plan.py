@@ -101,3 +101,23 @@ def test_a_fragment_above_the_threshold_is_fetched(redis_server):
     assert rep.result == base.result == sum(range(64))
     assert _plan_sources(rep) == _plan_sources(base) == ["fetched"]
     assert rep.uploaded() == base.uploaded() and rep.keys_left == 0
+
+
+def test_a_fragment_travels_as_it_is_and_its_functions_load_once():
+    """The invocation carries the fragment's bytes (no base64, no JSON escaping), and a warm worker that
+    loads several fragments of one run unpickles each function once (fragments are made and read at
+    every start: their cost decides whether inline-plan helps)."""
+    from runtime.driver import InvocationMsg
+
+    wf = tree(16)
+    plan = _with_inline(get_planner("wukong").plan(wf))
+    rc = RunContext("frag", plan, {"workflow_type": "x"})
+    frags = [inv.fragment for inv in simulate(plan).invocations if inv.fragment is not None]
+    blobs = [rc.dump_fragment(f) for f in frags[:2]]
+    msg = InvocationMsg("frag", "f:leaf-0", None, 1024, ("leaf-0",), 0.0, 0.0, "test", 10.0, plan=blobs[0])
+    wire = msg.encode()
+    assert len(wire) < len(blobs[0]) + 400 and blobs[0] in wire
+    assert InvocationMsg.decode(wire).plan == blobs[0]
+    a, b = (RunContext.load_fragment("frag", x) for x in blobs)
+    assert a.specs["add-0"].call.fn is b.specs["add-0"].call.fn
+    assert sorted(a.wf.graph) == sorted(frags[0]) and a.view.n_sinks == 1
