@@ -7,11 +7,18 @@ outliers are down-weighted rather than dropped):
 - execution, per function: ``log t = log a + b log in_bytes - c log(mem/1024)``, where ``t`` is the
   *uncontended* time (:func:`sim.models.records.uncontended_exec_ms`: a real task's ``exec_ms`` scaled by
   the CPU share the simulator would have given it, since the simulator applies CPU sharing itself)
+  and, for a function that mostly sleeps or waits for I/O (its recorded CPU time, :func:`sim.models.records.
+  io_aware_exec`, is below :data:`CPU_BOUND_FRACTION` of its time), its time alone with only the CPU part
+  shared; the model then carries that ``cpu_fraction`` and the simulator shares only that part
 - output size, per function: ``log out = log k + e log in_bytes``; a declared I/O relation (the ``@task``
   hint, given to :func:`fit_models` or carried by records as ``io``) takes precedence over fitting
 - transfer (downloads and uploads alike): ``log t = log(latency + bytes / (bw (mem/1024)^alpha))``
 - start-up, cold and warm: ``log t = log s + d log(mem/1024)``, ``t`` without the wait for a free
-  container at the cap (:func:`startup_alone_ms`)
+  container at the cap and the invocation's hand-off (:func:`startup_alone_ms`), and without the engine
+  steps behind the cold starts requested with it (:func:`calibration.platform_fit.cold_start_ranks`);
+  when the per-run medians drifted, recent runs weigh more (:func:`recency_weights`). The platform's
+  fixed costs (store round trip, invocation, those engine steps) are fitted by
+  :mod:`calibration.platform_fit`
 
 Fallbacks, each one written into the model's :class:`FitInfo` (``fallback`` and ``notes``):
 
@@ -40,6 +47,7 @@ from typing import Any
 import numpy as np
 from scipy.optimize import least_squares
 
+from calibration.platform_fit import cold_start_ranks
 from sim.models.performance import (
     BASELINE_MEMORY_MB,
     DEFAULT_MEMORY_EXPONENT,
@@ -53,12 +61,28 @@ from sim.models.performance import (
     StartupModel,
     TransferModel,
 )
-from sim.models.records import LoadReport, Record, TaskRecord, WorkerRecord, uncontended_exec_ms
+from sim.models.records import (
+    LoadReport,
+    Record,
+    TaskRecord,
+    WorkerRecord,
+    io_aware_exec,
+    uncontended_exec_ms,
+)
 from sim.workflow.language import IORelation
 
 MIN_SAMPLES = 3  # fewer than this: a function keeps only its intercept
 MIN_PER_CONFIG = 5  # samples a memory size needs to keep its own residuals
 MIN_LOG_SPREAD = 0.05  # std of a log regressor below which its exponent is unidentifiable
+# A function whose median CPU-bound fraction is below this is modelled as partly off-CPU (sleeping, I/O):
+# only that fraction is shared with the tasks beside it. Above it, the task counts as CPU-bound: on a
+# loaded host a CPU-bound task also gets less CPU than its allowance (fraction 0.6-0.9 measured), and
+# that slowness is not something the tasks beside it escape.
+CPU_BOUND_FRACTION = 0.5
+# Start-up times whose per-run medians differ by more than this ratio have drifted (the host's load):
+# the fit then weighs each run RECENCY times the next one.
+DRIFT_RATIO = 1.25
+RECENCY = 0.5
 DEFAULT_B = 1.0
 DEFAULT_E = 1.0
 DEFAULT_STARTUP_EXP = {"cold": DEFAULT_STARTUP.cold_exp, "warm": DEFAULT_STARTUP.warm_exp}
@@ -161,6 +185,8 @@ class _ExecSamples:
     x: list[float] = field(default_factory=list)
     m: list[float] = field(default_factory=list)
     t: list[float] = field(default_factory=list)
+    t_io: list[float] = field(default_factory=list)  # alone, only the CPU part shared (io_aware_exec)
+    f: list[float] = field(default_factory=list)  # CPU-bound fraction of each sample
 
 
 def _declared_from_extra(extra: dict[str, Any]) -> IORelation | None:
@@ -184,7 +210,14 @@ def _mem_ratio(m: np.ndarray | float) -> np.ndarray | float:
 def startup_alone_ms(rec: WorkerRecord) -> float:
     """A worker's start-up without the time its request waited for a free container at the cap (real
     records carry it as ``queued_ms``): the simulator's pool models that wait itself, and the start-up
-    model is applied only once a container is acquired."""
+    model is applied only once a container is acquired.
+
+    Real records also carry the container's own start (``launcher_startup_ms``: until its serve loop
+    answers; about 0 when warm); that is the start-up, and the rest (the invocation's hand-off, the
+    plan's fetch) is the platform's invocation latency (:mod:`calibration.platform_fit`)."""
+    launcher = rec.extra.get("launcher_startup_ms")
+    if isinstance(launcher, (int, float)) and not isinstance(launcher, bool) and math.isfinite(launcher):
+        return max(float(launcher), 0.0)
     queued = rec.extra.get("queued_ms")
     if (
         isinstance(queued, (int, float))
@@ -212,7 +245,10 @@ def fit_models(
     tr_b: list[float] = []
     tr_t: list[float] = []
     tr_m: list[float] = []
-    st_s: dict[str, tuple[list[float], list[float]]] = {"cold": ([], []), "warm": ([], [])}
+    st_s: dict[str, tuple[list[float], list[float], list[int]]] = {"cold": ([], [], []), "warm": ([], [], [])}
+    runs: dict[str, int] = {}  # run id -> order of first appearance (records come oldest run first)
+    # Cold starts requested together end one engine step apart: each is fitted without its steps.
+    ranks, step = cold_start_ranks(records)
     for rec, where in zip(records, origins, strict=False):
         if isinstance(rec, TaskRecord):
             if rec.memory_mb <= 0:
@@ -227,6 +263,9 @@ def fit_models(
                 s.x.append(max(rec.input_bytes, 1))
                 s.m.append(rec.memory_mb)
                 s.t.append(uncontended_exec_ms(rec))  # the simulator re-applies CPU sharing
+                t_io, frac = io_aware_exec(rec)
+                s.t_io.append(t_io)
+                s.f.append(frac)
             else:
                 report.skip("task: exec_ms is 0 (execution model)", where)
             if rec.output_bytes > 0:
@@ -243,9 +282,12 @@ def fit_models(
                     report.skip("transfer: bytes or ms is 0", where)
         elif isinstance(rec, WorkerRecord):
             startup = startup_alone_ms(rec)
+            if step is not None and id(rec) in ranks:
+                startup = max(startup - (ranks[id(rec)] - 1) * step, 0.05 * startup)
             if rec.memory_mb > 0 and startup > 0:
                 st_s[rec.state][0].append(rec.memory_mb)
                 st_s[rec.state][1].append(startup)
+                st_s[rec.state][2].append(runs.setdefault(rec.run_id, len(runs)))
             else:
                 report.skip("worker: memory_mb or startup_ms is 0", where)
     models = PerformanceModels()
@@ -289,9 +331,15 @@ def _fit_exec(models: PerformanceModels, samples: Mapping[str, _ExecSamples], re
     pooled_b, pooled_c, pooled_funcs = _pooled_exec(samples)
     for f in sorted(samples):
         s = samples[f]
-        x, m, t = (np.asarray(v, float) for v in (s.x, s.m, s.t))
-        lx, lm, ly = np.log(x), np.log(_mem_ratio(m)), np.log(t)
         notes: list[str] = []
+        cpu_fraction = float(np.median(s.f)) if s.f else 1.0
+        if cpu_fraction < CPU_BOUND_FRACTION:
+            times = s.t_io
+            notes.append(f"{cpu_fraction:.0%} of the time on a CPU: only that part is shared")
+        else:
+            times, cpu_fraction = s.t, 1.0
+        x, m, t = (np.asarray(v, float) for v in (s.x, s.m, times))
+        lx, lm, ly = np.log(x), np.log(_mem_ratio(m)), np.log(t)
         fallback = "fitted"
         few = t.size < MIN_SAMPLES
         free_b = not few and _spread(lx) >= MIN_LOG_SPREAD
@@ -333,7 +381,7 @@ def _fit_exec(models: PerformanceModels, samples: Mapping[str, _ExecSamples], re
             k += 1
         if c is None:
             c = float(beta[k])
-        model = ExecModel(a=math.exp(loga), b=b, c=c)
+        model = ExecModel(a=math.exp(loga), b=b, c=c, cpu_fraction=cpu_fraction)
         pred = np.array([model.median_ms(xi, mi) for xi, mi in zip(x, m, strict=True)])
         logres = ly - np.log(pred)
         model.residuals = Residuals.from_array(logres)
@@ -516,8 +564,39 @@ def _fit_transfer(
 
 
 # -- start-up ------------------------------------------------------------------------------------------------
+def recency_weights(run_index: np.ndarray, log_times: np.ndarray) -> np.ndarray | None:
+    """Weights that favour recent runs when start-up times drifted between runs, else None.
+
+    Cold starts follow the host's load, which drifts: the same cell started its first worker in 6.1,
+    7.1, 3.8 then 1.7 s. When the per-run medians spread by more than :data:`DRIFT_RATIO`, each run
+    weighs :data:`RECENCY` times the next one (the latest weighs 1); otherwise every sample counts once.
+    """
+    order = sorted(set(run_index.tolist()))
+    if len(order) < 2:
+        return None
+    medians = [float(np.median(log_times[run_index == r])) for r in order]
+    if max(medians) - min(medians) <= math.log(DRIFT_RATIO):
+        return None
+    age = {r: len(order) - 1 - i for i, r in enumerate(order)}
+    return np.array([RECENCY ** age[r] for r in run_index.tolist()])
+
+
+def _weighted_median(values: np.ndarray, weights: np.ndarray) -> float:
+    idx = np.argsort(values)
+    cum = np.cumsum(weights[idx])
+    return float(values[idx][np.searchsorted(cum, 0.5 * cum[-1])])
+
+
+def _weighted_sample(values: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Residuals repeated in proportion to their weight: an SLA's quantile then favours recent runs."""
+    reps = np.maximum(1, np.rint(weights / weights.min()).astype(int))
+    return np.repeat(values, reps)
+
+
 def _fit_startup(
-    models: PerformanceModels, samples: Mapping[str, tuple[list[float], list[float]]], report: FitReport
+    models: PerformanceModels,
+    samples: Mapping[str, tuple[list[float], list[float], list[int]]],
+    report: FitReport,
 ) -> None:
     d = DEFAULT_STARTUP
     out: dict[str, Any] = {}
@@ -543,19 +622,27 @@ def _fit_startup(
             continue
         lm, lt = np.log(_mem_ratio(m)), np.log(t)
         notes = []
+        w = recency_weights(np.asarray(samples[state][2], int), lt)
+        sw = np.sqrt(w) if w is not None else np.ones_like(lt)
+        if w is not None:
+            notes.append(f"{state}: start-up drifted between runs: each run weighs {RECENCY:g}x the next")
+            infos.append(notes[-1])
         if t.size >= MIN_SAMPLES and _spread(lm) >= MIN_LOG_SPREAD:
-            logs, dexp = robust_linear(np.column_stack([np.ones_like(lm), lm]), lt)
+            X = np.column_stack([np.ones_like(lm), lm])
+            logs, dexp = robust_linear(X * sw[:, None], lt * sw)
             fb = "fitted"
         else:
             dexp = DEFAULT_STARTUP_EXP[state]
-            logs = float(np.median(lt - dexp * lm))
+            centred = lt - dexp * lm
+            logs = float(np.median(centred)) if w is None else _weighted_median(centred, w)
             fb = "default"
             notes.append(f"{state}: exponent {dexp:g} default (a single memory size or too few samples)")
-            infos.extend(notes)
+            infos.append(notes[-1])
         fallbacks.append(fb)
         scale = math.exp(float(logs))
         pred = scale * np.exp(float(dexp) * lm)
-        res = Residuals.from_array(lt - np.log(pred))
+        logres = lt - np.log(pred)
+        res = Residuals.from_array(logres if w is None else _weighted_sample(logres, w))
         out[state] = (scale, float(dexp), res)
         total += t.size
         r2, mape = quality(t, pred)

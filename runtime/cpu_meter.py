@@ -13,6 +13,9 @@ function call:
   than from the mean ``k``);
 - ``cpu_limit``: the CPUs this worker may use (cgroup quota in a container, else the CPU affinity).
 
+:func:`thread_schedstat` adds, per task, its thread's CPU time and run-queue wait: whether the task
+was off the CPU by its own doing (sleep, I/O) or for lack of a CPU.
+
 Both integrals are kept as running sums over the whole process, so a task's averages are two
 subtractions at its end: O(1) per task, whatever the number of concurrent tasks.
 """
@@ -90,6 +93,22 @@ class CpuMeter:
 
 
 METER = CpuMeter()  # one per worker process: a process is one worker (container) at a time
+
+
+def thread_schedstat() -> tuple[float, float] | None:
+    """This thread's CPU time and run-queue wait so far, in ms (``/proc/thread-self/schedstat``: time on
+    a CPU, time runnable but waiting for one), or None where the kernel does not expose them.
+
+    The wait tells a task starved of CPU (a loaded host, a container's quota) from one that sleeps or
+    waits for I/O: both have little CPU time, only the first has a long wait. Calibration needs the
+    difference (:func:`sim.models.records.off_cpu_ms`).
+    """
+    try:
+        with open("/proc/thread-self/schedstat", encoding="ascii") as fh:
+            on_cpu, waiting = fh.read().split()[:2]
+        return int(on_cpu) / 1e6, int(waiting) / 1e6
+    except (OSError, ValueError):
+        return None
 
 
 @lru_cache(maxsize=1)

@@ -44,6 +44,7 @@ import base64
 import contextlib
 import json
 import struct
+import sys
 import time
 import traceback
 from collections.abc import Generator
@@ -534,12 +535,23 @@ class WorkerDriver:
             a = resolve_refs(args, values)
             k = resolve_refs(kwargs, values)
             t = time.perf_counter()
+            # CPU time and run-queue wait of this thread, CPU time of the whole process (a library's own
+            # threads, e.g. BLAS): they tell a sleeping or I/O-bound task from a CPU-bound one, starved
+            # or not (sim.models.records.off_cpu_ms).
+            sched, proc = cpu_meter.thread_schedstat(), time.process_time()
+            cpu = time.thread_time()
             try:
                 with cpu_meter.METER.measure() as tt.crowding:
                     out = call.fn(*a, **k)
             except BaseException:
                 raise _TaskRaised(task, traceback.format_exc()) from None
             ms = (time.perf_counter() - t) * 1000.0
+            if not dup:
+                tt.extra["cpu_ms"] = round((time.thread_time() - cpu) * 1000.0, 3)
+                tt.extra["process_cpu_ms"] = round((time.process_time() - proc) * 1000.0, 3)
+                after = cpu_meter.thread_schedstat()
+                if sched is not None and after is not None:
+                    tt.extra["run_wait_ms"] = round(after[1] - sched[1], 3)
             return out, signing.dumps(out, context), ms
 
         async with tasklog.capture(self.r, self.keys.k(f"log:{task}")) as log:
@@ -833,6 +845,8 @@ class WorkerDriver:
                 "start_ms": cold_ms,
                 "plan": plan_source,
                 "queued_ms": queued_ms,
+                # the GIL switch interval: how long a running task can keep the loop from its next hand-off
+                "gil_switch_ms": sys.getswitchinterval() * 1000.0,
             },
         )
         self.records.append(to_dict(rec))

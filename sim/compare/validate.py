@@ -38,6 +38,7 @@ class Validation:
     edges: list[tuple[str, str]] = field(default_factory=list)
     calibrated: bool = False
     models: Any = None  # the last fitted models (calibrate)
+    platform: Any = None  # the last calibrated platform (calibrate)
 
     @property
     def comparisons(self) -> list[Comparison]:
@@ -65,6 +66,7 @@ def validate(
     on_run: Callable[[ValidationRun], None] | None = None,
     run: Callable[..., Any] | None = None,
     run_options: dict[str, Any] | None = None,
+    calibrate_platform: bool = True,
 ) -> Validation:
     """Plan, simulate and run ``workflow`` ``runs`` times; see the module docstring.
 
@@ -72,6 +74,7 @@ def validate(
     ``records``): tests use it to stand in for the runtime; ``launcher``, ``redis_url`` and ``timeout_s``
     go to it, with ``run_options`` (e.g. ``max_workers``, to match the platform's ``max_containers``).
     """
+    from sim.engine.platform import load_platform
     from sim.engine.whatif import what_if
     from sim.models.performance import PerformanceModels
 
@@ -88,13 +91,16 @@ def validate(
     if run is None:
         from runtime.client import run_workflow as run
     out = Validation(wf.name, planner, edges=list(wf.graph.edges), calibrated=calibrate)
+    # With calibration, the platform's store round trip and invocation latency are fitted too (on top of
+    # ``platform``), unless ``calibrate_platform`` is False.
+    base_platform = plat = load_platform(platform)
     history: list[Record] = []
     current = models
     tag = uuid.uuid4().hex[:6]
     for i in range(1, runs + 1):
         rid = f"v{tag}-{i}"
         pid = f"{rid}-plan"
-        w = what_if(wf, planner, memory_sizes, sla, platform, current)
+        w = what_if(wf, planner, memory_sizes, sla, plat, current)
         planned = w.result.records(pid)
         real: list[Record] = []
         error = None
@@ -134,7 +140,11 @@ def validate(
         if calibrate and real:
             history += real
             from calibration.fit import fit_models
+            from calibration.platform_fit import fit_platform
 
             current, _ = fit_models(history)
             out.models = current
+            if calibrate_platform:
+                plat, _ = fit_platform(history, base_platform)
+                out.platform = plat
     return out

@@ -12,6 +12,10 @@ Built-ins:
 - ``ideal``: no latency, no start-up, unlimited bandwidth and containers, no CPU sharing, and execution
   time equal to each task's recorded runtime: its makespan is the workflow's critical path.
 
+``calibration.platform_fit`` fits the store round trip, the invocation latency, the spacing of cold
+starts requested together, a worker's task hand-off step and the GIL switch interval from real records
+(``plansim validate --calibrate`` plans each run with them).
+
 A platform file is JSON with any of the fields of :class:`Platform` (unknown fields are an error).
 """
 
@@ -42,6 +46,17 @@ class Platform:
     plan_bytes_per_task: float = 0.0
     plan_load_base_ms: float = 0.0
     plan_load_ms_per_task: float = 0.0
+    # Cold starts requested together do not end together: the container engine creates and starts them
+    # one at a time. Each cold start holds this serial stage for its first ``cold_start_serial_ms`` (part
+    # of its start-up time), so the k-th of n simultaneous starts ends (k-1) x this later than the first.
+    # Measured on the runtime (calibration.platform_fit); 0 means starts are independent.
+    cold_start_serial_ms: float = 0.0
+    # A worker's event loop hands its tasks to threads one at a time: siblings that become ready together
+    # start this far apart (the first at once). Only with CPU sharing, where the overlap matters.
+    task_dispatch_ms: float = 0.0
+    # The interpreter's GIL switch interval (CPython: 5 ms): the loop that dispatches a worker's next task
+    # waits up to this long for a running Python task to let go (see Simulation._dispatch_wait). 0: off.
+    gil_switch_ms: float = 0.0
 
     def __post_init__(self) -> None:
         for f in (
@@ -51,6 +66,9 @@ class Platform:
             "plan_bytes_per_task",
             "plan_load_base_ms",
             "plan_load_ms_per_task",
+            "cold_start_serial_ms",
+            "task_dispatch_ms",
+            "gil_switch_ms",
         ):
             if getattr(self, f) < 0:
                 raise ValueError(f"platform {self.name!r}: {f} must be >= 0, got {getattr(self, f)}")

@@ -68,6 +68,7 @@ class SimWorker:
     startup_state: str | None = None
     startup_ms: float = 0.0
     tasks: list[str] = field(default_factory=list)
+    dispatch_free: float = 0.0  # when its event loop can hand the next task to a thread
 
 
 @dataclass(slots=True)
@@ -234,6 +235,7 @@ class Simulation:
         self.active_transfers = 0
         self._flex = 0
         self._plan_loaded: set[int] = set()  # containers that fetched the whole plan (cached for the run)
+        self._serial_free = 0.0  # when the engine's serial stage of cold starts is free again
         self._worker_end: dict[str, float] = {}
         # These optimizations let a flexible worker run several tasks at once.
         self._flexible_forks = bool(self.view.opts & {CLUSTERING, ASYNC_UPLOAD})
@@ -412,10 +414,52 @@ class Simulation:
             return None, out
         if w.cpu is None:
             return self.clock.after(ms), out
-        ev = w.cpu.run(ms)
+        wait = self._dispatch_wait(w, task, ms)
+        if wait <= 0:
+            return self._run_on_cpu(task, w, tr, ms), out
+        ev = clock.Timer()
+        tr.end_ms = tr.exec_end_ms = self.env._now + wait + ms
+        self.clock.after(wait).callbacks.append(
+            lambda _e: self._run_on_cpu(task, w, tr, ms).callbacks.append(lambda _e2: self.clock.fire(ev))
+        )
+        return ev, out
+
+    def _dispatch_wait(self, w: SimWorker, task: str, ms: float) -> float:
+        """How long a task waits behind the tasks its worker dispatched just before it (a task dispatched
+        alone does not wait).
+
+        The real worker's event loop hands tasks to its threads one at a time (``task_dispatch_ms``
+        apart), and it needs Python's GIL to do so: while the previous task runs Python code in its
+        thread, the loop gets the GIL only when that task ends or after the interpreter's switch interval
+        (``gil_switch_ms``, 5 ms in CPython). So each task holds the hand-off for ``max(dispatch,
+        min(its CPU work, switch))``: siblings shorter than the switch interval run one after the other,
+        unshared, as measured (``concurrency`` 1.0); longer ones start 5 ms apart and share the CPUs.
+        (Short tasks whose work releases the GIL, e.g. numpy, really do overlap: this model serialises
+        them too.)
+        """
+        p = self.platform
+        if p.task_dispatch_ms <= 0 and p.gil_switch_ms <= 0:
+            return 0.0
+        cpu_ms = ms * self.predictor.models.cpu_fraction(self.specs[task].function)
+        hold = max(p.task_dispatch_ms, min(cpu_ms, p.gil_switch_ms))
+        now = self.env._now
+        wait = max(0.0, w.dispatch_free - now)
+        w.dispatch_free = now + wait + hold
+        return wait
+
+    def _run_on_cpu(self, task: str, w: SimWorker, tr: TaskTrace, ms: float) -> clock.Timer:
+        frac = self.predictor.models.cpu_fraction(self.specs[task].function)
+        if frac >= 1.0:
+            ev = w.cpu.run(ms)
+        else:  # only the CPU part is shared; the rest (sleep, I/O) takes its own time after it
+            ev = clock.Timer()
+            rest = ms * (1.0 - frac)
+            w.cpu.run(ms * frac).callbacks.append(
+                lambda _e: self.clock.after(rest).callbacks.append(lambda _e2: self.clock.fire(ev))
+            )
         started = self.env._now
         ev.callbacks.append(lambda _e: self._exec_done(tr, started))
-        return ev, out
+        return ev
 
     def _exec_done(self, tr: TaskTrace, started: float) -> None:
         tr.exec_ms = self.env._now - started  # longer than the model's when tasks share the CPUs
@@ -575,7 +619,7 @@ class Simulation:
             return
         container, state = got
         startup = self.predictor.startup_ms(inv.memory_mb, state) if self.platform.startup else 0.0
-        startup += self._plan_ms(inv, container.id)
+        startup += self._plan_ms(inv, container.id) + self._serial_wait(state)
         if startup > 0:
             self.clock.after(startup).callbacks.append(
                 lambda _e: self._run_worker(inv, requested, container, state)
@@ -604,6 +648,17 @@ class Simulation:
         _Branch(
             self._handlers, start_worker_lifecycle(ws, inv.tasks, inv.carried), worker, None, ended
         ).resume()
+
+    def _serial_wait(self, state: str) -> float:
+        """How long a cold start waits for the engine's serial stage (``cold_start_serial_ms``) behind the
+        cold starts requested before it; the stage itself is part of the start-up model's time."""
+        serial = self.platform.cold_start_serial_ms
+        if state != "cold" or serial <= 0 or not self.platform.startup:
+            return 0.0
+        now = self.env.now
+        begin = max(now, self._serial_free)
+        self._serial_free = begin + serial
+        return begin - now
 
     def _plan_ms(self, inv: fx.Invocation, container: int) -> float:
         """Getting the plan at worker start (the runtime's ``run_invocation``): nothing if this container

@@ -109,6 +109,9 @@ class ExecModel:
     # Residuals per memory size (MB, as a string key in JSON) where that size had enough samples; a
     # prediction at another size uses the nearest size's residuals, then the pooled ``residuals``.
     residuals_by_memory: dict[int, Residuals] = field(default_factory=dict)
+    # The part of the time the task spends on a CPU (1: CPU-bound). The rest (sleeping, waiting for I/O)
+    # is not slowed down by tasks sharing the worker's CPUs: the simulator shares only this part.
+    cpu_fraction: float = 1.0
 
     def median_ms(self, in_bytes: float, memory_mb: float) -> float:
         return self.a * max(in_bytes, 1.0) ** self.b * (memory_mb / BASELINE_MEMORY_MB) ** (-self.c)
@@ -242,6 +245,11 @@ class PerformanceModels:
             return recorded_ms * (memory_mb / BASELINE_MEMORY_MB) ** (-DEFAULT_MEMORY_EXPONENT)
         return DEFAULT_EXEC_FLOOR_MS + DEFAULT_EXEC.median_ms(in_bytes, memory_mb)
 
+    def cpu_fraction(self, function: str) -> float:
+        """The CPU-bound part of ``function``'s execution time (1 unless calibration measured less)."""
+        model = self.exec.get(function)
+        return model.cpu_fraction if model is not None else 1.0
+
     def output_bytes(
         self,
         function: str,
@@ -335,7 +343,15 @@ def _fit(d: dict | None) -> FitInfo:
 
 def _exec_from(d: dict) -> ExecModel:
     by_memory = {int(m): _res(r) for m, r in (d.get("residuals_by_memory") or {}).items()}
-    return ExecModel(d["a"], d["b"], d["c"], _res(d.get("residuals")), _fit(d.get("fit")), by_memory)
+    return ExecModel(
+        d["a"],
+        d["b"],
+        d["c"],
+        _res(d.get("residuals")),
+        _fit(d.get("fit")),
+        by_memory,
+        float(d.get("cpu_fraction", 1.0)),
+    )
 
 
 def _replay_from(d: dict) -> ReplayParams:

@@ -188,13 +188,70 @@ def uncontended_exec_ms(rec: TaskRecord) -> float:
     either (simulated, imported) are taken as measured alone. ``cpus`` is the record's configured vCPUs,
     the value the simulator shares.
     """
+    rate = _share_rate_of(rec)
+    return rec.exec_ms if rate is None else rec.exec_ms * rate
+
+
+def _share_rate_of(rec: TaskRecord) -> float | None:
+    """The CPU rate the simulator would have given the task beside the others (None: not recorded)."""
     if rec.cpu_share is not None:
-        rate = min(1.0, max(rec.cpus, 1.0) * rec.cpu_share)
-    elif rec.concurrency is not None:
-        rate = share_rate(rec.cpus, rec.concurrency)
-    else:
-        return rec.exec_ms
-    return rec.exec_ms * rate
+        return min(1.0, max(rec.cpus, 1.0) * rec.cpu_share)
+    if rec.concurrency is not None:
+        return share_rate(rec.cpus, rec.concurrency)
+    return None
+
+
+def _extra_ms(rec: TaskRecord, name: str) -> float | None:
+    v = rec.extra.get(name)
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+        return None
+    return max(0.0, float(v))
+
+
+OFF_CPU_MIN_MS = 1.0  # off-CPU time below this is measurement noise of a short task, not a sleep
+
+
+def busy_ms(rec: TaskRecord) -> float | None:
+    """How long a real task's thread was on a CPU or waiting for one, or None when the runtime did not
+    record it (or the work ran in other threads: then the task counts as CPU-bound).
+
+    The runtime records, over the task's function call, its thread's CPU time (``cpu_ms``) and the time
+    it was runnable but waiting for a CPU (``run_wait_ms``, the kernel's run-queue delay: a loaded host,
+    a container's quota). A sleeping or I/O-bound task has little of either; a CPU-bound one has its
+    whole turn. When the process's CPU time over the call (``process_cpu_ms``, divided by the tasks
+    executing) clearly exceeds the thread's, the work ran in a library's own threads (BLAS) while the
+    task's thread waited for them: None.
+    """
+    cpu, wait = _extra_ms(rec, "cpu_ms"), _extra_ms(rec, "run_wait_ms")
+    if cpu is None or wait is None:
+        return None
+    proc = _extra_ms(rec, "process_cpu_ms")
+    if proc is not None and proc / max(rec.concurrency or 1.0, 1.0) > 1.5 * cpu + 0.5:
+        return None
+    return cpu + wait
+
+
+def io_aware_exec(rec: TaskRecord) -> tuple[float, float]:
+    """``(t, f)``: the task's time alone on its worker and the CPU-bound fraction ``f`` of it, when only
+    its CPU part is slowed down by the tasks beside it.
+
+    With wall time ``W``, busy time ``B`` (:func:`busy_ms`, what the task would have used alone) and the
+    simulator's share rate ``r``, the CPU part took ``B / r`` and the rest ``W - B / r`` did not depend
+    on sharing, so alone ``t = W - B (1/r - 1)``, kept within ``[W r, W]`` (all CPU, none), and
+    ``f = B / t``. Three 200 ms sleeps on one worker give ``t`` ~ 200 ms and ``f`` ~ 0
+    (:func:`uncontended_exec_ms` gives 67 ms); three CPU-bound tasks taking turns on a starved CPU
+    give ``f`` = 1. Without the runtime's measurements the task counts as CPU-bound:
+    ``(uncontended_exec_ms(rec), 1.0)``.
+    """
+    busy = busy_ms(rec)
+    if busy is None or rec.exec_ms <= 0:
+        return uncontended_exec_ms(rec), 1.0
+    wall = rec.exec_ms
+    rate = _share_rate_of(rec) or 1.0
+    alone = min(wall, max(wall * rate, wall - busy * (1.0 / rate - 1.0)))
+    if alone - busy < OFF_CPU_MIN_MS:  # timer granularity and hand-offs, not sleeping: CPU-bound
+        return uncontended_exec_ms(rec), 1.0
+    return alone, min(1.0, busy / alone)
 
 
 def write_jsonl(records: Iterable[Record], out: str | Path | TextIO) -> int:

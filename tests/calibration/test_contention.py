@@ -130,3 +130,68 @@ def test_small_fixed_size_transfers_fit_a_latency_not_a_tiny_bandwidth() -> None
     assert tr.latency_ms == pytest.approx(10.9, rel=0.1)
     assert tr.median_ms(10_000_000, 1024) < 1000.0
     assert any("latency-bound" in n for n in tr.fit.notes)
+
+
+def test_sleeping_tasks_beside_each_other_fit_their_time_alone() -> None:
+    """Sleeps of 200 ms, three at a time on one worker, measure 200 ms and were on a CPU (or waiting
+    for one) for under 1 ms: the fitted model says 200 ms mostly off-CPU (the CPU-sharing correction
+    alone would say 67 ms)."""
+    from sim.models.records import io_aware_exec
+
+    sleeps = {"cpu_ms": 0.6, "run_wait_ms": 0.2}
+    records = [
+        rec(200.0, input_bytes=1000 + i, concurrency=3.0, cpu_share=1 / 3, extra=dict(sleeps))
+        for i in range(9)
+    ]
+    t, f = io_aware_exec(records[0])
+    assert t == pytest.approx(200.0 - 0.8 * 2) and f < 0.01
+    models, _ = fit_models(records)
+    model = models.exec["f"]
+    assert model.median_ms(1000, 1024) == pytest.approx(198.4, rel=0.01)
+    assert model.cpu_fraction < 0.01
+    assert uncontended_exec_ms(records[0]) == pytest.approx(200.0 / 3)  # what the fit used to learn
+
+
+@pytest.mark.parametrize(
+    "measured",
+    [
+        lambda k: {"cpu_ms": 20.0, "run_wait_ms": 80.0},  # starved: its turns were mostly run-queue waits
+        lambda k: {"cpu_ms": 0.0, "run_wait_ms": 0.0, "process_cpu_ms": 57.0 * k},  # BLAS-like threads
+    ],
+)
+def test_cpu_bound_tasks_keep_a_fraction_of_one(measured) -> None:  # noqa: ANN001 - a lambda
+    """100 ms of work alone, measured with two or three beside it on a loaded host: whether its thread
+    mostly waited for a CPU or its work ran in other threads, it is CPU-bound, not asleep."""
+    records = [
+        rec(
+            100.0 * (1 + i % 3),
+            input_bytes=1000 + i,
+            concurrency=float(1 + i % 3),
+            cpu_share=1.0 / (1 + i % 3),
+            extra=measured(1 + i % 3),
+        )
+        for i in range(30)
+    ]
+    models, _ = fit_models(records)
+    assert models.exec["f"].cpu_fraction == 1.0
+    assert models.exec["f"].median_ms(1000, 1024) == pytest.approx(100.0, rel=0.02)
+
+
+def test_cpu_fraction_survives_the_models_file(tmp_path) -> None:  # noqa: ANN001 - pytest fixture
+    from sim.models.performance import PerformanceModels
+
+    records = [rec(200.0, input_bytes=1000 + i, extra={"cpu_ms": 2.0, "run_wait_ms": 0.0}) for i in range(5)]
+    models, _ = fit_models(records)
+    models.save(tmp_path / "m.json")
+    back = PerformanceModels.load(tmp_path / "m.json")
+    assert back.cpu_fraction("f") == pytest.approx(models.exec["f"].cpu_fraction)
+    assert back.cpu_fraction("f") < 0.1
+    assert back.cpu_fraction("unknown") == 1.0
+
+
+def test_a_short_task_below_the_timer_noise_stays_cpu_bound() -> None:
+    """A 0.05 ms addition whose thread saw 0.01 ms of CPU: the difference is timer granularity and the
+    hand-off, not a sleep."""
+    from sim.models.records import io_aware_exec
+
+    assert io_aware_exec(rec(0.05, extra={"cpu_ms": 0.01, "run_wait_ms": 0.0})) == (0.05, 1.0)

@@ -67,6 +67,26 @@ def test_calibration_shrinks_the_error():
     assert v.runs[1].models_samples > 0 and v.models is not None
 
 
+def test_calibration_fits_the_platform_and_plans_with_it():
+    """The stand-in's store round trips take 3 ms: the next plan is simulated with that, not 0.5 ms."""
+
+    class SlowStore(FakeRuntime):
+        def __call__(self, wf, **kw):
+            rep = super().__call__(wf, **kw)
+            for r in rep.records:
+                if isinstance(r, TaskRecord):
+                    r.downloads = [type(d)(40, 3.0) for d in r.downloads] or [Transfer(40, 3.0)]
+            return rep
+
+    from sim.models.records import Transfer
+
+    v = validate(WF, "uniform", runs=2, calibrate=True, run=SlowStore(slow=1.0))
+    assert v.platform is not None and v.platform.store_latency_ms == pytest.approx(3.0)
+    assert v.runs[1].planned_records  # run 2 was planned with the fitted platform
+    off = validate(WF, "uniform", runs=2, calibrate=True, run=SlowStore(slow=1.0), calibrate_platform=False)
+    assert off.platform is None
+
+
 def test_run_options_reach_the_runtime():
     fake = FakeRuntime()
     validate(WF, "uniform", runs=1, run=fake, run_options={"max_workers": 3})

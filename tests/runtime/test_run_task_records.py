@@ -7,10 +7,10 @@ import threading
 import time
 
 import redis
-from runlib.workflows import burn, chatty, fan
+from runlib.workflows import burn, chatty, fan, sleepy
 
 from runtime.client import run_workflow
-from sim.models.records import TaskRecord, uncontended_exec_ms
+from sim.models.records import TaskRecord, WorkerRecord, io_aware_exec, uncontended_exec_ms
 
 
 def _tasks(rep) -> dict[str, TaskRecord]:
@@ -31,9 +31,27 @@ def test_co_located_tasks_record_their_crowding(redis_server) -> None:
         assert 1 / 3 - 1e-9 <= t.cpu_share < 0.56
         assert t.cpu_limit is not None and t.cpu_limit > 0
         assert uncontended_exec_ms(t) < 0.56 * t.exec_ms
+        assert io_aware_exec(t)[1] > 0.5  # taking turns for the GIL is CPU sharing, not sleeping
     lone = [t for t in tasks.values() if t.function != "burn"]
     assert lone and all(t.concurrency == 1.0 and t.cpu_share == 1.0 for t in lone)
     assert rep.keys_left == 0
+
+
+def test_sleeping_tasks_record_little_cpu_time(redis_server) -> None:
+    """Three 0.5 s sleeps on one worker: each records its thread's CPU time (a fraction of a ms), so
+    calibration keeps its 0.5 s alone instead of dividing it by the three tasks beside it."""
+    rep = run_workflow(
+        fan(sleepy, 3, seconds=0.5), planner="uniform", redis_url=redis_server.url, timeout_s=120
+    )
+    sleeps = [t for t in _tasks(rep).values() if t.function == "sleepy"]
+    assert len(sleeps) == 3 and len({t.worker_id for t in sleeps}) == 1
+    for t in sleeps:
+        assert 0 <= t.extra["cpu_ms"] < 0.1 * t.exec_ms
+        assert t.extra["process_cpu_ms"] >= 0 and t.extra["run_wait_ms"] >= 0
+        alone, fraction = io_aware_exec(t)
+        assert fraction < 0.2 and alone > 0.8 * t.exec_ms
+    workers = [r for r in rep.records if isinstance(r, WorkerRecord)]
+    assert workers and all(w.extra["gil_switch_ms"] == 5.0 for w in workers)
 
 
 def test_log_lines_are_live_then_kept_in_the_records(redis_server) -> None:

@@ -1,0 +1,123 @@
+"""Fitting the platform's fixed costs from real records: each fit recovers a known value from synthetic
+records, and keeps the base platform's value when the records cannot tell."""
+
+from __future__ import annotations
+
+import pytest
+
+from calibration.fit import fit_models
+from calibration.platform_fit import cold_start_ranks, dispatch_steps_ms, fit_platform
+from sim.engine.platform import DEFAULT
+from sim.models.records import TaskRecord, Transfer, WorkerRecord
+
+
+def task(i: int, start: float = 0.0, worker: str = "w", run: str = "r", dl: list | None = None) -> TaskRecord:
+    return TaskRecord(
+        run_id=run,
+        workflow_type="t",
+        planner="p",
+        function="f",
+        task_id=f"t{i}",
+        worker_id=worker,
+        memory_mb=1024,
+        cpus=0.57,
+        input_bytes=100,
+        output_bytes=10,
+        exec_ms=1.0,
+        downloads=dl or [],
+        start_ms=start,
+        extra={"source": "real"},
+    )
+
+
+def worker(
+    name: str, startup: float, end: float, launcher: float, state: str = "cold", run: str = "r", queued=0.0
+) -> WorkerRecord:
+    return WorkerRecord(
+        run_id=run,
+        worker_id=name,
+        memory_mb=1024,
+        state=state,
+        startup_ms=startup,
+        extra={"launcher_startup_ms": launcher, "queued_ms": queued, "start_ms": end, "plan": "cached"},
+    )
+
+
+def test_store_latency_is_the_median_small_download() -> None:
+    recs = [task(i, dl=[Transfer(40, 2.0 + 0.1 * i)]) for i in range(5)]
+    recs.append(task(9, dl=[Transfer(10_000_000, 90.0)]))  # a large transfer is not a round trip
+    plat, notes = fit_platform(recs, DEFAULT)
+    assert plat.store_latency_ms == pytest.approx(2.2)
+    assert "store_latency_ms = 2.2" in notes[0]
+
+
+def test_too_few_samples_keep_the_base_values() -> None:
+    plat, notes = fit_platform([task(0, dl=[Transfer(40, 9.0)])], DEFAULT)
+    assert plat.store_latency_ms == DEFAULT.store_latency_ms
+    assert plat.invoke_latency_ms == DEFAULT.invoke_latency_ms
+    assert any("kept" in n for n in notes)
+
+
+def test_invocation_latency_is_what_the_container_start_does_not_explain() -> None:
+    # request -> running: 40 ms of hand-off on top of the container's start (cold) or nothing (warm),
+    # one of them after 500 ms at the cap.
+    recs = [
+        worker("a", 840.0, 840.0, 800.0),
+        worker("b", 41.0, 2000.0, 0.2, state="warm"),
+        worker("c", 540.0, 3000.0, 0.1, state="warm", queued=500.0),
+    ]
+    plat, _ = fit_platform(recs, DEFAULT)
+    assert plat.invoke_latency_ms == pytest.approx(40.0, abs=1.0)
+    models, _ = fit_models(recs)  # the start-up model is the container's start only: nothing twice
+    assert models.startup.median_ms(1024, "cold") == pytest.approx(800.0)
+
+
+def test_cold_starts_requested_together_end_a_step_apart() -> None:
+    """Four containers requested at 0 end at 1000, 1060, 1120, 1180 ms (60 ms engine step); a fifth
+    requested alone later is rank 1. The start-up model learns 1000 ms, not the 1090 ms median."""
+    recs = [worker(f"w{k}", 1000.0 + 60 * k, 1000.0 + 60 * k, 990.0 + 60 * k) for k in range(4)]
+    recs.append(worker("late", 1000.0, 6000.0, 990.0))
+    ranks, step = cold_start_ranks(recs)
+    assert step == pytest.approx(60.0)
+    assert [ranks[id(r)] for r in recs] == [1, 2, 3, 4, 1]
+    plat, _ = fit_platform(recs, DEFAULT)
+    assert plat.cold_start_serial_ms == pytest.approx(60.0)
+    models, _ = fit_models(recs)
+    assert models.startup.median_ms(1024, "cold") == pytest.approx(990.0)
+
+
+def test_dispatch_step_from_tasks_one_worker_started_together() -> None:
+    # worker w: three siblings 0.5 ms apart, then a lone task later; worker v: two 0.7 ms apart (twice).
+    recs = [task(i, 100.0 + 0.5 * i) for i in range(3)] + [task(3, 500.0)]
+    recs += [task(10 + i, 50.0 + 0.7 * i, worker="v") for i in range(2)]
+    recs += [task(20 + i, 900.0 + 0.7 * i, worker="v") for i in range(2)]
+    assert sorted(dispatch_steps_ms(recs)) == pytest.approx([0.5, 0.7, 0.7])
+    plat, _ = fit_platform(recs, DEFAULT)
+    assert plat.task_dispatch_ms == pytest.approx(0.7)
+
+
+def test_gil_switch_interval_comes_from_the_workers() -> None:
+    recs = [worker(f"w{k}", 900.0, 900.0 + 10_000 * k, 850.0) for k in range(3)]
+    for r in recs:
+        r.extra["gil_switch_ms"] = 5.0
+    plat, _ = fit_platform(recs, DEFAULT)
+    assert plat.gil_switch_ms == 5.0
+
+
+def three_runs(*cold_ms: float) -> list[WorkerRecord]:
+    """Three cold starts per run (requested 10 s apart: none together), one run per value."""
+    return [
+        worker(f"{run}{k}", ms, 10_000.0 * k + ms, ms, run=run)
+        for run, ms in zip("abc", cold_ms, strict=True)
+        for k in range(3)
+    ]
+
+
+def test_start_ups_that_drifted_favour_the_latest_run() -> None:
+    """Cold starts fell from 2 s to 1 s over three runs (the host's load): the fit follows the latest
+    run instead of the pooled median (1.5 s); without drift every run counts the same."""
+    models, _ = fit_models(three_runs(2000.0, 1500.0, 1000.0))
+    assert models.startup.median_ms(1024, "cold") == pytest.approx(1000.0)
+    assert "drifted" in " ".join(models.startup.fit.notes)
+    models, _ = fit_models(three_runs(1100.0, 1000.0, 900.0))
+    assert models.startup.median_ms(1024, "cold") == pytest.approx(1000.0)

@@ -1,0 +1,86 @@
+"""Tasks that mostly sleep or wait for I/O are not slowed down by the tasks sharing their worker's CPUs:
+the simulator shares only the CPU-bound fraction of their time (``ExecModel.cpu_fraction``)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from sim.engine.simulator import Simulation
+from sim.models.performance import ExecModel
+from tests.sim.helpers import SIMPLE, plan, simple_models, workflow
+
+SHARING = replace(SIMPLE, name="sharing", cpu_sharing=True)
+
+
+def sibling_exec_ms(cpu_fraction: float | None) -> list[float]:
+    """Three 100 ms children of ``a`` on one planned 2048 MB worker (1.14 vCPUs): they start together."""
+    wf = workflow([("a", "b1"), ("a", "b2"), ("a", "b3")])
+    models = simple_models()
+    if cpu_fraction is not None:
+        models.exec["b"] = ExecModel(a=1.0, b=0.0, c=0.0, cpu_fraction=cpu_fraction)
+    p = plan(wf, {t: "w1" for t in wf.graph})
+    r = Simulation(p, SHARING, models).run()
+    return [r.traces[t].exec_ms for t in ("b1", "b2", "b3")]
+
+
+def test_cpu_bound_siblings_share_the_cpus() -> None:
+    # 3 tasks on 1.14 vCPUs: each runs at 1.14 / 3 of a CPU, 100 ms of work takes 263 ms.
+    assert sibling_exec_ms(None) == pytest.approx([100 * 3 / 1.14] * 3)
+
+
+def test_sleeping_siblings_are_not_shared() -> None:
+    # 5% on a CPU (5 ms, shared by three: 13 ms), then 95 ms asleep each: 108 ms, not 263 ms.
+    got = sibling_exec_ms(0.05)
+    assert got == pytest.approx([5 * 3 / 1.14 + 95] * 3)
+    assert max(got) < 110
+
+
+def test_a_fraction_of_one_is_the_cpu_bound_model() -> None:
+    assert sibling_exec_ms(1.0) == sibling_exec_ms(None)
+
+
+def worker_starts(serial_ms: float) -> list[float]:
+    """Four roots on four planned workers: their cold starts are requested at the same instant."""
+    wf = workflow([("a1", "z"), ("a2", "z"), ("a3", "z"), ("a4", "z")])
+    p = plan(wf, {"a1": "w1", "a2": "w2", "a3": "w3", "a4": "w4", "z": "w1"})
+    platform = replace(SIMPLE, name="serial", cold_start_serial_ms=serial_ms)
+    r = Simulation(p, platform, simple_models()).run()
+    return sorted(r.traces[t].start_ms for t in ("a1", "a2", "a3", "a4"))
+
+
+def test_cold_starts_requested_together_end_one_serial_step_apart() -> None:
+    # claim 1 + invoke 10 + cold 100: all at 111 without the serial stage; 30 ms apart with one.
+    assert worker_starts(0.0) == pytest.approx([111.0] * 4)
+    assert worker_starts(30.0) == pytest.approx([111.0, 141.0, 171.0, 201.0])
+
+
+def sibling_exec(platform_changes: dict, runtime_ms: float) -> tuple[list[float], list[float]]:
+    """Exec times and exec starts of three siblings on one worker (1.14 vCPUs)."""
+    wf = workflow([("a", "b1"), ("a", "b2"), ("a", "b3")], runtime_ms=runtime_ms)
+    p = plan(wf, {t: "w1" for t in wf.graph})
+    r = Simulation(p, replace(SHARING, **platform_changes), simple_models()).run()
+    tr = [r.traces[t] for t in ("b1", "b2", "b3")]
+    return [t.exec_ms for t in tr], sorted(t.exec_end_ms - t.exec_ms for t in tr)
+
+
+def test_short_siblings_run_one_after_the_other_under_the_gil() -> None:
+    # 1 ms tasks, shorter than the 5 ms switch interval: the loop hands the next one over when the
+    # previous ends, so each takes its own 1 ms (shared, they would take 3 / 1.14 ms each).
+    shared, _ = sibling_exec({}, 1.0)
+    assert shared == pytest.approx([3 / 1.14] * 3)
+    alone, starts = sibling_exec({"gil_switch_ms": 5.0}, 1.0)
+    assert alone == pytest.approx([1.0] * 3)
+    assert [s - starts[0] for s in starts] == pytest.approx([0.0, 1.0, 2.0])
+
+
+def test_long_siblings_start_a_switch_interval_apart_then_share() -> None:
+    times, starts = sibling_exec({"gil_switch_ms": 5.0}, 100.0)
+    assert [s - starts[0] for s in starts] == pytest.approx([0.0, 5.0, 10.0])
+    assert min(times) > 200.0  # still shared: 300 ms of work on 1.14 vCPUs
+
+
+def test_dispatch_step_staggers_tiny_siblings() -> None:
+    _, starts = sibling_exec({"task_dispatch_ms": 0.5, "gil_switch_ms": 5.0}, 0.1)
+    assert [s - starts[0] for s in starts] == pytest.approx([0.0, 0.5, 1.0])
