@@ -1,0 +1,109 @@
+"""Re-score recorded accuracy cells with the current calibration and simulator: an A/B on the same real
+runs, without Docker and without the host's load changing between A and B.
+
+    .venv/bin/python benchmarks/bench_accuracy.py --records out/        # record the real runs once
+    .venv/bin/python benchmarks/rescore_accuracy.py out/                 # this code's predictions
+    PYTHONPATH=../other-checkout .venv/bin/python benchmarks/rescore_accuracy.py out/   # another's
+
+For each ``TYPE-PLANNER.jsonl`` file: fit the models (:func:`calibration.fit.fit_models`) and the
+platform (:func:`calibration.platform_fit.fit_platform`) on the real records of every run but the last,
+simulate the plan the last run actually ran (the planned records' workers and memory sizes, with the
+planner's optimizations), and compare with the last real run, as ``bench_accuracy.py`` scores it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from bench_accuracy import EXEC_GOAL_PCT, MAKESPAN_GOAL_PCT, PLANNERS, SIZES, split_at_first_task  # noqa: E402
+
+from calibration.fit import fit_models  # noqa: E402
+from sim.compare.plan_vs_real import compare_runs, group_runs  # noqa: E402
+from sim.engine.platform import DEFAULT  # noqa: E402
+from sim.engine.simulator import Simulation  # noqa: E402
+from sim.engine.whatif import what_if  # noqa: E402
+from sim.models.plan import Plan  # noqa: E402
+from sim.models.records import iter_jsonl  # noqa: E402
+from sim.models.resources import ResourceConfig  # noqa: E402
+from sim.workflow.library import load_workflow  # noqa: E402
+
+
+def rescore(path: Path, max_containers: int = 4, sla: str = "p50") -> dict | None:
+    """One recorded cell, re-predicted; None when its name is no known cell or it holds fewer than two
+    real runs."""
+    cell = next(((t, p) for t in SIZES for p in PLANNERS if path.stem == f"{t}-{p}"), None)
+    if cell is None:
+        return None
+    wtype, planner = cell
+    records = list(iter_jsonl(path))
+    runs = group_runs(records)
+    real = sorted(r for r in runs if not r.endswith("-plan"))
+    if len(real) < 2 or f"{real[-1]}-plan" not in runs:
+        return None
+    last, history = real[-1], [r for r in records if r.run_id in real[:-1]]
+    models, _ = fit_models(history)
+    platform = replace(DEFAULT, name=f"default-cap{max_containers}", max_containers=max_containers)
+    try:
+        from calibration.platform_fit import fit_platform
+    except ImportError:  # an older checkout (PYTHONPATH): its fixed platform
+        pass
+    else:
+        platform, _ = fit_platform(history, platform)
+    wf = load_workflow(SIZES[wtype])
+    replanned = what_if(wf, planner, [1024, 2048], sla, platform, models).plan
+    configs = {
+        t: ResourceConfig(r.memory_mb, None if r.worker_id.startswith("flex-") else r.worker_id)
+        for t, r in runs[f"{last}-plan"].tasks.items()
+    }
+    plan = Plan(
+        wf, configs, planner, replanned.sla, replanned.optimizations, dict(replanned.annotations)
+    ).validate()
+    sim = Simulation(plan, platform, models).run()
+    cmp = compare_runs(sim.records("rescored"), [r for r in records if r.run_id == last])
+    mk = cmp.overall["makespan_ms"]
+    ex = cmp.offsets()["exec_ms"]
+    return {
+        "workflow": wtype,
+        "planner": planner,
+        "planned_ms": mk["planned"],
+        "real_ms": mk["real"],
+        "makespan_err_pct": mk["error_pct"],
+        "exec_median_abs_err_pct": ex["median_abs_pct"],
+        **split_at_first_task(cmp),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("records", help="a folder of bench_accuracy.py --records files")
+    parser.add_argument("--max-containers", type=int, default=4)
+    args = parser.parse_args()
+    files = sorted(Path(args.records).glob("*.jsonl"))
+    if not files:
+        raise SystemExit(f"error: no .jsonl records in {args.records}")
+    rows = [r for f in files if (r := rescore(f, args.max_containers)) is not None]
+    for r in rows:
+        print(
+            f"{r['workflow']:16s} {r['planner']:12s} planned {r['planned_ms']:8.0f} real {r['real_ms']:8.0f} "
+            f"makespan {r['makespan_err_pct']:+7.1f}% (first task {r['first_task_err_pct']:+7.1f}%) "
+            f"exec {r['exec_median_abs_err_pct']:6.1f}%"
+        )
+    mks = [abs(r["makespan_err_pct"]) for r in rows]
+    exs = [r["exec_median_abs_err_pct"] for r in rows]
+    goal = sum(m <= MAKESPAN_GOAL_PCT and e <= EXEC_GOAL_PCT for m, e in zip(mks, exs, strict=True))
+    print(
+        f"cells {len(rows)}: goal {goal}, makespan within {MAKESPAN_GOAL_PCT:g}% "
+        f"{sum(m <= MAKESPAN_GOAL_PCT for m in mks)}, exec within {EXEC_GOAL_PCT:g}% "
+        f"{sum(e <= EXEC_GOAL_PCT for e in exs)}; median |makespan err| {statistics.median(mks):.1f}%, "
+        f"median exec {statistics.median(exs):.1f}%"
+    )
+
+
+if __name__ == "__main__":
+    main()
