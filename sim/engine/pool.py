@@ -45,7 +45,7 @@ class ContainerPool:
         self.clock = Clock(self.env)
 
     def _reap(self) -> None:
-        now = self.env.now
+        now = self.env._now
         for containers in self.idle.values():
             if containers and containers[0].idle_since + self.keep_alive_ms <= now:
                 keep = []
@@ -111,8 +111,11 @@ class ContainerPool:
         return self._new(memory_mb, prewarmed=True)
 
     def release(self, c: Container) -> None:
-        c.idle_since = self.env.now
-        self.idle.setdefault(c.memory_mb, []).append(c)
+        c.idle_since = self.env._now
+        idle = self.idle.get(c.memory_mb)
+        if idle is None:
+            idle = self.idle[c.memory_mb] = []
+        idle.append(c)
         if self.waiting:
             self.clock.fire(self.waiting.popleft())
 

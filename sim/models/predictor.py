@@ -82,10 +82,16 @@ class Predictor:
             return residuals.sample(self.rng) if self.rng is not None else residuals.factor(self.sla)
         if self.rng is not None:
             return math.exp(self.rng.normal(0.0, sigma))
-        q = self.sla.quantile
-        if q is None:
-            return math.exp(sigma * sigma / 2)  # mean of a log-normal with median 1
-        return math.exp(sigma * _normal_ppf(q))
+        key = ("spread", sigma)  # deterministic: one value per spread and SLA (memo is on without rng)
+        value = self._memo.get(key)
+        if value is None:
+            q = self.sla.quantile
+            if q is None:
+                value = math.exp(sigma * sigma / 2)  # mean of a log-normal with median 1
+            else:
+                value = math.exp(sigma * _normal_ppf(q))
+            self._memo[key] = value
+        return value
 
     def exec_ms(self, wf: Workflow, task_id: str, memory_mb: int) -> float:
         memo = self._memo
@@ -98,7 +104,8 @@ class Predictor:
         return self._exec_ms(wf, task_id, memory_mb)
 
     def _exec_ms(self, wf: Workflow, task_id: str, memory_mb: int) -> float:
-        spec = wf.task(task_id)
+        node = wf.graph._node.get(task_id)  # networkx's own dict: asked once per task and memory size
+        spec = node["spec"] if node is not None else wf.task(task_id)
         sizes = self._sizes.get(id(wf)) or self.sizes(wf)
         in_bytes = sizes.input_bytes[task_id]
         m = self.models

@@ -361,7 +361,8 @@ def start_worker_lifecycle(
     """A worker from invocation to exit: run the immediate tasks, wait for owned tasks fed from
     elsewhere (preloading their inputs, duplicating slow parents), end when every branch has ended."""
     v = ws.view
-    ws.held.update(carried)
+    if carried:
+        ws.held.update(carried)
     me = ws.worker_id
     waits = v.waits.get(me, ()) if me is not None else ()
     dups = v.dups.get(me, ()) if me is not None else ()
@@ -735,12 +736,15 @@ def handle_downstream(
     mine: list[str] = []
     delegate: list[Invocation] = []
     others: dict[str, list[str]] = {}
+    extras = CARRY_INPUTS in v.opts or INLINE_PLAN in v.opts  # an invocation may carry inputs or a plan
     for c in ready:
         w = v.worker[c]
         if w is None:
             if keep_flexible:
                 keep_flexible = False
                 mine.append(c)
+            elif not extras:  # the common case, without the helpers' calls
+                delegate.append(Invocation(None, v.memory[c], (c,)))
             else:
                 delegate.append(
                     Invocation(
