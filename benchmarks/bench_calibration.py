@@ -11,6 +11,8 @@
 3. WfInstances makespan: replay parameters calibrated per application on the development files only,
    makespan MAPE on the development and the evaluation files, per folder and overall. Anchors: replaying
    runtimes alone misses by 75.8% on average; a two-parameter grid fit gets 32.9%; goal at most 15%.
+
+The output of a full run is kept in benchmarks/results/bench_calibration.txt.
 """
 
 from __future__ import annotations
