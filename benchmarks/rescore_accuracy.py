@@ -3,7 +3,7 @@ runs, without Docker and without the host's load changing between A and B.
 
     .venv/bin/python benchmarks/bench_accuracy.py --records out/        # record the real runs once
     .venv/bin/python benchmarks/rescore_accuracy.py out/                 # this code's predictions
-    PYTHONPATH=../other-checkout .venv/bin/python benchmarks/rescore_accuracy.py out/   # another's
+    PYTHONPATH=../older-checkout .venv/bin/python benchmarks/rescore_accuracy.py out/ --fixed-platform
 
 For each ``TYPE-PLANNER.jsonl`` file: fit the models (:func:`calibration.fit.fit_models`) and the
 platform (:func:`calibration.platform_fit.fit_platform`) on the real records of every run but the last,
@@ -34,7 +34,9 @@ from sim.models.resources import ResourceConfig  # noqa: E402
 from sim.workflow.library import load_workflow  # noqa: E402
 
 
-def rescore(path: Path, max_containers: int = 4, sla: str = "p50") -> dict | None:
+def rescore(
+    path: Path, max_containers: int = 4, sla: str = "p50", fit_the_platform: bool = True
+) -> dict | None:
     """One recorded cell, re-predicted; None when its name is no known cell or it holds fewer than two
     real runs."""
     cell = next(((t, p) for t in SIZES for p in PLANNERS if path.stem == f"{t}-{p}"), None)
@@ -49,11 +51,9 @@ def rescore(path: Path, max_containers: int = 4, sla: str = "p50") -> dict | Non
     last, history = real[-1], [r for r in records if r.run_id in real[:-1]]
     models, _ = fit_models(history)
     platform = replace(DEFAULT, name=f"default-cap{max_containers}", max_containers=max_containers)
-    try:
+    if fit_the_platform:
         from calibration.platform_fit import fit_platform
-    except ImportError:  # an older checkout (PYTHONPATH): its fixed platform
-        pass
-    else:
+
         platform, _ = fit_platform(history, platform)
     wf = load_workflow(SIZES[wtype])
     replanned = what_if(wf, planner, [1024, 2048], sla, platform, models).plan
@@ -83,11 +83,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("records", help="a folder of bench_accuracy.py --records files")
     parser.add_argument("--max-containers", type=int, default=4)
+    parser.add_argument(
+        "--fixed-platform",
+        action="store_true",
+        help="keep the built-in platform (for checkouts from before calibration.platform_fit)",
+    )
     args = parser.parse_args()
     files = sorted(Path(args.records).glob("*.jsonl"))
     if not files:
         raise SystemExit(f"error: no .jsonl records in {args.records}")
-    rows = [r for f in files if (r := rescore(f, args.max_containers)) is not None]
+    rows = [
+        r
+        for f in files
+        if (r := rescore(f, args.max_containers, fit_the_platform=not args.fixed_platform)) is not None
+    ]
     for r in rows:
         print(
             f"{r['workflow']:16s} {r['planner']:12s} planned {r['planned_ms']:8.0f} real {r['real_ms']:8.0f} "

@@ -15,8 +15,9 @@ outliers are down-weighted rather than dropped):
 - transfer (downloads and uploads alike): ``log t = log(latency + bytes / (bw (mem/1024)^alpha))``
 - start-up, cold and warm: ``log t = log s + d log(mem/1024)``, ``t`` without the wait for a free
   container at the cap and the invocation's hand-off (:func:`startup_alone_ms`), and without the engine
-  steps behind the cold starts requested with it (:func:`calibration.platform_fit.cold_start_ranks`);
-  when the per-run medians drifted, recent runs weigh more (:func:`recency_weights`). The platform's
+  steps behind the cold starts requested with it (:func:`calibration.platform_fit.cold_start_ranks`).
+  Recent runs are not weighted more: on this shared host the start-up level jumps between runs rather
+  than trending (weighting the latest run was worse on 63 recorded cells). The platform's
   fixed costs (store round trip, invocation, those engine steps) are fitted by
   :mod:`calibration.platform_fit`
 
@@ -79,10 +80,6 @@ MIN_LOG_SPREAD = 0.05  # std of a log regressor below which its exponent is unid
 # loaded host a CPU-bound task also gets less CPU than its allowance (fraction 0.6-0.9 measured), and
 # that slowness is not something the tasks beside it escape.
 CPU_BOUND_FRACTION = 0.5
-# Start-up times whose per-run medians differ by more than this ratio have drifted (the host's load):
-# the fit then weighs each run RECENCY times the next one.
-DRIFT_RATIO = 1.25
-RECENCY = 0.5
 DEFAULT_B = 1.0
 DEFAULT_E = 1.0
 DEFAULT_STARTUP_EXP = {"cold": DEFAULT_STARTUP.cold_exp, "warm": DEFAULT_STARTUP.warm_exp}
@@ -245,8 +242,7 @@ def fit_models(
     tr_b: list[float] = []
     tr_t: list[float] = []
     tr_m: list[float] = []
-    st_s: dict[str, tuple[list[float], list[float], list[int]]] = {"cold": ([], [], []), "warm": ([], [], [])}
-    runs: dict[str, int] = {}  # run id -> order of first appearance (records come oldest run first)
+    st_s: dict[str, tuple[list[float], list[float]]] = {"cold": ([], []), "warm": ([], [])}
     # Cold starts requested together end one engine step apart: each is fitted without its steps.
     ranks, step = cold_start_ranks(records)
     for rec, where in zip(records, origins, strict=False):
@@ -287,7 +283,6 @@ def fit_models(
             if rec.memory_mb > 0 and startup > 0:
                 st_s[rec.state][0].append(rec.memory_mb)
                 st_s[rec.state][1].append(startup)
-                st_s[rec.state][2].append(runs.setdefault(rec.run_id, len(runs)))
             else:
                 report.skip("worker: memory_mb or startup_ms is 0", where)
     models = PerformanceModels()
@@ -564,38 +559,9 @@ def _fit_transfer(
 
 
 # -- start-up ------------------------------------------------------------------------------------------------
-def recency_weights(run_index: np.ndarray, log_times: np.ndarray) -> np.ndarray | None:
-    """Weights that favour recent runs when start-up times drifted between runs, else None.
-
-    Cold starts follow the host's load, which drifts: the same cell started its first worker in 6.1,
-    7.1, 3.8 then 1.7 s. When the per-run medians spread by more than :data:`DRIFT_RATIO`, each run
-    weighs :data:`RECENCY` times the next one (the latest weighs 1); otherwise every sample counts once.
-    """
-    order = sorted(set(run_index.tolist()))
-    if len(order) < 2:
-        return None
-    medians = [float(np.median(log_times[run_index == r])) for r in order]
-    if max(medians) - min(medians) <= math.log(DRIFT_RATIO):
-        return None
-    age = {r: len(order) - 1 - i for i, r in enumerate(order)}
-    return np.array([RECENCY ** age[r] for r in run_index.tolist()])
-
-
-def _weighted_median(values: np.ndarray, weights: np.ndarray) -> float:
-    idx = np.argsort(values)
-    cum = np.cumsum(weights[idx])
-    return float(values[idx][np.searchsorted(cum, 0.5 * cum[-1])])
-
-
-def _weighted_sample(values: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    """Residuals repeated in proportion to their weight: an SLA's quantile then favours recent runs."""
-    reps = np.maximum(1, np.rint(weights / weights.min()).astype(int))
-    return np.repeat(values, reps)
-
-
 def _fit_startup(
     models: PerformanceModels,
-    samples: Mapping[str, tuple[list[float], list[float], list[int]]],
+    samples: Mapping[str, tuple[list[float], list[float]]],
     report: FitReport,
 ) -> None:
     d = DEFAULT_STARTUP
@@ -622,27 +588,19 @@ def _fit_startup(
             continue
         lm, lt = np.log(_mem_ratio(m)), np.log(t)
         notes = []
-        w = recency_weights(np.asarray(samples[state][2], int), lt)
-        sw = np.sqrt(w) if w is not None else np.ones_like(lt)
-        if w is not None:
-            notes.append(f"{state}: start-up drifted between runs: each run weighs {RECENCY:g}x the next")
-            infos.append(notes[-1])
         if t.size >= MIN_SAMPLES and _spread(lm) >= MIN_LOG_SPREAD:
-            X = np.column_stack([np.ones_like(lm), lm])
-            logs, dexp = robust_linear(X * sw[:, None], lt * sw)
+            logs, dexp = robust_linear(np.column_stack([np.ones_like(lm), lm]), lt)
             fb = "fitted"
         else:
             dexp = DEFAULT_STARTUP_EXP[state]
-            centred = lt - dexp * lm
-            logs = float(np.median(centred)) if w is None else _weighted_median(centred, w)
+            logs = float(np.median(lt - dexp * lm))
             fb = "default"
             notes.append(f"{state}: exponent {dexp:g} default (a single memory size or too few samples)")
             infos.append(notes[-1])
         fallbacks.append(fb)
         scale = math.exp(float(logs))
         pred = scale * np.exp(float(dexp) * lm)
-        logres = lt - np.log(pred)
-        res = Residuals.from_array(logres if w is None else _weighted_sample(logres, w))
+        res = Residuals.from_array(lt - np.log(pred))
         out[state] = (scale, float(dexp), res)
         total += t.size
         r2, mape = quality(t, pred)

@@ -102,22 +102,3 @@ def test_gil_switch_interval_comes_from_the_workers() -> None:
         r.extra["gil_switch_ms"] = 5.0
     plat, _ = fit_platform(recs, DEFAULT)
     assert plat.gil_switch_ms == 5.0
-
-
-def three_runs(*cold_ms: float) -> list[WorkerRecord]:
-    """Three cold starts per run (requested 10 s apart: none together), one run per value."""
-    return [
-        worker(f"{run}{k}", ms, 10_000.0 * k + ms, ms, run=run)
-        for run, ms in zip("abc", cold_ms, strict=True)
-        for k in range(3)
-    ]
-
-
-def test_start_ups_that_drifted_favour_the_latest_run() -> None:
-    """Cold starts fell from 2 s to 1 s over three runs (the host's load): the fit follows the latest
-    run instead of the pooled median (1.5 s); without drift every run counts the same."""
-    models, _ = fit_models(three_runs(2000.0, 1500.0, 1000.0))
-    assert models.startup.median_ms(1024, "cold") == pytest.approx(1000.0)
-    assert "drifted" in " ".join(models.startup.fit.notes)
-    models, _ = fit_models(three_runs(1100.0, 1000.0, 900.0))
-    assert models.startup.median_ms(1024, "cold") == pytest.approx(1000.0)
