@@ -11,6 +11,8 @@ Prints, per memory size, p50/p95 in milliseconds of:
 * **cold job**: cold start plus one echo job round trip, as the caller sees it;
 * **warm start**: ``acquire`` when an idle worker is within keep-alive (pool bookkeeping only);
 * **warm job**: warm acquire plus one echo job round trip;
+* the cold and warm start of the **real worker** (``python -m runtime.docker_worker``, whose imports
+  of the worker logic and driver are what real runs pay; skip with ``--no-real``);
 
 and, on one running container, the two ways of handing a job to it:
 
@@ -95,6 +97,31 @@ def bench_starts(kind: str, url: str, memory_mb: int, samples: int) -> None:
     print(row("warm job (acquire + echo round trip)", warm_job))
 
 
+def bench_real_starts(kind: str, url: str, memory_mb: int, samples: int) -> None:
+    """The same cold/warm starts of the real worker (``python -m runtime.docker_worker``): it imports the
+    worker logic, the asyncio driver and redis-py before its serve loop is ready, so its cold start is the
+    one real runs pay. It only serves signed invocations (no echo job), so only starts are measured."""
+    from runtime.client import make_launcher
+
+    cold, warm = [], []
+    with make_launcher(kind, url, keep_alive_s=0.0, start_timeout=120) as launcher:
+        for _ in range(samples):
+            cold.append(launcher.prewarm(memory_mb, 1)[0].startup_ms)
+            deadline = time.monotonic() + 10
+            while launcher.workers() and time.monotonic() < deadline:  # wait for the reaper
+                time.sleep(0.02)
+    with make_launcher(kind, url, keep_alive_s=60.0, start_timeout=120) as launcher:
+        launcher.prewarm(memory_mb, 1)
+        for _ in range(samples):
+            lease = launcher.acquire(memory_mb)
+            assert lease.state == "warm"
+            warm.append(lease.startup_ms)
+            launcher.release(lease)
+    print(f"{kind} workers running the real worker entrypoint, {memory_mb} MB")
+    print(row("cold start (launch -> serve loop ready)", cold))
+    print(row("warm start (acquire from pool)", warm))
+
+
 def timed(fn: Callable[[], object], samples: int) -> list[float]:
     out = []
     for _ in range(samples):
@@ -136,11 +163,14 @@ def main() -> int:
     parser.add_argument("--memory", type=int, action="append", help="MB (repeatable); default 1792 and 512")
     parser.add_argument("--kind", choices=["docker", "process"], default="docker")
     parser.add_argument("--no-handoff", action="store_true", help="skip the exec vs Redis comparison")
+    parser.add_argument("--no-real", action="store_true", help="skip the real worker entrypoint's starts")
     args = parser.parse_args()
     memories = args.memory or [1792, 512]
     with RedisServer() as server:
         for mb in memories:
             bench_starts(args.kind, server.url, mb, args.samples)
+            if not args.no_real:
+                bench_real_starts(args.kind, server.url, mb, args.samples)
         if args.kind == "docker" and not args.no_handoff:
             bench_handoff(server.url, memories[0], args.samples)
     return 0
