@@ -5,9 +5,10 @@ invocations it sends, and by workers for the invocations they send, while the ru
 millisecond spent making, moving or reading one delays a worker's start. Measured on the 255-task sum
 tree of ``benchmarks/bench_inline_plan.py`` (128 fragments of 15 tasks), the first design (one
 cloudpickle ``Pickler`` and one custom ``Unpickler`` per task spec, base64 inside a JSON invocation)
-cost the client 0.6 ms per fragment and each worker 1.3 ms to read one, 11 KB per invocation: the
-client's last invocation left 200 ms after submission on a loaded host, and real runs got slower while
-the simulator predicted a gain. Now a fragment is made in 0.01 ms and read in 0.2 ms (4 KB).
+cost the client 0.44 ms to make a fragment and 0.15 ms to encode its invocation (11 KB), and each worker
+1.3 ms to read one: the client's last invocation left 200 ms after submission on a loaded host, and
+real runs got slower while the simulator predicted a gain. Now a fragment is made in 0.01 ms and read
+in 0.2 ms (4 KB).
 
 What does not depend on the fragment is done once per run:
 
