@@ -195,3 +195,25 @@ def test_replay_bad_trace(main, tmp_path) -> None:
     (tmp_path / "t.json").write_text("[1, 2]")
     res = CliRunner().invoke(main, ["replay", str(tmp_path / "t.json")])
     assert res.exit_code == 1 and "a WfFormat document is a JSON object" in error_lines(res)[0]
+
+
+def test_bad_trace_fields_are_one_error_line(main, tmp_path, hello_trace) -> None:
+    """A real trace with a NaN runtime or a negative file size: calibrate and replay both print one
+    error line naming the file and the field, exit 1, no traceback."""
+    import lzma
+    import math
+
+    with lzma.open(hello_trace, "rt") as fh:
+        doc = json.load(fh)
+    nan = json.loads(json.dumps(doc))
+    nan["workflow"]["execution"]["tasks"][0]["runtimeInSeconds"] = math.nan
+    neg = json.loads(json.dumps(doc))
+    neg["workflow"]["specification"]["files"][0]["sizeInBytes"] = -3
+    for name, bad, field in (("nan.json", nan, "runtimeInSeconds"), ("neg.json", neg, "sizeInBytes")):
+        path = tmp_path / name
+        path.write_text(json.dumps(bad))
+        for args in (["calibrate", str(path), "-o", str(tmp_path / "m.json")], ["replay", str(path)]):
+            res = CliRunner().invoke(main, args)
+            lines = error_lines(res)
+            assert res.exit_code == 1 and len(lines) == 1, res.output
+            assert name in lines[0] and field in lines[0] and "Traceback" not in res.output
