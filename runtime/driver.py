@@ -32,6 +32,8 @@ WaitReady      subscribed (at worker start) to ``ready:{worker}``, then ``GET re
                set before the subscription is still seen (no lost notification); waits have a timeout
 Notify         a local future
 Prewarm        a request on the invoke list; the client pre-warms after the delay
+Expand         the source's output length, ``SET width:{node} NX`` then ``GET`` (the first width wins);
+               a worker that did not run the source ``GET`` s it
 =============  ==========================================================================================
 
 All keys are ``plansim:{run_id}:`` + the logic's relative keys (:class:`RunKeys`).
@@ -61,6 +63,8 @@ from sim.models.records import TaskRecord, Transfer, WorkerRecord, to_dict
 from sim.models.resources import cpus_for_memory
 from sim.worker import effects as fx
 from sim.worker.logic import STREAMING, PlanView, WorkerState
+from sim.workflow import dynamic
+from sim.workflow.dag import Workflow
 from sim.workflow.language import resolve_refs
 
 # Big values are unpickled/verified off the event loop.
@@ -315,10 +319,11 @@ class RunContext:
         self.wf = plan.workflow
         self.view = PlanView(plan)
         self.meta = meta
-        self.specs = self.wf.tasks
+        self.specs = _Specs(self.wf)
         self.workflow_type = meta.get("workflow_type", "")
         self.planner = plan.planner
         self._fragments: FragmentMaker | None = None  # inline-plan: made on first use, or loaded
+        self._fragments_order: list[str] | None = None  # the topological order it was made for
 
     @staticmethod
     def dump(run_id: str, plan: Plan, meta: dict[str, Any]) -> bytes:
@@ -326,8 +331,11 @@ class RunContext:
 
     def fragments(self) -> FragmentMaker:
         """inline-plan: what this run's fragments are cut from (see :mod:`runtime.fragment`)."""
-        if self._fragments is None:
+        order = self.wf.topological_order()
+        if self._fragments is None or self._fragments_order is not order:
+            # new, or a dynamic fan-out was expanded since (new tasks, changed records): made again
             self._fragments = FragmentMaker.from_plan(self.run_id, self.plan, self.meta, self.view.n_sinks)
+            self._fragments_order = order
         return self._fragments
 
     def dump_fragment(self, tasks: frozenset[str]) -> bytes:
@@ -341,6 +349,7 @@ class RunContext:
         plan, meta, maker = read_fragment(run_id, data)
         rc = cls(run_id, plan, meta)
         rc._fragments = maker  # the fragments this worker makes are cut from the records it received
+        rc._fragments_order = plan.workflow.topological_order()
         return rc
 
     @classmethod
@@ -349,6 +358,18 @@ class RunContext:
             raise MissingValue(f"run {run_id}: no plan stored (the run ended or never started)")
         obj = signing.loads(data, f"plan:{run_id}")
         return cls(run_id, obj["plan"], obj["meta"])
+
+
+class _Specs:
+    """Task id -> spec, read live from the workflow's graph (an expansion adds and replaces specs)."""
+
+    __slots__ = ("_node",)
+
+    def __init__(self, wf: Workflow) -> None:
+        self._node = wf.graph._node
+
+    def __getitem__(self, task: str) -> Any:
+        return self._node[task]["spec"]
 
 
 # --- the driver -------------------------------------------------------------------------------------
@@ -761,6 +782,25 @@ class WorkerDriver:
             res = await pipe.execute()
         return [frozenset(x.decode() if isinstance(x, bytes) else str(x) for x in members) for members in res]
 
+    async def _expand(self, e: fx.Expand) -> int:
+        """The width of dynamic node ``e.node``: the length of its source's output when it ran (or was
+        fetched) here, recorded with SET NX (a re-run keeps the first width); else the recorded one."""
+        key = self.keys.k(fx.width_key(e.node))
+        (source,) = self.rc.view.parents[e.node]
+        if source in self.values:
+            async with self.r.pipeline(transaction=False) as pipe:
+                pipe.set(key, len(self.values[source]), nx=True)
+                pipe.get(key)
+                width = (await pipe.execute())[-1]
+        else:
+            width = await self.r.get(key)
+        if width is None:
+            raise MissingValue(
+                f"worker {self.ws.name}: the width of dynamic node {e.node!r} is not in the store "
+                f"(its source {source!r} has not finished; run {self.rc.run_id})"
+            )
+        return int(width)
+
     async def _cleanup(self, e: fx.Cleanup) -> None:
         """Remove the run's intermediate keys (not the sinks' outputs, which the client reads).
 
@@ -771,7 +811,7 @@ class WorkerDriver:
             for m in await self.r.smembers(self.keys.k(fx.SINKS_DONE_KEY))
         }
         doomed: list[Any] = []
-        for pattern in ("out:*", "dc:*", "own:*", "in:*", "data:*", "ready:*", "part:*"):
+        for pattern in ("out:*", "dc:*", "own:*", "in:*", "data:*", "ready:*", "part:*", "width:*"):
             doomed += [k async for k in self.r.scan_iter(match=self.keys.k(pattern), count=1000)]
         doomed = [k for k in doomed if (k.decode() if isinstance(k, bytes) else k) not in sinks]
         for i in range(0, len(doomed), 1000):
@@ -805,6 +845,7 @@ class WorkerDriver:
                 "invocation": self.owner,
                 "attempt": self.msg.attempt,
                 **({"log": tt.log} if tt.log else {}),
+                **dynamic.record_extra(spec),
                 **tt.extra,
             },
         )

@@ -23,13 +23,17 @@ WaitReady      the task's ready event (already set: no wait)
 
 Everything is deterministic for a given seed; with ``sample=True`` durations are drawn from the models'
 residuals (Monte-Carlo replications).
+
+A plan with dynamic fan-outs is simulated at their expected widths (:func:`expand_plan`): the workflow is
+expanded ahead of the run by the same function the worker logic expands with at run time, so the logic
+meets the very graph a real run of that width builds; ``Expand`` never reaches this driver.
 """
 
 from __future__ import annotations
 
 import gc
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import Any
 
@@ -44,7 +48,7 @@ from sim.models.performance import PerformanceModels
 from sim.models.plan import Deferred, Plan, PlanningTaskInfo, PlanOutput
 from sim.models.predictor import Predictor, WorkflowSizes
 from sim.models.records import RunRecord, TaskRecord, Transfer, WorkerRecord
-from sim.models.resources import cpus_for_memory
+from sim.models.resources import ResourceConfig, cpus_for_memory
 from sim.worker import effects as fx
 from sim.worker.logic import (
     ASYNC_UPLOAD,
@@ -56,6 +60,7 @@ from sim.worker.logic import (
     start_worker_lifecycle,
     submit_workflow,
 )
+from sim.workflow import dynamic
 
 
 @dataclass(slots=True)
@@ -201,7 +206,9 @@ class Simulation:
         seed: int = 0,
         sample: bool = False,
         predictor: Predictor | None = None,
+        widths: dict[str, int] | None = None,
     ) -> None:
+        plan = expand_plan(plan, widths)
         self.plan = plan
         self.wf = plan.workflow
         self.platform = load_platform(platform)
@@ -393,6 +400,11 @@ class Simulation:
             self.active_transfers += n
             ev.callbacks.append(lambda _e: self._end_transfers(n))
         return ev, None
+
+    def _expand(self, e: fx.Expand, w: SimWorker):
+        raise RuntimeError(
+            f"dynamic node {e.node!r} reached the simulator unexpanded (Simulation expands the plan first)"
+        )
 
     def _end_transfers(self, n: int) -> None:
         self.active_transfers -= n
@@ -776,6 +788,21 @@ def workflow_type(wf) -> str:  # noqa: ANN001 - Workflow
     if cached is None or cached[0] != key:
         cached = wf.meta["_type_hash"] = (key, wf.type_hash())
     return cached[1]
+
+
+def expand_plan(plan: Plan, widths: dict[str, int] | None = None) -> Plan:
+    """``plan`` over its workflow with every dynamic fan-out expanded at its expected width
+    (:func:`sim.workflow.dynamic.expanded`; ``widths`` overrides per node). Copies and gathers are
+    flexible, with the memory the plan gives the node. A plan without dynamic nodes is returned as is."""
+    wf = dynamic.expanded(plan.workflow, widths)
+    if wf is plan.workflow:
+        return plan
+    configs = dict(plan.configs)
+    for node, width in wf.meta["dynamic_widths"].items():
+        flexible = configs[node] = ResourceConfig(configs[node].memory_mb)
+        for i in range(width):
+            configs[dynamic.copy_id(node, i)] = flexible
+    return replace(plan, workflow=wf, configs=configs)
 
 
 def simulate(

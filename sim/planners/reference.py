@@ -45,7 +45,9 @@ class NonUniformPlanner(Planner):
         if len(sizes) == 1:
             return configs
         baseline = self.simulate_configs(wf, configs)
-        critical_workers = {configs[t].worker_id for t in baseline.output.critical_path}
+        critical_workers = {
+            configs[t].worker_id for t in baseline.output.critical_path if t in configs
+        }  # (not copies)
         limit = baseline.output.makespan_ms * (1 + MAKESPAN_TOLERANCE)
         tasks_of: dict[str, list[str]] = {}
         for t, c in configs.items():

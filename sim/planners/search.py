@@ -482,7 +482,7 @@ class _Moves:
                 self.toggled.add((opts, name))
                 out.append((dict(configs), opts ^ {name}, "toggle"))
         if mode == "makespan":
-            path = result.output.critical_path
+            path = [t for t in result.output.critical_path if t in configs]  # copies are not planned
             waste = {}
             for t in path:
                 ti = info[t]
@@ -527,7 +527,7 @@ class _Moves:
             )
             # group downsizing first (group testing: one simulation for many workers): every worker off
             # the critical path, then each half of them by cost, one size down or to the smallest size
-            critical = {configs[t].worker_id for t in result.output.critical_path}
+            critical = {configs[t].worker_id for t in result.output.critical_path if t in configs}
             off = [w for w in order if w not in critical and configs[workers[w][0]].memory_mb > sizes[0]]
             halves = [off, off[: len(off) // 2], off[len(off) // 2 :]] if len(off) > 1 else [off]
             for group in halves:
@@ -577,7 +577,7 @@ class _Moves:
             w = configs[t].worker_id
             if w is not None:
                 workers.setdefault(w, []).append(t)
-        critical = result.output.critical_path or self.tasks
+        critical = [t for t in result.output.critical_path if t in configs] or self.tasks
         focus_critical = objective == "makespan" or rng.random() < 0.3
         task = rng.choice(critical if focus_critical and rng.random() < 0.7 else self.tasks)
 

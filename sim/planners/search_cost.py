@@ -164,7 +164,7 @@ def cost_moves(
     Only the ``max_workers`` workers with the most idle cost are considered (each move is a simulation).
     """
     lives = lifetimes(configs, out)
-    critical = {configs[t].worker_id for t in out.critical_path}
+    critical = {configs[t].worker_id for t in out.critical_path if t in configs}
     limits = max_stretch(configs, out, graph, lives)
 
     def neighbours(t: str) -> list[str]:

@@ -31,6 +31,8 @@ effect             meaning                                       result sent bac
 ``Peek``           read dependency counters without changing     one frozenset of counted parents per key
                    them
 ``Cleanup``        remove the run's intermediate keys            ``None``
+``Expand``         the width of a dynamic fan-out node (its      the width (an int)
+                   source's output length, kept for the run)
 =================  ============================================  ===========================================
 
 Dependency counters are *sets* of parent ids (``Incr`` adds the finishing task to each key's set and
@@ -155,6 +157,12 @@ class Cleanup:
     task: str
 
 
+@dataclass(slots=True)
+class Expand:
+    task: str  # the source that just finished here, or "" when only learning the width
+    node: str  # the dynamic node
+
+
 Effect = (
     Fetch
     | Execute
@@ -172,6 +180,7 @@ Effect = (
     | WaitStored
     | Peek
     | Cleanup
+    | Expand
 )
 
 
@@ -194,6 +203,7 @@ PERFORMERS: dict[type, str] = {
     WaitStored: "_wait_stored",
     Peek: "_peek",
     Cleanup: "_cleanup",
+    Expand: "_expand",
 }
 
 
@@ -219,6 +229,11 @@ def data_key(name: str) -> str:
 
 def counter_key(task_id: str) -> str:
     return f"dc:{task_id}"
+
+
+def width_key(node: str) -> str:
+    """Key of a dynamic fan-out node's real width, set once by the worker that ran its source."""
+    return f"width:{node}"
 
 
 SINKS_DONE_KEY = "sinks-done"

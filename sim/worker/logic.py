@@ -33,6 +33,12 @@ The rules, and why:
   after subscribing, so no notification can be missed.
 - **Lifetime.** A flexible worker ends with its branches. A planned worker also waits for each task it
   owns that has a parent elsewhere, then ends.
+- **Dynamic fan-outs.** A dynamic node (:mod:`sim.workflow.dynamic`) is flexible and has one parent,
+  its source. When the source finishes, its worker asks the width (``Expand``: the length of the output,
+  kept for the run) and expands the node in its view *before* the upload rule: the copies are then the
+  source's flexible children (the first continues here, each other one gets a fresh worker) and the
+  node is their gather (counted like any fan-in). A worker started with copies its view has not
+  expanded (it holds the static plan) asks the width first and expands the same way.
 - **Duplicates.** A task already started on this worker is never started again here; since a planned
   worker id runs once and flexible tasks are decided by one incrementer, no task runs twice (task-dup
   runs are labelled duplicates that never upload or count).
@@ -75,12 +81,14 @@ from collections.abc import Generator
 from typing import Any
 
 from sim.models.plan import Plan
+from sim.models.resources import ResourceConfig
 from sim.worker.effects import (
     SINKS_DONE_KEY,
     Claim,
     Cleanup,
     Complete,
     Execute,
+    Expand,
     Fetch,
     Incr,
     Invocation,
@@ -100,6 +108,7 @@ from sim.worker.effects import (
     output_key,
 )
 from sim.workflow.dag import Workflow
+from sim.workflow.dynamic import DYNAMIC, expand_node, node_of_copy
 
 Branch = Generator[Any, Any, None]
 
@@ -146,6 +155,7 @@ class WorkflowShape:
         "stored_inputs",
         "output_key",
         "counter_key",
+        "dynamic",
     )
 
     def __init__(self, wf: Workflow) -> None:
@@ -163,6 +173,7 @@ class WorkflowShape:
         # Store keys, built once (the logic names them for every task it runs).
         self.output_key = {t: output_key(t) for t in order}
         self.counter_key = {t: counter_key(t) for t in order}
+        self.dynamic = frozenset(t for t in order if DYNAMIC in node[t]["spec"].extra)
 
 
 _SHAPES: weakref.WeakKeyDictionary[Workflow, WorkflowShape] = weakref.WeakKeyDictionary()
@@ -209,6 +220,7 @@ class PlanView:
         "tasks_of",
         "output_key",
         "counter_key",
+        "dynamic",
     )
 
     def __init__(
@@ -229,8 +241,12 @@ class PlanView:
         self.stored_inputs = shape.stored_inputs
         self.output_key = shape.output_key
         self.counter_key = shape.counter_key
+        # Unexpanded dynamic fan-out nodes: flexible whatever the plan says (their copies are).
+        self.dynamic = shape.dynamic
         configs = plan.configs
         self.worker = {t: configs[t].worker_id for t in order}
+        for t in self.dynamic:
+            self.worker[t] = None
         self.memory = {t: configs[t].memory_mb for t in order}
         self.edge_bytes = (
             edge_bytes
@@ -241,21 +257,9 @@ class PlanView:
             output_bytes if output_bytes is not None else {t: wf.task(t).output_bytes or 0 for t in order}
         )
         worker = self.worker
-        self.counted_locally = frozenset(
-            c
-            for c in order
-            if self.n_parents[c] > 1
-            and worker[c] is not None
-            and all(worker[p] == worker[c] for p in self.parents[c])
-        )
+        self.counted_locally = frozenset(c for c in order if self._counts_locally(c))
         self.child_workers = {t: frozenset(worker[c] for c in self.children[t]) for t in order}
-        self.solo_flexible_child = frozenset(
-            t
-            for t in order
-            if len(self.children[t]) == 1
-            and worker[self.children[t][0]] is None
-            and self.n_parents[self.children[t][0]] == 1
-        )
+        self.solo_flexible_child = frozenset(t for t in order if self._has_solo_flexible_child(t))
         waits: dict[str, list[str]] = {}
         for t in order:
             w = worker[t]
@@ -267,7 +271,8 @@ class PlanView:
         dups: dict[str, list[tuple[str, str]]] = {}
         if TASK_DUP in self.opts:
             for t, p in plan.annotations.get("task_dup", ()):
-                dups.setdefault(worker[t], []).append((t, p))
+                if t in worker and p in worker:  # (a pair naming a simulated copy is no plan's business)
+                    dups.setdefault(worker[t], []).append((t, p))
         self.dups = dups
         self.prewarm = tuple(plan.annotations.get("prewarm", ())) if PREWARM in self.opts else ()
         cap = plan.annotations.get("cluster_max_tasks")
@@ -280,6 +285,62 @@ class PlanView:
                 if worker[t] is not None:
                     tasks_of.setdefault(worker[t], []).append(t)
         self.tasks_of = tasks_of
+
+    def _counts_locally(self, c: str) -> bool:
+        """A fan-in whose parents all share its planned worker: counted there, not in the store."""
+        w = self.worker[c]
+        return self.n_parents[c] > 1 and w is not None and all(self.worker[p] == w for p in self.parents[c])
+
+    def _has_solo_flexible_child(self, t: str) -> bool:
+        """``t``'s only child is flexible and has no other parent: it surely continues where ``t`` ran."""
+        children = self.children[t]
+        return len(children) == 1 and self.worker[children[0]] is None and self.n_parents[children[0]] == 1
+
+    def expand(self, node: str, width: int) -> tuple[str, ...]:
+        """Expand dynamic ``node`` to ``width`` copies (:func:`sim.workflow.dynamic.expand_node`, on the
+        plan's workflow) and bring the facts about every task it touches up to date; returns the copies.
+
+        Copies and the gather are flexible, with the node's memory. Sizes are the node's: each copy
+        reads the source's output and writes what the node would. Expanding an expanded node does nothing.
+        """
+        if node not in self.dynamic:
+            return ()
+        plan = self.plan
+        wf = plan.workflow
+        (source,) = self.parents[node]
+        copies = expand_node(wf, node, width)
+        # The workflow's shape is shared by every view of it (never modified): this view's own copies.
+        for fact in ("parents", "children", "n_parents", "stored_inputs", "output_key", "counter_key"):
+            setattr(self, fact, dict(getattr(self, fact)))
+        self.dynamic = self.dynamic - {node}
+        flexible = ResourceConfig(plan.configs[node].memory_mb)
+        pred, succ = wf.graph._pred, wf.graph._succ
+        touched = (source, *copies, node)
+        for t in touched:
+            self.parents[t] = tuple(pred[t])
+            self.children[t] = tuple(succ[t])
+            self.n_parents[t] = len(self.parents[t])
+        for t in copies:
+            self.output_key[t] = output_key(t)
+            self.counter_key[t] = counter_key(t)
+        for t in (*copies, node):
+            plan.configs[t] = flexible
+            self.worker[t] = None
+            self.memory[t] = flexible.memory_mb
+            self.stored_inputs[t] = stored_items(wf.task(t))
+        edge, out = self.edge_bytes.get((source, node), 0), self.output_bytes.get(node, 0)
+        for c in copies:
+            self.edge_bytes[source, c] = edge
+            self.edge_bytes[c, node] = out
+            self.output_bytes[c] = out
+        self.output_bytes[node] = out * len(copies)
+        self.child_workers[source] = frozenset(self.worker[c] for c in self.children[source])
+        for t in copies:
+            self.child_workers[t] = frozenset((None,))
+        self.counted_locally = self.counted_locally - {node}
+        solo = {t for t in touched if self._has_solo_flexible_child(t)}
+        self.solo_flexible_child = (self.solo_flexible_child - set(touched)) | solo
+        return copies
 
     def needs_upload(self, t: str, running_on: str | None) -> bool:
         """The upload rule, for ``t`` running on worker ``running_on`` (None: a flexible worker)."""
@@ -363,6 +424,8 @@ def start_worker_lifecycle(
     v = ws.view
     if carried:
         ws.held.update(carried)
+    if v.dynamic:
+        yield from learn_expansions(ws, immediate)
     me = ws.worker_id
     waits = v.waits.get(me, ()) if me is not None else ()
     dups = v.dups.get(me, ()) if me is not None else ()
@@ -390,6 +453,24 @@ def start_worker_lifecycle(
     for t in pending:
         handles.append((yield Spawn(wait_then_execute(ws, t))))
     yield Join(tuple(handles))
+
+
+def learn_expansions(ws: WorkerState, tasks: tuple[str, ...]) -> Branch:
+    """This worker was started with copies of dynamic nodes its view has not expanded (it holds the
+    static plan): ask each node's width, which the source's worker recorded, and expand it here too."""
+    v = ws.view
+    for t in tasks:
+        node = node_of_copy(t) if t not in v.parents else None
+        if node is not None and node in v.dynamic:
+            v.expand(node, (yield Expand("", node)))
+
+
+def expand_children(ws: WorkerState, task: str) -> Branch:
+    """``task`` is done: expand the dynamic fan-outs over its output (their copies become its children)."""
+    v = ws.view
+    for c in v.children[task]:
+        if c in v.dynamic:
+            v.expand(c, (yield Expand(task, c)))
 
 
 def wait_then_execute(ws: WorkerState, task: str) -> Branch:
@@ -481,6 +562,8 @@ def finish_task(ws: WorkerState, task: str, forks: list[Any]) -> Generator[Any, 
     """After ``task`` ran here: upload, count, and decide who runs its children. Returns the children
     this branch continues with; background work (async uploads) is appended to ``forks``."""
     v = ws.view
+    if v.dynamic:
+        yield from expand_children(ws, task)
     if task in v.sinks:
         yield Store(task, v.output_key[task], v.output_bytes[task])
         yield Complete(task)

@@ -3,11 +3,13 @@
 from sim.workflow.dag import TaskCall, TaskSpec, Workflow, WorkflowError
 from sim.workflow.language import (
     IORelation,
+    Item,
     Ref,
     TaskFunction,
     TaskHints,
     TaskNode,
     constant,
+    fan_out,
     linear,
     power,
     task,
@@ -18,6 +20,7 @@ from sim.workflow.wfformat import load_wfformat, to_wfformat, validate_wfformat,
 
 __all__ = [
     "IORelation",
+    "Item",
     "Ref",
     "TaskCall",
     "TaskFunction",
@@ -28,6 +31,7 @@ __all__ = [
     "WorkflowError",
     "WorkflowType",
     "constant",
+    "fan_out",
     "get_type",
     "load_wfformat",
     "load_workflow",

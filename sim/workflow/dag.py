@@ -156,7 +156,10 @@ class Workflow:
                     stored_input_bytes=stored,
                     hints=fn.hints,
                     call=TaskCall(fn.fn, args, kwargs),
-                    extra={"stored_args": stored_args} if stored_args else {},
+                    extra={
+                        **({"stored_args": stored_args} if stored_args else {}),
+                        **({"dynamic": dict(node.dynamic)} if node.dynamic is not None else {}),
+                    },
                 )
             )
         if stored_sizes:
@@ -304,7 +307,11 @@ class Workflow:
         for i in reversed(order):
             height[i] = 1 + max(map(of, succ[i]), default=-1)
         specs = nx.get_node_attributes(g, "spec")
-        first = [(specs[t].function, depth[i], height[i]) for i, t in enumerate(nodes)]
+        # A dynamic fan-out node is its own kind of task (its width is not part of the type).
+        first = [
+            (specs[t].function + ("[*]" if "dynamic" in specs[t].extra else ""), depth[i], height[i])
+            for i, t in enumerate(nodes)
+        ]
         digest = hashlib.sha256()
         digest.update(f"n={n};e={sum(map(len, succ))}".encode())
         # Colours are ranks of sorted signatures: canonical, because two graphs that reach the same round

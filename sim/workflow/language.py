@@ -16,6 +16,15 @@ passed to one call::
 
 Hints travel with the function: the I/O relationship (how output size follows input size), a preferred
 memory size, and the pip requirements the function needs inside a worker.
+
+A *dynamic fan-out* maps a task over a list whose length is known only at run time (a task's output)::
+
+    parts = split(text)                                 # returns a list
+    counts = fan_out(count, parts, width_hint=8)       # or count.map(parts): one count per item
+    total = merge(counts)                               # receives the list of the counts
+
+The mapped node is one node of the DAG, expanded into copies when ``split`` has run
+(:mod:`sim.workflow.dynamic`).
 """
 
 from __future__ import annotations
@@ -109,12 +118,15 @@ _node_sequence = itertools.count()
 class TaskNode:
     """A lazy call of a task function: the function, its arguments, and the nodes it depends on."""
 
-    __slots__ = ("function", "args", "kwargs", "upstream", "seq", "__weakref__")
+    __slots__ = ("function", "args", "kwargs", "upstream", "seq", "dynamic", "__weakref__")
 
-    def __init__(self, function: TaskFunction, args: tuple, kwargs: dict) -> None:
+    def __init__(
+        self, function: TaskFunction, args: tuple, kwargs: dict, dynamic: dict[str, Any] | None = None
+    ) -> None:
         self.function = function
         self.args = args
         self.kwargs = kwargs
+        self.dynamic = dynamic  # a dynamic fan-out: {"width_hint": ..., "flatten": ...} (see fan_out)
         # Order of first appearance, each node once: f(x, x) is one edge.
         self.upstream: tuple[TaskNode, ...] = tuple(dict.fromkeys(iter_nodes((args, kwargs))))
         self.seq = next(_node_sequence)  # creation order gives stable, readable ids
@@ -124,7 +136,8 @@ class TaskNode:
         return self.function.name
 
     def __repr__(self) -> str:
-        return f"<TaskNode {self.name}#{self.seq} upstream={len(self.upstream)}>"
+        kind = " dynamic" if self.dynamic is not None else ""
+        return f"<TaskNode{kind} {self.name}#{self.seq} upstream={len(self.upstream)}>"
 
 
 def iter_nodes(value: Any) -> Iterator[TaskNode]:
@@ -148,6 +161,14 @@ class Ref:
     """Placeholder for an upstream task's output inside stored arguments."""
 
     task_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Item:
+    """Placeholder for item ``index`` of an upstream task's output (a copy of a dynamic fan-out)."""
+
+    task_id: str
+    index: int
 
 
 def replace_nodes(value: Any, ids: dict[TaskNode, str]) -> Any:
@@ -178,6 +199,8 @@ def resolve_refs(value: Any, results: dict[str, Any]) -> Any:
     """The inverse of :func:`replace_nodes`: every :class:`Ref` replaced by ``results[task_id]``."""
     if isinstance(value, Ref):
         return results[value.task_id]
+    if isinstance(value, Item):
+        return results[value.task_id][value.index]
     if isinstance(value, dict):
         return {k: resolve_refs(v, results) for k, v in value.items()}
     if isinstance(value, list):
@@ -207,6 +230,47 @@ class TaskFunction:
     def run(self, *args: Any, **kwargs: Any) -> Any:
         """Call the plain function now (no DAG)."""
         return self.fn(*args, **kwargs)
+
+    def map(
+        self, items: TaskNode, *args: Any, width_hint: int | None = None, flatten: bool = False, **kwargs: Any
+    ) -> TaskNode:
+        """``fan_out(self, items, ...)``: this task once per item of ``items``'s output."""
+        return fan_out(self, items, *args, width_hint=width_hint, flatten=flatten, **kwargs)
+
+
+def fan_out(
+    fn: TaskFunction,
+    items: TaskNode,
+    *args: Any,
+    width_hint: int | None = None,
+    flatten: bool = False,
+    **kwargs: Any,
+) -> TaskNode:
+    """A dynamic fan-out: ``fn(item, *args, **kwargs)`` for every item of the output of task ``items``.
+
+    The result is one lazy node whose value is the list of the mapped results, in item order (with
+    ``flatten=True``, where each result is a list, their concatenation); pass it to a later task (fan-in)
+    or map over it again (a chain). ``width_hint`` is the expected number of items: planners and the
+    simulator use it until a real run tells (default :data:`sim.workflow.dynamic.DEFAULT_WIDTH`). The
+    other arguments are the same for every item and must be plain data, not task nodes.
+    """
+    if not isinstance(fn, TaskFunction):
+        raise TypeError(f"fan_out maps an @task function, got {fn!r}")
+    if not isinstance(items, TaskNode):
+        raise TypeError(
+            f"fan_out({fn.name}, ...) maps over the output of a task (a task node), got "
+            f"{type(items).__name__}: for a list known now, call the task in a loop"
+        )
+    if any(True for _ in iter_nodes((args, kwargs))):
+        raise TypeError(
+            f"fan_out({fn.name}, ...): the arguments besides the mapped list must be plain data, not task "
+            "nodes (combine them into the mapped list with a task)"
+        )
+    if width_hint is not None and (
+        isinstance(width_hint, bool) or not isinstance(width_hint, int) or width_hint < 0
+    ):
+        raise ValueError(f"fan_out({fn.name}, ...): width_hint must be an integer >= 0, got {width_hint!r}")
+    return TaskNode(fn, (items, *args), kwargs, {"width_hint": width_hint, "flatten": bool(flatten)})
 
 
 def task(

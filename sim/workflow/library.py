@@ -111,6 +111,7 @@ _KNOWN_MODULES: dict[str, str] = {
     "wordcount": "sim.workflow.known.wordcount",
     "montage_like": "sim.workflow.known.montage_like",
     "fixed_times": "sim.workflow.known.fixed_times",
+    "dynamic_wordcount": "sim.workflow.known.dynamic_wordcount",
     **{name: "sim.workflow.wfcommons" for name in _RECIPE_NAMES},
 }
 

@@ -26,6 +26,10 @@ def run_local(wf: Workflow, *, keep: str = "all") -> dict[str, Any]:
     """
     if keep not in ("all", "sinks"):
         raise ValueError(f"keep must be 'all' or 'sinks', got {keep!r}")
+    from sim.workflow import dynamic
+
+    if dynamic.dynamic_nodes(wf):
+        return _run_dynamic(wf, keep)
     results: dict[str, Any] = {}
     remaining = {t: wf.graph.out_degree(t) for t in wf.graph}
     for tid in wf.topological_order():
@@ -35,4 +39,29 @@ def run_local(wf: Workflow, *, keep: str = "all") -> dict[str, Any]:
                 remaining[p] -= 1
                 if remaining[p] == 0:
                     results.pop(p, None)
+    return results
+
+
+def _run_dynamic(wf: Workflow, keep: str) -> dict[str, Any]:
+    """``run_local`` of a workflow with dynamic fan-outs: each dynamic node is expanded (on a private copy
+    of the graph) with the real length of its source's output, as a worker does, once the source ran."""
+    from sim.workflow import dynamic
+
+    own = Workflow(wf.name, wf.params)
+    own.graph = wf.graph.copy()
+    results: dict[str, Any] = {}
+    pending = True
+    while pending:
+        pending = False
+        for tid in own.topological_order():
+            if tid in results:
+                continue
+            spec = own.task(tid)
+            if dynamic.is_dynamic(spec):
+                dynamic.expand_node(own, tid, len(results[spec.inputs[0]]))
+                pending = True  # the order changed: walk it again
+                break
+            results[tid] = run_task(own, tid, results)
+    if keep == "sinks":
+        return {t: results[t] for t in own.sinks}
     return results

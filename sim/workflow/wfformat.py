@@ -346,7 +346,15 @@ def _build(wf_name: str, tasks: list[dict[str, Any]], label: str) -> Workflow:
 
 # -- export ---------------------------------------------------------------------------------------------
 def to_wfformat(wf: Workflow, *, validate: bool = True) -> dict[str, Any]:
-    """WfFormat 1.5 for ``wf`` (see the module docstring for how sizes become files)."""
+    """WfFormat 1.5 for ``wf`` (see the module docstring for how sizes become files).
+
+    WfFormat has no dynamic fan-out: each one is written expanded at its expected width (hint or
+    default; :func:`sim.workflow.dynamic.expanded`), and the description says which widths were used.
+    """
+    from sim.workflow.dynamic import expanded
+
+    static = wf
+    wf = expanded(wf)
     order = wf.topological_order()
     files: dict[str, int] = {}
     inputs: dict[str, list[str]] = {t: [] for t in order}
@@ -399,7 +407,8 @@ def to_wfformat(wf: Workflow, *, validate: bool = True) -> dict[str, Any]:
     now = datetime.now(UTC).replace(microsecond=0).isoformat()
     doc: dict[str, Any] = {
         "name": wf.name,
-        "description": f"Exported by plansim (type {wf.type_hash()})",
+        "description": f"Exported by plansim (type {static.type_hash()})"
+        + (f"; dynamic fan-outs expanded at widths {wf.meta['dynamic_widths']}" if wf is not static else ""),
         "createdAt": now,
         "schemaVersion": "1.5",
         "author": {"name": "plansim", "email": "plansim@localhost.localdomain"},

@@ -129,3 +129,20 @@ def digest(a, data):
     import hashlib
 
     return a, len(data), hashlib.sha256(data).hexdigest()
+
+
+@task
+def items(n):
+    """``[0, 1, .., n-1]``: a list whose length a dynamic fan-out learns at run time."""
+    return list(range(n))
+
+
+@task
+def double(x):
+    return 2 * x
+
+
+@task
+def listed(xs):
+    """A fan-in that returns what it received (a list)."""
+    return list(xs)

@@ -1,0 +1,96 @@
+"""Dynamic fan-outs for real: the worker that ran the source learns the width, expands, and the copies
+run on workers started on demand; the fan-in gets the list. Local processes and Docker containers."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+from runlib.workflows import double, items, listed
+
+from runtime.client import make_launcher, run_workflow
+from sim.workflow import Workflow
+from sim.workflow import dynamic as dyn
+from sim.workflow.known.dynamic_wordcount import expected
+from sim.workflow.library import load_workflow
+from sim.workflow.local import run_local
+
+
+@pytest.fixture(scope="module")
+def process_launcher(redis_server):
+    lch = make_launcher("process", redis_server.url, keep_alive_s=60, max_workers=32)
+    yield lch
+    lch.close()
+
+
+def widths_of(rep) -> dict[str, int]:
+    """The real width of each dynamic node, from the gathers' records."""
+    return {
+        r.task_id: r.extra["dynamic_width"] for r in rep.task_records if r.function == dyn.GATHER_FUNCTION
+    }
+
+
+def check_wordcount(rep, wf, seed: int) -> None:
+    assert Counter(rep.result) == expected(words=3000, vocab=200, seed=seed)
+    done = run_local(wf)
+    assert rep.tasks_executed == len(done)  # every copy and gather ran once, nothing else
+    real = widths_of(rep)
+    assert real["split_chunk-0"] == len(done["split_text-0"])
+    assert real["count_piece-0"] == len(done["split_chunk-0"])
+    copies = [r for r in rep.task_records if "dynamic_index" in r.extra]
+    assert sorted((r.extra["dynamic_node"], r.extra["dynamic_index"]) for r in copies) == sorted(
+        (n, i) for n, w in real.items() for i in range(w)
+    )
+    assert rep.keys_left == 0
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+@pytest.mark.parametrize("planner", ["wukong", "heft"])
+def test_dynamic_wordcount_with_processes(redis_server, process_launcher, seed, planner):
+    wf = load_workflow(f"dynamic_wordcount:words=3000,vocab=200,max_chunks=7,max_pieces=3,seed={seed}")
+    rep = run_workflow(
+        wf, planner=planner, launcher=process_launcher, redis_url=redis_server.url, timeout_s=120
+    )
+    check_wordcount(rep, wf, seed)
+
+
+@pytest.mark.parametrize("optimizations", [("inline-plan", "cleanup"), ("carry-inputs", "async-upload")])
+def test_dynamic_wordcount_with_optimizations(redis_server, process_launcher, optimizations):
+    wf = load_workflow("dynamic_wordcount:words=3000,vocab=200,max_chunks=7,max_pieces=3,seed=3")
+    rep = run_workflow(
+        wf,
+        planner="wukong",
+        launcher=process_launcher,
+        redis_url=redis_server.url,
+        timeout_s=120,
+        optimizations=optimizations,
+    )
+    check_wordcount(rep, wf, 3)
+
+
+@pytest.mark.parametrize("n", [0, 1, 5])
+def test_width_zero_one_and_many_chained(redis_server, process_launcher, n):
+    wf = Workflow.from_nodes(listed(double.map(double.map(items(n)))), name=f"dyn-{n}")
+    rep = run_workflow(
+        wf, planner="wukong", launcher=process_launcher, redis_url=redis_server.url, timeout_s=60
+    )
+    assert rep.result == [4 * i for i in range(n)]
+    assert rep.tasks_executed == 4 + 2 * n
+    assert widths_of(rep) == {"double-0": n, "double-1": n}
+    assert rep.keys_left == 0
+
+
+def test_dynamic_wordcount_in_containers(redis_server, docker_client, worker_image):
+    """The chain of two dynamic fan-outs with Docker workers, and a width of zero."""
+    lch = make_launcher("docker", redis_server.url, image=worker_image, keep_alive_s=30, max_workers=12)
+    try:
+        wf = load_workflow("dynamic_wordcount:words=3000,vocab=200,max_chunks=7,max_pieces=3,seed=0")
+        rep = run_workflow(wf, planner="wukong", launcher=lch, redis_url=redis_server.url, timeout_s=300)
+        check_wordcount(rep, wf, 0)
+        assert rep.launcher == "docker"
+        empty = Workflow.from_nodes(listed(double.map(items(0))), name="dyn-empty")
+        rep = run_workflow(empty, planner="wukong", launcher=lch, redis_url=redis_server.url, timeout_s=300)
+        assert rep.result == [] and rep.keys_left == 0
+    finally:
+        lch.close()
+    assert docker_client.containers.list(all=True, filters={"label": f"plansim.run={lch.run_id}"}) == []
