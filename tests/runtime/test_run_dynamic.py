@@ -94,3 +94,21 @@ def test_dynamic_wordcount_in_containers(redis_server, docker_client, worker_ima
     finally:
         lch.close()
     assert docker_client.containers.list(all=True, filters={"label": f"plansim.run={lch.run_id}"}) == []
+
+
+@pytest.mark.parametrize("planner", ["wukong", "uniform", "heft"])
+@pytest.mark.parametrize("n", [0, 1, 5])
+def test_same_decisions_as_the_simulator_at_the_real_width(redis_server, process_launcher, planner, n):
+    """The runtime expands at run time, the simulator ahead of it: at the same width the one logic must
+    upload the same outputs and make as many invocations."""
+    from sim.engine.simulator import Simulation
+    from sim.planners import get_planner
+
+    wf = Workflow.from_nodes(listed(double.map(double.map(items(n)))), name=f"dyn-eq-{n}")
+    plan = get_planner(planner).plan(wf)
+    sim = Simulation(plan, widths={"double-0": n, "double-1": n}).run()
+    rep = run_workflow(wf, plan=plan, launcher=process_launcher, redis_url=redis_server.url, timeout_s=60)
+    assert rep.result == [4 * i for i in range(n)]
+    assert rep.uploaded() == set(sim.uploaded)
+    assert len(rep.invoked) == len(sim.invocations)
+    assert set(rep.task_workers()) == set(sim.traces)

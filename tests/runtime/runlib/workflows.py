@@ -146,3 +146,9 @@ def double(x):
 def listed(xs):
     """A fan-in that returns what it received (a list)."""
     return list(xs)
+
+
+@task
+def pick(xs, i):
+    """Item ``i`` of ``xs``, doubled: the static twin of a copy of ``double.map(items(n))``."""
+    return 2 * xs[i]
