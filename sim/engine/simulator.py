@@ -118,7 +118,7 @@ class SimResult:
                     run_id=run_id,
                     workflow_type=out.workflow_type,
                     planner=out.planner,
-                    function=wf.task(t).function,
+                    function=(spec := wf.task(t)).function,
                     task_id=t,
                     worker_id=tr.worker,
                     memory_mb=tr.memory_mb,
@@ -130,7 +130,7 @@ class SimResult:
                     upload=Transfer(*tr.upload) if tr.upload else None,
                     start_ms=tr.start_ms,
                     end_ms=tr.end_ms,
-                    extra={"source": "sim", "platform": out.platform},
+                    extra={"source": "sim", "platform": out.platform, **dynamic.record_extra(spec)},
                 )
             )
         for name, w in self.workers.items():

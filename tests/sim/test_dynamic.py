@@ -69,6 +69,9 @@ def test_copies_are_flexible_the_first_continues_on_the_source_worker():
     assert all(res.plan.configs[c].worker_id is None for c in [*copies, "work-0"])
     assert res.traces[copies[0]].worker == res.traces["parts-0"].worker
     assert len({res.traces[c].worker for c in copies}) == 4
+    extra = {r.task_id: r.extra for r in res.records() if hasattr(r, "task_id")}
+    assert extra["work-0"]["dynamic_width"] == 4  # the same record fields as a real run's
+    assert extra[copies[2]]["dynamic_index"] == 2 and extra[copies[2]]["dynamic_node"] == "work-0"
 
 
 def test_plan_view_expansion_matches_the_view_of_the_expanded_plan():
