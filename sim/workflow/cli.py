@@ -88,6 +88,10 @@ def show_data(wf) -> dict:  # noqa: ANN001
         widths[lv] = widths.get(lv, 0) + 1
     data["level_widths"] = [widths[k] for k in sorted(widths)]
     data["machines"] = len(wf.machines)
+    from sim.workflow import dynamic
+
+    # dynamic fan-out node -> the width the simulator and the planners expect (hint, else the default)
+    data["dynamic_fan_outs"] = {t: dynamic.expected_width(wf.task(t)) for t in dynamic.dynamic_nodes(wf)}
     return data
 
 
@@ -141,6 +145,10 @@ def show_cmd(workflow: str, as_json: bool, show_tasks: bool) -> None:
         ("critical path", f"{_fmt_ms(data['critical_path_ms'])} over {data['critical_path_tasks']} tasks"),
         ("critical path tasks", _abbrev(data["critical_path"], 6)),
         ("recorded makespan", _fmt_ms(data["recorded_makespan_ms"])),
+        (
+            "dynamic fan-outs (expected width)",
+            ", ".join(f"{t} ({w})" for t, w in data["dynamic_fan_outs"].items()) or "-",
+        ),
     ]
     for k, v in rows:
         table.add_row(k, v)

@@ -123,3 +123,14 @@ def _assert_user_error(result, needle):
     assert needle in lines[0]
     assert "Traceback" not in text
     assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
+def test_show_and_export_a_workflow_with_dynamic_fan_outs(tmp_path):
+    r = run("show", "dynamic_wordcount:max_chunks=9", "--json")
+    assert r.exit_code == 0, r.output
+    data = json.loads(r.output)
+    assert data["tasks"] == 4 and data["dynamic_fan_outs"] == {"split_chunk-0": 5, "count_piece-0": 10}
+    out = tmp_path / "dyn.json"
+    r = run("export", "dynamic_wordcount:max_chunks=9", "-o", str(out))
+    assert r.exit_code == 0, r.output
+    assert len(load_wfformat(out)) == 4 + 5 + 10  # expanded at the expected widths
