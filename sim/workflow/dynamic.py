@@ -21,7 +21,8 @@ Who expands when:
 
 - the worker logic (:mod:`sim.worker.logic`), at run time, with the real width (the ``Expand`` effect);
 - the simulator and WfFormat export, ahead of time, with the *expected* width (:func:`expected_width`:
-  a width given by the caller, e.g. predicted from records, else the ``width_hint``, else
+  a width given by the caller, else the ``width_hint`` -- which :func:`predict_widths` sets from the
+  widths earlier runs recorded (:func:`widths_from_records`) --, else
   :data:`DEFAULT_WIDTH`), through :func:`expanded` -- the same :func:`expand_node`, so both see the same
   graph for the same width.
 
@@ -31,8 +32,9 @@ The type hash covers the dynamic node, not N: the same code with another width i
 from __future__ import annotations
 
 import re
+import statistics
 import weakref
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import networkx as nx
@@ -188,6 +190,30 @@ def expanded(wf: Workflow, widths: Mapping[str, int] | None = None) -> Workflow:
     out.meta["dynamic_widths"] = want
     cache[key] = out
     return out
+
+
+def widths_from_records(records: Iterable[Any], workflow_type: str | None = None) -> dict[str, int]:
+    """The median real width of each dynamic node in task records (of its gather, which every run has,
+    even at width 0), optionally of one workflow type: a calibrated prediction for :func:`predict_widths`."""
+    seen: dict[str, list[int]] = {}
+    for rec in records:
+        extra = getattr(rec, "extra", None) or {}
+        if "dynamic_width" not in extra or "dynamic_index" in extra:
+            continue  # not a gather (copies repeat the same width)
+        if workflow_type is not None and getattr(rec, "workflow_type", None) != workflow_type:
+            continue
+        seen.setdefault(extra["dynamic_node"], []).append(int(extra["dynamic_width"]))
+    return {node: int(statistics.median_low(ws)) for node, ws in seen.items()}
+
+
+def predict_widths(wf: Workflow, widths: Mapping[str, int]) -> Workflow:
+    """Make ``widths`` (e.g. :func:`widths_from_records`) the width hints of ``wf``'s dynamic nodes, so
+    that planners, the simulator and exports expect them; nodes not in ``widths`` keep their hint. The
+    type hash does not change (the width is not part of it). Returns ``wf``."""
+    for node in dynamic_nodes(wf):
+        if node in widths:
+            wf.task(node).extra[DYNAMIC] = {**wf.task(node).extra[DYNAMIC], "width_hint": int(widths[node])}
+    return wf
 
 
 def record_extra(spec: TaskSpec) -> dict[str, Any]:

@@ -112,3 +112,22 @@ def test_same_decisions_as_the_simulator_at_the_real_width(redis_server, process
     assert rep.uploaded() == set(sim.uploaded)
     assert len(rep.invoked) == len(sim.invocations)
     assert set(rep.task_workers()) == set(sim.traces)
+
+
+def test_real_widths_become_the_simulated_ones(redis_server, process_launcher):
+    """Records carry the real widths: predicted from them, the simulator expands exactly what ran."""
+    from sim.engine.whatif import what_if
+
+    spec = "dynamic_wordcount:words=3000,vocab=200,max_chunks=7,max_pieces=3,seed=1"
+    wf = load_workflow(spec)
+    rep = run_workflow(
+        wf, planner="wukong", launcher=process_launcher, redis_url=redis_server.url, timeout_s=120
+    )
+    before = wf.type_hash()
+    predicted = dyn.widths_from_records(rep.records)
+    assert predicted == widths_of(rep)
+    dyn.predict_widths(wf, predicted)
+    assert wf.type_hash() == before
+    sim = what_if(wf, "wukong").result
+    assert set(sim.traces) == {r.task_id for r in rep.task_records}
+    assert dyn.widths_from_records(sim.records()) == predicted
