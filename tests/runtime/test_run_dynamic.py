@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections import Counter
 
 import pytest
-from runlib.workflows import double, items, listed
+from runlib.workflows import die_once, double, items, listed
 
 from runtime.client import make_launcher, run_workflow
 from sim.workflow import Workflow
@@ -131,3 +131,16 @@ def test_real_widths_become_the_simulated_ones(redis_server, process_launcher):
     sim = what_if(wf, "wukong").result
     assert set(sim.traces) == {r.task_id for r in rep.task_records}
     assert dyn.widths_from_records(sim.records()) == predicted
+
+
+@pytest.mark.parametrize("planner", ["wukong", "uniform"])
+def test_a_killed_worker_inside_a_dynamic_fan_out_is_rerun(redis_server, tmp_path, planner):
+    """The first mapped call kills its worker: the re-run learns the same width (the first one recorded
+    wins), no copy is counted twice at the gather, and the fan-in gets every item once."""
+    marker = str(tmp_path / "died")
+    wf = Workflow.from_nodes(listed(die_once.map(items(4), marker)), name="dyn-dying")
+    rep = run_workflow(wf, planner=planner, redis_url=redis_server.url, timeout_s=120)
+    assert rep.result == [0, 1, 2, 3]
+    assert rep.reruns == 1
+    assert widths_of(rep) == {"die_once-0": 4}
+    assert rep.keys_left == 0
