@@ -7,8 +7,10 @@ workflow type x planner?
 
 Each cell is ``plansim validate TYPE --planner P --runs 4 --calibrate --launcher docker`` in code
 (:func:`sim.compare.validate.validate`): run ``i`` is planned and simulated with the models that
-:func:`calibration.fit.fit_models` fitted on the real records of runs ``1..i-1`` (run 1 with the built-in
-defaults), then run for real with the very same plan. Run 4 is the one scored: its makespan error
+:func:`calibration.fit.fit_models` and the platform that :func:`calibration.platform_fit.fit_platform`
+fitted on the real records of runs ``1..i-1`` (run 1 with the built-in defaults), then run for real
+with the very same plan. ``--records DIR`` keeps every cell's records; ``rescore_accuracy.py DIR``
+re-predicts them with other code (an A/B on the same real runs). Run 4 is the one scored: its makespan error
 (simulated vs real, signed %) and the median over tasks of the absolute execution-time error. Real runs
 use Docker containers with their CPU and memory limits (each run owns its containers, so every worker
 starts cold, as the simulator assumes); when no Docker engine answers, the process launcher is used and

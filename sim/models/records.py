@@ -219,14 +219,16 @@ def busy_ms(rec: TaskRecord) -> float | None:
     it was runnable but waiting for a CPU (``run_wait_ms``, the kernel's run-queue delay: a loaded host,
     a container's quota). A sleeping or I/O-bound task has little of either; a CPU-bound one has its
     whole turn. When the process's CPU time over the call (``process_cpu_ms``, divided by the tasks
-    executing) clearly exceeds the thread's, the work ran in a library's own threads (BLAS) while the
-    task's thread waited for them: None.
+    executing) exceeds the thread's by a quarter of the task's turn of the CPU (its wall time times the
+    share rate; less is the event loop's own work), the work ran in a library's own threads (BLAS)
+    while the task's thread waited for them: None.
     """
     cpu, wait = _extra_ms(rec, "cpu_ms"), _extra_ms(rec, "run_wait_ms")
     if cpu is None or wait is None:
         return None
     proc = _extra_ms(rec, "process_cpu_ms")
-    if proc is not None and proc / max(rec.concurrency or 1.0, 1.0) > 1.5 * cpu + 0.5:
+    others = (proc / max(rec.concurrency or 1.0, 1.0) - cpu) if proc is not None else 0.0
+    if others > 0.25 * rec.exec_ms * (_share_rate_of(rec) or 1.0):  # a quarter of its turn: not the loop
         return None
     return cpu + wait
 

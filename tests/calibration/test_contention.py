@@ -195,3 +195,17 @@ def test_a_short_task_below_the_timer_noise_stays_cpu_bound() -> None:
     from sim.models.records import io_aware_exec
 
     assert io_aware_exec(rec(0.05, extra={"cpu_ms": 0.01, "run_wait_ms": 0.0})) == (0.05, 1.0)
+
+
+def test_the_event_loops_cpu_time_does_not_make_a_sleep_cpu_bound() -> None:
+    """A 200 ms sleep beside two others: the process used 1.8 ms of CPU meanwhile (the worker's event
+    loop, the other tasks' hand-offs), 0.6 ms per task, far from a quarter of its 67 ms turn."""
+    from sim.models.records import io_aware_exec
+
+    r = rec(
+        200.0,
+        concurrency=3.0,
+        cpu_share=1 / 3,
+        extra={"cpu_ms": 0.03, "run_wait_ms": 0.0, "process_cpu_ms": 1.8},
+    )
+    assert io_aware_exec(r)[1] < 0.01
