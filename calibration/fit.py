@@ -80,6 +80,10 @@ MIN_LOG_SPREAD = 0.05  # std of a log regressor below which its exponent is unid
 # loaded host a CPU-bound task also gets less CPU than its allowance (fraction 0.6-0.9 measured), and
 # that slowness is not something the tasks beside it escape.
 CPU_BOUND_FRACTION = 0.5
+# Calls shorter than the GIL switch interval (5 ms) overlap on one worker only if their work releases the
+# GIL: a function whose short calls ran with a median concurrency above RELEASES_GIL_CONCURRENCY does.
+SHORT_MS = 5.0
+RELEASES_GIL_CONCURRENCY = 1.2
 DEFAULT_B = 1.0
 DEFAULT_E = 1.0
 DEFAULT_STARTUP_EXP = {"cold": DEFAULT_STARTUP.cold_exp, "warm": DEFAULT_STARTUP.warm_exp}
@@ -184,6 +188,7 @@ class _ExecSamples:
     t: list[float] = field(default_factory=list)
     t_io: list[float] = field(default_factory=list)  # alone, only the CPU part shared (io_aware_exec)
     f: list[float] = field(default_factory=list)  # CPU-bound fraction of each sample
+    overlap: list[float] = field(default_factory=list)  # concurrency of calls shorter than SHORT_MS
 
 
 def _declared_from_extra(extra: dict[str, Any]) -> IORelation | None:
@@ -262,6 +267,8 @@ def fit_models(
                 t_io, frac = io_aware_exec(rec)
                 s.t_io.append(t_io)
                 s.f.append(frac)
+                if rec.concurrency is not None and rec.exec_ms < SHORT_MS:
+                    s.overlap.append(rec.concurrency)
             else:
                 report.skip("task: exec_ms is 0 (execution model)", where)
             if rec.output_bytes > 0:
@@ -376,7 +383,12 @@ def _fit_exec(models: PerformanceModels, samples: Mapping[str, _ExecSamples], re
             k += 1
         if c is None:
             c = float(beta[k])
-        model = ExecModel(a=math.exp(loga), b=b, c=c, cpu_fraction=cpu_fraction)
+        holds_gil = len(s.overlap) < MIN_SAMPLES or float(np.median(s.overlap)) <= RELEASES_GIL_CONCURRENCY
+        if not holds_gil:
+            notes.append(
+                f"short calls overlapped (median concurrency {np.median(s.overlap):.2g}): releases the GIL"
+            )
+        model = ExecModel(a=math.exp(loga), b=b, c=c, cpu_fraction=cpu_fraction, holds_gil=holds_gil)
         pred = np.array([model.median_ms(xi, mi) for xi, mi in zip(x, m, strict=True)])
         logres = ly - np.log(pred)
         model.residuals = Residuals.from_array(logres)

@@ -446,13 +446,14 @@ class Simulation:
         (``gil_switch_ms``, 5 ms in CPython). So each task holds the hand-off for ``max(dispatch,
         min(its CPU work, switch))``: siblings shorter than the switch interval run one after the other,
         unshared, as measured (``concurrency`` 1.0); longer ones start 5 ms apart and share the CPUs.
-        (Short tasks whose work releases the GIL, e.g. numpy, really do overlap: this model serialises
-        them too.)
+        Functions whose work releases the GIL (numpy; ``ExecModel.holds_gil`` False) only hold it for
+        the dispatch step.
         """
         p = self.platform
         if p.task_dispatch_ms <= 0 and p.gil_switch_ms <= 0:
             return 0.0
-        cpu_ms = ms * self.predictor.models.cpu_fraction(self.specs[task].function)
+        models, function = self.predictor.models, self.specs[task].function
+        cpu_ms = ms * models.cpu_fraction(function) if models.holds_gil(function) else 0.0
         hold = max(p.task_dispatch_ms, min(cpu_ms, p.gil_switch_ms))
         now = self.env._now
         wait = max(0.0, w.dispatch_free - now)

@@ -112,6 +112,9 @@ class ExecModel:
     # The part of the time the task spends on a CPU (1: CPU-bound). The rest (sleeping, waiting for I/O)
     # is not slowed down by tasks sharing the worker's CPUs: the simulator shares only this part.
     cpu_fraction: float = 1.0
+    # False when its short calls were measured overlapping each other on one worker: the work releases
+    # Python's GIL (numpy), so the worker's hand-off does not wait for it (Simulation._dispatch_wait).
+    holds_gil: bool = True
 
     def median_ms(self, in_bytes: float, memory_mb: float) -> float:
         return self.a * max(in_bytes, 1.0) ** self.b * (memory_mb / BASELINE_MEMORY_MB) ** (-self.c)
@@ -250,6 +253,11 @@ class PerformanceModels:
         model = self.exec.get(function)
         return model.cpu_fraction if model is not None else 1.0
 
+    def holds_gil(self, function: str) -> bool:
+        """Whether ``function``'s work keeps Python's GIL (True unless calibration measured otherwise)."""
+        model = self.exec.get(function)
+        return model.holds_gil if model is not None else True
+
     def output_bytes(
         self,
         function: str,
@@ -351,6 +359,7 @@ def _exec_from(d: dict) -> ExecModel:
         _fit(d.get("fit")),
         by_memory,
         float(d.get("cpu_fraction", 1.0)),
+        bool(d.get("holds_gil", True)),
     )
 
 

@@ -209,3 +209,17 @@ def test_the_event_loops_cpu_time_does_not_make_a_sleep_cpu_bound() -> None:
         extra={"cpu_ms": 0.03, "run_wait_ms": 0.0, "process_cpu_ms": 1.8},
     )
     assert io_aware_exec(r)[1] < 0.01
+
+
+def test_short_calls_that_overlapped_release_the_gil(tmp_path) -> None:  # noqa: ANN001 - pytest fixture
+    """3 ms calls measured two or three at a time on a worker could only overlap if their work releases
+    the GIL; 3 ms calls that always ran alone (concurrency 1) keep it."""
+    overlapped = [rec(3.0, input_bytes=1000 + i, concurrency=2.5, cpu_share=0.4) for i in range(5)]
+    alone = [rec(3.0, input_bytes=1000 + i, concurrency=1.0, cpu_share=1.0, function="g") for i in range(5)]
+    models, _ = fit_models(overlapped + alone)
+    assert not models.exec["f"].holds_gil and models.holds_gil("g") and models.holds_gil("unknown")
+    assert "releases the GIL" in " ".join(models.exec["f"].fit.notes)
+    from sim.models.performance import PerformanceModels
+
+    models.save(tmp_path / "m.json")
+    assert not PerformanceModels.load(tmp_path / "m.json").holds_gil("f")

@@ -84,3 +84,14 @@ def test_long_siblings_start_a_switch_interval_apart_then_share() -> None:
 def test_dispatch_step_staggers_tiny_siblings() -> None:
     _, starts = sibling_exec({"task_dispatch_ms": 0.5, "gil_switch_ms": 5.0}, 0.1)
     assert [s - starts[0] for s in starts] == pytest.approx([0.0, 0.5, 1.0])
+
+
+def test_siblings_that_release_the_gil_overlap() -> None:
+    # 3 ms numpy-like calls: with the GIL held they would run one after another; released, they start
+    # together and share the 1.14 vCPUs (as measured: concurrency 2-3).
+    wf = workflow([("a", "b1"), ("a", "b2"), ("a", "b3")], runtime_ms=3.0)
+    p = plan(wf, {t: "w1" for t in wf.graph})
+    models = simple_models()
+    models.exec["b"] = ExecModel(a=1.0, b=0.0, c=0.0, holds_gil=False)
+    r = Simulation(p, replace(SHARING, gil_switch_ms=5.0), models).run()
+    assert [r.traces[t].exec_ms for t in ("b1", "b2", "b3")] == pytest.approx([9 / 1.14] * 3)
