@@ -131,7 +131,12 @@ def meets(row: dict[str, Any]) -> bool:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     runnable = [n for n, t in workflow_types().items() if t.runnable]
-    parser.add_argument("--types", default=",".join(runnable), help="workflow types (comma separated)")
+    sized = [n for n in runnable if n in SIZES]
+    parser.add_argument(
+        "--types",
+        default=",".join(sized),
+        help="workflow types (comma separated; default: those with a size)",
+    )
     parser.add_argument("--planners", default=",".join(PLANNERS))
     parser.add_argument("--runs", type=int, default=4, help="real runs per cell; the last one is scored")
     parser.add_argument("--launcher", default="docker", choices=["docker", "process"])
@@ -154,6 +159,9 @@ def main() -> None:
     parser.add_argument("-o", "--out", default="benchmarks/results/accuracy.csv")
     args = parser.parse_args()
     console = Console()
+    unsized = [n for n in runnable if n not in SIZES]
+    if unsized:
+        console.print(f"[yellow]no benchmark size (not measured): {', '.join(unsized)}[/]")
     launcher = pick_launcher(args.launcher, console)
     memory = [int(m) for m in args.memory.split(",")]
     types = [t for t in args.types.split(",") if t]
