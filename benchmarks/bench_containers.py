@@ -3,6 +3,10 @@
 Usage::
 
     .venv/bin/python benchmarks/bench_containers.py [--samples 20] [--memory 1792 ...] [--kind docker|process]
+        [--no-diagnostic] [--no-real] [--no-handoff] [--image TAG ...]
+
+``--image main-tag --image new-tag`` compares the real worker's cold start of two images (say, before and
+after a change), one sample of each in turn.
 
 Prints, per memory size, p50/p95 in milliseconds of:
 
@@ -29,6 +33,7 @@ Python packages slowly. 1792 MB is one full vCPU.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import statistics
 import sys
 import time
@@ -97,19 +102,35 @@ def bench_starts(kind: str, url: str, memory_mb: int, samples: int) -> None:
     print(row("warm job (acquire + echo round trip)", warm_job))
 
 
-def bench_real_starts(kind: str, url: str, memory_mb: int, samples: int) -> None:
+def bench_real_starts(
+    kind: str, url: str, memory_mb: int, samples: int, images: list[str] | None = None
+) -> None:
     """The same cold/warm starts of the real worker (``python -m runtime.docker_worker``): it imports the
     worker logic, the asyncio driver and redis-py before its serve loop is ready, so its cold start is the
-    one real runs pay. It only serves signed invocations (no echo job), so only starts are measured."""
+    one real runs pay. It only serves signed invocations (no echo job), so only starts are measured.
+
+    With several ``images`` (Docker: e.g. the image of main and of a change), their cold starts are taken
+    in turn, one sample of each per round, so that a busy host slows them alike and the ratio is fair."""
     from runtime.client import make_launcher
 
-    cold, warm = [], []
-    with make_launcher(kind, url, keep_alive_s=0.0, start_timeout=120) as launcher:
+    tags: list[str | None] = list(images) if images else [None]
+    cold: dict[str | None, list[float]] = {tag: [] for tag in tags}
+    with contextlib.ExitStack() as stack:
+        pools = {
+            tag: stack.enter_context(
+                make_launcher(
+                    kind, url, keep_alive_s=0.0, start_timeout=120, **({"image": tag} if tag else {})
+                )
+            )
+            for tag in tags
+        }
         for _ in range(samples):
-            cold.append(launcher.prewarm(memory_mb, 1)[0].startup_ms)
-            deadline = time.monotonic() + 10
-            while launcher.workers() and time.monotonic() < deadline:  # wait for the reaper
-                time.sleep(0.02)
+            for tag, launcher in pools.items():
+                cold[tag].append(launcher.prewarm(memory_mb, 1)[0].startup_ms)
+                deadline = time.monotonic() + 10
+                while launcher.workers() and time.monotonic() < deadline:  # wait for the reaper
+                    time.sleep(0.02)
+    warm = []
     with make_launcher(kind, url, keep_alive_s=60.0, start_timeout=120) as launcher:
         launcher.prewarm(memory_mb, 1)
         for _ in range(samples):
@@ -118,7 +139,14 @@ def bench_real_starts(kind: str, url: str, memory_mb: int, samples: int) -> None
             warm.append(lease.startup_ms)
             launcher.release(lease)
     print(f"{kind} workers running the real worker entrypoint, {memory_mb} MB")
-    print(row("cold start (launch -> serve loop ready)", cold))
+    for tag in tags:
+        label = (
+            f"cold start, image {tag.split(':')[-1]}" if tag else "cold start (launch -> serve loop ready)"
+        )
+        print(row(label, cold[tag]))
+    if len(tags) > 1:
+        base = pct(cold[tags[0]], 50)
+        print("  p50 ratio to the first image: " + ", ".join(f"{pct(cold[t], 50) / base:.3f}" for t in tags))
     print(row("warm start (acquire from pool)", warm))
 
 
@@ -164,13 +192,20 @@ def main() -> int:
     parser.add_argument("--kind", choices=["docker", "process"], default="docker")
     parser.add_argument("--no-handoff", action="store_true", help="skip the exec vs Redis comparison")
     parser.add_argument("--no-real", action="store_true", help="skip the real worker entrypoint's starts")
+    parser.add_argument(
+        "--image",
+        action="append",
+        help="worker image tag for the real worker's cold starts (repeatable: images are interleaved)",
+    )
+    parser.add_argument("--no-diagnostic", action="store_true", help="skip the diagnostic worker's starts")
     args = parser.parse_args()
     memories = args.memory or [1792, 512]
     with RedisServer() as server:
         for mb in memories:
-            bench_starts(args.kind, server.url, mb, args.samples)
+            if not args.no_diagnostic:
+                bench_starts(args.kind, server.url, mb, args.samples)
             if not args.no_real:
-                bench_real_starts(args.kind, server.url, mb, args.samples)
+                bench_real_starts(args.kind, server.url, mb, args.samples, args.image)
         if args.kind == "docker" and not args.no_handoff:
             bench_handoff(server.url, memories[0], args.samples)
     return 0

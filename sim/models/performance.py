@@ -23,11 +23,12 @@ import math
 import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from sim.workflow.language import IORelation
+
+if TYPE_CHECKING:  # numpy is imported where it is used: the worker entrypoint never needs it
+    import numpy as np
 
 BASELINE_MEMORY_MB = 1024
 MODELS_FORMAT = "plansim.models"
@@ -68,6 +69,8 @@ class Residuals:
 
     @classmethod
     def from_array(cls, logs: np.ndarray, keep: int = 256) -> Residuals:
+        import numpy as np
+
         logs = np.sort(np.asarray(logs, dtype=float))
         if logs.size > keep:
             logs = np.quantile(logs, np.linspace(0, 1, keep))
@@ -77,6 +80,8 @@ class Residuals:
         """Multiplier on a median prediction that meets ``sla``."""
         if not self.values:
             return 1.0
+        import numpy as np
+
         if sla.quantile is None:
             return float(np.mean(np.exp(self.values)))
         return float(math.exp(np.quantile(self.values, sla.quantile)))

@@ -130,13 +130,13 @@ def test_type_hash_equals_the_plain_algorithm_even_when_fingerprints_collide(dag
 
     import numpy as np
 
-    from sim.workflow import dag as dag_module
+    from sim.workflow import typehash as typehash_module
 
     wf = build(*dag)
     expected = reference_type_hash(wf, iterations)
     assert wf.type_hash(iterations) == expected
     # All-zero weights make every neighbour fingerprint equal: the exact check must catch it.
-    with mock.patch.object(dag_module, "_fingerprint_weights", lambda k: np.zeros((2, k), np.uint64)):
+    with mock.patch.object(typehash_module, "_fingerprint_weights", lambda k: np.zeros((2, k), np.uint64)):
         assert wf.type_hash(iterations) == expected
 
 
