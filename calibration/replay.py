@@ -156,8 +156,34 @@ def mape(traces: Sequence[Trace], params: ReplayParams | Sequence[float]) -> flo
     return float(np.mean(errs)) if errs else float("nan")
 
 
+# Mechanisms whose cost grows with the bytes a task moves as well as with the number of tasks.
+BYTE_SCALED = frozenset({"staging_bytes_per_s", "shared_bytes_per_s"})
+# Chosen by extrapolation CV on the WfInstances development files (benchmarks/cv_replay.py: fit on the
+# smaller two thirds of each application's runs, score the largest third).
+PREFER_BYTES_WITHIN = 0.03
+# Runs whose bytes per task vary less than this (coefficient of variation) cannot tell a per-task cost
+# from a per-byte one: only then does the preference apply (elsewhere the data decide).
+COLLINEAR_CV = 0.1
+
+
+def bytes_track_tasks(traces: Sequence[Trace]) -> bool:
+    """True when the traces' bytes per task are nearly the same in every run (at least two runs), so a
+    cost per task and a cost per byte fit them equally well."""
+    per_task = [
+        sum(t.input_bytes + t.output_bytes for t in tr.tasks) / len(tr.tasks) for tr in traces if tr.tasks
+    ]
+    if len(per_task) < 2 or not np.mean(per_task) > 0:
+        return False
+    return float(np.std(per_task) / np.mean(per_task)) < COLLINEAR_CV
+
+
 def fit_replay(
-    traces: Sequence[Trace], *, max_terms: int = 3, min_gain: float = 0.01, effort: float = 0.6
+    traces: Sequence[Trace],
+    *,
+    max_terms: int = 3,
+    min_gain: float = 0.01,
+    effort: float = 0.6,
+    prefer_bytes_within: float = PREFER_BYTES_WITHIN,
 ) -> ReplayParams:
     """Replay parameters minimising the makespan MAPE over ``traces`` (which must have makespans).
 
@@ -166,12 +192,20 @@ def fit_replay(
     space of the active parameters from three starting values of the new one) and keep the best, as long
     as it lowers the MAPE by at least ``min_gain``; at most ``max_terms`` mechanisms besides the fixed
     cost; then polish. The others stay at their neutral values (no cost). ``effort`` scales the
-    evaluation budget."""
+    evaluation budget.
+
+    ``prefer_bytes_within`` breaks near-ties: when the traces cannot tell a per-task cost from a per-byte
+    one (:func:`bytes_track_tasks`: runs whose bytes grow in step with their task count, e.g. 1000genome's
+    development runs, all of one input size), a byte-scaled mechanism (:data:`BYTE_SCALED`) whose MAPE
+    is within that much of the best candidate's is chosen instead. It grows with both the task count and the bytes, so it keeps up with larger inputs
+    where a per-task cost alone under-predicts."""
     usable = [t for t in traces if t.makespan_s and t.tasks]
     if not usable:
         raise ValueError("no trace with a recorded makespan to fit replay parameters on")
     compiled = [(_compile(t), float(t.makespan_s)) for t in usable]
     fixed_k = PARAM_NAMES.index("fixed_s")
+    if not bytes_track_tasks(usable):
+        prefer_bytes_within = 0.0
 
     def objective_of(active: list[int], base: np.ndarray):
         def objective(sub: np.ndarray) -> float:
@@ -208,7 +242,7 @@ def fit_replay(
     x, best = local(active, x, 40)
     chosen: list[str] = []
     while len(active) <= max_terms:
-        trial: tuple[float, int, np.ndarray] | None = None
+        trials: list[tuple[float, int, np.ndarray]] = []
         for k in range(len(PARAM_NAMES)):
             if k in active:
                 continue
@@ -220,10 +254,17 @@ def fit_replay(
                 starts.append((objective_of(cand, x0)(x0[cand]), q, x0))
             x0 = min(starts, key=lambda s: s[0])[2]
             xk, fk = local(cand, x0, 25 * len(cand))
-            if trial is None or fk < trial[0]:
-                trial = (fk, k, xk)
-        if trial is None or trial[0] > best - min_gain:
+            trials.append((fk, k, xk))
+        if not trials:
             break
+        trial = min(trials, key=lambda t: t[0])
+        if trial[0] > best - min_gain:
+            break
+        near = [
+            t for t in trials if PARAM_NAMES[t[1]] in BYTE_SCALED and t[0] <= trial[0] + prefer_bytes_within
+        ]
+        if near and prefer_bytes_within > 0:
+            trial = min(near, key=lambda t: t[0])
         best, k, x = trial
         active.append(k)
         chosen.append(PARAM_NAMES[k])

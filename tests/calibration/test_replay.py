@@ -4,20 +4,26 @@ from __future__ import annotations
 
 import pytest
 
-from calibration.replay import PLAIN, fit_replay, params_for, replay
+from calibration.replay import PLAIN, bytes_track_tasks, fit_replay, params_for, replay
 from calibration.traces import Trace, TraceTask, load_trace
 from sim.models.performance import PerformanceModels, ReplayParams
 
 
-def fork_join(n: int, cores: int, runtime: float = 10.0) -> Trace:
+def fork_join(n: int, cores: int, runtime: float = 10.0, nbytes: int = 100) -> Trace:
     tasks = [TraceTask("src", "src", 1.0, 0, 100, "m")]
     for i in range(n):
-        tasks.append(TraceTask(f"w{i}", "work", runtime, 100, 100, "m", parents=[0]))
+        tasks.append(TraceTask(f"w{i}", "work", runtime, nbytes, nbytes, "m", parents=[0]))
     tasks.append(TraceTask("sink", "sink", 1.0, 100 * n, 10, "m", parents=list(range(1, n + 1))))
     for i, t in enumerate(tasks):
         for p in t.parents:
             tasks[p].children.append(i)
     return Trace("fj", "fj-1.json", "test", "test/fj", tasks, {"m": cores}, None)
+
+
+def bag(n: int, cores: int, nbytes: int, runtime: float = 10.0) -> Trace:
+    """``n`` independent tasks that each read and write ``nbytes``: bytes per task the same at any ``n``."""
+    tasks = [TraceTask(f"t{i}", "work", runtime, nbytes, nbytes, "m") for i in range(n)]
+    return Trace("bag", "bag-1.json", "test", "test/bag", tasks, {"m": cores}, None)
 
 
 def test_plain_replay_is_list_scheduling() -> None:
@@ -54,6 +60,26 @@ def test_fit_recovers_a_known_platform() -> None:
     assert fitted.fit.mape < 0.03
     other = fork_join(24, 4)
     assert replay(other, fitted) == pytest.approx(replay(other, truth), rel=0.05)
+
+
+def test_collinear_runs_prefer_the_cost_that_scales_with_bytes() -> None:
+    """Development runs of one input size (bytes per task fixed) cannot tell a per-task overhead from a
+    per-byte staging cost; the truth here is the per-byte one, and the evaluation run has 2.5 times the
+    bytes per task (1000genome's 100k -> 250k). The fitter must pick the cost that keeps up."""
+    truth = ReplayParams(staging_bytes_per_s=1e6, fixed_s=30.0)  # 20 MB per task: 20 s each
+    dev = [bag(n, 4, 10_000_000) for n in (4, 8, 16, 32)]
+    for t in dev:
+        t.makespan_s = replay(t, truth)
+    assert bytes_track_tasks(dev)
+    fitted = fit_replay(dev, effort=1.0)
+    assert "staging_bytes_per_s" in fitted.fit.notes[0]
+    bigger = bag(16, 4, 25_000_000)
+    assert replay(bigger, fitted) == pytest.approx(replay(bigger, truth), rel=0.1)
+
+
+def test_runs_of_varied_bytes_per_task_are_not_collinear() -> None:
+    assert not bytes_track_tasks([bag(8, 4, b) for b in (100, 1000, 10_000)])
+    assert not bytes_track_tasks([bag(8, 4, 100)])  # one run: nothing to compare
 
 
 def test_parameters_lookup_order(hello_trace) -> None:
