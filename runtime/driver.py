@@ -12,7 +12,8 @@ Fetch          one ``MGET`` of the outputs/inputs; each value's HMAC is checked,
                read from there); the HMAC of the whole value is checked at the end
 Execute        the task's Python function in a thread (``asyncio.to_thread``) with its ``Ref`` s resolved
                from the outputs this worker holds; the output is pickled and signed in the same thread
-Store          ``SET out:{task}`` (signed cloudpickle). A streamed store (optimization ``streaming``) writes
+Store          ``SET out:{task}`` (signed cloudpickle), and ``SET item:{task}#i`` per item for the copies
+               of a dynamic fan-out over it (only the items when every consumer is a copy). A streamed store (optimization ``streaming``) writes
                ``part:{task}`` chunk by chunk (``SET`` then ``APPEND`` s of ``STREAM_CHUNK_BYTES``) and
                ends with ``RENAME part:{task} out:{task}``: the rename is the end marker, and readers of
                ``out:{task}`` never see a partial value
@@ -43,6 +44,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import collections
 import contextlib
 import json
 import struct
@@ -483,7 +485,7 @@ class WorkerDriver:
                 p = rel[4:]
                 self.values[p] = obj
                 self.sizes[p] = len(v) - signing.HEADER
-            elif rel.startswith("data:"):  # a stored argument object: calls refer to it by its key
+            elif rel.startswith(("data:", "item:")):  # an argument object, or a copy's item: by its key
                 self.values[rel] = obj
                 self.sizes[rel] = len(v) - signing.HEADER
             else:
@@ -549,7 +551,13 @@ class WorkerDriver:
         objects = self.rc.view.stored_inputs[task]  # data:* objects count whoever fetched them here
         tt.input_bytes += spec.inline_bytes + sum(self.sizes.get(p, 0) for p in parents)
         tt.input_bytes += sum(self.sizes.get(k, 0) for k, _ in objects if k.startswith("data:"))
-        values = self.values
+        values: Any = self.values
+        item = self.rc.view.item_input.get(task)
+        if item is not None and item[0] not in values:
+            # A copy that downloaded only its item: its Item(source, i) argument resolves to that item.
+            source, index, key = item
+            tt.input_bytes += self.sizes.get(key, 0)
+            values = collections.ChainMap({source: {index: values[key]}}, values)
         context = f"out:{task}:{self.rc.run_id}"
 
         def work() -> tuple[Any, bytes, float]:
@@ -578,7 +586,7 @@ class WorkerDriver:
         async with tasklog.capture(self.r, self.keys.k(f"log:{task}")) as log:
             out, blob, ms = await asyncio.to_thread(work)
         tt.log = log.lines
-        values[task] = out
+        self.values[task] = out
         if self.msg.attempt > 0:
             async with self.produced:
                 self.produced.notify_all()
@@ -601,13 +609,19 @@ class WorkerDriver:
 
     async def _store(self, e: fx.Store) -> None:
         blob = self.blobs.pop(e.task, None)
-        if blob is None:
+        if blob is None and e.key:
             blob = signing.dumps(self.values[e.task], f"out:{e.task}:{self.rc.run_id}")
         tt = self.times[e.task]
         t = time.perf_counter()
         chunk = fx.STREAM_CHUNK_BYTES
+        value, run_id = self.values[e.task], self.rc.run_id
+        item_blobs = [signing.dumps(value[i], f"{k}:{run_id}") for i, k in enumerate(e.items)]
         async with self.r.pipeline(transaction=False) as pipe:
-            if e.stream and len(blob) > chunk:
+            for k, b in zip(e.items, item_blobs, strict=True):
+                pipe.set(self.keys.k(k), b)
+            if blob is None:
+                pass  # only the items: every consumer is a copy
+            elif e.stream and len(blob) > chunk:
                 tt.extra["upload_start_ms"] = self._ms(time.time())
                 part, view = self.keys.part(e.task), memoryview(blob)
                 # One awaited write per chunk, so a reader sees each chunk as soon as it lands. SET first:
@@ -621,7 +635,8 @@ class WorkerDriver:
             self._progress(pipe)
             await pipe.execute()
         ms = (time.perf_counter() - t) * 1000.0
-        tt.upload = Transfer(len(blob) - signing.HEADER, ms)
+        stored = [b for b in (blob, *item_blobs) if b is not None]
+        tt.upload = Transfer(sum(len(b) - signing.HEADER for b in stored), ms)
         tt.end = time.time()
         self._amend(e.task)
 
@@ -811,7 +826,7 @@ class WorkerDriver:
             for m in await self.r.smembers(self.keys.k(fx.SINKS_DONE_KEY))
         }
         doomed: list[Any] = []
-        for pattern in ("out:*", "dc:*", "own:*", "in:*", "data:*", "ready:*", "part:*", "width:*"):
+        for pattern in ("out:*", "dc:*", "own:*", "in:*", "data:*", "ready:*", "part:*", "width:*", "item:*"):
             doomed += [k async for k in self.r.scan_iter(match=self.keys.k(pattern), count=1000)]
         doomed = [k for k in doomed if (k.decode() if isinstance(k, bytes) else k) not in sinks]
         for i in range(0, len(doomed), 1000):

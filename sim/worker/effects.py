@@ -81,9 +81,10 @@ class Execute:
 @dataclass(slots=True)
 class Store:
     task: str
-    key: str
-    nbytes: int
+    key: str  # "" when only the items are stored (every consumer reads one item)
+    nbytes: int  # everything written: the whole output and/or its items
     stream: bool = False
+    items: tuple[str, ...] = ()  # item i of the output (a list) under items[i]: a fan-out's copies read one
 
 
 @dataclass(slots=True)
@@ -229,6 +230,12 @@ def data_key(name: str) -> str:
 
 def counter_key(task_id: str) -> str:
     return f"dc:{task_id}"
+
+
+def item_key(source: str, index: int) -> str:
+    """Key of item ``index`` of ``source``'s output, stored for copy ``index`` of a dynamic fan-out over it
+    (the copy downloads its item, not the whole list)."""
+    return f"item:{source}#{index}"
 
 
 def width_key(node: str) -> str:

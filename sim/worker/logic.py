@@ -37,7 +37,9 @@ The rules, and why:
   its source. When the source finishes, its worker asks the width (``Expand``: the length of the output,
   kept for the run) and expands the node in its view *before* the upload rule: the copies are then the
   source's flexible children (the first continues here, each other one gets a fresh worker) and the
-  node is their gather (counted like any fan-in). A worker started with copies its view has not
+  node is their gather (counted like any fan-in). The source stores each item under its own key (and
+  the whole list only if a sink or another child reads it): a copy elsewhere downloads its item only, the
+  copy that continues here nothing. A worker started with copies its view has not
   expanded (it holds the static plan) asks the width first and expands the same way.
 - **Duplicates.** A task already started on this worker is never started again here; since a planned
   worker id runs once and flexible tasks are decided by one incrementer, no task runs twice (task-dup
@@ -77,7 +79,7 @@ from __future__ import annotations
 import itertools
 import re
 import weakref
-from collections.abc import Generator
+from collections.abc import Generator, Iterable
 from typing import Any
 
 from sim.models.plan import Plan
@@ -105,10 +107,11 @@ from sim.worker.effects import (
     counter_key,
     data_key,
     input_key,
+    item_key,
     output_key,
 )
 from sim.workflow.dag import Workflow
-from sim.workflow.dynamic import DYNAMIC, expand_node, node_of_copy
+from sim.workflow.dynamic import COPY, DYNAMIC, expand_node, item_bytes, node_of_copy
 
 Branch = Generator[Any, Any, None]
 
@@ -156,6 +159,8 @@ class WorkflowShape:
         "output_key",
         "counter_key",
         "dynamic",
+        "item_input",
+        "items_of",
     )
 
     def __init__(self, wf: Workflow) -> None:
@@ -174,6 +179,22 @@ class WorkflowShape:
         self.output_key = {t: output_key(t) for t in order}
         self.counter_key = {t: counter_key(t) for t in order}
         self.dynamic = frozenset(t for t in order if DYNAMIC in node[t]["spec"].extra)
+        self.item_input, self.items_of = item_facts(wf, (t for t in order if COPY in node[t]["spec"].extra))
+
+
+def item_facts(
+    wf: Workflow, copies: Iterable[str]
+) -> tuple[dict[str, tuple[str, int, str]], dict[str, tuple[str, ...]]]:
+    """What copies of dynamic fan-outs read: copy -> (source, index, item key), and source -> its item
+    keys in index order (two fan-outs over one source read the same items)."""
+    item_input: dict[str, tuple[str, int, str]] = {}
+    width: dict[str, int] = {}
+    for c in copies:
+        info = wf.task(c).extra[COPY]
+        (source,) = wf.task(c).inputs
+        item_input[c] = (source, info["index"], item_key(source, info["index"]))
+        width[source] = max(width.get(source, 0), info["width"])
+    return item_input, {s: tuple(item_key(s, i) for i in range(n)) for s, n in width.items()}
 
 
 _SHAPES: weakref.WeakKeyDictionary[Workflow, WorkflowShape] = weakref.WeakKeyDictionary()
@@ -221,6 +242,8 @@ class PlanView:
         "output_key",
         "counter_key",
         "dynamic",
+        "item_input",
+        "items_of",
     )
 
     def __init__(
@@ -243,6 +266,7 @@ class PlanView:
         self.counter_key = shape.counter_key
         # Unexpanded dynamic fan-out nodes: flexible whatever the plan says (their copies are).
         self.dynamic = shape.dynamic
+        self.item_input, self.items_of = shape.item_input, shape.items_of
         configs = plan.configs
         self.worker = {t: configs[t].worker_id for t in order}
         for t in self.dynamic:
@@ -301,7 +325,8 @@ class PlanView:
         plan's workflow) and bring the facts about every task it touches up to date; returns the copies.
 
         Copies and the gather are flexible, with the node's memory. Sizes are the node's: each copy
-        reads the source's output and writes what the node would. Expanding an expanded node does nothing.
+        reads one item of the source's output (:func:`sim.workflow.dynamic.item_bytes`; stored under its
+        own key, :func:`store_output`) and writes what the node would. Expanding an expanded node does nothing.
         """
         if node not in self.dynamic:
             return ()
@@ -310,7 +335,8 @@ class PlanView:
         (source,) = self.parents[node]
         copies = expand_node(wf, node, width)
         # The workflow's shape is shared by every view of it (never modified): this view's own copies.
-        for fact in ("parents", "children", "n_parents", "stored_inputs", "output_key", "counter_key"):
+        facts = ("parents", "children", "n_parents", "stored_inputs", "output_key", "counter_key")
+        for fact in (*facts, "item_input", "items_of"):
             setattr(self, fact, dict(getattr(self, fact)))
         self.dynamic = self.dynamic - {node}
         flexible = ResourceConfig(plan.configs[node].memory_mb)
@@ -328,7 +354,10 @@ class PlanView:
             self.worker[t] = None
             self.memory[t] = flexible.memory_mb
             self.stored_inputs[t] = stored_items(wf.task(t))
-        edge, out = self.edge_bytes.get((source, node), 0), self.output_bytes.get(node, 0)
+        edge, out = item_bytes(self.edge_bytes.get((source, node), 0), width), self.output_bytes.get(node, 0)
+        item_input, items_of = item_facts(wf, copies)
+        self.item_input.update(item_input)
+        self.items_of.update(items_of)
         for c in copies:
             self.edge_bytes[source, c] = edge
             self.edge_bytes[c, node] = out
@@ -537,13 +566,20 @@ def execute_branch(ws: WorkerState, task: str | None) -> Branch:
             if pending:
                 yield Join(pending)
         out_key, edge_bytes = v.output_key, v.edge_bytes
-        items = [(out_key[p], edge_bytes[p, task]) for p in v.parents[task] if p not in held]
+        item = v.item_input.get(task)
+        if item is None:
+            items = [(out_key[p], edge_bytes[p, task]) for p in v.parents[task] if p not in held]
+            got: tuple[str, ...] = v.parents[task]
+        else:  # a copy: its item, unless this worker holds the whole source (or the item)
+            source, _, key = item
+            items = [] if source in held or key in held else [(key, edge_bytes[source, task])]
+            got = (key,)
         stored = v.stored_inputs[task]
         if stored:
             items += [kv for kv in stored if kv[0] not in ws.inputs]
         if items:
             yield Fetch(task, tuple(items))
-            held.update(v.parents[task])
+            held.update(got)
             if stored:
                 ws.inputs.update(k for k, _ in stored)
         yield Execute(task)
@@ -565,7 +601,7 @@ def finish_task(ws: WorkerState, task: str, forks: list[Any]) -> Generator[Any, 
     if v.dynamic:
         yield from expand_children(ws, task)
     if task in v.sinks:
-        yield Store(task, v.output_key[task], v.output_bytes[task])
+        yield store_output(v, task)
         yield Complete(task)
         if CLEANUP in v.opts:
             (done,) = yield Incr(task, (SINKS_DONE_KEY,))
@@ -588,20 +624,33 @@ def finish_task(ws: WorkerState, task: str, forks: list[Any]) -> Generator[Any, 
     if STREAMING in v.opts:
         live = [c for c in children if running_elsewhere(ws, c)]
         if live:
-            upload = yield Spawn(store_output(ws, task, stream=True))
+            upload = yield Spawn(store_streamed(ws, task))
             ready = yield from update_dependency_counters(ws, task, live)
             mine = yield from handle_downstream(ws, task, ready, keep_flexible=False)
             yield Join((upload,))
             rest = [c for c in children if c not in live]
             ready = yield from update_dependency_counters(ws, task, rest)
             return mine + (yield from handle_downstream(ws, task, ready))
-    yield Store(task, v.output_key[task], v.output_bytes[task])
+    yield store_output(v, task)
     ready = yield from update_dependency_counters(ws, task, children)
     return (yield from handle_downstream(ws, task, ready))
 
 
-def store_output(ws: WorkerState, task: str, stream: bool = False) -> Branch:
-    yield Store(task, ws.view.output_key[task], ws.view.output_bytes[task], stream)
+def store_output(v: PlanView, task: str, stream: bool = False) -> Store:
+    """The upload of ``task``'s output. A source of expanded dynamic fan-outs stores each item under its own
+    key (its copies read one item each) and the whole list only if someone else reads it: a sink's client,
+    or a child that is not a copy."""
+    items = v.items_of.get(task)
+    if not items:
+        return Store(task, v.output_key[task], v.output_bytes[task], stream)
+    nbytes = v.output_bytes[task]
+    if task in v.sinks or any(c not in v.item_input for c in v.children[task]):
+        return Store(task, v.output_key[task], 2 * nbytes, stream, items)
+    return Store(task, "", nbytes, False, items)
+
+
+def store_streamed(ws: WorkerState, task: str) -> Branch:
+    yield store_output(ws.view, task, stream=True)
 
 
 def running_elsewhere(ws: WorkerState, child: str) -> bool:
@@ -635,7 +684,7 @@ def split_local_children(ws: WorkerState, task: str) -> tuple[list[str], list[st
 
 def upload_then_release(ws: WorkerState, task: str, children: list[str], keep_flexible: bool) -> Branch:
     """The background half of async-upload: store, then count and hand over the remaining children."""
-    yield Store(task, ws.view.output_key[task], ws.view.output_bytes[task])
+    yield store_output(ws.view, task)
     ready = yield from update_dependency_counters(ws, task, children)
     mine = yield from handle_downstream(ws, task, ready, keep_flexible)
     if mine:

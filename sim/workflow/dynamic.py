@@ -7,7 +7,8 @@ source has run and its output has N items, the node is **expanded**, by :func:`e
 same way:
 
 - N copies ``D#0 .. D#N-1`` (ids WfFormat accepts, which brackets are not; same function, same hints, same memory), copy ``i`` called with item ``i``
-  of the source's output in place of the list, and the other arguments unchanged;
+  of the source's output in place of the list, and the other arguments unchanged; the source stores each
+  item under its own key (``item:{source}#i``) and copy ``i`` downloads only that item;
 - ``D`` itself becomes the *gather*: a built-in task whose parents are the copies and whose output is the
   list of their outputs, in order (concatenated with ``flatten=True``). With N = 0 its parent is the
   source and its output is ``[]``. Consumers of ``D`` keep their edge to ``D``: fan-in needs nothing new.
@@ -101,12 +102,18 @@ def expected_width(spec: TaskSpec, widths: Mapping[str, int] | None = None) -> i
     return DEFAULT_WIDTH if hint is None else int(hint)
 
 
+def item_bytes(nbytes: int | None, width: int) -> int:
+    """The expected size of one item of an output of ``nbytes`` split ``width`` ways (only the total is
+    known, so the items are assumed equal)."""
+    return (nbytes or 0) // width if width > 0 else (nbytes or 0)
+
+
 def expand_node(wf: Workflow, node: str, width: int) -> tuple[str, ...]:
     """Expand dynamic ``node`` of ``wf`` in place into ``width`` copies and its gather; returns the copies.
 
     Copies are added after the node's source's existing children, in index order (the first copy is the
-    one the source's worker keeps). Edge sizes of the copies are those of the node's edge from its source
-    (each copy reads the source's whole output: a copy takes its item after the download).
+    one the source's worker keeps). The edge of each copy from the source is an item's size
+    (:func:`item_bytes`): the source stores its items under their own keys and a copy reads only its own.
     """
     if width < 0:
         raise WorkflowError(f"dynamic node {node!r}: width must be >= 0, got {width}")
@@ -117,6 +124,7 @@ def expand_node(wf: Workflow, node: str, width: int) -> tuple[str, ...]:
     info = spec.extra[DYNAMIC]
     source = spec.inputs[0]
     edge = dict(g._pred[node][source])
+    edge["bytes"] = item_bytes(edge.get("bytes"), width)
     rest = {k: v for k, v in spec.extra.items() if k != DYNAMIC}
     call = spec.call
     copies = tuple(copy_id(node, i) for i in range(width))

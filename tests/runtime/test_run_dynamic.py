@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections import Counter
 
 import pytest
-from runlib.workflows import die_once, double, items, listed
+from runlib.workflows import blobs, die_once, double, items, length, listed
 
 from runtime.client import make_launcher, run_workflow
 from sim.workflow import Workflow
@@ -144,3 +144,51 @@ def test_a_killed_worker_inside_a_dynamic_fan_out_is_rerun(redis_server, tmp_pat
     assert rep.reruns == 1
     assert widths_of(rep) == {"die_once-0": 4}
     assert rep.keys_left == 0
+
+
+ITEM = 64 * 1024
+
+
+def items_workflow(n: int, also_whole: bool) -> Workflow:
+    """``listed(length.map(blobs))`` over ``n`` items of ``ITEM`` bytes (and the whole list read by a
+    second consumer when ``also_whole``)."""
+    src = blobs(n, ITEM)
+    sink = listed(length.map(src))
+    return Workflow.from_nodes(
+        *((sink, listed(src)) if also_whole else (sink,)), name=f"dyn-items-{also_whole}"
+    )
+
+
+def check_item_downloads(url: str, launcher, n: int, also_whole: bool) -> None:
+    """Run :func:`items_workflow`: a copy elsewhere downloads one item (not the whole list), the copy on the source's worker nothing;
+    the source uploads the whole list too only when another consumer reads it."""
+    wf = items_workflow(n, also_whole)
+    rep = run_workflow(wf, planner="wukong", launcher=launcher, redis_url=url, timeout_s=300)
+    copies = [r for r in rep.task_records if r.function == "length"]
+    assert len(copies) == n
+    (source,) = [r for r in rep.task_records if r.function == "blobs"]
+    downloaded = sorted(sum(d.bytes for d in r.downloads) for r in copies)
+    if not also_whole:  # else the source's worker may continue with the other consumer instead
+        assert downloaded[0] == 0  # the copy that continued on the source's worker
+    assert len([b for b in downloaded if b]) >= n - 1
+    for b in filter(None, downloaded):
+        assert ITEM <= b < ITEM + 256  # one item and its pickle framing
+    whole = source.output_bytes
+    assert whole > n * ITEM
+    assert source.upload.bytes == pytest.approx((2 if also_whole else 1) * whole, rel=0.01)
+    assert rep.keys_left == 0
+
+
+@pytest.mark.parametrize("also_whole", [False, True])
+def test_copies_download_only_their_item(redis_server, process_launcher, also_whole):
+    """The source stores its items under their own keys: the copies read one each."""
+    check_item_downloads(redis_server.url, process_launcher, 4, also_whole)
+
+
+def test_copies_download_only_their_item_in_containers(redis_server, docker_client, worker_image):
+    lch = make_launcher("docker", redis_server.url, image=worker_image, keep_alive_s=30, max_workers=6)
+    try:
+        check_item_downloads(redis_server.url, lch, 4, False)
+    finally:
+        lch.close()
+    assert docker_client.containers.list(all=True, filters={"label": f"plansim.run={lch.run_id}"}) == []

@@ -114,3 +114,24 @@ def _copy(wf: Workflow) -> Workflow:
     out = Workflow(wf.name, wf.params)
     out.graph = wf.graph.copy()
     return out
+
+
+@pytest.mark.parametrize("width", [0, 1, 16])
+def test_copies_move_their_item_not_the_whole_source(width):
+    """A 64 MB source split ``width`` ways: each copy elsewhere downloads source bytes / width (the first
+    copy continues on the source's worker: nothing), the source uploads its items once."""
+    total = 64_000_000
+    wf = mapped(width)
+    src = "parts-0"
+    for t in wf.graph:
+        size = total if t == src else 8
+        wf.task(t).output_bytes = size
+        for _, _, d in wf.graph.out_edges(t, data=True):
+            d["bytes"] = size
+    out = what_if(wf, "wukong").result
+    copies = [t for t in out.traces if dyn.node_of_copy(t)]
+    assert len(copies) == width
+    downloaded = sorted(out.traces[c].download_bytes for c in copies)
+    assert downloaded == [0] * min(width, 1) + [total // max(width, 1)] * (width - 1)
+    upload = out.traces[src].upload
+    assert (upload[0] if upload else 0) == (total if width > 1 else 0)  # the items, not the list again

@@ -152,3 +152,14 @@ def listed(xs):
 def pick(xs, i):
     """Item ``i`` of ``xs``, doubled: the static twin of a copy of ``double.map(items(n))``."""
     return 2 * xs[i]
+
+
+@task
+def blobs(n, size):
+    """``n`` byte strings of ``size`` bytes: a large list for a dynamic fan-out to split."""
+    return [bytes([i % 256]) * size for i in range(n)]
+
+
+@task
+def length(b):
+    return len(b)
