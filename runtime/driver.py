@@ -459,6 +459,14 @@ class WorkerDriver:
         t, started = time.perf_counter(), time.time()
         raw = await self.r.mget(full)
         missing = [rel for rel, v in zip(rels, raw, strict=True) if v is None]
+        if missing and self.msg.attempt > 0:
+            # A re-run can reach a task through a counter the dead attempt already counted, before this
+            # attempt has recomputed a parent planned here (its output was kept here, never stored).
+            local = await self._await_local_outputs(e.task, missing)
+            if local:
+                kept = [i for i, rel in enumerate(rels) if rel not in local]
+                rels, raw = [rels[i] for i in kept], [raw[i] for i in kept]
+                missing = [rel for rel in missing if rel not in local]
         if missing and STREAMING in self.rc.view.opts:
             # streaming: the consumer was told before the upload ended; it reads the chunks as they land.
             tt.extra["download_start_ms"] = self._ms(started)
@@ -742,6 +750,19 @@ class WorkerDriver:
         worker kept their outputs here (never stored): wait until this attempt has produced them again."""
         me = self.ws.worker_id
         local = [p for p in self.rc.view.parents[task] if self.rc.view.worker[p] == me and me is not None]
+        await self._await_produced(task, local)
+
+    async def _await_local_outputs(self, task: str, missing: list[str]) -> set[str]:
+        """Re-run: the keys among ``missing`` that are outputs planned on this worker, once this attempt
+        has produced them again (they are then in ``self.values`` and need no download)."""
+        me, worker = self.ws.worker_id, self.rc.view.worker
+        if me is None:
+            return set()
+        local = [rel[4:] for rel in missing if rel.startswith("out:") and worker.get(rel[4:]) == me]
+        await self._await_produced(task, local)
+        return {f"out:{p}" for p in local}
+
+    async def _await_produced(self, task: str, local: list[str]) -> None:
         if all(p in self.values for p in local):
             return
         try:
