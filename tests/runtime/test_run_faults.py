@@ -170,6 +170,35 @@ def test_rerun_waits_for_its_own_local_outputs(redis_server, tmp_path):
     assert ids["slow_add"] not in rep.uploaded()
 
 
+def test_rerun_fetch_waits_for_a_local_parent_counted_by_the_dead_attempt(redis_server, tmp_path):
+    """T on W has parents L (W), D (W) and R (X). The dead attempt ran L (counted into T's counter) and
+    died in D. In the re-run D completes T's counter while L is still being recomputed: D's branch goes
+    on to T and must wait for L here, not look for it in the store (it was never stored)."""
+    from runlib.workflows import die_once_after, slow_after_death
+
+    from sim.models.plan import Plan
+    from sim.models.resources import ResourceConfig
+
+    marker = str(tmp_path / "died")
+    lt = slow_after_death(1, marker, 1.5)  # on W: instant in the dead attempt, slow in the re-run
+    dt = die_once_after(2, marker, 0.5)  # on W: dies after L has counted
+    rt = sleepy(4, 0.05)  # on X: makes T's counter a shared one
+    wf = Workflow.from_nodes(total(lt, dt, rt), name="counted-local-parent")
+    ids = {t.rsplit("-", 1)[0]: t for t in wf.graph}
+    configs = {
+        ids["slow_after_death"]: ResourceConfig(2048, "W"),
+        ids["die_once_after"]: ResourceConfig(2048, "W"),
+        ids["sleepy"]: ResourceConfig(2048, "X"),
+        ids["total"]: ResourceConfig(2048, "W"),
+    }
+    plan = Plan(wf, configs, "manual").validate()
+    rep = run_workflow(wf, plan=plan, redis_url=redis_server.url, timeout_s=120)
+    assert rep.result == 7
+    assert rep.reruns == 1
+    assert ids["slow_after_death"] not in rep.uploaded()
+    assert rep.keys_left == 0
+
+
 class _FlakyStartLauncher(ProcessLauncher):
     """Its first ``failures`` workers exit before serving, as a container killed while booting."""
 

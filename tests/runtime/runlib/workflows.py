@@ -163,3 +163,22 @@ def blobs(n, size):
 @task
 def length(b):
     return len(b)
+
+
+@task
+def die_once_after(x, marker, seconds):
+    """``x`` after ``seconds``; the first time, kill the worker process instead (the marker remembers)."""
+    time.sleep(seconds)
+    if not os.path.exists(marker):
+        with open(marker, "w") as fh:
+            fh.write("died")
+        os._exit(137)
+    return x
+
+
+@task
+def slow_after_death(x, marker, seconds):
+    """``x``: at once before the marker exists (first attempt), after ``seconds`` once it does (re-run)."""
+    if os.path.exists(marker):
+        time.sleep(seconds)
+    return x
