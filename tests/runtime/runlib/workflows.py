@@ -9,6 +9,14 @@ from sim.workflow.dag import Workflow
 from sim.workflow.language import task
 
 
+def _die_the_first_time(marker: str) -> None:
+    """Kill this worker process unless ``marker`` exists; create it first, so a re-run survives."""
+    if not os.path.exists(marker):
+        with open(marker, "w") as fh:
+            fh.write("died")
+        os._exit(137)
+
+
 @task
 def leaf(i):
     return i
@@ -38,10 +46,7 @@ def boom(x):
 @task
 def die_once(x, marker):
     """Kill the worker process the first time it runs (the marker file remembers)."""
-    if not os.path.exists(marker):
-        with open(marker, "w") as fh:
-            fh.write("died")
-        os._exit(137)
+    _die_the_first_time(marker)
     return x
 
 
@@ -80,10 +85,7 @@ def freeze_once(x, marker):
 @task
 def die_once_add(a, b, marker):
     """``a + b``, but kill the worker process the first time (the marker file remembers)."""
-    if not os.path.exists(marker):
-        with open(marker, "w") as fh:
-            fh.write("died")
-        os._exit(137)
+    _die_the_first_time(marker)
     return a + b
 
 
@@ -169,10 +171,7 @@ def length(b):
 def die_once_after(x, marker, seconds):
     """``x`` after ``seconds``; the first time, kill the worker process instead (the marker remembers)."""
     time.sleep(seconds)
-    if not os.path.exists(marker):
-        with open(marker, "w") as fh:
-            fh.write("died")
-        os._exit(137)
+    _die_the_first_time(marker)
     return x
 
 
