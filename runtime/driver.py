@@ -460,8 +460,8 @@ class WorkerDriver:
         raw = await self.r.mget(full)
         missing = [rel for rel, v in zip(rels, raw, strict=True) if v is None]
         if missing and self.msg.attempt > 0:
-            # A re-run can reach a task through a counter the dead attempt already counted, before this
-            # attempt has recomputed a parent planned here (its output was kept here, never stored).
+            # A re-run can reach a task before this attempt has recomputed a parent planned here (its
+            # output was kept here, never stored): the ready flag or a counter may predate this attempt.
             local = await self._await_local_outputs(e.task, missing)
             if local:
                 kept = [i for i, rel in enumerate(rels) if rel not in local]
@@ -727,8 +727,6 @@ class WorkerDriver:
         # The subscription to this worker's ready channel was made when the worker started, before
         # any effect ran: a flag set from now on also arrives as a message, one set earlier is read here.
         await self._wait_flag(e.task)
-        if self.msg.attempt > 0:
-            await self._wait_local_parents(e.task)
 
     async def _wait_flag(self, task: str) -> None:
         fut = self._future(task)
@@ -745,13 +743,6 @@ class WorkerDriver:
                 f"(parents: {', '.join(self.rc.view.parents[task])})"
             ) from None
 
-    async def _wait_local_parents(self, task: str) -> None:
-        """Re-run of a dead worker: the ready flag may predate this attempt, but parents planned on this
-        worker kept their outputs here (never stored): wait until this attempt has produced them again."""
-        me = self.ws.worker_id
-        local = [p for p in self.rc.view.parents[task] if self.rc.view.worker[p] == me and me is not None]
-        await self._await_produced(task, local)
-
     async def _await_local_outputs(self, task: str, missing: list[str]) -> set[str]:
         """Re-run: the keys among ``missing`` that are outputs planned on this worker, once this attempt
         has produced them again (they are then in ``self.values`` and need no download)."""
@@ -759,12 +750,6 @@ class WorkerDriver:
         if me is None:
             return set()
         local = [rel[4:] for rel in missing if rel.startswith("out:") and worker.get(rel[4:]) == me]
-        await self._await_produced(task, local)
-        return {f"out:{p}" for p in local}
-
-    async def _await_produced(self, task: str, local: list[str]) -> None:
-        if all(p in self.values for p in local):
-            return
         try:
             async with self.produced:
                 await asyncio.wait_for(
@@ -775,6 +760,7 @@ class WorkerDriver:
                 f"re-run of worker {self.ws.name} waited {self.timeout_s:.0f}s for its own parents "
                 f"of task {task!r} ({', '.join(local)})"
             ) from None
+        return {f"out:{p}" for p in local}
 
     async def _notify(self, e: fx.Notify) -> None:
         self.on_ready_message(e.task)
