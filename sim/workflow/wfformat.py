@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from sim.workflow.dag import TaskSpec, Workflow, WorkflowError
+from sim.workflow.shared_data import shared_data_dir
 
 SCHEMA_NAME = "wfformat-1.5-schema.json"
 _ID_SUFFIX = re.compile(r"(?:[_-]ID)?[_-]?\d+$")
@@ -45,7 +46,7 @@ def schema_path() -> Path:
     env = os.environ.get("PLANSIM_WFFORMAT_SCHEMA")
     if env:
         return Path(env)
-    shared = Path(__file__).resolve().parents[2].parent / "shared" / "data" / SCHEMA_NAME
+    shared = shared_data_dir() / SCHEMA_NAME
     if shared.is_file():
         return shared
     return Path(__file__).resolve().parent / "schemas" / SCHEMA_NAME

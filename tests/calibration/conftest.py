@@ -6,7 +6,9 @@ from pathlib import Path
 
 import pytest
 
-DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "wfinstances"
+from sim.workflow.shared_data import shared_data_dir
+
+DATA = shared_data_dir() / "wfinstances"
 if not DATA.exists():  # the tree may live elsewhere; fall back to the documented location
     DATA = Path("/work/shared/data/wfinstances")
 

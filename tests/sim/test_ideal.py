@@ -3,14 +3,13 @@ of recorded runtimes. Checked on the real WfInstances traces."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from sim.engine.whatif import what_if
+from sim.workflow.shared_data import shared_data_dir
 from sim.workflow.wfformat import load_wfformat
 
-DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "wfinstances"
+DATA = shared_data_dir() / "wfinstances"
 FILES = sorted(DATA.rglob("*.json*"))
 
 

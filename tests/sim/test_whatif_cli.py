@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
 from sim.cli import main
 from sim.engine.whatif import what_if
+from sim.workflow.shared_data import shared_data_dir
 from sim.workflow.wfformat import load_wfformat
 
-DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "wfinstances"
+DATA = shared_data_dir() / "wfinstances"
 FORKJOIN = str(DATA / "helloworld" / "helloworld-forkjoin-10-chameleon.json.xz")
 
 

@@ -5,7 +5,9 @@ from pathlib import Path
 
 import pytest
 
-SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data"
+from sim.workflow.shared_data import shared_data_dir
+
+SHARED = shared_data_dir()
 WFINSTANCES = SHARED / "wfinstances"
 
 

@@ -10,6 +10,7 @@ import pytest
 
 from sim.workflow import WorkflowError
 from sim.workflow.dag import from_edges
+from sim.workflow.shared_data import shared_data_dir
 from sim.workflow.wfformat import load_wfformat, schema_path, to_wfformat, validate_wfformat
 
 from .conftest import instance_files
@@ -102,7 +103,7 @@ def test_bundled_schema_copy_matches_shared():
     import sim.workflow.wfformat as m
 
     bundled = Path(m.__file__).parent / "schemas" / m.SCHEMA_NAME
-    shared = Path(__file__).resolve().parents[2].parent / "shared" / "data" / m.SCHEMA_NAME
+    shared = shared_data_dir() / m.SCHEMA_NAME
     assert json.loads(bundled.read_text()) == json.loads(shared.read_text())
 
 
