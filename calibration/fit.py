@@ -54,6 +54,7 @@ from sim.models.performance import (
     DEFAULT_MEMORY_EXPONENT,
     DEFAULT_STARTUP,
     DEFAULT_TRANSFER,
+    SLA,
     ExecModel,
     FitInfo,
     OutputModel,
@@ -67,6 +68,7 @@ from sim.models.records import (
     Record,
     TaskRecord,
     WorkerRecord,
+    first_calls,
     io_aware_exec,
     uncontended_exec_ms,
 )
@@ -84,6 +86,9 @@ CPU_BOUND_FRACTION = 0.5
 # GIL: a function whose short calls ran with a median concurrency above RELEASES_GIL_CONCURRENCY does.
 SHORT_MS = 5.0
 RELEASES_GIL_CONCURRENCY = 1.2
+# A function's first call on a worker is fitted apart (ExecModel.first_call_ms) only when the records hold
+# at least this many first calls, besides MIN_SAMPLES later calls to fit the rest on.
+MIN_FIRST_CALLS = 2
 DEFAULT_B = 1.0
 DEFAULT_E = 1.0
 DEFAULT_STARTUP_EXP = {"cold": DEFAULT_STARTUP.cold_exp, "warm": DEFAULT_STARTUP.warm_exp}
@@ -189,6 +194,23 @@ class _ExecSamples:
     t_io: list[float] = field(default_factory=list)  # alone, only the CPU part shared (io_aware_exec)
     f: list[float] = field(default_factory=list)  # CPU-bound fraction of each sample
     overlap: list[float] = field(default_factory=list)  # concurrency of calls shorter than SHORT_MS
+    first: list[bool] = field(default_factory=list)  # the function's first call on its worker
+
+    def subset(self, keep: Sequence[bool]) -> _ExecSamples:
+        """The samples where ``keep`` is true (``overlap``, a statistic of the function, is kept whole)."""
+
+        def pick(v: list) -> list:
+            return [x for x, k in zip(v, keep, strict=True) if k]
+
+        return _ExecSamples(
+            pick(self.x),
+            pick(self.m),
+            pick(self.t),
+            pick(self.t_io),
+            pick(self.f),
+            self.overlap,
+            pick(self.first),
+        )
 
 
 def _declared_from_extra(extra: dict[str, Any]) -> IORelation | None:
@@ -250,6 +272,7 @@ def fit_models(
     st_s: dict[str, tuple[list[float], list[float]]] = {"cold": ([], []), "warm": ([], [])}
     # Cold starts requested together end one engine step apart: each is fitted without its steps.
     ranks, step = cold_start_ranks(records)
+    firsts = first_calls(records)
     for rec, where in zip(records, origins, strict=False):
         if isinstance(rec, TaskRecord):
             if rec.memory_mb <= 0:
@@ -269,6 +292,7 @@ def fit_models(
                 s.f.append(frac)
                 if rec.concurrency is not None and rec.exec_ms < SHORT_MS:
                     s.overlap.append(rec.concurrency)
+                s.first.append(id(rec) in firsts)
             else:
                 report.skip("task: exec_ms is 0 (execution model)", where)
             if rec.output_bytes > 0:
@@ -293,7 +317,9 @@ def fit_models(
             else:
                 report.skip("worker: memory_mb or startup_ms is 0", where)
     models = PerformanceModels()
-    _fit_exec(models, exec_s, report)
+    later, first = _split_first_calls(exec_s)
+    _fit_exec(models, later, report)
+    _fit_first_calls(models, first)
     _fit_output(models, out_s, declared, report)
     _fit_transfer(models, np.array(tr_b, float), np.array(tr_t, float), np.array(tr_m, float), report)
     _fit_startup(models, st_s, report)
@@ -424,6 +450,44 @@ def _fit_exec(models: PerformanceModels, samples: Mapping[str, _ExecSamples], re
         )
     if pooled_funcs and (pooled_b is not None or pooled_c is not None):
         models.meta["pooled_exec"] = {"b": pooled_b, "c": pooled_c, "functions": len(pooled_funcs)}
+
+
+def _split_first_calls(
+    samples: Mapping[str, _ExecSamples],
+) -> tuple[dict[str, _ExecSamples], dict[str, _ExecSamples]]:
+    """``(later, first)``: per function, the samples to fit the execution model on and the first calls
+    on a worker set apart for :func:`_fit_first_calls`. A function whose records do not hold both
+    (:data:`MIN_FIRST_CALLS` first calls, :data:`MIN_SAMPLES` later ones) keeps all its samples: with one
+    call per worker every call is a first call, and the model fitted on them is right for such plans."""
+    later: dict[str, _ExecSamples] = {}
+    first: dict[str, _ExecSamples] = {}
+    for f, s in samples.items():
+        n_first = sum(s.first)
+        if n_first >= MIN_FIRST_CALLS and len(s.first) - n_first >= MIN_SAMPLES:
+            later[f] = s.subset([not v for v in s.first])
+            first[f] = s.subset(s.first)
+        else:
+            later[f] = s
+    return later, first
+
+
+def _fit_first_calls(models: PerformanceModels, first: Mapping[str, _ExecSamples]) -> None:
+    """``first_call_ms`` of each function with first calls set apart: the median excess of a first call
+    over what the model fitted on the later calls predicts for it (its median), never negative: a
+    one-time cost (imports, page faults) is added, whatever the input's size."""
+    for f, s in first.items():
+        model = models.exec.get(f)
+        if model is None:
+            continue
+        times = s.t_io if model.cpu_fraction < 1.0 else s.t
+        excess = [
+            t - model.median_ms(x, m) * model.residuals_for(m).factor(SLA(0.5))
+            for x, m, t in zip(s.x, s.m, times, strict=True)
+        ]
+        model.first_call_ms = max(0.0, float(np.median(excess)))
+        model.fit.notes.append(
+            f"first call on a worker: +{model.first_call_ms:.3g} ms ({len(excess)} first calls set apart)"
+        )
 
 
 # -- output size ---------------------------------------------------------------------------------------------

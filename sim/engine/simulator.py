@@ -74,6 +74,7 @@ class SimWorker:
     startup_ms: float = 0.0
     tasks: list[str] = field(default_factory=list)
     dispatch_free: float = 0.0  # when its event loop can hand the next task to a thread
+    called: set[str] = field(default_factory=set)  # functions it has executed (their first call is done)
 
 
 @dataclass(slots=True)
@@ -418,7 +419,7 @@ class Simulation:
         if recorded is not None:
             ms = float(recorded)
         else:
-            ms = self.predictor.exec_ms(self.wf, task, w.state.memory_mb)
+            ms = self.predictor.exec_ms(self.wf, task, w.state.memory_mb) + self._first_call_ms(w, task)
         tr.exec_ms = ms
         tr.end_ms = tr.exec_end_ms = self.env._now + ms
         out = self.view.output_bytes[task]
@@ -435,6 +436,15 @@ class Simulation:
             lambda _e: self._run_on_cpu(task, w, tr, ms).callbacks.append(lambda _e2: self.clock.fire(ev))
         )
         return ev, out
+
+    def _first_call_ms(self, w: SimWorker, task: str) -> float:
+        """The one-time cost of the task's function on this worker (``ExecModel.first_call_ms``): paid
+        by its first call there, as the real worker pays imports and page faults once."""
+        function = self.specs[task].function
+        if function in w.called:
+            return 0.0
+        w.called.add(function)
+        return self.predictor.models.first_call_ms(function)
 
     def _dispatch_wait(self, w: SimWorker, task: str, ms: float) -> float:
         """How long a task waits behind the tasks its worker dispatched just before it (a task dispatched

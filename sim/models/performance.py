@@ -120,6 +120,10 @@ class ExecModel:
     # False when its short calls were measured overlapping each other on one worker: the work releases
     # Python's GIL (numpy), so the worker's hand-off does not wait for it (Simulation._dispatch_wait).
     holds_gil: bool = True
+    # Extra time of the function's first call on a fresh worker (lazy imports, page faults, cold caches;
+    # fitted by calibration.fit when the records hold both first and later calls on a worker). The
+    # simulator adds it to the first call of the function on each worker, not to the others.
+    first_call_ms: float = 0.0
 
     def median_ms(self, in_bytes: float, memory_mb: float) -> float:
         return self.a * max(in_bytes, 1.0) ** self.b * (memory_mb / BASELINE_MEMORY_MB) ** (-self.c)
@@ -263,6 +267,11 @@ class PerformanceModels:
         model = self.exec.get(function)
         return model.holds_gil if model is not None else True
 
+    def first_call_ms(self, function: str) -> float:
+        """Extra time of ``function``'s first call on a worker (0 unless calibration measured it)."""
+        model = self.exec.get(function)
+        return model.first_call_ms if model is not None else 0.0
+
     def output_bytes(
         self,
         function: str,
@@ -365,6 +374,7 @@ def _exec_from(d: dict) -> ExecModel:
         by_memory,
         float(d.get("cpu_fraction", 1.0)),
         bool(d.get("holds_gil", True)),
+        float(d.get("first_call_ms", 0.0)),
     )
 
 

@@ -256,6 +256,26 @@ def io_aware_exec(rec: TaskRecord) -> tuple[float, float]:
     return alone, min(1.0, busy / alone)
 
 
+def first_calls(records: Iterable[Record]) -> set[int]:
+    """The ``id()`` of every task record that was its function's first call on its worker in its run
+    (the earliest start; a tie goes to the record met first).
+
+    A fresh worker's first call of a function pays one-time costs the later calls skip: the function's
+    lazy imports, first-touch page faults, cold caches. Measured on the accuracy benchmark's records:
+    ``add`` 0.29 ms first vs 0.07 ms later, ``get_chunk`` 0.45 vs 0.11 ms, ``background_correct`` 7.9
+    vs 3.4 ms. A planner that puts many calls on one worker pays it once; one that spreads them pays
+    it on every call.
+    """
+    first: dict[tuple[str, str, str], TaskRecord] = {}
+    for rec in records:
+        if isinstance(rec, TaskRecord):
+            key = (rec.run_id, rec.worker_id, rec.function)
+            seen = first.get(key)
+            if seen is None or rec.start_ms < seen.start_ms:
+                first[key] = rec
+    return {id(rec) for rec in first.values()}
+
+
 def write_jsonl(records: Iterable[Record], out: str | Path | TextIO) -> int:
     """Write records as JSON Lines; returns how many were written."""
     if isinstance(out, (str, Path)):
