@@ -155,6 +155,8 @@ def show(path: str, as_json: bool) -> None:
             for d in data[section].values():
                 d.pop("residuals", None)
                 d.pop("residuals_by_memory", None)
+                for k in d.get("size_classes", []):
+                    k.pop("residuals", None)
         for key in ("residuals", "cold_residuals", "warm_residuals"):
             data["transfer"].pop(key, None)
             data["startup"].pop(key, None)

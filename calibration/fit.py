@@ -48,14 +48,15 @@ from typing import Any
 import numpy as np
 from scipy.optimize import least_squares
 
+from calibration.exec_forms import Samples, power_log, select_exec
 from calibration.platform_fit import cold_start_ranks
+from calibration.robust import robust_linear
 from sim.models.performance import (
     BASELINE_MEMORY_MB,
     DEFAULT_MEMORY_EXPONENT,
     DEFAULT_STARTUP,
     DEFAULT_TRANSFER,
     SLA,
-    ExecModel,
     FitInfo,
     OutputModel,
     PerformanceModels,
@@ -95,20 +96,6 @@ DEFAULT_STARTUP_EXP = {"cold": DEFAULT_STARTUP.cold_exp, "warm": DEFAULT_STARTUP
 
 
 # ---------------------------------------------------------------------------------------------------------
-# robust regression
-def robust_linear(X: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Coefficients of ``y ~ X`` by soft-L1 robust least squares (outliers down-weighted)."""
-    X = np.asarray(X, dtype=float)
-    y = np.asarray(y, dtype=float)
-    beta0, *_ = np.linalg.lstsq(X, y, rcond=None)
-    resid = y - X @ beta0
-    scale = max(1.4826 * float(np.median(np.abs(resid - np.median(resid)))), 1e-3)
-    if X.shape[0] <= X.shape[1]:
-        return beta0
-    res = least_squares(lambda b: X @ b - y, beta0, loss="soft_l1", f_scale=scale, method="trf")
-    return res.x
-
-
 def quality(observed: np.ndarray, predicted: np.ndarray) -> tuple[float | None, float | None]:
     """R² and MAPE on the original scale."""
     observed = np.asarray(observed, dtype=float)
@@ -392,32 +379,16 @@ def _fit_exec(models: PerformanceModels, samples: Mapping[str, _ExecSamples], re
             c = DEFAULT_MEMORY_EXPONENT
             fallback = "default"
             notes.append(f"c = {DEFAULT_MEMORY_EXPONENT:g} default ({why_c}; pooled data cannot identify it)")
-        # regression with the free exponents
-        target = ly - (b * lx if b is not None else 0.0) + (c * lm if c is not None else 0.0)
-        cols = [np.ones_like(ly)]
-        if b is None:
-            cols.append(lx)
-        if c is None:
-            cols.append(-lm)
-        beta = (
-            robust_linear(np.column_stack(cols), target) if not few else np.array([float(np.median(target))])
-        )
-        loga = float(beta[0])
-        k = 1
-        if b is None:
-            b = float(beta[k])
-            k += 1
-        if c is None:
-            c = float(beta[k])
+        model, chosen = select_exec(Samples(x, m, lx, lm, ly), b, c, few)
+        notes += chosen
         holds_gil = len(s.overlap) < MIN_SAMPLES or float(np.median(s.overlap)) <= RELEASES_GIL_CONCURRENCY
         if not holds_gil:
             notes.append(
                 f"short calls overlapped (median concurrency {np.median(s.overlap):.2g}): releases the GIL"
             )
-        model = ExecModel(a=math.exp(loga), b=b, c=c, cpu_fraction=cpu_fraction, holds_gil=holds_gil)
-        pred = np.array([model.median_ms(xi, mi) for xi, mi in zip(x, m, strict=True)])
-        logres = ly - np.log(pred)
-        model.residuals = Residuals.from_array(logres)
+        model.cpu_fraction, model.holds_gil = cpu_fraction, holds_gil
+        # residuals of the power law alone (sizes outside every class); classes keep their own
+        logres = ly - power_log(model, lx, lm)
         by_mem: dict[int, np.ndarray] = {}
         thin: list[int] = []
         for mem in sorted({int(v) for v in m}):
@@ -442,6 +413,7 @@ def _fit_exec(models: PerformanceModels, samples: Mapping[str, _ExecSamples], re
                     fallback = "nearest-config"
             elif len({int(v) for v in m}) > 1:
                 notes.append(f"no memory size has {MIN_PER_CONFIG} samples: pooled residuals")
+        pred = np.array([model.median_ms(xi, mi) for xi, mi in zip(x, m, strict=True)])
         r2, mape = quality(t, pred)
         model.fit = FitInfo(samples=int(t.size), r2=r2, mape=mape, fallback=fallback, notes=notes)
         models.exec[f] = model
@@ -481,7 +453,7 @@ def _fit_first_calls(models: PerformanceModels, first: Mapping[str, _ExecSamples
             continue
         times = s.t_io if model.cpu_fraction < 1.0 else s.t
         excess = [
-            t - model.median_ms(x, m) * model.residuals_for(m).factor(SLA(0.5))
+            t - model.median_ms(x, m) * model.residuals_for(m, x).factor(SLA(0.5))
             for x, m, t in zip(s.x, s.m, times, strict=True)
         ]
         model.first_call_ms = max(0.0, float(np.median(excess)))

@@ -18,6 +18,7 @@ always produce a plan.
 
 from __future__ import annotations
 
+import bisect
 import json
 import math
 import re
@@ -73,7 +74,7 @@ class Residuals:
 
         logs = np.sort(np.asarray(logs, dtype=float))
         if logs.size > keep:
-            logs = np.quantile(logs, np.linspace(0, 1, keep))
+            logs = np.quantile(logs, (np.arange(keep) + 0.5) / keep)
         return cls([float(x) for x in logs])
 
     def factor(self, sla: SLA) -> float:
@@ -105,6 +106,33 @@ class FitInfo:
 
 
 @dataclass(slots=True)
+class SizeClass:
+    """Tasks of one input size: the inputs of ``[lo_bytes, hi_bytes]`` (a few percent apart), their own
+    level and spread.
+
+    Many recorded functions run on a handful of distinct input sizes whose runtimes differ in a way no
+    power law of the size explains (a BLAST query of 7.7 kB, 7.9 kB or 9.7 kB takes 9 s, 105 s or 25
+    min, depending on the run). Such a class corrects the power law by a factor ``exp(offset)`` and keeps
+    its own residuals; a size outside every class gets the power law and the function's residuals.
+    """
+
+    lo_bytes: float
+    hi_bytes: float
+    offset: float  # log of the class's median time over the power law's
+    residuals: Residuals = field(default_factory=Residuals)  # log(observed / corrected prediction)
+
+    def distance(self, in_bytes: float) -> float:
+        """Log distance of ``in_bytes`` from the class's sizes (0 inside)."""
+        x = max(in_bytes, 1.0)
+        if x < self.lo_bytes:
+            return math.log(self.lo_bytes / x)
+        return math.log(x / self.hi_bytes) if x > self.hi_bytes else 0.0
+
+
+SIZE_CLASS_MARGIN = math.log(1.01)  # an input this much beyond a class's observed sizes still belongs to it
+
+
+@dataclass(slots=True)
 class ExecModel:
     a: float
     b: float
@@ -124,12 +152,29 @@ class ExecModel:
     # fitted by calibration.fit when the records hold both first and later calls on a worker). The
     # simulator adds it to the first call of the function on each worker, not to the others.
     first_call_ms: float = 0.0
+    # Input-size classes with their own level and residuals (empty unless cross-validation chose them).
+    size_classes: list[SizeClass] = field(default_factory=list)
+
+    def size_class(self, in_bytes: float) -> SizeClass | None:
+        """The class (sorted by size, disjoint) nearest to ``in_bytes`` if it is within
+        :data:`SIZE_CLASS_MARGIN`, else None."""
+        classes = self.size_classes
+        i = bisect.bisect_right(classes, in_bytes, key=lambda k: k.lo_bytes)
+        near = min(classes[max(i - 1, 0) : i + 1], key=lambda k: k.distance(in_bytes))
+        return near if near.distance(in_bytes) <= SIZE_CLASS_MARGIN else None
 
     def median_ms(self, in_bytes: float, memory_mb: float) -> float:
-        return self.a * max(in_bytes, 1.0) ** self.b * (memory_mb / BASELINE_MEMORY_MB) ** (-self.c)
+        t = self.a * max(in_bytes, 1.0) ** self.b * (memory_mb / BASELINE_MEMORY_MB) ** (-self.c)
+        k = self.size_class(in_bytes) if self.size_classes else None
+        return t * math.exp(k.offset) if k is not None else t
 
-    def residuals_for(self, memory_mb: float) -> Residuals:
-        """Residuals of the nearest calibrated memory size (log distance), else the pooled ones."""
+    def residuals_for(self, memory_mb: float, in_bytes: float | None = None) -> Residuals:
+        """Residuals of the input's size class; else of the nearest calibrated memory size (log
+        distance); else the pooled ones."""
+        if self.size_classes and in_bytes is not None:
+            k = self.size_class(in_bytes)
+            if k is not None:
+                return k.residuals
         if not self.residuals_by_memory:
             return self.residuals
         nearest = min(self.residuals_by_memory, key=lambda m: (abs(math.log(m / memory_mb)), m))
@@ -252,7 +297,7 @@ class PerformanceModels:
         at the baseline memory and scaled by ``memory**-0.3``); else the default per-byte model."""
         model = self.exec.get(function)
         if model is not None:
-            return model.median_ms(in_bytes, memory_mb) * model.residuals_for(memory_mb).factor(sla)
+            return model.median_ms(in_bytes, memory_mb) * model.residuals_for(memory_mb, in_bytes).factor(sla)
         if recorded_ms is not None:
             return recorded_ms * (memory_mb / BASELINE_MEMORY_MB) ** (-DEFAULT_MEMORY_EXPONENT)
         return DEFAULT_EXEC_FLOOR_MS + DEFAULT_EXEC.median_ms(in_bytes, memory_mb)
@@ -375,6 +420,12 @@ def _exec_from(d: dict) -> ExecModel:
         float(d.get("cpu_fraction", 1.0)),
         bool(d.get("holds_gil", True)),
         float(d.get("first_call_ms", 0.0)),
+        [
+            SizeClass(
+                float(k["lo_bytes"]), float(k["hi_bytes"]), float(k["offset"]), _res(k.get("residuals"))
+            )
+            for k in d.get("size_classes") or []
+        ],
     )
 
 

@@ -110,10 +110,10 @@ class Predictor:
         in_bytes = sizes.input_bytes[task_id]
         m = self.models
         model = m.exec.get(spec.function)
-        residuals = getattr(model, "residuals", None)
+        # the residuals of this input size and memory (ExecModel.residuals_for), as PerformanceModels does
+        residuals = model.residuals_for(memory_mb, in_bytes) if model is not None else None
         if residuals is not None and residuals.values:
-            median = m.exec_ms(spec.function, in_bytes, memory_mb, SLA(0.5), spec.runtime_ms)
-            return median / residuals.factor(SLA(0.5)) * self._factor(residuals, ASSUMED_SPREAD["exec"])
+            return model.median_ms(in_bytes, memory_mb) * self._factor(residuals, ASSUMED_SPREAD["exec"])
         median = m.exec_ms(spec.function, in_bytes, memory_mb, SLA(), spec.runtime_ms)
         return median * self._factor(None, ASSUMED_SPREAD["exec"])
 
