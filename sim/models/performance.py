@@ -159,6 +159,8 @@ class ExecModel:
         """The class (sorted by size, disjoint) nearest to ``in_bytes`` if it is within
         :data:`SIZE_CLASS_MARGIN`, else None."""
         classes = self.size_classes
+        if not classes:
+            return None
         i = bisect.bisect_right(classes, in_bytes, key=lambda k: k.lo_bytes)
         near = min(classes[max(i - 1, 0) : i + 1], key=lambda k: k.distance(in_bytes))
         return near if near.distance(in_bytes) <= SIZE_CLASS_MARGIN else None

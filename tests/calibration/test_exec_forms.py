@@ -64,6 +64,7 @@ def test_a_power_law_keeps_its_exponent() -> None:
     models, _ = fit_models(records("grows", x, t))
     assert models.exec["grows"].b == pytest.approx(0.8, rel=0.05)
     assert "form power " in form_note(models, "grows")
+    assert models.exec["grows"].size_class(1e6) is None  # no classes: every size gets the power law
 
 
 def blast_like(rng: np.random.Generator, n: int = 60) -> tuple[np.ndarray, np.ndarray, dict[float, float]]:
