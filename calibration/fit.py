@@ -56,7 +56,6 @@ from sim.models.performance import (
     DEFAULT_MEMORY_EXPONENT,
     DEFAULT_STARTUP,
     DEFAULT_TRANSFER,
-    SLA,
     FitInfo,
     OutputModel,
     PerformanceModels,
@@ -88,7 +87,7 @@ CPU_BOUND_FRACTION = 0.5
 SHORT_MS = 5.0
 RELEASES_GIL_CONCURRENCY = 1.2
 # A function's first call on a worker is fitted apart (ExecModel.first_call_ms) only when the records hold
-# at least this many first calls, besides MIN_SAMPLES later calls to fit the rest on.
+# at least this many first calls, besides MIN_SAMPLES later calls to compare them with.
 MIN_FIRST_CALLS = 2
 DEFAULT_B = 1.0
 DEFAULT_E = 1.0
@@ -182,22 +181,6 @@ class _ExecSamples:
     f: list[float] = field(default_factory=list)  # CPU-bound fraction of each sample
     overlap: list[float] = field(default_factory=list)  # concurrency of calls shorter than SHORT_MS
     first: list[bool] = field(default_factory=list)  # the function's first call on its worker
-
-    def subset(self, keep: Sequence[bool]) -> _ExecSamples:
-        """The samples where ``keep`` is true (``overlap``, a statistic of the function, is kept whole)."""
-
-        def pick(v: list) -> list:
-            return [x for x, k in zip(v, keep, strict=True) if k]
-
-        return _ExecSamples(
-            pick(self.x),
-            pick(self.m),
-            pick(self.t),
-            pick(self.t_io),
-            pick(self.f),
-            self.overlap,
-            pick(self.first),
-        )
 
 
 def _declared_from_extra(extra: dict[str, Any]) -> IORelation | None:
@@ -304,9 +287,11 @@ def fit_models(
             else:
                 report.skip("worker: memory_mb or startup_ms is 0", where)
     models = PerformanceModels()
-    later, first = _split_first_calls(exec_s)
-    _fit_exec(models, later, report)
-    _fit_first_calls(models, first)
+    extras = _first_call_extras(exec_s)
+    _fit_exec(models, _without_first_call_extras(exec_s, extras), report)
+    for f, extra in extras.items():
+        models.exec[f].first_call_ms = extra
+        models.exec[f].fit.notes.append(f"first call on a worker: +{extra:.3g} ms")
     _fit_output(models, out_s, declared, report)
     _fit_transfer(models, np.array(tr_b, float), np.array(tr_t, float), np.array(tr_m, float), report)
     _fit_startup(models, st_s, report)
@@ -424,42 +409,47 @@ def _fit_exec(models: PerformanceModels, samples: Mapping[str, _ExecSamples], re
         models.meta["pooled_exec"] = {"b": pooled_b, "c": pooled_c, "functions": len(pooled_funcs)}
 
 
-def _split_first_calls(
-    samples: Mapping[str, _ExecSamples],
-) -> tuple[dict[str, _ExecSamples], dict[str, _ExecSamples]]:
-    """``(later, first)``: per function, the samples to fit the execution model on and the first calls
-    on a worker set apart for :func:`_fit_first_calls`. A function whose records do not hold both
-    (:data:`MIN_FIRST_CALLS` first calls, :data:`MIN_SAMPLES` later ones) keeps all its samples: with one
-    call per worker every call is a first call, and the model fitted on them is right for such plans."""
-    later: dict[str, _ExecSamples] = {}
-    first: dict[str, _ExecSamples] = {}
-    for f, s in samples.items():
-        n_first = sum(s.first)
-        if n_first >= MIN_FIRST_CALLS and len(s.first) - n_first >= MIN_SAMPLES:
-            later[f] = s.subset([not v for v in s.first])
-            first[f] = s.subset(s.first)
-        else:
-            later[f] = s
-    return later, first
-
-
-def _fit_first_calls(models: PerformanceModels, first: Mapping[str, _ExecSamples]) -> None:
-    """``first_call_ms`` of each function with first calls set apart: the median excess of a first call
-    over what the model fitted on the later calls predicts for it (its median), never negative: a
-    one-time cost (imports, page faults) is added, whatever the input's size."""
-    for f, s in first.items():
-        model = models.exec.get(f)
-        if model is None:
-            continue
+def _first_call_extras(samples: Mapping[str, _ExecSamples]) -> dict[str, float]:
+    """Per function whose records hold both :data:`MIN_FIRST_CALLS` first calls on a worker and
+    :data:`MIN_SAMPLES` later ones: how much longer a first call took than a later one, as the
+    difference of their median excess over a model fitted on all the calls (so inputs of different
+    sizes are compared through the model), never negative: a one-time cost (imports, page faults) is
+    added, whatever the input's size. Functions with one call per worker (every call a first call)
+    have no entry: the model fitted on their calls is right for such plans."""
+    both = {
+        f: s
+        for f, s in samples.items()
+        if sum(s.first) >= MIN_FIRST_CALLS and len(s.first) - sum(s.first) >= MIN_SAMPLES
+    }
+    if not both:
+        return {}
+    scratch = PerformanceModels()
+    _fit_exec(scratch, both, FitReport())
+    extras = {}
+    for f, s in both.items():
+        model = scratch.exec[f]
         times = s.t_io if model.cpu_fraction < 1.0 else s.t
-        excess = [
-            t - model.median_ms(x, m) * model.residuals_for(m, x).factor(SLA(0.5))
-            for x, m, t in zip(s.x, s.m, times, strict=True)
-        ]
-        model.first_call_ms = max(0.0, float(np.median(excess)))
-        model.fit.notes.append(
-            f"first call on a worker: +{model.first_call_ms:.3g} ms ({len(excess)} first calls set apart)"
-        )
+        excess = [t - model.median_ms(x, m) for x, m, t in zip(s.x, s.m, times, strict=True)]
+        first = [e for e, is_first in zip(excess, s.first, strict=True) if is_first]
+        later = [e for e, is_first in zip(excess, s.first, strict=True) if not is_first]
+        extras[f] = max(0.0, float(np.median(first)) - float(np.median(later)))
+    return extras
+
+
+def _without_first_call_extras(
+    samples: Mapping[str, _ExecSamples], extras: Mapping[str, float]
+) -> dict[str, _ExecSamples]:
+    """The samples with each first call's extra taken off (at most 95% of its time): the execution
+    model is then fitted on as many samples as before, all of them as later calls."""
+    out = dict(samples)
+    for f, extra in extras.items():
+        s = samples[f]
+
+        def cut(v: list[float], s: _ExecSamples = s, extra: float = extra) -> list[float]:
+            return [max(t - extra, 0.05 * t) if first else t for t, first in zip(v, s.first, strict=True)]
+
+        out[f] = _ExecSamples(s.x, s.m, cut(s.t), cut(s.t_io), s.f, s.overlap, s.first)
+    return out
 
 
 # -- output size ---------------------------------------------------------------------------------------------
