@@ -14,6 +14,7 @@ planner's optimizations), and compare with the last real run, as ``bench_accurac
 from __future__ import annotations
 
 import argparse
+import math
 import statistics
 import sys
 from dataclasses import replace
@@ -21,7 +22,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_accuracy import EXEC_GOAL_PCT, MAKESPAN_GOAL_PCT, PLANNERS, SIZES, split_at_first_task  # noqa: E402
+from bench_accuracy import (  # noqa: E402
+    EXEC_GOAL_PCT,
+    MAKESPAN_GOAL_PCT,
+    PLANNERS,
+    SIZE_SETS,
+    split_at_first_task,
+)
 
 from calibration.fit import fit_models  # noqa: E402
 from sim.compare.plan_vs_real import compare_runs, group_runs  # noqa: E402
@@ -29,8 +36,9 @@ from sim.engine.platform import DEFAULT  # noqa: E402
 from sim.engine.simulator import Simulation  # noqa: E402
 from sim.engine.whatif import what_if  # noqa: E402
 from sim.models.plan import Plan  # noqa: E402
-from sim.models.records import iter_jsonl  # noqa: E402
+from sim.models.records import TaskRecord, iter_jsonl  # noqa: E402
 from sim.models.resources import ResourceConfig  # noqa: E402
+from sim.workflow.dag import Workflow  # noqa: E402
 from sim.workflow.library import load_workflow  # noqa: E402
 
 
@@ -39,7 +47,7 @@ def rescore(
 ) -> dict | None:
     """One recorded cell, re-predicted; None when its name is no known cell or it holds fewer than two
     real runs."""
-    cell = next(((t, p) for t in SIZES for p in PLANNERS if path.stem == f"{t}-{p}"), None)
+    cell = next(((t, p) for t in SIZE_SETS["default"] for p in PLANNERS if path.stem == f"{t}-{p}"), None)
     if cell is None:
         return None
     wtype, planner = cell
@@ -55,7 +63,7 @@ def rescore(
         from calibration.platform_fit import fit_platform
 
         platform, _ = fit_platform(history, platform)
-    wf = load_workflow(SIZES[wtype])
+    wf = recorded_instance(wtype, records)
     replanned = what_if(wf, planner, [1024, 2048], sla, platform, models).plan
     configs = {
         t: ResourceConfig(r.memory_mb, None if r.worker_id.startswith("flex-") else r.worker_id)
@@ -75,8 +83,26 @@ def rescore(
         "real_ms": mk["real"],
         "makespan_err_pct": mk["error_pct"],
         "exec_median_abs_err_pct": ex["median_abs_pct"],
+        "exec_bias_pct": ex["mean_pct"],
         **split_at_first_task(cmp),
     }
+
+
+def recorded_instance(wtype: str, records: list) -> Workflow:
+    """The benchmark's instance of ``wtype`` that the records ran (``bench_accuracy.py --sizes``): the
+    type hash is the shape only, so the size set whose tasks' estimated output sizes are nearest the
+    recorded ones (median log ratio over tasks)."""
+    outputs = {r.task_id: r.output_bytes for r in records if isinstance(r, TaskRecord) and r.output_bytes > 0}
+
+    def distance(wf: Workflow) -> float:
+        logs = [
+            abs(math.log(outputs[t] / wf.task(t).output_bytes))
+            for t in wf.graph
+            if t in outputs and (wf.task(t).output_bytes or 0) > 0
+        ]
+        return statistics.median(logs) if logs else math.inf
+
+    return min((load_workflow(sizes[wtype]) for sizes in SIZE_SETS.values()), key=distance)
 
 
 def main() -> None:
@@ -102,7 +128,7 @@ def main() -> None:
             f"{r['workflow']:16s} {r['planner']:12s} planned {r['planned_ms']:8.0f} real {r['real_ms']:8.0f} "
             f"makespan {r['makespan_err_pct']:+7.1f}% (first task {r['first_task_err_pct']:+7.1f}%, "
             f"after it {r['after_first_err_pct']:+7.1f}%) "
-            f"exec {r['exec_median_abs_err_pct']:6.1f}%"
+            f"exec {r['exec_median_abs_err_pct']:6.1f}% "
         )
     mks = [abs(r["makespan_err_pct"]) for r in rows]
     after = [abs(r["after_first_err_pct"]) for r in rows if r["after_first_err_pct"] is not None]
