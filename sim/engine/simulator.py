@@ -31,7 +31,6 @@ meets the very graph a real run of that width builds; ``Expand`` never reaches t
 
 from __future__ import annotations
 
-import gc
 from collections import deque
 from dataclasses import dataclass, field, replace
 from functools import partial
@@ -42,6 +41,7 @@ import simpy
 
 from sim.engine import clock
 from sim.engine.cpu import SharedCpu
+from sim.engine.gcpause import paused_gc
 from sim.engine.platform import Platform, load_platform
 from sim.engine.pool import Container, ContainerPool
 from sim.models.performance import PerformanceModels
@@ -65,9 +65,16 @@ from sim.workflow import dynamic
 
 @dataclass(slots=True)
 class SimWorker:
-    """A running simulated worker: the logic's state plus its CPUs and container."""
+    """A simulated worker: the logic's state while it runs, plus its CPUs and container.
 
-    state: WorkerState
+    ``state`` is dropped (None) when the worker ends: the logic no longer needs it, and a run keeps
+    thousands of ended workers whose sets would otherwise stay in memory for the garbage collector to
+    scan. ``name`` and ``memory_mb`` stay.
+    """
+
+    name: str
+    memory_mb: int
+    state: WorkerState | None
     cpu: SharedCpu | None
     started_ms: float
     startup_state: str | None = None
@@ -139,7 +146,7 @@ class SimResult:
                 WorkerRecord(
                     run_id=run_id,
                     worker_id=name,
-                    memory_mb=w.state.memory_mb,
+                    memory_mb=w.memory_mb,
                     state=w.startup_state or "warm",
                     startup_ms=w.startup_ms,
                     extra={"source": "sim"},
@@ -209,15 +216,16 @@ class Simulation:
         predictor: Predictor | None = None,
         widths: dict[str, int] | None = None,
     ) -> None:
-        plan = expand_plan(plan, widths)
-        self.plan = plan
-        self.wf = plan.workflow
-        self.platform = load_platform(platform)
-        rng = np.random.default_rng(seed) if sample else None
-        self.predictor = predictor or Predictor(models, plan.sla, rng=rng)
-        sizes = self.predictor.sizes(self.wf)
-        self.sizes = sizes
-        self.view = PlanView(plan, sizes.edge_bytes, sizes.output_bytes)
+        with paused_gc():  # the per-task facts below are many small objects (see sim.engine.gcpause)
+            plan = expand_plan(plan, widths)
+            self.plan = plan
+            self.wf = plan.workflow
+            self.platform = load_platform(platform)
+            rng = np.random.default_rng(seed) if sample else None
+            self.predictor = predictor or Predictor(models, plan.sla, rng=rng)
+            sizes = self.predictor.sizes(self.wf)
+            self.sizes = sizes
+            self.view = PlanView(plan, sizes.edge_bytes, sizes.output_bytes)
         self.specs = self.wf.tasks
         self.env = simpy.Environment()
         self.clock = clock.Clock(self.env)
@@ -290,19 +298,16 @@ class Simulation:
             starts.popleft()
 
     def run(self, until: float | None = None) -> SimResult:
-        self.mock_execute_branch(submit_workflow(self.view), None)
-        # The run allocates many short-lived generators and events but creates no reference cycles
-        # worth collecting mid-run; pausing the cyclic collector saves about a quarter of the time.
-        gc_was_enabled = gc.isenabled()
-        gc.disable()
-        try:
+        with paused_gc():  # see sim.engine.gcpause
+            self.mock_execute_branch(submit_workflow(self.view), None)
             if until is None:
                 clock.run(self.env)
+                # Nothing is left to perform. The effect table's bound methods are the simulation's
+                # only reference cycle: without them, a result the caller drops is freed at once,
+                # without waiting for a full collection (see sim.engine.gcpause).
+                self._handlers.clear()
             else:
                 self.env.run(until=until)
-        finally:
-            if gc_was_enabled:
-                gc.enable()
         missing = [t for t in self.view.sinks if t not in self.sink_done]
         if missing:
             raise RuntimeError(
@@ -322,14 +327,14 @@ class Simulation:
     # -- effects ----------------------------------------------------------------------------------------
     def _trace(self, task: str, worker: SimWorker, label: str | None = None) -> TaskTrace:
         if label is not None:  # preloads and duplicates are kept apart from the task's own run
-            key = f"{task}@{label}:{worker.state.name}"
+            key = f"{task}@{label}:{worker.name}"
             tr = self.labelled.get(key)
             if tr is None:
-                tr = self.labelled[key] = TaskTrace(worker.state.name, worker.state.memory_mb, self.env._now)
+                tr = self.labelled[key] = TaskTrace(worker.name, worker.memory_mb, self.env._now)
             return tr
         tr = self.traces.get(task)
         if tr is None:
-            tr = TaskTrace(worker.state.name, worker.state.memory_mb, self.env._now)
+            tr = TaskTrace(worker.name, worker.memory_mb, self.env._now)
             if not worker.tasks:
                 tr.startup_state, tr.startup_ms = worker.startup_state, worker.startup_ms
             worker.tasks.append(task)
@@ -364,7 +369,7 @@ class Simulation:
         tr = self.traces.get(e.task) if e.label is None else None
         if tr is None:
             tr = self._trace(e.task, w, e.label)
-        mem = w.state.memory_mb
+        mem = w.memory_mb
         longest = 0.0
         now = self.env._now
         streaming = self.streaming
@@ -410,16 +415,18 @@ class Simulation:
     def _end_transfers(self, n: int) -> None:
         self.active_transfers -= n
 
+    def _exec_ms(self, task: str, w: SimWorker) -> float:
+        recorded = self.specs[task].runtime_ms if self.platform.exec_from_recorded else None
+        if recorded is not None:
+            return float(recorded)
+        return self.predictor.exec_ms(self.wf, task, w.memory_mb) + self._first_call_ms(w, task)
+
     def _execute(self, e: fx.Execute, w: SimWorker):
         task = e.task
         tr = self.traces.get(task) if e.label is None else None
         if tr is None:
             tr = self._trace(task, w, e.label)
-        recorded = self.specs[task].runtime_ms if self.platform.exec_from_recorded else None
-        if recorded is not None:
-            ms = float(recorded)
-        else:
-            ms = self.predictor.exec_ms(self.wf, task, w.state.memory_mb) + self._first_call_ms(w, task)
+        ms = self._exec_ms(task, w)
         tr.exec_ms = ms
         tr.end_ms = tr.exec_end_ms = self.env._now + ms
         out = self.view.output_bytes[task]
@@ -491,9 +498,9 @@ class Simulation:
     def _store(self, e: fx.Store, w: SimWorker):
         tr = self.traces[e.task]
         cache = self._transfer_cache
-        ms = cache.get((e.nbytes, w.state.memory_mb)) if cache is not None else None
+        ms = cache.get((e.nbytes, w.memory_mb)) if cache is not None else None
         if ms is None:
-            ms = self._transfer_ms(e.nbytes, w.state.memory_mb)
+            ms = self._transfer_ms(e.nbytes, w.memory_mb)
         tr.upload = (e.nbytes, ms)
         tr.end_ms = self.env._now + ms
         self.uploaded.append(e.task)
@@ -660,11 +667,12 @@ class Simulation:
         # A flexible worker continues with at most one child at a time, so it never shares its CPUs.
         shares = self.platform.cpu_sharing and (inv.worker_id is not None or self._flexible_forks)
         cpu = SharedCpu(self.env, cpus_for_memory(inv.memory_mb)) if shares else None
-        worker = SimWorker(ws, cpu, requested, state, self.env._now - requested)
+        worker = SimWorker(name, inv.memory_mb, ws, cpu, requested, state, self.env._now - requested)
         self.workers[name] = worker
 
         def ended() -> None:
             self._worker_end[name] = self.env._now
+            worker.state = None
             self.pool.release(container)
 
         # At once, not with the next batch of starts: the worker is already running.
@@ -708,7 +716,7 @@ class Simulation:
         busy_mb_ms = 0.0
         cold = 0
         for name, w in self.workers.items():
-            busy_mb_ms += w.state.memory_mb * (worker_end.get(name, makespan) - w.started_ms)
+            busy_mb_ms += w.memory_mb * (worker_end.get(name, makespan) - w.started_ms)
             if w.startup_state == "cold":
                 cold += 1
         wf = self.wf
@@ -769,7 +777,7 @@ def worker_timelines(
     """Per worker: memory, start and end (the makespan if it never ended), start-up, tasks."""
     return {
         name: {
-            "memory_mb": w.state.memory_mb,
+            "memory_mb": w.memory_mb,
             "start_ms": w.started_ms,
             "end_ms": worker_end.get(name, makespan),
             "startup_state": w.startup_state,

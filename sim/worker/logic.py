@@ -381,6 +381,9 @@ class PlanView:
         return None in workers or workers != {running_on}
 
 
+_EMPTY: frozenset[str] = frozenset()
+
+
 class WorkerState:
     """What one worker knows: its identity, the outputs it holds, the tasks it started, local counts."""
 
@@ -404,12 +407,26 @@ class WorkerState:
         self.name = name  # planned id, or a generated one for a flexible worker
         self.memory_mb = memory_mb
         self.held: set[str] = set()
-        self.inputs: set[str] = set()  # keys of stored argument objects fetched here
         self.started: set[str] = set()
         self.local_counts: dict[str, int] = {}
-        self.waiting: set[str] = set()
         self.preloads: dict[str, Any] = {}  # parent -> handle of its background preload
-        self.cluster_local: set[str] = set()  # fan-ins whose parents were all clustered here
+        # Empty on most workers: a shared empty frozenset until the first add (see add_to). A simulation
+        # runs thousands of short-lived workers, and every set is one more object for the garbage
+        # collector to scan.
+        self.inputs: set[str] | frozenset[str] = _EMPTY  # keys of stored argument objects fetched here
+        self.waiting: set[str] | frozenset[str] = _EMPTY
+        self.cluster_local: set[str] | frozenset[str] = (
+            _EMPTY  # fan-ins whose parents were all clustered here
+        )
+
+    def add_to(self, name: str, items: Iterable[str]) -> None:
+        """Add ``items`` to the set attribute ``name`` (``inputs``, ``waiting`` or ``cluster_local``),
+        making it a set of its own first if it is still the shared empty one."""
+        current = getattr(self, name)
+        if current is _EMPTY:
+            setattr(self, name, set(items))
+        else:
+            current.update(items)
 
 
 def submit_workflow(view: PlanView) -> Branch:
@@ -449,7 +466,26 @@ def start_worker_lifecycle(
     ws: WorkerState, immediate: tuple[str, ...], carried: tuple[str, ...] = ()
 ) -> Branch:
     """A worker from invocation to exit: run the immediate tasks, wait for owned tasks fed from
-    elsewhere (preloading their inputs, duplicating slow parents), end when every branch has ended."""
+    elsewhere (preloading their inputs, duplicating slow parents), end when every branch has ended.
+
+    The common case -- one task, nothing carried or to expand, no owned task to wait for or duplicate
+    -- is that task's branch itself: every effect the worker yields then passes through one generator
+    less (a simulation starts thousands of such workers).
+    """
+    v = ws.view
+    me = ws.worker_id
+    if (
+        len(immediate) == 1
+        and not carried
+        and not v.dynamic
+        and (me is None or not (v.waits.get(me) or v.dups.get(me)))
+    ):
+        return execute_branch(ws, immediate[0])
+    return worker_lifecycle(ws, immediate, carried)
+
+
+def worker_lifecycle(ws: WorkerState, immediate: tuple[str, ...], carried: tuple[str, ...] = ()) -> Branch:
+    """:func:`start_worker_lifecycle`'s general case."""
     v = ws.view
     if carried:
         ws.held.update(carried)
@@ -469,7 +505,7 @@ def start_worker_lifecycle(
     for t in immediate:
         handles.append((yield Spawn(execute_branch(ws, t))))
     pending = [t for t in waits if t not in immediate and t not in ws.started]
-    ws.waiting.update(pending)
+    ws.add_to("waiting", pending)
     if PRELOAD in v.opts:
         for t in pending:
             for p in v.parents[t]:
@@ -532,7 +568,7 @@ def duplicate_then_execute(ws: WorkerState, task: str, parent: str) -> Branch:
     if items:
         yield Fetch(parent, tuple(items), "dup")
         ws.held.update(v.parents[parent])
-        ws.inputs.update(k for k, _ in v.stored_inputs[parent])
+        ws.add_to("inputs", [k for k, _ in v.stored_inputs[parent]])
     if task in ws.started:
         return
     yield Execute(parent, "dup")
@@ -581,7 +617,7 @@ def execute_branch(ws: WorkerState, task: str | None) -> Branch:
             yield Fetch(task, tuple(items))
             held.update(got)
             if stored:
-                ws.inputs.update(k for k, _ in stored)
+                ws.add_to("inputs", [k for k, _ in stored])
         yield Execute(task)
         held.add(task)
         mine = yield from finish_task(ws, task, forks)
@@ -738,7 +774,7 @@ def mark_cluster_local(ws: WorkerState, siblings: tuple[str, ...] | list[str]) -
     for sibling in siblings:
         for g in v.children[sibling]:
             if v.worker[g] is None and all(p in group for p in v.parents[g]):
-                ws.cluster_local.add(g)
+                ws.add_to("cluster_local", (g,))
 
 
 def prefetch_shared_inputs(ws: WorkerState, tasks: tuple[str, ...] | list[str]) -> Branch:
@@ -766,7 +802,7 @@ def prefetch_shared_inputs(ws: WorkerState, tasks: tuple[str, ...] | list[str]) 
 
 def fetch_inputs(ws: WorkerState, task: str, items: tuple[tuple[str, int], ...]) -> Branch:
     yield Fetch(task, items)
-    ws.inputs.update(k for k, _ in items)
+    ws.add_to("inputs", [k for k, _ in items])
 
 
 def stored_items(spec: Any) -> tuple[tuple[str, int], ...]:
