@@ -51,6 +51,12 @@ class Clock:
         heappush(self.queue, (self.env._now + delay, NORMAL, next(self.eid), timer))
         return timer
 
+    def at(self, time: float, value: Any = None) -> Timer:
+        """Like :meth:`after`, at an absolute ``time`` (not before now)."""
+        timer = Timer(value)
+        heappush(self.queue, (time, NORMAL, next(self.eid), timer))
+        return timer
+
     def fire(self, timer: Timer) -> None:
         """Trigger a timer made beforehand (like ``event.succeed()``): it fires after the events already
         scheduled for now."""

@@ -82,6 +82,7 @@ class SimWorker:
     tasks: list[str] = field(default_factory=list)
     dispatch_free: float = 0.0  # when its event loop can hand the next task to a thread
     called: set[str] = field(default_factory=set)  # functions it has executed (their first call is done)
+    branches: int = 0  # generators of the logic running on it now
 
 
 @dataclass(slots=True)
@@ -165,6 +166,11 @@ class SimResult:
         return recs
 
 
+class _FetchThenExecute:
+    """What ``Simulation._fetch`` answers when a task's fetch and execution are timed as one step (see
+    :meth:`Simulation._fetch`): the branch goes on to the ``Execute`` at once, with the fetch's end."""
+
+
 class _Branch:
     """One generator of the worker logic, driven by the SimPy events it waits for.
 
@@ -184,6 +190,8 @@ class _Branch:
         self.value: Any = None
         self.handle = handle
         self.then = then
+        if worker is not None:
+            worker.branches += 1
 
     def resume(self, _event: simpy.Event | None = None) -> None:
         perform, gen, worker, send = self.perform, self.gen, self.worker, self.value
@@ -191,12 +199,16 @@ class _Branch:
             try:
                 effect = gen.send(send)
             except StopIteration:
+                if worker is not None:
+                    worker.branches -= 1
                 if self.handle is not None:
                     self.handle.succeed()
                 if self.then is not None:
                     self.then()
                 return
             wait, send = perform[type(effect)](effect, worker)
+            if wait is _FetchThenExecute:  # send is when the fetch ends; the logic's Execute is next
+                wait, send = perform[_FetchThenExecute](gen.send(None), worker, send)
             if wait is not None and wait.callbacks is not None:  # a processed event: go on at once
                 self.value = send
                 wait.callbacks.append(self.resume)
@@ -256,11 +268,15 @@ class Simulation:
         # These optimizations let a flexible worker run several tasks at once.
         self._flexible_forks = bool(self.view.opts & {CLUSTERING, ASYNC_UPLOAD})
         self._handlers = fx.bind_performers(self)
+        self._handlers[_FetchThenExecute] = self._execute_after_fetch
         # Only a bandwidth cap makes a transfer's time depend on the others in flight; without one, and
         # with deterministic durations, a transfer's time depends on its size and memory alone.
         self._counts_transfers = p.bandwidth_cap_bytes_per_ms is not None
         deterministic = self.predictor.rng is None
         self._transfer_cache: dict | None = {} if deterministic and not self._counts_transfers else None
+        # A task's fetch and execution may be timed as one step (see _fetch) when both durations are
+        # known up front: no sampling (its draws would come in another order), no shared bandwidth.
+        self._merge_fetch_execute = self._transfer_cache is not None
         self._starts: deque = deque()
         self._store_latency = p.store_latency_ms
         # Only preloads and task-dup wait for an output to be stored: without them, stores are not tracked.
@@ -396,6 +412,14 @@ class Simulation:
         self.bytes_down += total
         self.store_ops += 1
         tr.download_ms = longest
+        if e.then_execute and longest > 0 and w.cpu is None and w.branches == 1 and self._merge_fetch_execute:
+            # One timer for the fetch and the execution that follows it, instead of one each: the
+            # logic's steps between them touch only this worker's state, which no other branch reads
+            # (it runs alone here), and the execution's time depends on neither the clock nor the other
+            # tasks (no shared CPU, no sampling). The task runs exactly as it would after a separate
+            # fetch timer; only an event of another task at the very same end time could now come after
+            # it rather than before.
+            return _FetchThenExecute, self.env._now + longest
         return self._transfer_wait(longest, len(e.items))
 
     def _transfer_wait(self, ms: float, n: int):
@@ -420,6 +444,19 @@ class Simulation:
         if recorded is not None:
             return float(recorded)
         return self.predictor.exec_ms(self.wf, task, w.memory_mb) + self._first_call_ms(w, task)
+
+    def _execute_after_fetch(self, e: fx.Execute, w: SimWorker, start: float):
+        """``_execute`` on a worker without shared CPUs, as if at ``start`` (the end of the task's fetch,
+        still to come): the branch waits until the execution ends."""
+        if type(e) is not fx.Execute or e.label is not None:
+            raise RuntimeError(f"the logic promised Execute after a Fetch, and yielded {e!r}")
+        task = e.task
+        tr = self.traces[task]
+        ms = self._exec_ms(task, w)
+        tr.exec_ms = ms
+        tr.end_ms = tr.exec_end_ms = start + ms
+        out = self.view.output_bytes[task]
+        return self.clock.at(start + ms if ms > 0 else start), out
 
     def _execute(self, e: fx.Execute, w: SimWorker):
         task = e.task

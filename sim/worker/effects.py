@@ -70,6 +70,10 @@ class Fetch:
     task: str
     items: tuple[tuple[str, int], ...]  # (key, bytes)
     label: str | None = None
+    # The logic's promise: its very next effect is ``Execute(task)``, and what it does in between only
+    # touches this branch's own worker state. A driver may then time the two as one step (the simulator
+    # does, on a worker running this branch alone); the runtime ignores it.
+    then_execute: bool = False
 
 
 @dataclass(slots=True)

@@ -614,7 +614,7 @@ def execute_branch(ws: WorkerState, task: str | None) -> Branch:
         if stored:
             items += [kv for kv in stored if kv[0] not in ws.inputs]
         if items:
-            yield Fetch(task, tuple(items))
+            yield Fetch(task, tuple(items), None, True)  # Execute(task) is next (see Fetch)
             held.update(got)
             if stored:
                 ws.add_to("inputs", [k for k, _ in stored])
