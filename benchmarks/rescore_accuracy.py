@@ -47,7 +47,7 @@ def rescore(
 ) -> dict | None:
     """One recorded cell, re-predicted; None when its name is no known cell or it holds fewer than two
     real runs."""
-    cell = next(((t, p) for t in SIZE_SETS["default"] for p in PLANNERS if path.stem == f"{t}-{p}"), None)
+    cell = next(((t, p) for t in SIZE_SETS["small"] for p in PLANNERS if path.stem == f"{t}-{p}"), None)
     if cell is None:
         return None
     wtype, planner = cell
