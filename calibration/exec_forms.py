@@ -27,11 +27,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from calibration.robust import robust_linear
+from calibration.robust import robust_linear, slope_t
 from sim.models.performance import ExecModel, Residuals, SizeClass
 
 CV_FOLDS = 5
-CV_MIN_SAMPLES = 20  # fewer samples: the power law, no selection
+CV_MIN_SAMPLES = 20  # fewer samples: no cross-validation; the power law only if its exponent is significant
+# Below CV_MIN_SAMPLES, a fitted input exponent is kept only if it is at least this many standard errors
+# from 0 (calibration.robust.slope_t); otherwise the constant form: a dozen noisy calls over sizes a few
+# percent or a factor 2 apart gave b = -0.5 to -3.5 (wordcount's merge, gemm's chunks) that extrapolated
+# into 287% execution errors.
+MIN_SLOPE_T = 3.0
 CV_TOLERANCE = 0.02  # a more complex form must cut the cross-validated loss by more than this (relative)
 CLASS_MAX_WIDTH = math.log(1.02)  # a class spans at most 2% of input size
 # Granularities of classes: consecutive sizes closer than this (log) chain into one class. Coarse classes
@@ -134,14 +139,41 @@ def pinball_loss(model: ExecModel, s: Samples) -> float:
     return float(np.sum(np.mean(np.maximum(QUANTILES * d, (QUANTILES - 1) * d), axis=1)))
 
 
+def few_samples_form(s: Samples, b: float | None, c: float | None) -> tuple[ExecModel, list[str]]:
+    """Too few samples to cross-validate: the power law if its fitted input exponent is at least
+    :data:`MIN_SLOPE_T` standard errors from 0, else the constant form (b = 0), with a note saying so.
+
+    The exponent's standard error grows as the input's log spread shrinks and as the samples get fewer
+    and noisier, so one test covers a narrow input range and too few samples alike; an exponent the
+    data cannot tell from 0 is shrunk to 0 rather than extrapolated."""
+    power = _candidate("power", None, s, b, c, False)
+    if b is not None:
+        return power, []
+    cols = [np.ones_like(s.ly), s.lx] + ([-s.lm] if c is None else [])
+    target = s.ly + (c * s.lm if c is not None else 0.0)
+    beta = np.array([math.log(power.a), power.b] + ([power.c] if c is None else []))
+    t = float(slope_t(np.column_stack(cols), target, beta)[1])
+    if t >= MIN_SLOPE_T:
+        return power, []
+    note = (
+        f"b = 0 (constant form): the fitted b = {power.b:.3g} is {t:.2g} standard errors from 0, not "
+        f"identified by {s.ly.size} samples over input sizes x{math.exp(float(np.ptp(s.lx))):.3g} apart "
+        f"(fewer than {CV_MIN_SAMPLES}: no cross-validated choice)"
+    )
+    return _candidate("constant", None, s, b, c, False), [note]
+
+
 def select_exec(s: Samples, b: float | None, c: float | None, few: bool) -> tuple[ExecModel, list[str]]:
     """The execution model of one function's samples, with ``b``/``c`` fixed where given (None: fitted), and notes saying which form was chosen.
 
     Two choices by cross-validation, each the simplest candidate within :data:`CV_TOLERANCE` of the
     best: constant or power law (only when ``b`` is free), then no, coarse or fine size classes on top
-    of it (only where some exist). With fewer than :data:`CV_MIN_SAMPLES` samples: the power law."""
-    if s.ly.size < CV_MIN_SAMPLES or few:
+    of it (only where some exist). With fewer than :data:`CV_MIN_SAMPLES` samples, no cross-validation
+    (:func:`few_samples_form`)."""
+    if few:
         return _candidate("power", None, s, b, c, few), []
+    if s.ly.size < CV_MIN_SAMPLES:
+        return few_samples_form(s, b, c)
     folds = np.random.default_rng(0).permutation(s.ly.size) % CV_FOLDS
     scores: dict[str, float] = {}
 

@@ -165,3 +165,29 @@ def test_calibrate_and_show_name_the_chosen_form(tmp_path) -> None:
     as_json = CliRunner().invoke(main, ["models", "show", str(out), "--json"])
     classes = json.loads(as_json.output)["exec"]["blast"]["size_classes"]
     assert len(classes) == 3 and all("residuals" not in k and "offset" in k for k in classes)
+
+
+def test_too_few_samples_over_a_narrow_range_shrink_a_wild_exponent_to_0() -> None:
+    # wordcount's merge as recorded: 9 calls over sizes 1.3x apart, times that do not depend on the
+    # input (0.1-0.5 ms, noisy); the free fit finds a large negative exponent, which is noise
+    rng = np.random.default_rng(3)
+    x = np.repeat([14195.0, 14333.0, 18656.0], 3)
+    t = 0.2 * np.exp(rng.normal(0.0, 0.6, x.size))
+    t[x == 18656.0] *= 0.3  # by chance the largest input ran fastest: a slope of about -4
+    models, _ = fit_models(records("merge", x, t))
+    model = models.exec["merge"]
+    assert model.b == 0.0
+    assert any(n.startswith("b = 0 (constant form)") and "9 samples" in n for n in model.fit.notes)
+    # extrapolated to 100x the input, the time stays at the level seen instead of dropping 10^8-fold
+    ratio = models.exec_ms("merge", 1.4e6, 1024, SLA(0.5)) / models.exec_ms("merge", 1.4e4, 1024, SLA(0.5))
+    assert ratio == pytest.approx(1.0)
+
+
+def test_too_few_samples_keep_an_exponent_the_data_clearly_show() -> None:
+    # 12 calls over two decades of input, a true b = 0.8 with 10% noise: significant, kept
+    rng = np.random.default_rng(4)
+    x = np.exp(rng.uniform(np.log(1e4), np.log(1e6), 12))
+    t = 2.0 * (x / 1e4) ** 0.8 * np.exp(rng.normal(0.0, 0.1, x.size))
+    model = fit_models(records("scan", x, t))[0].exec["scan"]
+    assert model.b == pytest.approx(0.8, abs=0.1)
+    assert not any(n.startswith("b = 0") for n in model.fit.notes)
