@@ -6,7 +6,9 @@ outliers are down-weighted rather than dropped):
 
 - execution, per function: ``log t = log a + b log in_bytes - c log(mem/1024)``, where ``t`` is the
   *uncontended* time (:func:`sim.models.records.uncontended_exec_ms`: a real task's ``exec_ms`` scaled by
-  the CPU share the simulator would have given it, since the simulator applies CPU sharing itself)
+  the CPU share the simulator would have given it, since the simulator applies CPU sharing itself;
+  calls of one function that overlapped on a worker and waited for each other split their summed time
+  by their own CPU work instead, :func:`sim.models.records.shared_alone_ms`)
   and, for a function that mostly sleeps or waits for I/O (its recorded CPU time, :func:`sim.models.records.
   io_aware_exec`, is below :data:`CPU_BOUND_FRACTION` of its time), its time alone with only the CPU part
   shared; the model then carries that ``cpu_fraction`` and the simulator shares only that part
@@ -70,6 +72,7 @@ from sim.models.records import (
     WorkerRecord,
     first_calls,
     io_aware_exec,
+    shared_alone_ms,
     uncontended_exec_ms,
 )
 from sim.workflow.language import IORelation
@@ -243,6 +246,7 @@ def fit_models(
     # Cold starts requested together end one engine step apart: each is fitted without its steps.
     ranks, step = cold_start_ranks(records)
     firsts = first_calls(records)
+    shared = shared_alone_ms(records)  # calls of one function that waited for each other
     for rec, where in zip(records, origins, strict=False):
         if isinstance(rec, TaskRecord):
             if rec.memory_mb <= 0:
@@ -256,7 +260,8 @@ def fit_models(
                 s = exec_s[rec.function]
                 s.x.append(max(rec.input_bytes, 1))
                 s.m.append(rec.memory_mb)
-                s.t.append(uncontended_exec_ms(rec))  # the simulator re-applies CPU sharing
+                # the simulator re-applies CPU sharing: fit the time alone
+                s.t.append(shared.get(id(rec)) or uncontended_exec_ms(rec))
                 t_io, frac = io_aware_exec(rec)
                 s.t_io.append(t_io)
                 s.f.append(frac)

@@ -4,11 +4,19 @@ that the simulator's processor sharing applies again."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pytest
 
 from calibration.fit import fit_models
-from sim.models.records import RecordError, TaskRecord, from_dict, to_dict, uncontended_exec_ms
+from sim.models.records import (
+    RecordError,
+    TaskRecord,
+    from_dict,
+    shared_alone_ms,
+    to_dict,
+    uncontended_exec_ms,
+)
 from sim.models.resources import share_rate
 
 
@@ -223,3 +231,45 @@ def test_short_calls_that_overlapped_release_the_gil(tmp_path) -> None:  # noqa:
 
     models.save(tmp_path / "m.json")
     assert not PerformanceModels.load(tmp_path / "m.json").holds_gil("f")
+
+
+def lock_waiting_calls(run: str) -> list[TaskRecord]:
+    """Three calls of one function started together on one worker, as recorded: the first did the
+    imports (9.7 ms CPU), the other two 0.7 and 0.6 ms of work, yet all three took 12 ms wall (they
+    waited for the first's import lock), with 3 calls executing throughout."""
+    return [
+        replace(
+            rec(
+                12.0,
+                function="background_correct",
+                start_ms=0.1 * i,
+                end_ms=12.0 + 0.1 * i,
+                concurrency=3.0,
+                cpu_share=1.0 / 3.0,
+                extra={"cpu_ms": cpu, "run_wait_ms": 0.0, "process_cpu_ms": 11.0},
+            ),
+            run_id=run,
+            task_id=f"bc-{i}",
+        )
+        for i, cpu in enumerate((9.7, 0.7, 0.6))
+    ]
+
+
+def test_calls_that_waited_for_each_other_share_their_time_by_their_own_work() -> None:
+    calls = lock_waiting_calls("r1")
+    alone = shared_alone_ms(calls)
+    # the equal split charged each call 4 ms; the 12 ms the simulator shares go to the call that worked
+    assert [uncontended_exec_ms(r) for r in calls] == pytest.approx([4.0] * 3)
+    assert [alone[id(r)] for r in calls] == pytest.approx([12.0 * c / 11.0 for c in (9.7, 0.7, 0.6)])
+    # calls that did not overlap (another run, or later on the worker) are left alone
+    apart = lock_waiting_calls("r2")
+    apart[2].start_ms, apart[2].end_ms = 50.0, 62.0
+    assert set(shared_alone_ms(apart)) == {id(apart[0]), id(apart[1])}
+
+
+def test_the_fit_charges_a_later_call_its_own_work_not_the_wait() -> None:
+    models, _ = fit_models([r for run in ("r1", "r2", "r3", "r4") for r in lock_waiting_calls(run)])
+    model = models.exec["background_correct"]
+    # later calls ~0.7 ms alone (the equal split said 4 ms), the first call's imports ~10 ms on top
+    assert model.median_ms(1000, 1024) == pytest.approx(0.71, rel=0.1)
+    assert model.first_call_ms == pytest.approx(12.0 * 9.7 / 11.0 - 0.71, rel=0.1)
