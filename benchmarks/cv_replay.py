@@ -1,12 +1,16 @@
-"""Extrapolation cross-validation of the replay fitter on the WfInstances *development* files only.
+"""Cross-validation of the replay fitter on the WfInstances *development* files only.
 
-Evaluation files are larger than development ones for some applications (1000genome: 100k development
-runs, 250k evaluation runs), so ordinary K-fold CV rewards mechanisms that interpolate. Here each
-application's development traces are sorted by the bytes they move; the fitter sees the smaller two
-thirds and is scored (makespan MAPE) on the largest third. Variants of the fitter are compared on the same
-folds; evaluation files are never read.
+Evaluation files are never read. Variants of the fitter (:data:`VARIANTS`) are compared on the same folds
+of each folder's development traces, fitted as the benchmark fits them (:func:`fit_replay_groups`, per
+application, input sources split when the variant does) and scored by makespan MAPE over the held-out
+traces with the parameters :func:`params_for` picks. Folds:
 
-    PYTHONPATH=. python benchmarks/cv_replay.py --variants 0,0.02,0.05 [--apps pegasus/1000genome]
+- extrapolation (default): sorted by the bytes they move, fit the smaller two thirds, score the largest
+  third (1000genome's evaluation runs are 250k, its development runs 100k);
+- ``--kfold``: ordinary 4-fold CV interleaved by name (interpolation);
+- ``--loo``: leave one out (every run held out once; the closest to "one more run of this kind").
+
+    PYTHONPATH=. python benchmarks/cv_replay.py --loo --variants before,all [--apps pegasus/montage]
 """
 
 import argparse
@@ -22,19 +26,32 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench_calibration import DATA, split  # noqa: E402
 
-from calibration.replay import fit_replay, mape  # noqa: E402
+from calibration.replay import fit_replay_groups, params_for, replay  # noqa: E402
 from calibration.traces import Trace, load_trace  # noqa: E402
+from sim.models.performance import PerformanceModels  # noqa: E402
+
+# name -> keyword arguments of fit_replay_groups (and through it fit_replay)
+VARIANTS: dict[str, dict] = {
+    "before": {"source_runs": None, "skip_incomplete": False, "byte_min_share": 0.0},
+    "skip": {"source_runs": None, "byte_min_share": 0.0},
+    "split3": {"source_runs": 3, "byte_min_share": 0.0},
+    "split2": {"source_runs": 2, "byte_min_share": 0.0},
+    "share": {"source_runs": None, "skip_incomplete": False},
+    "nobytes": {"source_runs": None, "skip_incomplete": False, "prefer_bytes_within": 0.0},
+    "all": {"source_runs": 3},
+    "skipshare": {},
+}
 
 
 def trace_bytes(t: Trace) -> float:
     return float(sum(x.input_bytes + x.output_bytes for x in t.tasks))
 
 
-def extrapolation_fold(traces: list[Trace]) -> tuple[list[Trace], list[Trace]]:
+def extrapolation_fold(traces: list[Trace]) -> list[tuple[list[Trace], list[Trace]]]:
     """(smaller two thirds, largest third) by bytes moved; ties broken by task count."""
     ordered = sorted(traces, key=lambda t: (trace_bytes(t), len(t.tasks)))
     cut = len(ordered) - max(1, math.ceil(len(ordered) / 3))
-    return ordered[:cut], ordered[cut:]
+    return [(ordered[:cut], ordered[cut:])]
 
 
 def kfold(traces: list[Trace], k: int = 4) -> list[tuple[list[Trace], list[Trace]]]:
@@ -44,39 +61,67 @@ def kfold(traces: list[Trace], k: int = 4) -> list[tuple[list[Trace], list[Trace
     return [([t for t in ordered if t not in f], f) for f in folds if len(f) < len(ordered)]
 
 
-def _job(args: tuple[str, float, bool]) -> tuple[str, float, float]:
-    """CV error of one ``prefer_bytes_within`` value: extrapolation fold, or k-fold mean when ``kf``."""
-    folder, tol, kf = args
+def loo(traces: list[Trace]) -> list[tuple[list[Trace], list[Trace]]]:
+    return kfold(traces, len(traces))
+
+
+FOLDS = {"extrapolation": extrapolation_fold, "kfold": kfold, "loo": loo}
+
+
+def _job(args: tuple[str, str, str, int]) -> tuple[str, str, list[float]]:
+    """Absolute relative errors of the held-out traces of fold ``i`` of ``folder`` under ``variant``."""
+    folder, variant, how, i = args
     dev = [load_trace(p) for p in split(DATA / folder)[0]]
     dev = [t for t in dev if t.makespan_s and t.tasks]
-    folds = kfold(dev) if kf else [extrapolation_fold(dev)]
-    errs = [mape(te, fit_replay(tr, prefer_bytes_within=tol)) for tr, te in folds if tr]
-    return folder, tol, float(np.mean(errs)) if errs else float("nan")
+    folds = FOLDS[how](dev)
+    if i >= len(folds) or not folds[i][0]:
+        return folder, variant, []
+    train, test = folds[i]
+    models = PerformanceModels(replay=fit_replay_groups(train, **VARIANTS[variant]))
+    return (
+        folder,
+        variant,
+        [abs(replay(t, params_for(models, t)[1]) - t.makespan_s) / t.makespan_s for t in test],
+    )
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--variants", default="0,0.03", help="comma-separated prefer_bytes_within values")
+    ap.add_argument("--variants", default="before,all", help=f"comma-separated, of: {', '.join(VARIANTS)}")
     ap.add_argument("--apps", help="comma-separated folders under wfinstances (default: all)")
     ap.add_argument("--jobs", type=int, default=2)
-    ap.add_argument("--kfold", action="store_true", help="ordinary 4-fold CV instead of extrapolation")
+    how = ap.add_mutually_exclusive_group()
+    how.add_argument("--kfold", action="store_true", help="ordinary 4-fold CV instead of extrapolation")
+    how.add_argument("--loo", action="store_true", help="leave-one-out CV instead of extrapolation")
     a = ap.parse_args()
+    variants = a.variants.split(",")
+    unknown = [v for v in variants if v not in VARIANTS]
+    if unknown:
+        sys.exit(f"error: unknown variant(s) {', '.join(unknown)} (known: {', '.join(VARIANTS)})")
+    mode = "loo" if a.loo else "kfold" if a.kfold else "extrapolation"
     folders = sorted({str(p.parent.relative_to(DATA)) for p in DATA.rglob("*.json.xz")})
     if a.apps:
         folders = [f for f in folders if f in a.apps.split(",")]
-    tols = [float(v) for v in a.variants.split(",")]
+    sizes = {f: len(split(DATA / f)[0]) for f in folders}
+    jobs = [(f, v, mode, i) for f in folders for v in variants for i in range(sizes[f])]
     t0 = time.time()
     with ProcessPoolExecutor(a.jobs) as pool:
-        res = list(pool.map(_job, [(f, tol, a.kfold) for f in folders for tol in tols]))
-    table = {(f, tol): m for f, tol, m in res}
-    what = "4-fold CV" if a.kfold else "extrapolation CV (fit on smaller 2/3 by bytes, score largest 1/3)"
-    print(f"{what} on development files only, makespan MAPE per prefer_bytes_within")
-    print(f"  {'folder':22s} " + " ".join(f"{t:>10g}" for t in tols))
+        res = list(pool.map(_job, jobs))
+    errs: dict[tuple[str, str], list[float]] = {}
+    for f, v, e in res:
+        errs.setdefault((f, v), []).extend(e)
+    table = {k: float(np.mean(e)) if e else float("nan") for k, e in errs.items()}
+    print(f"{mode} CV on development files only, makespan MAPE of the held-out runs")
+    print(f"  {'folder':22s} " + " ".join(f"{v:>10s}" for v in variants))
     for f in folders:
-        print(f"  {f:22s} " + " ".join(f"{table[f, t]:10.1%}" for t in tols))
+        print(f"  {f:22s} " + " ".join(f"{table[f, v]:10.1%}" for v in variants))
     print(
-        f"  {'mean':22s} "
-        + " ".join(f"{np.nanmean([table[f, t] for f in folders]):10.1%}" for t in tols)
+        f"  {'mean of folders':22s} "
+        + " ".join(f"{np.nanmean([table[f, v] for f in folders]):10.1%}" for v in variants)
+    )
+    print(
+        f"  {'mean of runs':22s} "
+        + " ".join(f"{np.mean([e for f in folders for e in errs[f, v]]):10.1%}" for v in variants)
         + f"   ({time.time() - t0:.0f} s)"
     )
 
