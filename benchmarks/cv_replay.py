@@ -40,6 +40,8 @@ VARIANTS: dict[str, dict] = {
     "nobytes": {"source_runs": None, "skip_incomplete": False, "prefer_bytes_within": 0.0},
     "all": {"source_runs": 3},
     "skipshare": {},
+    "terms2": {"max_terms": 2},
+    "gain03": {"min_gain": 0.03},
 }
 
 
