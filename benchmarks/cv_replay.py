@@ -103,6 +103,9 @@ def main() -> None:
     mode = "loo" if a.loo else "kfold" if a.kfold else "extrapolation"
     folders = sorted({str(p.parent.relative_to(DATA)) for p in DATA.rglob("*.json.xz")})
     if a.apps:
+        unknown = [f for f in a.apps.split(",") if f not in folders]
+        if unknown:
+            sys.exit(f"error: unknown folder(s) {', '.join(unknown)} (known: {', '.join(folders)})")
         folders = [f for f in folders if f in a.apps.split(",")]
     sizes = {f: len(split(DATA / f)[0]) for f in folders}
     jobs = [(f, v, mode, i) for f in folders for v in variants for i in range(sizes[f])]

@@ -261,7 +261,7 @@ def fit_models(
                 s.x.append(max(rec.input_bytes, 1))
                 s.m.append(rec.memory_mb)
                 # the simulator re-applies CPU sharing: fit the time alone
-                s.t.append(shared.get(id(rec)) or uncontended_exec_ms(rec))
+                s.t.append(shared[id(rec)] if id(rec) in shared else uncontended_exec_ms(rec))
                 t_io, frac = io_aware_exec(rec)
                 s.t_io.append(t_io)
                 s.f.append(frac)

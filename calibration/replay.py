@@ -229,8 +229,9 @@ def fit_replay(
     left_out = 0
     if skip_incomplete:
         complete = [t for t in usable if not is_incomplete(t)]
-        left_out = len(usable) - len(complete)
-        usable = complete or usable
+        if complete:  # when every run is incomplete, all are kept (and none counted as left out)
+            left_out = len(usable) - len(complete)
+            usable = complete
     compiled = [(_compile(t), float(t.makespan_s)) for t in usable]
     fixed_k = PARAM_NAMES.index("fixed_s")
     if not bytes_track_tasks(usable):

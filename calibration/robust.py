@@ -27,7 +27,7 @@ def slope_t(X: np.ndarray, y: np.ndarray, beta: np.ndarray) -> np.ndarray:
 
     The standard errors are the ordinary least-squares ones, ``sigma² (XᵀX)⁻¹``, with ``sigma`` the
     residuals' root mean square (not a robust scale: the test is meant to be cautious, and an outlier or
-    sizes whose times do not line up make a slope less certain). A coefficient within about 2 standard
+    sizes whose times do not line up make a slope less certain). A coefficient within a few standard
     errors of 0 is not told apart from 0 by the data: a slope fitted on a handful of noisy samples over
     a narrow input range."""
     X = np.asarray(X, dtype=float)

@@ -317,11 +317,13 @@ class Simulation:
         with paused_gc():  # see sim.engine.gcpause
             self.mock_execute_branch(submit_workflow(self.view), None)
             if until is None:
-                clock.run(self.env)
-                # Nothing is left to perform. The effect table's bound methods are the simulation's
-                # only reference cycle: without them, a result the caller drops is freed at once,
-                # without waiting for a full collection (see sim.engine.gcpause).
-                self._handlers.clear()
+                try:
+                    clock.run(self.env)
+                finally:
+                    # Nothing is left to perform (or the run failed). The effect table's bound
+                    # methods are the simulation's main reference cycle: without them, a result the
+                    # caller drops is freed at once by reference counting.
+                    self._handlers.clear()
             else:
                 self.env.run(until=until)
         missing = [t for t in self.view.sinks if t not in self.sink_done]

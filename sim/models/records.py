@@ -305,7 +305,12 @@ def _split_by_busy(group: list[TaskRecord]) -> dict[int, float]:
     if sum(busy) <= 0:
         return {}
     total = sum(uncontended_exec_ms(r) for r in group)
-    return {id(r): total * b / sum(busy) for r, b in zip(group, busy, strict=True)}
+    # a floor, as for first-call extras: a call that used no CPU still took some time, and a zero
+    # would leave the log-space fit
+    return {
+        id(r): max(total * b / sum(busy), 0.05 * uncontended_exec_ms(r))
+        for r, b in zip(group, busy, strict=True)
+    }
 
 
 def first_calls(records: Iterable[Record]) -> set[int]:
@@ -320,7 +325,9 @@ def first_calls(records: Iterable[Record]) -> set[int]:
     """
     first: dict[tuple[str, str, str], TaskRecord] = {}
     for rec in records:
-        if isinstance(rec, TaskRecord):
+        # Only records with a measured timeline: a trace's tasks carry no start time, and the "first"
+        # of them would be whichever the file lists first.
+        if isinstance(rec, TaskRecord) and rec.end_ms > 0:
             key = (rec.run_id, rec.worker_id, rec.function)
             seen = first.get(key)
             if seen is None or rec.start_ms < seen.start_ms:

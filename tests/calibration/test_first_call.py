@@ -18,7 +18,13 @@ from tests.sim.helpers import SIMPLE, plan, simple_models, workflow
 
 def call(run: str, worker: str, function: str, start_ms: float, exec_ms: float) -> TaskRecord:
     one = task(0, start_ms, worker, run)
-    return replace(one, function=function, task_id=f"{function}-{worker}-{start_ms:g}", exec_ms=exec_ms)
+    return replace(
+        one,
+        function=function,
+        task_id=f"{function}-{worker}-{start_ms:g}",
+        exec_ms=exec_ms,
+        end_ms=start_ms + exec_ms,
+    )
 
 
 def three_runs() -> list[TaskRecord]:
@@ -43,6 +49,14 @@ def test_first_calls_are_the_earliest_of_a_function_on_a_worker_in_a_run() -> No
         ("r3", "f", "w1", True),
     ]
     assert sum(r.function == "g" for r in firsts) == 6  # once per worker and run: all of them
+
+
+def test_records_without_a_timeline_have_no_first_call() -> None:
+    """A WfFormat trace's tasks carry no start time: none of them is a first call, and no extra is
+    fitted from whichever a file happens to list first."""
+    recs = [replace(r, start_ms=0.0, end_ms=0.0) for r in three_runs()]
+    assert first_calls(recs) == set()
+    assert fit_models(recs)[0].exec["f"].first_call_ms == 0.0
 
 
 def test_the_first_call_extra_is_fitted_apart(tmp_path) -> None:  # noqa: ANN001 - pytest fixture
