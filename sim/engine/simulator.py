@@ -234,7 +234,8 @@ class Simulation:
             self.wf = plan.workflow
             self.platform = load_platform(platform)
             rng = np.random.default_rng(seed) if sample else None
-            self.predictor = predictor or Predictor(models, plan.sla, rng=rng)
+            # A predictor of its own lives for this run only: no memo of per-task execution times.
+            self.predictor = predictor or Predictor(models, plan.sla, rng=rng, memo_exec=False)
             sizes = self.predictor.sizes(self.wf)
             self.sizes = sizes
             self.view = PlanView(plan, sizes.edge_bytes, sizes.output_bytes)

@@ -1,6 +1,7 @@
 """The simulator's shortcuts change its speed, never its results: the paused garbage collector is
-restored (a run's results freed by reference counting alone, garbage kept across runs still collected), and a task's fetch and
-execution timed as one step play out exactly as two steps would."""
+restored (a run's results freed by reference counting alone, garbage kept across runs still collected), and
+a task's fetch and execution timed as one step play out exactly as two steps would; sizes read in storage
+order and a simulation's unmemoised execution times equal the topological, memoised ones."""
 
 from __future__ import annotations
 
@@ -11,7 +12,9 @@ import pytest
 
 from sim.engine.gcpause import paused_gc
 from sim.engine.simulator import Simulation
+from sim.models.predictor import Predictor, _recorded_sizes
 from sim.planners import get_planner
+from sim.workflow import dynamic
 from sim.workflow.library import load_workflow
 
 
@@ -105,3 +108,25 @@ def test_fetch_and_execute_as_one_step_changes_nothing_but_the_event_count(spec)
     assert timeline(merged) == timeline(separate)
     # Each step is one event id less: the shortcut was taken (event ids count every scheduled event).
     assert next(merged.env._eid) < next(separate.env._eid)
+
+
+@pytest.mark.parametrize("spec", ["montage:tasks=300", "gemm", "dynamic_wordcount"])
+def test_sizes_read_in_storage_order_equal_the_topological_walk(spec):
+    # montage and gemm record every output (the storage-order walk applies); an expanded dynamic
+    # workflow has gathers without a recorded output, which only the modelled, topological walk sizes.
+    wf = dynamic.expanded(load_workflow(spec))
+    recorded = all(s.output_bytes is not None for s in wf.tasks.values())
+    assert (_recorded_sizes(wf) is not None) == recorded
+    assert recorded == (spec != "dynamic_wordcount")
+    fast, walked = Predictor().sizes(wf), Predictor()._modelled_sizes(wf)
+    assert fast.input_bytes == walked.input_bytes
+    assert fast.output_bytes == walked.output_bytes
+    assert fast.edge_bytes == walked.edge_bytes
+
+
+def test_a_simulations_own_predictor_keeps_no_exec_memo_and_times_the_same():
+    plan = get_planner("wukong").plan(load_workflow("epigenomics:tasks=100"))
+    own, shared = Simulation(plan), Simulation(plan, predictor=Predictor(sla=plan.sla))
+    assert timeline(own) == timeline(shared)
+    memo_keys = lambda p: [k for k in p._memo if len(k) == 3 and k[0] == id(own.wf)]  # noqa: E731
+    assert memo_keys(shared.predictor) and not memo_keys(own.predictor)
