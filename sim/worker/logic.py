@@ -165,22 +165,26 @@ class WorkflowShape:
 
     def __init__(self, wf: Workflow) -> None:
         order = wf.topological_order()
-        # networkx's adjacency dicts directly (same order as predecessors()/successors(), less overhead)
+        # networkx's adjacency dicts directly (same order as predecessors()/successors(), less overhead),
+        # walked in the order networkx stores them, not in topological order: that is the order their
+        # dicts were allocated in, and at 100,000 tasks a topological walk's jumps between them miss the
+        # caches (the per-task dicts below took 0.46 s that way, 0.24 s this way). Only the facts whose
+        # order may matter (roots, sinks, dynamic nodes and copies) follow the topological order.
         g = wf.graph
         pred, succ, node = g._pred, g._succ, g._node
         self.order = order
-        self.parents = {t: tuple(pred[t]) for t in order}
-        self.children = {t: tuple(succ[t]) for t in order}
-        self.n_parents = {t: len(p) for t, p in self.parents.items()}
-        self.sinks = frozenset(t for t in order if not succ[t])
-        self.roots = tuple(t for t in order if not pred[t])
+        parents = self.parents = {t: tuple(p) for t, p in pred.items()}
+        children = self.children = {t: tuple(c) for t, c in succ.items()}
+        self.n_parents = {t: len(p) for t, p in parents.items()}
+        self.sinks = frozenset(t for t in order if not children[t])
+        self.roots = tuple(t for t in order if not parents[t])
         # Every fact read from a task's spec in one pass: at 100,000 tasks each pass over the scattered
         # spec objects costs about 0.1 s of cache misses, whatever it reads.
         stored: dict[str, tuple[tuple[str, int], ...]] = {}
         dynamic: list[str] = []
         copies: list[str] = []
-        for t in order:
-            spec = node[t]["spec"]
+        for t, data in node.items():
+            spec = data["spec"]
             stored[t] = stored_items(spec)
             extra = spec.extra
             if extra:
@@ -188,10 +192,14 @@ class WorkflowShape:
                     dynamic.append(t)
                 if COPY in extra:
                     copies.append(t)
+        if dynamic or copies:  # rare; kept in topological order (item_facts names items in it)
+            position = {t: i for i, t in enumerate(order)}
+            dynamic.sort(key=position.__getitem__)
+            copies.sort(key=position.__getitem__)
         self.stored_inputs = stored
         # Store keys, built once (the logic names them for every task it runs).
-        self.output_key = {t: output_key(t) for t in order}
-        self.counter_key = {t: counter_key(t) for t in order}
+        self.output_key = {t: output_key(t) for t in node}
+        self.counter_key = {t: counter_key(t) for t in node}
         self.dynamic = frozenset(dynamic)
         self.item_input, self.items_of = item_facts(wf, copies)
 
