@@ -48,6 +48,7 @@ class _Worker:
     start: float  # when the worker is running (after invocation and start-up)
     slots: list[list[tuple[float, float]]] = field(default_factory=list)  # busy intervals per slot, sorted
     tasks: list[str] = field(default_factory=list)
+    index: int = 0  # position in the scheduler's list of workers (ties go to the lower one)
 
     def earliest(self, ready: float, duration: float) -> tuple[float, int]:
         """Earliest start >= ready with ``duration`` free on one slot (insertion policy)."""
@@ -119,6 +120,50 @@ class ListScheduler:
         start, slot = w.earliest(begin + fetch, duration)
         return w.start, start, start + duration, slot
 
+    def _best_existing(self, t: str, best: tuple | None) -> tuple | None:
+        """``best`` or an existing worker with a smaller key ``(finish, 0, index)``, as ``place`` keys it.
+
+        Same answer as calling ``_finish_on`` on every worker: the smallest of distinct keys does not
+        depend on the order they are looked at, so the likely winners go first to give a tight bound.
+        Workers holding a parent of ``t`` (no transfer from it) are tried first. Every other worker sees
+        all parents as remote: its data-ready and fetch times depend only on its memory, so they are
+        computed once per memory size, and a worker whose lower bound (its finish cannot come before
+        data-ready + duration) keys no smaller than the best so far is skipped without scanning its slots.
+        """
+        cm, proc, aft = self.cm, self.proc, self.aft
+        parents = cm.parents[t]
+        holders = {}  # id -> worker; identity, since _Worker compares by value
+        for p in parents:
+            holders[id(proc[p])] = proc[p]
+        for w in holders.values():
+            running, start, finish, slot = self._finish_on(t, w, w.memory)
+            key = (finish, 0, w.index)
+            if best is None or key < best[0]:
+                best = (key, w, w.memory, running, start, finish, slot)
+        remote_ready = 0.0
+        for p in parents:
+            remote_ready = max(remote_ready, aft[p] + cm.upload_ms(p, proc[p].memory) + cm.latency)
+        per_memory: dict[int, tuple[float, float]] = {}  # memory -> (fetch, duration), all parents remote
+        for i, w in enumerate(self.workers):
+            if id(w) in holders:
+                continue
+            m = w.memory
+            costs = per_memory.get(m)
+            if costs is None:
+                fetch = cm.stored_input_ms(t, m)
+                for p in parents:
+                    fetch = max(fetch, cm.download_ms(p, t, m))
+                costs = per_memory[m] = (fetch, cm.exec_ms(t, m))
+            fetch, duration = costs
+            ready = max(remote_ready, w.start) + fetch
+            if best is not None and (ready + duration, 0, i) >= best[0]:
+                continue  # its key is at least this bound: it cannot win
+            start, slot = w.earliest(ready, duration)
+            key = (start + duration, 0, i)
+            if best is None or key < best[0]:
+                best = (key, w, m, w.start, start, start + duration, slot)
+        return best
+
     def place(
         self,
         t: str,
@@ -132,18 +177,17 @@ class ListScheduler:
         ``force_new``: a new worker even beyond the bound.
         """
         best = None
-        if not force_new:
-            for i, w in enumerate([only] if only is not None else self.workers):
-                running, start, finish, slot = self._finish_on(t, w, w.memory)
-                key = (finish, 0, i)
-                if best is None or key < best[0]:
-                    best = (key, w, w.memory, running, start, finish, slot)
-        if force_new or best is None or (only is None and len(self.workers) < self.max_workers):
+        if force_new or (only is None and (not self.workers or len(self.workers) < self.max_workers)):
             for m in sorted(new_memory or self.sizes):
                 running, start, finish, slot = self._finish_on(t, None, m)
                 key = (finish, 1, m)
                 if best is None or key < best[0]:
                     best = (key, None, m, running, start, finish, slot)
+        if only is not None and not force_new:
+            running, start, finish, slot = self._finish_on(t, only, only.memory)
+            best = ((finish, 0, 0), only, only.memory, running, start, finish, slot)
+        elif not force_new:
+            best = self._best_existing(t, best)
         assert best is not None
         _, w, memory, running, start, finish, slot = best
         if w is None:
@@ -155,7 +199,8 @@ class ListScheduler:
         return w
 
     def open_worker(self, memory: int, start: float) -> _Worker:
-        w = _Worker(f"w{len(self.workers) + 1}", memory, start, [[] for _ in range(self.cm.slots(memory))])
+        slots = [[] for _ in range(self.cm.slots(memory))]
+        w = _Worker(f"w{len(self.workers) + 1}", memory, start, slots, index=len(self.workers))
         self.workers.append(w)
         return w
 
