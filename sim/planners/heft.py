@@ -49,6 +49,23 @@ class _Worker:
     slots: list[list[tuple[float, float]]] = field(default_factory=list)  # busy intervals per slot, sorted
     tasks: list[str] = field(default_factory=list)
     index: int = 0  # position in the scheduler's list of workers (ties go to the lower one)
+    # Summary of the slots for a cheap lower bound on ``earliest`` (see ``earliest_bound``)
+    widest_gap: float = float("-inf")  # longest idle time between two busy intervals of a slot
+    latest_first: float = float("inf")  # latest start of a slot's first interval (inf: an empty slot)
+    first_free: float = float("-inf")  # earliest end of a slot's last interval
+    horizon: float = 0.0  # latest end of any interval (the scale of the rounding errors)
+
+    def earliest_bound(self, ready: float, duration: float) -> float:
+        """A lower bound of ``earliest(ready, duration)[0]``, from the slot summary alone.
+
+        ``earliest`` returns ``ready`` only if the task fits before a slot's first interval or in a gap;
+        otherwise every slot makes it wait past its last interval. The fit tests are loosened by a
+        margin larger than rounding, so the bound never exceeds the exact answer.
+        """
+        slack = EPS + 1e-9 * (1.0 + abs(ready) + duration + abs(self.horizon))
+        if duration <= self.widest_gap + slack or ready + duration <= self.latest_first + slack:
+            return ready
+        return max(ready, self.first_free)
 
     def earliest(self, ready: float, duration: float) -> tuple[float, int]:
         """Earliest start >= ready with ``duration`` free on one slot (insertion policy)."""
@@ -65,6 +82,13 @@ class _Worker:
 
     def occupy(self, slot: int, start: float, end: float) -> None:
         bisect.insort(self.slots[slot], (start, end))
+        self.widest_gap = max(
+            (busy[j][0] - busy[j - 1][1] for busy in self.slots for j in range(1, len(busy))),
+            default=float("-inf"),
+        )
+        self.latest_first = max(busy[0][0] if busy else float("inf") for busy in self.slots)
+        self.first_free = min(busy[-1][1] if busy else float("-inf") for busy in self.slots)
+        self.horizon = max(self.horizon, end)
 
 
 class ListScheduler:
@@ -156,7 +180,7 @@ class ListScheduler:
                 costs = per_memory[m] = (fetch, cm.exec_ms(t, m))
             fetch, duration = costs
             ready = max(remote_ready, w.start) + fetch
-            if best is not None and (ready + duration, 0, i) >= best[0]:
+            if best is not None and (w.earliest_bound(ready, duration) + duration, 0, i) >= best[0]:
                 continue  # its key is at least this bound: it cannot win
             start, slot = w.earliest(ready, duration)
             key = (start + duration, 0, i)
