@@ -33,9 +33,12 @@ import bisect
 import heapq
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from sim.models.resources import ResourceConfig
 from sim.planners.base import Planner, PlannerConfig
 from sim.planners.costs import CostModel
+from sim.planners.worker_bounds import WorkerBounds
 from sim.workflow.dag import Workflow
 
 EPS = 1e-9
@@ -49,23 +52,6 @@ class _Worker:
     slots: list[list[tuple[float, float]]] = field(default_factory=list)  # busy intervals per slot, sorted
     tasks: list[str] = field(default_factory=list)
     index: int = 0  # position in the scheduler's list of workers (ties go to the lower one)
-    # Summary of the slots for a cheap lower bound on ``earliest`` (see ``earliest_bound``)
-    widest_gap: float = float("-inf")  # longest idle time between two busy intervals of a slot
-    latest_first: float = float("inf")  # latest start of a slot's first interval (inf: an empty slot)
-    first_free: float = float("-inf")  # earliest end of a slot's last interval
-    horizon: float = 0.0  # latest end of any interval (the scale of the rounding errors)
-
-    def earliest_bound(self, ready: float, duration: float) -> float:
-        """A lower bound of ``earliest(ready, duration)[0]``, from the slot summary alone.
-
-        ``earliest`` returns ``ready`` only if the task fits before a slot's first interval or in a gap;
-        otherwise every slot makes it wait past its last interval. The fit tests are loosened by a
-        margin larger than rounding, so the bound never exceeds the exact answer.
-        """
-        slack = EPS + 1e-9 * (1.0 + abs(ready) + duration + abs(self.horizon))
-        if duration <= self.widest_gap + slack or ready + duration <= self.latest_first + slack:
-            return ready
-        return max(ready, self.first_free)
 
     def earliest(self, ready: float, duration: float) -> tuple[float, int]:
         """Earliest start >= ready with ``duration`` free on one slot (insertion policy)."""
@@ -82,13 +68,6 @@ class _Worker:
 
     def occupy(self, slot: int, start: float, end: float) -> None:
         bisect.insort(self.slots[slot], (start, end))
-        self.widest_gap = max(
-            (busy[j][0] - busy[j - 1][1] for busy in self.slots for j in range(1, len(busy))),
-            default=float("-inf"),
-        )
-        self.latest_first = max(busy[0][0] if busy else float("inf") for busy in self.slots)
-        self.first_free = min(busy[-1][1] if busy else float("-inf") for busy in self.slots)
-        self.horizon = max(self.horizon, end)
 
 
 class ListScheduler:
@@ -102,6 +81,7 @@ class ListScheduler:
         self.workers: list[_Worker] = []
         self.proc: dict[str, _Worker] = {}
         self.aft: dict[str, float] = {}
+        self.bounds = WorkerBounds()
 
     # -- ranks ----------------------------------------------------------------------------------------
     def upward_rank(self) -> dict[str, float]:
@@ -164,28 +144,30 @@ class ListScheduler:
             key = (finish, 0, w.index)
             if best is None or key < best[0]:
                 best = (key, w, w.memory, running, start, finish, slot)
+        if not self.workers:
+            return best
         remote_ready = 0.0
         for p in parents:
             remote_ready = max(remote_ready, aft[p] + cm.upload_ms(p, proc[p].memory) + cm.latency)
-        per_memory: dict[int, tuple[float, float]] = {}  # memory -> (fetch, duration), all parents remote
-        for i, w in enumerate(self.workers):
-            if id(w) in holders:
-                continue
-            m = w.memory
-            costs = per_memory.get(m)
-            if costs is None:
-                fetch = cm.stored_input_ms(t, m)
-                for p in parents:
-                    fetch = max(fetch, cm.download_ms(p, t, m))
-                costs = per_memory[m] = (fetch, cm.exec_ms(t, m))
-            fetch, duration = costs
-            ready = max(remote_ready, w.start) + fetch
-            if best is not None and (w.earliest_bound(ready, duration) + duration, 0, i) >= best[0]:
-                continue  # its key is at least this bound: it cannot win
-            start, slot = w.earliest(ready, duration)
-            key = (start + duration, 0, i)
+        fetches, durations = [], []  # per memory size of the workers, all parents remote
+        for m in self.bounds.memories:
+            fetch = cm.stored_input_ms(t, m)
+            for p in parents:
+                fetch = max(fetch, cm.download_ms(p, t, m))
+            fetches.append(fetch)
+            durations.append(cm.exec_ms(t, m))
+        bound = self.bounds.finish_bounds(remote_ready, fetches, durations)
+        near = np.flatnonzero(bound <= best[0][0]) if best is not None else range(len(self.workers))
+        for i in near:
+            i = int(i)
+            w = self.workers[i]
+            if id(w) in holders or (best is not None and (float(bound[i]), 0, i) >= best[0]):
+                continue  # a holder was tried above; the other cannot win (its key is at least this)
+            code = self.bounds.memories.index(w.memory)
+            start, slot = w.earliest(max(remote_ready, w.start) + fetches[code], durations[code])
+            key = (start + durations[code], 0, i)
             if best is None or key < best[0]:
-                best = (key, w, m, w.start, start, start + duration, slot)
+                best = (key, w, w.memory, w.start, start, key[0], slot)
         return best
 
     def place(
@@ -217,6 +199,7 @@ class ListScheduler:
         if w is None:
             w = self.open_worker(memory, running)
         w.occupy(slot, start, finish)
+        self.bounds.update(w, slot, start, finish)
         w.tasks.append(t)
         self.proc[t] = w
         self.aft[t] = finish
@@ -226,6 +209,7 @@ class ListScheduler:
         slots = [[] for _ in range(self.cm.slots(memory))]
         w = _Worker(f"w{len(self.workers) + 1}", memory, start, slots, index=len(self.workers))
         self.workers.append(w)
+        self.bounds.add(w)
         return w
 
     def ready_order(self, priority: dict[str, float]):

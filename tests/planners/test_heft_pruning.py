@@ -1,7 +1,7 @@
 """HEFT's pruned worker search must pick exactly what trying every worker picks.
 
 ``ListScheduler._best_existing`` skips workers by a lower bound; these tests hold it to the plain rule
-(``_finish_on`` on every worker, smallest key ``(finish, 0, index)``) and the bound to ``earliest``.
+(``_finish_on`` on every worker, smallest key ``(finish, 0, index)``) and the bound (``WorkerBounds``) to ``earliest``.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import pytest
 
 from sim.planners import PlannerConfig, get_planner
 from sim.planners.heft import ListScheduler, _Worker
+from sim.planners.worker_bounds import WorkerBounds
 from tests.planners.helpers import random_dag
 
 
@@ -37,13 +38,16 @@ def test_pruned_search_places_like_trying_every_worker(name, seed, monkeypatch):
 
 
 @pytest.mark.parametrize("seed", range(20))
-def test_earliest_bound_never_exceeds_earliest(seed):
+def test_finish_bound_never_exceeds_the_exact_finish(seed):
     rng = random.Random(seed)
-    w = _Worker("w1", 2048, 0.0, [[] for _ in range(rng.randint(1, 3))])
+    bounds = WorkerBounds()
+    w = _Worker("w1", 2048, rng.uniform(0, 5), [[] for _ in range(rng.randint(1, 3))])
+    bounds.add(w)
     scale = rng.choice([1.0, 1e3, 1e7])
     for _ in range(40):
-        ready = rng.uniform(0, 50) * scale
+        remote_ready, fetch = rng.uniform(0, 50) * scale, rng.uniform(0, 1) * scale
         duration = rng.choice([0.0, rng.uniform(0, 5) * scale])
-        assert w.earliest_bound(ready, duration) <= w.earliest(ready, duration)[0]
-        start, slot = w.earliest(ready, duration)
+        start, slot = w.earliest(max(remote_ready, w.start) + fetch, duration)
+        assert bounds.finish_bounds(remote_ready, [fetch], [duration])[0] <= start + duration
         w.occupy(slot, start, start + duration)
+        bounds.update(w, slot, start, start + duration)
