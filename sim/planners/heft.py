@@ -136,26 +136,37 @@ class ListScheduler:
         """
         cm, proc, aft = self.cm, self.proc, self.aft
         parents = cm.parents[t]
-        holders = {}  # id -> worker; identity, since _Worker compares by value
-        for p in parents:
-            holders[id(proc[p])] = proc[p]
-        for w in holders.values():
-            running, start, finish, slot = self._finish_on(t, w, w.memory)
-            key = (finish, 0, w.index)
-            if best is None or key < best[0]:
-                best = (key, w, w.memory, running, start, finish, slot)
         if not self.workers:
             return best
-        remote_ready = 0.0
+        mems = self.bounds.memories
+        # per worker holding parents (by identity: _Worker compares by value): the worker, its parents'
+        # latest finish, their latest store-readable time and largest download per memory size
+        holders: dict[int, list] = {}
         for p in parents:
-            remote_ready = max(remote_ready, aft[p] + cm.upload_ms(p, proc[p].memory) + cm.latency)
-        fetches, durations = [], []  # per memory size of the workers, all parents remote
-        for m in self.bounds.memories:
-            fetch = cm.stored_input_ms(t, m)
-            for p in parents:
-                fetch = max(fetch, cm.download_ms(p, t, m))
-            fetches.append(fetch)
-            durations.append(cm.exec_ms(t, m))
+            pw = proc[p]
+            readable = aft[p] + cm.upload_ms(p, pw.memory) + cm.latency
+            downloads = [cm.download_ms(p, t, m) for m in mems]
+            g = holders.get(id(pw))
+            if g is None:
+                holders[id(pw)] = [pw, max(0.0, aft[p]), readable, downloads]
+            else:
+                g[1], g[2] = max(g[1], aft[p]), max(g[2], readable)
+                g[3] = [max(a, b) for a, b in zip(g[3], downloads, strict=True)]
+        # a worker sees the parents of the other workers as remote: the max over all but its own group
+        readable = _max_but_one({k: g[2] for k, g in holders.items()})
+        download = [_max_but_one({k: g[3][c] for k, g in holders.items()}) for c in range(len(mems))]
+        stored = [cm.stored_input_ms(t, m) for m in mems]
+        durations = [cm.exec_ms(t, m) for m in mems]
+        for k, (w, local_ready, _, _) in holders.items():
+            c = mems.index(w.memory)
+            fetch = max(stored[c], _without(download[c], k))
+            begin = max(local_ready, max(0.0, _without(readable, k)), w.start)
+            start, slot = w.earliest(begin + fetch, durations[c])
+            key = (start + durations[c], 0, w.index)
+            if best is None or key < best[0]:
+                best = (key, w, w.memory, w.start, start, key[0], slot)
+        remote_ready = max(0.0, readable[1])
+        fetches = [max(stored[c], download[c][1]) for c in range(len(mems))]  # all parents remote
         bound = self.bounds.finish_bounds(remote_ready, fetches, durations)
         near = np.flatnonzero(bound <= best[0][0]) if best is not None else range(len(self.workers))
         for i in near:
@@ -294,6 +305,22 @@ class CpopPlanner(HeftPlanner):
                 ls.place(t)
         self.estimate_ms = ls.makespan_estimate()
         return ls.configs(self.flexible_singletons)
+
+
+def _max_but_one(values: dict[int, float]) -> tuple[int | None, float, float]:
+    """(key of the largest value, the largest, the largest among the other keys); -inf when none."""
+    top_key, top, second = None, float("-inf"), float("-inf")
+    for k, v in values.items():
+        if top_key is None or v > top:
+            top_key, top, second = k, v, top
+        elif v > second:
+            second = v
+    return top_key, top, second
+
+
+def _without(top: tuple[int | None, float, float], key: int) -> float:
+    """The largest value of keys other than ``key``, from ``_max_but_one``."""
+    return top[2] if key == top[0] else top[1]
 
 
 def critical_path(wf: Workflow, prio: dict[str, float]) -> set[str]:
