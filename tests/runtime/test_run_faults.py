@@ -21,6 +21,17 @@ def _keys(url: str, run_id: str) -> list[bytes]:
     return list(redis.Redis.from_url(url).scan_iter(match=f"plansim:{run_id}:*"))
 
 
+def _placed(wf: Workflow, workers: dict[str, str]):  # noqa: ANN202 - (ids, Plan)
+    """A manual plan: each task on the worker named for its function (2048 MB); also the task ids by
+    function."""
+    from sim.models.plan import Plan
+    from sim.models.resources import ResourceConfig
+
+    ids = {t.rsplit("-", 1)[0]: t for t in wf.graph}
+    configs = {ids[fn]: ResourceConfig(2048, w) for fn, w in workers.items()}
+    return ids, Plan(wf, configs, "manual").validate()
+
+
 def _failing() -> Workflow:
     xs = [leaf(i) for i in range(4)]
     return Workflow.from_nodes(add(add(xs[0], xs[1]), add(boom(xs[2]), sleepy(xs[3], 30))), name="failing")
@@ -148,25 +159,16 @@ def test_rerun_waits_for_its_own_local_outputs(redis_server, tmp_path):
     The re-run of W must recompute W's local parent output (never stored) before running the task again."""
     from runlib.workflows import die_once_add, slow_add
 
-    from sim.models.plan import Plan
-    from sim.models.resources import ResourceConfig
-
     marker = str(tmp_path / "died")
     a = slow_add(0, 1, 1.0)  # on W: slow enough that the re-run sees the ready flag before it is done
     b = sleepy(2, 0.5)  # on X
     c = die_once_add(a, b, marker)  # on W
     wf = Workflow.from_nodes(c, name="local-parent")
-    ids = {t.rsplit("-", 1)[0]: t for t in wf.graph}
-    configs = {
-        ids["slow_add"]: ResourceConfig(2048, "W"),
-        ids["sleepy"]: ResourceConfig(2048, "X"),
-        ids["die_once_add"]: ResourceConfig(2048, "W"),
-    }
-    plan = Plan(wf, configs, "manual").validate()
+    ids, plan = _placed(wf, {"slow_add": "W", "sleepy": "X", "die_once_add": "W"})
     rep = run_workflow(wf, plan=plan, redis_url=redis_server.url, timeout_s=120)
     assert rep.result == 3
     assert rep.reruns == 1
-    assert rep.task_workers() == {t: c.worker_id for t, c in configs.items()}
+    assert rep.task_workers() == {t: c.worker_id for t, c in plan.configs.items()}
     assert ids["slow_add"] not in rep.uploaded()
 
 
@@ -176,22 +178,12 @@ def test_rerun_fetch_waits_for_a_local_parent_counted_by_the_dead_attempt(redis_
     on to T and must wait for L here, not look for it in the store (it was never stored)."""
     from runlib.workflows import die_once_after, slow_after_death
 
-    from sim.models.plan import Plan
-    from sim.models.resources import ResourceConfig
-
     marker = str(tmp_path / "died")
     lt = slow_after_death(1, marker, 1.5)  # on W: instant in the dead attempt, slow in the re-run
     dt = die_once_after(2, marker, 0.5)  # on W: dies after L has counted
     rt = sleepy(4, 0.05)  # on X: makes T's counter a shared one
     wf = Workflow.from_nodes(total(lt, dt, rt), name="counted-local-parent")
-    ids = {t.rsplit("-", 1)[0]: t for t in wf.graph}
-    configs = {
-        ids["slow_after_death"]: ResourceConfig(2048, "W"),
-        ids["die_once_after"]: ResourceConfig(2048, "W"),
-        ids["sleepy"]: ResourceConfig(2048, "X"),
-        ids["total"]: ResourceConfig(2048, "W"),
-    }
-    plan = Plan(wf, configs, "manual").validate()
+    ids, plan = _placed(wf, {"slow_after_death": "W", "die_once_after": "W", "sleepy": "X", "total": "W"})
     rep = run_workflow(wf, plan=plan, redis_url=redis_server.url, timeout_s=120)
     assert rep.result == 7
     assert rep.reruns == 1
