@@ -36,14 +36,9 @@ from calibration.synthetic import Truth, synthetic_records  # noqa: E402
 from calibration.traces import load_trace, trace_records  # noqa: E402
 from sim.models.performance import SLA  # noqa: E402
 from sim.models.records import TaskRecord  # noqa: E402
+from sim.workflow.shared_data import shared_data_dir  # noqa: E402
 
-DATA = Path(
-    os.environ.get(
-        "PLANSIM_WFINSTANCES", Path(__file__).resolve().parents[2] / "shared" / "data" / "wfinstances"
-    )
-)
-if not DATA.exists():
-    DATA = Path("/work/shared/data/wfinstances")
+DATA = Path(os.environ.get("PLANSIM_WFINSTANCES") or shared_data_dir() / "wfinstances")
 
 
 def pct(x: float) -> str:

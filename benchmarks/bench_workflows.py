@@ -48,7 +48,9 @@ def main() -> None:
         f"`plansim workflows show montage:tasks=1000` (subprocess, cached): {t:.2f} s, exit {proc.returncode}"
     )
 
-    files = sorted((ROOT.parent / "shared" / "data" / "wfinstances").rglob("*.json.xz"))
+    from sim.workflow.shared_data import shared_data_dir
+
+    files = sorted((shared_data_dir() / "wfinstances").rglob("*.json.xz"))
     if files:
 
         def load_all():

@@ -10,6 +10,7 @@ replications vary even before calibration.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -53,22 +54,20 @@ class Predictor:
         """Expected sizes: an edge with no recorded size carries the producer's predicted output; a task's
         output is its recorded size, else its declared I/O relation, else the model. Cached per workflow."""
         cached = self._sizes.get(id(wf))
-        if cached is not None:
-            return cached
-        sizes = _recorded_sizes(wf) or self._modelled_sizes(wf)
-        self._sizes[id(wf)] = sizes
-        return sizes
+        if cached is None:
+            cached = self._sizes[id(wf)] = self._walk_sizes(wf, size_order(wf))
+        return cached
 
-    def _modelled_sizes(self, wf: Workflow) -> WorkflowSizes:
-        """:meth:`sizes` when some output is not recorded: in topological order, so that a producer's
-        modelled output is known before its consumers read it."""
+    def _walk_sizes(self, wf: Workflow, order: Iterable[str]) -> WorkflowSizes:
+        """:meth:`sizes`, reading the tasks in ``order`` (each producer before its consumers, unless its
+        output is recorded)."""
         g = wf.graph
+        node, pred = g._node, g._pred  # networkx's own dicts: this loop runs once per edge of large workflows
         inputs: dict[str, int] = {}
         outputs: dict[str, int] = {}
         edges: dict[tuple[str, str], int] = {}
         output_model = self.models.output_bytes
-        node, pred = g._node, g._pred  # networkx's own dicts: this loop runs once per edge of large workflows
-        for t in wf.topological_order():
+        for t in order:
             spec = node[t]["spec"]
             total = spec.inline_bytes + spec.stored_input_bytes
             for p, data in pred[t].items():
@@ -158,33 +157,17 @@ class Predictor:
         return s.median_ms(memory_mb, state) * self._factor(s.residuals(state), ASSUMED_SPREAD["startup"])
 
 
-def _recorded_sizes(wf: Workflow) -> WorkflowSizes | None:
-    """:meth:`Predictor.sizes` of a workflow whose every output size is recorded (None at the first
-    that is not: the modelled walk starts over): then no size depends on another task's, and the tasks
-    are read in the order networkx stores them.
-
-    That order is the one their adjacency and attribute dicts were allocated in, so the walk reads
-    memory mostly in sequence; a topological walk jumps between them. At 10,000 tasks and more, those
-    jumps miss the CPU caches: they cost more than the reading itself (about 1 us per task at 10,000
-    tasks, 0.2 us at 1,000). The dicts are in that order too; no caller depends on their order.
-    """
+def size_order(wf: Workflow) -> Iterable[str]:
+    """The order :meth:`Predictor.sizes` reads tasks in. With every output recorded no size depends on
+    another task's, and the tasks are read in the order networkx stores them: the order their dicts
+    were allocated in, so memory is read mostly in sequence. A topological walk jumps between them, and
+    at 10,000 tasks and more those jumps miss the CPU caches (about 1 us per task at 10,000 tasks, 0.2 us
+    at 1,000). Otherwise topological, so that a producer's modelled output is known before its
+    consumers read it."""
     g = wf.graph
-    node = g._node
-    inputs: dict[str, int] = {}
-    outputs: dict[str, int] = {}
-    edges: dict[tuple[str, str], int] = {}
-    for t, parents in g._pred.items():
-        spec = node[t]["spec"]
-        recorded = spec.output_bytes
-        if recorded is None:
-            return None
-        total = spec.inline_bytes + spec.stored_input_bytes
-        for p, data in parents.items():
-            b = edges[p, t] = data.get("bytes") or 0
-            total += b
-        inputs[t] = total
-        outputs[t] = int(recorded)
-    return WorkflowSizes(inputs, outputs, edges)
+    if all(d["spec"].output_bytes is not None for d in g._node.values()):
+        return g._pred
+    return wf.topological_order()
 
 
 # Log-normal spread (sigma of log time) assumed for models without fitted residuals.

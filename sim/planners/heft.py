@@ -38,10 +38,8 @@ import numpy as np
 from sim.models.resources import ResourceConfig
 from sim.planners.base import Planner, PlannerConfig
 from sim.planners.costs import CostModel
-from sim.planners.worker_bounds import WorkerBounds
+from sim.planners.worker_bounds import EPS, WorkerBounds
 from sim.workflow.dag import Workflow
-
-EPS = 1e-9
 
 
 @dataclass

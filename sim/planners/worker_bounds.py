@@ -20,7 +20,7 @@ import numpy as np
 if TYPE_CHECKING:
     from sim.planners.heft import _Worker
 
-EPS = 1e-9  # the insertion policy's tolerance (sim.planners.heft.EPS)
+EPS = 1e-9  # the insertion policy's tolerance (also sim.planners.heft's gap test)
 INF = float("inf")
 
 

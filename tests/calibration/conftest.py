@@ -9,8 +9,6 @@ import pytest
 from sim.workflow.shared_data import shared_data_dir
 
 DATA = shared_data_dir() / "wfinstances"
-if not DATA.exists():  # the tree may live elsewhere; fall back to the documented location
-    DATA = Path("/work/shared/data/wfinstances")
 
 
 @pytest.fixture(scope="session")

@@ -12,7 +12,7 @@ import pytest
 
 from sim.engine.gcpause import paused_gc
 from sim.engine.simulator import Simulation
-from sim.models.predictor import Predictor, _recorded_sizes
+from sim.models.predictor import Predictor, size_order
 from sim.planners import get_planner
 from sim.workflow import dynamic
 from sim.workflow.library import load_workflow
@@ -116,9 +116,9 @@ def test_sizes_read_in_storage_order_equal_the_topological_walk(spec):
     # workflow has gathers without a recorded output, which only the modelled, topological walk sizes.
     wf = dynamic.expanded(load_workflow(spec))
     recorded = all(s.output_bytes is not None for s in wf.tasks.values())
-    assert (_recorded_sizes(wf) is not None) == recorded
+    assert (size_order(wf) is wf.graph._pred) == recorded
     assert recorded == (spec != "dynamic_wordcount")
-    fast, walked = Predictor().sizes(wf), Predictor()._modelled_sizes(wf)
+    fast, walked = Predictor().sizes(wf), Predictor()._walk_sizes(wf, wf.topological_order())
     assert fast.input_bytes == walked.input_bytes
     assert fast.output_bytes == walked.output_bytes
     assert fast.edge_bytes == walked.edge_bytes
