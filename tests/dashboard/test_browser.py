@@ -18,6 +18,7 @@ import secrets
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -172,8 +173,12 @@ def test_each_page_renders_in_chromium(dashboard_server, tmp_path):
     base, have_redis = dashboard_server
     keep = os.environ.get("PLANSIM_SCREENSHOTS")
     profile = tmp_path / "chromium-profile"  # fresh user data dir
+    # Chromium leaves scratch directories under TMPDIR on exit: give it one of ours and remove it after.
+    # Not under tmp_path: its unix sockets live there and pytest's paths exceed the 108-byte socket limit.
+    scratch = tempfile.mkdtemp(prefix="plansim-chromium-")
     browser = subprocess.Popen(
         [CHROMIUM, *FLAGS, f"--user-data-dir={profile}", "about:blank"],
+        env={**os.environ, "TMPDIR": scratch},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
@@ -211,6 +216,8 @@ def test_each_page_renders_in_chromium(dashboard_server, tmp_path):
             browser.wait(timeout=15)
         except subprocess.TimeoutExpired:
             browser.kill()
+            browser.wait()
+        shutil.rmtree(scratch, ignore_errors=True)
     import matplotlib.image as mpimg
 
     for page, (state, shot) in results.items():
