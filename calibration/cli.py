@@ -20,6 +20,8 @@ MODELS_VERSION_NOTE = "plansim.models v1"
 
 def _dev_split(files: list[str]) -> list[str]:
     """Development files of WfInstances folders: per folder, sorted by name, the 1st, 3rd, 5th, ..."""
+    from calibration.loaders import JSONL
+
     by_dir: dict[str, list[str]] = {}
     for f in files:
         by_dir.setdefault(str(Path(f).parent), []).append(f)
@@ -29,7 +31,7 @@ def _dev_split(files: list[str]) -> list[str]:
     return [
         f
         for f in files
-        if f in keep or f.startswith(("redis://", "rediss://", "unix://")) or f.endswith(".jsonl")
+        if f in keep or f.startswith(("redis://", "rediss://", "unix://")) or f.endswith(JSONL)
     ]
 
 
@@ -63,7 +65,7 @@ def calibrate(
     quick: bool,
     jobs: int,
 ) -> None:
-    """Fit the performance models from INPUT... (.jsonl metric files, WfFormat .json/.json.xz files or
+    """Fit the performance models from INPUT... (.jsonl or .jsonl.gz metric files, WfFormat .json/.json.xz files or
     folders, redis://... metric stores) and write a versioned JSON models file."""
     from calibration.fit import fit_models
     from calibration.loaders import expand, load_inputs

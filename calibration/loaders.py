@@ -8,12 +8,15 @@ records (with where each came from, for the fit report), the traces (for replay 
 
 from __future__ import annotations
 
+import gzip
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from calibration.traces import Trace, TraceError, is_trace_path, load_trace, trace_records
 from sim.models.records import LoadReport, Record, RecordError, from_dict
+
+JSONL = (".jsonl", ".jsonl.gz")  # metric files, plain or gzip-compressed
 
 
 @dataclass(slots=True)
@@ -31,27 +34,36 @@ class Dataset:
 
 
 def load_jsonl(path: str | Path) -> Dataset:
-    """Records of a JSONL metrics file; bad lines are skipped and counted with their line numbers."""
+    """Records of a JSONL metrics file (gzip-compressed when its name ends in ``.gz``); bad lines are
+    skipped and counted with their line numbers."""
     data = Dataset()
     report = LoadReport(str(path))
+    opener = gzip.open if str(path).endswith(".gz") else open
     try:
-        fh = open(path, encoding="utf-8", errors="replace")  # undecodable bytes fail as bad JSON
+        fh = opener(path, "rt", encoding="utf-8", errors="replace")  # undecodable bytes fail as bad JSON
     except OSError as exc:
         raise ValueError(f"cannot read {str(path)!r}: {exc.strerror or exc}") from None
-    with fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                record = from_dict(json.loads(line))
-            except (json.JSONDecodeError, RecordError, RecursionError) as exc:
-                report.skip(f"{path}:{lineno}", str(exc))
-                continue
-            report.loaded += 1
-            data.records.append(record)
-            data.origins.append(f"{path}:{lineno}")
+    try:
+        with fh:
+            for lineno, line in enumerate(fh, 1):
+                _load_line(data, report, line, f"{path}:{lineno}")
+    except (OSError, EOFError) as exc:  # not gzip data, or a truncated file
+        raise ValueError(f"cannot read {str(path)!r}: {exc}") from None
     data.reports.append(report)
     return data
+
+
+def _load_line(data: Dataset, report: LoadReport, line: str, where: str) -> None:
+    if not line.strip():
+        return
+    try:
+        record = from_dict(json.loads(line))
+    except (json.JSONDecodeError, RecordError, RecursionError) as exc:
+        report.skip(where, str(exc))
+        return
+    report.loaded += 1
+    data.records.append(record)
+    data.origins.append(where)
 
 
 def load_trace_file(path: str | Path) -> Dataset:
@@ -94,7 +106,7 @@ def _redact(url: str) -> str:
 
 
 def expand(inputs: list[str]) -> list[str]:
-    """Files of each input: folders recurse (``.jsonl`` and WfFormat files, sorted); others as given."""
+    """Files of each input: folders recurse (``.jsonl``, ``.jsonl.gz`` and WfFormat files, sorted); others as given."""
     out: list[str] = []
     for item in inputs:
         if item.startswith(("redis://", "rediss://", "unix://")):
@@ -103,10 +115,10 @@ def expand(inputs: list[str]) -> list[str]:
         p = Path(item)
         if p.is_dir():
             found = sorted(
-                str(f) for f in p.rglob("*") if f.is_file() and (f.suffix == ".jsonl" or is_trace_path(f))
+                str(f) for f in p.rglob("*") if f.is_file() and (f.name.endswith(JSONL) or is_trace_path(f))
             )
             if not found:
-                raise ValueError(f"folder {item!r} holds no .jsonl or WfFormat (.json, .json.xz) files")
+                raise ValueError(f"folder {item!r} holds no .jsonl(.gz) or WfFormat (.json, .json.xz) files")
             out += found
         elif p.exists():
             out.append(item)
@@ -120,7 +132,7 @@ def load_inputs(inputs: list[str]) -> Dataset:
     for item in expand(inputs):
         if item.startswith(("redis://", "rediss://", "unix://")):
             data.extend(load_redis(item))
-        elif item.endswith(".jsonl"):
+        elif item.endswith(JSONL):
             data.extend(load_jsonl(item))
         elif is_trace_path(item):
             try:
@@ -129,6 +141,6 @@ def load_inputs(inputs: list[str]) -> Dataset:
                 raise ValueError(str(exc)) from None
         else:
             raise ValueError(
-                f"input {item!r}: expected .jsonl, WfFormat .json/.json.xz, a folder or redis://"
+                f"input {item!r}: expected .jsonl(.gz), WfFormat .json/.json.xz, a folder or redis://"
             )
     return data
