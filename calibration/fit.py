@@ -8,7 +8,9 @@ outliers are down-weighted rather than dropped):
   *uncontended* time (:func:`sim.models.records.uncontended_exec_ms`: a real task's ``exec_ms`` scaled by
   the CPU share the simulator would have given it, since the simulator applies CPU sharing itself;
   calls of one function that overlapped on a worker and waited for each other split their summed time
-  by their own CPU work instead, :func:`sim.models.records.shared_alone_ms`)
+  by their own CPU work instead, :func:`sim.models.records.shared_alone_ms`; a task whose execution
+  overlapped more of its worker's tasks than the runtime's meter counted is scaled by the rate its
+  timeline gives, :func:`sim.models.records.timeline_share_rates`)
   and, for a function that mostly sleeps or waits for I/O (its recorded CPU time, :func:`sim.models.records.
   io_aware_exec`, is below :data:`CPU_BOUND_FRACTION` of its time), its time alone with only the CPU part
   shared; the model then carries that ``cpu_fraction`` and the simulator shares only that part
@@ -73,6 +75,7 @@ from sim.models.records import (
     first_calls,
     io_aware_exec,
     shared_alone_ms,
+    timeline_share_rates,
     uncontended_exec_ms,
 )
 from sim.workflow.language import IORelation
@@ -247,6 +250,7 @@ def fit_models(
     ranks, step = cold_start_ranks(records)
     firsts = first_calls(records)
     shared = shared_alone_ms(records)  # calls of one function that waited for each other
+    crowded = timeline_share_rates(records)  # tasks whose overlap the runtime's meter missed
     for rec, where in zip(records, origins, strict=False):
         if isinstance(rec, TaskRecord):
             if rec.memory_mb <= 0:
@@ -261,7 +265,12 @@ def fit_models(
                 s.x.append(max(rec.input_bytes, 1))
                 s.m.append(rec.memory_mb)
                 # the simulator re-applies CPU sharing: fit the time alone
-                s.t.append(shared[id(rec)] if id(rec) in shared else uncontended_exec_ms(rec))
+                if id(rec) in shared:
+                    s.t.append(shared[id(rec)])
+                elif id(rec) in crowded:
+                    s.t.append(rec.exec_ms * crowded[id(rec)])
+                else:
+                    s.t.append(uncontended_exec_ms(rec))
                 t_io, frac = io_aware_exec(rec)
                 s.t_io.append(t_io)
                 s.f.append(frac)

@@ -12,8 +12,10 @@ from calibration.fit import fit_models
 from sim.models.records import (
     RecordError,
     TaskRecord,
+    Transfer,
     from_dict,
     shared_alone_ms,
+    timeline_share_rates,
     to_dict,
     uncontended_exec_ms,
 )
@@ -273,3 +275,55 @@ def test_the_fit_charges_a_later_call_its_own_work_not_the_wait() -> None:
     # later calls ~0.7 ms alone (the equal split said 4 ms), the first call's imports ~10 ms on top
     assert model.median_ms(1000, 1024) == pytest.approx(0.71, rel=0.1)
     assert model.first_call_ms == pytest.approx(12.0 * 9.7 / 11.0 - 0.71, rel=0.1)
+
+
+def gil_waiting_calls(run: str, meter: float = 1.0, **kw) -> list[TaskRecord]:
+    """Two calls of one function on one worker whose execution intervals overlap (0-10 ms and 0-20
+    ms), yet the runtime's meter counted each alone (``concurrency`` ``meter``): the second thread
+    waited for the GIL before the meter started."""
+    return [
+        replace(
+            rec(end, start_ms=0.0, end_ms=end, concurrency=meter, **kw),
+            run_id=run,
+            task_id=f"t-{i}",
+        )
+        for i, end in enumerate((10.0, 20.0))
+    ]
+
+
+def test_the_timeline_gives_the_rate_of_an_overlap_the_meter_missed() -> None:
+    calls = gil_waiting_calls("r1")
+    rates = timeline_share_rates(calls)
+    # 0-10 ms two tasks (1/2 each), 10-20 ms the second alone: rates 0.5 and (5 + 10) / 20
+    assert [rates[id(r)] for r in calls] == pytest.approx([0.5, 0.75])
+    # alone times 5 and 15 ms: shared on one CPU by the simulator, they end at 10 and 20 ms again
+    assert [r.exec_ms * rates[id(r)] for r in calls] == pytest.approx([5.0, 15.0])
+    # the meter saw the crowding (or more): its own figures stand
+    assert timeline_share_rates(gil_waiting_calls("r1", meter=2.0)) == {}
+    # no overlap: one call later on the worker, or on another worker, or in another run
+    later = gil_waiting_calls("r1")
+    later[1].start_ms, later[1].end_ms = 30.0, 50.0
+    assert timeline_share_rates(later) == {}
+    assert timeline_share_rates([*gil_waiting_calls("r1")[:1], *gil_waiting_calls("r2")[1:]]) == {}
+    # records without the meter (simulated, imported) are taken as measured
+    assert timeline_share_rates([replace(r, concurrency=None) for r in calls]) == {}
+
+
+def test_an_upload_is_taken_off_the_end_of_the_interval() -> None:
+    calls = gil_waiting_calls("r1")
+    # the first call's record ends after a 10 ms upload: it executed 10-20 ms, beside the second's end
+    calls[0].start_ms, calls[0].end_ms, calls[0].upload = 10.0, 30.0, Transfer(10, 10.0)
+    rates = timeline_share_rates(calls)
+    assert [rates[id(r)] for r in calls] == pytest.approx([0.5, 0.75])
+
+
+def test_the_fit_takes_an_overlap_the_meter_missed_off_the_time_alone() -> None:
+    # two equal calls executing together for 20 ms: 10 ms each alone, whether the meter saw it or not
+    def equal(run: str, meter: float) -> list[TaskRecord]:
+        return [replace(r, exec_ms=20.0, end_ms=20.0) for r in gil_waiting_calls(run, meter)]
+
+    runs = ("r1", "r2", "r3")
+    missed, _ = fit_models([r for run in runs for r in equal(run, 1.0)])
+    seen, _ = fit_models([r for run in runs for r in equal(run, 2.0)])
+    assert missed.exec["f"].median_ms(1000, 1024) == pytest.approx(10.0, rel=0.05)
+    assert seen.exec["f"].median_ms(1000, 1024) == pytest.approx(10.0, rel=0.05)
