@@ -201,12 +201,26 @@ class TransferModel:
     alpha: float
     residuals: Residuals = field(default_factory=Residuals)
     fit: FitInfo = field(default_factory=FitInfo)
+    # Residuals per band of transfer sizes (offset 0, sorted, disjoint), where calibration had enough
+    # samples of a band: a 5-byte value's round trip and a megabyte's copy do not vary alike (measured on
+    # real runs: the pooled mean factor 4.5 came from tiny transfers and nearly doubled the summed mean of
+    # those from 100 kB).
+    size_bands: list[SizeClass] = field(default_factory=list)
 
     def median_ms(self, nbytes: float, memory_mb: float) -> float:
         if nbytes <= 0:
             return 0.0
         bw = self.bytes_per_ms * (memory_mb / BASELINE_MEMORY_MB) ** self.alpha
         return self.latency_ms + nbytes / bw
+
+    def residuals_for(self, nbytes: float) -> Residuals:
+        """Residuals of the size band nearest to ``nbytes`` (log distance); the pooled ones without
+        bands."""
+        bands = self.size_bands
+        if not bands:
+            return self.residuals
+        i = bisect.bisect_right(bands, nbytes, key=lambda k: k.lo_bytes)
+        return min(bands[max(i - 1, 0) : i + 1], key=lambda k: k.distance(nbytes)).residuals
 
 
 @dataclass(slots=True)
@@ -342,7 +356,7 @@ class PerformanceModels:
     def transfer_ms(self, nbytes: float, memory_mb: float, sla: SLA = SLA()) -> float:
         if nbytes <= 0:
             return 0.0
-        return self.transfer.median_ms(nbytes, memory_mb) * self.transfer.residuals.factor(sla)
+        return self.transfer.median_ms(nbytes, memory_mb) * self.transfer.residuals_for(nbytes).factor(sla)
 
     def startup_ms(self, memory_mb: float, state: str, sla: SLA = SLA()) -> float:
         return self.startup.median_ms(memory_mb, state) * self.startup.residuals(state).factor(sla)
@@ -422,13 +436,15 @@ def _exec_from(d: dict) -> ExecModel:
         float(d.get("cpu_fraction", 1.0)),
         bool(d.get("holds_gil", True)),
         float(d.get("first_call_ms", 0.0)),
-        [
-            SizeClass(
-                float(k["lo_bytes"]), float(k["hi_bytes"]), float(k["offset"]), _res(k.get("residuals"))
-            )
-            for k in d.get("size_classes") or []
-        ],
+        _size_classes(d.get("size_classes")),
     )
+
+
+def _size_classes(items: list | None) -> list[SizeClass]:
+    return [
+        SizeClass(float(k["lo_bytes"]), float(k["hi_bytes"]), float(k["offset"]), _res(k.get("residuals")))
+        for k in items or []
+    ]
 
 
 def _replay_from(d: dict) -> ReplayParams:
@@ -442,7 +458,12 @@ def _output_from(d: dict) -> OutputModel:
 
 def _transfer_from(d: dict) -> TransferModel:
     return TransferModel(
-        d["latency_ms"], d["bytes_per_ms"], d["alpha"], _res(d.get("residuals")), _fit(d.get("fit"))
+        d["latency_ms"],
+        d["bytes_per_ms"],
+        d["alpha"],
+        _res(d.get("residuals")),
+        _fit(d.get("fit")),
+        _size_classes(d.get("size_bands")),
     )
 
 

@@ -136,11 +136,13 @@ class Predictor:
             if value is None:
                 t = self.models.transfer
                 value = memo[key] = t.median_ms(nbytes, memory_mb) * self._factor(
-                    t.residuals, ASSUMED_SPREAD["transfer"]
+                    t.residuals_for(nbytes), ASSUMED_SPREAD["transfer"]
                 )
             return value
         t = self.models.transfer
-        return t.median_ms(nbytes, memory_mb) * self._factor(t.residuals, ASSUMED_SPREAD["transfer"])
+        return t.median_ms(nbytes, memory_mb) * self._factor(
+            t.residuals_for(nbytes), ASSUMED_SPREAD["transfer"]
+        )
 
     def startup_ms(self, memory_mb: int, state: str) -> float:
         memo = self._memo
