@@ -307,6 +307,12 @@ def test_the_timeline_gives_the_rate_of_an_overlap_the_meter_missed() -> None:
     assert timeline_share_rates([*gil_waiting_calls("r1")[:1], *gil_waiting_calls("r2")[1:]]) == {}
     # records without the meter (simulated, imported) are taken as measured
     assert timeline_share_rates([replace(r, concurrency=None) for r in calls]) == {}
+    # a call shorter than the interval's precision keeps the meter's figures; it still crowds the other
+    short = gil_waiting_calls("r1")
+    short[0].exec_ms = short[0].end_ms = 1.5
+    rates = timeline_share_rates(short)
+    assert set(rates) == {id(short[1])}
+    assert rates[id(short[1])] == pytest.approx((0.75 + 18.5) / 20.0)
 
 
 def test_an_upload_is_taken_off_the_end_of_the_interval() -> None:
