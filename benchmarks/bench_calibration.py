@@ -10,7 +10,8 @@
    WfInstances development files (execution only: traces have no transfers and a single memory size);
    and on plansim's own real runtime (benchmarks/data/runtime_metrics.jsonl.gz: Docker runs of every
    workflow type x planner), split into halves by whole runs (calibration.runtime_data.split_by_run),
-   seed 0 in full and the lower error of other seeds' splits. Where sizes repeat, each line ends with
+   seed 0 in full and the lower error of other seeds' splits; and, as a check of extrapolation, from
+   the runs of the small instances to those of the large ones (split_by_instances). Where sizes repeat, each line ends with
    two oracles that peek at the held-out samples per function, input size and memory (transfers: bytes
    and memory): their own median (mean), and the MAPE-optimal point (a lower bound for any prediction
    from those alone).
@@ -36,7 +37,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from calibration.baseline import ReferencePredictor  # noqa: E402
 from calibration.fit import fit_models  # noqa: E402
 from calibration.replay import PLAIN, fit_replay_groups, params_for, replay  # noqa: E402
-from calibration.runtime_data import DATASET, load_dataset, shared_runs, split_by_run  # noqa: E402
+from calibration.runtime_data import (  # noqa: E402
+    DATASET,
+    load_dataset,
+    shared_runs,
+    split_by_instances,
+    split_by_run,
+)
 from calibration.synthetic import Truth, synthetic_records  # noqa: E402
 from calibration.traces import load_trace, trace_records  # noqa: E402
 from sim.models.performance import SLA  # noqa: E402
@@ -178,6 +185,15 @@ def block_runtime(seeds: int) -> None:
         f"{len({r.run_id for r in train})} train / {len({r.run_id for r in test})} held-out runs"
     )
     first = compare(train, test, label, bound=True)
+    small, large = split_by_instances(recs)
+    print(
+        f"  {label}, small instances -> large ones (inputs up to 10x, mostly sizes never fitted): "
+        f"{len({r.run_id for r in small})} -> {len({r.run_id for r in large})} runs"
+    )
+    compare(small, large, "  runtime small -> large instances", bound=True)
+    fitted = {(r.function, r.input_bytes) for r in small if isinstance(r, TaskRecord)}
+    unseen = [r for r in large if isinstance(r, TaskRecord) and (r.function, r.input_bytes) not in fitted]
+    compare(small, unseen, f"    their {len(unseen)} tasks of new sizes", bound=True)
     if seeds > 1:
         others = [compare(*split_by_run(recs, seed=s), label, quiet=True) for s in range(1, seeds)]
         for key, (a, b) in first.items():

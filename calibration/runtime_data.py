@@ -107,6 +107,21 @@ def split_by_run(records: Sequence[Record], seed: int = 0) -> tuple[list[Record]
     return train, test
 
 
+# Folders recorded with bench_accuracy's larger instances (``--sizes large``, then called ``default``):
+# computing tasks of about 10-40 ms and inputs up to 10x those of the others, under the same names.
+LARGE_INSTANCE_FOLDERS = ("ab-default-0947", "full-default", "full-default-2")
+
+
+def split_by_instances(records: Sequence[Record]) -> tuple[list[Record], list[Record]]:
+    """The runs of the small instances and those of the large ones (:data:`LARGE_INSTANCE_FOLDERS`):
+    a model calibrated on small runs predicting a larger instance of the same workflows, where input
+    sizes are mostly outside what it was fitted on (whole runs on each side, as in
+    :func:`split_by_run`)."""
+    large = tuple(f"{name}/" for name in LARGE_INSTANCE_FOLDERS)
+    small = [r for r in records if not r.run_id.startswith(large)]
+    return small, [r for r in records if r.run_id.startswith(large)]
+
+
 def shared_runs(train: Sequence[Record], test: Sequence[Record]) -> set[str]:
     """Run ids with records on both sides: empty for a split by run, the leak a comparison must not have
     (a model scored on a run it was fitted on has seen that run's host load and containers)."""

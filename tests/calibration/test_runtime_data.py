@@ -13,7 +13,15 @@ import numpy as np
 import pytest
 
 from calibration.loaders import load_inputs, load_jsonl
-from calibration.runtime_data import DATASET, load_dataset, shared_runs, split_by_run, write_dataset
+from calibration.runtime_data import (
+    DATASET,
+    LARGE_INSTANCE_FOLDERS,
+    load_dataset,
+    shared_runs,
+    split_by_instances,
+    split_by_run,
+    write_dataset,
+)
 from sim.models.records import RunRecord, TaskRecord, WorkerRecord
 
 
@@ -66,6 +74,23 @@ def test_a_split_by_task_is_caught(records) -> None:
     )
     assert len(shared_runs(*by_task)) > 100
     assert not shared_runs(*split_by_run(records, seed=3))
+
+
+def test_small_to_large_split_keeps_runs_whole(records) -> None:
+    small, large = split_by_instances(records)
+    assert not shared_runs(small, large) and len(small) + len(large) == len(records)
+    assert {r.run_id.split("/")[0] for r in large} == set(LARGE_INSTANCE_FOLDERS)
+
+    # the large instances' inputs are bigger for the same functions
+    def biggest(recs):
+        out = defaultdict(int)
+        for r in recs:
+            if isinstance(r, TaskRecord):
+                out[r.function] = max(out[r.function], r.input_bytes)
+        return out
+
+    s, g = biggest(small), biggest(large)
+    assert sum(g[f] > 2 * s[f] for f in g if f in s) >= 10
 
 
 def _cell(run: str, source: str) -> list[dict]:
