@@ -203,6 +203,7 @@ def fit_replay(
     prefer_bytes_within: float = PREFER_BYTES_WITHIN,
     skip_incomplete: bool = True,
     byte_min_share: float = BYTE_MIN_SHARE,
+    exclude: frozenset[str] = frozenset(),
 ) -> ReplayParams:
     """Replay parameters minimising the makespan MAPE over ``traces`` (which must have makespans).
 
@@ -210,8 +211,8 @@ def fit_replay(
     the fixed cost only; at each step try adding every other mechanism (a short Nelder-Mead fit in log
     space of the active parameters from three starting values of the new one) and keep the best, as long
     as it lowers the MAPE by at least ``min_gain``; at most ``max_terms`` mechanisms besides the fixed
-    cost; then polish. The others stay at their neutral values (no cost). ``effort`` scales the
-    evaluation budget.
+    cost; then polish. The others stay at their neutral values (no cost), and so do the mechanisms in
+    ``exclude``, which are never tried. ``effort`` scales the evaluation budget.
 
     ``prefer_bytes_within`` breaks near-ties: when the traces cannot tell a per-task cost from a per-byte
     one (:func:`bytes_track_tasks`: runs whose bytes grow in step with their task count, e.g. 1000genome's
@@ -274,7 +275,7 @@ def fit_replay(
     while len(active) <= max_terms:
         trials: list[tuple[float, int, np.ndarray]] = []
         for k in range(len(PARAM_NAMES)):
-            if k in active:
+            if k in active or PARAM_NAMES[k] in exclude:
                 continue
             cand = active + [k]
             starts = []

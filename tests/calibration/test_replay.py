@@ -99,3 +99,18 @@ def test_fit_on_a_development_trace(hello_trace) -> None:
     assert plain < trace.makespan_s * 0.9  # runtimes alone miss the recorded makespan
     params = fit_replay([trace], effort=0.5)
     assert abs(replay(trace, params) - trace.makespan_s) / trace.makespan_s < 0.02
+
+
+def test_excluded_mechanisms_are_never_tried() -> None:
+    """A queue-driven platform: fitted with the queue-length term when allowed, without it (at its
+    neutral value) when it is excluded."""
+    truth = ReplayParams(queue_dispatch_s=0.02, fixed_s=10.0)
+    runs = [fork_join(n, 64) for n in (8, 16, 32, 64)]
+    for t in runs:
+        t.makespan_s = replay(t, truth)
+    allowed = fit_replay(runs, effort=1.0)
+    assert "queue_dispatch_s" in allowed.fit.notes[0]
+    without = fit_replay(runs, effort=0.5, exclude=frozenset({"queue_dispatch_s"}))
+    assert "queue_dispatch_s" not in without.fit.notes[0]
+    assert without.queue_dispatch_s == pytest.approx(PLAIN.queue_dispatch_s, abs=1e-5)
+    assert allowed.fit.mape < without.fit.mape
