@@ -77,10 +77,10 @@ class ContainerPool:
             if not self._evict_one_idle():
                 return None
 
-    def turn(self) -> Timer:
-        """An event that fires when a release lets the next waiting request try again (callbacks only:
-        see :mod:`sim.engine.clock`)."""
-        turn = Timer()
+    def turn(self, value: object = None) -> Timer:
+        """An event (with ``value``) that fires when a release lets the next waiting request try again
+        (callbacks only: see :mod:`sim.engine.clock`)."""
+        turn = Timer(value)
         self.waiting.append(turn)
         return turn
 

@@ -81,24 +81,46 @@ class SimWorker:
     startup_ms: float = 0.0
     tasks: list[str] = field(default_factory=list)
     dispatch_free: float = 0.0  # when its event loop can hand the next task to a thread
-    called: set[str] = field(default_factory=set)  # functions it has executed (their first call is done)
+    # Functions it has executed (their first call is done); only kept when some function's first call
+    # costs extra (most models have none: then thousands of workers need no set each).
+    called: set[str] | None = None
     branches: int = 0  # generators of the logic running on it now
+    container: Container | None = None  # released when the worker ends
 
 
 @dataclass(slots=True)
 class TaskTrace:
+    """What one task did in the run.
+
+    Transfers are kept as plain numbers, not a ``(bytes, ms)`` tuple each (read them as
+    :attr:`downloads` and :attr:`upload`): a run keeps every trace, and every tuple would be one more
+    object for the garbage collector to scan when the run ends.
+    """
+
     worker: str
     memory_mb: int
     start_ms: float
-    downloads: list[tuple[int, float]] = field(default_factory=list)
+    download_log: list[int | float] = field(default_factory=list)  # bytes, ms, bytes, ms, ... per download
     download_bytes: int = 0  # the sum over ``downloads``
     download_ms: float = 0.0
     exec_ms: float = 0.0
-    upload: tuple[int, float] | None = None
+    upload_bytes: int | None = None  # None: not uploaded
+    upload_ms: float = 0.0
     end_ms: float = 0.0
     exec_end_ms: float = 0.0
     startup_state: str | None = None
     startup_ms: float = 0.0
+
+    @property
+    def downloads(self) -> list[tuple[int, float]]:
+        """``(bytes, ms)`` of each download, in order."""
+        log = self.download_log
+        return list(zip(log[::2], log[1::2], strict=True))
+
+    @property
+    def upload(self) -> tuple[int, float] | None:
+        """``(bytes, ms)`` of the upload, or None."""
+        return None if self.upload_bytes is None else (self.upload_bytes, self.upload_ms)
 
 
 @dataclass(slots=True)
@@ -166,6 +188,12 @@ class SimResult:
         return recs
 
 
+def _call_after(event: clock.Timer, call, arg) -> None:  # noqa: ANN001 - a one-argument callable
+    """Call ``call(arg)`` when ``event`` fires. A function of its own: a hot method that built this
+    closure itself would pay for its captured variables' cells on every call, closure or not."""
+    event.callbacks.append(lambda _e: call(arg))
+
+
 class _FetchThenExecute:
     """What ``Simulation._fetch`` answers when a task's fetch and execution are timed as one step (see
     :meth:`Simulation._fetch`): the branch goes on to the ``Execute`` at once, with the fetch's end."""
@@ -204,7 +232,7 @@ class _Branch:
                 if self.handle is not None:
                     self.handle.succeed()
                 if self.then is not None:
-                    self.then()
+                    self.then(worker)
                 return
             wait, send = perform[type(effect)](effect, worker)
             if wait is _FetchThenExecute:  # send is when the fetch ends; the logic's Execute is next
@@ -270,11 +298,16 @@ class Simulation:
         self._flexible_forks = bool(self.view.opts & {CLUSTERING, ASYNC_UPLOAD})
         self._handlers = fx.bind_performers(self)
         self._handlers[_FetchThenExecute] = self._execute_after_fetch
+        # Whether any function's first call on a worker costs extra (else workers track no calls).
+        self._first_calls = any(m.first_call_ms for m in self.predictor.models.exec.values())
         # Only a bandwidth cap makes a transfer's time depend on the others in flight; without one, and
         # with deterministic durations, a transfer's time depends on its size and memory alone.
         self._counts_transfers = p.bandwidth_cap_bytes_per_ms is not None
         deterministic = self.predictor.rng is None
-        self._transfer_cache: dict | None = {} if deterministic and not self._counts_transfers else None
+        # memory size -> bytes -> ms: one small dict per memory size, looked up by an int (no key tuple)
+        self._transfer_cache: dict[int, dict[int, float]] | None = (
+            {} if deterministic and not self._counts_transfers else None
+        )
         # A task's fetch and execution may be timed as one step (see _fetch) when both durations are
         # known up front: no sampling (its draws would come in another order), no shared bandwidth.
         self._merge_fetch_execute = self._transfer_cache is not None
@@ -294,12 +327,14 @@ class Simulation:
         """Run one generator of the worker logic under SimPy: perform each effect, send back results.
 
         The branch starts with the next batch of starts (see :meth:`_soon`), like a SimPy process. At its
-        end ``handle`` (a :class:`Spawn`'s handle) succeeds and ``then`` is called.
+        end ``handle`` (a :class:`Spawn`'s handle) succeeds and ``then(worker)`` is called.
         """
         self._soon(_Branch(self._handlers, branch, worker, handle, then).resume)
 
-    def _soon(self, start) -> None:  # noqa: ANN001 - callable
-        """Call ``start()`` at the current time, before any other event of this time, in FIFO order.
+    def _soon(self, start) -> None:  # noqa: ANN001 - callable or Invocation
+        """Call ``start()`` at the current time, before any other event of this time, in FIFO order (an
+        :class:`~sim.worker.effects.Invocation` is queued as itself and started with
+        :meth:`_start_worker`: no callable built per invocation).
 
         This is exactly when SimPy would run a new process (its ``Initialize`` event is urgent), but
         one urgent event serves every start queued at the same moment instead of one event each.
@@ -310,8 +345,14 @@ class Simulation:
 
     def _run_starts(self, _event: simpy.Event) -> None:
         starts = self._starts
+        invocation = fx.Invocation
         while starts:
-            starts[0]()  # a start may queue more starts: they run in this same batch, in order
+            # A start may queue more starts: they run in this same batch, in order.
+            start = starts[0]
+            if type(start) is invocation:
+                self._start_worker(start)
+            else:
+                start()
             starts.popleft()
 
     def run(self, until: float | None = None) -> SimResult:
@@ -363,9 +404,12 @@ class Simulation:
     def _transfer_ms(self, nbytes: int, memory_mb: int) -> float:
         cache = self._transfer_cache
         if cache is not None:
-            ms = cache.get((nbytes, memory_mb))
+            by_size = cache.get(memory_mb)
+            if by_size is None:
+                by_size = cache[memory_mb] = {}
+            ms = by_size.get(nbytes)
             if ms is None:
-                ms = cache[nbytes, memory_mb] = self._new_transfer_ms(nbytes, memory_mb)
+                ms = by_size[nbytes] = self._new_transfer_ms(nbytes, memory_mb)
             return ms
         return self._new_transfer_ms(nbytes, memory_mb)
 
@@ -392,11 +436,12 @@ class Simulation:
         longest = 0.0
         now = self.env._now
         streaming = self.streaming
-        downloads = tr.downloads
+        log = tr.download_log.append
         total = 0
         cache = self._transfer_cache
+        by_size = cache.get(mem) if cache is not None else None
         for key, nbytes in e.items:
-            ms = cache.get((nbytes, mem)) if cache is not None else None
+            ms = by_size.get(nbytes) if by_size is not None else None
             if ms is None:
                 ms = self._transfer_ms(nbytes, mem)
             if streaming:
@@ -407,7 +452,8 @@ class Simulation:
                     ms = max(
                         ms, stream_end - now + self._transfer_ms(min(nbytes, fx.STREAM_CHUNK_BYTES), mem)
                     )
-            downloads.append((nbytes, ms))
+            log(nbytes)
+            log(ms)
             total += nbytes
             if ms > longest:
                 longest = ms
@@ -428,10 +474,10 @@ class Simulation:
     def _transfer_wait(self, ms: float, n: int):
         if ms <= 0:
             return None, None
-        ev = self.clock.after(ms)
+        ev = self.clock.after(ms, n)
         if self._counts_transfers:
             self.active_transfers += n
-            ev.callbacks.append(lambda _e: self._end_transfers(n))
+            ev.callbacks.append(self._end_transfers)
         return ev, None
 
     def _expand(self, e: fx.Expand, w: SimWorker):
@@ -439,14 +485,15 @@ class Simulation:
             f"dynamic node {e.node!r} reached the simulator unexpanded (Simulation expands the plan first)"
         )
 
-    def _end_transfers(self, n: int) -> None:
-        self.active_transfers -= n
+    def _end_transfers(self, event: clock.Timer) -> None:
+        self.active_transfers -= event._value  # the number of transfers that ended
 
     def _exec_ms(self, task: str, w: SimWorker) -> float:
         recorded = self.specs[task].runtime_ms if self.platform.exec_from_recorded else None
         if recorded is not None:
             return float(recorded)
-        return self.predictor.exec_ms(self.wf, task, w.memory_mb) + self._first_call_ms(w, task)
+        ms = self.predictor.exec_ms(self.wf, task, w.memory_mb)
+        return ms + self._first_call_ms(w, task) if self._first_calls else ms
 
     def _execute_after_fetch(self, e: fx.Execute, w: SimWorker, start: float):
         """``_execute`` on a worker without shared CPUs, as if at ``start`` (the end of the task's fetch,
@@ -477,20 +524,30 @@ class Simulation:
         wait = self._dispatch_wait(w, task, ms)
         if wait <= 0:
             return self._run_on_cpu(task, w, tr, ms), out
-        ev = clock.Timer()
         tr.end_ms = tr.exec_end_ms = self.env._now + wait + ms
+        return self._run_on_cpu_after(wait, task, w, tr, ms), out
+
+    def _run_on_cpu_after(
+        self, wait: float, task: str, w: SimWorker, tr: TaskTrace, ms: float
+    ) -> clock.Timer:
+        """:meth:`_run_on_cpu` once the worker's dispatcher gets to the task, ``wait`` from now (its own
+        method: see :func:`_call_after`)."""
+        ev = clock.Timer()
         self.clock.after(wait).callbacks.append(
             lambda _e: self._run_on_cpu(task, w, tr, ms).callbacks.append(lambda _e2: self.clock.fire(ev))
         )
-        return ev, out
+        return ev
 
     def _first_call_ms(self, w: SimWorker, task: str) -> float:
         """The one-time cost of the task's function on this worker (``ExecModel.first_call_ms``): paid
         by its first call there, as the real worker pays imports and page faults once."""
         function = self.specs[task].function
-        if function in w.called:
+        called = w.called
+        if called is None:
+            called = w.called = set()
+        elif function in called:
             return 0.0
-        w.called.add(function)
+        called.add(function)
         return self.predictor.models.first_call_ms(function)
 
     def _dispatch_wait(self, w: SimWorker, task: str, ms: float) -> float:
@@ -519,29 +576,29 @@ class Simulation:
 
     def _run_on_cpu(self, task: str, w: SimWorker, tr: TaskTrace, ms: float) -> clock.Timer:
         frac = self.predictor.models.cpu_fraction(self.specs[task].function)
-        if frac >= 1.0:
-            ev = w.cpu.run(ms)
-        else:  # only the CPU part is shared; the rest (sleep, I/O) takes its own time after it
-            ev = clock.Timer()
-            rest = ms * (1.0 - frac)
-            w.cpu.run(ms * frac).callbacks.append(
-                lambda _e: self.clock.after(rest).callbacks.append(lambda _e2: self.clock.fire(ev))
-            )
-        started = self.env._now
-        ev.callbacks.append(lambda _e: self._exec_done(tr, started))
+        ev = w.cpu.run(ms) if frac >= 1.0 else self._run_part_on_cpu(w, ms, frac)
+        _call_after(ev, self._exec_done, (tr, self.env._now))
         return ev
 
-    def _exec_done(self, tr: TaskTrace, started: float) -> None:
+    def _run_part_on_cpu(self, w: SimWorker, ms: float, frac: float) -> clock.Timer:
+        """Only the CPU part (``frac``) of ``ms`` is shared; the rest (sleep, I/O) takes its own time
+        after it."""
+        ev = clock.Timer()
+        rest = ms * (1.0 - frac)
+        w.cpu.run(ms * frac).callbacks.append(
+            lambda _e: self.clock.after(rest).callbacks.append(lambda _e2: self.clock.fire(ev))
+        )
+        return ev
+
+    def _exec_done(self, trace_and_start: tuple[TaskTrace, float]) -> None:
+        tr, started = trace_and_start
         tr.exec_ms = self.env._now - started  # longer than the model's when tasks share the CPUs
         tr.end_ms = tr.exec_end_ms = self.env._now
 
     def _store(self, e: fx.Store, w: SimWorker):
         tr = self.traces[e.task]
-        cache = self._transfer_cache
-        ms = cache.get((e.nbytes, w.memory_mb)) if cache is not None else None
-        if ms is None:
-            ms = self._transfer_ms(e.nbytes, w.memory_mb)
-        tr.upload = (e.nbytes, ms)
+        ms = self._transfer_ms(e.nbytes, w.memory_mb)
+        tr.upload_bytes, tr.upload_ms = e.nbytes, ms
         tr.end_ms = self.env._now + ms
         self.uploaded.append(e.task)
         self.bytes_up += e.nbytes
@@ -554,7 +611,7 @@ class Simulation:
         elif wait is None:
             self._stored(e.task)
         else:
-            wait.callbacks.append(lambda _e: self._stored(e.task))
+            _call_after(wait, self._stored, e.task)
         return wait, None
 
     def _stored(self, task: str) -> None:
@@ -625,7 +682,7 @@ class Simulation:
         if wait is None:
             self._set_ready(e.tasks)
         else:
-            wait.callbacks.append(lambda _e: self._set_ready(e.tasks))
+            _call_after(wait, self._set_ready, e.tasks)
         return wait, None
 
     def _complete(self, e: fx.Complete, w: SimWorker):
@@ -634,11 +691,10 @@ class Simulation:
         return wait, None
 
     def _invoke(self, e: fx.Invoke, w: SimWorker | None):
-        latency = self.platform.invoke_latency_ms
         for inv in e.invocations:
             self.invocations.append(inv)
-            self._soon(partial(self._start_worker, inv, latency))
-        return self._timed(latency)
+            self._soon(inv)
+        return self._timed(self.platform.invoke_latency_ms)
 
     def _spawn(self, e: fx.Spawn, w: SimWorker):
         handle = self.env.event()
@@ -675,27 +731,37 @@ class Simulation:
         return None, None
 
     # -- workers ----------------------------------------------------------------------------------------
-    # Each step below runs from the event it waited for (callbacks, not a process: fewer events).
-    def _start_worker(self, inv: fx.Invocation, latency: float) -> None:
+    # Each step below runs from the event it waited for (callbacks, not a process: fewer events). The
+    # callbacks are bound methods that find their arguments in the event's value: no closure (a function
+    # and its cells) per worker and step.
+    def _start_worker(self, inv: fx.Invocation) -> None:
+        latency = self.platform.invoke_latency_ms
         if latency > 0:
-            self.clock.after(latency).callbacks.append(lambda _e: self._get_container(inv, self.env._now))
+            self.clock.after(latency, inv).callbacks.append(self._invoked)
         else:
             self._get_container(inv, self.env._now)
+
+    def _invoked(self, event: clock.Timer) -> None:
+        self._get_container(event._value, self.env._now)
 
     def _get_container(self, inv: fx.Invocation, requested: float) -> None:
         got = self.pool.try_acquire(inv.memory_mb)
         if got is None:  # at the cap: try again when a container is released
-            self.pool.turn().callbacks.append(lambda _e: self._get_container(inv, requested))
+            self.pool.turn((inv, requested)).callbacks.append(self._retry_container)
             return
         container, state = got
         startup = self.predictor.startup_ms(inv.memory_mb, state) if self.platform.startup else 0.0
         startup += self._plan_ms(inv, container.id) + self._serial_wait(state)
         if startup > 0:
-            self.clock.after(startup).callbacks.append(
-                lambda _e: self._run_worker(inv, requested, container, state)
-            )
+            self.clock.after(startup, (inv, requested, container, state)).callbacks.append(self._started)
         else:
             self._run_worker(inv, requested, container, state)
+
+    def _retry_container(self, event: clock.Timer) -> None:
+        self._get_container(*event._value)
+
+    def _started(self, event: clock.Timer) -> None:
+        self._run_worker(*event._value)
 
     def _run_worker(self, inv: fx.Invocation, requested: float, container: Container, state: str) -> None:
         if inv.worker_id is None:
@@ -708,17 +774,18 @@ class Simulation:
         shares = self.platform.cpu_sharing and (inv.worker_id is not None or self._flexible_forks)
         cpu = SharedCpu(self.env, cpus_for_memory(inv.memory_mb)) if shares else None
         worker = SimWorker(name, inv.memory_mb, ws, cpu, requested, state, self.env._now - requested)
+        worker.container = container
         self.workers[name] = worker
-
-        def ended() -> None:
-            self._worker_end[name] = self.env._now
-            worker.state = None
-            self.pool.release(container)
-
         # At once, not with the next batch of starts: the worker is already running.
         _Branch(
-            self._handlers, start_worker_lifecycle(ws, inv.tasks, inv.carried), worker, None, ended
+            self._handlers, start_worker_lifecycle(ws, inv.tasks, inv.carried), worker, None, self._ended
         ).resume()
+
+    def _ended(self, worker: SimWorker) -> None:
+        """The worker's last branch ended: its container goes back to the pool."""
+        self._worker_end[worker.name] = self.env._now
+        worker.state = None
+        self.pool.release(worker.container)
 
     def _serial_wait(self, state: str) -> float:
         """How long a cold start waits for the engine's serial stage (``cold_start_serial_ms``) behind the
@@ -790,7 +857,7 @@ def task_infos(
     tasks: dict[str, PlanningTaskInfo] = {}
     inputs, outputs = sizes.input_bytes, sizes.output_bytes
     for t, tr in traces.items():
-        up = tr.upload
+        uploaded = tr.upload_bytes is not None
         tasks[t] = PlanningTaskInfo(
             t,
             specs[t].function,
@@ -799,12 +866,12 @@ def task_infos(
             inputs[t],
             outputs[t],
             tr.download_bytes,
-            up[0] if up else 0,
+            tr.upload_bytes if uploaded else 0,
             tr.startup_state,
             tr.startup_ms,
             tr.download_ms,
             tr.exec_ms,
-            up[1] if up else 0.0,
+            tr.upload_ms if uploaded else 0.0,
             tr.start_ms,
             tr.end_ms,
         )
