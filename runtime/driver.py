@@ -571,25 +571,21 @@ class WorkerDriver:
         def work() -> tuple[Any, bytes, float]:
             a = resolve_refs(args, values)
             k = resolve_refs(kwargs, values)
-            t = time.perf_counter()
-            # CPU time and run-queue wait of this thread, CPU time of the whole process (a library's own
-            # threads, e.g. BLAS): they tell a sleeping or I/O-bound task from a CPU-bound one, starved
-            # or not (sim.models.records.off_cpu_ms).
-            sched, proc = cpu_meter.thread_schedstat(), time.process_time()
-            cpu = time.thread_time()
+            # exec_ms is the crowding meter's own interval; the CPU time and run-queue wait of this
+            # thread and the process's CPU time (a library's own threads, e.g. BLAS) are read around
+            # it: they tell a sleeping or I/O-bound task from a CPU-bound one, starved or not
+            # (sim.models.records.busy_ms)
             try:
-                with cpu_meter.METER.measure() as tt.crowding:
-                    out = call.fn(*a, **k)
+                out, times = cpu_meter.timed_call(call.fn, a, k)
             except BaseException:
                 raise _TaskRaised(task, traceback.format_exc()) from None
-            ms = (time.perf_counter() - t) * 1000.0
+            tt.crowding = times.crowding
             if not dup:
-                tt.extra["cpu_ms"] = round((time.thread_time() - cpu) * 1000.0, 3)
-                tt.extra["process_cpu_ms"] = round((time.process_time() - proc) * 1000.0, 3)
-                after = cpu_meter.thread_schedstat()
-                if sched is not None and after is not None:
-                    tt.extra["run_wait_ms"] = round(after[1] - sched[1], 3)
-            return out, signing.dumps(out, context), ms
+                tt.extra["cpu_ms"] = round(times.cpu_ms, 3)
+                tt.extra["process_cpu_ms"] = round(times.process_cpu_ms, 3)
+                if times.run_wait_ms is not None:
+                    tt.extra["run_wait_ms"] = round(times.run_wait_ms, 3)
+            return out, signing.dumps(out, context), times.exec_ms
 
         async with tasklog.capture(self.r, self.keys.k(f"log:{task}")) as log:
             out, blob, ms = await asyncio.to_thread(work)

@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import sys
+import threading
 import time
 from pathlib import Path
 
 import pytest
 
 from runtime import tasklog
-from runtime.cpu_meter import CpuMeter, cpu_limit
+from runtime.cpu_meter import CallTimes, CpuMeter, cpu_limit, timed_call
 
 
 def test_alone_is_one() -> None:
@@ -33,6 +34,58 @@ def test_overlapping_tasks() -> None:
     ca = m.stop(a)  # a: half with b, half alone
     assert ca.concurrency == pytest.approx(1.5, abs=0.1)
     assert ca.cpu_share == pytest.approx(0.75, abs=0.05)
+
+
+def _spin(cpu_ms: float) -> int:
+    """Pure-Python work holding the GIL until this thread has used ``cpu_ms`` of CPU (so a loaded host
+    stretches its wall time but not its work)."""
+    end = time.thread_time() + cpu_ms / 1000.0
+    n = 0
+    while time.thread_time() < end:
+        n += 1
+    return n
+
+
+def _timeline_concurrency(times: list[CallTimes]) -> list[float]:
+    """Per call, the time average over its exec interval of how many calls' exec intervals cover it."""
+    spans = [(t.crowding.start, t.crowding.end) for t in times]
+    return [
+        sum(max(0.0, min(end, e) - max(start, s)) for s, e in spans) / (end - start) for start, end in spans
+    ]
+
+
+def test_overlapping_cpu_bound_calls_are_timed_over_the_meters_interval() -> None:
+    """Three CPU-bound calls in threads at once, as the runtime runs a worker's tasks: each is timed over
+    the meter's own interval, so each sees the others (``concurrency`` > 1) and its exec interval agrees
+    with that figure. Timed from before the thread's schedstat read (which lets go of the GIL), a call's
+    exec clock ran while it waited for a sibling's compute to take the GIL back, and the meter had not
+    started: 6 ms calls took 8.9/15.0/16.0 ms with overlapping intervals, each at ``concurrency`` 1.00."""
+    meter = CpuMeter()
+    ready = threading.Barrier(3)
+
+    def task() -> tuple[object, CallTimes]:
+        ready.wait()  # the three threads exist (a loaded host can start them late): they start together
+        return timed_call(_spin, (30.0,), None, meter)
+
+    async def main() -> list[tuple[object, CallTimes]]:
+        return await asyncio.gather(*[asyncio.to_thread(task) for _ in range(3)])
+
+    times = [t for _, t in asyncio.run(main())]
+    for t, timeline in zip(times, _timeline_concurrency(times), strict=True):
+        assert t.crowding.concurrency > 1.05, t
+        assert t.exec_ms == pytest.approx((t.crowding.end - t.crowding.start) * 1000.0)
+        assert t.crowding.concurrency == pytest.approx(timeline, abs=0.01), (t, timeline)
+        assert t.exec_ms >= t.cpu_ms - 1.0  # the GIL holder's CPU falls within its exec interval
+        assert t.counters_ms >= 0.0
+
+
+def test_timed_call_stops_the_meter_when_the_call_raises() -> None:
+    meter = CpuMeter()
+    with pytest.raises(ZeroDivisionError):
+        timed_call(lambda: 1 / 0, meter=meter)
+    _, t = timed_call(_spin, (1.0,), None, meter)
+    assert t.crowding.concurrency == 1.0  # the failed call no longer counts as executing
+    assert t.exec_ms >= 1.0 - 0.05
 
 
 def test_cpu_limit_reads_the_cgroup_quota(tmp_path: Path) -> None:
