@@ -123,6 +123,7 @@ class CallTimes:
     process_cpu_ms: float  # the whole process's (a library's own threads, e.g. BLAS, count here)
     run_wait_ms: float | None = None  # this thread's run-queue wait (None: no schedstat)
     counters_ms: float = 0.0  # wall time reading the counters took before the call, GIL wait included
+    start_epoch: float = 0.0  # time.time() at crowding.start: where the exec interval sits in the run
 
     @property
     def exec_ms(self) -> float:
@@ -154,9 +155,10 @@ def timed_call(
         crowding = meter.stop(snap)
     cpu_ms = (time.thread_time() - cpu) * 1000.0
     proc_ms = (time.process_time() - proc) * 1000.0
+    start_epoch = time.time() - (time.perf_counter() - crowding.start)
     after = thread_schedstat()
     wait = after[1] - sched[1] if sched is not None and after is not None else None
-    return out, CallTimes(crowding, cpu_ms, proc_ms, wait, (crowding.start - t) * 1000.0)
+    return out, CallTimes(crowding, cpu_ms, proc_ms, wait, (crowding.start - t) * 1000.0, start_epoch)
 
 
 def thread_schedstat() -> tuple[float, float] | None:

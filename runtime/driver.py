@@ -581,6 +581,9 @@ class WorkerDriver:
                 raise _TaskRaised(task, traceback.format_exc()) from None
             tt.crowding = times.crowding
             if not dup:
+                # the exact exec interval: the record's end_ms is stamped when the event loop resumes,
+                # tens of ms later in a throttled container, so end_ms - exec_ms misplaces the call
+                tt.extra["exec_start_ms"] = round(self._ms(times.start_epoch), 3)
                 tt.extra["cpu_ms"] = round(times.cpu_ms, 3)
                 tt.extra["process_cpu_ms"] = round(times.process_cpu_ms, 3)
                 if times.run_wait_ms is not None:

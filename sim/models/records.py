@@ -293,7 +293,13 @@ def shared_alone_ms(records: Iterable[Record]) -> dict[int, float]:
 
 
 def _exec_interval(rec: TaskRecord) -> tuple[float, float]:
-    """When a real task executed: its record's end less the upload that followed, back by ``exec_ms``."""
+    """When a real task executed: from ``exec_start_ms`` (recorded by the runtime since its exec clock
+    is the crowding meter's interval) for ``exec_ms``; in older records, the record's end less the
+    upload that followed, back by ``exec_ms``, which is late by the event loop's latency in resuming
+    after the call (tens of ms in a throttled container)."""
+    start = _extra_ms(rec, "exec_start_ms")
+    if start is not None:
+        return start, start + rec.exec_ms
     end = rec.end_ms - (rec.upload.ms if rec.upload is not None else 0.0)
     return end - rec.exec_ms, end
 
@@ -323,7 +329,9 @@ def timeline_share_rates(records: Iterable[Record]) -> dict[int, float]:
     executing exceeds ``concurrency`` by :data:`TIMELINE_SLACK`, the rate is ``min(1, max(cpus, 1) *
     avg(1 / k))``, as :func:`uncontended_exec_ms` computes it from a recorded ``cpu_share``. Calls
     shorter than :data:`TIMELINE_MIN_MS`, and records without the meter (simulated, imported), are
-    left out.
+    left out. Records written since the runtime times ``exec_ms`` over the meter's own interval
+    (:func:`runtime.cpu_meter.timed_call`) carry ``exec_start_ms``: their timeline is the meter's, so
+    none of them is rescaled here; this corrects the records written before.
     """
     by_worker: dict[tuple[str, str], list[tuple[float, float, TaskRecord]]] = {}
     for rec in records:

@@ -323,6 +323,22 @@ def test_an_upload_is_taken_off_the_end_of_the_interval() -> None:
     assert [rates[id(r)] for r in calls] == pytest.approx([0.5, 0.75])
 
 
+def test_a_recorded_exec_start_places_the_interval_exactly() -> None:
+    """Records timed by the meter's interval carry ``exec_start_ms``; their ``end_ms`` is stamped when the
+    event loop resumes, which can be tens of ms late: rebuilt from it, two calls that ran one after the
+    other (0-10 and 10-20 ms, each alone as the meter said) would seem to overlap."""
+    calls = gil_waiting_calls("r1")
+    calls[0].end_ms = 15.0  # the loop resumed 5 ms after the first call ended
+    calls[1].exec_ms = 10.0
+    assert set(timeline_share_rates(calls)) == {id(calls[0]), id(calls[1])}  # misplaced: 5-15, 10-20
+    calls[0].extra["exec_start_ms"], calls[1].extra["exec_start_ms"] = 0.0, 10.0
+    assert timeline_share_rates(calls) == {}
+    # an exact overlap the meter missed is still found (no runtime writes one: its meter is exact)
+    calls[1].extra["exec_start_ms"] = 5.0
+    rates = timeline_share_rates(calls)
+    assert [rates[id(r)] for r in calls] == pytest.approx([0.75, 0.75])
+
+
 def test_the_fit_takes_an_overlap_the_meter_missed_off_the_time_alone() -> None:
     # two equal calls executing together for 20 ms: 10 ms each alone, whether the meter saw it or not
     def equal(run: str, meter: float) -> list[TaskRecord]:

@@ -32,6 +32,8 @@ def test_co_located_tasks_record_their_crowding(redis_server) -> None:
         assert t.cpu_limit is not None and t.cpu_limit > 0
         assert uncontended_exec_ms(t) < 0.56 * t.exec_ms
         assert io_aware_exec(t)[1] > 0.5  # taking turns for the GIL is CPU sharing, not sleeping
+        # the exec interval, exactly: after the task's start, done before its record's end
+        assert t.start_ms <= t.extra["exec_start_ms"] <= t.extra["exec_start_ms"] + t.exec_ms <= t.end_ms
     lone = [t for t in tasks.values() if t.function != "burn"]
     assert lone and all(t.concurrency == 1.0 and t.cpu_share == 1.0 for t in lone)
     assert rep.keys_left == 0
