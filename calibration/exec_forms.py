@@ -27,8 +27,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from calibration.exponent_prior import ExponentPrior, exponent_se, shrink
 from calibration.robust import robust_linear, slope_t
-from sim.models.performance import ExecModel, Residuals, SizeClass
+from sim.models.performance import ExecModel, Extrapolation, Residuals, SizeClass
 
 CV_FOLDS = 5
 CV_MIN_SAMPLES = 20  # fewer samples: no cross-validation; the power law only if its exponent is significant
@@ -163,8 +164,40 @@ def few_samples_form(s: Samples, b: float | None, c: float | None) -> tuple[Exec
     return _candidate("constant", None, s, b, c, False), [note]
 
 
-def select_exec(s: Samples, b: float | None, c: float | None, few: bool) -> tuple[ExecModel, list[str]]:
-    """The execution model of one function's samples, with ``b``/``c`` fixed where given (None: fitted), and notes saying which form was chosen.
+def select_exec(
+    s: Samples, b: float | None, c: float | None, few: bool, prior: ExponentPrior | None = None
+) -> tuple[ExecModel, list[str]]:
+    """The execution model of one function's samples, with ``b``/``c`` fixed where given (None: fitted),
+    and notes saying which form was chosen (:func:`choose_form`); with a free ``b`` and a ``prior``, its
+    extrapolation beyond the sizes fitted (:func:`extrapolation`)."""
+    model, notes = choose_form(s, b, c, few)
+    if b is None and not few and prior is not None:
+        note = extrapolation(model, s, c, prior)
+        if note:
+            notes.append(note)
+    return model, notes
+
+
+def extrapolation(model: ExecModel, s: Samples, c: float | None, prior: ExponentPrior) -> str | None:
+    """Set the model's exponent beyond the sizes fitted: the chosen form's (0 for the constant form)
+    shrunk toward the ``prior`` by the evidence of the span (:mod:`calibration.exponent_prior`: the
+    standard error of a plain power-law fit with the size levels' run-to-run error). Inside the sizes
+    fitted nothing changes. A note when the exponent moved by more than 0.01."""
+    plain = fit_power(s.lx, s.lm, s.ly, None, c, False)
+    se = exponent_se(s.lx, s.ly - power_log(plain, s.lx, s.lm))
+    b_out, w = shrink(model.b, se, prior)
+    if abs(b_out - model.b) <= 0.01:
+        return None
+    model.extrapolation = Extrapolation(float(s.x.min()), float(s.x.max()), b_out)
+    return (
+        f"beyond the input sizes fitted ({s.x.min():.4g}-{s.x.max():.4g} B), b = {b_out:.3g}: the form's "
+        f"{model.b:.3g} (standard error {se:.2g} with size levels' run-to-run error) shrunk toward "
+        f"{prior.b:.3g} ± {prior.sd:.2g}, keeping {w:.0%}"
+    )
+
+
+def choose_form(s: Samples, b: float | None, c: float | None, few: bool) -> tuple[ExecModel, list[str]]:
+    """The form of one function's execution model and a note saying which was chosen.
 
     Two choices by cross-validation, each the simplest candidate within :data:`CV_TOLERANCE` of the
     best: constant or power law (only when ``b`` is free), then no, coarse or fine size classes on top

@@ -133,6 +133,19 @@ SIZE_CLASS_MARGIN = math.log(1.01)  # an input this much beyond a class's observ
 
 
 @dataclass(slots=True)
+class Extrapolation:
+    """How an execution model grows beyond the input sizes it was fitted on, ``[lo_bytes, hi_bytes]``:
+    with exponent ``b`` from the power law's value at the nearer end. Inside, the fitted exponent holds
+    (it fits the sizes recorded); outside, an exponent fitted over a narrow span would turn noise into a
+    trend (word_count_chunk's b = -1.3 over chunks 1.5x apart), so calibration shrinks it toward what
+    functions fitted over a wide span show (calibration.exponent_prior)."""
+
+    lo_bytes: float
+    hi_bytes: float
+    b: float
+
+
+@dataclass(slots=True)
 class ExecModel:
     a: float
     b: float
@@ -154,6 +167,8 @@ class ExecModel:
     first_call_ms: float = 0.0
     # Input-size classes with their own level and residuals (empty unless cross-validation chose them).
     size_classes: list[SizeClass] = field(default_factory=list)
+    # Another exponent beyond the fitted input sizes (None: ``b`` everywhere).
+    extrapolation: Extrapolation | None = None
 
     def size_class(self, in_bytes: float) -> SizeClass | None:
         """The class (sorted by size, disjoint) nearest to ``in_bytes`` if it is within
@@ -166,7 +181,13 @@ class ExecModel:
         return near if near.distance(in_bytes) <= SIZE_CLASS_MARGIN else None
 
     def median_ms(self, in_bytes: float, memory_mb: float) -> float:
-        t = self.a * max(in_bytes, 1.0) ** self.b * (memory_mb / BASELINE_MEMORY_MB) ** (-self.c)
+        x, e = max(in_bytes, 1.0), self.extrapolation
+        if e is not None and not e.lo_bytes <= x <= e.hi_bytes:
+            edge = e.hi_bytes if x > e.hi_bytes else e.lo_bytes
+            scale = edge**self.b * (x / edge) ** e.b
+        else:
+            scale = x**self.b
+        t = self.a * scale * (memory_mb / BASELINE_MEMORY_MB) ** (-self.c)
         k = self.size_class(in_bytes) if self.size_classes else None
         return t * math.exp(k.offset) if k is not None else t
 
@@ -437,6 +458,7 @@ def _exec_from(d: dict) -> ExecModel:
         bool(d.get("holds_gil", True)),
         float(d.get("first_call_ms", 0.0)),
         _size_classes(d.get("size_classes")),
+        Extrapolation(**d["extrapolation"]) if d.get("extrapolation") else None,
     )
 
 
