@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
 from runlib.workflows import burn, chatty, fan
 
 from runtime.client import run_workflow
-from sim.models.records import TaskRecord
+from sim.models.records import TaskRecord, timeline_share_rates
 from sim.models.resources import cpus_for_memory
 
 
@@ -26,6 +27,14 @@ def test_container_records_crowding_allowance_and_logs(redis_server, docker_clie
         assert t.cpu_limit == cpus_for_memory(1024)  # the container's --cpus, read from its cgroup
     burns = [t for t in tasks if t.function == "burn"]
     assert len(burns) == 3 and all(1.8 < t.concurrency <= 3.0 + 1e-9 and t.cpu_share < 0.56 for t in burns)
+    # exec_ms is the meter's interval, placed by exec_start_ms: the three calls' intervals give each
+    # exactly its recorded crowding, so calibration's timeline rebuild leaves them alone (end_ms less
+    # exec_ms would misplace them: a throttled container's event loop resumes late)
+    spans = [(t.extra["exec_start_ms"], t.extra["exec_start_ms"] + t.exec_ms) for t in burns]
+    for t, (start, end) in zip(burns, spans, strict=True):
+        timeline = sum(max(0.0, min(end, e) - max(start, s)) for s, e in spans) / (end - start)
+        assert timeline == pytest.approx(t.concurrency, abs=0.02)
+    assert timeline_share_rates(burns) == {}
     rep = run_workflow(
         fan(chatty, 1, lines=2),
         planner="uniform",
