@@ -62,6 +62,19 @@ class Clock:
         scheduled for now."""
         heappush(self.queue, (self.env._now, NORMAL, next(self.eid), timer))
 
+    def next_id(self) -> int:
+        """Take the next event id, as scheduling an event would (see :meth:`push`)."""
+        return next(self.eid)
+
+    def push(self, time: float, eid: int, timer: Timer) -> None:
+        """Queue ``timer`` as the ordinary event ``(time, eid)``, ``eid`` taken with :meth:`next_id`."""
+        heappush(self.queue, (time, NORMAL, eid, timer))
+
+    def comes_first(self, time: float, eid: int) -> bool:
+        """Whether an event in the queue fires before the ordinary event ``(time, eid)`` would."""
+        queue = self.queue
+        return bool(queue) and queue[0][:3] < (time, NORMAL, eid)
+
     def urgent(self) -> Timer:
         """Fires now, before every ordinary event of this time (SimPy starts processes this way)."""
         timer = Timer()

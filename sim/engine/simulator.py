@@ -312,6 +312,10 @@ class Simulation:
         # known up front: no sampling (its draws would come in another order), no shared bandwidth.
         self._merge_fetch_execute = self._transfer_cache is not None
         self._starts: deque = deque()
+        # Worker starts requested one after the other wait out the invocation latency in one queue entry
+        # (see _start_worker); [fire time, id of the last one, its (id, invocation) list].
+        self._batch_starts = True
+        self._start_batch: list | None = None
         self._store_latency = p.store_latency_ms
         # Only preloads and task-dup wait for an output to be stored: without them, stores are not tracked.
         self._waits_stored = bool(self.view.opts & {PRELOAD, TASK_DUP})
@@ -735,14 +739,47 @@ class Simulation:
     # callbacks are bound methods that find their arguments in the event's value: no closure (a function
     # and its cells) per worker and step.
     def _start_worker(self, inv: fx.Invocation) -> None:
+        """Start ``inv``'s worker after the invocation latency.
+
+        An :class:`~sim.worker.effects.Invoke` of many workers (a fan-out) starts them one after the
+        other, so their latency timers would be consecutive events of one time. They share one queue
+        entry instead, each keeping the event id its own timer would have had: :meth:`_invoked` starts
+        them in that order and hands the rest back to the queue, under the next one's id, as soon as
+        another event would have come between (exactly the order separate timers fire in).
+        """
         latency = self.platform.invoke_latency_ms
-        if latency > 0:
-            self.clock.after(latency, inv).callbacks.append(self._invoked)
-        else:
+        if latency <= 0:
             self._get_container(inv, self.env._now)
+            return
+        if not self._batch_starts:
+            self.clock.after(latency, [(0, inv)]).callbacks.append(self._invoked)
+            return
+        at = self.env._now + latency
+        eid = self.clock.next_id()
+        batch = self._start_batch
+        # The same time and the very next id: no event was scheduled since the batch's last start. (A
+        # batch that already fired is in the past: its time cannot match.)
+        if batch is not None and batch[0] == at and batch[1] == eid - 1:
+            batch[1] = eid
+            batch[2].append((eid, inv))
+            return
+        starts = [(eid, inv)]
+        self._start_batch = [at, eid, starts]
+        self._queue_starts(at, eid, starts)
+
+    def _queue_starts(self, at: float, eid: int, starts: list[tuple[int, fx.Invocation]]) -> None:
+        timer = clock.Timer(starts)
+        timer.callbacks.append(self._invoked)
+        self.clock.push(at, eid, timer)
 
     def _invoked(self, event: clock.Timer) -> None:
-        self._get_container(event._value, self.env._now)
+        now = self.env._now
+        starts = event._value
+        for i, (eid, inv) in enumerate(starts):
+            if i and self.clock.comes_first(now, eid):  # that event fires before this start's own timer
+                self._queue_starts(now, eid, starts[i:])
+                return
+            self._get_container(inv, now)
 
     def _get_container(self, inv: fx.Invocation, requested: float) -> None:
         got = self.pool.try_acquire(inv.memory_mb)

@@ -1,15 +1,18 @@
 """The simulator's shortcuts change its speed, never its results: the paused garbage collector is
 restored (a run's results freed by reference counting alone, garbage kept across runs still collected), and
 a task's fetch and execution timed as one step play out exactly as two steps would; sizes read in storage
-order and a simulation's unmemoised execution times equal the topological, memoised ones."""
+order and a simulation's unmemoised execution times equal the topological, memoised ones; worker starts
+sharing one queue entry start in the order (and at the times) separate timers would."""
 
 from __future__ import annotations
 
 import gc
+import heapq
 import weakref
 
 import pytest
 
+from sim.engine import clock
 from sim.engine.gcpause import paused_gc
 from sim.engine.simulator import Simulation
 from sim.models.predictor import Predictor, size_order
@@ -130,3 +133,52 @@ def test_a_simulations_own_predictor_keeps_no_exec_memo_and_times_the_same():
     assert timeline(own) == timeline(shared)
     memo_keys = lambda p: [k for k in p._memo if len(k) == 3 and k[0] == id(own.wf)]  # noqa: E731
     assert memo_keys(shared.predictor) and not memo_keys(own.predictor)
+
+
+def popped_events(sim: Simulation, monkeypatch: pytest.MonkeyPatch) -> tuple[list, int]:
+    """``timeline(sim)`` and how many entries the run took off the event queue."""
+    pops = [0]
+
+    def counting_pop(queue: list):  # noqa: ANN202 - a heap entry
+        pops[0] += 1
+        return heapq.heappop(queue)
+
+    with monkeypatch.context() as m:
+        m.setattr(clock, "heappop", counting_pop)
+        return timeline(sim), pops[0]
+
+
+@pytest.mark.parametrize(
+    "spec, planner", [("montage:tasks=300", "wukong"), ("epigenomics:tasks=100", "heft"), ("gemm", "uniform")]
+)
+def test_worker_starts_sharing_a_queue_entry_change_nothing_but_the_queue(spec, planner, monkeypatch):
+    plan = get_planner(planner).plan(load_workflow(spec))
+    batched, separate = Simulation(plan), Simulation(plan)
+    separate._batch_starts = False
+    (got, batched_pops), (want, separate_pops) = (
+        popped_events(batched, monkeypatch),
+        popped_events(separate, monkeypatch),
+    )
+    assert got == want
+    assert batched_pops < separate_pops
+
+
+@pytest.mark.parametrize("batch", [True, False])
+def test_an_event_between_two_batched_starts_still_comes_between(batch, monkeypatch):
+    """A start that schedules an urgent event of its own time (a worker that starts at once and spawns):
+    that event comes before the next start, as it would before the next start's own timer."""
+    sim = Simulation(get_planner("wukong").plan(load_workflow("tree_reduction:leaves=4")))
+    sim._batch_starts = batch
+    order: list[str] = []
+
+    def get_container(inv: str, requested: float) -> None:
+        order.append(f"{inv}@{requested:g}")
+        if inv == "a":
+            sim.clock.urgent().callbacks.append(lambda _e: order.append("urgent"))
+
+    monkeypatch.setattr(sim, "_get_container", get_container)
+    for inv in ("a", "b", "c"):
+        sim._start_worker(inv)
+    clock.run(sim.env)
+    latency = sim.platform.invoke_latency_ms
+    assert order == [f"a@{latency:g}", "urgent", f"b@{latency:g}", f"c@{latency:g}"]
