@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -47,7 +48,7 @@ def load_jsonl(path: str | Path) -> Dataset:
         with fh:
             for lineno, line in enumerate(fh, 1):
                 _load_line(data, report, line, f"{path}:{lineno}")
-    except (OSError, EOFError) as exc:  # not gzip data, or a truncated file
+    except (OSError, EOFError, zlib.error) as exc:  # not gzip data, a truncated or corrupt file
         raise ValueError(f"cannot read {str(path)!r}: {exc}") from None
     data.reports.append(report)
     return data

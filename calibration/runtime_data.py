@@ -20,9 +20,9 @@ it has already seen.
 from __future__ import annotations
 
 import argparse
-import gzip
 import hashlib
 import json
+import os
 import sys
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from sim.models.records import Record
+from sim.models.records import Record, open_jsonl
 
 DATASET = Path(__file__).resolve().parents[1] / "benchmarks" / "data" / "runtime_metrics.jsonl.gz"
 KINDS = ("task", "worker", "run")
@@ -75,14 +75,21 @@ def real_records(folders: Sequence[str | Path]) -> Iterable[dict[str, Any]]:
 
 
 def write_dataset(folders: Sequence[str | Path], out: str | Path) -> int:
-    """Write the real records of ``folders`` to ``out`` (gzip when it ends in ``.gz``); their count."""
+    """Write the real records of ``folders`` to ``out`` (gzip when it ends in ``.gz``; the same records
+    give the same bytes); their count. The file is written beside ``out`` and moved over it once
+    complete: a folder that cannot be read leaves an existing ``out`` (by default the committed
+    dataset) as it was."""
     n = 0
-    # mtime=0: the same records give the same bytes
-    raw = open(out, "wb")
-    with raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) if str(out).endswith(".gz") else raw as fh:
-        for data in real_records(folders):
-            fh.write((json.dumps(data, separators=(",", ":")) + "\n").encode())
-            n += 1
+    out = Path(out)
+    partial = out.with_name(f".{out.name}.partial")
+    try:
+        with open_jsonl(partial, name=out) as fh:
+            for data in real_records(folders):
+                fh.write(json.dumps(data, separators=(",", ":")) + "\n")
+                n += 1
+        os.replace(partial, out)
+    finally:
+        partial.unlink(missing_ok=True)
     return n
 
 

@@ -18,12 +18,14 @@ records, "plan versus real" is a join on ``(task_id)`` between two runs. Unknown
 
 from __future__ import annotations
 
+import contextlib
+import gzip
 import json
 import math
 from collections.abc import Iterable, Iterator
 from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any, ClassVar, TextIO
+from typing import Any, BinaryIO, ClassVar, TextIO
 
 from sim.models.resources import share_rate
 
@@ -408,10 +410,40 @@ def first_calls(records: Iterable[Record]) -> set[int]:
     return {id(rec) for rec in first.values()}
 
 
-def write_jsonl(records: Iterable[Record], out: str | Path | TextIO) -> int:
-    """Write records as JSON Lines; returns how many were written."""
+class _Lines:
+    """Text written to a binary stream as it comes, one ``write`` each: an ``io.TextIOWrapper`` would
+    batch the writes, and gzip's bytes depend on how its input was cut (the committed dataset's bytes
+    must come out again from the same records)."""
+
+    __slots__ = ("raw",)
+
+    def __init__(self, raw: BinaryIO) -> None:
+        self.raw = raw
+
+    def write(self, text: str) -> int:
+        return self.raw.write(text.encode("utf-8"))
+
+
+@contextlib.contextmanager
+def open_jsonl(path: str | Path, name: str | Path | None = None) -> Iterator[_Lines]:
+    """``path`` opened to write JSON Lines, gzip-compressed when ``name`` (by default the path itself)
+    ends in ``.gz``, as ``calibration.loaders.load_jsonl`` reads it. The gzip header carries no
+    timestamp, so the same records give the same bytes; ``name`` lets a file written under a temporary
+    path carry the header of the one it will become."""
+    name = str(path if name is None else name)
+    with open(path, "wb") as raw:
+        if not name.endswith(".gz"):
+            yield _Lines(raw)
+            return
+        with gzip.GzipFile(filename=name, mode="wb", fileobj=raw, mtime=0) as gz:
+            yield _Lines(gz)
+
+
+def write_jsonl(records: Iterable[Record], out: str | Path | TextIO | _Lines) -> int:
+    """Write records as JSON Lines (a path ending in ``.gz``: gzip-compressed); returns how many were
+    written."""
     if isinstance(out, (str, Path)):
-        with open(out, "w", encoding="utf-8") as fh:
+        with open_jsonl(out) as fh:
             return write_jsonl(records, fh)
     n = 0
     for record in records:

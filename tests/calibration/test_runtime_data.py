@@ -22,7 +22,7 @@ from calibration.runtime_data import (
     split_by_run,
     write_dataset,
 )
-from sim.models.records import RunRecord, TaskRecord, WorkerRecord
+from sim.models.records import RunRecord, TaskRecord, WorkerRecord, to_dict, write_jsonl
 
 
 @pytest.fixture(scope="module")
@@ -162,6 +162,8 @@ def test_not_gzip_is_one_clear_error(tmp_path) -> None:
 
 
 def test_builder_cli_bad_folder_is_one_line(tmp_path) -> None:
+    # the output already exists (by default it is the committed dataset): a bad folder leaves it whole
+    (tmp_path / "o").write_text("kept\n")
     proc = subprocess.run(
         [
             sys.executable,
@@ -177,3 +179,28 @@ def test_builder_cli_bad_folder_is_one_line(tmp_path) -> None:
     )
     assert proc.returncode == 2
     assert proc.stderr.strip().count("\n") == 0 and "holds no .jsonl records" in proc.stderr
+    assert (tmp_path / "o").read_text() == "kept\n"
+
+
+def test_corrupt_gzip_data_is_one_clear_error(tmp_path) -> None:
+    # a valid gzip header, then a deflate block of a reserved type: zlib's own error, not an OSError
+    path = tmp_path / "m.jsonl.gz"
+    path.write_bytes(b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff" + b"\xff" * 20)
+    with pytest.raises(ValueError, match="cannot read .*m.jsonl.gz"):
+        load_jsonl(path)
+
+
+def test_records_written_to_a_gz_name_are_gzip_and_load_back(tmp_path) -> None:
+    recs = load_dataset(_write(tmp_path))
+    out = tmp_path / "again.jsonl.gz"
+    assert write_jsonl(recs, out) == len(recs)
+    assert out.read_bytes()[:2] == b"\x1f\x8b"
+    assert [to_dict(r) for r in load_jsonl(out).records] == [to_dict(r) for r in recs]
+
+
+def _write(tmp_path: Path) -> Path:
+    (tmp_path / "set").mkdir()
+    (tmp_path / "set" / "c.jsonl").write_text("".join(json.dumps(x) + "\n" for x in _cell("v1-1", "real")))
+    out = tmp_path / "m.jsonl.gz"
+    write_dataset([tmp_path / "set"], out)
+    return out
