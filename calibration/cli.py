@@ -162,6 +162,8 @@ def show(path: str, as_json: bool) -> None:
         for key in ("residuals", "cold_residuals", "warm_residuals"):
             data["transfer"].pop(key, None)
             data["startup"].pop(key, None)
+        for k in data["transfer"].get("size_bands", []):
+            k.pop("residuals", None)
         click.echo(json.dumps(data, indent=1))
         return
     console = Console(width=160)

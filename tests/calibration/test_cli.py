@@ -217,3 +217,18 @@ def test_bad_trace_fields_are_one_error_line(main, tmp_path, hello_trace) -> Non
             lines = error_lines(res)
             assert res.exit_code == 1 and len(lines) == 1, res.output
             assert name in lines[0] and field in lines[0] and "Traceback" not in res.output
+
+
+def test_models_show_json_leaves_out_every_residual_sample(main, tmp_path) -> None:
+    from calibration.fit import fit_models
+    from tests.calibration.test_transfer_bands import _records
+
+    models, _ = fit_models(_records()[0])
+    assert models.transfer.size_bands  # residuals per band of transfer size, 400 samples each
+    path = tmp_path / "models.json"
+    models.save(path)
+    res = CliRunner().invoke(main, ["models", "show", "--json", str(path)])
+    assert res.exit_code == 0, res.output
+    data = json.loads(res.output)
+    assert [sorted(k) for k in data["transfer"]["size_bands"]] == [["hi_bytes", "lo_bytes", "offset"]] * 2
+    assert '"values"' not in res.output
