@@ -32,8 +32,8 @@ Fallbacks, each one written into the model's :class:`FitInfo` (``fallback`` and 
   size): it is taken from the *pooled* fit over all functions (function-specific intercepts, common
   exponents), and from the documented defaults when the pool cannot identify it either
   (``b = 1``, ``c = 0.3``, ``e = 1``, ``alpha = 0.3``, start-up ``d`` from the built-in start-up model);
-- a function with fewer than :data:`MIN_SAMPLES` samples keeps only its own intercept (pooled or default
-  exponents);
+- a function with fewer than :data:`MIN_SAMPLES` samples keeps only its own intercept (the exponents of
+  the fallbacks above);
 - an input exponent that must extrapolate: a function with a single input size takes the median
   exponent of the functions fitted over a wide span of sizes, and beyond the sizes a function was
   fitted on its exponent is shrunk toward that median by how little its span tells
