@@ -163,3 +163,30 @@ def test_models_file_round_trip(tmp_path) -> None:
     # default models (nothing calibrated) still load and predict
     PerformanceModels().save(tmp_path / "d.json")
     assert PerformanceModels.load(tmp_path / "d.json").startup_ms(1024, "cold") == pytest.approx(600.0)
+
+
+def test_a_models_file_without_the_newer_fields_loads_with_their_defaults() -> None:
+    # what an older plansim wrote: no transfer size bands, no exec extrapolation, size classes, first
+    # call or GIL fields (models files stay version 1: every field added since is optional)
+    from tests.calibration.test_transfer_bands import _records
+
+    models, _ = fit_models(synthetic_records(40, seed=7) + _records()[0])
+    assert models.transfer.size_bands
+    newer = ("extrapolation", "size_classes", "first_call_ms", "holds_gil", "cpu_fraction")
+    old = models.to_json()
+    old["transfer"].pop("size_bands")
+    for d in old["exec"].values():
+        for key in newer:
+            d.pop(key)
+    loaded = PerformanceModels.from_json(old)
+    models.transfer.size_bands = []
+    for e in models.exec.values():
+        e.extrapolation, e.size_classes, e.first_call_ms, e.holds_gil, e.cpu_fraction = (
+            None,
+            [],
+            0.0,
+            True,
+            1.0,
+        )
+    assert loaded.to_json() == models.to_json()
+    assert loaded.transfer_ms(1e6, 1024, SLA()) == pytest.approx(models.transfer_ms(1e6, 1024, SLA()))
