@@ -58,12 +58,19 @@ class ExponentPrior:
 
 
 def size_levels(lx: np.ndarray) -> np.ndarray:
-    """Mean log size of each size level: sorted log sizes chained while consecutive ones are within
-    :data:`LEVEL_GAP`."""
+    """Mean log size of each size level: sorted log sizes, a level holding those within
+    :data:`LEVEL_GAP` of its smallest. Not chained from neighbour to neighbour: a thousand continuous
+    sizes over two decades are ~0.005 apart in log, and chained they made one level, an infinite
+    :func:`exponent_se` and a fitted exponent thrown away for the prior (WfInstances' sG1IterDecon:
+    4,500 calls over 15x made 5 levels instead of 45)."""
     v = np.sort(np.asarray(lx, float))
     if v.size == 0:
         return v
-    cuts = np.flatnonzero(np.diff(v) > LEVEL_GAP) + 1
+    cuts, first = [], v[0]
+    for i in np.flatnonzero(np.diff(v) > 0) + 1:  # each new size: does it start a level?
+        if v[i] - first > LEVEL_GAP:
+            cuts.append(i)
+            first = v[i]
     return np.array([float(np.mean(part)) for part in np.split(v, cuts)])
 
 

@@ -101,3 +101,17 @@ def test_the_prior_is_the_median_of_wide_span_functions() -> None:
     assert prior.functions == 4
     assert prior.b == pytest.approx(0.95)
     assert exponent_prior(fits[:2] + fits[4:]) == ExponentPrior()  # too few wide ones: the default
+
+
+def test_many_continuous_sizes_keep_their_exponent() -> None:
+    # 1,000 sizes spread over two decades, none repeated: consecutive ones are closer than a size
+    # level's width, yet they span 100x. Chained into one level they told nothing (se infinite) and a
+    # quadratic function extrapolated with the prior's b = 1.05, 10x low at 10x beyond its sizes.
+    rng = np.random.default_rng(2)
+    x = np.exp(rng.uniform(np.log(1e4), np.log(1e6), 1000))
+    res = rng.normal(0.0, 0.1, x.size)
+    assert exponent_se(np.log(x), res) < 0.05
+    assert span(np.log(x)) == pytest.approx(100.0, rel=0.1)
+    recs = wide_functions(rng) + records("quad", x, 1e-9 * x**2 * np.exp(res))
+    quad = fit_models(recs)[0].exec["quad"]
+    assert quad.median_ms(1e7, 1024) == pytest.approx(1e-9 * 1e14, rel=0.3)
