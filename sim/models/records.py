@@ -306,8 +306,9 @@ def _exec_interval(rec: TaskRecord) -> tuple[float, float]:
     return end - rec.exec_ms, end
 
 
-# The timeline's crowding must exceed the meter's by this much (tasks on average) to be believed: the
-# interval is rebuilt from the end and upload times, so neighbours a few microseconds off would touch.
+# The timeline's crowding must exceed the meter's by this much (tasks on average) to be believed: in
+# records without exec_start_ms the interval is rebuilt from the end and upload times, so neighbours a
+# few microseconds off would touch (and exec_start_ms is rounded to a microsecond).
 TIMELINE_SLACK = 0.05
 # Calls shorter than this keep the meter's figures: a record's end is stamped when the event loop
 # resumes after the call, so a rebuilt interval is off by the loop's latency, a large part of a
@@ -320,10 +321,10 @@ def timeline_share_rates(records: Iterable[Record]) -> dict[int, float]:
     """Per ``id()`` of a real task record whose execution overlapped more of its worker's tasks than its
     ``concurrency`` says: the CPU rate the simulator would have given it beside them, from the timeline.
 
-    The runtime's meter (``runtime.cpu_meter``) counts a task as executing from just before its
-    function's call, but ``exec_ms`` is timed from earlier, before the thread reads its CPU counters: a
+    Runtimes before :func:`runtime.cpu_meter.timed_call` counted a task in the meter from just before
+    its function's call, but timed ``exec_ms`` from earlier, before the thread read its CPU counters: a
     file read that lets go of Python's GIL. While a sibling thread computes, taking the GIL back waits
-    for it, and the meter has not counted this task yet. Three 6 ms CPU-bound calls started together
+    for it, and the meter had not counted this task yet. Three 6 ms CPU-bound calls started together
     took 8.9, 15.0 and 16.0 ms wall, their intervals overlapping, and the meter saw each alone
     (``concurrency`` 1.00): :func:`uncontended_exec_ms` then fits 15 ms as the time alone, and the
     simulator shares the CPU on top of it. Here each task's interval (:func:`_exec_interval`) meets
