@@ -64,14 +64,28 @@ def real_records(folders: Sequence[str | Path]) -> Iterable[dict[str, Any]]:
                 continue
             seen.add(digest)
             with open(path, encoding="utf-8") as fh:
-                for line in fh:
-                    data = json.loads(line)
+                for lineno, line in enumerate(fh, 1):
+                    if not line.strip():
+                        continue
+                    data = _record(line, f"{path}:{lineno}")
                     if data.get("source") != "real" or data.get("kind") not in KINDS:
                         continue
                     data["run_id"] = f"{folder.name}/{data['run_id']}"
                     for key in DROPPED:
                         data.pop(key, None)
                     yield _rounded(data)
+
+
+def _record(line: str, where: str) -> dict[str, Any]:
+    """One line as a record dict with a run id; anything else is an error naming ``where`` (the dataset
+    is built from whole recordings: a bad line means a damaged file, not one to skip silently)."""
+    try:
+        data = json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{where}: not JSON ({exc})") from None
+    if not isinstance(data, dict) or not isinstance(data.get("run_id"), str):
+        raise ValueError(f"{where}: not a metric record with a run_id")
+    return data
 
 
 def write_dataset(folders: Sequence[str | Path], out: str | Path) -> int:
@@ -142,7 +156,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = ap.parse_args(argv)
     try:
         n = write_dataset(args.folders, args.out)
-    except (ValueError, OSError, json.JSONDecodeError) as exc:
+    except (ValueError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
     # every record must load back through the schema

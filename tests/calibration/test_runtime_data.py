@@ -204,3 +204,19 @@ def _write(tmp_path: Path) -> Path:
     out = tmp_path / "m.jsonl.gz"
     write_dataset([tmp_path / "set"], out)
     return out
+
+
+@pytest.mark.parametrize("bad", ["{not json", "[1, 2]", '{"kind": "task", "source": "real"}'])
+def test_builder_cli_bad_line_is_one_line_naming_it(tmp_path, bad) -> None:
+    (tmp_path / "set").mkdir()
+    good = "".join(json.dumps(x) + "\n" for x in _cell("v1-1", "real"))
+    (tmp_path / "set" / "c.jsonl").write_text(good + bad + "\n")
+    proc = subprocess.run(
+        [sys.executable, "-m", "calibration.runtime_data", str(tmp_path / "set"), "-o", str(tmp_path / "o")],
+        capture_output=True,
+        text=True,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.strip().count("\n") == 0 and "c.jsonl:3: not " in proc.stderr, proc.stderr
+    assert not (tmp_path / "o").exists()
