@@ -46,6 +46,8 @@ VARIANTS: dict[str, dict] = {
     # the queue-length term (makespan growing with the square of the task count) never tried: dev CV
     # better holding out the largest runs, worse the smallest; evaluation worse (see the commit message)
     "noqueue": {"exclude": frozenset({"queue_dispatch_s"})},
+    "free": {"fixed_first": False},
+    "nqfree": {"exclude": frozenset({"queue_dispatch_s"}), "fixed_first": False},
 }
 
 

@@ -204,6 +204,7 @@ def fit_replay(
     skip_incomplete: bool = True,
     byte_min_share: float = BYTE_MIN_SHARE,
     exclude: frozenset[str] = frozenset(),
+    fixed_first: bool = True,
 ) -> ReplayParams:
     """Replay parameters minimising the makespan MAPE over ``traces`` (which must have makespans).
 
@@ -223,7 +224,10 @@ def fit_replay(
     kilobytes; a byte cost fitted at the no-cost end of its range took the place of a useful mechanism).
 
     With ``skip_incomplete``, runs in which some tasks never ran (:func:`calibration.trace_sources.
-    is_incomplete`) are left out, unless no other run remains; the fit notes count them."""
+    is_incomplete`) are left out, unless no other run remains; the fit notes count them.
+
+    ``fixed_first=False`` lets the fixed cost compete with the other mechanisms instead of always
+    starting with it."""
     usable = [t for t in traces if t.makespan_s and t.tasks]
     if not usable:
         raise ValueError("no trace with a recorded makespan to fit replay parameters on")
@@ -266,12 +270,13 @@ def fit_replay(
 
     x = _NEUTRAL.copy()
     plain = objective_of([fixed_k], x)(x[[fixed_k]])
-    grid = [_LOW[fixed_k] + (_HIGH[fixed_k] - _LOW[fixed_k]) * q for q in (0.2, 0.5, 0.8)]
-    start = min(grid, key=lambda g: objective_of([fixed_k], x)(np.array([g])))
-    x[fixed_k] = start
-    active = [fixed_k]
-    x, best = local(active, x, 40)
-    chosen: list[str] = []
+    active: list[int] = []
+    best = plain
+    if fixed_first:
+        grid = [_LOW[fixed_k] + (_HIGH[fixed_k] - _LOW[fixed_k]) * q for q in (0.2, 0.5, 0.8)]
+        x[fixed_k] = min(grid, key=lambda g: objective_of([fixed_k], x)(np.array([g])))
+        active = [fixed_k]
+        x, best = local(active, x, 40)
     while len(active) <= max_terms:
         trials: list[tuple[float, int, np.ndarray]] = []
         for k in range(len(PARAM_NAMES)):
@@ -302,9 +307,9 @@ def fit_replay(
             trial = min(near, key=lambda t: t[0])
         best, k, x = trial
         active.append(k)
-        chosen.append(PARAM_NAMES[k])
-    x, polished = local(active, x, 80 * len(active))
-    best = min(best, polished)
+    if active:
+        x, polished = local(active, x, 80 * len(active))
+        best = min(best, polished)
     vec = np.exp(x)
     return ReplayParams(
         **{n: float(v) for n, v in zip(PARAM_NAMES, vec, strict=True)},
@@ -313,7 +318,7 @@ def fit_replay(
             mape=best,
             fallback="fitted",
             notes=[
-                f"mechanisms: fixed_s{''.join(', ' + c for c in chosen)}",
+                f"mechanisms: {', '.join(PARAM_NAMES[k] for k in active) or 'none'}",
                 f"plain replay MAPE {plain:.1%} on the same traces",
                 *([f"left out {left_out} incomplete run(s) (tasks that never ran)"] if left_out else []),
             ],

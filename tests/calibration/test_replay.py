@@ -114,3 +114,18 @@ def test_excluded_mechanisms_are_never_tried() -> None:
     assert "queue_dispatch_s" not in without.fit.notes[0]
     assert without.queue_dispatch_s == pytest.approx(PLAIN.queue_dispatch_s, abs=1e-5)
     assert allowed.fit.mape < without.fit.mape
+
+
+def test_the_fixed_cost_can_compete_with_the_other_mechanisms() -> None:
+    """Runs whose makespans grow in proportion to their task count (a release rate, no fixed cost): with
+    ``fixed_first=False`` the fixed cost is not among the mechanisms, by default it always is; both
+    predict a ten times smaller run."""
+    truth = ReplayParams(dispatch_s=2.0)
+    runs = [bag(n, 4096, 100, runtime=0.5) for n in (200, 400, 800)]
+    for t in runs:
+        t.makespan_s = replay(t, truth)
+    small = bag(20, 4096, 100, runtime=0.5)
+    free = fit_replay(runs, effort=1.0, fixed_first=False)
+    assert "fixed_s" not in free.fit.notes[0]
+    assert fit_replay(runs, effort=1.0).fit.notes[0].startswith("mechanisms: fixed_s")
+    assert replay(small, free) == pytest.approx(replay(small, truth), rel=0.05)
