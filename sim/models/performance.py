@@ -271,7 +271,7 @@ class ReplayParams:
     A replay is a list-scheduling simulation of the trace's DAG on its own machines, cores as slots.
     A task becomes ready ``ready_delay_s`` after its last parent ends (the workflow engine noticing the
     completion); a central scheduler releases one task per ``dispatch_s`` plus ``queue_dispatch_s``
-    per task waiting behind it; each machine starts one task
+    per task waiting behind it (counting at most ``queue_cap`` of them, when it is > 0); each machine starts one task
     per ``machine_dispatch_s``; a task holds its core for ``overhead_s`` + its recorded runtime + its
     input and output bytes over ``staging_bytes_per_s``, and keeps it ``slot_hold_s`` longer without
     delaying its children; the scheduler also moves each task's bytes
@@ -288,6 +288,7 @@ class ReplayParams:
     staging_bytes_per_s: float = 1e30
     shared_bytes_per_s: float = 1e30
     fixed_s: float = 0.0
+    queue_cap: float = 0.0  # the queue-length term counts at most this many waiting tasks (0: no cap)
     fit: FitInfo = field(default_factory=FitInfo)
 
 

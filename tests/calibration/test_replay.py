@@ -129,3 +129,20 @@ def test_the_fixed_cost_can_compete_with_the_other_mechanisms() -> None:
     assert "fixed_s" not in free.fit.notes[0]
     assert fit_replay(runs, effort=1.0).fit.notes[0].startswith("mechanisms: fixed_s")
     assert replay(small, free) == pytest.approx(replay(small, truth), rel=0.05)
+
+
+def test_the_queue_term_is_not_extrapolated_beyond_the_longest_fitted_queue() -> None:
+    """A scheduler that slows with its queue up to 66 waiting tasks and no further (``queue_cap``).
+    Fitted on runs of up to 66 tasks, the capped fit predicts a four times larger run; uncapped, the
+    term keeps growing with the square of the task count and over-predicts it."""
+    truth = ReplayParams(queue_dispatch_s=0.05, fixed_s=10.0, queue_cap=66)
+    runs = [fork_join(n, 512) for n in (8, 16, 32, 64)]
+    for t in runs:
+        t.makespan_s = replay(t, truth)
+    capped = fit_replay(runs, effort=1.0)  # the default
+    assert capped.queue_cap == 66  # the largest run's task count
+    uncapped = fit_replay(runs, effort=1.0, cap_queue=False)
+    assert uncapped.queue_cap == 0
+    big = fork_join(256, 512)
+    assert replay(big, capped) == pytest.approx(replay(big, truth), rel=0.1)
+    assert replay(big, uncapped) > 1.5 * replay(big, truth)
