@@ -48,6 +48,7 @@ VARIANTS: dict[str, dict] = {
     "noqueue": {"exclude": frozenset({"queue_dispatch_s"})},
     "free": {"fixed_first": False},
     "uncapped": {"cap_queue": False},  # the default before: the queue term grows without bound
+    "effort1": {"effort": 1.0},
     "nqfree": {"exclude": frozenset({"queue_dispatch_s"}), "fixed_first": False},
 }
 
