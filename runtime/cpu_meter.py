@@ -33,7 +33,7 @@ import contextlib
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -94,22 +94,6 @@ class CpuMeter:
             return Crowding(start=t0, end=now)
         return Crowding(concurrency=max(1.0, area / span), cpu_share=min(1.0, inv / span), start=t0, end=now)
 
-    @contextlib.contextmanager
-    def measure(self) -> Iterator[Crowding]:
-        """``with meter.measure() as c: run()``: ``c`` holds the averages once the block ends."""
-        out = Crowding()
-        snap = self.start()
-        try:
-            yield out
-        finally:
-            got = self.stop(snap)
-            out.concurrency, out.cpu_share, out.start, out.end = (
-                got.concurrency,
-                got.cpu_share,
-                got.start,
-                got.end,
-            )
-
 
 METER = CpuMeter()  # one per worker process: a process is one worker (container) at a time
 
@@ -122,7 +106,6 @@ class CallTimes:
     cpu_ms: float  # this thread's CPU time over the call
     process_cpu_ms: float  # the whole process's (a library's own threads, e.g. BLAS, count here)
     run_wait_ms: float | None = None  # this thread's run-queue wait (None: no schedstat)
-    counters_ms: float = 0.0  # wall time reading the counters took before the call, GIL wait included
     start_epoch: float = 0.0  # time.time() at crowding.start: where the exec interval sits in the run
 
     @property
@@ -142,11 +125,9 @@ def timed_call(
     ``exec_ms`` and ``concurrency`` cover the same time by construction. The counters (CPU time,
     run-queue wait) are read before the meter starts and after it stops: the schedstat read releases
     the GIL, and taking it back waits while a sibling computes, time that is the sibling's execution
-    (its own meter counts it), not this call's. The wait is kept in ``counters_ms`` so it stays
-    visible. An exception from ``fn`` propagates (the meter is stopped).
+    (its own meter counts it), not this call's. An exception from ``fn`` propagates (the meter is stopped).
     """
     meter = METER if meter is None else meter
-    t = time.perf_counter()
     sched, proc, cpu = thread_schedstat(), time.process_time(), time.thread_time()
     snap = meter.start()
     try:
@@ -158,7 +139,7 @@ def timed_call(
     start_epoch = time.time() - (time.perf_counter() - crowding.start)
     after = thread_schedstat()
     wait = after[1] - sched[1] if sched is not None and after is not None else None
-    return out, CallTimes(crowding, cpu_ms, proc_ms, wait, (crowding.start - t) * 1000.0, start_epoch)
+    return out, CallTimes(crowding, cpu_ms, proc_ms, wait, start_epoch)
 
 
 def thread_schedstat() -> tuple[float, float] | None:

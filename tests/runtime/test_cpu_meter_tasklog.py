@@ -17,8 +17,9 @@ from runtime.cpu_meter import CallTimes, CpuMeter, cpu_limit, timed_call
 
 def test_alone_is_one() -> None:
     m = CpuMeter()
-    with m.measure() as c:
-        time.sleep(0.02)
+    snap = m.start()
+    time.sleep(0.02)
+    c = m.stop(snap)
     assert (c.concurrency, c.cpu_share) == (1.0, 1.0)
 
 
@@ -76,7 +77,6 @@ def test_overlapping_cpu_bound_calls_are_timed_over_the_meters_interval() -> Non
         assert t.exec_ms == pytest.approx((t.crowding.end - t.crowding.start) * 1000.0)
         assert t.crowding.concurrency == pytest.approx(timeline, abs=0.01), (t, timeline)
         assert t.exec_ms >= t.cpu_ms - 1.0  # the GIL holder's CPU falls within its exec interval
-        assert t.counters_ms >= 0.0
 
 
 def test_timed_call_stops_the_meter_when_the_call_raises() -> None:
