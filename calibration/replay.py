@@ -246,6 +246,9 @@ def fit_replay(
     the fitted runs. Dev CV, uncapped -> capped (mean of folders, benchmarks/cv_replay.py): largest third
     by tasks held out 91.6 -> 91.3%, by bytes 39.0 -> 38.7% (seismology 56.0 -> 52.8%), 4-fold and
     smallest third unchanged (21.4%, 61.9%)."""
+    unknown = sorted(set(exclude) - set(PARAM_NAMES))
+    if unknown:  # a misspelt name would silently exclude nothing
+        raise ValueError(f"unknown replay mechanism(s) {', '.join(unknown)}; known: {', '.join(PARAM_NAMES)}")
     usable = [t for t in traces if t.makespan_s and t.tasks]
     if not usable:
         raise ValueError("no trace with a recorded makespan to fit replay parameters on")

@@ -114,6 +114,8 @@ def test_excluded_mechanisms_are_never_tried() -> None:
     assert "queue_dispatch_s" not in without.fit.notes[0]
     assert without.queue_dispatch_s == pytest.approx(PLAIN.queue_dispatch_s, abs=1e-5)
     assert allowed.fit.mape < without.fit.mape
+    with pytest.raises(ValueError, match="unknown replay mechanism.*queue_dispach_s"):
+        fit_replay(runs, exclude=frozenset({"queue_dispach_s"}))  # a typo must not exclude nothing
 
 
 def test_the_fixed_cost_can_compete_with_the_other_mechanisms() -> None:
