@@ -266,7 +266,7 @@ class Simulation:
             self.predictor = predictor or Predictor(models, plan.sla, rng=rng, memo_exec=False)
             sizes = self.predictor.sizes(self.wf)
             self.sizes = sizes
-            self.view = PlanView(plan, sizes.edge_bytes, sizes.output_bytes)
+            self.view = PlanView(plan, sizes.in_edges, sizes.output_bytes)
         self.specs = self.wf.tasks
         self.env = simpy.Environment()
         self.clock = clock.Clock(self.env)

@@ -11,21 +11,41 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from dataclasses import dataclass
 
 import numpy as np
 
 from sim.models.performance import SLA, PerformanceModels
-from sim.workflow.dag import Workflow
+from sim.workflow.dag import Workflow, edge_dict
 
 
-@dataclass(slots=True)
 class WorkflowSizes:
-    """Expected bytes of a workflow: what each task reads, writes, and reads from each parent."""
+    """Expected bytes of a workflow: what each task reads, writes, and reads from each parent.
 
-    input_bytes: dict[str, int]
-    output_bytes: dict[str, int]
-    edge_bytes: dict[tuple[str, str], int]
+    ``in_edges`` maps each task to ``((parent, bytes), ...)`` in the graph's order of its parents: the
+    worker logic fetches a task's inputs from it in one pass. The dict keyed by ``(parent, task)``
+    pairs that planners look edges up in (:attr:`edge_bytes`) is built from it at first use: a
+    simulation never needs it (at 100,000 tasks building it took a third of a second).
+    """
+
+    __slots__ = ("input_bytes", "output_bytes", "in_edges", "_edge_bytes")
+
+    def __init__(
+        self,
+        input_bytes: dict[str, int],
+        output_bytes: dict[str, int],
+        in_edges: dict[str, tuple[tuple[str, int], ...]],
+    ) -> None:
+        self.input_bytes = input_bytes
+        self.output_bytes = output_bytes
+        self.in_edges = in_edges
+        self._edge_bytes: dict[tuple[str, str], int] | None = None
+
+    @property
+    def edge_bytes(self) -> dict[tuple[str, str], int]:
+        """Bytes per ``(parent, task)`` edge (built once, from :attr:`in_edges`)."""
+        if self._edge_bytes is None:
+            self._edge_bytes = edge_dict(self.in_edges)
+        return self._edge_bytes
 
 
 class Predictor:
@@ -65,23 +85,25 @@ class Predictor:
         node, pred = g._node, g._pred  # networkx's own dicts: this loop runs once per edge of large workflows
         inputs: dict[str, int] = {}
         outputs: dict[str, int] = {}
-        edges: dict[tuple[str, str], int] = {}
+        in_edges: dict[str, tuple[tuple[str, int], ...]] = {}
         output_model = self.models.output_bytes
         for t in order:
             spec = node[t]["spec"]
             total = spec.inline_bytes + spec.stored_input_bytes
+            pairs = []
             for p, data in pred[t].items():
                 b = data.get("bytes") or 0
                 if b == 0 and node[p]["spec"].output_bytes is None:
                     b = outputs[p]
-                edges[p, t] = b
+                pairs.append((p, b))
                 total += b
+            in_edges[t] = tuple(pairs)
             inputs[t] = total
             if spec.output_bytes is not None:
                 outputs[t] = int(spec.output_bytes)
             else:
                 outputs[t] = int(output_model(spec.function, total, spec.hints.io))
-        return WorkflowSizes(inputs, outputs, edges)
+        return WorkflowSizes(inputs, outputs, in_edges)
 
     def _factor(self, residuals, sigma: float) -> float:  # noqa: ANN001 - Residuals
         """Multiplier on a median prediction: from the fit's residuals, or, for a model nobody fitted,

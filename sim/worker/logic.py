@@ -110,7 +110,7 @@ from sim.worker.effects import (
     item_key,
     output_key,
 )
-from sim.workflow.dag import Workflow
+from sim.workflow.dag import Workflow, edge_dict
 from sim.workflow.dynamic import COPY, DYNAMIC, expand_node, item_bytes, node_of_copy
 
 Branch = Generator[Any, Any, None]
@@ -234,7 +234,8 @@ def workflow_shape(wf: Workflow) -> WorkflowShape:
 class PlanView:
     """Facts about a plan that the worker logic consults on every task, precomputed once per run.
 
-    ``edge_bytes`` and ``output_bytes`` are the sizes the driver expects; the simulator uses them as the
+    ``in_edges`` (per task, ``(parent, bytes)`` for each parent; :attr:`edge_bytes` keys the same sizes
+    by edge) and ``output_bytes`` are the sizes the driver expects; the simulator uses them as the
     sizes it moves, the runtime only as hints.
     """
 
@@ -247,7 +248,8 @@ class PlanView:
         "memory",
         "sinks",
         "stored_inputs",
-        "edge_bytes",
+        "in_edges",
+        "_edge_bytes",
         "output_bytes",
         "child_workers",
         "solo_flexible_child",
@@ -271,7 +273,7 @@ class PlanView:
     def __init__(
         self,
         plan: Plan,
-        edge_bytes: dict[tuple[str, str], int] | None = None,
+        in_edges: dict[str, tuple[tuple[str, int], ...]] | None = None,
         output_bytes: dict[str, int] | None = None,
     ) -> None:
         wf = plan.workflow
@@ -294,11 +296,11 @@ class PlanView:
         for t in self.dynamic:
             self.worker[t] = None
         self.memory = {t: configs[t].memory_mb for t in order}
-        self.edge_bytes = (
-            edge_bytes
-            if edge_bytes is not None
-            else {(u, v): d.get("bytes") or 0 for u, v, d in wf.graph.edges(data=True)}
-        )
+        if in_edges is None:
+            pred = wf.graph._pred
+            in_edges = {t: tuple([(p, d.get("bytes") or 0) for p, d in pred[t].items()]) for t in order}
+        self.in_edges = in_edges
+        self._edge_bytes: dict[tuple[str, str], int] | None = None
         self.output_bytes = (
             output_bytes if output_bytes is not None else {t: wf.task(t).output_bytes or 0 for t in order}
         )
@@ -337,6 +339,14 @@ class PlanView:
                 if worker[t] is not None:
                     tasks_of.setdefault(worker[t], []).append(t)
         self.tasks_of = tasks_of
+
+    @property
+    def edge_bytes(self) -> dict[tuple[str, str], int]:
+        """Bytes per ``(parent, task)`` edge, for the rarer look-ups of one edge (preloads, task-dup,
+        copies of dynamic fan-outs); built from ``in_edges`` at first use."""
+        if self._edge_bytes is None:
+            self._edge_bytes = edge_dict(self.in_edges)
+        return self._edge_bytes
 
     def _counts_locally(self, c: str) -> bool:
         """A fan-in whose parents all share its planned worker: counted there, not in the store."""
@@ -383,13 +393,17 @@ class PlanView:
             self.memory[t] = flexible.memory_mb
             self.stored_inputs[t] = stored_items(wf.task(t))
         edge, out = item_bytes(self.edge_bytes.get((source, node), 0), width), self.output_bytes.get(node, 0)
+        self.in_edges = dict(self.in_edges)  # (perhaps the simulator's sizes: a view of its own)
+        self._edge_bytes = None  # rebuilt from in_edges at the next look-up
         item_input, items_of = item_facts(wf, copies)
         self.item_input.update(item_input)
         self.items_of.update(items_of)
         for c in copies:
-            self.edge_bytes[source, c] = edge
-            self.edge_bytes[c, node] = out
+            self.in_edges[c] = ((source, edge),)
             self.output_bytes[c] = out
+        # The gather reads each copy's output; an edge it kept (no copies: the source's) keeps its size.
+        kept, made = dict(self.in_edges.get(node, ())), set(copies)
+        self.in_edges[node] = tuple((p, out if p in made else kept.get(p, 0)) for p in self.parents[node])
         self.output_bytes[node] = out * len(copies)
         self.child_workers[source] = frozenset(self.worker[c] for c in self.children[source])
         for t in copies:
@@ -629,14 +643,14 @@ def execute_branch(ws: WorkerState, task: str | None) -> Branch:
             )
             if pending:
                 yield Join(pending)
-        out_key, edge_bytes = v.output_key, v.edge_bytes
         item = v.item_input.get(task)
         if item is None:
-            items = [(out_key[p], edge_bytes[p, task]) for p in v.parents[task] if p not in held]
+            out_key = v.output_key
+            items = [(out_key[p], b) for p, b in v.in_edges[task] if p not in held]
             got: tuple[str, ...] = v.parents[task]
         else:  # a copy: its item, unless this worker holds the whole source (or the item)
             source, _, key = item
-            items = [] if source in held or key in held else [(key, edge_bytes[source, task])]
+            items = [] if source in held or key in held else [(key, v.edge_bytes[source, task])]
             got = (key,)
         stored = v.stored_inputs[task]
         if stored:

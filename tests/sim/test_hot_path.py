@@ -17,6 +17,7 @@ from sim.engine.gcpause import paused_gc
 from sim.engine.simulator import Simulation
 from sim.models.predictor import Predictor, size_order
 from sim.planners import get_planner
+from sim.worker.logic import PlanView
 from sim.workflow import dynamic
 from sim.workflow.library import load_workflow
 
@@ -182,3 +183,14 @@ def test_an_event_between_two_batched_starts_still_comes_between(batch, monkeypa
     clock.run(sim.env)
     latency = sim.platform.invoke_latency_ms
     assert order == [f"a@{latency:g}", "urgent", f"b@{latency:g}", f"c@{latency:g}"]
+
+
+def test_in_edges_name_every_parent_in_graph_order_with_its_edge_size():
+    # montage records every edge's size: the sizes are the graph's, per task in its parents' order.
+    wf = load_workflow("montage:tasks=300")
+    sizes = Predictor().sizes(wf)
+    for t in wf.graph:
+        assert [p for p, _ in sizes.in_edges[t]] == list(wf.graph.predecessors(t))
+    assert sizes.edge_bytes == {(u, v): d["bytes"] for u, v, d in wf.graph.edges(data=True)}
+    plan = get_planner("wukong").plan(wf)
+    assert PlanView(plan).in_edges == sizes.in_edges  # the view's own, read from the graph
