@@ -358,15 +358,24 @@ def _exec_times(s: _ExecSamples) -> tuple[list[float], float]:
     return (s.t_io, cpu_fraction) if cpu_fraction < CPU_BOUND_FRACTION else (s.t, 1.0)
 
 
+def _exec_arrays(
+    s: _ExecSamples,
+) -> tuple[float, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """A function's CPU fraction, its inputs, memory sizes and fitted times (:func:`_exec_times`) as
+    arrays, and their logs (memory as its ratio to the baseline): what every exec fit regresses on."""
+    times, cpu_fraction = _exec_times(s)
+    x, m, t = (np.asarray(v, float) for v in (s.x, s.m, times))
+    return cpu_fraction, x, m, t, np.log(x), np.log(_mem_ratio(m)), np.log(t)
+
+
 def _exec_prior(samples: Mapping[str, _ExecSamples]) -> ExponentPrior:
     """The input-exponent prior (:func:`calibration.exponent_prior.exponent_prior`) from each function's
     plain power-law fit and the span of its input sizes (``c`` fitted where memory varies, else 0)."""
     fits = []
     for s in samples.values():
-        times, _ = _exec_times(s)
-        if len(times) < MIN_SAMPLES:
+        _, _, _, t, lx, lm, ly = _exec_arrays(s)
+        if t.size < MIN_SAMPLES:
             continue
-        lx, lm, ly = np.log(np.asarray(s.x, float)), np.log(_mem_ratio(np.asarray(s.m, float))), np.log(times)
         if _spread(lx) >= MIN_LOG_SPREAD:
             c = None if _spread(lm) >= MIN_LOG_SPREAD else 0.0
             fits.append((fit_power(lx, lm, ly, None, c, False).b, span(lx)))
@@ -385,11 +394,9 @@ def _fit_exec(models: PerformanceModels, samples: Mapping[str, _ExecSamples], re
     for f in sorted(samples):
         s = samples[f]
         notes: list[str] = []
-        times, cpu_fraction = _exec_times(s)
+        cpu_fraction, x, m, t, lx, lm, ly = _exec_arrays(s)
         if cpu_fraction < 1.0:
             notes.append(f"{cpu_fraction:.0%} of the time on a CPU: only that part is shared")
-        x, m, t = (np.asarray(v, float) for v in (s.x, s.m, times))
-        lx, lm, ly = np.log(x), np.log(_mem_ratio(m)), np.log(t)
         fallback = "fitted"
         few = t.size < MIN_SAMPLES
         free_b = not few and _spread(lx) >= MIN_LOG_SPREAD
