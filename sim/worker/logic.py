@@ -392,7 +392,9 @@ class PlanView:
             self.worker[t] = None
             self.memory[t] = flexible.memory_mb
             self.stored_inputs[t] = stored_items(wf.task(t))
-        edge, out = item_bytes(self.edge_bytes.get((source, node), 0), width), self.output_bytes.get(node, 0)
+        # The node's in-edges before expanding: the source's (each copy reads an item of it), and any it keeps.
+        kept = dict(self.in_edges.get(node, ()))
+        edge, out = item_bytes(kept.get(source, 0), width), self.output_bytes.get(node, 0)
         self.in_edges = dict(self.in_edges)  # (perhaps the simulator's sizes: a view of its own)
         self._edge_bytes = None  # rebuilt from in_edges at the next look-up
         item_input, items_of = item_facts(wf, copies)
@@ -402,7 +404,7 @@ class PlanView:
             self.in_edges[c] = ((source, edge),)
             self.output_bytes[c] = out
         # The gather reads each copy's output; an edge it kept (no copies: the source's) keeps its size.
-        kept, made = dict(self.in_edges.get(node, ())), set(copies)
+        made = set(copies)
         self.in_edges[node] = tuple((p, out if p in made else kept.get(p, 0)) for p in self.parents[node])
         self.output_bytes[node] = out * len(copies)
         self.child_workers[source] = frozenset(self.worker[c] for c in self.children[source])
@@ -650,7 +652,8 @@ def execute_branch(ws: WorkerState, task: str | None) -> Branch:
             got: tuple[str, ...] = v.parents[task]
         else:  # a copy: its item, unless this worker holds the whole source (or the item)
             source, _, key = item
-            items = [] if source in held or key in held else [(key, v.edge_bytes[source, task])]
+            # (a copy's one in-edge is from its source: no edge dict, which each expansion invalidates)
+            items = [] if source in held or key in held else [(key, v.in_edges[task][0][1])]
             got = (key,)
         stored = v.stored_inputs[task]
         if stored:
