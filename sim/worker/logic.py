@@ -251,7 +251,7 @@ class PlanView:
         "in_edges",
         "_edge_bytes",
         "output_bytes",
-        "child_workers",
+        "keep_on",
         "solo_flexible_child",
         "counted_locally",
         "waits",
@@ -310,7 +310,7 @@ class PlanView:
         self.counted_locally = frozenset(
             c for c in order if worker[c] is not None and self._counts_locally(c)
         )
-        self.child_workers = {t: frozenset(map(worker.__getitem__, children[t])) for t in order}
+        self.keep_on = {t: only_planned_worker(children[t], worker) for t in order}
         self.solo_flexible_child = frozenset(
             t for t in order if len(children[t]) == 1 and self._has_solo_flexible_child(t)
         )
@@ -407,9 +407,9 @@ class PlanView:
         made = set(copies)
         self.in_edges[node] = tuple((p, out if p in made else kept.get(p, 0)) for p in self.parents[node])
         self.output_bytes[node] = out * len(copies)
-        self.child_workers[source] = frozenset(self.worker[c] for c in self.children[source])
+        self.keep_on[source] = only_planned_worker(self.children[source], self.worker)
         for t in copies:
-            self.child_workers[t] = frozenset((None,))
+            self.keep_on[t] = NOWHERE  # a copy's child is the gather, which is flexible
         self.counted_locally = self.counted_locally - {node}
         solo = {t for t in touched if self._has_solo_flexible_child(t)}
         self.solo_flexible_child = (self.solo_flexible_child - set(touched)) | solo
@@ -421,11 +421,35 @@ class PlanView:
             return True  # the client reads it
         if t in self.solo_flexible_child:
             return False  # the only child is flexible and has no other parent: it continues here
-        workers = self.child_workers[t]
-        return None in workers or workers != {running_on}
+        return self.keep_on[t] != running_on  # unless every child is planned on this very worker
 
 
 _EMPTY: frozenset[str] = frozenset()
+
+
+class _Nowhere:
+    """The :attr:`PlanView.keep_on` of a task whose children do not all run on one planned worker."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "NOWHERE"
+
+
+NOWHERE: Any = _Nowhere()
+
+
+def only_planned_worker(children: tuple[str, ...], worker: dict[str, str | None]) -> Any:
+    """The planned worker every one of ``children`` runs on, or :data:`NOWHERE` (no children, a flexible
+    child, or children on different workers). One reference per task instead of a set of child workers:
+    the upload rule only asks whether that set is exactly ``{this worker}``."""
+    if len(children) == 1:
+        w = worker[children[0]]
+        return NOWHERE if w is None else w
+    ws = set(map(worker.__getitem__, children))
+    if len(ws) != 1 or None in ws:
+        return NOWHERE
+    return ws.pop()
 
 
 class WorkerState:

@@ -94,7 +94,7 @@ def test_plan_view_expansion_matches_the_view_of_the_expanded_plan():
             "n_parents",
             "worker",
             "memory",
-            "child_workers",
+            "keep_on",
             "stored_inputs",
             "in_edges",
             "edge_bytes",
