@@ -50,6 +50,8 @@ VARIANTS: dict[str, dict] = {
     "uncapped": {"cap_queue": False},  # the default before: the queue term grows without bound
     "effort1": {"effort": 1.0},
     "nqfree": {"exclude": frozenset({"queue_dispatch_s"}), "fixed_first": False},
+    # per-machine costs the same on every machine type (the default before: see fit_replay's scale_cores)
+    "noscale": {"scale_cores": False},
 }
 
 

@@ -19,6 +19,9 @@ costs, :class:`sim.models.performance.ReplayParams`:
   and for that machine's start slot, one start per ``machine_dispatch_s``;
 - it holds the core for ``overhead_s + runtime + (input + output bytes) / staging_bytes_per_s``, and the
   core stays busy ``slot_hold_s`` after the task ends (clean-up, slot reclaim) without delaying children;
+- the three costs paid on the machine (``machine_dispatch_s``, ``overhead_s``, ``slot_hold_s``) are those
+  of a machine of ``ref_cores`` cores, the fitted runs' usual machine: on a machine of ``c`` cores they
+  are ``ref_cores / c`` times as long (a bigger machine type does its per-job work faster);
 - the central scheduler also moves each task's bytes over one shared link of ``shared_bytes_per_s``
   (it is busy for ``dispatch_s + bytes / shared_bytes_per_s`` per task);
 - the makespan is the last end plus ``fixed_s``.
@@ -34,6 +37,7 @@ from __future__ import annotations
 
 import heapq
 import math
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -77,6 +81,7 @@ class _Compiled:
     children: list[list[int]]
     nparents: list[int]
     cores: list[int]  # per machine index; the last entry is the pool for tasks without a machine
+    machine_cores: list[int]  # as ``cores``, but 0 for the pool (its machine type is unknown)
 
 
 _CACHE: dict[int, tuple[Trace, _Compiled]] = {}
@@ -96,6 +101,7 @@ def _compile(trace: Trace) -> _Compiled:
         children=[list(t.children) for t in trace.tasks],
         nparents=[len(t.parents) for t in trace.tasks],
         cores=[trace.machines[n] for n in names] + [max(1, trace.cores)],
+        machine_cores=[trace.machines[n] for n in names] + [0],
     )
     if len(_CACHE) > 512:
         _CACHE.clear()
@@ -103,8 +109,18 @@ def _compile(trace: Trace) -> _Compiled:
     return compiled
 
 
-def _simulate(c: _Compiled, p: Sequence[float], qcap: float = math.inf) -> float:
+def machine_scales(machine_cores: Sequence[int], ref_cores: float) -> list[float]:
+    """Per machine, how many times longer its per-job costs are than on a machine of ``ref_cores``
+    cores: ``ref_cores / cores``; 1 where the cores are unknown (0) or without a reference (0)."""
+    return [ref_cores / n if n > 0 and ref_cores > 0 else 1.0 for n in machine_cores]
+
+
+def _simulate(c: _Compiled, p: Sequence[float], qcap: float = math.inf, ref_cores: float = 0.0) -> float:
     dispatch, qdispatch, mdispatch, overhead, hold, delay, bandwidth, shared, fixed = p
+    scale = machine_scales(c.machine_cores, ref_cores)
+    mdispatch_m = [mdispatch * f for f in scale]
+    overhead_m = [overhead * f for f in scale]
+    hold_m = [hold * f for f in scale]
     slots = [[0.0] * n for n in c.cores]
     mnext = [0.0] * len(c.cores)
     waiting = list(c.nparents)
@@ -129,9 +145,9 @@ def _simulate(c: _Compiled, p: Sequence[float], qcap: float = math.inf) -> float
             start = released
         if start < mnext[m]:
             start = mnext[m]
-        mnext[m] = start + mdispatch
-        finish = start + overhead + runtime[i] + nbytes[i] / bandwidth
-        replace(s, finish + hold)
+        mnext[m] = start + mdispatch_m[m]
+        finish = start + overhead_m[m] + runtime[i] + nbytes[i] / bandwidth
+        replace(s, finish + hold_m[m])
         if finish > end:
             end = finish
         t_ready = finish + delay
@@ -151,7 +167,7 @@ def params_vector(p: ReplayParams) -> list[float]:
 def replay(trace: Trace, params: ReplayParams | None = None) -> float:
     """Predicted makespan of ``trace`` in seconds under ``params`` (plain runtimes when None)."""
     params = params or PLAIN
-    return _simulate(_compile(trace), params_vector(params), _cap(params))
+    return _simulate(_compile(trace), params_vector(params), _cap(params), params.ref_cores)
 
 
 def _cap(params: ReplayParams) -> float:
@@ -171,8 +187,11 @@ def params_for(models: PerformanceModels, trace: Trace) -> tuple[str, ReplayPara
 def mape(traces: Sequence[Trace], params: ReplayParams | Sequence[float]) -> float:
     vec = params_vector(params) if isinstance(params, ReplayParams) else list(params)
     cap = _cap(params) if isinstance(params, ReplayParams) else math.inf
+    ref = params.ref_cores if isinstance(params, ReplayParams) else 0.0
     errs = [
-        abs(_simulate(_compile(t), vec, cap) - t.makespan_s) / t.makespan_s for t in traces if t.makespan_s
+        abs(_simulate(_compile(t), vec, cap, ref) - t.makespan_s) / t.makespan_s
+        for t in traces
+        if t.makespan_s
     ]
     return float(np.mean(errs)) if errs else float("nan")
 
@@ -219,6 +238,7 @@ def fit_replay(
     exclude: frozenset[str] = frozenset(),
     fixed_first: bool = True,
     cap_queue: bool = True,
+    scale_cores: bool = True,
 ) -> ReplayParams:
     """Replay parameters minimising the makespan MAPE over ``traces`` (which must have makespans).
 
@@ -245,7 +265,13 @@ def fit_replay(
     largest run has tasks (``queue_cap``); uncapped it grows with the square of the task count beyond
     the fitted runs. Dev CV, uncapped -> capped (mean of folders, benchmarks/cv_replay.py): largest third
     by tasks held out 91.6 -> 91.3%, by bytes 39.0 -> 38.7% (seismology 56.0 -> 52.8%), 4-fold and
-    smallest third unchanged (21.4%, 61.9%)."""
+    smallest third unchanged (21.4%, 61.9%).
+
+    ``scale_cores``: the per-machine costs are fitted for the runs' usual machine (``ref_cores``,
+    :func:`usual_cores`) and scaled by ``ref_cores / cores`` on other machines (:func:`machine_scales`),
+    so that a run on a machine type the fit saw rarely or never (montage's 96-core machines, which put
+    jobs through several times faster than its 48-core ones) is not charged the usual machine's per-job
+    costs. Where every machine has the same cores nothing changes."""
     unknown = sorted(set(exclude) - set(PARAM_NAMES))
     if unknown:  # a misspelt name would silently exclude nothing
         raise ValueError(f"unknown replay mechanism(s) {', '.join(unknown)}; known: {', '.join(PARAM_NAMES)}")
@@ -261,6 +287,7 @@ def fit_replay(
     compiled = [(_compile(t), float(t.makespan_s)) for t in usable]
     # the queue-length term is fitted on queues no longer than the largest run: beyond, it stays flat
     qcap = float(max(len(t.tasks) for t in usable)) if cap_queue else math.inf
+    ref = usual_cores(usable) if scale_cores else 0.0
     fixed_k = PARAM_NAMES.index("fixed_s")
     if not bytes_track_tasks(usable):
         prefer_bytes_within = 0.0
@@ -270,7 +297,7 @@ def fit_replay(
             x = base.copy()
             x[active] = np.clip(sub, _LOW[active] - 1, _HIGH[active] + 1)
             vec = np.exp(x)
-            return float(np.mean([abs(_simulate(c, vec, qcap) - mk) / mk for c, mk in compiled]))
+            return float(np.mean([abs(_simulate(c, vec, qcap, ref) - mk) / mk for c, mk in compiled]))
 
         return objective
 
@@ -337,6 +364,7 @@ def fit_replay(
     return ReplayParams(
         **{n: float(v) for n, v in zip(PARAM_NAMES, vec, strict=True)},
         queue_cap=qcap if math.isfinite(qcap) else 0.0,
+        ref_cores=ref,
         fit=FitInfo(
             samples=len(usable),
             mape=best,
@@ -348,6 +376,13 @@ def fit_replay(
             ],
         ),
     )
+
+
+def usual_cores(traces: Sequence[Trace]) -> float:
+    """The most common core count among the traces' machines (the smaller on a tie; 0 without machines):
+    the machine type the per-machine costs are fitted for."""
+    counts = Counter(n for t in traces for n in t.machines.values())
+    return float(min(counts, key=lambda n: (-counts[n], n))) if counts else 0.0
 
 
 def _simplex(x0: np.ndarray, active: list[int]) -> np.ndarray:
@@ -444,7 +479,11 @@ def fit_replay_groups(
             if k not in out and "/" not in k:
                 app = g[0].application
                 src = out[app]
-                copy = ReplayParams(**{n: getattr(src, n) for n in PARAM_NAMES}, queue_cap=src.queue_cap)
+                copy = ReplayParams(
+                    **{n: getattr(src, n) for n in PARAM_NAMES},
+                    queue_cap=src.queue_cap,
+                    ref_cores=src.ref_cores,
+                )
                 copy.fit = FitInfo(
                     src.fit.samples, None, src.fit.mape, "pooled", [f"same as {app} (its only application)"]
                 )

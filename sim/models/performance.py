@@ -289,6 +289,9 @@ class ReplayParams:
     shared_bytes_per_s: float = 1e30
     fixed_s: float = 0.0
     queue_cap: float = 0.0  # the queue-length term counts at most this many waiting tasks (0: no cap)
+    # machine_dispatch_s, overhead_s and slot_hold_s are those of a machine of this many cores; on one of
+    # c cores they are ref_cores / c times as long (0: the same on every machine)
+    ref_cores: float = 0.0
     fit: FitInfo = field(default_factory=FitInfo)
 
 

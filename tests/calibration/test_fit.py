@@ -147,7 +147,9 @@ def test_unusable_samples_are_skipped_and_counted() -> None:
 
 def test_models_file_round_trip(tmp_path) -> None:
     models, _ = fit_models(synthetic_records(40, seed=7))
-    models.replay["pegasus/montage"] = ReplayParams(dispatch_s=1.5, overhead_s=3.0, fixed_s=60.0)
+    models.replay["pegasus/montage"] = ReplayParams(
+        dispatch_s=1.5, overhead_s=3.0, fixed_s=60.0, ref_cores=48.0
+    )
     path = tmp_path / "m.json"
     models.save(path)
     loaded = PerformanceModels.load(path)
@@ -158,6 +160,7 @@ def test_models_file_round_trip(tmp_path) -> None:
         assert loaded.transfer_ms(1e6, 2048, sla) == pytest.approx(models.transfer_ms(1e6, 2048, sla))
         assert loaded.startup_ms(2048, "warm", sla) == pytest.approx(models.startup_ms(2048, "warm", sla))
     assert loaded.replay["pegasus/montage"].overhead_s == 3.0
+    assert loaded.replay["pegasus/montage"].ref_cores == 48.0
     assert loaded.exec["resize"].fit.samples == 40
     assert loaded.to_json() == models.to_json()
     # default models (nothing calibrated) still load and predict

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from calibration.replay import PLAIN, bytes_track_tasks, fit_replay, params_for, replay
+from calibration.replay import (
+    PLAIN,
+    bytes_track_tasks,
+    fit_replay,
+    machine_scales,
+    params_for,
+    replay,
+    usual_cores,
+)
 from calibration.traces import Trace, TraceTask, load_trace
 from sim.models.performance import PerformanceModels, ReplayParams
 
@@ -24,6 +32,13 @@ def bag(n: int, cores: int, nbytes: int, runtime: float = 10.0) -> Trace:
     """``n`` independent tasks that each read and write ``nbytes``: bytes per task the same at any ``n``."""
     tasks = [TraceTask(f"t{i}", "work", runtime, nbytes, nbytes, "m") for i in range(n)]
     return Trace("bag", "bag-1.json", "test", "test/bag", tasks, {"m": cores}, None)
+
+
+def spread(n: int, machines: dict[str, int], runtime: float = 10.0) -> Trace:
+    """``n`` independent tasks dealt round-robin over ``machines`` (name -> cores)."""
+    names = list(machines)
+    tasks = [TraceTask(f"t{i}", "work", runtime, 100, 100, names[i % len(names)]) for i in range(n)]
+    return Trace("spread", "spread-1.json", "test", "test/spread", tasks, dict(machines), None)
 
 
 def test_plain_replay_is_list_scheduling() -> None:
@@ -148,3 +163,36 @@ def test_the_queue_term_is_not_extrapolated_beyond_the_longest_fitted_queue() ->
     big = fork_join(256, 512)
     assert replay(big, capped) == pytest.approx(replay(big, truth), rel=0.1)
     assert replay(big, uncapped) > 1.5 * replay(big, truth)
+
+
+def test_per_machine_costs_scale_with_the_machines_cores() -> None:
+    """``ref_cores``: a machine with twice the cores pays half the per-machine costs; a machine of the
+    reference size, or a trace whose machines' cores are unknown, pays them unscaled."""
+    assert machine_scales([48, 96, 24, 0], 48.0) == [1.0, 0.5, 2.0, 1.0]
+    assert machine_scales([48, 96], 0.0) == [1.0, 1.0]  # no reference: no scaling
+    t = spread(32, {"a": 8})
+    for kw in ({"slot_hold_s": 5.0}, {"overhead_s": 5.0}, {"machine_dispatch_s": 2.0}):
+        same = replay(t, ReplayParams(**kw, ref_cores=8))
+        assert same == pytest.approx(replay(t, ReplayParams(**kw))), kw
+        assert replay(t, ReplayParams(**kw, ref_cores=4)) < same, kw  # an 8-core machine, costs of 4 cores
+    assert usual_cores([spread(4, {"a": 4, "b": 4}), spread(4, {"c": 8})]) == 4
+    assert usual_cores([spread(4, {"a": 4}), spread(4, {"c": 8})]) == 4  # a tie: the smaller
+
+
+def test_a_fit_on_the_usual_machines_extrapolates_to_a_bigger_machine_type() -> None:
+    """The truth: a slot held 20 s after each task on a 4-core machine, 10 s on an 8-core one (its
+    per-job work is twice as fast). Fitted on three runs on 4-core machines and one on an 8-core one,
+    the fit (reference: 4 cores, the usual machine) predicts a run on two 8-core machines; with the
+    costs the same on every machine (``scale_cores=False``) it over-predicts that run."""
+    truth = ReplayParams(slot_hold_s=20.0, fixed_s=30.0, ref_cores=4)
+    runs = [spread(n, {"a": 4, "b": 4}) for n in (16, 32, 64)] + [spread(48, {"c": 8})]
+    for t in runs:
+        t.makespan_s = replay(t, truth)
+    scaled = fit_replay(runs, effort=1.0)
+    assert scaled.ref_cores == 4
+    assert scaled.fit.mape < 0.03
+    flat = fit_replay(runs, effort=1.0, scale_cores=False)
+    assert flat.ref_cores == 0
+    big = spread(128, {"c": 8, "d": 8})
+    assert replay(big, scaled) == pytest.approx(replay(big, truth), rel=0.05)
+    assert replay(big, flat) > 1.15 * replay(big, truth)
