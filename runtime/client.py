@@ -126,6 +126,7 @@ def make_launcher(
     if kind == "process":
         from runtime.launchers.process_launcher import ProcessLauncher
 
+        pool.pop("cpu_period_us", None)  # process workers have no CPU quota to shape
         return ProcessLauncher(redis_url, run_id, **pool)
     if kind == "docker":
         return _docker_launcher(redis_url, run_id, requirements, **pool)
@@ -694,6 +695,7 @@ def run_workflow(
     store_metrics: bool = True,
     run_id: str | None = None,
     requirements_file: str | Path | None = None,
+    cpu_period_us: int | None = None,
 ) -> RunReport:
     """Run ``wf`` (a workflow, or a known type like ``"tree_reduction:leaves=64"``) for real.
 
@@ -706,6 +708,9 @@ def run_workflow(
     plus those of ``requirements_file``: a Docker launcher made here runs them in a derived image (see
     :mod:`runtime.req_image`); a process launcher needs them installed in this interpreter. Conflicting
     or missing requirements raise :class:`~runtime.requirements.RequirementsError` before anything starts.
+
+    ``cpu_period_us`` is the CFS period of a Docker launcher made here (default
+    :data:`~runtime.launchers.docker_launcher.DEFAULT_CPU_PERIOD_US`; 0 = Docker's ``--cpus``).
     """
     if isinstance(wf, str):
         from sim.workflow.library import load_workflow
@@ -745,6 +750,7 @@ def run_workflow(
             started,
             heartbeat_timeout_s,
             requirements,
+            cpu_period_us,
         )
     finally:
         if own_server is not None:
@@ -765,6 +771,7 @@ def _run(
     started: float,
     heartbeat_timeout_s: float = 60.0,
     requirements: RequirementSet | None = None,
+    cpu_period_us: int | None = None,
 ) -> RunReport:
     from sim.engine.simulator import workflow_type
 
@@ -802,6 +809,7 @@ def _run(
                     keep_alive_s=keep_alive_s,
                     max_workers=max_workers,
                     acquire_timeout=timeout_s,
+                    **({"cpu_period_us": cpu_period_us} if cpu_period_us is not None else {}),
                 )
             else:
                 lch = launcher  # type: ignore[assignment]

@@ -14,8 +14,14 @@ from typing import Any
 import pytest
 
 from runtime import image
+from runtime.client import make_launcher
 from runtime.launchers import DIAGNOSTIC_COMMAND, cpus_for_memory
-from runtime.launchers.docker_launcher import DockerLauncher, remove_containers
+from runtime.launchers.docker_launcher import (
+    DEFAULT_CPU_PERIOD_US,
+    DockerLauncher,
+    cpu_limits,
+    remove_containers,
+)
 from runtime.services import RedisServer
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -27,6 +33,38 @@ def test_cpus_rule() -> None:
     assert cpus_for_memory(2048) == 1.14
     assert cpus_for_memory(4096) == 2.29
     assert cpus_for_memory(16384) == 6.0
+
+
+def test_cpu_limits_short_period_quota_arithmetic() -> None:
+    """The share as a CFS quota over a short period; the label's CPUs are the quota's, not the request's."""
+    assert DEFAULT_CPU_PERIOD_US == 5_000
+    assert cpu_limits(0.57) == ({"cpu_period": 5_000, "cpu_quota": 2_850}, 0.57)
+    assert cpu_limits(1.14, 10_000) == ({"cpu_period": 10_000, "cpu_quota": 11_400}, 1.14)
+    # rounded to the nearest µs: 0.12344 x 10 ms = 1234.4 µs -> 1234, 0.12346 -> 1235
+    assert cpu_limits(0.12344, 10_000)[0]["cpu_quota"] == 1_234
+    assert cpu_limits(0.12346, 10_000)[0]["cpu_quota"] == 1_235
+    limits, applied = cpu_limits(0.66667, 1_500)
+    assert limits == {"cpu_period": 1_500, "cpu_quota": 1_000} and applied == 1_000 / 1_500
+    # the kernel's 1 ms minimum quota: a small share lengthens the period instead of getting more CPU
+    assert cpu_limits(0.07) == ({"cpu_period": 14_286, "cpu_quota": 1_000}, 1_000 / 14_286)
+    assert cpu_limits(0.05) == ({"cpu_period": 20_000, "cpu_quota": 1_000}, 0.05)
+    assert cpu_limits(0.2) == ({"cpu_period": 5_000, "cpu_quota": 1_000}, 0.2)  # just enough
+    assert cpu_limits(0.01, 1_000) == ({"cpu_period": 100_000, "cpu_quota": 1_000}, 0.01)
+    # more CPUs than one period's worth: the quota spans several cores
+    assert cpu_limits(6.0) == ({"cpu_period": 5_000, "cpu_quota": 30_000}, 6.0)
+    # 0: Docker's --cpus (the kernel's 100 ms period), as before
+    assert cpu_limits(0.57, 0) == ({"nano_cpus": 570_000_000}, 0.57)
+    for bad_period in (-1, 999, 1_000_001):
+        with pytest.raises(ValueError, match="cpu period"):
+            cpu_limits(0.57, bad_period)
+    with pytest.raises(ValueError, match="positive"):
+        cpu_limits(0.0)
+
+
+def test_launcher_rejects_a_bad_period_before_starting() -> None:
+    """Checked before the engine is asked anything (the client here would fail any call)."""
+    with pytest.raises(ValueError, match="cpu period"):
+        DockerLauncher("redis://127.0.0.1:1", client=object(), cpu_period_us=500)  # type: ignore[arg-type]
 
 
 def test_image_tag_is_content_addressed(tmp_path: Path) -> None:
@@ -73,7 +111,9 @@ def test_container_limits_labels_and_network(
         host = c.attrs["HostConfig"]
         assert c.name == lease.worker_id and c.name.startswith(f"plansim-{launcher.run_id}-")
         assert c.labels["plansim.run"] == launcher.run_id and c.labels["plansim.memory"] == "1024"
-        assert host["NanoCpus"] == 570_000_000
+        # 0.57 CPU as a quota over a 5 ms period, not --cpus (whose period is the kernel's 100 ms)
+        assert (host["CpuPeriod"], host["CpuQuota"], host["NanoCpus"]) == (5_000, 2_850, 0)
+        assert c.labels["plansim.cpus"] == "0.57"
         assert host["Memory"] == 1024 * 1024 * 1024
         assert host["NetworkMode"] == "host"
         assert c.attrs["Config"]["User"] == "10001:10001"
@@ -81,9 +121,37 @@ def test_container_limits_labels_and_network(
         ncpu = launcher.host_cpus
         big_mb = int(1792 * (ncpu + 1))
         big = docker_client.containers.get(launcher.acquire(big_mb).container_id)
-        assert big.attrs["HostConfig"]["NanoCpus"] == min(cpus_for_memory(big_mb), ncpu) * 1e9
+        assert big.attrs["HostConfig"]["CpuQuota"] == min(cpus_for_memory(big_mb), ncpu) * 5_000
+        assert float(big.labels["plansim.cpus"]) == ncpu
         assert float(big.labels["plansim.cpus-requested"]) == cpus_for_memory(big_mb)
         launcher.release(lease)
+
+
+def test_cpu_period_setting_applied_and_read_back_by_the_worker(
+    docker_client: Any, worker_image: str, redis_server: RedisServer
+) -> None:
+    """The period reaches the container's cgroup, whose quota/period the worker reports as its CPUs."""
+    script = (
+        "from pathlib import Path; from runtime.cpu_meter import cpu_limit; "
+        "d = Path('/sys/fs/cgroup/cpu'); "
+        "print((d / 'cpu.cfs_period_us').read_text().strip() if d.exists() else '-', cpu_limit())"
+    )
+    for period, expect in ((10_000, (10_000, 5_700, 0)), (0, (0, 0, 570_000_000))):
+        # through run_workflow's launcher factory, as a real run makes it
+        with make_launcher(
+            "docker", redis_server.url, image=worker_image, command=DIAGNOSTIC_COMMAND, cpu_period_us=period
+        ) as launcher:
+            assert launcher.cpu_period_us == period  # type: ignore[attr-defined]
+            c = docker_client.containers.get(launcher.acquire(1024).container_id)
+            host = c.attrs["HostConfig"]
+            assert (host["CpuPeriod"], host["CpuQuota"], host["NanoCpus"]) == expect
+            assert c.labels["plansim.cpus"] == "0.57"
+            code, out = c.exec_run(["python3", "-c", script])
+            assert code == 0, out
+            cgroup_period, seen_cpus = out.decode().split()
+            assert float(seen_cpus) == pytest.approx(0.57)
+            if cgroup_period != "-":  # cgroup v1 (this host); v2 has cpu.max instead
+                assert int(cgroup_period) == (period or 100_000)
 
 
 def test_rejects_root_user(redis_server: RedisServer, docker_client: Any, worker_image: str) -> None:
