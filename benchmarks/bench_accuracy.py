@@ -40,7 +40,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from runtime.launchers.docker_launcher import DEFAULT_CPU_PERIOD_US, cpu_limits
+from runtime.launchers.base import DEFAULT_CPU_PERIOD_US, cpu_limits  # (no docker package needed)
 from sim.compare.validate import validate
 from sim.engine.platform import DEFAULT
 from sim.models.records import RunRecord, write_jsonl
@@ -214,6 +214,8 @@ def main() -> None:
         periods = [int(p) for p in args.cpu_period_us.split(",") if p.strip()]
         for period in periods:
             cpu_limits(1.0, period)
+        if not periods:
+            raise ValueError("give at least one period")
     except ValueError as exc:
         raise SystemExit(f"error: --cpu-period-us {args.cpu_period_us}: {exc}") from None
     console = Console()
@@ -222,6 +224,9 @@ def main() -> None:
     if unsized:
         console.print(f"[yellow]no benchmark size (not measured): {', '.join(unsized)}[/]")
     launcher = pick_launcher(args.launcher, console)
+    if launcher != "docker" and len(periods) > 1:  # local processes have no CPU quota: one run per cell
+        console.print("[yellow]--cpu-period-us: the process launcher has no CPU period; one run per cell[/]")
+        periods = periods[:1]
     memory = [int(m) for m in args.memory.split(",")]
     types = [t for t in args.types.split(",") if t]
     missing = [t for t in types if t not in sizes]

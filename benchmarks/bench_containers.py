@@ -26,7 +26,7 @@ and, on one running container, the two ways of handing a job to it:
 * **Redis hand-off** - RPUSH of the job envelope, BLPOP in the worker, handler, RPUSH of the done record,
   BLPOP in the launcher (the design plansim uses).
 
-Start-up latency depends on the CPU share: ``--cpus`` is ``memory/1792``, so small workers import
+Start-up latency depends on the CPU share: ``memory/1792`` CPUs (a CFS quota, see runtime.launchers.docker_launcher), so small workers import
 Python packages slowly. 1792 MB is one full vCPU.
 """
 

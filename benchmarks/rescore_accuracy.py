@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import re
 import statistics
 import sys
 from dataclasses import replace
@@ -47,7 +48,10 @@ def rescore(
 ) -> dict | None:
     """One recorded cell, re-predicted; None when its name is no known cell or it holds fewer than two
     real runs."""
-    cell = next(((t, p) for t in SIZE_SETS["small"] for p in PLANNERS if path.stem == f"{t}-{p}"), None)
+    stem = re.sub(
+        r"-cfs\d+$", "", path.stem
+    )  # bench_accuracy --cpu-period-us A,B names cells TYPE-PLANNER-cfsN
+    cell = next(((t, p) for t in SIZE_SETS["small"] for p in PLANNERS if stem == f"{t}-{p}"), None)
     if cell is None:
         return None
     wtype, planner = cell

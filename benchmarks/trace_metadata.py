@@ -25,8 +25,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench_calibration import DATA, split  # noqa: E402
 from cv_replay import select_folders  # noqa: E402
 
-from calibration.replay import fit_replay, replay  # noqa: E402
+from calibration.replay import fit_replay_groups, params_for, replay  # noqa: E402
 from calibration.traces import load_trace  # noqa: E402
+from sim.models.performance import PerformanceModels  # noqa: E402
 
 
 def machine_types(path: Path) -> tuple[int, Counter, list[float]]:
@@ -51,6 +52,7 @@ def machine_types(path: Path) -> tuple[int, Counter, list[float]]:
 
 
 def describe(files: list[Path]) -> str:
+    """One line for a set of trace files: how many, their task counts, machine types and clock readings."""
     sizes, types, mhz = [], Counter(), []
     for p in files:
         n, t, s = machine_types(p)
@@ -65,13 +67,16 @@ def describe(files: list[Path]) -> str:
 
 
 def residuals(folder: str) -> None:
+    """Each development run's replay error, with the parameters the benchmark would use for it: one
+    set per application (a folder may hold several, e.g. nextflow), fitted on the folder's development
+    runs."""
     dev = [t for t in (load_trace(p) for p in split(DATA / folder)[0]) if t.makespan_s and t.tasks]
-    params = fit_replay(dev)
-    print(f"    fitted on {len(dev)} development runs: {params.fit.notes[0]}")
+    models = PerformanceModels(replay=fit_replay_groups(dev, pooled=False))
+    print(f"    fitted on {len(dev)} development runs, {len(models.replay)} parameter set(s)")
     for t in sorted(dev, key=lambda t: (sorted(t.machines.values()), len(t.tasks))):
         types = Counter(f"{c}c" for c in t.machines.values())
         kinds = " ".join(f"{v}x{k}" for k, v in sorted(types.items()))
-        err = replay(t, params) / t.makespan_s - 1
+        err = replay(t, params_for(models, t)[1]) / t.makespan_s - 1
         print(f"    {Path(t.path).name[:44]:44s} tasks {len(t.tasks):5d}  {kinds:10s} error {err:+7.1%}")
 
 

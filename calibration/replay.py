@@ -93,7 +93,9 @@ class _Compiled:
     children: list[list[int]]
     nparents: list[int]
     cores: list[int]  # per machine index; the last entry is the pool for tasks without a machine
-    machine_cores: list[int]  # as ``cores``, but 0 for the pool (its machine type is unknown)
+    machine_cores: list[
+        int
+    ]  # as ``cores``, but 0 where the type is unknown: the pool, a machine without cores
     nmachines: int  # machines that ran at least one task (0: the trace does not say)
 
 
@@ -114,7 +116,7 @@ def _compile(trace: Trace) -> _Compiled:
         children=[list(t.children) for t in trace.tasks],
         nparents=[len(t.parents) for t in trace.tasks],
         cores=[trace.machines[n] for n in names] + [max(1, trace.cores)],
-        machine_cores=[trace.machines[n] for n in names] + [0],
+        machine_cores=[0 if n in trace.unknown_cores else trace.machines[n] for n in names] + [0],
         nmachines=machines_used(trace),
     )
     if len(_CACHE) > 512:
@@ -496,9 +498,10 @@ def usual_machines(traces: Sequence[Trace]) -> float:
 
 
 def usual_cores(traces: Sequence[Trace]) -> float:
-    """The most common core count among the traces' machines (the smaller on a tie; 0 without machines):
-    the machine type the per-machine costs are fitted for."""
-    counts = Counter(n for t in traces for n in t.machines.values())
+    """The most common core count among the traces' machines (the smaller on a tie; 0 without machines;
+    machines whose trace gives no core count are left out): the machine type the per-machine costs are
+    fitted for."""
+    counts = Counter(n for t in traces for m, n in t.machines.items() if m not in t.unknown_cores)
     return float(min(counts, key=lambda n: (-counts[n], n))) if counts else 0.0
 
 

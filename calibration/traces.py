@@ -51,8 +51,9 @@ class Trace:
     system: str
     application: str
     tasks: list[TraceTask]
-    machines: dict[str, int]  # node name -> cores
+    machines: dict[str, int]  # node name -> cores (1 when the trace does not say: one slot)
     makespan_s: float | None
+    unknown_cores: frozenset[str] = frozenset()  # machines whose core count the trace does not give
 
     @property
     def cores(self) -> int:
@@ -68,9 +69,13 @@ def application_of(path: str | Path, system: str) -> str:
     return f"{system}/{family}"
 
 
-def _cores(machine: dict[str, Any]) -> int:
-    cores = (machine.get("cpu") or {}).get("coreCount") or machine.get("cores") or 1
-    return max(1, int(cores)) if isinstance(cores, (int, float)) and math.isfinite(cores) else 1
+def _core_count(machine: dict[str, Any]) -> int | None:
+    """The machine's cores, or None when the trace does not give a usable count (WfFormat makes
+    ``cpu.coreCount`` optional)."""
+    cores = (machine.get("cpu") or {}).get("coreCount") or machine.get("cores")
+    if isinstance(cores, bool) or not isinstance(cores, (int, float)) or not math.isfinite(cores):
+        return None
+    return max(1, int(cores))
 
 
 def load_trace(path: str | Path) -> Trace:
@@ -85,7 +90,9 @@ def load_trace(path: str | Path) -> Trace:
         raise TraceError(msg if str(path) in msg else f"{path}: {msg}") from None
     runtime_system = wf.meta.get("runtimeSystem")
     system = str((runtime_system or {}).get("name") if isinstance(runtime_system, dict) else "") or "unknown"
-    machines = {name: _cores(m) for name, m in wf.machines.items()}
+    counts = {name: _core_count(m) for name, m in wf.machines.items()}
+    machines = {name: n or 1 for name, n in counts.items()}
+    unknown = frozenset(name for name, n in counts.items() if n is None)
     specs = wf.tasks
     index = {tid: i for i, tid in enumerate(specs)}
     tasks: list[TraceTask] = []
@@ -115,6 +122,7 @@ def load_trace(path: str | Path) -> Trace:
         tasks,
         machines,
         makespan / 1000.0 if makespan else None,
+        unknown,
     )
 
 

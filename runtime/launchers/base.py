@@ -35,6 +35,7 @@ import atexit
 import contextlib
 import itertools
 import logging
+import math
 import os
 import signal
 import threading
@@ -65,6 +66,8 @@ __all__ = [
     "WorkerDied",
     "WorkerInfo",
     "WorkerStartError",
+    "DEFAULT_CPU_PERIOD_US",
+    "cpu_limits",
     "cpus_for_memory",
 ]
 
@@ -72,6 +75,36 @@ log = logging.getLogger(__name__)
 
 #: Runs the worker with the built-in diagnostic handler (tests, benchmarks) instead of the real one.
 DIAGNOSTIC_COMMAND = ["python3", "-m", "runtime.docker_worker.entry"]
+
+
+# CFS bandwidth period of the workers: short, so a fractional-CPU worker gets its share smoothly, as the
+# simulator assumes (see runtime.launchers.docker_launcher); the kernel accepts 1 ms to 1 s.
+DEFAULT_CPU_PERIOD_US = 5_000
+MIN_CPU_US = 1_000  # the kernel's smallest cfs_period_us and cfs_quota_us
+MAX_CPU_PERIOD_US = 1_000_000
+
+
+def cpu_limits(cpus: float, period_us: int = DEFAULT_CPU_PERIOD_US) -> tuple[dict[str, int], float]:
+    """The Docker SDK arguments that give a container ``cpus`` CPUs, and the CPUs they really apply.
+
+    With ``period_us`` 0: ``nano_cpus`` (Docker's ``--cpus``, the kernel's 100 ms period). Otherwise
+    ``cpu_period``/``cpu_quota`` with ``quota = round(cpus * period)``. The kernel refuses a quota under
+    1 ms, so a share too small for the period gets a longer period instead (0.05 CPU at 10 ms would need
+    a 0.5 ms quota: it gets 20 ms / 1 ms) rather than more CPU than asked; at 5 ms that is every worker
+    under 0.2 CPU (358 MB).
+    """
+    if cpus <= 0:
+        raise ValueError(f"cpus must be positive, got {cpus}")
+    if isinstance(period_us, bool) or not isinstance(period_us, int):
+        raise ValueError(f"cpu period must be a whole number of µs, got {period_us!r}")
+    if period_us == 0:
+        nano = int(round(cpus * 1e9))
+        return {"nano_cpus": nano}, nano / 1e9
+    if not MIN_CPU_US <= period_us <= MAX_CPU_PERIOD_US:
+        raise ValueError(f"cpu period must be 0 (Docker's --cpus) or {MIN_CPU_US}-{MAX_CPU_PERIOD_US} µs")
+    period = min(MAX_CPU_PERIOD_US, max(period_us, math.ceil(MIN_CPU_US / cpus)))
+    quota = max(MIN_CPU_US, round(cpus * period))
+    return {"cpu_period": period, "cpu_quota": quota}, quota / period
 
 
 def cpus_for_memory(memory_mb: int) -> float:

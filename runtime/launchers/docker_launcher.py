@@ -11,9 +11,9 @@ Each worker is one container of the plansim worker image:
   5000)``, :func:`cpu_limits`) rather than ``--cpus`` (``nano_cpus``), which keeps the kernel's default
   100 ms period. Within one period a container may burn its whole quota at the speed of every host core,
   then waits for the next period: with 100 ms a 0.57-vCPU worker runs a burst of calls (up to 57 ms of
-  CPU) on 2 cores at once, faster than its share, and a longer burst stalls for tens of ms. The simulator
-  shares a worker's CPUs smoothly (:mod:`sim.engine.cpu`); a short period is that at the scale of a few
-  ms. Measured 2026-11-29 (``benchmarks/results/accuracy.md``): 4-8 threads of 4.8 ms of CPU in a 1024 MB
+  CPU) on 2 cores at once, faster than its share (a longer burst would then stall for the rest of the
+  period; at these task sizes that was not observed). The simulator shares a worker's CPUs smoothly
+  (:mod:`sim.engine.cpu`); a short period is that at the scale of a few ms. Measured 2026-11-29 (``benchmarks/results/accuracy.md``): 4-8 threads of 4.8 ms of CPU in a 1024 MB
   container finish at 0.62-0.79 of the fluid time ``threads x CPU / 0.57`` with 100 ms (never throttled),
   0.86-0.90 with 10 ms, 0.96-0.99 with 5 ms; on the accuracy benchmark's large instances the per-task
   execution error fell from 48-52% to 34-35% and its run-to-run spread from 51-53% to 31-35% (small
@@ -30,46 +30,25 @@ the hand-off costs one RPUSH instead of an exec round trip plus a fresh interpre
 from __future__ import annotations
 
 import contextlib
-import math
 from typing import Any
 
 import docker
 import docker.errors
 from docker.models.containers import Container
 
-from runtime.launchers.base import PooledLauncher, WorkerStartError, cpus_for_memory
+from runtime.launchers.base import (
+    DEFAULT_CPU_PERIOD_US,
+    PooledLauncher,
+    WorkerStartError,
+    cpu_limits,
+    cpus_for_memory,
+)
 
 __all__ = ["DEFAULT_CPU_PERIOD_US", "DockerLauncher", "cpu_limits", "remove_containers"]
 
 RUN_LABEL = "plansim.run"
 MEMORY_LABEL = "plansim.memory"
 WORKER_USER = "10001:10001"
-# CFS bandwidth period of the workers: short, so a fractional-CPU worker gets its share smoothly, as the
-# simulator assumes (see the module docstring); the kernel accepts 1 ms to 1 s.
-DEFAULT_CPU_PERIOD_US = 5_000
-MIN_CPU_US = 1_000  # the kernel's smallest cfs_period_us and cfs_quota_us
-MAX_CPU_PERIOD_US = 1_000_000
-
-
-def cpu_limits(cpus: float, period_us: int = DEFAULT_CPU_PERIOD_US) -> tuple[dict[str, int], float]:
-    """The Docker SDK arguments that give a container ``cpus`` CPUs, and the CPUs they really apply.
-
-    With ``period_us`` 0: ``nano_cpus`` (Docker's ``--cpus``, the kernel's 100 ms period). Otherwise
-    ``cpu_period``/``cpu_quota`` with ``quota = round(cpus * period)``. The kernel refuses a quota under
-    1 ms, so a share too small for the period gets a longer period instead (0.05 CPU at 10 ms would need
-    a 0.5 ms quota: it gets 20 ms / 1 ms) rather than more CPU than asked; at 5 ms that is every worker
-    under 0.2 CPU (358 MB).
-    """
-    if cpus <= 0:
-        raise ValueError(f"cpus must be positive, got {cpus}")
-    if period_us == 0:
-        nano = int(round(cpus * 1e9))
-        return {"nano_cpus": nano}, nano / 1e9
-    if not MIN_CPU_US <= period_us <= MAX_CPU_PERIOD_US:
-        raise ValueError(f"cpu period must be 0 (Docker's --cpus) or {MIN_CPU_US}-{MAX_CPU_PERIOD_US} µs")
-    period = min(MAX_CPU_PERIOD_US, max(period_us, math.ceil(MIN_CPU_US / cpus)))
-    quota = max(MIN_CPU_US, round(cpus * period))
-    return {"cpu_period": period, "cpu_quota": quota}, quota / period
 
 
 def default_image(client: docker.DockerClient) -> str:
@@ -137,7 +116,7 @@ class DockerLauncher(PooledLauncher):
         super().__init__(redis_url, run_id, **pool)
 
     def cpus(self, memory_mb: int) -> float:
-        """The ``--cpus`` a worker of ``memory_mb`` MB gets on this engine."""
+        """The CPUs a worker of ``memory_mb`` MB gets on this engine (applied by :func:`cpu_limits`)."""
         return max(0.01, min(cpus_for_memory(memory_mb), float(self.host_cpus)))
 
     def _start_worker(self, worker_id: str, memory_mb: int, env: dict[str, str]) -> tuple[Any, str]:

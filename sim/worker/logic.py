@@ -435,6 +435,9 @@ class _Nowhere:
     def __repr__(self) -> str:
         return "NOWHERE"
 
+    def __reduce__(self) -> str:
+        return "NOWHERE"  # pickled and copied as the module's one instance
+
 
 NOWHERE: Any = _Nowhere()
 

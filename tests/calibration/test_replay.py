@@ -269,3 +269,21 @@ def test_the_machine_exponent_is_not_added_where_machines_do_not_matter() -> Non
     for t in runs:
         t.makespan_s = replay(t, truth)
     assert "machines_exp" not in fit_replay(runs, effort=1.0, scale_machines=True).fit.notes[0]
+
+
+def test_a_machine_without_a_core_count_is_one_slot_and_never_scaled() -> None:
+    """WfFormat makes ``cpu.coreCount`` optional: such a machine runs one task at a time, and its
+    per-machine costs are left as fitted (scaling them by ``ref_cores / 1`` would charge a 48-core fit's
+    costs 48 times over)."""
+    from dataclasses import replace as dc_replace
+
+    from calibration.traces import _core_count
+
+    assert _core_count({"cpu": {"coreCount": 48}}) == 48
+    assert _core_count({"cpu": {}}) is None and _core_count({"cores": float("nan")}) is None
+    unknown = dc_replace(spread(8, {"a": 1}), unknown_cores=frozenset({"a"}))
+    known = spread(8, {"a": 1})
+    fitted_on_4 = ReplayParams(slot_hold_s=5.0, ref_cores=4)
+    assert replay(unknown, fitted_on_4) == pytest.approx(replay(unknown, ReplayParams(slot_hold_s=5.0)))
+    assert replay(known, fitted_on_4) > replay(known, ReplayParams(slot_hold_s=5.0))  # a real 1-core machine
+    assert usual_cores([unknown, spread(4, {"b": 8})]) == 8

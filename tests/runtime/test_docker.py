@@ -54,7 +54,7 @@ def test_cpu_limits_short_period_quota_arithmetic() -> None:
     assert cpu_limits(6.0) == ({"cpu_period": 5_000, "cpu_quota": 30_000}, 6.0)
     # 0: Docker's --cpus (the kernel's 100 ms period), as before
     assert cpu_limits(0.57, 0) == ({"nano_cpus": 570_000_000}, 0.57)
-    for bad_period in (-1, 999, 1_000_001):
+    for bad_period in (-1, 999, 1_000_001, 5_000.0, True, None):  # Docker refuses a float period
         with pytest.raises(ValueError, match="cpu period"):
             cpu_limits(0.57, bad_period)
     with pytest.raises(ValueError, match="positive"):

@@ -24,7 +24,9 @@ def test_container_records_crowding_allowance_and_logs(redis_server, docker_clie
     assert rep.launcher == "docker" and rep.keys_left == 0
     for t in tasks:
         assert t.memory_mb == 1024
-        assert t.cpu_limit == cpus_for_memory(1024)  # the container's --cpus, read from its cgroup
+        assert t.cpu_limit == cpus_for_memory(
+            1024
+        )  # the container's CFS quota / period, read from its cgroup
     burns = [t for t in tasks if t.function == "burn"]
     assert len(burns) == 3 and all(1.8 < t.concurrency <= 3.0 + 1e-9 and t.cpu_share < 0.56 for t in burns)
     # exec_ms is the meter's interval, placed by exec_start_ms: the three calls' intervals give each

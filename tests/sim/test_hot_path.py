@@ -194,3 +194,15 @@ def test_in_edges_name_every_parent_in_graph_order_with_its_edge_size():
     assert sizes.edge_bytes == {(u, v): d["bytes"] for u, v, d in wf.graph.edges(data=True)}
     plan = get_planner("wukong").plan(wf)
     assert PlanView(plan).in_edges == sizes.in_edges  # the view's own, read from the graph
+
+
+def test_keep_on_sentinel_survives_pickle_and_copy() -> None:
+    """``NOWHERE`` (a task whose children do not all run on one planned worker) stays the module's one
+    instance through pickle and deepcopy, so copied views compare equal to the originals."""
+    import copy
+    import pickle
+
+    from sim.worker.logic import NOWHERE
+
+    assert pickle.loads(pickle.dumps(NOWHERE)) is NOWHERE
+    assert copy.deepcopy({"t": NOWHERE})["t"] is NOWHERE
