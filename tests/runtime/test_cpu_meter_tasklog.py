@@ -66,14 +66,16 @@ def test_overlapping_cpu_bound_calls_are_timed_over_the_meters_interval() -> Non
 
     def task() -> tuple[object, CallTimes]:
         ready.wait()  # the three threads exist (a loaded host can start them late): they start together
-        return timed_call(_spin, (30.0,), None, meter)
+        return timed_call(_spin, (100.0,), None, meter)
 
     async def main() -> list[tuple[object, CallTimes]]:
         return await asyncio.gather(*[asyncio.to_thread(task) for _ in range(3)])
 
     times = [t for _, t in asyncio.run(main())]
+    # The calls overlapped (else the test proves nothing). Not asserted per call: on a busy host the OS may
+    # run one thread's whole call before another gets a core (seen once with 30 ms calls: 1.00, alone).
+    assert max(t.crowding.concurrency for t in times) > 1.05, times
     for t, timeline in zip(times, _timeline_concurrency(times), strict=True):
-        assert t.crowding.concurrency > 1.05, t
         assert t.exec_ms == pytest.approx((t.crowding.end - t.crowding.start) * 1000.0)
         assert t.crowding.concurrency == pytest.approx(timeline, abs=0.01), (t, timeline)
         assert t.exec_ms >= t.cpu_ms - 1.0  # the GIL holder's CPU falls within its exec interval
