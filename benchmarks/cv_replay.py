@@ -57,10 +57,6 @@ VARIANTS: dict[str, dict] = {
     # 42.4 / 181.2% (1000genome 17.2 -> 42.9%: its slot hold is what extrapolates)
     "nohold": {"exclude": frozenset({"slot_hold_s"})},
     "central": {"exclude": frozenset({"slot_hold_s", "overhead_s", "machine_dispatch_s"})},
-    # the central interval scales with the machines used (fit_replay's scale_machines; not adopted: dev
-    # CV, mean of folders, default -> machines: LOO 18.5 -> 19.7%, 4-fold 18.7 -> 21.2%, smallest third
-    # 62.6 -> 42.7% (seismology 220.9 -> 22.6%), montage LOO 36.8 -> 60.2%)
-    "machines": {"scale_machines": True},
 }
 
 

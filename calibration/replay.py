@@ -22,18 +22,13 @@ costs, :class:`sim.models.performance.ReplayParams`:
 - the three costs paid on the machine (``machine_dispatch_s``, ``overhead_s``, ``slot_hold_s``) are those
   of a machine of ``ref_cores`` cores, the fitted runs' usual machine: on a machine of ``c`` cores they
   are ``ref_cores / c`` times as long (a bigger machine type does its per-job work faster);
-- the central scheduler's interval (``dispatch_s`` and the queue term) is that of a run on ``ref_machines``
-  machines, the fitted runs' usual count; in a run on ``m`` machines it is ``(ref_machines / m) **
-  machines_exp`` times as long (a scheduler that matches tasks to machines goes faster with more of them:
-  seismology's makespans, 0.5 s tasks, grow with tasks per machine, not with tasks);
 - the central scheduler also moves each task's bytes over one shared link of ``shared_bytes_per_s``
   (it is busy for ``dispatch_s + bytes / shared_bytes_per_s`` per task);
 - the makespan is the last end plus ``fixed_s``.
 
 :func:`fit_replay` chooses the parameters of one application by minimising the mean absolute percentage
 error of the makespan over its (development) traces, adding mechanisms one at a time (forward
-selection, at most three besides the fixed cost; ``machines_exp``, which only scales the central
-interval, enters together with it as one step of two) so the model stays small and extrapolates. Fitting is meant for development traces only; evaluation traces
+selection, at most three besides the fixed cost) so the model stays small and extrapolates. Fitting is meant for development traces only; evaluation traces
 are for measuring. :func:`fit_replay_groups` fits one set per application (optionally one per input
 source, :mod:`calibration.trace_sources`), leaving out runs that did not complete.
 """
@@ -41,7 +36,6 @@ source, :mod:`calibration.trace_sources`), leaving out runs that did not complet
 from __future__ import annotations
 
 import heapq
-import itertools
 import math
 from collections import Counter
 from collections.abc import Sequence
@@ -69,17 +63,11 @@ PARAM_NAMES = (
     "staging_bytes_per_s",
     "shared_bytes_per_s",
     "fixed_s",
-    "machines_exp",
 )
 # Search box (log space) of the fitter. "Zero" ends of the box are small enough to be negligible.
-_LOW = np.log([1e-3, 1e-6, 1e-3, 1e-2, 1e-2, 1e-2, 1e5, 1e3, 1e-1, 0.05])
-_HIGH = np.log([60.0, 0.1, 120.0, 2000.0, 2000.0, 600.0, 1e11, 1e12, 5000.0, 1.0])
-_NEUTRAL = np.log([1e-3, 1e-6, 1e-3, 1e-2, 1e-2, 1e-2, 1e11, 1e12, 1e-1, 1e-3])
-# machines_exp up to this (twice its neutral value, which exp(log(...)) may round above) scales nothing, so
-# that a fit without the mechanism replays exactly as before it existed; above it, the exponent is at most
-# 1 (a scheduler whose rate grows in proportion to the machines). Its search range starts at 0.05, not
-# near 0: in log space the useful exponents (0.3-1) would otherwise be a sliver at the top of the range.
-_MACHINES_EXP_OFF = 2e-3
+_LOW = np.log([1e-3, 1e-6, 1e-3, 1e-2, 1e-2, 1e-2, 1e5, 1e3, 1e-1])
+_HIGH = np.log([60.0, 0.1, 120.0, 2000.0, 2000.0, 600.0, 1e11, 1e12, 5000.0])
+_NEUTRAL = np.log([1e-3, 1e-6, 1e-3, 1e-2, 1e-2, 1e-2, 1e11, 1e12, 1e-1])
 PLAIN = ReplayParams()  # recorded runtimes only
 
 
@@ -93,10 +81,7 @@ class _Compiled:
     children: list[list[int]]
     nparents: list[int]
     cores: list[int]  # per machine index; the last entry is the pool for tasks without a machine
-    machine_cores: list[
-        int
-    ]  # as ``cores``, but 0 where the type is unknown: the pool, a machine without cores
-    nmachines: int  # machines that ran at least one task (0: the trace does not say)
+    machine_cores: list[int]  # as ``cores``, but 0 where the type is unknown (the pool, no core count)
 
 
 _CACHE: dict[int, tuple[Trace, _Compiled]] = {}
@@ -117,7 +102,6 @@ def _compile(trace: Trace) -> _Compiled:
         nparents=[len(t.parents) for t in trace.tasks],
         cores=[trace.machines[n] for n in names] + [max(1, trace.cores)],
         machine_cores=[0 if n in trace.unknown_cores else trace.machines[n] for n in names] + [0],
-        nmachines=machines_used(trace),
     )
     if len(_CACHE) > 512:
         _CACHE.clear()
@@ -131,30 +115,8 @@ def machine_scales(machine_cores: Sequence[int], ref_cores: float) -> list[float
     return [ref_cores / n if n > 0 and ref_cores > 0 else 1.0 for n in machine_cores]
 
 
-def machines_used(trace: Trace) -> int:
-    """How many of the trace's machines ran at least one of its tasks (0 when no task names one)."""
-    return len({t.machine for t in trace.tasks if t.machine is not None})
-
-
-def machines_scale(nmachines: int, ref_machines: float, exponent: float) -> float:
-    """How many times longer the central scheduler's per-task interval is in a run on ``nmachines``
-    machines than in one on ``ref_machines``: ``(ref_machines / nmachines) ** exponent`` (exponent at
-    most 1); 1 when either count is unknown (0) or the exponent is off (at most its neutral value)."""
-    if nmachines <= 0 or ref_machines <= 0 or exponent <= _MACHINES_EXP_OFF:
-        return 1.0
-    return (ref_machines / nmachines) ** min(exponent, 1.0)
-
-
-def _simulate(
-    c: _Compiled,
-    p: Sequence[float],
-    qcap: float = math.inf,
-    ref_cores: float = 0.0,
-    ref_machines: float = 0.0,
-) -> float:
-    dispatch, qdispatch, mdispatch, overhead, hold, delay, bandwidth, shared, fixed, mexp = p
-    central = machines_scale(c.nmachines, ref_machines, mexp)
-    dispatch, qdispatch = dispatch * central, qdispatch * central
+def _simulate(c: _Compiled, p: Sequence[float], qcap: float = math.inf, ref_cores: float = 0.0) -> float:
+    dispatch, qdispatch, mdispatch, overhead, hold, delay, bandwidth, shared, fixed = p
     scale = machine_scales(c.machine_cores, ref_cores)
     mdispatch_m = [mdispatch * f for f in scale]
     overhead_m = [overhead * f for f in scale]
@@ -205,9 +167,7 @@ def params_vector(p: ReplayParams) -> list[float]:
 def replay(trace: Trace, params: ReplayParams | None = None) -> float:
     """Predicted makespan of ``trace`` in seconds under ``params`` (plain runtimes when None)."""
     params = params or PLAIN
-    return _simulate(
-        _compile(trace), params_vector(params), _cap(params), params.ref_cores, params.ref_machines
-    )
+    return _simulate(_compile(trace), params_vector(params), _cap(params), params.ref_cores)
 
 
 def _cap(params: ReplayParams) -> float:
@@ -228,9 +188,8 @@ def mape(traces: Sequence[Trace], params: ReplayParams | Sequence[float]) -> flo
     vec = params_vector(params) if isinstance(params, ReplayParams) else list(params)
     cap = _cap(params) if isinstance(params, ReplayParams) else math.inf
     ref = params.ref_cores if isinstance(params, ReplayParams) else 0.0
-    ref_m = params.ref_machines if isinstance(params, ReplayParams) else 0.0
     errs = [
-        abs(_simulate(_compile(t), vec, cap, ref, ref_m) - t.makespan_s) / t.makespan_s
+        abs(_simulate(_compile(t), vec, cap, ref) - t.makespan_s) / t.makespan_s
         for t in traces
         if t.makespan_s
     ]
@@ -280,7 +239,6 @@ def fit_replay(
     fixed_first: bool = True,
     cap_queue: bool = True,
     scale_cores: bool = True,
-    scale_machines: bool = False,
 ) -> ReplayParams:
     """Replay parameters minimising the makespan MAPE over ``traces`` (which must have makespans).
 
@@ -313,18 +271,7 @@ def fit_replay(
     :func:`usual_cores`) and scaled by ``ref_cores / cores`` on other machines (:func:`machine_scales`),
     so that a run on a machine type the fit saw rarely or never (montage's 96-core machines, which put
     jobs through several times faster than its 48-core ones) is not charged the usual machine's per-job
-    costs. Where every machine has the same cores nothing changes.
-
-    ``scale_machines`` (off by default: not adopted) makes ``machines_exp`` (the central interval
-    scaling with the machines a run used, around their usual count ``ref_machines``,
-    :func:`machines_scale`) a candidate like the others, when the runs have at least two machine counts
-    of two runs each (:func:`machine_counts_vary`); until the interval it scales is active it is tried
-    together with it (:data:`MODIFIES`, :func:`_starts`). Dev CV (benchmarks/cv_replay.py, default ->
-    variant ``machines``): seismology smallest third held out 220.9 -> 22.6%, LOO 27.2 -> 12.2%, but
-    montage LOO 36.8 -> 60.2% and 4-fold 34.6 -> 58.0%, 1000genome LOO 10.7 -> 14.2%; mean of folders
-    LOO 18.5 -> 19.7%, 4-fold 18.7 -> 21.2%, smallest third 62.6 -> 42.7%, largest third and by bytes
-    unchanged (87.7%, 33.7%). Adopting it for seismology alone needs a rule that chooses it per
-    application by inner CV."""
+    costs. Where every machine has the same cores nothing changes."""
     unknown = sorted(set(exclude) - set(PARAM_NAMES))
     if unknown:  # a misspelt name would silently exclude nothing
         raise ValueError(f"unknown replay mechanism(s) {', '.join(unknown)}; known: {', '.join(PARAM_NAMES)}")
@@ -341,9 +288,6 @@ def fit_replay(
     # the queue-length term is fitted on queues no longer than the largest run: beyond, it stays flat
     qcap = float(max(len(t.tasks) for t in usable)) if cap_queue else math.inf
     ref = usual_cores(usable) if scale_cores else 0.0
-    ref_m = usual_machines(usable) if scale_machines else 0.0
-    if not scale_machines or not machine_counts_vary(usable):  # (else fitted to one run's noise)
-        exclude = exclude | {"machines_exp"}
     fixed_k = PARAM_NAMES.index("fixed_s")
     if not bytes_track_tasks(usable):
         prefer_bytes_within = 0.0
@@ -353,7 +297,7 @@ def fit_replay(
             x = base.copy()
             x[active] = np.clip(sub, _LOW[active] - 1, _HIGH[active] + 1)
             vec = np.exp(x)
-            return float(np.mean([abs(_simulate(c, vec, qcap, ref, ref_m) - mk) / mk for c, mk in compiled]))
+            return float(np.mean([abs(_simulate(c, vec, qcap, ref) - mk) / mk for c, mk in compiled]))
 
         return objective
 
@@ -384,32 +328,19 @@ def fit_replay(
         active = [fixed_k]
         x, best = local(active, x, 40)
     while len(active) <= max_terms:
-        trials: list[tuple[float, tuple[int, ...], np.ndarray]] = []
-        pairs: list[tuple[float, tuple[int, ...], np.ndarray]] = []
-        alone_best = math.inf  # the best refit of a pair's scaled mechanism without its modifier
-        for new in _candidates(active, exclude, max_terms + 1 - len(active)):
-            cand = active + list(new)
-            fits = []
-            for group in _starts(x, new, fixed_k):  # a local fit from the best start of each group
-                x0 = min(group, key=lambda g: objective_of(cand, g)(g[cand]))
-                fits.append(local(cand, x0, 25 * len(cand)))
-            xk, fk = min(fits, key=lambda f: f[1])
-            if len(new) > 1:
-                alone = active + [new[0]]
-                x1 = xk.copy()
-                x1[new[1]] = _NEUTRAL[new[1]]
-                alone_best = min(alone_best, local(alone, x1, 25 * len(alone))[1])
-                pairs.append((fk, new, xk))
-            else:
-                trials.append((fk, new, xk))
-        # A modifier must earn its term: a pair is kept only if it removes MODIFIER_MIN_SHARE of the error
-        # that the best of the mechanisms it scales leaves without it (refitted from the pairs' fits).
-        # Otherwise the pair's second start (fixed cost reset) would add a per-task interval in place of
-        # a fixed cost with a token modifier (montage's smaller runs: 13 s per task, exponent 0.2, the
-        # largest third held out +810%; srasearch: 28.8 -> 26.1%, within its run-to-run noise), or the
-        # modifier would bend the wrong mechanism into the right shape (a queue term whose growth it
-        # flattens, where a plain interval fits).
-        trials += [t for t in pairs if t[0] <= (1 - MODIFIER_MIN_SHARE) * alone_best]
+        trials: list[tuple[float, int, np.ndarray]] = []
+        for k in range(len(PARAM_NAMES)):
+            if k in active or PARAM_NAMES[k] in exclude:
+                continue
+            cand = active + [k]
+            starts = []
+            for q in (0.25, 0.5, 0.75):
+                x0 = x.copy()
+                x0[k] = _LOW[k] + (_HIGH[k] - _LOW[k]) * q
+                starts.append((objective_of(cand, x0)(x0[cand]), q, x0))
+            x0 = min(starts, key=lambda s: s[0])[2]
+            xk, fk = local(cand, x0, 25 * len(cand))
+            trials.append((fk, k, xk))
         if not trials:
             break
         trial = min(trials, key=lambda t: t[0])
@@ -418,26 +349,22 @@ def fit_replay(
         near = [
             t
             for t in trials
-            if len(t[1]) == 1
-            and PARAM_NAMES[t[1][0]] in BYTE_SCALED
+            if PARAM_NAMES[t[1]] in BYTE_SCALED
             and t[0] <= trial[0] + prefer_bytes_within
-            and _byte_share(compiled, t[1][0], t[2]) >= byte_min_share
+            and _byte_share(compiled, t[1], t[2]) >= byte_min_share
         ]
         if near and prefer_bytes_within > 0:
             trial = min(near, key=lambda t: t[0])
-        best, new, x = trial
-        active.extend(new)
+        best, k, x = trial
+        active.append(k)
     if active:
         x, polished = local(active, x, 80 * len(active))
         best = min(best, polished)
     vec = np.exp(x)
-    k = PARAM_NAMES.index("machines_exp")
-    vec[k] = min(vec[k], 1.0)  # the search may step past the box; replay caps the exponent at 1 anyway
     return ReplayParams(
         **{n: float(v) for n, v in zip(PARAM_NAMES, vec, strict=True)},
         queue_cap=qcap if math.isfinite(qcap) else 0.0,
         ref_cores=ref,
-        ref_machines=ref_m,
         fit=FitInfo(
             samples=len(usable),
             mape=best,
@@ -451,86 +378,12 @@ def fit_replay(
     )
 
 
-# A mechanism that only scales others (here the central interval) does nothing until one of them is
-# active: forward selection then tries it together with each of them, as one step of two terms.
-MODIFIES = {"machines_exp": ("dispatch_s", "queue_dispatch_s")}
-# ... and is kept only if it removes at least this share of the error its scaled mechanism leaves alone
-# (seismology's four largest development runs: 7.2 -> 2.7%, a share of 0.62).
-MODIFIER_MIN_SHARE = 0.25
-
-
-def _candidates(active: list[int], exclude: frozenset[str], room: int) -> list[tuple[int, ...]]:
-    """The mechanisms (index tuples) forward selection may add next, at most ``room`` terms each: every
-    inactive, non-excluded one alone, or a modifier (:data:`MODIFIES`) paired with each mechanism it
-    scales when none of those is active yet."""
-    names = [PARAM_NAMES[k] for k in active]
-    out: list[tuple[int, ...]] = []
-    for k, name in enumerate(PARAM_NAMES):
-        if k in active or name in exclude:
-            continue
-        bases = MODIFIES.get(name, ())
-        if bases and not any(b in names for b in bases):
-            out += [(PARAM_NAMES.index(b), k) for b in bases if b not in exclude]
-        else:
-            out.append((k,))
-    return [c for c in out if len(c) <= room]
-
-
-# The machine exponent is tried only when at least two machine counts have this many runs each.
-MACHINES_MIN_RUNS = 2
-
-
-def machine_counts_vary(traces: Sequence[Trace], min_runs: int = MACHINES_MIN_RUNS) -> bool:
-    """True when at least two machine counts have ``min_runs`` runs each among the traces: only then can a
-    trend in the machine count be told from one run's noise. Dev CV without this rule: cycles' smallest
-    third held out 5.8 -> 20.5% (its training runs: one on 2 machines, three on 4), montage's largest
-    third 47.4 -> 113.4% (three runs on 1 machine, one on 4); seismology has two runs on each of 5, 6 and
-    7 machines."""
-    counts = Counter(machines_used(t) for t in traces)
-    return sum(1 for n, k in counts.items() if n > 0 and k >= min_runs) >= 2
-
-
-def usual_machines(traces: Sequence[Trace]) -> float:
-    """The most common number of machines used among the traces (the smaller on a tie; 0 when none
-    says): the machine count the central scheduler's interval is fitted for."""
-    counts = Counter(n for n in (machines_used(t) for t in traces) if n > 0)
-    return float(min(counts, key=lambda n: (-counts[n], n))) if counts else 0.0
-
-
 def usual_cores(traces: Sequence[Trace]) -> float:
     """The most common core count among the traces' machines (the smaller on a tie; 0 without machines;
     machines whose trace gives no core count are left out): the machine type the per-machine costs are
     fitted for."""
     counts = Counter(n for t in traces for m, n in t.machines.items() if m not in t.unknown_cores)
     return float(min(counts, key=lambda n: (-counts[n], n))) if counts else 0.0
-
-
-def _starts(x: np.ndarray, new: tuple[int, ...], fixed_k: int) -> list[list[np.ndarray]]:
-    """Groups of starting points for adding mechanisms ``new`` to the fit at ``x`` (a local fit runs
-    from the best of each group): each at a quarter, half and three quarters of its log range. A pair (a
-    modifier and the mechanism it scales) has a second group, with the fixed cost at its neutral value,
-    the scaled mechanism at sixteenths of its range and the modifier also at the top of its range:
-    together they may take the place of a fixed cost that, fitted alone, stood for the whole makespan,
-    which a local fit from the first group never leaves (seismology's four largest development runs),
-    and a short local fit only gets there from a start near the right scale."""
-    quarters = (0.25, 0.5, 0.75)
-    if len(new) == 1:
-        return [[_at(x, new, (q,)) for q in quarters]]
-    kept = [_at(x, new, qs) for qs in itertools.product(quarters, repeat=len(new))]
-    reset = []
-    for qs in itertools.product([i / 16 for i in range(1, 16)], *[quarters + (1.0,)] * (len(new) - 1)):
-        x0 = _at(x, new, qs)
-        x0[fixed_k] = _NEUTRAL[fixed_k]
-        reset.append(x0)
-    return [kept, reset]
-
-
-def _at(x: np.ndarray, ks: tuple[int, ...], qs: tuple[float, ...]) -> np.ndarray:
-    """``x`` with parameters ``ks`` at fractions ``qs`` of their log ranges."""
-    x0 = x.copy()
-    for k, q in zip(ks, qs, strict=True):
-        x0[k] = _LOW[k] + (_HIGH[k] - _LOW[k]) * q
-    return x0
 
 
 def _simplex(x0: np.ndarray, active: list[int]) -> np.ndarray:
@@ -631,7 +484,6 @@ def fit_replay_groups(
                     **{n: getattr(src, n) for n in PARAM_NAMES},
                     queue_cap=src.queue_cap,
                     ref_cores=src.ref_cores,
-                    ref_machines=src.ref_machines,
                 )
                 copy.fit = FitInfo(
                     src.fit.samples, None, src.fit.mape, "pooled", [f"same as {app} (its only application)"]

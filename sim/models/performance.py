@@ -271,9 +271,7 @@ class ReplayParams:
     A replay is a list-scheduling simulation of the trace's DAG on its own machines, cores as slots.
     A task becomes ready ``ready_delay_s`` after its last parent ends (the workflow engine noticing the
     completion); a central scheduler releases one task per ``dispatch_s`` plus ``queue_dispatch_s``
-    per task waiting behind it (counting at most ``queue_cap`` of them, when it is > 0), an interval
-    ``(ref_machines / machines) ** machines_exp`` times as long in a run on other than ``ref_machines``
-    machines (the scheduler matches tasks to machines, so it goes faster with more); each machine starts one task
+    per task waiting behind it (counting at most ``queue_cap`` of them, when it is > 0); each machine starts one task
     per ``machine_dispatch_s``; a task holds its core for ``overhead_s`` + its recorded runtime + its
     input and output bytes over ``staging_bytes_per_s``, and keeps it ``slot_hold_s`` longer without
     delaying its children; the scheduler also moves each task's bytes
@@ -294,11 +292,6 @@ class ReplayParams:
     # machine_dispatch_s, overhead_s and slot_hold_s are those of a machine of this many cores; on one of
     # c cores they are ref_cores / c times as long (0: the same on every machine)
     ref_cores: float = 0.0
-    # the central scheduler's per-task interval (dispatch_s and the queue term) is that of a run on
-    # ref_machines machines; on m machines it is (ref_machines / m) ** machines_exp times as long
-    # (0: the same whatever the machine count; 1: the scheduler's rate grows in proportion to machines)
-    machines_exp: float = 0.0
-    ref_machines: float = 0.0
     fit: FitInfo = field(default_factory=FitInfo)
 
 

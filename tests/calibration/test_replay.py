@@ -8,14 +8,10 @@ from calibration.replay import (
     PLAIN,
     bytes_track_tasks,
     fit_replay,
-    machine_counts_vary,
     machine_scales,
-    machines_scale,
-    machines_used,
     params_for,
     replay,
     usual_cores,
-    usual_machines,
 )
 from calibration.traces import Trace, TraceTask, load_trace
 from sim.models.performance import PerformanceModels, ReplayParams
@@ -200,75 +196,6 @@ def test_a_fit_on_the_usual_machines_extrapolates_to_a_bigger_machine_type() -> 
     big = spread(128, {"c": 8, "d": 8})
     assert replay(big, scaled) == pytest.approx(replay(big, truth), rel=0.05)
     assert replay(big, flat) > 1.15 * replay(big, truth)
-
-
-def test_the_central_interval_scales_with_the_machines_used() -> None:
-    """``machines_exp``: on twice ``ref_machines`` machines the central scheduler's interval (dispatch
-    and queue term) is ``2 ** -machines_exp`` as long; off at its neutral value, capped at 1, and 1 when
-    a count is unknown. The machines counted are those that ran tasks."""
-    assert machines_scale(8, 4.0, 1.0) == 0.5
-    assert machines_scale(2, 4.0, 0.5) == pytest.approx(2**0.5)
-    assert machines_scale(8, 4.0, 3.0) == 0.5  # capped at 1
-    assert machines_scale(8, 4.0, 1e-3) == 1.0  # the neutral value scales nothing
-    assert machines_scale(0, 4.0, 1.0) == machines_scale(8, 0.0, 1.0) == 1.0
-    t = spread(48, {"a": 64, "b": 64, "c": 64}, runtime=0.5)
-    t.machines["idle"] = 64  # listed, never used
-    assert machines_used(t) == 3
-    assert usual_machines([t, spread(4, {"a": 4, "b": 4, "c": 4}), spread(4, {"a": 4})]) == 3
-    for kw in ({"dispatch_s": 2.0}, {"queue_dispatch_s": 0.05}):
-        at_ref = replay(t, ReplayParams(**kw, ref_machines=3, machines_exp=1.0))
-        assert at_ref == pytest.approx(replay(t, ReplayParams(**kw))), kw
-        fewer = replay(t, ReplayParams(**kw, ref_machines=6, machines_exp=1.0))  # fitted on 6 machines
-        assert fewer > 1.8 * at_ref, kw  # 3 machines: twice the interval
-
-
-def seismic(n: int, m: int) -> Trace:
-    """``n`` half-second tasks over ``m`` 48-core machines, the first running 30% of them whatever
-    ``m`` (seismology's busiest machine ran 22-34%), the others an equal share of the rest: the makespan
-    is the central release rate's."""
-    tasks = [
-        TraceTask(f"t{j}", "work", 0.5, 100, 100, "m0" if j % 10 < 3 else f"m{1 + j % (m - 1)}")
-        for j in range(n)
-    ]
-    machines = {f"m{i}": 48 for i in range(m)}
-    return Trace("seismic", "seismic-1.json", "test", "test/seismic", tasks, machines, None)
-
-
-def test_a_scheduler_that_scales_with_machines_extrapolates_to_smaller_runs() -> None:
-    """The truth: one task released per 2 s on 6 machines, in proportion faster on more (seismology's
-    development runs). Fitted on the larger runs (5 and 7 machines, as seismology's largest), forward
-    selection adds the release interval and its machine exponent together (alone, the exponent scales
-    nothing) and predicts smaller runs on 3 and 6 machines; without the exponent it cannot."""
-    truth = ReplayParams(dispatch_s=2.0, machines_exp=1.0, ref_machines=6)
-    runs = [seismic(n, m) for n, m in ((140, 5), (180, 5), (200, 7), (220, 7))]
-    for t in runs:
-        t.makespan_s = replay(t, truth)
-    assert "machines_exp" not in fit_replay(runs, effort=0.5).fit.notes[0]  # off by default
-    fitted = fit_replay(runs, effort=1.0, scale_machines=True)
-    assert "dispatch_s" in fitted.fit.notes[0] and "machines_exp" in fitted.fit.notes[0]
-    assert fitted.ref_machines == 5
-    assert fitted.machines_exp == pytest.approx(1.0, abs=0.1)
-    flat = fit_replay(runs, effort=1.0)
-    # one run on another machine count is no trend: the exponent is not tried
-    lone = [seismic(n, 5) for n in (140, 180, 200)] + [seismic(220, 7)]
-    for t in lone:
-        t.makespan_s = replay(t, truth)
-    assert not machine_counts_vary(lone) and machine_counts_vary(runs)
-    assert "machines_exp" not in fit_replay(lone, effort=0.5, scale_machines=True).fit.notes[0]
-    for small in (seismic(60, 6), seismic(40, 3)):
-        assert replay(small, fitted) == pytest.approx(replay(small, truth), rel=0.05)
-    assert min(abs(replay(s, flat) / replay(s, truth) - 1) for s in (seismic(60, 6), seismic(40, 3))) > 0.1
-
-
-def test_the_machine_exponent_is_not_added_where_machines_do_not_matter() -> None:
-    """The truth: a release interval the same on any number of machines. Fitted on the same runs as
-    above, the exponent is not added: paired with the interval it removes none of the error the
-    interval leaves alone (MODIFIER_MIN_SHARE)."""
-    truth = ReplayParams(dispatch_s=2.0)
-    runs = [seismic(n, m) for n, m in ((140, 5), (180, 5), (200, 7), (220, 7))]
-    for t in runs:
-        t.makespan_s = replay(t, truth)
-    assert "machines_exp" not in fit_replay(runs, effort=1.0, scale_machines=True).fit.notes[0]
 
 
 def test_a_machine_without_a_core_count_is_one_slot_and_never_scaled() -> None:
