@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from sim.cli import OutputFile
 from sim.models.performance import SLA, PerformanceModels
 
 MODELS_VERSION_NOTE = "plansim.models v1"
@@ -37,10 +38,8 @@ def _dev_split(files: list[str]) -> list[str]:
 
 @click.command()
 @click.argument("inputs", nargs=-1, required=True)
-@click.option(
-    "-o", "--output", required=True, type=click.Path(dir_okay=False), help="models file to write (JSON)"
-)
-@click.option("--report", "report_path", type=click.Path(dir_okay=False), help="fit report: .html or .png")
+@click.option("-o", "--output", required=True, type=OutputFile(), help="models file to write (JSON)")
+@click.option("--report", "report_path", type=OutputFile(), help="fit report: .html or .png")
 @click.option(
     "--dev-only",
     is_flag=True,

@@ -28,6 +28,7 @@ from rich.table import Table
 
 from runtime.client import RedisUnavailable, RunError, TaskFailed, WaitTimeout, run_workflow, write_records
 from runtime.requirements import RequirementsError
+from sim.cli import OutputFile
 from sim.workflow.dag import Workflow
 
 __all__ = ["run", "results_equal"]
@@ -135,9 +136,7 @@ def load_target(spec: str) -> tuple[Workflow, bool]:
     "--timeout", "timeout_s", type=float, default=300.0, show_default=True, help="seconds for the whole run"
 )
 @click.option("--json", "as_json", is_flag=True, help="print the report as JSON")
-@click.option(
-    "--metrics-out", type=click.Path(dir_okay=False), default=None, help="also write metric records (JSONL)"
-)
+@click.option("--metrics-out", type=OutputFile(), default=None, help="also write metric records (JSONL)")
 @click.option("--no-check", is_flag=True, help="do not compare the result with an in-process run")
 @click.option(
     "--requirements",

@@ -7,7 +7,9 @@ anything else is a bug and keeps its traceback.
 from __future__ import annotations
 
 import importlib
+import os
 import sys
+from pathlib import Path
 
 import click
 
@@ -19,8 +21,76 @@ class UserError(click.ClickException):
         click.echo(f"error: {self.format_message()}", err=True, file=file)
 
 
-# WorkflowError, RecordError and the models' and platforms' errors are ValueErrors.
-USER_ERRORS: tuple[type[BaseException], ...] = (ValueError, FileNotFoundError)
+# WorkflowError, RecordError and the models' and platforms' errors are ValueErrors. The file-system
+# errors are the user's paths (an output file the checks of OutputFile could not foresee).
+USER_ERRORS: tuple[type[BaseException], ...] = (
+    ValueError,
+    FileNotFoundError,
+    PermissionError,
+    IsADirectoryError,
+    NotADirectoryError,
+)
+
+
+def output_problem(path: str | os.PathLike[str], make_parents: bool = False) -> str | None:
+    """Why ``path`` cannot be written, or None when it can.
+
+    Tried for real: a file that does not exist yet is created and removed again (root passes
+    ``os.access`` on read-only and virtual file systems such as /sys, so only a write tells). With
+    ``make_parents`` the command creates missing directories itself, so the nearest existing one must
+    be a writable directory.
+    """
+    path = Path(path)
+    if path.is_dir():
+        return "it is a directory"
+    parent = path.parent
+    nearest = parent
+    while not nearest.exists():  # Path(".") and "/" exist, so this ends
+        nearest = nearest.parent
+    if not nearest.is_dir():
+        return f"{nearest} is not a directory"
+    if nearest != parent:
+        if not make_parents:
+            return f"no such directory: {parent}"
+        return None if os.access(nearest, os.W_OK | os.X_OK) else f"directory {nearest} is not writable"
+    if path.exists() and not path.is_file():  # a device or a FIFO: opening it could block
+        return None if os.access(path, os.W_OK) else "permission denied"
+    try:
+        if path.exists():
+            with open(path, "ab"):  # appends nothing: the file is left as it is
+                pass
+        else:
+            with open(path, "xb"):
+                pass
+            path.unlink()
+    except OSError as exc:
+        return (exc.strerror or str(exc)).lower()
+    return None
+
+
+class OutputFile(click.ParamType):
+    """An option or argument naming a file the command writes, checked when the command line is parsed.
+
+    A report, chart or models file that cannot be written is then one ``error:`` line before any
+    planning, fitting or real run, not a traceback after minutes of work with other outputs already
+    written.
+    """
+
+    name = "file"
+
+    def __init__(self, make_parents: bool = False, allow_dash: bool = False) -> None:
+        self.make_parents = make_parents
+        self.allow_dash = allow_dash  # '-' is standard output
+
+    def convert(self, value, param, ctx) -> str:  # noqa: ANN001 - click's signature
+        text = os.fspath(value)
+        if self.allow_dash and text == "-":
+            return text
+        problem = output_problem(text, self.make_parents)
+        if problem:
+            raise UserError(f"cannot write {text}: {problem}")
+        return text
+
 
 # name -> (module, attribute, one-line help). Modules are imported only when their command runs, so
 # `plansim` starts fast.

@@ -8,6 +8,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from sim.cli import OutputFile
 from sim.compare.plan_vs_real import TASK_METRICS
 from sim.compare.validate import ValidationRun
 from sim.compare.validate import validate as run_validation
@@ -31,13 +32,13 @@ def _num(v: float | None, digits: int = 1) -> str:
 @click.option(
     "--report",
     "report_path",
-    type=click.Path(dir_okay=False),
+    type=OutputFile(),
     default=None,
     help="Write a self-contained HTML report.",
 )
 @click.option(
     "--metrics-out",
-    type=click.Path(dir_okay=False),
+    type=OutputFile(),
     default=None,
     help="Write every planned and real metric record (JSONL).",
 )

@@ -9,6 +9,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from sim.cli import OutputFile
 from sim.engine.whatif import WhatIf, what_if
 from sim.models.performance import SLA, PerformanceModels
 from sim.models.records import write_jsonl
@@ -151,12 +152,8 @@ def _title(wf: Workflow, first: dict) -> str:
 @click.argument("workflow")
 @click.option("--planner", default="wukong", show_default=True, help="Planner name (plansim planners list).")
 @_common
-@click.option(
-    "--gantt", type=click.Path(dir_okay=False), default=None, help="Write a Gantt chart (.png or .html)."
-)
-@click.option(
-    "--metrics-out", type=click.Path(dir_okay=False), default=None, help="Write metric records (JSONL)."
-)
+@click.option("--gantt", type=OutputFile(), default=None, help="Write a Gantt chart (.png or .html).")
+@click.option("--metrics-out", type=OutputFile(), default=None, help="Write metric records (JSONL).")
 def simulate(
     workflow,
     planner,

@@ -9,6 +9,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from sim.cli import OutputFile
 from sim.sweep.grid import count_points, expand_grid, parse_memory_sets, split_list
 from sim.sweep.plots import plot_summary, write_table
 from sim.sweep.runner import run_sweep
@@ -78,7 +79,7 @@ def known_workflows() -> list[str]:
     "-o",
     "--output",
     required=True,
-    type=click.Path(dir_okay=False),
+    type=OutputFile(make_parents=True),
     help="Results table: .parquet or .csv (plots are written next to it).",
 )
 @click.option(

@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import json
 import sys
-from pathlib import Path
 
 import click
+
+from sim.cli import OutputFile
 
 
 def _fmt_bytes(n: float | None) -> str:
@@ -190,10 +191,10 @@ def _abbrev(items: list, keep: int = 12) -> str:
     "--output",
     "output",
     required=True,
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=OutputFile(allow_dash=True),
     help="output file (.json, or .json.xz compressed); '-' for stdout",
 )
-def export_cmd(workflow: str, output: Path) -> None:
+def export_cmd(workflow: str, output: str) -> None:
     """Write WORKFLOW as WfFormat 1.5 JSON (validated against the schema)."""
     from sim.workflow.library import load_workflow
     from sim.workflow.wfformat import to_wfformat, write_wfformat

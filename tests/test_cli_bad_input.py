@@ -1,0 +1,74 @@
+"""Bad input to the ``plansim`` commands: one ``error:`` line naming the problem, exit 1, nothing written.
+
+The shared checks live in ``sim.cli`` (``OutputFile``) and at the entry points of what the commands
+load; these tests go through the real command line, one case per kind of mistake.
+"""
+
+from __future__ import annotations
+
+import pytest
+from click.testing import CliRunner
+
+from sim.cli import main, output_problem
+
+
+def invoke(*args: str):
+    return CliRunner().invoke(main, list(args))
+
+
+def one_error_line(result) -> str:
+    """The single ``error:`` line of a failed command (and nothing else on its output)."""
+    assert result.exit_code == 1, result.output
+    assert not isinstance(result.exception, SystemExit) or result.exception.code == 1
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.output
+    return lines[0]
+
+
+@pytest.fixture()
+def a_file(tmp_path):
+    """A regular file: a path "under" it has a parent that is not a directory."""
+    f = tmp_path / "plain.txt"
+    f.write_text("x")
+    return f
+
+
+# Every command that writes a file, with its output option pointed under a regular file. Before the
+# shared check each of these ran its whole work, then died with a NotADirectoryError traceback.
+OUTPUT_CASES = {
+    "simulate --gantt": ["simulate", "tree_reduction:leaves=4", "--planner", "uniform", "--gantt"],
+    "simulate --metrics-out": ["simulate", "tree_reduction:leaves=4", "--metrics-out"],
+    "sweep -o": ["sweep", "--workflows", "tree_reduction:leaves=4", "--planners", "uniform", "-o"],
+    "workflows export -o": ["workflows", "export", "tree_reduction:leaves=4", "-o"],
+    "validate --report": ["validate", "tree_reduction:leaves=4", "--report"],
+    "run --metrics-out": ["run", "tree_reduction:leaves=4", "--launcher", "process", "--metrics-out"],
+}
+
+
+@pytest.mark.parametrize("case", sorted(OUTPUT_CASES))
+def test_an_unwritable_output_is_one_error_line_before_any_work(case, a_file):
+    target = a_file / "out.csv"
+    line = one_error_line(invoke(*OUTPUT_CASES[case], str(target)))
+    assert f"cannot write {target}" in line and "not a directory" in line
+
+
+def test_calibrate_checks_both_outputs_before_fitting(tmp_path, a_file):
+    # Before: the models file was written, then the report failed with a traceback.
+    metrics = tmp_path / "m.jsonl"
+    metrics.write_text("")  # never read: the outputs are checked first
+    models = tmp_path / "models.json"
+    line = one_error_line(
+        invoke("calibrate", str(metrics), "-o", str(models), "--report", str(a_file / "fit.html"))
+    )
+    assert "fit.html" in line
+    assert not models.exists()
+
+
+def test_output_problem_names_each_case(tmp_path, a_file):
+    assert output_problem(tmp_path / "new.json") is None
+    assert not (tmp_path / "new.json").exists(), "the probe file is removed again"
+    assert output_problem(a_file) is None and a_file.read_text() == "x", "an existing file is untouched"
+    assert output_problem(tmp_path) == "it is a directory"
+    assert output_problem(tmp_path / "no" / "x.csv") == f"no such directory: {tmp_path / 'no'}"
+    assert output_problem(tmp_path / "no" / "x.csv", make_parents=True) is None
+    assert output_problem(a_file / "x.csv") == f"{a_file} is not a directory"
