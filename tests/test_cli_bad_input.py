@@ -72,3 +72,61 @@ def test_output_problem_names_each_case(tmp_path, a_file):
     assert output_problem(tmp_path / "no" / "x.csv") == f"no such directory: {tmp_path / 'no'}"
     assert output_problem(tmp_path / "no" / "x.csv", make_parents=True) is None
     assert output_problem(a_file / "x.csv") == f"{a_file} is not a directory"
+
+
+# A platform file is JSON: any field can hold a string, null, NaN or Infinity. Before, "fast" and null
+# were a TypeError traceback from __post_init__, and NaN/Infinity a makespan of nan/inf with exit 0.
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ('{"invoke_latency_ms": "fast"}', "invoke_latency_ms must be a finite number, got 'fast'"),
+        ('{"plan_bytes_per_task": null}', "plan_bytes_per_task must be a finite number, got None"),
+        ('{"invoke_latency_ms": NaN}', "invoke_latency_ms must be a finite number, got nan"),
+        ('{"store_latency_ms": Infinity}', "store_latency_ms must be a finite number, got inf"),
+        ('{"cpu_sharing": "yes"}', "cpu_sharing must be true or false, got 'yes'"),
+        ('{"max_containers": 4.5}', "max_containers must be an integer or null, got 4.5"),
+    ],
+)
+def test_a_platform_field_of_the_wrong_type_is_one_error_line(tmp_path, fields, message):
+    plat = tmp_path / "plat.json"
+    plat.write_text(fields)
+    line = one_error_line(invoke("simulate", "tree_reduction:leaves=4", "--platform", str(plat)))
+    assert line == f"error: platform 'plat': {message}"
+
+
+def test_a_missing_platform_file_is_named_as_a_file(tmp_path):
+    line = one_error_line(invoke("simulate", "tree_reduction:leaves=4", "--platform", "plat.json"))
+    assert line == "error: platform file 'plat.json' does not exist"
+
+
+@pytest.mark.parametrize(
+    ("option", "message"),
+    [
+        (["--platform", "moon"], "unknown platform 'moon'"),
+        (["--opt", "prewarn"], "unknown optimization 'prewarn'"),
+        (["--models", "EMPTY"], "is not valid JSON"),
+    ],
+)
+def test_sweep_checks_what_every_point_shares_before_running(tmp_path, option, message):
+    # Before: every point failed alike, the table of failures was written and the exit status was 0.
+    (tmp_path / "empty.json").write_text("")
+    option = [str(tmp_path / "empty.json") if x == "EMPTY" else x for x in option]
+    out = tmp_path / "r.csv"
+    args = ["sweep", "--workflows", "tree_reduction:leaves=4", "--planners", "uniform", "-o", str(out)]
+    line = one_error_line(invoke(*args, *option))
+    assert message in line
+    assert not out.exists()
+
+
+def test_sweep_on_a_dask_address_with_nothing_listening_is_one_error_line():
+    import socket
+
+    from sim.sweep.grid import expand_grid
+    from sim.sweep.runner import run_dask
+
+    with socket.socket() as s:  # a port nobody listens on once closed
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    groups = expand_grid(["tree_reduction:leaves=4"], ["uniform"], [(2048,)], ["average"])
+    with pytest.raises(ValueError, match=f"cannot reach the Dask scheduler at tcp://127.0.0.1:{port}"):
+        run_dask(groups, f"tcp://127.0.0.1:{port}", connect_timeout="1s")

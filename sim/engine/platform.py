@@ -22,6 +22,7 @@ A platform file is JSON with any of the fields of :class:`Platform` (unknown fie
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any
@@ -59,6 +60,7 @@ class Platform:
     gil_switch_ms: float = 0.0
 
     def __post_init__(self) -> None:
+        self._check_types()
         for f in (
             "store_latency_ms",
             "invoke_latency_ms",
@@ -76,6 +78,26 @@ class Platform:
             raise ValueError(f"platform {self.name!r}: max_containers must be >= 1 or null")
         if self.bandwidth_cap_bytes_per_ms is not None and self.bandwidth_cap_bytes_per_ms <= 0:
             raise ValueError(f"platform {self.name!r}: bandwidth_cap_bytes_per_ms must be > 0 or null")
+
+    def _check_types(self) -> None:
+        """Each field holds what its annotation says: a platform file is JSON, so ``"fast"``, ``null``,
+        ``NaN`` or ``Infinity`` can reach any field, and the simulator would turn them into a traceback
+        or a makespan of inf/nan. The annotations are strings here (``from __future__ import
+        annotations``): ``bool``, ``str``, ``float``, ``int``, either ``| None``."""
+        for f in fields(self):
+            value, kind = getattr(self, f.name), str(f.type)
+            if value is None and "None" in kind:
+                continue
+            if kind == "bool" or kind == "str":
+                ok = type(value).__name__ == kind
+                want = "true or false" if kind == "bool" else "a string"
+            else:
+                number = int if kind.startswith("int") else int | float
+                ok = isinstance(value, number) and not isinstance(value, bool) and math.isfinite(value)
+                want = "an integer" if kind.startswith("int") else "a finite number"
+                want += " or null" if "None" in kind else ""
+            if not ok:
+                raise ValueError(f"platform {self.name!r}: {f.name} must be {want}, got {value!r}")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -106,6 +128,8 @@ def load_platform(name_or_path: str | Path | Platform | None) -> Platform:
         return BUILTIN[key]
     path = Path(key)
     if not path.exists():
+        if path.suffix or len(path.parts) > 1:  # meant as a file, not a misspelled built-in
+            raise ValueError(f"platform file {key!r} does not exist")
         raise ValueError(f"unknown platform {key!r}: use one of {sorted(BUILTIN)} or a JSON file path")
     try:
         data = json.loads(path.read_text(encoding="utf-8"))

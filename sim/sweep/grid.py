@@ -76,6 +76,17 @@ def expand_grid(
     if unknown:
         raise ValueError(f"unknown planner {unknown[0]!r}: known planners are {', '.join(PLANNERS)}")
     slas = [str(SLA.parse(s)) for s in slas]  # fail early, and normalise "avg" -> "average"
+    # What every point shares is checked here, once: a bad platform, models file or optimization would
+    # otherwise fail every point alike and leave a results table of failures with exit status 0.
+    from sim.engine.platform import load_platform
+    from sim.planners.optimizations import check_names
+
+    load_platform(platform)
+    check_names(set(optimizations))
+    if models is not None:
+        from sim.sweep.runner import _models
+
+        _models(models)  # the loader the points use (cached for this process)
     seed_list = tuple(range(seeds))
     return [
         SweepGroup(w, p, tuple(m), s, seed_list, seeds > 1, platform, models, tuple(optimizations))

@@ -174,13 +174,19 @@ def run_local(
 
 
 def run_dask(
-    groups: Sequence[SweepGroup], address: Any, on_done: Callable[[int], None] | None = None
+    groups: Sequence[SweepGroup],
+    address: Any,
+    on_done: Callable[[int], None] | None = None,
+    connect_timeout: str = "20s",
 ) -> list[dict[str, Any]]:
     """Run groups on an existing Dask cluster: ``address`` is its scheduler address (or a Client)."""
     from distributed import Client, as_completed
 
     own = not isinstance(address, Client)
-    client = Client(address, timeout="20s") if own else address
+    try:
+        client = Client(address, timeout=connect_timeout) if own else address
+    except OSError as exc:  # nothing listening, or not a scheduler: the user's address
+        raise ValueError(f"cannot reach the Dask scheduler at {address}: {exc}") from None
     try:
         futures = client.map(run_group, _order(groups), pure=False)
         rows: list[dict[str, Any]] = []
