@@ -1,7 +1,8 @@
 """The ``plansim`` command. Each concern registers its own commands from its own module.
 
 User mistakes (:class:`UserError` and the error types below) print one ``error:`` line and exit 1;
-anything else is a bug and keeps its traceback.
+usage mistakes click finds (an option value out of range, a missing argument) print one ``error:``
+line too and exit 2; anything else is a bug and keeps its traceback.
 """
 
 from __future__ import annotations
@@ -118,8 +119,30 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
 }
 
 
+class OneLineUsageError(click.UsageError):
+    """A usage mistake (an option value out of range, a missing argument, an unknown option) as one
+    ``error:`` line that points at the command's help, instead of click's usage block; exit code 2."""
+
+    def show(self, file=None) -> None:  # noqa: ANN001 - click's signature
+        click.echo(f"error: {self.format_message()}", err=True, file=file)
+
+
+def one_line(exc: click.UsageError) -> click.UsageError:
+    """``exc`` as a :class:`OneLineUsageError` (a bare group, which prints its help, stays as it is)."""
+    if isinstance(exc, click.exceptions.NoArgsIsHelpError | OneLineUsageError):
+        return exc
+    where = exc.ctx.command_path if exc.ctx else "plansim"
+    return OneLineUsageError(f"{exc.format_message()} (see `{where} --help`)", exc.ctx)
+
+
 class PlansimGroup(click.Group):
     """A group whose subcommands are imported on first use."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        try:
+            return super().parse_args(ctx, args)
+        except click.UsageError as exc:  # `plansim --bogus`
+            raise one_line(exc) from None
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(COMMANDS)
@@ -138,6 +161,8 @@ class PlansimGroup(click.Group):
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
+        except click.UsageError as exc:  # raised while a subcommand parses its own arguments
+            raise one_line(exc) from None
         except USER_ERRORS as exc:
             raise UserError(str(exc) or type(exc).__name__) from None
 

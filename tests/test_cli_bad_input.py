@@ -130,3 +130,52 @@ def test_sweep_on_a_dask_address_with_nothing_listening_is_one_error_line():
     groups = expand_grid(["tree_reduction:leaves=4"], ["uniform"], [(2048,)], ["average"])
     with pytest.raises(ValueError, match=f"cannot reach the Dask scheduler at tcp://127.0.0.1:{port}"):
         run_dask(groups, f"tcp://127.0.0.1:{port}", connect_timeout="1s")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["sweep", "--seeds", "-1", "-o", "r.csv"],
+            "Invalid value for '--seeds': -1 is not in the range x>=1",
+        ),
+        (["simulate", "gemm", "--replications", "-3"], "Invalid value for '--replications'"),
+        (["simulate"], "Missing argument 'WORKFLOW'"),
+        (["models", "predict", "m.json", "--memory", "0"], "Invalid value for '--memory'"),
+        (["--bogus"], "No such option '--bogus'"),
+    ],
+)
+def test_a_usage_mistake_is_one_error_line_pointing_at_help(args, message):
+    # Before: click's block (Usage: ..., Try ... for help., Error: ...).
+    result = invoke(*args)
+    assert result.exit_code == 2, result.output
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], result.output
+    assert "--help`)" in lines[0]
+
+
+@pytest.fixture()
+def taken_port():
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        yield s.getsockname()[1]
+
+
+def test_dashboard_on_a_taken_port_is_one_error_line(taken_port):
+    # Before: Streamlit started and died with a timestamped log line (a traceback for --port -1 or an
+    # address of no interface here).
+    line = one_error_line(invoke("dashboard", "--port", str(taken_port)))
+    assert line.startswith(f"error: cannot listen on 127.0.0.1:{taken_port}: ")
+
+
+def test_dashboard_loads_its_models_file_before_starting(tmp_path, taken_port):
+    # Before: only existence was checked, so an empty models file started the server (the taken port
+    # makes the old code stop instead of serving).
+    (tmp_path / "m.json").write_text("")
+    line = one_error_line(
+        invoke("dashboard", "--models", str(tmp_path / "m.json"), "--port", str(taken_port))
+    )
+    assert "is not valid JSON" in line

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -38,8 +39,10 @@ def environment(metrics: tuple[str, ...], models: str | None, redis_url: str | N
     for m in metrics:
         if not m.startswith(("redis://", "rediss://")) and not Path(m).exists():
             raise FileNotFoundError(f"metrics file {m!r} does not exist")
-    if models and not Path(models).exists():
-        raise FileNotFoundError(f"models file {models!r} does not exist")
+    if models:  # loaded once here, so a bad file is one error line rather than a page's error
+        from sim.models.performance import PerformanceModels
+
+        PerformanceModels.load(models)
     env[ENV_METRICS] = json.dumps(
         [m if m.startswith(("redis://", "rediss://")) else str(Path(m).resolve()) for m in metrics]
     )
@@ -50,8 +53,19 @@ def environment(metrics: tuple[str, ...], models: str | None, redis_url: str | N
     return env
 
 
+def check_listen(address: str, port: int) -> None:
+    """Fail now, with one line, if the server could not listen on ``address:port`` (taken, or an
+    address of no interface here): Streamlit would print a traceback, or a timestamped log line."""
+    try:
+        infos = socket.getaddrinfo(address, port, type=socket.SOCK_STREAM)
+        with socket.socket(infos[0][0], socket.SOCK_STREAM) as sock:
+            sock.bind(infos[0][4])
+    except OSError as exc:
+        raise ValueError(f"cannot listen on {address}:{port}: {exc.strerror or exc}") from None
+
+
 @click.command()
-@click.option("--port", default=8501, show_default=True, type=int)
+@click.option("--port", default=8501, show_default=True, type=click.IntRange(1, 65535))
 @click.option("--address", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option(
     "--metrics",
@@ -69,6 +83,7 @@ def dashboard(port, address, metrics, models, redis_url, headless):
     except ImportError:
         raise ValueError("the dashboard needs streamlit and plotly: pip install streamlit plotly") from None
     env = environment(metrics, models, redis_url)
+    check_listen(address, port)
     click.echo(f"plansim dashboard on http://{address}:{port}  (Ctrl-C stops it)", err=True)
     proc = subprocess.Popen(command(port, address, headless), env=env)
     try:
