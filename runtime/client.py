@@ -70,6 +70,7 @@ from sim.workflow.language import Ref, TaskNode, _same_tuple
 
 __all__ = [
     "RedisUnavailable",
+    "check_redis",
     "RunError",
     "RunReport",
     "TaskFailed",
@@ -652,6 +653,13 @@ def _connect(url: str) -> redis.Redis:
             "`plansim runtime up`, or pass --redis URL)"
         ) from None
     return r
+
+
+def check_redis(url: str) -> None:
+    """Raise :class:`RedisUnavailable` now if Redis at ``url`` does not answer: a command that plans
+    before its real runs checks its ``--redis`` first, so a dead URL is one error line, not a plan
+    printed and then every run failing."""
+    _connect(url).close()
 
 
 def _plan_for(

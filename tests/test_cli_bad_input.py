@@ -25,6 +25,14 @@ def one_error_line(result) -> str:
     return lines[0]
 
 
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:  # nobody listens on it once closed
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 @pytest.fixture()
 def a_file(tmp_path):
     """A regular file: a path "under" it has a parent that is not a directory."""
@@ -119,14 +127,10 @@ def test_sweep_checks_what_every_point_shares_before_running(tmp_path, option, m
 
 
 def test_sweep_on_a_dask_address_with_nothing_listening_is_one_error_line():
-    import socket
-
     from sim.sweep.grid import expand_grid
     from sim.sweep.runner import run_dask
 
-    with socket.socket() as s:  # a port nobody listens on once closed
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     groups = expand_grid(["tree_reduction:leaves=4"], ["uniform"], [(2048,)], ["average"])
     with pytest.raises(ValueError, match=f"cannot reach the Dask scheduler at tcp://127.0.0.1:{port}"):
         run_dask(groups, f"tcp://127.0.0.1:{port}", connect_timeout="1s")
@@ -179,3 +183,14 @@ def test_dashboard_loads_its_models_file_before_starting(tmp_path, taken_port):
         invoke("dashboard", "--models", str(tmp_path / "m.json"), "--port", str(taken_port))
     )
     assert "is not valid JSON" in line
+
+
+def test_validate_with_a_redis_url_nobody_answers_is_one_error_line(tmp_path):
+    # Before: the prediction was printed, every run failed, the report was written, then 'Error: ...'.
+    url = f"redis://127.0.0.1:{free_port()}/0"
+    report = tmp_path / "v.html"
+    line = one_error_line(
+        invoke("validate", "tree_reduction:leaves=4", "--redis", url, "--report", str(report))
+    )
+    assert line.startswith(f"error: Redis at {url} is not reachable")
+    assert not report.exists()

@@ -8,7 +8,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from sim.cli import OutputFile
+from sim.cli import OutputFile, UserError
 from sim.compare.plan_vs_real import TASK_METRICS
 from sim.compare.validate import ValidationRun
 from sim.compare.validate import validate as run_validation
@@ -82,8 +82,15 @@ def validate(
     """Plan and simulate WORKFLOW, run the same plan for real RUNS times, and compare each run with its
     prediction: per task (start, download, execution, upload, start-up state) and overall (makespan,
     cost, cold starts), with the general percentage offset of each prediction."""
+    from runtime.client import RedisUnavailable, check_redis, resolve_redis_url
     from sim.models.resources import parse_memory_list
 
+    url = resolve_redis_url(redis_url)
+    if url:  # without one, each run starts a private Redis
+        try:
+            check_redis(url)
+        except RedisUnavailable as exc:
+            raise UserError(str(exc)) from None
     console = Console()
 
     def on_run(vr: ValidationRun) -> None:
@@ -150,4 +157,4 @@ def validate(
         )
         console.print(f"report: {Path(report_path).resolve()}")
     if all(r.error for r in result.runs):
-        raise click.ClickException("every real run failed: " + result.runs[-1].error)
+        raise UserError("every real run failed: " + result.runs[-1].error)
