@@ -301,6 +301,11 @@ def replay(trace_path: str, models_path: str | None, app: str | None, as_json: b
         trace = load_trace(trace_path)
     except TraceError as exc:
         raise ValueError(str(exc)) from None
+    if not trace.machines:  # e.g. `plansim workflows export`: its tasks would queue on one core
+        raise ValueError(
+            f"{trace_path} records no machines (workflow.execution.machines): replay needs a recorded "
+            "execution, with the machines it ran on"
+        )
     m = PerformanceModels.load(models_path) if models_path else PerformanceModels()
     if app is not None:
         if app not in m.replay:
