@@ -14,11 +14,8 @@ derived worker image for Docker workers, or must be installed here for process w
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 import time
-from pathlib import Path
 from typing import Any
 
 import click
@@ -81,31 +78,9 @@ def describe(value: Any, limit: int = 80) -> str:
 
 def load_target(spec: str) -> tuple[Workflow, bool]:
     """The workflow for WORKFLOW, and whether it is a known type (so its result can be checked)."""
-    if ".py:" in spec or spec.endswith(".py"):
-        path, _, name = spec.partition(":")
-        file = Path(path)
-        if not file.exists():
-            raise RunCliError(f"no such file: {path}")
-        mod_name = f"plansim_user_{file.stem}"
-        module_spec = importlib.util.spec_from_file_location(mod_name, file)
-        assert module_spec is not None and module_spec.loader is not None
-        module = importlib.util.module_from_spec(module_spec)
-        sys.modules[mod_name] = module
-        module_spec.loader.exec_module(module)
-        obj = getattr(module, name or "workflow", None)
-        if obj is None:
-            raise RunCliError(f"{path} has no attribute {name or 'workflow'!r}")
-        if callable(obj) and not isinstance(obj, Workflow) and not hasattr(obj, "upstream"):
-            obj = obj()
-        if isinstance(obj, Workflow):
-            return obj, False
-        nodes = obj if isinstance(obj, (list, tuple)) else [obj]
-        return Workflow.from_nodes(*nodes, name=file.stem), False
-    try:
-        from sim.workflow.library import load_workflow
-    except ImportError as exc:
-        raise RunCliError(f"the workflow library is not available ({exc})") from None
-    return load_workflow(spec), True
+    from sim.workflow.library import is_python_spec, load_workflow
+
+    return load_workflow(spec), not is_python_spec(spec)
 
 
 @click.command("run")

@@ -206,3 +206,30 @@ def test_replay_of_a_trace_without_machines_is_one_error_line(tmp_path):
         f"error: {wf} records no machines (workflow.execution.machines): replay needs a recorded "
         "execution, with the machines it ran on"
     )
+
+
+FLOW = """
+from sim.workflow import Workflow, task
+
+
+@task
+def add(x, y):
+    return x + y
+
+
+wf = Workflow.from_nodes(add(add(1, 2), add(3, 4)), name="my-tree")
+"""
+
+
+def test_a_python_workflow_file_is_understood_by_every_command(tmp_path):
+    # Before: only `run` read FILE.py:NAME; `simulate flow.py:wf` said "workflow 'flow.py': parameter
+    # 'wf' is not key=value".
+    flow = tmp_path / "flow.py"
+    flow.write_text(FLOW)
+    r = invoke("simulate", f"{flow}:wf", "--planner", "uniform", "--json")
+    assert r.exit_code == 0, r.output
+    assert '"workflow": "my-tree"' in r.output
+    assert invoke("workflows", "show", f"{flow}:wf").exit_code == 0
+    assert one_error_line(invoke("simulate", f"{flow}:nope")) == f"error: {flow} has no attribute 'nope'"
+    missing = tmp_path / "missing.py"
+    assert one_error_line(invoke("simulate", f"{missing}:wf")) == f"error: no such file: {missing}"

@@ -168,9 +168,46 @@ def _looks_like_path(text: str) -> bool:
     return not known and Path(text).is_file()
 
 
+def is_python_spec(text: str) -> bool:
+    """``FILE.py:NAME`` or ``FILE.py``: a workflow defined in the user's own Python file."""
+    return ".py:" in text or text.endswith(".py")
+
+
+def load_python(spec: str) -> Workflow:
+    """The workflow of ``FILE.py[:NAME]``: the file is run as a module and its attribute NAME (default
+    ``workflow``) is a sink node of ``@task`` calls, a list of sink nodes, a Workflow, or a function
+    returning one of these."""
+    import importlib.util
+    import sys
+
+    path, _, name = spec.partition(":")
+    file = Path(path)
+    if not file.is_file():
+        raise WorkflowError(f"no such file: {path}")
+    mod_name = f"plansim_user_{file.stem}"
+    module_spec = importlib.util.spec_from_file_location(mod_name, file)
+    if module_spec is None or module_spec.loader is None:
+        raise WorkflowError(f"{path} cannot be imported as a Python module")
+    module = importlib.util.module_from_spec(module_spec)
+    sys.modules[mod_name] = module  # its tasks' functions pickle by reference to it
+    module_spec.loader.exec_module(module)
+    obj = getattr(module, name or "workflow", None)
+    if obj is None:
+        raise WorkflowError(f"{path} has no attribute {name or 'workflow'!r}")
+    if callable(obj) and not isinstance(obj, Workflow) and not hasattr(obj, "upstream"):
+        obj = obj()
+    if isinstance(obj, Workflow):
+        return obj
+    nodes = obj if isinstance(obj, (list, tuple)) else [obj]
+    return Workflow.from_nodes(*nodes, name=file.stem)
+
+
 def load_workflow(text: str | os.PathLike[str]) -> Workflow:
-    """A workflow named ``NAME[:key=value,...]`` (see ``plansim workflows list``) or a WfFormat file path."""
+    """A workflow named ``NAME[:key=value,...]`` (see ``plansim workflows list``), a WfFormat file path,
+    or ``FILE.py[:NAME]`` (:func:`load_python`)."""
     text = os.fspath(text)
+    if is_python_spec(text):
+        return load_python(text)
     if _looks_like_path(text):
         from sim.workflow.wfformat import load_wfformat
 
