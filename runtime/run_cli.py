@@ -156,7 +156,7 @@ def run(
         TimeElapsedColumn(),
         console=console,
         transient=True,
-        disable=as_json,
+        disable=as_json or not console.is_terminal,  # else an empty line is left on a pipe, error or not
     )
     bar = progress.add_task(f"{wf.name} ({planner}, {launcher})", total=total)
 

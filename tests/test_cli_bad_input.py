@@ -233,3 +233,11 @@ def test_a_python_workflow_file_is_understood_by_every_command(tmp_path):
     assert one_error_line(invoke("simulate", f"{flow}:nope")) == f"error: {flow} has no attribute 'nope'"
     missing = tmp_path / "missing.py"
     assert one_error_line(invoke("simulate", f"{missing}:wf")) == f"error: no such file: {missing}"
+
+
+def test_a_failed_run_prints_its_error_line_and_nothing_else():
+    # Before: the (invisible, transient) progress bar left an empty line on standard output.
+    url = f"redis://127.0.0.1:{free_port()}/0"
+    r = invoke("run", "tree_reduction:leaves=4", "--launcher", "process", "--redis", url)
+    assert r.exit_code == 1
+    assert r.stdout == "" and r.stderr.startswith(f"error: Redis at {url} is not reachable"), r.output
