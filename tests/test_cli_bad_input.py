@@ -241,3 +241,28 @@ def test_a_failed_run_prints_its_error_line_and_nothing_else():
     r = invoke("run", "tree_reduction:leaves=4", "--launcher", "process", "--redis", url)
     assert r.exit_code == 1
     assert r.stdout == "" and r.stderr.startswith(f"error: Redis at {url} is not reachable"), r.output
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"startup": {"cold_ms": "x", "cold_exp": 0, "warm_ms": 1, "warm_exp": 0}}, "startup: cold_ms must be a finite number, got 'x'"),
+        ({"exec": {"add": {"a": None, "b": 0, "c": 0}}}, "exec[add]: a must be a finite number, got None"),
+        ({"transfer": {"latency_ms": 1, "bytes_per_ms": -5, "alpha": 0}}, "transfer: bytes_per_ms must be > 0, got -5"),
+        ({"exec": {"add": {"b": 0, "c": 0}}}, "exec[add]: missing field 'a'"),
+        ({"exec": {"add": 5}}, "exec[add]: must be an object, got int"),
+        ({"output": "x"}, "'output' must be an object, got str"),
+        ({"exec": {"add": {"a": 1, "b": 0, "c": 0, "residuals": ["x"]}}}, "exec[add]: residuals must be numbers, got 'x'"),
+    ],
+)  # fmt: skip
+def test_a_models_file_with_a_bad_value_is_one_error_line(tmp_path, change, message):
+    # Before: "x" or null in a parameter was a TypeError traceback in the middle of the simulation, and
+    # a negative bandwidth was used as it was; the malformed cases said only "'a'" or "'int' object ...".
+    import json
+
+    models = tmp_path / "m.json"
+    models.write_text(json.dumps({"format": "plansim.models", "version": 1, **change}))
+    line = one_error_line(
+        invoke("simulate", "tree_reduction:leaves=4", "--planner", "uniform", "--models", str(models))
+    )
+    assert line == f"error: models file is malformed: {message}"

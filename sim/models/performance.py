@@ -407,17 +407,18 @@ class PerformanceModels:
             raise ValueError(
                 f"models file version {data.get('version')!r} is not supported (expected {MODELS_VERSION})"
             )
-        try:
-            return cls(
-                exec={f: _exec_from(d) for f, d in data.get("exec", {}).items()},
-                output={f: _output_from(d) for f, d in data.get("output", {}).items()},
-                transfer=_transfer_from(data["transfer"]) if "transfer" in data else _copy(DEFAULT_TRANSFER),
-                startup=_startup_from(data["startup"]) if "startup" in data else _copy(DEFAULT_STARTUP),
-                meta=data.get("meta", {}),
-                replay={k: _replay_from(d) for k, d in data.get("replay", {}).items()},
-            )
-        except (KeyError, TypeError, AttributeError) as exc:
-            raise ValueError(f"models file is malformed: {exc}") from None
+        return cls(
+            exec={f: _parse(f"exec[{f}]", _exec_from, d) for f, d in _section(data, "exec").items()},
+            output={f: _parse(f"output[{f}]", _output_from, d) for f, d in _section(data, "output").items()},
+            transfer=_parse("transfer", _transfer_from, data["transfer"])
+            if "transfer" in data
+            else _copy(DEFAULT_TRANSFER),
+            startup=_parse("startup", _startup_from, data["startup"])
+            if "startup" in data
+            else _copy(DEFAULT_STARTUP),
+            meta=_section(data, "meta"),
+            replay={k: _parse(f"replay[{k}]", _replay_from, d) for k, d in _section(data, "replay").items()},
+        )
 
     def save(self, path: str | Path) -> None:
         Path(path).write_text(json.dumps(self.to_json(), indent=1) + "\n", encoding="utf-8")
@@ -437,10 +438,43 @@ def _copy(model: Any) -> Any:
     return type(model)(**{k: getattr(model, k) for k in model.__slots__})
 
 
+def _section(data: dict[str, Any], name: str) -> dict[str, Any]:
+    value = data.get(name, {})
+    if not isinstance(value, dict):
+        raise ValueError(f"models file is malformed: {name!r} must be an object, got {type(value).__name__}")
+    return value
+
+
+def _parse(where: str, build: Any, d: Any) -> Any:
+    """``build(d)`` for the model at ``where`` (``exec[add]``), any mistake in ``d`` one error naming it:
+    a hand-edited file can hold a string, null, NaN or a missing field anywhere, which would otherwise
+    surface as a TypeError deep in a simulation."""
+    try:
+        if not isinstance(d, dict):
+            raise ValueError(f"must be an object, got {type(d).__name__}")
+        return build(d)
+    except KeyError as exc:
+        raise ValueError(f"models file is malformed: {where}: missing field {exc.args[0]!r}") from None
+    except (TypeError, AttributeError, ValueError) as exc:
+        raise ValueError(f"models file is malformed: {where}: {exc}") from None
+
+
+def _number(d: dict[str, Any], key: str, positive: bool = False) -> float:
+    """A model parameter: a finite number (and > 0 for a divisor such as a bandwidth)."""
+    value = d[key]
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise ValueError(f"{key} must be a finite number, got {value!r}")
+    if positive and value <= 0:
+        raise ValueError(f"{key} must be > 0, got {value!r}")
+    return value
+
+
 def _res(d: dict | list | None) -> Residuals:
-    if isinstance(d, dict):
-        return Residuals(list(d.get("values", [])))
-    return Residuals(list(d or []))
+    values = list(d.get("values", []) if isinstance(d, dict) else d or [])
+    for v in values:  # NaN is kept: older files may hold it, and sampling tolerates it
+        if isinstance(v, bool) or not isinstance(v, int | float):
+            raise ValueError(f"residuals must be numbers, got {v!r}")
+    return Residuals(values)
 
 
 def _fit(d: dict | None) -> FitInfo:
@@ -452,9 +486,9 @@ def _fit(d: dict | None) -> FitInfo:
 def _exec_from(d: dict) -> ExecModel:
     by_memory = {int(m): _res(r) for m, r in (d.get("residuals_by_memory") or {}).items()}
     return ExecModel(
-        d["a"],
-        d["b"],
-        d["c"],
+        _number(d, "a"),
+        _number(d, "b"),
+        _number(d, "c"),
         _res(d.get("residuals")),
         _fit(d.get("fit")),
         by_memory,
@@ -479,14 +513,14 @@ def _replay_from(d: dict) -> ReplayParams:
 
 
 def _output_from(d: dict) -> OutputModel:
-    return OutputModel(d["k"], d["e"], _res(d.get("residuals")), _fit(d.get("fit")))
+    return OutputModel(_number(d, "k"), _number(d, "e"), _res(d.get("residuals")), _fit(d.get("fit")))
 
 
 def _transfer_from(d: dict) -> TransferModel:
     return TransferModel(
-        d["latency_ms"],
-        d["bytes_per_ms"],
-        d["alpha"],
+        _number(d, "latency_ms"),
+        _number(d, "bytes_per_ms", positive=True),
+        _number(d, "alpha"),
         _res(d.get("residuals")),
         _fit(d.get("fit")),
         _size_classes(d.get("size_bands")),
@@ -495,10 +529,10 @@ def _transfer_from(d: dict) -> TransferModel:
 
 def _startup_from(d: dict) -> StartupModel:
     return StartupModel(
-        d["cold_ms"],
-        d["cold_exp"],
-        d["warm_ms"],
-        d["warm_exp"],
+        _number(d, "cold_ms"),
+        _number(d, "cold_exp"),
+        _number(d, "warm_ms"),
+        _number(d, "warm_exp"),
         _res(d.get("cold_residuals")),
         _res(d.get("warm_residuals")),
         _fit(d.get("fit")),
