@@ -75,7 +75,9 @@ def _core_count(machine: dict[str, Any]) -> int | None:
     cores = (machine.get("cpu") or {}).get("coreCount") or machine.get("cores")
     if isinstance(cores, bool) or not isinstance(cores, (int, float)) or not math.isfinite(cores):
         return None
-    return max(1, int(cores))
+    if cores < 1:  # as unusable as a missing count: a negative one would be "1 core" and scaled as such
+        return None
+    return int(cores)
 
 
 def load_trace(path: str | Path) -> Trace:

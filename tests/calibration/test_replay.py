@@ -208,6 +208,8 @@ def test_a_machine_without_a_core_count_is_one_slot_and_never_scaled() -> None:
 
     assert _core_count({"cpu": {"coreCount": 48}}) == 48
     assert _core_count({"cpu": {}}) is None and _core_count({"cores": float("nan")}) is None
+    # a negative count is as unusable (it was "1 core", so a 48-core fit scaled that machine 48x)
+    assert _core_count({"cpu": {"coreCount": -4}}) is None and _core_count({"cores": 0.5}) is None
     unknown = dc_replace(spread(8, {"a": 1}), unknown_cores=frozenset({"a"}))
     known = spread(8, {"a": 1})
     fitted_on_4 = ReplayParams(slot_hold_s=5.0, ref_cores=4)
