@@ -266,3 +266,10 @@ def test_a_models_file_with_a_bad_value_is_one_error_line(tmp_path, change, mess
         invoke("simulate", "tree_reduction:leaves=4", "--planner", "uniform", "--models", str(models))
     )
     assert line == f"error: models file is malformed: {message}"
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf"])
+def test_a_non_finite_workflow_parameter_is_one_error_line(value):
+    # Before: float() parsed them, and simulate printed a makespan of nan or inf with exit 0.
+    line = one_error_line(invoke("simulate", f"fixed_times:sleep_s={value}"))
+    assert line.startswith("error: workflow 'fixed_times': parameter 'sleep_s' must be a finite number")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import importlib
+import math
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -77,6 +78,8 @@ def _convert(wf_name: str, key: str, value: Any, param: Param) -> Any:
             raise WorkflowError(
                 f"workflow {wf_name!r}: parameter {key!r} expects {param.type.__name__}, got {value!r}"
             ) from None
+    if isinstance(value, float) and not math.isfinite(value):  # float("nan") and float("inf") parse
+        raise WorkflowError(f"workflow {wf_name!r}: parameter {key!r} must be a finite number, got {value}")
     if param.minimum is not None and isinstance(value, (int, float)) and value < param.minimum:
         raise WorkflowError(
             f"workflow {wf_name!r}: parameter {key!r} must be >= {param.minimum}, got {value}"
