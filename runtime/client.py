@@ -724,7 +724,7 @@ def run_workflow(
         from sim.workflow.library import load_workflow
 
         wf = load_workflow(wf)
-    if timeout_s <= 0:
+    if not timeout_s > 0:  # nan too
         raise ValueError(f"timeout_s must be positive, got {timeout_s}")
     started = time.monotonic()
     if plan is None:

@@ -25,7 +25,7 @@ from rich.table import Table
 
 from runtime.client import RedisUnavailable, RunError, TaskFailed, WaitTimeout, run_workflow, write_records
 from runtime.requirements import RequirementsError
-from sim.cli import OutputFile
+from sim.cli import OutputFile, Seconds
 from sim.workflow.dag import Workflow
 
 __all__ = ["run", "results_equal"]
@@ -108,7 +108,12 @@ def load_target(spec: str) -> tuple[Workflow, bool]:
 )
 @click.option("--memory", default=None, help="memory sizes in MB for the planner, e.g. 2048,4096")
 @click.option(
-    "--timeout", "timeout_s", type=float, default=300.0, show_default=True, help="seconds for the whole run"
+    "--timeout",
+    "timeout_s",
+    type=Seconds(),
+    default=300.0,
+    show_default=True,
+    help="seconds for the whole run",
 )
 @click.option("--json", "as_json", is_flag=True, help="print the report as JSON")
 @click.option("--metrics-out", type=OutputFile(), default=None, help="also write metric records (JSONL)")

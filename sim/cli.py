@@ -119,6 +119,22 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
 }
 
 
+class Seconds(click.ParamType):
+    """A time limit in seconds: a number > 0 (``inf``: none). click's FloatRange lets ``nan`` through,
+    which compares false with everything, so a limit of nan was silently no limit."""
+
+    name = "seconds"
+
+    def convert(self, value, param, ctx) -> float:  # noqa: ANN001 - click's signature
+        try:
+            seconds = float(value)
+        except (TypeError, ValueError):
+            self.fail(f"{value!r} is not a number of seconds", param, ctx)
+        if not seconds > 0:
+            self.fail(f"must be > 0 seconds, got {value}", param, ctx)
+        return seconds
+
+
 class OneLineUsageError(click.UsageError):
     """A usage mistake (an option value out of range, a missing argument, an unknown option) as one
     ``error:`` line that points at the command's help, instead of click's usage block; exit code 2."""

@@ -273,3 +273,15 @@ def test_a_non_finite_workflow_parameter_is_one_error_line(value):
     # Before: float() parsed them, and simulate printed a makespan of nan or inf with exit 0.
     line = one_error_line(invoke("simulate", f"fixed_times:sleep_s={value}"))
     assert line.startswith("error: workflow 'fixed_times': parameter 'sleep_s' must be a finite number")
+
+
+@pytest.mark.parametrize("command", ["run", "validate"])
+@pytest.mark.parametrize("value", ["-1", "nan"])
+def test_a_timeout_that_is_no_time_limit_is_refused_when_parsed(command, value):
+    # Before: validate planned, printed its prediction and failed every run on -1; nan was no limit.
+    r = invoke(command, "tree_reduction:leaves=4", "--launcher", "process", "--timeout", value)
+    assert r.exit_code == 2, r.output
+    assert r.output == (
+        f"error: Invalid value for '--timeout': must be > 0 seconds, got {value} "
+        f"(see `main {command} --help`)\n"
+    )

@@ -8,7 +8,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from sim.cli import OutputFile, UserError
+from sim.cli import OutputFile, Seconds, UserError
 from sim.compare.plan_vs_real import TASK_METRICS
 from sim.compare.validate import ValidationRun
 from sim.compare.validate import validate as run_validation
@@ -62,7 +62,7 @@ def _num(v: float | None, digits: int = 1) -> str:
     help="Redis URL (default: $PLANSIM_REDIS_URL, the runtime's, or a private one).",
 )
 @click.option(
-    "--timeout", "timeout_s", default=300.0, show_default=True, type=float, help="Per real run, seconds."
+    "--timeout", "timeout_s", default=300.0, show_default=True, type=Seconds(), help="Per real run, seconds."
 )
 def validate(
     workflow,
