@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from sim.cli import OutputFile
+from sim.cli import OutputFile, refuse_overwriting_inputs
 from sim.models.performance import SLA, PerformanceModels
 
 MODELS_VERSION_NOTE = "plansim.models v1"
@@ -71,6 +71,7 @@ def calibrate(
     from calibration.replay import PLAIN, fit_replay_groups, group_traces, mape
     from calibration.report import print_report, write_report
 
+    refuse_overwriting_inputs([output, report_path], list(inputs))
     files = expand(list(inputs))
     if dev_only:
         files = _dev_split(files)

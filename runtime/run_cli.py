@@ -25,7 +25,7 @@ from rich.table import Table
 
 from runtime.client import RedisUnavailable, RunError, TaskFailed, WaitTimeout, run_workflow, write_records
 from runtime.requirements import RequirementsError
-from sim.cli import OutputFile, Seconds
+from sim.cli import OutputFile, Seconds, refuse_overwriting_inputs
 from sim.workflow.dag import Workflow
 
 __all__ = ["run", "results_equal"]
@@ -143,6 +143,7 @@ def run(
 ) -> None:
     """Run WORKFLOW for real with a planner and print the result check and its metrics."""
     console = Console(stderr=as_json)
+    refuse_overwriting_inputs([metrics_out], [workflow, models, requirements_file])
     wf, known = load_target(workflow)
     memory_sizes = None
     if memory:

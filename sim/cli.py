@@ -69,6 +69,20 @@ def output_problem(path: str | os.PathLike[str], make_parents: bool = False) -> 
     return None
 
 
+def refuse_overwriting_inputs(outputs: list[str | None], inputs: list[str | None]) -> None:
+    """A command's output file must not be one of its input files: ``calibrate runs.jsonl -o
+    runs.jsonl`` would replace the recorded runs with the models fitted on them. Inputs that are not
+    files (workflow names, redis:// URLs, folders) are skipped; ``FILE.py:NAME`` is its file."""
+    files = []
+    for spec in inputs:
+        path = Path(spec.partition(".py:")[0] + ".py" if spec and ".py:" in spec else spec or "")
+        if spec and path.is_file():
+            files.append(path)
+    for out in outputs:
+        if out and out != "-" and Path(out).is_file() and any(os.path.samefile(out, f) for f in files):
+            raise UserError(f"{out} is also an input of this command: writing it would overwrite it")
+
+
 class OutputFile(click.ParamType):
     """An option or argument naming a file the command writes, checked when the command line is parsed.
 

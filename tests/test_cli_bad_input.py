@@ -285,3 +285,24 @@ def test_a_timeout_that_is_no_time_limit_is_refused_when_parsed(command, value):
         f"error: Invalid value for '--timeout': must be > 0 seconds, got {value} "
         f"(see `main {command} --help`)\n"
     )
+
+
+def test_an_output_that_is_an_input_is_refused_and_left_as_it_is(tmp_path):
+    # Before: calibrate replaced the recorded runs with the models fitted on them, and simulate wrote
+    # its metric records over the models file it had just read.
+    import json
+
+    runs = tmp_path / "runs.jsonl"
+    record = {"kind": "worker", "v": 1, "run_id": "r", "worker_id": "w", "memory_mb": 2048}
+    runs.write_text(json.dumps({**record, "state": "cold", "startup_ms": 900.0}) + "\n")
+    before = runs.read_text()
+    line = one_error_line(invoke("calibrate", str(runs), "-o", str(runs)))
+    assert line == f"error: {runs} is also an input of this command: writing it would overwrite it"
+    assert runs.read_text() == before
+    models = tmp_path / "m.json"
+    models.write_text(json.dumps({"format": "plansim.models", "version": 1}))
+    line = one_error_line(
+        invoke("simulate", "tree_reduction:leaves=4", "--models", str(models), "--metrics-out", str(models))
+    )
+    assert "is also an input of this command" in line
+    assert json.loads(models.read_text())["format"] == "plansim.models"

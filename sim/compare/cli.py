@@ -8,7 +8,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from sim.cli import OutputFile, Seconds, UserError
+from sim.cli import OutputFile, Seconds, UserError, refuse_overwriting_inputs
 from sim.compare.plan_vs_real import TASK_METRICS
 from sim.compare.validate import ValidationRun
 from sim.compare.validate import validate as run_validation
@@ -83,6 +83,8 @@ def validate(
     prediction: per task (start, download, execution, upload, start-up state) and overall (makespan,
     cost, cold starts), with the general percentage offset of each prediction."""
     from runtime.client import RedisUnavailable, check_redis, resolve_redis_url
+
+    refuse_overwriting_inputs([report_path, metrics_out], [workflow, models_path, platform])
     from sim.models.resources import parse_memory_list
 
     url = resolve_redis_url(redis_url)

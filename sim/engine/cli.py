@@ -9,7 +9,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from sim.cli import OutputFile
+from sim.cli import OutputFile, refuse_overwriting_inputs
 from sim.engine.whatif import WhatIf, what_if
 from sim.models.performance import SLA, PerformanceModels
 from sim.models.records import write_jsonl
@@ -172,6 +172,7 @@ def simulate(
 
     WORKFLOW is NAME[:key=value,...] of a known type (plansim workflows list) or a WfFormat file.
     """
+    refuse_overwriting_inputs([gantt, metrics_out], [workflow, models_path, platform])
     wf = load_workflow(workflow)
     result = _run(wf, planner, memory, sla, platform, models_path, optimizations, seed, replications)
     if gantt:

@@ -9,7 +9,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from sim.cli import OutputFile
+from sim.cli import OutputFile, refuse_overwriting_inputs
 from sim.sweep.grid import count_points, expand_grid, parse_memory_sets, split_list
 from sim.sweep.plots import plot_summary, write_table
 from sim.sweep.runner import run_sweep
@@ -115,6 +115,7 @@ def sweep(
     if out.suffix.lower() not in (".parquet", ".csv"):
         raise ValueError(f"-o must name a .parquet or .csv file, got {out.name!r}")
     names = split_list(workflows, "workflows")
+    refuse_overwriting_inputs([output], [*names, models_path, platform])
     if "all" in names:
         known = known_workflows()
         if not known:

@@ -10,7 +10,7 @@ import sys
 
 import click
 
-from sim.cli import OutputFile
+from sim.cli import OutputFile, refuse_overwriting_inputs
 
 
 def _fmt_bytes(n: float | None) -> str:
@@ -199,6 +199,7 @@ def export_cmd(workflow: str, output: str) -> None:
     from sim.workflow.library import load_workflow
     from sim.workflow.wfformat import to_wfformat, write_wfformat
 
+    refuse_overwriting_inputs([output], [workflow])
     wf = load_workflow(workflow)
     if str(output) == "-":
         json.dump(to_wfformat(wf), sys.stdout, indent=1)
