@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from calibration.traces import Trace, TraceError, is_trace_path, load_trace, trace_records
+from sim.models.performance import is_models_file
 from sim.models.records import LoadReport, Record, RecordError, from_dict
 
 JSONL = (".jsonl", ".jsonl.gz")  # metric files, plain or gzip-compressed
@@ -115,12 +116,18 @@ def expand(inputs: list[str]) -> list[str]:
             continue
         p = Path(item)
         if p.is_dir():
-            found = sorted(
-                str(f) for f in p.rglob("*") if f.is_file() and (f.name.endswith(JSONL) or is_trace_path(f))
+            found = sorted(  # a models file kept beside the traces it was fitted on is not one of them
+                str(f)
+                for f in p.rglob("*")
+                if f.is_file() and (f.name.endswith(JSONL) or (is_trace_path(f) and not is_models_file(f)))
             )
             if not found:
                 raise ValueError(f"folder {item!r} holds no .jsonl(.gz) or WfFormat (.json, .json.xz) files")
             out += found
+        elif is_models_file(p):
+            raise ValueError(
+                f"input {item!r} is a plansim models file, not metric records or a WfFormat trace"
+            )
         elif p.exists():
             out.append(item)
         else:

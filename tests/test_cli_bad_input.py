@@ -306,3 +306,23 @@ def test_an_output_that_is_an_input_is_refused_and_left_as_it_is(tmp_path):
     )
     assert "is also an input of this command" in line
     assert json.loads(models.read_text())["format"] == "plansim.models"
+
+
+def test_a_models_file_kept_beside_its_traces_is_not_read_as_one(tmp_path):
+    # Before: 'calibrate traces/ -o traces/models.json' worked once, and every later calibrate of the
+    # folder failed with "traces/models.json: missing object field 'workflow'".
+    import shutil
+
+    from sim.workflow.shared_data import shared_data_dir
+
+    folder = tmp_path / "traces"
+    folder.mkdir()
+    shutil.copy(
+        shared_data_dir() / "wfinstances" / "helloworld" / "helloworld-forkjoin-10-chameleon.json.xz", folder
+    )
+    first = invoke("calibrate", str(folder), "--quick", "-o", str(folder / "models.json"))
+    assert first.exit_code == 0, first.output
+    again = invoke("calibrate", str(folder), "--quick", "-o", str(tmp_path / "again.json"))
+    assert again.exit_code == 0, again.output
+    line = one_error_line(invoke("calibrate", str(folder / "models.json"), "-o", str(tmp_path / "x.json")))
+    assert line.endswith("is a plansim models file, not metric records or a WfFormat trace")

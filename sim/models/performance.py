@@ -36,6 +36,16 @@ MODELS_FORMAT = "plansim.models"
 MODELS_VERSION = 1
 
 
+def is_models_file(path: str | Path) -> bool:
+    """Whether ``path`` is a models file, from its first bytes (``save`` writes the format first): a
+    models file written into a folder of traces is then not mistaken for a WfFormat trace."""
+    try:
+        with open(path, "rb") as f:
+            return f'"{MODELS_FORMAT}"'.encode() in f.read(64)
+    except OSError:
+        return False
+
+
 @dataclass(frozen=True, slots=True)
 class SLA:
     """``average`` (quantile None) or ``pNN`` (quantile NN/100) of predicted time."""
