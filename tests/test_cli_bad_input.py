@@ -326,3 +326,21 @@ def test_a_models_file_kept_beside_its_traces_is_not_read_as_one(tmp_path):
     assert again.exit_code == 0, again.output
     line = one_error_line(invoke("calibrate", str(folder / "models.json"), "-o", str(tmp_path / "x.json")))
     assert line.endswith("is a plansim models file, not metric records or a WfFormat trace")
+
+
+@pytest.mark.parametrize(
+    ("planner", "message"),
+    [
+        ("heft:max_workers=0", "max_workers must be a whole number >= 1, got 0"),
+        ("cpop:max_workers=-1", "max_workers must be a whole number >= 1, got -1"),
+        ("dask-like:n_workers=0", "n_workers must be a whole number >= 1, got 0"),
+        ("dask-like:memory_mb=-5", "memory_mb must be a whole number >= 1, got -5"),
+        ("sim-search:max_seconds=nan", "max_seconds must be a finite number > 0, got nan"),
+        ("sim-search:polish_share=2", "polish_share must be a finite number >= 0 and <= 1, got 2"),
+    ],
+)
+def test_a_planner_option_out_of_range_is_one_error_line(planner, message):
+    # Before: 0 and -1 workers were silently "no limit", max_seconds=nan no time limit, and
+    # dask-like:memory_mb=-5 a TypeError traceback (a complex number from a negative memory's power).
+    line = one_error_line(invoke("simulate", "tree_reduction:leaves=8", "--planner", planner))
+    assert line == f"error: planner {planner!r}: {message}"

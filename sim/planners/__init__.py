@@ -83,7 +83,10 @@ def get_planner(name: str, config: PlannerConfig | None = None, **options: Any) 
         raise ValueError(
             f"planner {base!r} has no option {unknown[0]!r} (options: {', '.join(known) or 'none'})"
         )
-    planner = cls(config, **merged)
+    try:
+        planner = cls(config, **merged)
+    except ValueError as exc:  # an option's value: name the planner it was given to
+        raise ValueError(f"planner {name.strip()!r}: {exc}") from None
     if spec_options:
         planner.name = name.strip()  # plans and tables show the variant, e.g. "sim-search:objective=cost"
     return planner

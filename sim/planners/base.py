@@ -8,8 +8,11 @@ use; there is no separate timing formula.
 
 from __future__ import annotations
 
+import math
+import numbers
 import statistics
 from dataclasses import dataclass, field
+from typing import Any
 
 from sim.engine.platform import Platform, load_platform
 from sim.engine.simulator import SimResult, Simulation
@@ -38,6 +41,30 @@ class PlannerConfig:
             raise ValueError("a planner needs at least one memory size")
         self.memory_sizes = tuple(int(m) for m in self.memory_sizes)
         self.sla = SLA.parse(self.sla)
+
+
+def whole_number_option(name: str, value: Any, minimum: int = 1) -> None:
+    """A planner option that counts something (workers, tasks, MB, simulations): None (the planner's
+    default) or a whole number >= ``minimum``. From a spec (``heft:max_workers=0``) anything can come."""
+    if value is not None and (
+        not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < minimum
+    ):
+        raise ValueError(f"{name} must be a whole number >= {minimum}, got {value!r}")
+
+
+def number_option(
+    name: str, value: Any, minimum: float = 0.0, positive: bool = False, maximum: float | None = None
+) -> None:
+    """A planner option that measures something (seconds, a tolerance, a share): None or a finite
+    number >= ``minimum`` (> with ``positive``) and <= ``maximum``."""
+    if value is None:
+        return
+    ok = isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
+    ok = ok and (value > minimum if positive else value >= minimum) and (maximum is None or value <= maximum)
+    if not ok:
+        bound = f"> {minimum:g}" if positive else f">= {minimum:g}"
+        bound += f" and <= {maximum:g}" if maximum is not None else ""
+        raise ValueError(f"{name} must be a finite number {bound}, got {value!r}")
 
 
 class Planner:

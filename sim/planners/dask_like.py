@@ -24,7 +24,7 @@ import heapq
 from dataclasses import dataclass, field
 
 from sim.models.resources import ResourceConfig
-from sim.planners.base import Planner, PlannerConfig
+from sim.planners.base import Planner, PlannerConfig, whole_number_option
 from sim.planners.costs import CostModel
 from sim.workflow.dag import Workflow
 
@@ -59,6 +59,8 @@ class DaskLikePlanner(Planner):
         stealing: bool = True,
     ) -> None:
         super().__init__(config)
+        whole_number_option("n_workers", n_workers)
+        whole_number_option("memory_mb", memory_mb)
         self.n_workers = n_workers
         self.memory_mb = memory_mb
         self.stealing = stealing

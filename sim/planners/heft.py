@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from sim.models.resources import ResourceConfig
-from sim.planners.base import Planner, PlannerConfig
+from sim.planners.base import Planner, PlannerConfig, whole_number_option
 from sim.planners.costs import CostModel
 from sim.planners.worker_bounds import EPS, WorkerBounds
 from sim.workflow.dag import Workflow
@@ -261,6 +261,7 @@ class HeftPlanner(Planner):
         flexible_singletons: bool = False,
     ) -> None:
         super().__init__(config)
+        whole_number_option("max_workers", max_workers)
         self.max_workers = max_workers
         self.flexible_singletons = flexible_singletons
         self.estimate_ms = 0.0

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from sim.models.plan import Plan
 from sim.models.resources import ResourceConfig
-from sim.planners.base import Planner, PlannerConfig, group_into_workers
+from sim.planners.base import Planner, PlannerConfig, group_into_workers, whole_number_option
 from sim.worker.logic import CLUSTERING, PlanView
 from sim.workflow.dag import Workflow
 
@@ -95,12 +95,8 @@ class WukongPlanner(Planner):
         cluster_memory_mb: int | None = None,
     ) -> None:
         super().__init__(config)
-        for name, value in (
-            ("cluster_max_tasks", cluster_max_tasks),
-            ("cluster_memory_mb", cluster_memory_mb),
-        ):
-            if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
-                raise ValueError(f"{name} must be a whole number >= 1, got {value!r}")
+        whole_number_option("cluster_max_tasks", cluster_max_tasks)
+        whole_number_option("cluster_memory_mb", cluster_memory_mb)
         self.cluster_max_tasks = cluster_max_tasks
         self.cluster_memory_mb = cluster_memory_mb
 

@@ -40,7 +40,7 @@ from dataclasses import dataclass, replace
 from sim.engine.simulator import SimResult
 from sim.models.plan import Plan
 from sim.models.resources import ResourceConfig
-from sim.planners.base import Planner, PlannerConfig
+from sim.planners.base import Planner, PlannerConfig, number_option, whole_number_option
 from sim.planners.search_cost import cost_moves
 from sim.workflow.dag import Workflow
 
@@ -136,8 +136,13 @@ class SimSearchPlanner(Planner):
         super().__init__(config)
         if objective not in OBJECTIVES:
             raise ValueError(f"unknown objective {objective!r}: use one of {', '.join(OBJECTIVES)}")
-        if max_simulations < 0:
-            raise ValueError(f"max_simulations must be >= 0, got {max_simulations}")
+        whole_number_option("max_simulations", max_simulations, minimum=0)
+        number_option("deadline_ms", deadline_ms, positive=True)
+        number_option("deadline_slack", deadline_slack)
+        number_option("max_seconds", max_seconds, positive=True)
+        number_option("tie_tolerance", tie_tolerance)
+        number_option("polish_share", polish_share, maximum=1.0)
+        number_option("simulation_timeout_s", simulation_timeout_s, positive=True)
         self.objective = objective
         self.deadline_ms = deadline_ms
         self.deadline_slack = deadline_slack
@@ -148,8 +153,7 @@ class SimSearchPlanner(Planner):
             start_planners = tuple(n.strip() for n in start_planners.split("+") if n.strip())
         self.start_planners = start_planners
         self.tie_tolerance = tie_tolerance
-        if makespan_tolerance < 0:
-            raise ValueError(f"makespan_tolerance must be >= 0, got {makespan_tolerance}")
+        number_option("makespan_tolerance", makespan_tolerance)
         self.makespan_tolerance = makespan_tolerance
         self.fastest_ms: float | None = None  # the fastest plan accepted (the cost phase's reference)
         self.polish_share = polish_share
