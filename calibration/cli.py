@@ -39,7 +39,12 @@ def _dev_split(files: list[str]) -> list[str]:
 @click.command()
 @click.argument("inputs", nargs=-1, required=True)
 @click.option("-o", "--output", required=True, type=OutputFile(), help="models file to write (JSON)")
-@click.option("--report", "report_path", type=OutputFile(), help="fit report: .html or .png")
+@click.option(
+    "--report",
+    "report_path",
+    type=OutputFile(suffixes=(".html", ".png")),
+    help="fit report: .html or .png",
+)
 @click.option(
     "--dev-only",
     is_flag=True,

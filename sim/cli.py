@@ -93,14 +93,25 @@ class OutputFile(click.ParamType):
 
     name = "file"
 
-    def __init__(self, make_parents: bool = False, allow_dash: bool = False) -> None:
+    def __init__(
+        self, make_parents: bool = False, allow_dash: bool = False, suffixes: tuple[str, ...] = ()
+    ) -> None:
         self.make_parents = make_parents
         self.allow_dash = allow_dash  # '-' is standard output
+        self.suffixes = suffixes  # the kinds of file the command can write, e.g. (".png", ".html")
 
     def convert(self, value, param, ctx) -> str:  # noqa: ANN001 - click's signature
         text = os.fspath(value)
         if self.allow_dash and text == "-":
             return text
+        if self.suffixes and not text.lower().endswith(self.suffixes):
+            what = param.opts[0] if param is not None and param.opts else "the output"
+            kinds = (
+                ", ".join(self.suffixes[:-1]) + " or " + self.suffixes[-1]
+                if len(self.suffixes) > 1
+                else self.suffixes[0]
+            )
+            raise UserError(f"{what} must name a {kinds} file, got {text!r}")
         problem = output_problem(text, self.make_parents)
         if problem:
             raise UserError(f"cannot write {text}: {problem}")

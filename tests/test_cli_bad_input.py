@@ -55,7 +55,8 @@ OUTPUT_CASES = {
 
 @pytest.mark.parametrize("case", sorted(OUTPUT_CASES))
 def test_an_unwritable_output_is_one_error_line_before_any_work(case, a_file):
-    target = a_file / "out.csv"
+    kind = {"--gantt": "out.html", "--report": "out.html", "export": "out.json", "sweep": "out.csv"}
+    target = a_file / next((name for key, name in kind.items() if key in case), "out.jsonl")
     line = one_error_line(invoke(*OUTPUT_CASES[case], str(target)))
     assert f"cannot write {target}" in line and "not a directory" in line
 
@@ -344,3 +345,19 @@ def test_a_planner_option_out_of_range_is_one_error_line(planner, message):
     # dask-like:memory_mb=-5 a TypeError traceback (a complex number from a negative memory's power).
     line = one_error_line(invoke("simulate", "tree_reduction:leaves=8", "--planner", planner))
     assert line == f"error: planner {planner!r}: {message}"
+
+
+def test_an_output_of_a_kind_the_command_cannot_write_is_refused_before_any_work(tmp_path):
+    # Before: calibrate fitted, wrote the models file, then failed on --report fit.txt; workflows
+    # export -o x.json.gz wrote plain JSON that the loader then tried to gunzip.
+    models = tmp_path / "m.json"
+    metrics = tmp_path / "runs.jsonl"
+    metrics.write_text("")
+    line = one_error_line(
+        invoke("calibrate", str(metrics), "-o", str(models), "--report", str(tmp_path / "fit.txt"))
+    )
+    assert line == f"error: --report must name a .html or .png file, got '{tmp_path / 'fit.txt'}'"
+    assert not models.exists()
+    line = one_error_line(invoke("workflows", "export", "gemm", "-o", str(tmp_path / "x.json.gz")))
+    assert "-o must name a .json or .json.xz file" in line
+    assert not (tmp_path / "x.json.gz").exists()

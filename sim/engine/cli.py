@@ -152,7 +152,12 @@ def _title(wf: Workflow, first: dict) -> str:
 @click.argument("workflow")
 @click.option("--planner", default="wukong", show_default=True, help="Planner name (plansim planners list).")
 @_common
-@click.option("--gantt", type=OutputFile(), default=None, help="Write a Gantt chart (.png or .html).")
+@click.option(
+    "--gantt",
+    type=OutputFile(suffixes=(".png", ".html")),
+    default=None,
+    help="Write a Gantt chart (.png or .html).",
+)
 @click.option("--metrics-out", type=OutputFile(), default=None, help="Write metric records (JSONL).")
 def simulate(
     workflow,

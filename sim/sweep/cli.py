@@ -79,7 +79,7 @@ def known_workflows() -> list[str]:
     "-o",
     "--output",
     required=True,
-    type=OutputFile(make_parents=True),
+    type=OutputFile(make_parents=True, suffixes=(".parquet", ".csv")),
     help="Results table: .parquet or .csv (plots are written next to it).",
 )
 @click.option(
@@ -112,8 +112,6 @@ def sweep(
     Pareto front of cost vs makespan).
     """
     out = Path(output)
-    if out.suffix.lower() not in (".parquet", ".csv"):
-        raise ValueError(f"-o must name a .parquet or .csv file, got {out.name!r}")
     names = split_list(workflows, "workflows")
     refuse_overwriting_inputs([output], [*names, models_path, platform])
     if "all" in names:

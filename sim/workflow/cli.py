@@ -191,7 +191,7 @@ def _abbrev(items: list, keep: int = 12) -> str:
     "--output",
     "output",
     required=True,
-    type=OutputFile(allow_dash=True),
+    type=OutputFile(allow_dash=True, suffixes=(".json", ".json.xz")),
     help="output file (.json, or .json.xz compressed); '-' for stdout",
 )
 def export_cmd(workflow: str, output: str) -> None:
