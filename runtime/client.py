@@ -59,7 +59,13 @@ from runtime.driver import (
     WaitTimeout,
     invocation_msgs,
 )
-from runtime.launchers.base import LauncherError, PooledLauncher, WorkerDied, WorkerStartError
+from runtime.launchers.base import (
+    LauncherError,
+    PooledLauncher,
+    WorkerDied,
+    WorkerStartError,
+    check_memory_sizes,
+)
 from runtime.requirements import RequirementSet, check_installed, collect
 from sim.models.plan import Plan
 from sim.models.records import RunRecord, TaskRecord, WorkerRecord, from_dict
@@ -730,6 +736,7 @@ def run_workflow(
     if plan is None:
         plan = _plan_for(wf, planner, sla, models, memory_sizes, optimizations)
     plan.validate()
+    check_memory_sizes(c.memory_mb for c in plan.configs.values())
     requirements = collect(plan.workflow, requirements_file)
     launcher_kind = launcher if isinstance(launcher, str) else getattr(launcher, "kind", "custom")
     if requirements and launcher_kind == "process":

@@ -361,3 +361,15 @@ def test_an_output_of_a_kind_the_command_cannot_write_is_refused_before_any_work
     line = one_error_line(invoke("workflows", "export", "gemm", "-o", str(tmp_path / "x.json.gz")))
     assert "-o must name a .json or .json.xz file" in line
     assert not (tmp_path / "x.json.gz").exists()
+
+
+def test_a_worker_smaller_than_the_launchers_minimum_is_refused_before_the_run(tmp_path):
+    # Before: the launcher refused the size inside the running driver, so the run waited for its whole
+    # timeout (300 s by default) and then blamed the sink: "waited 5s for sink(s) add-2 to complete".
+    url = f"redis://127.0.0.1:{free_port()}/0"  # never reached: the check comes first
+    args = ["tree_reduction:leaves=4", "--planner", "uniform", "--memory", "1", "--redis", url]
+    line = one_error_line(invoke("run", *args, "--launcher", "process", "--timeout", "5"))
+    assert line == "error: a real worker needs at least 16 MB of memory, got 1 MB"
+    line = one_error_line(invoke("validate", *args, "--report", str(tmp_path / "v.html")))
+    assert line == "error: a real worker needs at least 16 MB of memory, got 1 MB"
+    assert not (tmp_path / "v.html").exists()

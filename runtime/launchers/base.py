@@ -43,6 +43,7 @@ import time
 import uuid
 import weakref
 from abc import ABC, abstractmethod
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from types import FrameType, TracebackType
@@ -105,6 +106,17 @@ def cpu_limits(cpus: float, period_us: int = DEFAULT_CPU_PERIOD_US) -> tuple[dic
     period = min(MAX_CPU_PERIOD_US, max(period_us, math.ceil(MIN_CPU_US / cpus)))
     quota = max(MIN_CPU_US, round(cpus * period))
     return {"cpu_period": period, "cpu_quota": quota}, quota / period
+
+
+MIN_MEMORY_MB = 16  # the smallest worker a launcher starts (a Python worker needs more than Docker's 6 MB)
+
+
+def check_memory_sizes(sizes: Iterable[int]) -> None:
+    """Refuse worker sizes below :data:`MIN_MEMORY_MB` before a run starts: :meth:`PooledLauncher.acquire`
+    refuses them too, but inside a running driver that failure only shows as the run's timeout."""
+    small = sorted(m for m in set(sizes) if m < MIN_MEMORY_MB)
+    if small:
+        raise ValueError(f"a real worker needs at least {MIN_MEMORY_MB} MB of memory, got {small[0]} MB")
 
 
 def cpus_for_memory(memory_mb: int) -> float:
@@ -426,8 +438,8 @@ class PooledLauncher(ABC):
 
     def acquire(self, memory_mb: int, timeout: float | None = None) -> Lease:
         """Reserve a worker with ``memory_mb`` MB: warm if one is idle within keep-alive, else cold."""
-        if memory_mb < 16:
-            raise ValueError(f"memory_mb must be at least 16 (got {memory_mb})")
+        if memory_mb < MIN_MEMORY_MB:
+            raise ValueError(f"memory_mb must be at least {MIN_MEMORY_MB} (got {memory_mb})")
         t0 = time.monotonic()
         deadline = t0 + (self.acquire_timeout if timeout is None else timeout)
         evict: list[_Worker] = []

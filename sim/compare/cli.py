@@ -83,10 +83,11 @@ def validate(
     prediction: per task (start, download, execution, upload, start-up state) and overall (makespan,
     cost, cold starts), with the general percentage offset of each prediction."""
     from runtime.client import RedisUnavailable, check_redis, resolve_redis_url
-
-    refuse_overwriting_inputs([report_path, metrics_out], [workflow, models_path, platform])
+    from runtime.launchers.base import check_memory_sizes
     from sim.models.resources import parse_memory_list
 
+    refuse_overwriting_inputs([report_path, metrics_out], [workflow, models_path, platform])
+    check_memory_sizes(parse_memory_list(memory))  # before the prediction: every run would refuse them
     url = resolve_redis_url(redis_url)
     if url:  # without one, each run starts a private Redis
         try:
