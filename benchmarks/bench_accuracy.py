@@ -4,6 +4,7 @@ workflow type x planner?
 
     .venv/bin/python benchmarks/bench_accuracy.py [--types gemm,wordcount] [--planners uniform,wukong]
         [--launcher docker|process] [--records DIR] [-o benchmarks/results/accuracy.csv]
+        [--cpu-period-us 5000,0] [--switch-interval-ms 5,1]
 
 Each cell is ``plansim validate TYPE --planner P --runs 4 --calibrate --launcher docker`` in code
 (:func:`sim.compare.validate.validate`): run ``i`` is planned and simulated with the models that
@@ -40,10 +41,11 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from runtime.docker_worker.protocol import check_switch_interval_ms
 from runtime.launchers.base import DEFAULT_CPU_PERIOD_US, cpu_limits  # (no docker package needed)
 from sim.compare.validate import validate
 from sim.engine.platform import DEFAULT
-from sim.models.records import RunRecord, write_jsonl
+from sim.models.records import RunRecord, WorkerRecord, write_jsonl
 from sim.workflow.library import load_workflow, workflow_types
 
 # Instances of every runnable known type, seconds per real run. "small" (the default): most tasks under
@@ -109,6 +111,7 @@ def score(v: Any) -> dict[str, Any]:
         "tasks": int(ex.get("n") or 0),
         **split_at_first_task(cmp),
         "exec_spread_pct": exec_spread_pct(v),
+        "cold_start_ms": cold_start_ms(v),
         "earlier_makespan_err_pct": ";".join(_pct(_makespan_err(r)) for r in v.runs[:-1]),
         "host_load_runs": ";".join(f"{_host_load(r)}" for r in v.runs),
         "error": last.error or "",
@@ -130,6 +133,18 @@ def exec_spread_pct(v: Any) -> float | None:
             q1, med, q3 = statistics.quantiles(ts, n=4, method="inclusive")
             spreads.append(100 * (q3 - q1) / med)
     return statistics.median(spreads) if spreads else None
+
+
+def cold_start_ms(v: Any) -> float | None:
+    """Median time from a cold worker's launch request to its readiness, over every run of the cell (the
+    wait for a free container at the cap left out)."""
+    starts = [
+        rec.startup_ms - float(rec.extra.get("queued_ms") or 0.0)
+        for run in v.runs
+        for rec in run.real_records
+        if isinstance(rec, WorkerRecord) and rec.state == "cold"
+    ]
+    return statistics.median(starts) if starts else None
 
 
 def _makespan_err(run: Any) -> float | None:
@@ -208,6 +223,12 @@ def main() -> None:
         help="CFS period of the Docker workers' CPU share, µs (0: Docker's --cpus, 100 ms); several, comma "
         "separated, run each cell once per period in turn (an A/B interleaved per cell)",
     )
+    parser.add_argument(
+        "--switch-interval-ms",
+        default="5",
+        help="GIL switch interval of the workers' interpreters, ms (CPython's default: 5); several, comma "
+        "separated, run each cell once per value in turn (with several periods: once per pair)",
+    )
     parser.add_argument("-o", "--out", default="benchmarks/results/accuracy.csv")
     args = parser.parse_args()
     try:
@@ -218,6 +239,12 @@ def main() -> None:
             raise ValueError("give at least one period")
     except ValueError as exc:
         raise SystemExit(f"error: --cpu-period-us {args.cpu_period_us}: {exc}") from None
+    try:
+        switches = [check_switch_interval_ms(s) for s in args.switch_interval_ms.split(",") if s.strip()]
+        if not switches:
+            raise ValueError("give at least one interval")
+    except ValueError as exc:
+        raise SystemExit(f"error: --switch-interval-ms {args.switch_interval_ms}: {exc}") from None
     console = Console()
     sizes = SIZE_SETS[args.sizes]
     unsized = [n for n in runnable if n not in sizes]
@@ -238,12 +265,13 @@ def main() -> None:
     rows = []
     t0 = time.perf_counter()
     cells = [(w, p) for w in types for p in args.planners.split(",") if p]
+    arms = [(period, switch) for period in periods for switch in switches]
     for n_cell, (wtype, planner) in enumerate(cells):
-        # Every other cell runs the periods in reverse order: neither side always goes first.
-        for period in periods if n_cell % 2 == 0 else periods[::-1]:
+        # Every other cell runs the arms in reverse order: neither side always goes first.
+        for period, switch in arms if n_cell % 2 == 0 else arms[::-1]:
             spec = sizes[wtype]
             started = time.perf_counter()
-            options: dict[str, Any] = {"max_workers": args.max_containers}
+            options: dict[str, Any] = {"max_workers": args.max_containers, "switch_interval_ms": switch}
             if launcher == "docker":
                 options["cpu_period_us"] = period
             v = validate(
@@ -263,17 +291,20 @@ def main() -> None:
                 "planner": planner,
                 "launcher": launcher,
                 "cpu_period_us": options.get("cpu_period_us", ""),
+                "switch_interval_ms": switch,
                 **score(v),
             }
             row["meets_goal"] = meets(row)
             rows.append(row)
             if args.records:
                 Path(args.records).mkdir(parents=True, exist_ok=True)
-                suffix = f"-cfs{period}" if len(periods) > 1 else ""
+                suffix = (f"-cfs{period}" if len(periods) > 1 else "") + (
+                    f"-gil{switch:g}" if len(switches) > 1 else ""
+                )
                 write_jsonl(v.records(), Path(args.records) / f"{wtype}-{planner}{suffix}.jsonl")
             mk, ex = row["makespan_err_pct"], row["exec_median_abs_err_pct"]
             console.print(
-                f"  {spec} x {planner} (period {period} µs): makespan {_pct(mk)}, exec {_pct(ex)}, "
+                f"  {spec} x {planner} ({_arm(period, switch)}): makespan {_pct(mk)}, exec {_pct(ex)}, "
                 f"spread {_pct(row['exec_spread_pct'])} "
                 f"({time.perf_counter() - started:.0f} s, total {time.perf_counter() - t0:.0f} s)"
             )
@@ -290,6 +321,7 @@ def main() -> None:
         "workflow",
         "planner",
         "period µs",
+        "GIL ms",
         "planned ms",
         "real ms",
         "makespan err",
@@ -305,6 +337,7 @@ def main() -> None:
             r["workflow"].split(":")[0],
             r["planner"],
             str(r["cpu_period_us"]),
+            f"{r['switch_interval_ms']:g}",
             _ms(r["planned_makespan_ms"]),
             _ms(r["real_makespan_ms"]),
             _pct(r["makespan_err_pct"]),
@@ -315,18 +348,20 @@ def main() -> None:
             "yes" if r["meets_goal"] else ("[red]no[/]" + (f" ({r['error'][:40]})" if r["error"] else "")),
         )
     console.print(table)
-    for period in periods:
-        summarize([r for r in rows if r["cpu_period_us"] in (period, "")], period, console)
+    for period, switch in arms:
+        arm = [r for r in rows if r["cpu_period_us"] in (period, "") and r["switch_interval_ms"] == switch]
+        summarize(arm, _arm(period, switch), console)
     console.print(f"written {args.out} ({time.perf_counter() - t0:.0f} s)")
 
 
-def summarize(rows: list[dict[str, Any]], period: int, console: Console) -> None:
-    """The goal's counts and medians over one period's cells."""
+def summarize(rows: list[dict[str, Any]], arm: str, console: Console) -> None:
+    """The goal's counts and medians over one arm's cells (one CPU period and GIL switch interval)."""
     mks = [abs(r["makespan_err_pct"]) for r in rows if r["makespan_err_pct"] is not None]
     exs = [r["exec_median_abs_err_pct"] for r in rows if r["exec_median_abs_err_pct"] is not None]
     spreads = [r["exec_spread_pct"] for r in rows if r["exec_spread_pct"] is not None]
+    colds = [r["cold_start_ms"] for r in rows if r["cold_start_ms"] is not None]
     console.print(
-        f"period {period} µs: cells meeting the goal (|makespan err| <= {MAKESPAN_GOAL_PCT:g}% and exec "
+        f"{arm}: cells meeting the goal (|makespan err| <= {MAKESPAN_GOAL_PCT:g}% and exec "
         f"median |err| <= {EXEC_GOAL_PCT:g}%): {sum(r['meets_goal'] for r in rows)} of {len(rows)}; "
         f"makespan within {MAKESPAN_GOAL_PCT:g}%: {sum(m <= MAKESPAN_GOAL_PCT for m in mks)}; "
         f"exec within {EXEC_GOAL_PCT:g}%: {sum(e <= EXEC_GOAL_PCT for e in exs)}"
@@ -336,7 +371,12 @@ def summarize(rows: list[dict[str, Any]], period: int, console: Console) -> None
             f"  median |makespan err| {statistics.median(mks):.1f}%, median exec |err| "
             f"{statistics.median(exs):.1f}%"
             + (f", median exec spread over the runs {statistics.median(spreads):.1f}%" if spreads else "")
+            + (f", median cold start {statistics.median(colds):,.0f} ms" if colds else "")
         )
+
+
+def _arm(period: int, switch: float) -> str:
+    return f"period {period} µs, GIL switch {switch:g} ms"
 
 
 def _pct(v: float | None) -> str:

@@ -48,9 +48,9 @@ def rescore(
 ) -> dict | None:
     """One recorded cell, re-predicted; None when its name is no known cell or it holds fewer than two
     real runs."""
-    stem = re.sub(
-        r"-cfs\d+$", "", path.stem
-    )  # bench_accuracy --cpu-period-us A,B names cells TYPE-PLANNER-cfsN
+    # bench_accuracy's A/B runs name cells TYPE-PLANNER-cfsN (--cpu-period-us A,B) and/or -gilX
+    # (--switch-interval-ms A,B)
+    stem = re.sub(r"(-cfs\d+)?(-gil[\d.]+)?$", "", path.stem)
     cell = next(((t, p) for t in SIZE_SETS["small"] for p in PLANNERS if stem == f"{t}-{p}"), None)
     if cell is None:
         return None

@@ -710,6 +710,7 @@ def run_workflow(
     run_id: str | None = None,
     requirements_file: str | Path | None = None,
     cpu_period_us: int | None = None,
+    switch_interval_ms: float | None = None,
 ) -> RunReport:
     """Run ``wf`` (a workflow, or a known type like ``"tree_reduction:leaves=64"``) for real.
 
@@ -725,6 +726,8 @@ def run_workflow(
 
     ``cpu_period_us`` is the CFS period of a Docker launcher made here (default
     :data:`~runtime.launchers.docker_launcher.DEFAULT_CPU_PERIOD_US`; 0 = Docker's ``--cpus``).
+    ``switch_interval_ms`` is the GIL switch interval of the workers of a launcher made here (default:
+    CPython's 5 ms; see :class:`~runtime.launchers.base.PooledLauncher`).
     """
     if isinstance(wf, str):
         from sim.workflow.library import load_workflow
@@ -766,6 +769,7 @@ def run_workflow(
             heartbeat_timeout_s,
             requirements,
             cpu_period_us,
+            switch_interval_ms,
         )
     finally:
         if own_server is not None:
@@ -787,6 +791,7 @@ def _run(
     heartbeat_timeout_s: float = 60.0,
     requirements: RequirementSet | None = None,
     cpu_period_us: int | None = None,
+    switch_interval_ms: float | None = None,
 ) -> RunReport:
     from sim.engine.simulator import workflow_type
 
@@ -825,6 +830,7 @@ def _run(
                     max_workers=max_workers,
                     acquire_timeout=timeout_s,
                     **({"cpu_period_us": cpu_period_us} if cpu_period_us is not None else {}),
+                    switch_interval_ms=switch_interval_ms,
                 )
             else:
                 lch = launcher  # type: ignore[assignment]

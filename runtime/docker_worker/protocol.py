@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import base64
 import json
+import math
 import struct
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
@@ -38,6 +39,30 @@ ENV_RUN_ID = "PLANSIM_RUN_ID"
 ENV_WORKER_ID = "PLANSIM_WORKER_ID"
 ENV_MEMORY_MB = "PLANSIM_MEMORY_MB"
 ENV_MAX_IDLE_S = "PLANSIM_MAX_IDLE_S"
+#: The worker interpreter's GIL switch interval in ms (``sys.setswitchinterval``); unset = CPython's 5 ms.
+ENV_SWITCH_INTERVAL_MS = "PLANSIM_SWITCH_INTERVAL_MS"
+
+# CPython keeps the switch interval in whole microseconds (1 µs at least); beyond a second a thread that
+# wants the GIL would wait that long for a pure-Python holder, which no experiment needs.
+MIN_SWITCH_INTERVAL_MS = 0.001
+MAX_SWITCH_INTERVAL_MS = 1000.0
+
+
+def check_switch_interval_ms(value: object) -> float:
+    """``value`` as a GIL switch interval in ms, or ValueError with the accepted range.
+
+    Checked on both sides: by the launcher before any worker starts, and by the worker on the variable
+    it was given (a hand-set bad value stops it at start with one line, not in its first task).
+    """
+    try:
+        ms = float(value) if not isinstance(value, bool) else math.nan  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        ms = math.nan
+    if not MIN_SWITCH_INTERVAL_MS <= ms <= MAX_SWITCH_INTERVAL_MS:  # also False for NaN
+        raise ValueError(
+            f"GIL switch interval must be {MIN_SWITCH_INTERVAL_MS:g}-{MAX_SWITCH_INTERVAL_MS:g} ms, got {value!r}"
+        )
+    return ms
 
 
 def run_prefix(run_id: str) -> str:

@@ -340,6 +340,11 @@ class PooledLauncher(ABC):
         serve_invocations: run jobs that workers request through ``request_invocation``.
         env: extra environment variables for every worker (visible in ``docker inspect``: pass secrets
             only to containers on a host you trust).
+        switch_interval_ms: the workers' GIL switch interval (``sys.setswitchinterval``, in ms); None
+            leaves CPython's 5 ms. An experiment knob: co-located tasks are threads of one worker, and the
+            interval is how long a thread that wants the GIL may wait for a sibling running Python code
+            (see :func:`runtime.docker_worker.entry.apply_switch_interval`). Workers record the interval
+            they ran with (``gil_switch_ms``), which the platform fit passes on to the simulator.
     """
 
     kind = "abstract"
@@ -356,9 +361,12 @@ class PooledLauncher(ABC):
         max_idle_s: float = 900.0,
         serve_invocations: bool = True,
         env: dict[str, str] | None = None,
+        switch_interval_ms: float | None = None,
     ) -> None:
         if max_workers < 1:
             raise ValueError("max_workers must be >= 1")
+        if switch_interval_ms is not None:
+            switch_interval_ms = p.check_switch_interval_ms(switch_interval_ms)  # before any worker starts
         self.redis_url = redis_url
         self.run_id = run_id or uuid.uuid4().hex[:8]
         self.keep_alive_s = keep_alive_s
@@ -369,6 +377,7 @@ class PooledLauncher(ABC):
         self.serve_invocations = serve_invocations
         #: Extra environment for every worker (e.g. a signing key); the launcher's own variables win.
         self.extra_env = dict(env or {})
+        self.switch_interval_ms = switch_interval_ms
         #: Every lease handed out, in order (cold and warm starts, for metrics and benchmarks).
         self.leases: list[Lease] = []
         #: Jobs started on behalf of workers' invocation requests.
@@ -428,6 +437,7 @@ class PooledLauncher(ABC):
             p.ENV_WORKER_ID: worker_id,
             p.ENV_MEMORY_MB: str(memory_mb),
             p.ENV_MAX_IDLE_S: str(self.max_idle_s),
+            **({p.ENV_SWITCH_INTERVAL_MS: repr(self.switch_interval_ms)} if self.switch_interval_ms else {}),
         }
 
     def _live_count(self) -> int:

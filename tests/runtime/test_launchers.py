@@ -98,6 +98,16 @@ def test_extra_env_reaches_workers(make_launcher: LauncherFactory) -> None:
     assert launcher.submit(MB, b"env:PLANSIM_MEMORY_MB").result(timeout=30) == str(MB).encode()
 
 
+def test_switch_interval_reaches_workers(make_launcher: LauncherFactory) -> None:
+    """The GIL switch interval a launcher is given is the one its workers' interpreters run with."""
+    fine = make_launcher(switch_interval_ms=0.5)
+    assert json.loads(fine.submit(MB, b"whoami").result(timeout=60) or b"")["switch_interval_ms"] == 0.5
+    default = make_launcher()  # unset: CPython's own 5 ms
+    assert json.loads(default.submit(MB, b"whoami").result(timeout=60) or b"")["switch_interval_ms"] == 5.0
+    with pytest.raises(ValueError, match="GIL switch interval"):
+        make_launcher(switch_interval_ms=-1)
+
+
 def test_warm_within_keep_alive_cold_after(make_launcher: LauncherFactory) -> None:
     launcher = make_launcher(keep_alive_s=1.5)
     a = launcher.submit(MB, b"echo:1")
