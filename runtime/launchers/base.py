@@ -344,7 +344,10 @@ class PooledLauncher(ABC):
             leaves CPython's 5 ms. An experiment knob: co-located tasks are threads of one worker, and the
             interval is how long a thread that wants the GIL may wait for a sibling running Python code
             (see :func:`runtime.docker_worker.entry.apply_switch_interval`). Workers record the interval
-            they ran with (``gil_switch_ms``), which the platform fit passes on to the simulator.
+            they ran with (``gil_switch_ms``), which the platform fit passes on to the simulator. Measured
+            2026-11-29 (``benchmarks/results/accuracy.md``): 1 or 0.5 ms did not lower the per-task exec
+            error or its run-to-run spread (93% of tasks ran alone on their worker: their noise is the
+            host's run queue); 1 ms had more makespans within 10% (64 vs 47 of 105), not beyond noise.
     """
 
     kind = "abstract"
