@@ -114,6 +114,8 @@ def test_a_missing_platform_file_is_named_as_a_file(tmp_path):
         (["--platform", "moon"], "unknown platform 'moon'"),
         (["--opt", "prewarn"], "unknown optimization 'prewarn'"),
         (["--models", "EMPTY"], "is not valid JSON"),
+        (["--planners", "heft:max_workers=0"], "max_workers must be a whole number >= 1, got 0"),
+        (["--planners", "wukong:nope=1"], "planner 'wukong' has no option 'nope'"),
     ],
 )
 def test_sweep_checks_what_every_point_shares_before_running(tmp_path, option, message):
@@ -121,7 +123,8 @@ def test_sweep_checks_what_every_point_shares_before_running(tmp_path, option, m
     (tmp_path / "empty.json").write_text("")
     option = [str(tmp_path / "empty.json") if x == "EMPTY" else x for x in option]
     out = tmp_path / "r.csv"
-    args = ["sweep", "--workflows", "tree_reduction:leaves=4", "--planners", "uniform", "-o", str(out)]
+    planners = [] if "--planners" in option else ["--planners", "uniform"]
+    args = ["sweep", "--workflows", "tree_reduction:leaves=4", *planners, "-o", str(out)]
     line = one_error_line(invoke(*args, *option))
     assert message in line
     assert not out.exists()

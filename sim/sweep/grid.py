@@ -70,11 +70,10 @@ def expand_grid(
     """The groups of a grid, in a stable order (workflow, planner, memory, SLA)."""
     if seeds < 1:
         raise ValueError(f"--seeds must be >= 1, got {seeds}")
-    from sim.planners import PLANNERS, parse_planner_spec
+    from sim.planners import get_planner
 
-    unknown = [p for p in planners if parse_planner_spec(p)[0] not in PLANNERS]
-    if unknown:
-        raise ValueError(f"unknown planner {unknown[0]!r}: known planners are {', '.join(PLANNERS)}")
+    for p in planners:  # fail early: an unknown name, an unknown option or one out of range
+        get_planner(p)
     slas = [str(SLA.parse(s)) for s in slas]  # fail early, and normalise "avg" -> "average"
     # What every point shares is checked here, once: a bad platform, models file or optimization would
     # otherwise fail every point alike and leave a results table of failures with exit status 0.
