@@ -376,3 +376,14 @@ def test_a_worker_smaller_than_the_launchers_minimum_is_refused_before_the_run(t
     line = one_error_line(invoke("validate", *args, "--report", str(tmp_path / "v.html")))
     assert line == "error: a real worker needs at least 16 MB of memory, got 1 MB"
     assert not (tmp_path / "v.html").exists()
+
+
+@pytest.mark.parametrize("command", ["simulate", "replay", "workflows show"])
+def test_a_models_file_given_as_the_workflow_says_so(tmp_path, command):
+    # Before: "m.json: missing object field 'workflow'".
+    models = tmp_path / "m.json"
+    models.write_text('{"format": "plansim.models", "version": 1}')
+    line = one_error_line(invoke(*command.split(), str(models)))
+    assert (
+        line == f"error: {models} is a plansim models file, not a WfFormat workflow (give it with --models)"
+    )

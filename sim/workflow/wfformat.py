@@ -143,6 +143,12 @@ def load_wfformat(source: str | os.PathLike[str] | dict[str, Any], *, name: str 
         data = source
     wf_block = data.get("workflow")
     if not isinstance(wf_block, dict):
+        from sim.models.performance import MODELS_FORMAT
+
+        if data.get("format") == MODELS_FORMAT:  # an easy slip: both are .json files a command takes
+            raise WorkflowError(
+                f"{label} is a plansim models file, not a WfFormat workflow (give it with --models)"
+            )
         raise WorkflowError(f"{label}: missing object field 'workflow'")
     wf_name = name or str(data.get("name") or Path(label).name.split(".json")[0])
     try:
