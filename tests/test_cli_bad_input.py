@@ -387,3 +387,15 @@ def test_a_models_file_given_as_the_workflow_says_so(tmp_path, command):
     assert (
         line == f"error: {models} is a plansim models file, not a WfFormat workflow (give it with --models)"
     )
+
+
+def test_metric_records_of_another_schema_version_are_skipped_by_name(tmp_path):
+    # Before: "v": 2 records were read as version 1 without a word (and fitted on).
+    import json
+
+    runs = tmp_path / "runs.jsonl"
+    record = {"kind": "worker", "v": 2, "run_id": "r", "worker_id": "w", "memory_mb": 2048}
+    runs.write_text(json.dumps({**record, "state": "cold", "startup_ms": 900.0}) + "\n")
+    line = one_error_line(invoke("calibrate", str(runs), "-o", str(tmp_path / "m.json")))
+    assert "worker record: schema version 2 is not supported (expected 1)" in line
+    assert not (tmp_path / "m.json").exists()

@@ -147,6 +147,11 @@ def from_dict(data: dict[str, Any]) -> Record:
     cls = RECORD_TYPES.get(kind) if isinstance(kind, str) else None
     if cls is None:
         raise RecordError(f"unknown record kind {kind!r} (expected one of {sorted(RECORD_TYPES)})")
+    version = data.get("v", SCHEMA_VERSION)  # records without "v" (imports) are read as this version
+    if isinstance(version, bool) or version != SCHEMA_VERSION:
+        raise RecordError(
+            f"{kind} record: schema version {version!r} is not supported (expected {SCHEMA_VERSION})"
+        )
     values: dict[str, Any] = {}
     known = {"kind", "v"}
     for f in fields(cls):
