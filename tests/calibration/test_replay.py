@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from calibration.replay import (
     PLAIN,
+    best_fixed_s,
     bytes_track_tasks,
     fit_replay,
     machine_scales,
@@ -216,3 +218,27 @@ def test_a_machine_without_a_core_count_is_one_slot_and_never_scaled() -> None:
     assert replay(unknown, fitted_on_4) == pytest.approx(replay(unknown, ReplayParams(slot_hold_s=5.0)))
     assert replay(known, fitted_on_4) > replay(known, ReplayParams(slot_hold_s=5.0))  # a real 1-core machine
     assert usual_cores([unknown, spread(4, {"b": 8})]) == 8
+
+
+def test_best_fixed_cost_is_the_clamped_weighted_median() -> None:
+    residual = np.array([5.0, 1.0, 3.0, 100.0])
+    assert best_fixed_s(residual, np.ones(4), 0.0, 1e9) in (3.0, 5.0)  # any point between the middle two
+    assert best_fixed_s(residual, np.array([1.0, 1.0, 1.0, 10.0]), 0.0, 1e9) == 100.0  # one heavy run
+    assert best_fixed_s(residual, np.ones(4), 0.0, 2.0) == 2.0  # the bound holds
+    assert best_fixed_s(residual, np.ones(4), 10.0, 1e9) == 10.0
+
+
+def test_the_fixed_cost_never_exceeds_a_runs_unexplained_time() -> None:
+    """Runs of a narrow size range whose makespans do not grow monotonically (as seismology's four largest
+    development runs): unbounded, the fixed cost alone fits them, larger than the smallest run's time
+    beyond its runtimes, and a run of a tenth of their size is predicted to take as long as they do."""
+    runs = [fork_join(n, 64) for n in (30, 32, 34, 36)]
+    for t, makespan in zip(runs, (75.0, 70.0, 80.0, 77.0), strict=True):
+        t.makespan_s = makespan
+    room = min(t.makespan_s - replay(t) for t in runs)
+    bounded = fit_replay(runs, effort=1.0)
+    unbounded = fit_replay(runs, effort=1.0, bound_fixed=False)
+    assert unbounded.fixed_s > room
+    assert bounded.fixed_s <= room
+    small = fork_join(3, 64)
+    assert replay(small, bounded) < replay(small, unbounded)
