@@ -30,6 +30,7 @@ the hand-off costs one RPUSH instead of an exec round trip plus a fresh interpre
 from __future__ import annotations
 
 import contextlib
+import logging
 from typing import Any
 
 import docker
@@ -50,9 +51,13 @@ RUN_LABEL = "plansim.run"
 MEMORY_LABEL = "plansim.memory"
 WORKER_USER = "10001:10001"
 
+log = logging.getLogger(__name__)
+
 
 def default_image(client: docker.DockerClient) -> str:
-    """The image for the current sources if built, else ``plansim-worker:latest``."""
+    """The image for the current sources if built, else ``plansim-worker:latest`` with a warning: that
+    image was built from other sources (an older checkout, or another one on a shared engine, whose
+    build may also have pruned this one), so the workers may not run the code the driver runs."""
     from runtime.image import IMAGE_REPO, expected_tag
 
     tag = expected_tag()
@@ -60,6 +65,12 @@ def default_image(client: docker.DockerClient) -> str:
         client.images.get(tag)
         return tag
     except docker.errors.ImageNotFound:
+        log.warning(
+            "worker image %s (the current sources) is not built; using %s:latest, which may hold other "
+            "sources (build it with: python -m runtime.image build)",
+            tag,
+            IMAGE_REPO,
+        )
         return f"{IMAGE_REPO}:latest"
 
 
