@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from calibration.report import SUFFIXES as REPORT_SUFFIXES
 from sim.cli import OutputFile, refuse_overwriting_inputs
 from sim.models.performance import SLA, PerformanceModels
 
@@ -42,7 +43,7 @@ def _dev_split(files: list[str]) -> list[str]:
 @click.option(
     "--report",
     "report_path",
-    type=OutputFile(suffixes=(".html", ".png")),
+    type=OutputFile(suffixes=REPORT_SUFFIXES),
     help="fit report: .html or .png",
 )
 @click.option(
@@ -76,8 +77,8 @@ def calibrate(
     from calibration.replay import PLAIN, fit_replay_groups, group_traces, mape
     from calibration.report import print_report, write_report
 
-    refuse_overwriting_inputs([output, report_path], list(inputs))
     files = expand(list(inputs))
+    refuse_overwriting_inputs([output, report_path], files)  # a folder's files are inputs too
     if dev_only:
         files = _dev_split(files)
     data = load_inputs(files)

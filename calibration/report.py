@@ -15,12 +15,18 @@ import html
 import io
 import math
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from calibration.fit import FitReport, ModelRow
+if TYPE_CHECKING:  # annotations only: `plansim calibrate` imports SUFFIXES without the fitter
+    from calibration.fit import FitReport, ModelRow
+
+# The kinds of report write_report writes (any case); `calibrate --report` checks its argument against
+# the same list when the command line is parsed.
+SUFFIXES = (".png", ".html", ".htm")
 
 
 def _fmt(v: float | None, pct: bool = False) -> str:
@@ -155,7 +161,7 @@ def write_report(report: FitReport, path: str | Path) -> Path:
     if path.suffix.lower() == ".png":
         fig.savefig(path, dpi=90)
         return path
-    if path.suffix.lower() not in (".html", ".htm"):
+    if path.suffix.lower() not in SUFFIXES:
         raise ValueError(f"report file {str(path)!r} must end in .html or .png")
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=90)

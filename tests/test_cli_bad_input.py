@@ -359,7 +359,7 @@ def test_an_output_of_a_kind_the_command_cannot_write_is_refused_before_any_work
     line = one_error_line(
         invoke("calibrate", str(metrics), "-o", str(models), "--report", str(tmp_path / "fit.txt"))
     )
-    assert line == f"error: --report must name a .html or .png file, got '{tmp_path / 'fit.txt'}'"
+    assert line == f"error: --report must name a .png, .html or .htm file, got '{tmp_path / 'fit.txt'}'"
     assert not models.exists()
     line = one_error_line(invoke("workflows", "export", "gemm", "-o", str(tmp_path / "x.json.gz")))
     assert "-o must name a .json or .json.xz file" in line

@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from sim.cli import OutputFile, refuse_overwriting_inputs
+from sim.engine.gantt import SUFFIXES as GANTT_SUFFIXES
 from sim.engine.whatif import WhatIf, what_if
 from sim.models.performance import SLA, PerformanceModels
 from sim.models.records import write_jsonl
@@ -154,7 +155,7 @@ def _title(wf: Workflow, first: dict) -> str:
 @_common
 @click.option(
     "--gantt",
-    type=OutputFile(suffixes=(".png", ".html")),
+    type=OutputFile(suffixes=GANTT_SUFFIXES),
     default=None,
     help="Write a Gantt chart (.png or .html).",
 )

@@ -26,16 +26,21 @@ def _rows(tasks: dict[str, PlanningTaskInfo]) -> tuple[list[str], list[PlanningT
     return workers, infos
 
 
+# The kinds of chart write_gantt writes (any case); `simulate --gantt` checks its argument against
+# the same list when the command line is parsed.
+SUFFIXES = (".png", ".html", ".htm")
+
+
 def write_gantt(tasks: dict[str, PlanningTaskInfo], path: str | Path, title: str = "") -> Path:
-    """Write a Gantt chart to ``path`` (.png or .html)."""
+    """Write a Gantt chart to ``path`` (.png, or .html / .htm)."""
     path = Path(path)
     suffix = path.suffix.lower()
+    if suffix not in SUFFIXES:
+        raise ValueError(f"Gantt chart must be a .png or .html file, got {path.name!r}")
     if suffix == ".png":
         _png(tasks, path, title)
-    elif suffix in (".html", ".htm"):
-        _html(tasks, path, title)
     else:
-        raise ValueError(f"Gantt chart must be a .png or .html file, got {path.name!r}")
+        _html(tasks, path, title)
     return path
 
 

@@ -451,7 +451,7 @@ def write_wfformat(wf: Workflow, path: str | os.PathLike[str]) -> dict[str, Any]
     doc = to_wfformat(wf)
     p = Path(path)
     text = json.dumps(doc, indent=1)
-    if p.suffix == ".xz":
+    if p.suffix.lower() == ".xz":  # as the loader reads it (and `workflows export -o` accepts it)
         with lzma.open(p, "wt") as fh:
             fh.write(text)
     else:

@@ -90,7 +90,7 @@ def test_sla_percentiles_are_ordered_and_replications_vary():
         (["simulate", FORKJOIN, "--platform", "moon"], "unknown platform 'moon'"),
         (["simulate", FORKJOIN, "--opt", "teleport"], "unknown optimization 'teleport'"),
         (["simulate", FORKJOIN, "--models", "/nonexistent/models.json"], "does not exist"),
-        (["simulate", FORKJOIN, "--gantt", "chart.pdf"], ".png or .html"),
+        (["simulate", FORKJOIN, "--gantt", "chart.pdf"], ".png, .html or .htm"),
         (["compare", FORKJOIN, "--planners", ","], "at least one planner"),
     ],
 )

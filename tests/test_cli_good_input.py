@@ -1,0 +1,62 @@
+"""Valid input the bad-input checks must let through: every output name a command's writer accepts is
+accepted when the command line is parsed, and an input reached through a folder is still an input.
+
+Each case here was refused (or silently mishandled) by a check of ``tests/test_cli_bad_input.py``'s
+commits while the writer behind it handled it fine.
+"""
+
+from __future__ import annotations
+
+import lzma
+
+import click
+import pytest
+from click.testing import CliRunner
+
+from sim.cli import main
+
+
+def invoke(*args: str):
+    return CliRunner().invoke(main, list(args))
+
+
+@pytest.mark.parametrize("name", ["chart.htm", "chart.HTML", "chart.PNG"])
+def test_simulate_writes_every_gantt_kind_its_writer_knows(tmp_path, name):
+    # write_gantt has always written .htm; the parse-time check refused it ('must name a .png or .html').
+    out = tmp_path / name
+    result = invoke("simulate", "tree_reduction:leaves=4", "--planner", "uniform", "--gantt", str(out))
+    assert result.exit_code == 0, result.output
+    assert out.stat().st_size > 0
+
+
+def test_calibrate_takes_every_report_kind_its_writer_knows(tmp_path):
+    from calibration.cli import calibrate
+
+    report = next(p for p in calibrate.params if p.name == "report_path")
+    for name in ("fit.htm", "fit.HTML", "fit.png"):
+        assert report.type.convert(str(tmp_path / name), report, None) == str(tmp_path / name)
+    with pytest.raises(click.ClickException, match="must name a .png, .html or .htm file"):
+        report.type.convert(str(tmp_path / "fit.txt"), report, None)
+
+
+def test_export_to_an_upper_case_xz_name_is_read_back(tmp_path):
+    # The parse-time check accepts X.JSON.XZ (case-insensitive), and the loader decompresses it by its
+    # lower-cased suffix; the writer compared the suffix case-sensitively and wrote plain JSON.
+    out = tmp_path / "wf.JSON.XZ"
+    assert invoke("workflows", "export", "tree_reduction:leaves=4", "-o", str(out)).exit_code == 0
+    assert lzma.open(out, "rt").read().lstrip().startswith("{")
+    shown = invoke("workflows", "show", str(out))
+    assert shown.exit_code == 0, shown.output
+
+
+def test_calibrate_refuses_an_output_that_is_a_file_of_an_input_folder(tmp_path):
+    # 'calibrate runs/ -o runs/a.jsonl' replaced recorded runs with a models file: the folder's files
+    # are inputs too, not only the names on the command line.
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    recorded = runs / "a.jsonl"
+    recorded.write_text("{}\n")
+    result = invoke("calibrate", str(runs), "-o", str(recorded))
+    assert result.exit_code == 1, result.output
+    assert "is also an input of this command" in result.output
+    assert recorded.read_text() == "{}\n"
