@@ -6,18 +6,21 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+# The kinds of table write_table writes (any case); `sweep -o` checks its argument against the same list
+# when the command line is parsed.
+TABLE_SUFFIXES = (".parquet", ".csv")
 PALETTE = ["#4c72b0", "#dd8452", "#55a868", "#c44e52", "#8172b3", "#937860", "#da8bc3", "#8c8c8c"]
 
 
 def write_table(df: Any, path: str | Path) -> Path:
     path = Path(path)
     suffix = path.suffix.lower()
+    if suffix not in TABLE_SUFFIXES:
+        raise ValueError(f"results must be a .parquet or .csv file, got {path.name!r}")
     if suffix == ".parquet":
         df.to_parquet(path, index=False)
-    elif suffix == ".csv":
-        df.to_csv(path, index=False)
     else:
-        raise ValueError(f"results must be a .parquet or .csv file, got {path.name!r}")
+        df.to_csv(path, index=False)
     return path
 
 
