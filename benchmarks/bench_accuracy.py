@@ -41,7 +41,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from runtime.docker_worker.protocol import check_switch_interval_ms
+from runtime.docker_worker.protocol import DEFAULT_SWITCH_INTERVAL_MS, check_switch_interval_ms
 from runtime.launchers.base import DEFAULT_CPU_PERIOD_US, cpu_limits  # (no docker package needed)
 from sim.compare.validate import validate
 from sim.engine.platform import DEFAULT
@@ -225,8 +225,8 @@ def main() -> None:
     )
     parser.add_argument(
         "--switch-interval-ms",
-        default="5",
-        help="GIL switch interval of the workers' interpreters, ms (CPython's default: 5); several, comma "
+        default=f"{DEFAULT_SWITCH_INTERVAL_MS:g}",
+        help="GIL switch interval of the workers' interpreters, ms (default: the launchers', 1; CPython's: 5); several, comma "
         "separated, run each cell once per value in turn (with several periods: once per pair)",
     )
     parser.add_argument("-o", "--out", default="benchmarks/results/accuracy.csv")

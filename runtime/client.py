@@ -727,7 +727,7 @@ def run_workflow(
     ``cpu_period_us`` is the CFS period of a Docker launcher made here (default
     :data:`~runtime.launchers.docker_launcher.DEFAULT_CPU_PERIOD_US`; 0 = Docker's ``--cpus``).
     ``switch_interval_ms`` is the GIL switch interval of the workers of a launcher made here (default:
-    CPython's 5 ms; see :class:`~runtime.launchers.base.PooledLauncher`).
+    1 ms, ``DEFAULT_SWITCH_INTERVAL_MS``; see :class:`~runtime.launchers.base.PooledLauncher`).
     """
     if isinstance(wf, str):
         from sim.workflow.library import load_workflow

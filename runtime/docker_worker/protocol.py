@@ -46,6 +46,9 @@ ENV_SWITCH_INTERVAL_MS = "PLANSIM_SWITCH_INTERVAL_MS"
 # wants the GIL would wait that long for a pure-Python holder, which no experiment needs.
 MIN_SWITCH_INTERVAL_MS = 0.001
 MAX_SWITCH_INTERVAL_MS = 1000.0
+#: What launchers give their workers unless told otherwise (CPython's own is 5 ms): real makespans agree
+#: better with their simulation (benchmarks/results/accuracy.md, the switch-interval A/B).
+DEFAULT_SWITCH_INTERVAL_MS = 1.0
 
 
 def check_switch_interval_ms(value: object) -> float:

@@ -341,14 +341,16 @@ class PooledLauncher(ABC):
         env: extra environment variables for every worker (visible in ``docker inspect``: pass secrets
             only to containers on a host you trust).
         switch_interval_ms: the workers' GIL switch interval (``sys.setswitchinterval``, in ms); None
-            leaves CPython's 5 ms. An experiment knob: co-located tasks are threads of one worker, and the
+            is :data:`~runtime.docker_worker.protocol.DEFAULT_SWITCH_INTERVAL_MS` (1 ms; 5 is CPython's
+            own). Co-located tasks are threads of one worker, and the
             interval is how long a thread that wants the GIL may wait for a sibling running Python code
             (see :func:`runtime.docker_worker.entry.apply_switch_interval`). Workers record the interval
             they ran with (``gil_switch_ms``), which the platform fit passes on to the simulator. Measured
             2026-11-29 (``benchmarks/results/accuracy.md``): 1 or 0.5 ms did not lower the per-task exec
             error or its run-to-run spread (93% of tasks ran alone on their worker: their noise is the
             host's run queue); 1 ms did bring more makespans within 10% (96 vs 72 of 168 cell runs,
-            paired sign test p = 0.002) at a small exec cost (exec within 20%: 63 vs 70).
+            paired sign test p = 0.002) at a small exec cost (exec within 20%: 63 vs 70), and more cells
+            met both (39 vs 33): the default since.
     """
 
     kind = "abstract"
@@ -369,8 +371,9 @@ class PooledLauncher(ABC):
     ) -> None:
         if max_workers < 1:
             raise ValueError("max_workers must be >= 1")
-        if switch_interval_ms is not None:
-            switch_interval_ms = p.check_switch_interval_ms(switch_interval_ms)  # before any worker starts
+        if switch_interval_ms is None:
+            switch_interval_ms = p.DEFAULT_SWITCH_INTERVAL_MS
+        switch_interval_ms = p.check_switch_interval_ms(switch_interval_ms)  # before any worker starts
         self.redis_url = redis_url
         self.run_id = run_id or uuid.uuid4().hex[:8]
         self.keep_alive_s = keep_alive_s
@@ -441,7 +444,7 @@ class PooledLauncher(ABC):
             p.ENV_WORKER_ID: worker_id,
             p.ENV_MEMORY_MB: str(memory_mb),
             p.ENV_MAX_IDLE_S: str(self.max_idle_s),
-            **({p.ENV_SWITCH_INTERVAL_MS: repr(self.switch_interval_ms)} if self.switch_interval_ms else {}),
+            p.ENV_SWITCH_INTERVAL_MS: repr(self.switch_interval_ms),
         }
 
     def _live_count(self) -> int:

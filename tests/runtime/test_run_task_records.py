@@ -10,6 +10,7 @@ import redis
 from runlib.workflows import burn, chatty, fan, sleepy
 
 from runtime.client import run_workflow
+from runtime.docker_worker.protocol import DEFAULT_SWITCH_INTERVAL_MS
 from sim.models.records import TaskRecord, WorkerRecord, io_aware_exec, uncontended_exec_ms
 
 
@@ -53,7 +54,7 @@ def test_sleeping_tasks_record_little_cpu_time(redis_server) -> None:
         alone, fraction = io_aware_exec(t)
         assert fraction < 0.2 and alone > 0.8 * t.exec_ms
     workers = [r for r in rep.records if isinstance(r, WorkerRecord)]
-    assert workers and all(w.extra["gil_switch_ms"] == 5.0 for w in workers)
+    assert workers and all(w.extra["gil_switch_ms"] == DEFAULT_SWITCH_INTERVAL_MS for w in workers)
 
 
 def test_log_lines_are_live_then_kept_in_the_records(redis_server) -> None:
