@@ -341,6 +341,12 @@ def test_a_models_file_kept_beside_its_traces_is_not_read_as_one(tmp_path):
         ("dask-like:memory_mb=-5", "memory_mb must be a whole number >= 1, got -5"),
         ("sim-search:max_seconds=nan", "max_seconds must be a finite number > 0, got nan"),
         ("sim-search:polish_share=2", "polish_share must be a finite number >= 0 and <= 1, got 2"),
+        # none is no value for an option whose default is a number (it was a TypeError traceback)
+        ("sim-search:max_simulations=none", "max_simulations must be a whole number >= 0, got None"),
+        ("sim-search:polish_share=none", "polish_share must be a finite number >= 0 and <= 1, got None"),
+        ("sim-search:deadline_slack=none", "deadline_slack must be a finite number >= 0, got None"),
+        ("sim-search:tie_tolerance=none", "tie_tolerance must be a finite number >= 0, got None"),
+        ("sim-search:makespan_tolerance=none", "makespan_tolerance must be a finite number >= 0, got None"),
     ],
 )
 def test_a_planner_option_out_of_range_is_one_error_line(planner, message):

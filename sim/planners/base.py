@@ -43,21 +43,29 @@ class PlannerConfig:
         self.sla = SLA.parse(self.sla)
 
 
-def whole_number_option(name: str, value: Any, minimum: int = 1) -> None:
-    """A planner option that counts something (workers, tasks, MB, simulations): None (the planner's
-    default) or a whole number >= ``minimum``. From a spec (``heft:max_workers=0``) anything can come."""
-    if value is not None and (
+def whole_number_option(name: str, value: Any, minimum: int = 1, optional: bool = True) -> None:
+    """A planner option that counts something (workers, tasks, MB, simulations): a whole number >=
+    ``minimum``, or None (the planner's default) when ``optional``. From a spec (``heft:max_workers=0``,
+    ``sim-search:max_simulations=none``) anything can come; an option whose default is a number has no
+    meaning for None, so it is ``optional=False``."""
+    if (value is not None or not optional) and (
         not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < minimum
     ):
         raise ValueError(f"{name} must be a whole number >= {minimum}, got {value!r}")
 
 
 def number_option(
-    name: str, value: Any, minimum: float = 0.0, positive: bool = False, maximum: float | None = None
+    name: str,
+    value: Any,
+    minimum: float = 0.0,
+    positive: bool = False,
+    maximum: float | None = None,
+    optional: bool = True,
 ) -> None:
-    """A planner option that measures something (seconds, a tolerance, a share): None or a finite
-    number >= ``minimum`` (> with ``positive``) and <= ``maximum``."""
-    if value is None:
+    """A planner option that measures something (seconds, a tolerance, a share): a finite number >=
+    ``minimum`` (> with ``positive``) and <= ``maximum``, or None when ``optional`` (as
+    :func:`whole_number_option`)."""
+    if value is None and optional:
         return
     ok = isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
     ok = ok and (value > minimum if positive else value >= minimum) and (maximum is None or value <= maximum)

@@ -136,12 +136,12 @@ class SimSearchPlanner(Planner):
         super().__init__(config)
         if objective not in OBJECTIVES:
             raise ValueError(f"unknown objective {objective!r}: use one of {', '.join(OBJECTIVES)}")
-        whole_number_option("max_simulations", max_simulations, minimum=0)
+        whole_number_option("max_simulations", max_simulations, minimum=0, optional=False)
         number_option("deadline_ms", deadline_ms, positive=True)
-        number_option("deadline_slack", deadline_slack)
+        number_option("deadline_slack", deadline_slack, optional=False)
         number_option("max_seconds", max_seconds, positive=True)
-        number_option("tie_tolerance", tie_tolerance)
-        number_option("polish_share", polish_share, maximum=1.0)
+        number_option("tie_tolerance", tie_tolerance, optional=False)
+        number_option("polish_share", polish_share, maximum=1.0, optional=False)
         number_option("simulation_timeout_s", simulation_timeout_s, positive=True)
         self.objective = objective
         self.deadline_ms = deadline_ms
@@ -153,7 +153,7 @@ class SimSearchPlanner(Planner):
             start_planners = tuple(n.strip() for n in start_planners.split("+") if n.strip())
         self.start_planners = start_planners
         self.tie_tolerance = tie_tolerance
-        number_option("makespan_tolerance", makespan_tolerance)
+        number_option("makespan_tolerance", makespan_tolerance, optional=False)
         self.makespan_tolerance = makespan_tolerance
         self.fastest_ms: float | None = None  # the fastest plan accepted (the cost phase's reference)
         self.polish_share = polish_share
