@@ -6,11 +6,15 @@ import numpy as np
 import pytest
 
 from calibration.replay import (
+    _NEUTRAL,
+    BYTE_MIN_SHARE,
+    PARAM_NAMES,
     PLAIN,
     best_fixed_s,
     bytes_track_tasks,
     fit_replay,
     machine_scales,
+    mape,
     params_for,
     replay,
     usual_cores,
@@ -242,3 +246,23 @@ def test_the_fixed_cost_never_exceeds_a_runs_unexplained_time() -> None:
     assert bounded.fixed_s <= room
     small = fork_join(3, 64)
     assert replay(small, bounded) < replay(small, unbounded)
+
+
+@pytest.mark.parametrize("fixed_first", [True, False])
+@pytest.mark.parametrize("byte_min_share", [BYTE_MIN_SHARE, 0.99])
+def test_the_fit_reports_what_its_returned_parameters_do(fixed_first, byte_min_share) -> None:
+    """The MAPE and mechanisms a fit reports are those of the parameters it returns, and every mechanism
+    it does not name is at its no-cost value. ``byte_min_share=0.99`` makes the chosen per-byte cost
+    'idle' after the polish, so its pruning (back to neutral, the fixed cost profiled again) is covered."""
+    truth = ReplayParams(staging_bytes_per_s=1e6, overhead_s=2.0, fixed_s=30.0)
+    runs = [bag(n, 4, b) for n, b in ((4, 10_000_000), (8, 1_000), (16, 5_000_000), (32, 100))]
+    for t in runs:
+        t.makespan_s = replay(t, truth)
+    fitted = fit_replay(runs, effort=0.3, fixed_first=fixed_first, byte_min_share=byte_min_share)
+    assert fitted.fit.mape == pytest.approx(mape(runs, fitted), abs=1e-12)
+    named = set(fitted.fit.notes[0].split(": ", 1)[1].split(", "))
+    for name, neutral in zip(PARAM_NAMES, np.exp(_NEUTRAL), strict=True):
+        if name not in named:
+            assert getattr(fitted, name) == pytest.approx(neutral), name
+    if byte_min_share > 0.5:
+        assert not named & {"staging_bytes_per_s", "shared_bytes_per_s"}
