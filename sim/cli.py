@@ -168,11 +168,13 @@ class OneLineUsageError(click.UsageError):
         click.echo(f"error: {self.format_message()}", err=True, file=file)
 
 
-def one_line(exc: click.UsageError) -> click.UsageError:
-    """``exc`` as a :class:`OneLineUsageError` (a bare group, which prints its help, stays as it is)."""
+def one_line(exc: click.UsageError, where: str = "plansim") -> click.UsageError:
+    """``exc`` as a :class:`OneLineUsageError` (a bare group, which prints its help, stays as it is).
+    It points at the help of the command whose context it carries, else at ``where``: click raises some
+    (an option given without its value) with no context."""
     if isinstance(exc, click.exceptions.NoArgsIsHelpError | OneLineUsageError):
         return exc
-    where = exc.ctx.command_path if exc.ctx else "plansim"
+    where = exc.ctx.command_path if exc.ctx else where
     return OneLineUsageError(f"{exc.format_message()} (see `{where} --help`)", exc.ctx)
 
 
@@ -203,7 +205,8 @@ class PlansimGroup(click.Group):
         try:
             return super().invoke(ctx)
         except click.UsageError as exc:  # raised while a subcommand parses its own arguments
-            raise one_line(exc) from None
+            sub = ctx.invoked_subcommand  # set before the subcommand parses
+            raise one_line(exc, f"{ctx.command_path} {sub}" if sub else ctx.command_path) from None
         except USER_ERRORS as exc:
             raise UserError(str(exc) or type(exc).__name__) from None
 

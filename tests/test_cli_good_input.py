@@ -60,3 +60,11 @@ def test_calibrate_refuses_an_output_that_is_a_file_of_an_input_folder(tmp_path)
     assert result.exit_code == 1, result.output
     assert "is also an input of this command" in result.output
     assert recorded.read_text() == "{}\n"
+
+
+def test_an_option_without_its_value_points_at_its_commands_help():
+    # click raises this one without a context: the one-line form pointed at `plansim --help`, which does
+    # not list simulate's options.
+    result = invoke("simulate", "tree_reduction:leaves=4", "--replications")
+    assert result.exit_code == 2
+    assert result.output.strip().endswith("(see `main simulate --help`)"), result.output
