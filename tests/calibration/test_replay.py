@@ -266,3 +266,17 @@ def test_the_fit_reports_what_its_returned_parameters_do(fixed_first, byte_min_s
             assert getattr(fitted, name) == pytest.approx(neutral), name
     if byte_min_share > 0.5:
         assert not named & {"staging_bytes_per_s", "shared_bytes_per_s"}
+
+
+def test_a_run_faster_than_its_plain_replay_does_not_pin_the_fixed_cost() -> None:
+    """makeflow/blast has a run 79 s below its plain replay: it bounds nothing (the replay cannot explain
+    it at any cost), so the others' room bounds the fixed cost, not the floor."""
+    truth = ReplayParams(overhead_s=1.0, fixed_s=30.0)
+    runs = [fork_join(n, 4) for n in (4, 8, 16, 32)]
+    for t in runs:
+        t.makespan_s = replay(t, truth)
+    odd = fork_join(12, 4)
+    odd.makespan_s = 0.8 * replay(odd)  # faster than runtimes alone
+    fitted = fit_replay([*runs, odd], effort=1.0)
+    assert fitted.fixed_s > 10.0
+    assert fitted.fixed_s <= min(t.makespan_s - replay(t) for t in runs)
