@@ -250,7 +250,8 @@ def fit_replay(
     cost; then polish. The others stay at their neutral values (no cost), and so do the mechanisms in
     ``exclude``, which are never tried. ``effort`` scales the evaluation budget. The fixed cost is not
     searched: it adds the same to every run, so for any values of the others the MAPE-optimal one is a
-    weighted median of what they leave unexplained (:func:`best_fixed_s`), computed at every step.
+    weighted median of what they leave unexplained (:func:`best_fixed_s`), computed at every step. A
+    fixed cost that ends at or below its no-cost value is returned as that value and not named.
 
     ``prefer_bytes_within`` breaks near-ties: when the traces cannot tell a per-task cost from a per-byte
     one (:func:`bytes_track_tasks`: runs whose bytes grow in step with their task count, e.g. 1000genome's
@@ -413,6 +414,11 @@ def fit_replay(
         best, fixed = evaluate(active, x)
         if fixed_k in active:
             x[fixed_k] = math.log(fixed)
+    # a fixed cost at or below its no-cost value is no mechanism: reported and kept as neutral
+    if fixed_k in active and x[fixed_k] <= _NEUTRAL[fixed_k]:
+        active.remove(fixed_k)
+        x[fixed_k] = _NEUTRAL[fixed_k]
+        best = evaluate(active, x)[0]
     vec = np.exp(x)
     return ReplayParams(
         **{n: float(v) for n, v in zip(PARAM_NAMES, vec, strict=True)},

@@ -141,8 +141,8 @@ def test_excluded_mechanisms_are_never_tried() -> None:
 
 def test_the_fixed_cost_can_compete_with_the_other_mechanisms() -> None:
     """Runs whose makespans grow in proportion to their task count (a release rate, no fixed cost): with
-    ``fixed_first=False`` the fixed cost is not among the mechanisms, by default it always is; both
-    predict a ten times smaller run."""
+    ``fixed_first=False`` the fixed cost is not among the mechanisms; by default it is fitted first, and
+    ends at its floor, so it is not named either; both predict a ten times smaller run."""
     truth = ReplayParams(dispatch_s=2.0)
     runs = [bag(n, 4096, 100, runtime=0.5) for n in (200, 400, 800)]
     for t in runs:
@@ -150,8 +150,11 @@ def test_the_fixed_cost_can_compete_with_the_other_mechanisms() -> None:
     small = bag(20, 4096, 100, runtime=0.5)
     free = fit_replay(runs, effort=1.0, fixed_first=False)
     assert "fixed_s" not in free.fit.notes[0]
-    assert fit_replay(runs, effort=1.0).fit.notes[0].startswith("mechanisms: fixed_s")
+    first = fit_replay(runs, effort=1.0)
+    assert "fixed_s" not in first.fit.notes[0]
+    assert first.fixed_s == pytest.approx(float(np.exp(_NEUTRAL[PARAM_NAMES.index("fixed_s")])))
     assert replay(small, free) == pytest.approx(replay(small, truth), rel=0.05)
+    assert replay(small, first) == pytest.approx(replay(small, truth), rel=0.05)
 
 
 def test_the_queue_term_is_not_extrapolated_beyond_the_longest_fitted_queue() -> None:
@@ -280,3 +283,15 @@ def test_a_run_faster_than_its_plain_replay_does_not_pin_the_fixed_cost() -> Non
     fitted = fit_replay([*runs, odd], effort=1.0)
     assert fitted.fixed_s > 10.0
     assert fitted.fixed_s <= min(t.makespan_s - replay(t) for t in runs)
+
+
+def test_a_fixed_cost_at_its_floor_is_not_reported_as_a_mechanism() -> None:
+    """Runs the plain replay already over-predicts leave the profiled fixed cost at its floor: the fit
+    names no fixed cost, returns its no-cost value, and reports the MAPE of what it returns."""
+    runs = [fork_join(n, 4) for n in (4, 8, 16)]
+    for t in runs:
+        t.makespan_s = 0.9 * replay(t)
+    fitted = fit_replay(runs, effort=0.3)
+    assert "fixed_s" not in fitted.fit.notes[0]
+    assert fitted.fixed_s == pytest.approx(float(np.exp(_NEUTRAL[PARAM_NAMES.index("fixed_s")])))
+    assert fitted.fit.mape == pytest.approx(mape(runs, fitted), abs=1e-12)
