@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import re
 import statistics
 import time
 from dataclasses import replace
@@ -116,6 +117,17 @@ def score(v: Any) -> dict[str, Any]:
         "host_load_runs": ";".join(f"{_host_load(r)}" for r in v.runs),
         "error": last.error or "",
     }
+
+
+# A/B runs name each cell's records TYPE-PLANNER plus the arm: -cfsN (--cpu-period-us A,B) and/or -gilX
+# (--switch-interval-ms A,B); rescore_accuracy strips ARM_SUFFIX to find the cell.
+ARM_SUFFIX = re.compile(r"(-cfs\d+)?(-gil[\d.]+)?$")
+
+
+def records_name(wtype: str, planner: str, period: int | None, switch: float | None) -> str:
+    """The records file of one cell and arm (``period``/``switch`` None when the run had only one)."""
+    arm = (f"-cfs{period}" if period is not None else "") + (f"-gil{switch:g}" if switch is not None else "")
+    return f"{wtype}-{planner}{arm}.jsonl"
 
 
 def exec_spread_pct(v: Any) -> float | None:
@@ -298,10 +310,13 @@ def main() -> None:
             rows.append(row)
             if args.records:
                 Path(args.records).mkdir(parents=True, exist_ok=True)
-                suffix = (f"-cfs{period}" if len(periods) > 1 else "") + (
-                    f"-gil{switch:g}" if len(switches) > 1 else ""
+                name = records_name(
+                    wtype,
+                    planner,
+                    period if len(periods) > 1 else None,
+                    switch if len(switches) > 1 else None,
                 )
-                write_jsonl(v.records(), Path(args.records) / f"{wtype}-{planner}{suffix}.jsonl")
+                write_jsonl(v.records(), Path(args.records) / name)
             mk, ex = row["makespan_err_pct"], row["exec_median_abs_err_pct"]
             console.print(
                 f"  {spec} x {planner} ({_arm(period, switch)}): makespan {_pct(mk)}, exec {_pct(ex)}, "

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import re
 import statistics
 import sys
 from dataclasses import replace
@@ -24,6 +23,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_accuracy import (  # noqa: E402
+    ARM_SUFFIX,
     EXEC_GOAL_PCT,
     MAKESPAN_GOAL_PCT,
     PLANNERS,
@@ -48,9 +48,7 @@ def rescore(
 ) -> dict | None:
     """One recorded cell, re-predicted; None when its name is no known cell or it holds fewer than two
     real runs."""
-    # bench_accuracy's A/B runs name cells TYPE-PLANNER-cfsN (--cpu-period-us A,B) and/or -gilX
-    # (--switch-interval-ms A,B)
-    stem = re.sub(r"(-cfs\d+)?(-gil[\d.]+)?$", "", path.stem)
+    stem = ARM_SUFFIX.sub("", path.stem)
     cell = next(((t, p) for t in SIZE_SETS["small"] for p in PLANNERS if stem == f"{t}-{p}"), None)
     if cell is None:
         return None

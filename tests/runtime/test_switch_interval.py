@@ -90,3 +90,15 @@ def test_benchmark_refuses_a_bad_interval_with_one_line() -> None:
         out.stderr.strip()
         == "error: --switch-interval-ms 5,0: GIL switch interval must be 0.001-1000 ms, got '0'"
     )
+
+
+def test_ab_record_names_lead_back_to_their_cell(monkeypatch: pytest.MonkeyPatch) -> None:
+    """bench_accuracy writes one records file per cell and arm; rescore_accuracy finds the cell again."""
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+    from bench_accuracy import ARM_SUFFIX, records_name
+
+    for period, switch in ((None, None), (5000, None), (None, 1.0), (5000, 0.5)):
+        name = records_name("gemm", "non-uniform", period, switch)
+        assert name.endswith(".jsonl")
+        assert ARM_SUFFIX.sub("", name.removesuffix(".jsonl")) == "gemm-non-uniform"
+    assert records_name("gemm", "wukong", 5000, 0.5) == "gemm-wukong-cfs5000-gil0.5.jsonl"
