@@ -73,9 +73,11 @@ def refuse_overwriting_inputs(outputs: list[str | None], inputs: list[str | None
     """A command's output file must not be one of its input files: ``calibrate runs.jsonl -o
     runs.jsonl`` would replace the recorded runs with the models fitted on them. Inputs that are not
     files (workflow names, redis:// URLs, folders) are skipped; ``FILE.py:NAME`` is its file."""
+    from sim.workflow.library import is_python_spec
+
     files = []
     for spec in inputs:
-        path = Path(spec.partition(".py:")[0] + ".py" if spec and ".py:" in spec else spec or "")
+        path = Path(spec.partition(":")[0] if spec and is_python_spec(spec) else spec or "")
         if spec and path.is_file():
             files.append(path)
     for out in outputs:

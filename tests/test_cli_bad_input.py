@@ -237,6 +237,10 @@ def test_a_python_workflow_file_is_understood_by_every_command(tmp_path):
     assert one_error_line(invoke("simulate", f"{flow}:nope")) == f"error: {flow} has no attribute 'nope'"
     missing = tmp_path / "missing.py"
     assert one_error_line(invoke("simulate", f"{missing}:wf")) == f"error: no such file: {missing}"
+    # the file behind FILE.py:NAME is an input: writing over it is refused, and it is left as it was
+    err = one_error_line(invoke("simulate", f"{flow}:wf", "--metrics-out", str(flow)))
+    assert err == f"error: {flow} is also an input of this command: writing it would overwrite it"
+    assert flow.read_text() == FLOW
 
 
 def test_a_failed_run_prints_its_error_line_and_nothing_else():
