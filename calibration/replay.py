@@ -332,6 +332,13 @@ def fit_replay(
         fixed = best_fixed_s(mks - sims, weights, fixed_low, fixed_high) if profiled else 0.0
         return float(np.mean(weights * np.abs(sims + fixed - mks))), fixed
 
+    def settle(active: list[int], x: np.ndarray) -> tuple[np.ndarray, float]:
+        """``x`` with the profiled fixed cost written in (when it is active), and its MAPE."""
+        value, fixed = evaluate(active, x)
+        if fixed_k in active:
+            x[fixed_k] = math.log(fixed)
+        return x, value
+
     def objective_of(active: list[int], base: np.ndarray):
         dims = searched(active)
 
@@ -358,10 +365,7 @@ def fit_replay(
                 },
             )
             x[dims] = np.clip(res.x, _LOW[dims] - 1, _HIGH[dims] + 1)
-        value, fixed = evaluate(active, x)
-        if fixed_k in active:
-            x[fixed_k] = math.log(fixed)
-        return x, value
+        return settle(active, x)
 
     x = _NEUTRAL.copy()
     plain = evaluate([], x)[0]
@@ -411,14 +415,12 @@ def fit_replay(
     if idle:
         active = [k for k in active if k not in idle]
         x[idle] = _NEUTRAL[idle]
-        best, fixed = evaluate(active, x)
-        if fixed_k in active:
-            x[fixed_k] = math.log(fixed)
+        x, best = settle(active, x)
     # a fixed cost at or below its no-cost value is no mechanism: reported and kept as neutral
     if fixed_k in active and x[fixed_k] <= _NEUTRAL[fixed_k]:
         active.remove(fixed_k)
         x[fixed_k] = _NEUTRAL[fixed_k]
-        best = evaluate(active, x)[0]
+        x, best = settle(active, x)
     vec = np.exp(x)
     return ReplayParams(
         **{n: float(v) for n, v in zip(PARAM_NAMES, vec, strict=True)},
