@@ -6,7 +6,9 @@ Redis. Two situations need a server on this machine:
 * **Tests** want an isolated, disposable server: :class:`RedisServer` starts ``redis-server`` as a child
   process on a free loopback port with a freshly generated password, no persistence (``--save ''``,
   ``--appendonly no``) and a private temporary directory, waits until ``PING`` answers, and removes all of
-  it on :meth:`RedisServer.stop` (or when the ``with`` block ends).
+  it on :meth:`RedisServer.stop` (or when the ``with`` block ends). On Linux the server also dies with
+  the process that started it, even a killed one (``PR_SET_PDEATHSIG``), and a later server removes the
+  temporary directories such servers left behind (:func:`remove_orphaned_dirs`).
 * **Interactive use** (``plansim runtime up``) wants one long-lived server shared by successive commands:
   :func:`find_or_start_redis` records the server's URL and pid in ``<state_dir>/runtime.json`` and reuses it
   while it still answers; :func:`stop_redis` stops it and forgets it.
@@ -24,6 +26,7 @@ Example::
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import json
 import os
 import secrets
@@ -31,6 +34,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 from dataclasses import asdict, dataclass
@@ -50,10 +54,65 @@ __all__ = [
     "free_port",
     "load_state",
     "ping",
+    "remove_orphaned_dirs",
     "stop_redis",
 ]
 
 STATE_FILE = "runtime.json"
+DIR_PREFIX = "plansim-redis-"
+OWNERS_FILE = "owners"  # in a server's directory: "<starting process pid> <redis-server pid>"
+_PR_SET_PDEATHSIG = 1
+
+
+def _death_signal_setter():  # noqa: ANN202 - a preexec_fn or None
+    """A ``preexec_fn`` that makes the child get SIGTERM when its parent dies (Linux), else None.
+
+    A killed Python process (SIGKILL, the OOM killer) runs no ``finally`` and no ``atexit``: without
+    this its private server would run on, unowned, holding a port and memory. libc's ``prctl`` is looked
+    up here, in the parent, so that the forked child only makes the system call."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    parent = os.getpid()
+
+    def set_death_signal() -> None:
+        prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+        if os.getppid() != parent:  # the parent died before the call: the signal will never come
+            os._exit(1)
+
+    return set_death_signal
+
+
+def _process_gone(pid: int) -> bool:
+    """True when ``pid`` is not running: no such process, or a zombie nobody has reaped yet."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            return fh.read().rsplit(b")", 1)[1].split()[0] == b"Z"
+    except FileNotFoundError:
+        return True
+    except OSError:
+        return not _pid_alive(pid)
+
+
+def remove_orphaned_dirs(root: str | Path | None = None) -> int:
+    """Remove the temporary directories of private servers whose starting process and server are both
+    gone (a killed process cannot remove its own); returns how many were removed.
+
+    Only directories with an owners file are judged: a persistent server's (``plansim runtime up``)
+    outlives its starting process but not its own pid, and a directory still being set up has none."""
+    removed = 0
+    for d in Path(root or tempfile.gettempdir()).glob(DIR_PREFIX + "*"):
+        try:
+            pids = [int(x) for x in (d / OWNERS_FILE).read_text().split()]
+        except (OSError, ValueError):
+            continue
+        if pids and all(_process_gone(pid) for pid in pids):
+            shutil.rmtree(d, ignore_errors=True)
+            removed += 1
+    return removed
 
 
 class RedisServerError(RuntimeError):
@@ -102,7 +161,9 @@ class RedisServer:
         binary: the ``redis-server`` executable (default: ``$PLANSIM_REDIS_SERVER`` or PATH lookup).
         startup_timeout: seconds to wait for ``PING`` to answer.
         detach: start the server in its own session so that it outlives this Python process
-            (used by :func:`find_or_start_redis`); the temp directory is then kept.
+            (used by :func:`find_or_start_redis`); the temp directory is then kept. Otherwise the server
+            gets SIGTERM when the thread that started it ends (Linux's parent-death signal follows the
+            thread): start it in the thread that uses it, as ``with RedisServer()`` does.
 
     The server is configured for a cache-like workload: no RDB snapshots, no AOF, bound to 127.0.0.1,
     working directory and log file in a fresh temporary directory.
@@ -147,7 +208,8 @@ class RedisServer:
         if self._proc is not None:
             return self
         binary = _redis_binary(self._binary)
-        self.dir = Path(tempfile.mkdtemp(prefix="plansim-redis-"))
+        remove_orphaned_dirs()
+        self.dir = Path(tempfile.mkdtemp(prefix=DIR_PREFIX))
         attempts = 1 if self._fixed_port else 3
         last_error = ""
         for _ in range(attempts):
@@ -187,7 +249,9 @@ class RedisServer:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             start_new_session=self._detach,
+            preexec_fn=None if self._detach else _death_signal_setter(),
         )
+        (self.dir / OWNERS_FILE).write_text(f"{os.getpid()} {self._proc.pid}\n")
         deadline = time.monotonic() + self._startup_timeout
         while time.monotonic() < deadline:
             if self._proc.poll() is not None:

@@ -2,14 +2,17 @@
 
 User mistakes (:class:`UserError` and the error types below) print one ``error:`` line and exit 1;
 usage mistakes click finds (an option value out of range, a missing argument) print one ``error:``
-line too and exit 2; anything else is a bug and keeps its traceback.
+line too and exit 2; anything else is a bug and keeps its traceback. SIGTERM ends a command the way
+Ctrl-C would, through its clean-up (:func:`exit_on_sigterm`), with exit code 143.
 """
 
 from __future__ import annotations
 
 import importlib
 import os
+import signal
 import sys
+import threading
 from pathlib import Path
 
 import click
@@ -213,10 +216,32 @@ class PlansimGroup(click.Group):
             raise UserError(str(exc) or type(exc).__name__) from None
 
 
+def exit_on_sigterm(ctx: click.Context) -> None:
+    """Make SIGTERM (``kill``, a CI timeout, ``docker stop``) raise ``SystemExit(143)`` in the main thread
+    while the command runs, and restore the previous handler when it ends.
+
+    Python's default for SIGTERM ends the process at once: no ``finally`` block runs, so a real run left
+    its keys in Redis, its private Redis server and its workers behind. As an exception, the signal
+    unwinds through the same clean-up as an error does."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    previous = signal.getsignal(signal.SIGTERM)
+
+    def terminate(signum: int, frame: object) -> None:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second SIGTERM must not interrupt the clean-up
+        click.echo("error: terminated (SIGTERM); cleaning up", err=True)
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, terminate)
+    ctx.call_on_close(lambda: signal.signal(signal.SIGTERM, previous))
+
+
 @click.group(cls=PlansimGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="plansim")
-def main() -> None:
+@click.pass_context
+def main(ctx: click.Context) -> None:
     """plansim: what-if simulation, calibration and real runs of serverless workflow planners."""
+    exit_on_sigterm(ctx)
 
 
 if __name__ == "__main__":  # pragma: no cover
