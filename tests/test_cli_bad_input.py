@@ -409,3 +409,25 @@ def test_metric_records_of_another_schema_version_are_skipped_by_name(tmp_path):
     line = one_error_line(invoke("calibrate", str(runs), "-o", str(tmp_path / "m.json")))
     assert "worker record: schema version 2 is not supported (expected 1)" in line
     assert not (tmp_path / "m.json").exists()
+
+
+@pytest.mark.parametrize(
+    "source, error",
+    [
+        (
+            "import math\nx = 1\ny = x / 0\n",
+            "could not be loaded: ZeroDivisionError: division by zero (line 3)",
+        ),
+        ("def workflow(:\n    pass\n", "could not be loaded: SyntaxError: invalid syntax (line 1)"),
+        ("import no_such_module_xyz\n", "could not be loaded: ModuleNotFoundError: No module named"),
+        ("def workflow():\n    return {}['k']\n", "workflow() failed: KeyError: 'k' (line 2)"),
+    ],
+)
+def test_an_error_in_a_python_workflow_file_is_one_line_that_says_where(tmp_path, source, error):
+    # Before: the user's exception ended the command with plansim's own traceback around it.
+    flow = tmp_path / "flow.py"
+    flow.write_text(source)
+    r = invoke("simulate", str(flow), "--planner", "uniform")
+    assert r.exit_code == 1
+    line = one_error_line(r)
+    assert line.startswith(f"error: {flow}") and error in line, line
