@@ -81,13 +81,19 @@ def test_killed_container_is_detected_and_rerun(redis_server, docker_client, wor
     run_id = "dockerkill"
     lch = make_launcher("docker", redis_server.url, run_id=run_id, image=worker_image, keep_alive_s=2)
     killed: list[str] = []
+    seen: list[
+        tuple[float, int, int]
+    ] = []  # (s since start, tasks done, busy workers): for the failure message
+    run_over = threading.Event()
 
     def killer() -> None:
         r = redis.Redis.from_url(redis_server.url)
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
+        t0 = time.monotonic()
+        while not run_over.is_set():  # for as long as the run lasts, however slow the host is
             done = int(r.get(f"plansim:{run_id}:progress") or 0)
             busy = [w for w in lch.workers() if w.busy]
+            if not seen or seen[-1][1:] != (done, len(busy)):
+                seen.append((round(time.monotonic() - t0, 2), done, len(busy)))
             if done >= 3 and busy:  # the sleepy task is running: kill a busy container
                 docker_client.containers.get(busy[0].container_id).kill()
                 killed.append(busy[0].worker_id)
@@ -101,9 +107,10 @@ def test_killed_container_is_detected_and_rerun(redis_server, docker_client, wor
             wf, planner="uniform", launcher=lch, redis_url=redis_server.url, timeout_s=300, run_id=run_id
         )
     finally:
+        run_over.set()
         lch.close()
     t.join(timeout=5)
-    assert killed, "no container was killed"
+    assert killed, f"no container was killed; (s, tasks done, busy workers) seen: {seen}"
     assert rep.result == 6
     assert rep.reruns >= 1
     assert docker_client.containers.list(all=True, filters={"label": f"{RUN_LABEL}={run_id}"}) == []
