@@ -78,6 +78,17 @@ def run_pair(real_exec: float = 150.0):
     return planned, real
 
 
+def test_cost_is_memory_times_each_workers_busy_span_plus_its_start_up():
+    # GB-s as the reference's resource monitor reports it, per worker rather than per container-x-DAG
+    # (its overestimate, reference 9.4 #12). Planned: w0 runs a, b from 0 to 210 ms after a 200 ms
+    # start-up, w1 runs c from 110 to 220 after 20 ms: 2 GB x (0.41 + 0.13) s. Real: w0 0-270 + 250 ms,
+    # w1 155-260 + 300 ms: 2 GB x (0.52 + 0.405) s.
+    planned, real = run_pair(real_exec=150.0)
+    cost = compare_runs(planned, real).overall["cost_gb_s"]
+    assert cost["planned"] == pytest.approx(2 * (0.41 + 0.13))
+    assert cost["real"] == pytest.approx(2 * (0.52 + 0.405))
+
+
 def test_pct_error():
     assert pct_error(150, 100) == pytest.approx(50.0)
     assert pct_error(50, 100) == pytest.approx(-50.0)

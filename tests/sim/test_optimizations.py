@@ -190,6 +190,16 @@ def test_carried_inputs_save_downloads():
     assert carried.makespan_ms < base.makespan_ms
 
 
+def test_carried_inputs_stop_at_the_invocation_budget():
+    # The reference forwards at most 250 KB of cached outputs per invocation: an output of exactly the
+    # budget travels, one byte more is downloaded by each consumer as without the optimization.
+    for out, travels in ((logic.CARRY_LIMIT_BYTES, True), (logic.CARRY_LIMIT_BYTES + 1, False)):
+        p = plan(workflow([("a", f"b{i}") for i in range(4)], out=out))
+        base, carried = run(p).output, run(with_opts(p, logic.CARRY_INPUTS)).output
+        assert base.bytes_downloaded == 3 * out  # three of the four children run on fresh workers
+        assert carried.bytes_downloaded == (0 if travels else base.bytes_downloaded), out
+
+
 # -- inline plan ----------------------------------------------------------------------------------------
 PLAN_COSTS = dataclasses.replace(SIMPLE, plan_bytes_per_task=200.0, plan_load_ms_per_task=0.1)
 

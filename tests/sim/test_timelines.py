@@ -60,6 +60,14 @@ def test_fan_out_delegates_all_but_one_child():
     assert out.makespan_ms == pytest.approx(424.0)
 
 
+def test_cost_charges_each_worker_from_its_invocation_and_allocation_until_the_end():
+    out = run(plan(workflow([("a", "b"), ("a", "c"), ("a", "d")]))).output
+    # 2 GB workers: a's from 10 (its invocation arrives) to 323, c's and d's from 221 to 424.
+    assert out.cost_gb_s == pytest.approx(2 * (0.313 + 0.203 + 0.203))
+    # Allocation also charges a's idle container until the run ends at 424 (within its keep-alive).
+    assert out.alloc_gb_s == pytest.approx(out.cost_gb_s + 2 * 0.101)
+
+
 def test_fan_in_runs_on_the_last_finisher():
     wf = workflow([("a", "d"), ("b", "d"), ("c", "d")])
     wf.task("c").runtime_ms = 300.0
