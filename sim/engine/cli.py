@@ -47,7 +47,10 @@ def _common(fn):
             help="Calibrated models file (plansim calibrate); built-in defaults otherwise.",
         ),
         click.option(
-            "--opt", "optimizations", default="", help="Comma-separated optimizations to switch on."
+            "--opt",
+            "optimizations",
+            default="",
+            help="Comma-separated optimizations to switch on (plansim planners list).",
         ),
         click.option("--seed", default=0, show_default=True, type=int),
         click.option(

@@ -74,7 +74,12 @@ def known_workflows() -> list[str]:
     default=None,
     help="Calibrated models file; built-in defaults otherwise.",
 )
-@click.option("--opt", "optimizations", default="", help="Comma-separated optimizations to switch on.")
+@click.option(
+    "--opt",
+    "optimizations",
+    default="",
+    help="Comma-separated optimizations to switch on (plansim planners list).",
+)
 @click.option(
     "-o",
     "--output",
