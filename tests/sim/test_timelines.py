@@ -100,6 +100,45 @@ def test_new_worker_claimed_once_when_two_tasks_become_ready_from_different_work
     assert r.output.tasks["y1"].worker_id == r.output.tasks["y2"].worker_id == "w9"
 
 
+class StoreLog(Simulation):
+    """Logs the store effects that carry decisions: counter increments, claims, ready marks."""
+
+    def __init__(self, *a, **kw) -> None:
+        super().__init__(*a, **kw)
+        self.log: list[tuple[str, str, tuple[str, ...]]] = []
+
+    def _incr(self, e, w):  # noqa: ANN001, ANN202
+        self.log.append(("incr", e.task, e.keys))
+        return super()._incr(e, w)
+
+    def _claim(self, e, w):  # noqa: ANN001, ANN202
+        self.log.append(("claim", e.task, e.worker_ids))
+        return super()._claim(e, w)
+
+    def _mark_ready(self, e, w):  # noqa: ANN001, ANN202
+        self.log.append(("mark", e.task, e.tasks))
+        return super()._mark_ready(e, w)
+
+
+def test_the_store_counts_and_signals_only_what_crosses_workers():
+    # Reference rule (WEL default): no store counter for children counted where all their parents ran; a
+    # child planned on a worker that already runs is signalled, not delegated (nor claimed) again.
+    # c gathers a and b, all on w1: counted on w1. d gathers c (w1) and e (w2, 10 ms, done long before
+    # c): both count d in the store; c's increment completes it and w2 surely runs, so c marks d ready.
+    wf = workflow([("a", "c"), ("b", "c"), ("c", "d"), ("e", "d")])
+    wf.task("e").runtime_ms = 10.0
+    p = plan(wf, {"a": "w1", "b": "w1", "c": "w1", "d": "w2", "e": "w2"})
+    sim = StoreLog(p, SIMPLE, simple_models())
+    r = sim.run()
+    assert sim.log == [
+        ("claim", "", ("w1", "w2")),  # the client starts both root workers, once
+        ("incr", "e", ("dc:d",)),
+        ("incr", "c", ("dc:d",)),
+        ("mark", "c", ("d",)),
+    ]
+    assert r.output.tasks["d"].worker_id == "w2" and sorted(r.uploaded) == ["c", "d"]
+
+
 def test_warm_start_within_keep_alive_and_cold_after_it():
     def layout(wf):
         # a (10 ms) on w1 at 4096 MB ends early and leaves an idle 4096 MB container; b on w2 (2048 MB);
