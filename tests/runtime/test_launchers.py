@@ -238,3 +238,37 @@ def test_close_removes_workers_and_keys(make_launcher: LauncherFactory, redis_se
         client_d = launcher.client  # type: ignore[attr-defined]
         assert client_d.containers.list(all=True, filters={"label": f"plansim.run={launcher.run_id}"}) == []
     launcher.close()  # idempotent
+
+
+def test_cold_starts_do_not_wait_for_each_other(redis_server: RedisServer) -> None:
+    """Workers start outside the pool's lock: the reference's gateway held its lock during ``docker run``,
+    which serialised cold starts (``reference/octoflows.md`` 9.4 #10). Each start here blocks until both
+    have begun, which only concurrent starts can get past."""
+    from runtime.launchers import DIAGNOSTIC_COMMAND, ProcessLauncher
+
+    both_starting = threading.Barrier(2, timeout=20)
+
+    class MeetingLauncher(ProcessLauncher):
+        def _start_worker(self, worker_id: str, memory_mb: int, env: dict[str, str]) -> tuple[Any, str]:
+            both_starting.wait()
+            return super()._start_worker(worker_id, memory_mb, env)
+
+    launcher = MeetingLauncher(redis_server.url, command=DIAGNOSTIC_COMMAND)
+    try:
+        leases: list[Any] = []
+        errors: list[BaseException] = []
+
+        def acquire() -> None:
+            try:
+                leases.append(launcher.acquire(MB))
+            except BaseException as exc:  # noqa: BLE001 - reported below
+                errors.append(exc)
+
+        threads = [threading.Thread(target=acquire) for _ in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        assert errors == [] and sorted(lease.state for lease in leases) == ["cold", "cold"]
+    finally:
+        launcher.close()
