@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from calibration.report import NEEDS as REPORT_NEEDS
 from calibration.report import SUFFIXES as REPORT_SUFFIXES
 from sim.cli import OutputFile, refuse_overwriting_inputs
 from sim.models.performance import SLA, PerformanceModels
@@ -43,7 +44,7 @@ def _dev_split(files: list[str]) -> list[str]:
 @click.option(
     "--report",
     "report_path",
-    type=OutputFile(suffixes=REPORT_SUFFIXES),
+    type=OutputFile(suffixes=REPORT_SUFFIXES, needs=REPORT_NEEDS),
     help="fit report: .html or .png",
 )
 @click.option(

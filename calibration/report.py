@@ -27,6 +27,8 @@ if TYPE_CHECKING:  # annotations only: `plansim calibrate` imports SUFFIXES with
 # The kinds of report write_report writes (any case); `calibrate --report` checks its argument against
 # the same list when the command line is parsed.
 SUFFIXES = (".png", ".html", ".htm")
+# Both kinds draw the plots with matplotlib (`--report` checks it when the command line is parsed).
+NEEDS = {suffix: ("matplotlib",) for suffix in SUFFIXES}
 
 
 def _fmt(v: float | None, pct: bool = False) -> str:

@@ -27,6 +27,7 @@ from rich.console import Console
 from rich.table import Table
 
 from runtime.services import RedisServerError, default_state_dir, find_or_start_redis, load_state, stop_redis
+from sim.extras import missing_message
 
 __all__ = ["runtime"]
 
@@ -47,10 +48,8 @@ def _engine() -> tuple[Any, str]:
     """A connected Docker client and a one-line description, or RuntimeUserError."""
     try:
         import docker
-    except ImportError as exc:
-        raise RuntimeUserError(
-            f"the Docker SDK is not installed ({exc}); pip install 'plansim[runtime]'"
-        ) from None
+    except ImportError:
+        raise RuntimeUserError(missing_message("docker", "the Docker engine check")) from None
     try:
         client = docker.from_env(timeout=600)
         version = client.version()

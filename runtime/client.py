@@ -67,6 +67,7 @@ from runtime.launchers.base import (
     check_memory_sizes,
 )
 from runtime.requirements import RequirementSet, check_installed, collect
+from sim.extras import missing_message
 from sim.models.plan import Plan
 from sim.models.records import RunRecord, TaskRecord, WorkerRecord, from_dict
 from sim.worker import effects as fx
@@ -145,8 +146,8 @@ def _docker_launcher(
 ) -> PooledLauncher:
     try:
         import docker
-    except ImportError as exc:
-        raise ValueError(f"the Docker SDK is not installed ({exc}); pip install 'plansim[runtime]'") from None
+    except ImportError:
+        raise ValueError(missing_message("docker", "a Docker run")) from None
     from runtime.image import ImageBuildError, build_image
     from runtime.launchers.docker_launcher import DockerLauncher
     from runtime.req_image import build_derived_image

@@ -1,6 +1,7 @@
 """The ``plansim`` command. Each concern registers its own commands from its own module.
 
-User mistakes (:class:`UserError` and the error types below) print one ``error:`` line and exit 1;
+User mistakes (:class:`UserError` and the error types below) and a missing optional package (an extra
+this install lacks, ``sim/extras.py``) print one ``error:`` line and exit 1;
 usage mistakes click finds (an option value out of range, a missing argument) print one ``error:``
 line too and exit 2; anything else is a bug and keeps its traceback. SIGTERM ends a command the way
 Ctrl-C would, through its clean-up (:func:`exit_on_sigterm`), with exit code 143.
@@ -16,6 +17,8 @@ import threading
 from pathlib import Path
 
 import click
+
+from sim.extras import is_optional, missing, missing_message
 
 
 class UserError(click.ClickException):
@@ -99,11 +102,18 @@ class OutputFile(click.ParamType):
     name = "file"
 
     def __init__(
-        self, make_parents: bool = False, allow_dash: bool = False, suffixes: tuple[str, ...] = ()
+        self,
+        make_parents: bool = False,
+        allow_dash: bool = False,
+        suffixes: tuple[str, ...] = (),
+        needs: dict[str, tuple[str, ...]] | None = None,
     ) -> None:
         self.make_parents = make_parents
         self.allow_dash = allow_dash  # '-' is standard output
         self.suffixes = suffixes  # the kinds of file the command can write, e.g. (".png", ".html")
+        # suffix -> the optional packages its writer imports, e.g. {".png": ("matplotlib",)}: a report
+        # the installed extras cannot write fails here, not after the fit or the real runs.
+        self.needs = needs or {}
 
     def convert(self, value, param, ctx) -> str:  # noqa: ANN001 - click's signature
         text = os.fspath(value)
@@ -117,6 +127,11 @@ class OutputFile(click.ParamType):
                 else self.suffixes[0]
             )
             raise UserError(f"{what} must name a {kinds} file, got {text!r}")
+        suffix = next((sfx for sfx in self.needs if text.lower().endswith(sfx)), None)
+        module = missing(self.needs[suffix]) if suffix is not None else None
+        if module:
+            what = param.opts[0] if param is not None and param.opts else "the output"
+            raise UserError(missing_message(module, f"{what} {text}"))
         problem = output_problem(text, self.make_parents)
         if problem:
             raise UserError(f"cannot write {text}: {problem}")
@@ -214,6 +229,10 @@ class PlansimGroup(click.Group):
             raise one_line(exc, f"{ctx.command_path} {sub}" if sub else ctx.command_path) from None
         except USER_ERRORS as exc:
             raise UserError(str(exc) or type(exc).__name__) from None
+        except ModuleNotFoundError as exc:  # an optional extra this install lacks (sim/extras.py)
+            if not is_optional(exc.name):
+                raise
+            raise UserError(missing_message(exc.name)) from None
 
 
 def exit_on_sigterm(ctx: click.Context) -> None:

@@ -10,6 +10,7 @@ from rich.table import Table
 
 from sim.cli import OutputFile, Seconds, UserError, refuse_overwriting_inputs
 from sim.compare.plan_vs_real import TASK_METRICS
+from sim.compare.report import NEEDS as REPORT_NEEDS
 from sim.compare.validate import ValidationRun
 from sim.compare.validate import validate as run_validation
 
@@ -32,7 +33,7 @@ def _num(v: float | None, digits: int = 1) -> str:
 @click.option(
     "--report",
     "report_path",
-    type=OutputFile(),
+    type=OutputFile(needs=REPORT_NEEDS),
     default=None,
     help="Write a self-contained HTML report.",
 )

@@ -25,6 +25,9 @@ from sim.compare.plan_vs_real import (
 )
 from sim.engine.gantt import worker_colour
 
+# Every report embeds matplotlib charts (`validate --report` checks it when the command line is parsed).
+NEEDS = {"": ("matplotlib",)}
+
 CSS = """
 body{font-family:system-ui,sans-serif;margin:1.5em;color:#222}
 table{border-collapse:collapse;margin:.5em 0;font-size:12px}

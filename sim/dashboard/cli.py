@@ -12,6 +12,7 @@ from pathlib import Path
 import click
 
 from sim.dashboard.data import ENV_METRICS, ENV_MODELS, ENV_REDIS
+from sim.extras import missing, missing_message
 
 APP = Path(__file__).with_name("app.py")
 
@@ -78,10 +79,9 @@ def check_listen(address: str, port: int) -> None:
 @click.option("--headless/--browser", default=True, show_default=True, help="Do not open a browser.")
 def dashboard(port, address, metrics, models, redis_url, headless):
     """Start the dashboard: what-if, calibration, plan vs real, live."""
-    try:
-        import streamlit  # noqa: F401
-    except ImportError:
-        raise ValueError("the dashboard needs streamlit and plotly: pip install streamlit plotly") from None
+    module = missing(("streamlit", "plotly", "pandas"))
+    if module:
+        raise ValueError(missing_message(module, "the dashboard"))
     env = environment(metrics, models, redis_url)
     check_listen(address, port)
     click.echo(f"plansim dashboard on http://{address}:{port}  (Ctrl-C stops it)", err=True)

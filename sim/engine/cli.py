@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from sim.cli import OutputFile, refuse_overwriting_inputs
+from sim.engine.gantt import NEEDS as GANTT_NEEDS
 from sim.engine.gantt import SUFFIXES as GANTT_SUFFIXES
 from sim.engine.whatif import WhatIf, what_if
 from sim.models.performance import SLA, PerformanceModels
@@ -158,7 +159,7 @@ def _title(wf: Workflow, first: dict) -> str:
 @_common
 @click.option(
     "--gantt",
-    type=OutputFile(suffixes=GANTT_SUFFIXES),
+    type=OutputFile(suffixes=GANTT_SUFFIXES, needs=GANTT_NEEDS),
     default=None,
     help="Write a Gantt chart (.png or .html).",
 )

@@ -10,6 +10,7 @@ import colorsys
 import hashlib
 from pathlib import Path
 
+from sim.extras import missing_message
 from sim.models.plan import PlanningTaskInfo
 
 
@@ -29,6 +30,8 @@ def _rows(tasks: dict[str, PlanningTaskInfo]) -> tuple[list[str], list[PlanningT
 # The kinds of chart write_gantt writes (any case); `simulate --gantt` checks its argument against
 # the same list when the command line is parsed.
 SUFFIXES = (".png", ".html", ".htm")
+# The optional packages each kind needs (`--gantt` checks them when the command line is parsed).
+NEEDS = {".png": ("matplotlib",), ".html": ("plotly",), ".htm": ("plotly",)}
 
 
 def write_gantt(tasks: dict[str, PlanningTaskInfo], path: str | Path, title: str = "") -> Path:
@@ -91,7 +94,7 @@ def _html(tasks: dict[str, PlanningTaskInfo], path: Path, title: str) -> None:
     try:
         import plotly.graph_objects as go
     except ImportError:  # pragma: no cover - plotly is an optional extra
-        raise ValueError("an .html Gantt chart needs plotly: pip install 'plansim[plots]'") from None
+        raise ValueError(missing_message("plotly", "an .html Gantt chart")) from None
     workers, infos = _rows(tasks)
     fig = go.Figure()
     for w in workers:

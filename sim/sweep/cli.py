@@ -11,7 +11,7 @@ from rich.table import Table
 
 from sim.cli import OutputFile, refuse_overwriting_inputs
 from sim.sweep.grid import count_points, expand_grid, parse_memory_sets, split_list
-from sim.sweep.plots import TABLE_SUFFIXES, plot_summary, write_table
+from sim.sweep.plots import TABLE_NEEDS, TABLE_SUFFIXES, plot_summary, write_table
 from sim.sweep.runner import run_sweep
 
 
@@ -84,7 +84,7 @@ def known_workflows() -> list[str]:
     "-o",
     "--output",
     required=True,
-    type=OutputFile(make_parents=True, suffixes=TABLE_SUFFIXES),
+    type=OutputFile(make_parents=True, suffixes=TABLE_SUFFIXES, needs=TABLE_NEEDS),
     help="Results table: .parquet or .csv (plots are written next to it).",
 )
 @click.option(

@@ -9,6 +9,7 @@ from typing import Any
 # The kinds of table write_table writes (any case); `sweep -o` checks its argument against the same list
 # when the command line is parsed.
 TABLE_SUFFIXES = (".parquet", ".csv")
+TABLE_NEEDS = {".parquet": ("pandas", "pyarrow"), ".csv": ("pandas",)}  # optional packages per kind
 PALETTE = ["#4c72b0", "#dd8452", "#55a868", "#c44e52", "#8172b3", "#937860", "#da8bc3", "#8c8c8c"]
 
 

@@ -24,6 +24,7 @@ from functools import cache
 from importlib import metadata
 from pathlib import Path
 
+from sim.extras import missing_message
 from sim.workflow.dag import Workflow, WorkflowError
 from sim.workflow.library import Param, WorkflowType, register
 from sim.workflow.wfformat import load_wfformat
@@ -103,9 +104,7 @@ def generate_wfformat(recipe: str, tasks: int, seed: int = 0) -> dict:
         except (OSError, json.JSONDecodeError):
             pass  # a broken cache entry: regenerate
     if _package_dir() is None:
-        raise WorkflowError(
-            f"workflow {recipe!r} needs the wfcommons package (pip install 'plansim[wfcommons]')"
-        )
+        raise WorkflowError(missing_message("wfcommons", f"workflow {recipe!r}"))
     doc = _generate(recipe, tasks, seed)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
