@@ -83,13 +83,18 @@ def test_without_streaming_the_consumer_reads_after_the_upload(redis_server):
 
 
 def test_cleanup_removes_chunks_of_an_unfinished_streamed_output(redis_server):
-    """A streamed output whose writer died leaves ``part:{task}``: the cleanup of the run removes it."""
+    """A streamed output whose writer died leaves ``part:{task}``: the cleanup of the run removes it, with
+    every other intermediate key (the reference's cleanup missed its uploaded arguments and deleted its
+    counters from the wrong store, ``reference/octoflows.md`` 9.4 #2)."""
     plan = streamed_plan(2 * MB)
     run_id = "stream-cleanup-test"
     keys = RunKeys(run_id)
     r = redis.Redis.from_url(redis_server.url)
     r.set(keys.part("payload-0"), b"x" * STREAM_CHUNK_BYTES)
     r.set(keys.k("out:leaf-0"), b"1")
+    for rel in ("data:data-0", "in:leaf-0", "own:digest-0", "ready:digest-0", "width:x", "item:leaf-0#0"):
+        r.set(keys.k(rel), b"1")
+    r.sadd(keys.k("dc:digest-0"), "leaf-0")
     r.set(keys.k("out:digest-0"), b"sink")
     r.sadd(keys.k("sinks-done"), "digest-0")
 

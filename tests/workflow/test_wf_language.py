@@ -188,6 +188,16 @@ def test_large_arguments_are_stored_once():
     assert len(wf.meta["stored_data"]) == 1  # one object, uploaded once
 
 
+def test_the_inline_budget_is_shared_by_the_whole_workflow():
+    # 300 KB for all tasks together, as the reference's DAG-wide budget: two distinct 120 KB arguments
+    # fit, the third (in another task) is stored. Keyword arguments count like positional ones.
+    wf = Workflow.from_nodes(echo(bytes(120_000)), echo(x=bytes(120_000)), echo(bytes(120_000)))
+    stored = [wf.task(f"echo-{i}").stored_input_bytes for i in range(3)]
+    assert stored == [0, 0, 120_008]
+    assert wf.task("echo-1").inline_bytes == 120_008
+    assert list(wf.meta["stored_data"].values()) == [120_008]
+
+
 def test_from_nodes_rejects_non_nodes():
     with pytest.raises(WorkflowError):
         Workflow.from_nodes()
