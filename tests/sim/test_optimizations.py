@@ -116,6 +116,27 @@ def test_clustering_keeps_a_large_fan_out_on_one_worker_and_moves_fewer_bytes():
     assert moved(clustered) <= 0.5 * moved(base)
 
 
+def test_clustering_delays_every_upload_nobody_elsewhere_needs():
+    # WUKONG's delayed I/O: a's 6 MB output feeds children that all run on a's worker, and so do theirs
+    # (m gathers the b's there): only the sink's output reaches the store; without clustering, all do.
+    assert run(with_opts(big_fan_out(6_000_000), logic.CLUSTERING)).uploaded == ["m"]
+    assert sorted(run(big_fan_out(6_000_000)).uploaded) == ["a", "b0", "b1", "b2", "b3", "m"]
+
+
+def test_clustering_runs_a_fan_in_where_its_last_large_input_is():
+    # WUKONG's fan-in clustering: c gathers q (done early, 1 KB) and p (6 MB, 500 ms). p's worker sees on
+    # c's counter that q is done and runs c itself, without counting c or storing p's output. Without
+    # clustering, p's output is stored before its count decides where c runs.
+    wf = workflow([("p", "c"), ("q", "c")])
+    wf.task("p").runtime_ms, wf.task("p").output_bytes = 500.0, 6_000_000
+    wf.graph.edges["p", "c"]["bytes"] = 6_000_000
+    clustered = run(with_opts(plan(wf), logic.CLUSTERING))
+    assert sorted(clustered.uploaded) == ["c", "q"]
+    assert clustered.traces["c"].worker == clustered.traces["p"].worker
+    assert len(clustered.invocations) == 2  # the two roots: nobody else is started
+    assert sorted(run(plan(wf)).uploaded) == ["c", "p", "q"]
+
+
 def test_clustering_ignores_small_outputs():
     assert (
         run(with_opts(big_fan_out(1000), logic.CLUSTERING)).output.summary()
