@@ -58,6 +58,16 @@ def test_preload_hides_a_download_behind_a_slower_parent():
     assert pre.bytes_downloaded == base.bytes_downloaded  # fetched once, only earlier
 
 
+def test_a_task_ready_during_a_preload_joins_it_instead_of_downloading_again():
+    # Now the 100 KB parent a is the slowest: t becomes ready while a's preload is still downloading
+    # (the reference fetched such an in-flight preload a second time, 9.4 #5). t waits for the preload.
+    p = two_remote_parents()
+    p.workflow.task("a").runtime_ms = 700.0
+    base, pre = run(p).output, run(with_opts(p, logic.PRELOAD)).output
+    assert pre.bytes_downloaded == base.bytes_downloaded
+    assert pre.makespan_ms <= base.makespan_ms
+
+
 def test_preload_changes_nothing_on_one_worker():
     p = plan(workflow([("a", "b"), ("b", "c")]), {"a": "w1", "b": "w1", "c": "w1"})
     assert run(with_opts(p, logic.PRELOAD)).output.summary() == run(p).output.summary()
