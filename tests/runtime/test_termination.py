@@ -9,41 +9,16 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import redis
 
 from runtime.services import DIR_PREFIX, RedisServer, _process_gone, remove_orphaned_dirs
+from tests.procs import descendants, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 RUN = [sys.executable, "-m", "sim.cli", "run", "fixed_times:chains=2,sleep_s=3", "--planner", "uniform"]
 RUN += ["--launcher", "process"]
-
-
-def _descendants(pid: int) -> set[int]:
-    """Every live process below ``pid`` (read from /proc)."""
-    children: dict[int, list[int]] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_bytes().rsplit(b")", 1)[1].split()
-        except OSError:
-            continue
-        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
-    found, todo = set(), [pid]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            if child not in found:
-                found.add(child)
-                todo.append(child)
-    return found
-
-
-def _wait_for(condition, timeout: float, what: str) -> None:  # noqa: ANN001
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.1)
 
 
 def _start(args: list[str]) -> subprocess.Popen[str]:
@@ -56,9 +31,9 @@ def _start(args: list[str]) -> subprocess.Popen[str]:
 def _terminate_mid_run(proc: subprocess.Popen[str], running) -> tuple[set[int], str]:  # noqa: ANN001
     """Wait until ``running()``, SIGTERM the command; its processes at that moment and its stderr."""
     try:
-        _wait_for(lambda: running() or proc.poll() is not None, 120, "the run to start")
+        wait_for(lambda: running() or proc.poll() is not None, 120, "the run to start")
         assert proc.poll() is None, f"the run ended before it could be stopped: {proc.communicate()}"
-        below = _descendants(proc.pid)
+        below = descendants(proc.pid)
         proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=60)
     finally:
@@ -71,12 +46,12 @@ def test_sigterm_mid_run_deletes_the_runs_keys_and_stops_its_workers():
     with RedisServer() as server:
         r = redis.Redis.from_url(server.url)
         proc = _start([*RUN, "--redis", server.url])
-        below, err = _terminate_mid_run(proc, lambda: r.dbsize() > 0 and len(_descendants(proc.pid)) > 0)
+        below, err = _terminate_mid_run(proc, lambda: r.dbsize() > 0 and len(descendants(proc.pid)) > 0)
         assert proc.returncode == 128 + signal.SIGTERM, err
         assert "terminated (SIGTERM)" in err and "Traceback" not in err, err
         assert r.dbsize() == 0, sorted(r.keys("*"))[:10]
         assert below, "the run had started no worker process"
-        _wait_for(lambda: all(_process_gone(p) for p in below), 10, f"workers {sorted(below)} to end")
+        wait_for(lambda: all(_process_gone(p) for p in below), 10, f"workers {sorted(below)} to end")
 
 
 def test_sigterm_mid_run_stops_the_runs_private_redis_server():
@@ -84,9 +59,9 @@ def test_sigterm_mid_run_stops_the_runs_private_redis_server():
     proc = _start(RUN)
     # the private server is up once the run has a directory of its own and worker processes
     started = lambda: bool(set(Path(tempfile.gettempdir()).glob(DIR_PREFIX + "*")) - before)  # noqa: E731
-    below, err = _terminate_mid_run(proc, lambda: started() and len(_descendants(proc.pid)) > 1)
+    below, err = _terminate_mid_run(proc, lambda: started() and len(descendants(proc.pid)) > 1)
     assert proc.returncode == 128 + signal.SIGTERM, err
-    _wait_for(lambda: all(_process_gone(p) for p in below), 10, f"processes {sorted(below)} to end")
+    wait_for(lambda: all(_process_gone(p) for p in below), 10, f"processes {sorted(below)} to end")
     assert set(Path(tempfile.gettempdir()).glob(DIR_PREFIX + "*")) - before == set()
 
 
@@ -102,7 +77,7 @@ def test_private_server_dies_with_a_killed_owner_and_its_directory_is_removed_la
         assert not _process_gone(redis_pid)
         owner.kill()  # SIGKILL: no finally, no atexit
         owner.wait(timeout=10)
-        _wait_for(lambda: _process_gone(redis_pid), 10, "the orphaned redis-server to end")
+        wait_for(lambda: _process_gone(redis_pid), 10, "the orphaned redis-server to end")
         assert Path(directory).is_dir()  # nobody could remove it yet
         assert remove_orphaned_dirs() >= 1
         assert not Path(directory).exists()

@@ -5,11 +5,13 @@ from __future__ import annotations
 import pytest
 from click.testing import CliRunner
 
+from runtime.services import _process_gone
 from sim.sweep.grid import SweepGroup, count_points, expand_grid, parse_memory_sets, split_list
 from sim.sweep.plots import pareto_front, pareto_mask, read_table
 from sim.sweep.runner import COLUMNS, run_group, run_local, run_sweep, to_frame
 from sim.workflow.dag import TaskSpec, Workflow
 from sim.workflow.wfformat import write_wfformat
+from tests.procs import descendants, wait_for
 
 
 def _wf(name: str, width: int) -> Workflow:
@@ -150,3 +152,41 @@ def test_cli_bad_input(tmp_path):
     assert res.exit_code == 1 and ".parquet or .csv" in res.output
     res = CliRunner().invoke(main, ["sweep", "--workflows", "no-such-wf", "-o", str(tmp_path / "r.csv")])
     assert res.exit_code == 1 and "no-such-wf" in res.output
+
+
+def test_sigterm_stops_a_local_sweep_without_running_the_rest(tmp_path):
+    # Before: the pool's `with` block ran every queued group to the end before SIGTERM's exit got out.
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    out = tmp_path / "r.csv"
+    args = ["--workflows", "montage:tasks=1000", "--planners", "uniform,non-uniform,wukong", "--seeds", "200"]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "sim.cli", "sweep", *args, "-o", str(out), "--workers", "2"],
+        cwd=root,
+        env={**os.environ, "PYTHONPATH": str(root)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        time.sleep(6)  # the pool is running groups, most still queued (600 points, ~0.1-1 s each)
+        assert proc.poll() is None, proc.communicate()
+        workers = descendants(proc.pid)
+        assert len(workers) >= 2, workers  # the pool's processes
+        t0 = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=60)
+        stopped_s = time.monotonic() - t0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 128 + signal.SIGTERM, err
+    assert stopped_s < 10, f"took {stopped_s:.1f} s to stop"  # was ~the whole sweep's time
+    assert not out.exists()
+    wait_for(lambda: all(_process_gone(p) for p in workers), 10, f"pool processes {workers} to end")
