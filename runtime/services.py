@@ -64,12 +64,13 @@ OWNERS_FILE = "owners"  # in a server's directory: "<starting process pid> <redi
 _PR_SET_PDEATHSIG = 1
 
 
-def _death_signal_setter():  # noqa: ANN202 - a preexec_fn or None
+def death_signal_setter():  # noqa: ANN202 - a preexec_fn or None
     """A ``preexec_fn`` that makes the child get SIGTERM when its parent dies (Linux), else None.
 
     A killed Python process (SIGKILL, the OOM killer) runs no ``finally`` and no ``atexit``: without
-    this its private server would run on, unowned, holding a port and memory. libc's ``prctl`` is looked
-    up here, in the parent, so that the forked child only makes the system call."""
+    this its private server (or the dashboard's Streamlit server) would run on, unowned, holding a port
+    and memory. libc's ``prctl`` is looked up here, in the parent, so that the forked child only makes
+    the system call."""
     if not sys.platform.startswith("linux"):
         return None
     try:
@@ -249,7 +250,7 @@ class RedisServer:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             start_new_session=self._detach,
-            preexec_fn=None if self._detach else _death_signal_setter(),
+            preexec_fn=None if self._detach else death_signal_setter(),
         )
         (self.dir / OWNERS_FILE).write_text(f"{os.getpid()} {self._proc.pid}\n")
         deadline = time.monotonic() + self._startup_timeout

@@ -1,4 +1,7 @@
-"""``plansim dashboard``: start the Streamlit dashboard (``streamlit run`` as a subprocess)."""
+"""``plansim dashboard``: start the Streamlit dashboard (``streamlit run`` as a subprocess).
+
+Stopping the command stops the server: Ctrl-C (exit code 1), SIGTERM (143) and even SIGKILL (the
+server gets SIGTERM from the kernel when its parent dies, ``runtime.services.death_signal_setter``)."""
 
 from __future__ import annotations
 
@@ -11,6 +14,7 @@ from pathlib import Path
 
 import click
 
+from runtime.services import death_signal_setter
 from sim.dashboard.data import ENV_METRICS, ENV_MODELS, ENV_REDIS
 from sim.extras import missing, missing_message
 
@@ -85,9 +89,31 @@ def dashboard(port, address, metrics, models, redis_url, headless):
     env = environment(metrics, models, redis_url)
     check_listen(address, port)
     click.echo(f"plansim dashboard on http://{address}:{port}  (Ctrl-C stops it)", err=True)
-    proc = subprocess.Popen(command(port, address, headless), env=env)
+    # The server dies with this process even when it is killed outright (SIGKILL runs no clean-up).
+    proc = subprocess.Popen(command(port, address, headless), env=env, preexec_fn=death_signal_setter())
+    interrupted = False
     try:
-        sys.exit(proc.wait())
-    except KeyboardInterrupt:
-        proc.terminate()
+        code = proc.wait()
+    except KeyboardInterrupt:  # a terminal's Ctrl-C reached the server too, which is stopping already
+        interrupted = True
+        raise
+    finally:  # Ctrl-C or SIGTERM (SystemExit(143), sim/cli.py): the server must not outlive the command
+        stop(proc, grace_s=10.0 if interrupted else 0.0)
+    sys.exit(code)
+
+
+def stop(proc: subprocess.Popen, grace_s: float = 0.0) -> None:
+    """End the Streamlit server if it still runs after ``grace_s``: SIGTERM, then SIGKILL after 10 s.
+
+    A second signal while Streamlit stops makes it print a traceback, hence the grace after Ctrl-C."""
+    try:
+        proc.wait(timeout=grace_s)
+        return
+    except subprocess.TimeoutExpired:
+        pass
+    proc.terminate()
+    try:
         proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()

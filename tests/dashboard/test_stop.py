@@ -1,0 +1,83 @@
+"""Stopping ``plansim dashboard`` stops its Streamlit server: Ctrl-C (SIGINT to the terminal's process
+group: exit code 1, no traceback), SIGTERM to the command, which runs its clean-up (143), and SIGKILL,
+which runs none but still takes the server down with it (a death signal). Before, SIGTERM and SIGKILL
+left the server running and serving, re-parented to init, and Ctrl-C exited with 0."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("streamlit")
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _children(pid: int) -> list[int]:
+    path = Path(f"/proc/{pid}/task/{pid}/children")
+    return [int(p) for p in path.read_text().split()] if path.exists() else []
+
+
+def _gone(pid: int) -> bool:
+    """Not running: no such process, or a zombie nobody has reaped yet."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        return True
+
+
+def _until(condition, timeout: float) -> bool:  # noqa: ANN001
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.2)
+    return True
+
+
+def _listening(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+STOPS = {"ctrl-c": (signal.SIGINT, 1), "sigterm": (signal.SIGTERM, 143), "sigkill": (signal.SIGKILL, -9)}
+
+
+@pytest.mark.parametrize("how", sorted(STOPS))
+def test_a_stopped_dashboard_leaves_no_server(how):
+    sig, code = STOPS[how]
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    args = [sys.executable, "-m", "sim.cli", "dashboard", "--port", str(port)]
+    out = subprocess.PIPE
+    proc = subprocess.Popen(
+        args, cwd=ROOT, env=env, stdout=out, stderr=out, text=True, start_new_session=True
+    )
+    server = None
+    try:
+        assert _until(lambda: _listening(port) or proc.poll() is not None, 90), "the server never listened"
+        assert proc.poll() is None, f"plansim dashboard ended by itself (exit code {proc.returncode})"
+        (server,) = _children(proc.pid)
+        if how == "ctrl-c":
+            os.killpg(proc.pid, sig)  # what a terminal does: the whole foreground group gets SIGINT
+        else:
+            proc.send_signal(sig)
+        _, err = proc.communicate(timeout=30)
+        assert proc.returncode == code, err
+        assert "Traceback" not in err, err
+        assert _until(lambda: _gone(server), 15), "the Streamlit server outlived plansim dashboard"
+        assert not _listening(port)
+    finally:
+        for pid in [proc.pid] + ([server] if server else []):
+            if not _gone(pid):
+                os.kill(pid, signal.SIGKILL)
+        proc.communicate()
