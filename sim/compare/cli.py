@@ -20,7 +20,10 @@ def _pct(v: float | None) -> str:
 
 
 def _num(v: float | None, digits: int = 1) -> str:
-    return "-" if v is None else f"{v:.{digits}f}"
+    """``v`` with ``digits`` decimals; a whole number (a count, bytes) without: 6, not 6.000."""
+    if v is None:
+        return "-"
+    return str(int(v)) if float(v).is_integer() else f"{v:.{digits}f}"
 
 
 @click.command()
@@ -123,32 +126,32 @@ def validate(
     last = result.runs[-1].comparison
     for p in last.problems:
         console.print(f"[yellow]missing or mismatched:[/yellow] {p}")
-    overall = Table(title=f"{result.workflow} with {planner}: last run, overall", title_justify="left")
+    # Titles are lines of their own: rich wraps a table's title at the table's (narrow) width.
+    console.print(f"{result.workflow} with {planner}: last run, overall")
+    overall = Table()
     for col in ("metric", "planned", "real", "error"):
         overall.add_column(col, justify="left" if col == "metric" else "right")
     for m, v in last.overall.items():
         overall.add_row(m, _num(v["planned"], 3), _num(v["real"], 3), _pct(v["error_pct"]))
     console.print(overall)
     if len(result.runs) > 1 or last.comparable:
-        prog = Table(
-            title="general percentage offset (median |error| over tasks), run by run", title_justify="left"
-        )
-        prog.add_column("run")
-        prog.add_column("makespan", justify="right")
+        # One column per run, one row per metric: runs are few, and nine metric columns did not fit an
+        # 80-column terminal (headers and values cut to "makes…", "+222.…").
+        rows = result.progression()
+        console.print("general percentage offset (median |error| over tasks), run by run")
+        prog = Table()
+        prog.add_column("metric")
+        for row in rows:
+            prog.add_column(f"run {row['run']}", justify="right")
+        prog.add_row("makespan", *(_pct(row["makespan_err_pct"]) for row in rows))
         for m in TASK_METRICS:
-            prog.add_column(m, justify="right")
-        for row in result.progression():
-            prog.add_row(
-                str(row["run"]),
-                _pct(row["makespan_err_pct"]),
-                *(_pct(row[f"{m}_offset_pct"]) for m in TASK_METRICS),
-            )
+            prog.add_row(m, *(_pct(row[f"{m}_offset_pct"]) for row in rows))
         console.print(prog)
     if metrics_out:
         from sim.models.records import write_jsonl
 
         n = write_jsonl(result.records(), metrics_out)
-        console.print(f"{n} metric records: {Path(metrics_out).resolve()}")
+        console.print(f"{n} metric records: {Path(metrics_out).resolve()}", soft_wrap=True)
     if report_path:
         from sim.compare.report import write_report
 
@@ -159,6 +162,6 @@ def validate(
         write_report(
             report_path, result.comparisons, result.edges, title=f"plansim validate: {workflow}", intro=intro
         )
-        console.print(f"report: {Path(report_path).resolve()}")
+        console.print(f"report: {Path(report_path).resolve()}", soft_wrap=True)
     if all(r.error for r in result.runs):
         raise UserError("every real run failed: " + result.runs[-1].error)

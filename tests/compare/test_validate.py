@@ -4,6 +4,7 @@ pure) and once with the real runtime (local worker processes + a private Redis) 
 from __future__ import annotations
 
 import copy
+import re
 import shutil
 
 import pytest
@@ -108,7 +109,7 @@ def test_cli_validate_real_runtime(tmp_path):
     from sim.models.records import LoadReport, iter_jsonl
 
     report, metrics = tmp_path / "report.html", tmp_path / "m.jsonl"
-    res = CliRunner().invoke(
+    res = CliRunner(env={"COLUMNS": "80"}).invoke(
         main,
         [
             "validate",
@@ -127,6 +128,10 @@ def test_cli_validate_real_runtime(tmp_path):
     )
     assert res.exit_code == 0, res.output
     assert "run 1: real" in res.output and "general percentage offset" in res.output
+    # Every metric's name and offset in full on an 80-column terminal (before: "makes…", "+222.…").
+    assert "…" not in res.output, res.output
+    assert all(m in res.output for m in ("makespan", "download_ms", "output_bytes")), res.output
+    assert re.search(r"│ tasks +│ +4 │ +4 │", res.output), "counts without decimals (before: 4.000)"
     lr = LoadReport("m")
     recs = list(iter_jsonl(metrics, lr))
     assert lr.skipped == 0

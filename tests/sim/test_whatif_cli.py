@@ -56,6 +56,17 @@ def test_compare_prints_every_planner_side_by_side():
     assert table.exit_code == 0 and "makespan (ms)" in table.output and "wukong" in table.output
 
 
+def test_compare_says_what_it_simulated_in_whole_lines():
+    # Before: the table's title wrapped at the table's width ("... SLA" / "average" in the demo's own
+    # output on an 80-column terminal), and --opt was nowhere in the output.
+    args = ["compare", "tree_reduction:leaves=64", "--opt", "prewarm,preload"]
+    r = CliRunner(env={"COLUMNS": "80"}).invoke(main, args)
+    assert r.exit_code == 0, r.output
+    head = r.output.splitlines()[:2]
+    assert head[0].startswith("tree_reduction (63 tasks, type "), head
+    assert head[1] == "platform default, SLA average, optimizations preload, prewarm", head
+
+
 def test_plan_summary_shows_the_memory_of_flexible_tasks():
     r = invoke(
         "compare", "tree_reduction:leaves=8", "--planners", "uniform,wukong", "--memory", "1024", "--json"
