@@ -12,9 +12,10 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, wait
 from typing import Any
 
+from sim.pools import process_pool
 from sim.sweep.grid import SweepGroup, count_points
 
 # Column order of the results table.
@@ -161,27 +162,15 @@ def run_local(
             if on_done:
                 on_done(len(out))
         return rows
-    with ProcessPoolExecutor(max_workers=workers) as pool:
-        try:
-            pending: set[Future] = {pool.submit(run_group, g) for g in _order(groups)}
-            while pending:
-                done, pending = wait(pending, return_when=FIRST_COMPLETED)
-                for f in done:
-                    out = f.result()
-                    rows += out
-                    if on_done:
-                        on_done(len(out))
-        except BaseException:
-            # An error, Ctrl-C or SIGTERM: stop now. Leaving the block would first run every queued group
-            # to the end, and a group is many points. Python 3.11's pool cannot stop a running task, so its
-            # processes are killed (the pool's own list; public as kill_workers in 3.14): they hold nothing
-            # but simulations, and a forked worker inherits this process's SIGTERM handler, which turns
-            # SIGTERM into an exception the pool's worker loop catches and reports as a task's result.
-            processes = getattr(pool, "_processes", None) or {}
-            for process in list(processes.values()):
-                process.kill()
-            pool.shutdown(wait=True, cancel_futures=True)
-            raise
+    with process_pool(workers) as pool:
+        pending: set[Future] = {pool.submit(run_group, g) for g in _order(groups)}
+        while pending:
+            done, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for f in done:
+                out = f.result()
+                rows += out
+                if on_done:
+                    on_done(len(out))
     return rows
 
 
