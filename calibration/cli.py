@@ -51,7 +51,7 @@ def _dev_split(files: list[str]) -> list[str]:
     "--dev-only",
     is_flag=True,
     help="of WfFormat traces in each folder, use only the development "
-    "files (1st, 3rd, 5th, ... by name); see shared/data/README.md",
+    "files (1st, 3rd, 5th, ... by name); see ../shared/data/README.md beside the checkout",
 )
 @click.option("--no-replay", is_flag=True, help="do not fit trace-replay parameters")
 @click.option("--quick", is_flag=True, help="a faster, coarser replay fit")
@@ -243,7 +243,7 @@ def show(path: str, as_json: bool) -> None:
 @click.option(
     "--sla", default="average", show_default=True, help="'average' or pNN (percentile of predicted time)"
 )
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="print JSON instead of text")
 def predict(path: str, function: str, input_bytes: int, memory: int, sla: str, as_json: bool) -> None:
     """Predict execution time, output size, its transfer time and worker start-up for one task."""
     m = PerformanceModels.load(path)
@@ -297,7 +297,7 @@ def predict(path: str, function: str, input_bytes: int, memory: int, sla: str, a
     help="models file with replay parameters (without: recorded runtimes only)",
 )
 @click.option("--app", "app", help="use this application's parameters instead of the trace's own")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="print JSON instead of text")
 def replay(trace_path: str, models_path: str | None, app: str | None, as_json: bool) -> None:
     """Simulate a recorded WfFormat execution on its own machines with the calibrated platform
     parameters, and print the predicted and recorded makespan and the error."""

@@ -165,10 +165,10 @@ def status(state_dir: Path | None, redis_url: str | None) -> None:
     try:
         client, engine = _engine()
     except RuntimeUserError as exc:
-        console.print(f"engine: {exc.format_message()}")
+        console.print(f"engine: {exc.format_message()}", markup=False)
         client = None
     if client is not None:
-        table = Table(title=f"plansim containers - {engine}")
+        table = Table()
         for col in ("name", "run", "memory MB", "vCPUs", "state", "age"):
             table.add_column(col)
         now = time.time()
@@ -191,6 +191,8 @@ def status(state_dir: Path | None, redis_url: str | None) -> None:
                 c.status,
                 age,
             )
+        # Titles as lines of their own: rich wraps a title at the table's (narrow) width.
+        console.print(f"plansim containers - {engine}", markup=False, highlight=False)
         console.print(table)
         console.print(_images_table(client))
     url = redis_url or (load_state(state_dir).url if load_state(state_dir) else None)
@@ -205,13 +207,14 @@ def status(state_dir: Path | None, redis_url: str | None) -> None:
             counts[parts[1] if len(parts) > 2 else "(global)"] += 1
     except redis.RedisError as exc:
         raise RuntimeUserError(f"redis at {_mask(url)} not reachable: {exc}") from None
-    keys = Table(title=f"redis keys - {_mask(url)}")
+    keys = Table()
     keys.add_column("run")
     keys.add_column("keys", justify="right")
     for run, n in sorted(counts.items()):
         keys.add_row(run, str(n))
     if not counts:
         keys.add_row("(none)", "0")
+    console.print(f"redis keys - {_mask(url)}", markup=False, highlight=False, soft_wrap=True)
     console.print(keys)
 
 

@@ -141,7 +141,10 @@ def run(
     no_check: bool,
     requirements_file: str | None,
 ) -> None:
-    """Run WORKFLOW for real with a planner and print the result check and its metrics."""
+    """Run WORKFLOW for real with a planner and print the result check and its metrics.
+
+    WORKFLOW is NAME[:key=value,...] of a known type (plansim workflows list), a WfFormat file or FILE.py:NAME.
+    """
     console = Console(stderr=as_json)
     refuse_overwriting_inputs([metrics_out], [workflow, models, requirements_file])
     wf, known = load_target(workflow)

@@ -47,7 +47,7 @@ def _num(v: float | None, digits: int = 1) -> str:
     help="Write every planned and real metric record (JSONL).",
 )
 @click.option("--memory", default="2048,4096,8192", show_default=True, help="Memory sizes in MB.")
-@click.option("--sla", default="average", show_default=True)
+@click.option("--sla", default="average", show_default=True, help="'average' or 'pNN' of predicted time.")
 @click.option(
     "--platform", default="default", show_default=True, help="Simulated platform for the prediction."
 )
@@ -58,7 +58,13 @@ def _num(v: float | None, digits: int = 1) -> str:
     default=None,
     help="Starting models file; built-in defaults otherwise.",
 )
-@click.option("--launcher", type=click.Choice(["process", "docker"]), default="process", show_default=True)
+@click.option(
+    "--launcher",
+    type=click.Choice(["process", "docker"]),
+    default="process",
+    show_default=True,
+    help="Workers as local processes or Docker containers.",
+)
 @click.option(
     "--redis",
     "redis_url",
@@ -85,7 +91,10 @@ def validate(
 ):
     """Plan and simulate WORKFLOW, run the same plan for real RUNS times, and compare each run with its
     prediction: per task (start, download, execution, upload, start-up state) and overall (makespan,
-    cost, cold starts), with the general percentage offset of each prediction."""
+    cost, cold starts), with the general percentage offset of each prediction.
+
+    WORKFLOW is NAME[:key=value,...] of a known type (plansim workflows list), a WfFormat file or FILE.py:NAME.
+    """
     from runtime.client import RedisUnavailable, check_redis, resolve_redis_url
     from runtime.launchers.base import check_memory_sizes
     from sim.models.resources import parse_memory_list

@@ -185,7 +185,7 @@ def simulate(
 ):
     """Plan WORKFLOW with one planner and simulate it.
 
-    WORKFLOW is NAME[:key=value,...] of a known type (plansim workflows list) or a WfFormat file.
+    WORKFLOW is NAME[:key=value,...] of a known type (plansim workflows list), a WfFormat file or FILE.py:NAME.
     """
     refuse_overwriting_inputs([gantt, metrics_out], [workflow, models_path, platform])
     wf = load_workflow(workflow)
@@ -221,7 +221,10 @@ def simulate(
 def compare(
     workflow, planners, memory, sla, platform, models_path, optimizations, seed, replications, as_json
 ):
-    """Plan and simulate WORKFLOW with several planners, side by side."""
+    """Plan and simulate WORKFLOW with several planners, side by side.
+
+    WORKFLOW is NAME[:key=value,...] of a known type (plansim workflows list), a WfFormat file or FILE.py:NAME.
+    """
     wf = load_workflow(workflow)
     names = [p.strip() for p in planners.split(",") if p.strip()]
     if not names:

@@ -68,3 +68,18 @@ def test_up_process_mode_needs_no_engine(tmp_path: Path) -> None:
     finally:
         runner.invoke(runtime, ["down", "--state-dir", str(tmp_path)])
     assert load_state(tmp_path) is None
+
+
+def test_status_names_the_redis_it_counts_on_one_line(redis_server: Any) -> None:
+    # Before: the table title "redis keys - redis://:***@127.0.0.1:PORT/0" wrapped at the narrow table's
+    # width, across three lines, in the middle of the address.
+    redis.Redis.from_url(redis_server.url).set("plansim:r1:probe", b"1")
+    res = CliRunner().invoke(
+        runtime,
+        ["status", "--redis-url", redis_server.url],
+        env={"COLUMNS": "80", "DOCKER_HOST": "unix:///nonexistent/d.sock"},
+    )
+    assert res.exit_code == 0, res.output
+    port = redis_server.url.rsplit(":", 1)[1].split("/")[0]
+    assert f"redis keys - redis://:***@127.0.0.1:{port}/0\n" in res.output, res.output
+    assert "│ r1  │    1 │" in res.output, res.output
