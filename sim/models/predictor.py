@@ -10,6 +10,7 @@ replications vary even before calibration.
 from __future__ import annotations
 
 import math
+import weakref
 from collections.abc import Iterable
 
 import numpy as np
@@ -48,6 +49,24 @@ class WorkflowSizes:
         return self._edge_bytes
 
 
+class WorkflowMemo:
+    """What a :class:`Predictor` remembers about one workflow: its sizes and (for planners) the
+    execution time of each ``(task, memory)``.
+
+    Kept per workflow *object*, weakly: keyed by ``id(wf)`` the memory of a workflow that was freed went
+    to the next one that happened to get its address, and a planner reused for another workflow
+    planned it with the first one's sizes and times (the reference's exec-time cache key bug,
+    ``reference/octoflows.md`` 9.4 #4).
+    """
+
+    __slots__ = ("workflow", "sizes", "exec_ms")
+
+    def __init__(self, wf: Workflow) -> None:
+        self.workflow = weakref.ref(wf)
+        self.sizes: WorkflowSizes | None = None
+        self.exec_ms: dict[tuple[str, int], float] = {}
+
+
 class Predictor:
     """Predicted durations and sizes for tasks, at an SLA (or sampled, given ``rng``)."""
 
@@ -61,7 +80,8 @@ class Predictor:
         self.models = models or PerformanceModels.default()
         self.sla = SLA.parse(sla)
         self.rng = rng
-        self._sizes: dict[int, WorkflowSizes] = {}
+        self._workflows: weakref.WeakKeyDictionary[Workflow, WorkflowMemo] = weakref.WeakKeyDictionary()
+        self._last: WorkflowMemo | None = None  # the workflow asked last: asked again, almost always
         # Deterministic predictions are asked again and again (planners simulate many candidate plans):
         # memoise them. Sampled ones (rng given) must not be.
         self._memo: dict[tuple, float] | None = {} if rng is None else None
@@ -73,10 +93,21 @@ class Predictor:
     def sizes(self, wf: Workflow) -> WorkflowSizes:
         """Expected sizes: an edge with no recorded size carries the producer's predicted output; a task's
         output is its recorded size, else its declared I/O relation, else the model. Cached per workflow."""
-        cached = self._sizes.get(id(wf))
-        if cached is None:
-            cached = self._sizes[id(wf)] = self._walk_sizes(wf, size_order(wf))
-        return cached
+        memo = self.memo(wf)
+        if memo.sizes is None:
+            memo.sizes = self._walk_sizes(wf, size_order(wf))
+        return memo.sizes
+
+    def memo(self, wf: Workflow) -> WorkflowMemo:
+        """This predictor's :class:`WorkflowMemo` of ``wf`` (the same object while ``wf`` lives)."""
+        last = self._last
+        if last is not None and last.workflow() is wf:
+            return last
+        memo = self._workflows.get(wf)
+        if memo is None:
+            memo = self._workflows[wf] = WorkflowMemo(wf)
+        self._last = memo
+        return memo
 
     def _walk_sizes(self, wf: Workflow, order: Iterable[str]) -> WorkflowSizes:
         """:meth:`sizes`, reading the tasks in ``order`` (each producer before its consumers, unless its
@@ -126,8 +157,9 @@ class Predictor:
 
     def exec_ms(self, wf: Workflow, task_id: str, memory_mb: int) -> float:
         if self._memo_exec:
-            memo = self._memo
-            key = (id(wf), task_id, memory_mb)
+            last = self._last  # (memo()'s first test, inline: this is asked once per task per simulation)
+            memo = last.exec_ms if last is not None and last.workflow() is wf else self.memo(wf).exec_ms
+            key = (task_id, memory_mb)
             value = memo.get(key)
             if value is None:
                 value = memo[key] = self._exec_ms(wf, task_id, memory_mb)
@@ -137,7 +169,7 @@ class Predictor:
     def _exec_ms(self, wf: Workflow, task_id: str, memory_mb: int) -> float:
         node = wf.graph._node.get(task_id)  # networkx's own dict: asked once per task and memory size
         spec = node["spec"] if node is not None else wf.task(task_id)
-        sizes = self._sizes.get(id(wf)) or self.sizes(wf)
+        sizes = self.sizes(wf)
         in_bytes = sizes.input_bytes[task_id]
         m = self.models
         model = m.exec.get(spec.function)
