@@ -45,6 +45,9 @@ def test_records_have_the_shared_schema(redis_server):
     assert sorted(r.task_id for r in tasks) == sorted(rep.plan.workflow.graph)
     assert len(runs) == 1 and runs[0].makespan_ms == pytest.approx(rep.makespan_ms)
     assert {w.worker_id for w in workers} == {t.worker_id for t in tasks}
+    # each worker record tells the start its container really had (the launcher's leases count them)
+    assert sum(w.state == "cold" for w in workers) == rep.cold_starts >= 1
+    assert sum(w.state == "warm" for w in workers) == rep.warm_starts
     for t in tasks:
         assert 0 <= t.start_ms <= t.end_ms <= rep.makespan_ms + 1
         assert t.output_bytes > 0 and t.exec_ms >= 0 and t.extra["source"] == "real"
