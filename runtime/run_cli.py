@@ -86,7 +86,7 @@ def load_target(spec: str) -> tuple[Workflow, bool]:
 @click.command("run")
 @click.argument("workflow")
 @click.option(
-    "--planner", "-p", default="wukong", show_default=True, help="planner name (see `plansim planners`)"
+    "--planner", "-p", default="wukong", show_default=True, help="planner name (see `plansim planners list`)"
 )
 @click.option(
     "--launcher",

@@ -159,7 +159,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     ),
     "run": ("runtime.run_cli", "run", "Run a workflow for real on Redis and Docker (or local processes)."),
     "sweep": ("sim.sweep.cli", "sweep", "Run a grid of what-if simulations (process pool or Dask)."),
-    "dashboard": ("sim.dashboard.cli", "dashboard", "Open the Streamlit dashboard."),
+    "dashboard": ("sim.dashboard.cli", "dashboard", "Start the Streamlit dashboard (prints its URL)."),
     "validate": ("sim.compare.cli", "validate", "Simulate, run for real, and compare plan against reality."),
 }
 
