@@ -8,6 +8,8 @@ commits while the writer behind it handled it fine.
 from __future__ import annotations
 
 import lzma
+import shlex
+from pathlib import Path
 
 import click
 import pytest
@@ -68,3 +70,25 @@ def test_an_option_without_its_value_points_at_its_commands_help():
     result = invoke("simulate", "tree_reduction:leaves=4", "--replications")
     assert result.exit_code == 2
     assert result.output.strip().endswith("(see `main simulate --help`)"), result.output
+
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+README_COMMANDS = [line for line in README.read_text().splitlines() if line.startswith(".venv/bin/plansim ")]
+
+
+@pytest.mark.parametrize("line", README_COMMANDS, ids=[" ".join(c.split()[1:3]) for c in README_COMMANDS])
+def test_every_plansim_command_of_the_readme_parses(line, tmp_path, monkeypatch):
+    """The README's command lines name commands, options and values plansim accepts (parsed, not run):
+    an option renamed in the code and not in the README fails here, not in a new user's terminal."""
+    monkeypatch.chdir(tmp_path)  # output files are probed where the README's commands would write them
+    for name in ("requirements.txt", "flow.py"):  # inputs the README has the user write first
+        (tmp_path / name).write_text("")
+    args = shlex.split(line, comments=True)[1:]
+    ctx = main.make_context("plansim", list(args))
+    cmd: click.Command = main
+    while isinstance(cmd, click.Group) and args:
+        name, args = args[0], args[1:]
+        sub = cmd.get_command(ctx, name)
+        assert sub is not None, f"{line}: no command {name!r}"
+        ctx, cmd = sub.make_context(name, list(args), parent=ctx), sub
+    assert not isinstance(cmd, click.Group) or not args
