@@ -268,8 +268,8 @@ def pairing(records: Sequence[Record]) -> Pairing:
         )
     if not planned:
         msgs.append(
-            "no planned runs in the metrics (simulator records, source 'sim'): write them with "
-            "`plansim simulate --metrics-out`, or pick 'simulate the plan' below"
+            "no planned runs in the metrics (simulator records, source 'sim'): `plansim validate "
+            "--metrics-out FILE` writes a plan and its real runs, `plansim simulate --metrics-out FILE` a plan"
         )
     for r in real:
         if not any(p.workflow_types & r.workflow_types for p in planned):

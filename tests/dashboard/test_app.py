@@ -190,3 +190,24 @@ def test_dashboard_command_line(tmp_path, metrics_file, monkeypatch):
     assert Settings.from_env().redis == "redis://:pw@h:2/0"
     res = CliRunner().invoke(main, ["dashboard", "--metrics", str(tmp_path / "missing.jsonl")])
     assert res.exit_code == 1 and "does not exist" in res.output
+
+
+def test_real_runs_without_a_plan_point_at_commands_that_exist(monkeypatch, tmp_path):
+    # What `plansim run --metrics-out` writes: real records only. Before, the page said to "pick
+    # 'simulate the plan' below", an option it does not have.
+    from sim.engine.whatif import what_if
+    from sim.models.records import write_jsonl
+    from sim.workflow.library import load_workflow
+
+    records = what_if(load_workflow("tree_reduction:leaves=4"), "uniform", [2048]).result.records("r-1")
+    for r in records:
+        r.extra["source"] = "real"
+    path = tmp_path / "run.jsonl"
+    write_jsonl(records, path)
+    monkeypatch.setenv(ENV_METRICS, str(path))
+    monkeypatch.delenv(ENV_MODELS, raising=False)
+    at = app("plan-vs-real").run()
+    assert not at.exception, at.exception
+    warning = next(str(w.value) for w in at.warning if "no planned runs" in str(w.value))
+    assert "plansim validate --metrics-out FILE" in warning and "pick" not in warning, warning
+    assert at.selectbox(key="pvr_planned_r-1").options == ["(none)"]  # nothing else to pick
