@@ -40,7 +40,7 @@ from dataclasses import dataclass, replace
 from sim.engine.simulator import SimResult
 from sim.models.plan import Plan
 from sim.models.resources import ResourceConfig
-from sim.planners.base import Planner, PlannerConfig, number_option, whole_number_option
+from sim.planners.base import Planner, PlannerConfig, number_option, whole_number_option, with_memory_floors
 from sim.planners.search_cost import cost_moves
 from sim.workflow.dag import Workflow
 
@@ -290,7 +290,8 @@ class SimSearchPlanner(Planner):
         before = self.simulations
         try:
             with _time_limit(self.simulation_timeout_s):
-                if plan is None:
+                if plan is None:  # a move may have shrunk a worker below its tasks' declared memory
+                    configs = with_memory_floors(wf, configs, self.config.memory_sizes)
                     plan = _with_optimization_steps(
                         Plan(wf, configs, self.name, self.config.sla, opts).validate(), self
                     )
