@@ -55,7 +55,8 @@ def plan_prewarm(plan: Plan, planner: Planner) -> Plan:
 def dup_candidates(plan: Plan) -> list[tuple[str, str]]:
     """(task, parent) pairs where the task's planned worker could run the parent itself: the parent is
     planned on another worker and all its own inputs surely reach the store (parents planned elsewhere
-    than the parent's worker, or none)."""
+    than the parent's worker, or none), and the task's worker has the parent's declared minimum memory
+    (``@task(memory_mb=...)``: a duplicate runs in the waiting worker's container, whatever its size)."""
     wf = plan.workflow
     pairs = []
     for t in wf.topological_order():
@@ -65,6 +66,9 @@ def dup_candidates(plan: Plan) -> list[tuple[str, str]]:
         for p in wf.graph.predecessors(t):
             wp = plan.worker_of(p)
             if wp is None or wp == w:
+                continue
+            needs = wf.task(p).hints.memory_mb
+            if needs is not None and plan.configs[t].memory_mb < needs:
                 continue
             grand = list(wf.graph.predecessors(p))
             if all(plan.worker_of(q) is not None and plan.worker_of(q) != wp for q in grand):

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import pytest
 
+from sim.models.plan import Plan
 from sim.models.resources import ResourceConfig
 from sim.planners import PLANNERS, get_planner
 from sim.planners.base import PlannerConfig, memory_floor, with_memory_floors
+from sim.planners.optimizations import dup_candidates
 from sim.workflow import Workflow, task
+from sim.workflow.language import TaskHints
+from tests.sim.helpers import workflow
 
 
 @task(memory_mb=3000)
@@ -58,3 +62,18 @@ def test_every_planner_gives_a_task_at_least_its_declared_memory(name):
     for sizes, want in (((1024, 2048, 4096, 8192), {4096, 8192}), ((1024, 2048), {3000})):
         plan = get_planner(name, PlannerConfig(memory_sizes=sizes)).plan(wf)
         assert plan.configs[big_id].memory_mb in want, (sizes, plan.configs[big_id])
+
+
+def test_task_dup_does_not_copy_a_parent_onto_a_worker_below_its_declared_memory():
+    # task-dup runs a copy of a late parent in the waiting worker's container: p needs 2048 MB and t's
+    # worker has 1024, so that copy would run p on half its declared minimum (the plan's floors kept it
+    # on w2 at 2048). Before, the pair was offered; tests/sim/test_optimizations.py's late_parent (this
+    # plan) shows that planning keeps it, since it shortens the makespan.
+    wf = workflow([("q", "p"), ("p", "t"), ("r", "t")])
+    sizes = {"q": ("w1", 4096), "p": ("w2", 2048), "r": ("w3", 1024), "t": ("w3", 1024)}
+    configs = {t: ResourceConfig(m, w) for t, (w, m) in sizes.items()}
+    assert ("t", "p") in dup_candidates(Plan(wf, configs))
+    wf.task("p").hints = TaskHints(memory_mb=2048)
+    assert ("t", "p") not in dup_candidates(Plan(wf, configs))
+    configs = {**configs, "r": ResourceConfig(2048, "w3"), "t": ResourceConfig(2048, "w3")}
+    assert ("t", "p") in dup_candidates(Plan(wf, configs))  # a worker with enough memory may
