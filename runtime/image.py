@@ -42,7 +42,9 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import docker
 import docker.errors
@@ -417,17 +419,27 @@ def build_image(
     return BuildResult(tag, base, True, seconds, base_seconds)
 
 
-def prune_old_images(client: docker.DockerClient, keep: int = 3) -> list[str]:
-    """Remove all but the ``keep`` newest ``plansim-worker:<hash>`` tags; returns the removed tags.
+PRUNE_MIN_AGE_S = 24 * 3600.0
+
+
+def prune_old_images(
+    client: docker.DockerClient, keep: int = 3, min_age_s: float = PRUNE_MIN_AGE_S, repo: str = IMAGE_REPO
+) -> list[str]:
+    """Remove the ``repo:<hash>`` tags beyond the ``keep`` newest that are older than ``min_age_s``;
+    returns the removed tags.
 
     Every code change makes a new tag (sharing all but the last layers), so old ones pile up. Images a
-    container still uses are left alone.
+    container still uses are left alone, and so are images built in the last ``min_age_s``: checkouts
+    of different code on one engine (a shared build host, CI beside a developer, several worktrees) each
+    build their own tag, and with the count alone one checkout's build removed the image another was
+    about to run its workers from.
     """
-    images = sorted(
-        client.images.list(name=IMAGE_REPO), key=lambda im: im.attrs.get("Created", ""), reverse=True
-    )
+    images = sorted(client.images.list(name=repo), key=lambda im: im.attrs.get("Created", ""), reverse=True)
+    now = time.time()
     removed = []
     for img in images[keep:]:
+        if now - _created_s(img) < min_age_s:
+            continue
         for tag in img.tags:
             if tag.endswith(":latest"):
                 continue
@@ -437,6 +449,17 @@ def prune_old_images(client: docker.DockerClient, keep: int = 3) -> list[str]:
             except docker.errors.APIError:
                 pass  # in use by a container, or already gone
     return removed
+
+
+def _created_s(image: Any) -> float:
+    """When ``image`` was built, in seconds since the epoch (now when the engine does not say: kept)."""
+    created = str(image.attrs.get("Created", ""))
+    try:  # RFC 3339 with nanoseconds, e.g. 2026-11-29T19:30:00.123456789Z
+        whole, _, fraction = created.rstrip("Z").partition(".")
+        stamp = datetime.fromisoformat(whole).replace(tzinfo=UTC).timestamp()
+        return stamp + (float(f"0.{fraction}") if fraction.isdigit() else 0.0)
+    except ValueError:
+        return time.time()
 
 
 def main(argv: list[str] | None = None) -> int:
