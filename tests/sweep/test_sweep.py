@@ -175,7 +175,10 @@ def test_sigterm_stops_a_local_sweep_without_running_the_rest(tmp_path):
         text=True,
     )
     try:
-        time.sleep(6)  # the pool is running groups, most still queued (600 points, ~0.1-1 s each)
+        # The pool is running groups once its processes exist, most still queued (600 points, ~0.1-1 s
+        # each). (Was a fixed 6 s sleep: on a loaded host the CLI may not have reached its pool by then.)
+        wait_for(lambda: len(descendants(proc.pid)) >= 2 or proc.poll() is not None, 120, "the pool")
+        time.sleep(1)
         assert proc.poll() is None, proc.communicate()
         workers = descendants(proc.pid)
         assert len(workers) >= 2, workers  # the pool's processes
