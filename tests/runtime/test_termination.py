@@ -8,7 +8,6 @@ import os
 import signal
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 import redis
@@ -21,8 +20,13 @@ RUN = [sys.executable, "-m", "sim.cli", "run", "fixed_times:chains=2,sleep_s=3",
 RUN += ["--launcher", "process"]
 
 
-def _start(args: list[str]) -> subprocess.Popen[str]:
+def _start(args: list[str], tmp: Path | None = None) -> subprocess.Popen[str]:
+    """Start ``args``; with ``tmp``, its temporary directories (a private Redis server's) go there: the
+    machine's own temp directory is shared with other test runs, whose servers come and go meanwhile
+    and sweep orphans too."""
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    if tmp is not None:
+        env["TMPDIR"] = str(tmp)
     return subprocess.Popen(
         args, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
@@ -54,23 +58,22 @@ def test_sigterm_mid_run_deletes_the_runs_keys_and_stops_its_workers():
         wait_for(lambda: all(_process_gone(p) for p in below), 10, f"workers {sorted(below)} to end")
 
 
-def test_sigterm_mid_run_stops_the_runs_private_redis_server():
-    before = set(Path(tempfile.gettempdir()).glob(DIR_PREFIX + "*"))
-    proc = _start(RUN)
+def test_sigterm_mid_run_stops_the_runs_private_redis_server(tmp_path):
+    proc = _start(RUN, tmp_path)
     # the private server is up once the run has a directory of its own and worker processes
-    started = lambda: bool(set(Path(tempfile.gettempdir()).glob(DIR_PREFIX + "*")) - before)  # noqa: E731
+    started = lambda: any(tmp_path.glob(DIR_PREFIX + "*"))  # noqa: E731
     below, err = _terminate_mid_run(proc, lambda: started() and len(descendants(proc.pid)) > 1)
     assert proc.returncode == 128 + signal.SIGTERM, err
     wait_for(lambda: all(_process_gone(p) for p in below), 10, f"processes {sorted(below)} to end")
-    assert set(Path(tempfile.gettempdir()).glob(DIR_PREFIX + "*")) - before == set()
+    assert list(tmp_path.glob(DIR_PREFIX + "*")) == []
 
 
-def test_private_server_dies_with_a_killed_owner_and_its_directory_is_removed_later():
+def test_private_server_dies_with_a_killed_owner_and_its_directory_is_removed_later(tmp_path):
     code = (
         "import time; from runtime.services import RedisServer; s = RedisServer().start(); "
         "print(s.pid, s.dir, flush=True); time.sleep(120)"
     )
-    owner = _start([sys.executable, "-c", code])
+    owner = _start([sys.executable, "-c", code], tmp_path)
     try:
         pid_text, directory = owner.stdout.readline().split()
         redis_pid = int(pid_text)
@@ -79,7 +82,7 @@ def test_private_server_dies_with_a_killed_owner_and_its_directory_is_removed_la
         owner.wait(timeout=10)
         wait_for(lambda: _process_gone(redis_pid), 10, "the orphaned redis-server to end")
         assert Path(directory).is_dir()  # nobody could remove it yet
-        assert remove_orphaned_dirs() >= 1
+        assert remove_orphaned_dirs(tmp_path) == 1
         assert not Path(directory).exists()
     finally:
         if owner.poll() is None:
