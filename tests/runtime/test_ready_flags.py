@@ -43,9 +43,12 @@ def test_a_task_marked_ready_before_its_worker_waits_is_not_missed(redis_server,
     rc = RunContext(f"ready-flags-{int(marked_first)}-{time.time_ns()}", fan_in_plan(), {})
     assert rc.view.waits == {"w2": ["add-0"]}  # the wait this test is about
 
+    # Marked: a timeout far above a loaded host's round trips, so only a missed flag can fail it.
+    timeout_s = 30.0 if marked_first else 1.0
+
     async def scenario() -> float:
-        marker = await driver_for(redis_server.url, rc, "w1", 1.0)
-        waiter = await driver_for(redis_server.url, rc, "w2", 1.0)
+        marker = await driver_for(redis_server.url, rc, "w1", timeout_s)
+        waiter = await driver_for(redis_server.url, rc, "w2", timeout_s)
         try:
             if marked_first:  # w1's worker marks add-0 ready while w2 is not subscribed to anything yet
                 await marker._mark_ready(MarkReady("leaf-0", ("add-0",)))
@@ -58,7 +61,7 @@ def test_a_task_marked_ready_before_its_worker_waits_is_not_missed(redis_server,
             await waiter.r.aclose()
 
     if marked_first:
-        assert asyncio.run(scenario()) < 0.5  # read from the flag, not after the 1 s timeout
+        assert asyncio.run(scenario()) < 10.0  # read from the flag (a missed one: WaitTimeout after 30 s)
     else:  # nobody marked it: the same wait times out, naming the task (so the wait above is real)
         with pytest.raises(WaitTimeout, match="waited 1s for task 'add-0' to become ready"):
             asyncio.run(scenario())
