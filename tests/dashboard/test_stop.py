@@ -60,7 +60,16 @@ def test_a_stopped_dashboard_leaves_no_server(how):
     args = [sys.executable, "-m", "sim.cli", "dashboard", "--port", str(port)]
     out = subprocess.PIPE
     proc = subprocess.Popen(
-        args, cwd=ROOT, env=env, stdout=out, stderr=out, text=True, start_new_session=True
+        args,
+        cwd=ROOT,
+        env=env,
+        stdout=out,
+        stderr=out,
+        text=True,
+        start_new_session=True,
+        # a shell's background job (CI harnesses, `cmd &`) starts with SIGINT ignored, and Python then
+        # keeps ignoring it: the Ctrl-C case needs the handler a terminal's foreground command has
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     server = None
     try:
