@@ -118,6 +118,9 @@ class Planner:
         return self.simulate(plan).output.makespan_ms
 
 
+PINNED_PREFIX = "pin-"  # the worker of a flexible task that needs more memory than a parent may have
+
+
 def memory_floor(memory_mb: int, sizes: Iterable[int]) -> int:
     """The memory size a task declaring ``memory_mb`` gets: the smallest of the planner's ``sizes`` that is
     at least as large, else the declared size itself (a declared minimum is what the function needs to
@@ -130,7 +133,9 @@ def with_memory_floors(
 ) -> dict[str, ResourceConfig]:
     """``configs`` with every worker at least as large as its tasks' declared minimum memory
     (``@task(memory_mb=...)``, :func:`memory_floor`): a planned worker takes the largest floor of the tasks
-    it runs (its tasks share its memory), a flexible task its own. Returned unchanged (the same dict)
+    it runs (its tasks share its memory), a flexible task its own, and a flexible task that needs more
+    than the plan's smallest worker is planned on a worker of its own (``pin-<task>``), since otherwise it
+    would continue on a parent's worker whatever its memory. Returned unchanged (the same dict)
     when nothing is raised, so planners without such tasks pay one pass over the workflow.
 
     The reference system's wish list had this ("user-specified minimum resources per task", tried and
@@ -162,6 +167,15 @@ def with_memory_floors(
             if out is configs:
                 out = dict(configs)
             out[t] = cfg.with_memory(floor)
+    # A flexible task runs wherever the counters send it, usually on its parent's worker, whose memory is
+    # not its own: one that needs more than the smallest worker of the plan gets a worker of its own.
+    smallest = min(c.memory_mb for c in out.values())
+    for t in floors:
+        cfg = out[t]
+        if cfg.worker_id is None and cfg.memory_mb > smallest:
+            if out is configs:
+                out = dict(configs)
+            out[t] = ResourceConfig(cfg.memory_mb, f"{PINNED_PREFIX}{t}")
     return out
 
 
