@@ -532,7 +532,7 @@ def fit_replay_groups(
                 pooled_jobs.append((k, _spread_pick(g, POOLED_MAX_TRACES), pooled_kwargs))
     out: dict[str, ReplayParams] = {}
     if workers > 1 and len(jobs) + len(pooled_jobs) > 1:
-        from sim.pools import process_pool
+        from sim.processes import process_pool
 
         with process_pool(workers) as pool:
             results = list(pool.map(_fit_job, jobs + pooled_jobs))

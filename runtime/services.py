@@ -26,7 +26,6 @@ Example::
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import json
 import os
 import secrets
@@ -34,7 +33,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import tempfile
 import time
 from dataclasses import asdict, dataclass
@@ -44,6 +42,8 @@ from types import TracebackType
 import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
+
+from sim.processes import death_signal_setter, process_gone
 
 __all__ = [
     "RedisServer",
@@ -61,41 +61,6 @@ __all__ = [
 STATE_FILE = "runtime.json"
 DIR_PREFIX = "plansim-redis-"
 OWNERS_FILE = "owners"  # in a server's directory: "<starting process pid> <redis-server pid>"
-_PR_SET_PDEATHSIG = 1
-
-
-def death_signal_setter():  # noqa: ANN202 - a preexec_fn or None
-    """A ``preexec_fn`` that makes the child get SIGTERM when its parent dies (Linux), else None.
-
-    A killed Python process (SIGKILL, the OOM killer) runs no ``finally`` and no ``atexit``: without
-    this its private server (or the dashboard's Streamlit server) would run on, unowned, holding a port
-    and memory. libc's ``prctl`` is looked up here, in the parent, so that the forked child only makes
-    the system call."""
-    if not sys.platform.startswith("linux"):
-        return None
-    try:
-        prctl = ctypes.CDLL(None, use_errno=True).prctl
-    except (OSError, AttributeError):
-        return None
-    parent = os.getpid()
-
-    def set_death_signal() -> None:
-        prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
-        if os.getppid() != parent:  # the parent died before the call: the signal will never come
-            os._exit(1)
-
-    return set_death_signal
-
-
-def _process_gone(pid: int) -> bool:
-    """True when ``pid`` is not running: no such process, or a zombie nobody has reaped yet."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as fh:
-            return fh.read().rsplit(b")", 1)[1].split()[0] == b"Z"
-    except FileNotFoundError:
-        return True
-    except OSError:
-        return not _pid_alive(pid)
 
 
 def remove_orphaned_dirs(root: str | Path | None = None) -> int:
@@ -110,7 +75,7 @@ def remove_orphaned_dirs(root: str | Path | None = None) -> int:
             pids = [int(x) for x in (d / OWNERS_FILE).read_text().split()]
         except (OSError, ValueError):
             continue
-        if pids and all(_process_gone(pid) for pid in pids):
+        if pids and all(process_gone(pid) for pid in pids):
             shutil.rmtree(d, ignore_errors=True)
             removed += 1
     return removed

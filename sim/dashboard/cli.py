@@ -1,7 +1,7 @@
 """``plansim dashboard``: start the Streamlit dashboard (``streamlit run`` as a subprocess).
 
 Stopping the command stops the server: Ctrl-C (exit code 1), SIGTERM (143) and even SIGKILL (the
-server gets SIGTERM from the kernel when its parent dies, ``runtime.services.death_signal_setter``)."""
+server gets SIGTERM from the kernel when its parent dies, ``sim.processes.death_signal_setter``)."""
 
 from __future__ import annotations
 
@@ -14,9 +14,9 @@ from pathlib import Path
 
 import click
 
-from runtime.services import death_signal_setter
 from sim.dashboard.data import ENV_METRICS, ENV_MODELS, ENV_REDIS
 from sim.extras import missing, missing_message
+from sim.processes import death_signal_setter
 
 APP = Path(__file__).with_name("app.py")
 

@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from typing import Any
 
-from sim.pools import process_pool
+from sim.processes import process_pool
 from sim.sweep.grid import SweepGroup, count_points
 
 # Column order of the results table.

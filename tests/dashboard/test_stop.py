@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from sim.processes import process_gone
+
 pytest.importorskip("streamlit")
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -23,14 +25,6 @@ ROOT = Path(__file__).resolve().parents[2]
 def _children(pid: int) -> list[int]:
     path = Path(f"/proc/{pid}/task/{pid}/children")
     return [int(p) for p in path.read_text().split()] if path.exists() else []
-
-
-def _gone(pid: int) -> bool:
-    """Not running: no such process, or a zombie nobody has reaped yet."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
-    except OSError:
-        return True
 
 
 def _until(condition, timeout: float) -> bool:  # noqa: ANN001
@@ -83,10 +77,10 @@ def test_a_stopped_dashboard_leaves_no_server(how):
         _, err = proc.communicate(timeout=30)
         assert proc.returncode == code, err
         assert "Traceback" not in err, err
-        assert _until(lambda: _gone(server), 15), "the Streamlit server outlived plansim dashboard"
+        assert _until(lambda: process_gone(server), 15), "the Streamlit server outlived plansim dashboard"
         assert not _listening(port)
     finally:
         for pid in [proc.pid] + ([server] if server else []):
-            if not _gone(pid):
+            if not process_gone(pid):
                 os.kill(pid, signal.SIGKILL)
         proc.communicate()

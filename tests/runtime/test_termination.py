@@ -12,7 +12,8 @@ from pathlib import Path
 
 import redis
 
-from runtime.services import DIR_PREFIX, RedisServer, _process_gone, remove_orphaned_dirs
+from runtime.services import DIR_PREFIX, RedisServer, remove_orphaned_dirs
+from sim.processes import process_gone
 from tests.procs import descendants, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -55,7 +56,7 @@ def test_sigterm_mid_run_deletes_the_runs_keys_and_stops_its_workers():
         assert "terminated (SIGTERM)" in err and "Traceback" not in err, err
         assert r.dbsize() == 0, sorted(r.keys("*"))[:10]
         assert below, "the run had started no worker process"
-        wait_for(lambda: all(_process_gone(p) for p in below), 10, f"workers {sorted(below)} to end")
+        wait_for(lambda: all(process_gone(p) for p in below), 10, f"workers {sorted(below)} to end")
 
 
 def test_sigterm_mid_run_stops_the_runs_private_redis_server(tmp_path):
@@ -64,7 +65,7 @@ def test_sigterm_mid_run_stops_the_runs_private_redis_server(tmp_path):
     started = lambda: any(tmp_path.glob(DIR_PREFIX + "*"))  # noqa: E731
     below, err = _terminate_mid_run(proc, lambda: started() and len(descendants(proc.pid)) > 1)
     assert proc.returncode == 128 + signal.SIGTERM, err
-    wait_for(lambda: all(_process_gone(p) for p in below), 10, f"processes {sorted(below)} to end")
+    wait_for(lambda: all(process_gone(p) for p in below), 10, f"processes {sorted(below)} to end")
     assert list(tmp_path.glob(DIR_PREFIX + "*")) == []
 
 
@@ -77,10 +78,10 @@ def test_private_server_dies_with_a_killed_owner_and_its_directory_is_removed_la
     try:
         pid_text, directory = owner.stdout.readline().split()
         redis_pid = int(pid_text)
-        assert not _process_gone(redis_pid)
+        assert not process_gone(redis_pid)
         owner.kill()  # SIGKILL: no finally, no atexit
         owner.wait(timeout=10)
-        wait_for(lambda: _process_gone(redis_pid), 10, "the orphaned redis-server to end")
+        wait_for(lambda: process_gone(redis_pid), 10, "the orphaned redis-server to end")
         assert Path(directory).is_dir()  # nobody could remove it yet
         assert remove_orphaned_dirs(tmp_path) == 1
         assert not Path(directory).exists()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from click.testing import CliRunner
 
-from runtime.services import _process_gone
+from sim.processes import process_gone
 from sim.sweep.grid import SweepGroup, count_points, expand_grid, parse_memory_sets, split_list
 from sim.sweep.plots import pareto_front, pareto_mask, read_table
 from sim.sweep.runner import COLUMNS, run_group, run_local, run_sweep, to_frame
@@ -192,4 +192,4 @@ def test_sigterm_stops_a_local_sweep_without_running_the_rest(tmp_path):
     assert proc.returncode == 128 + signal.SIGTERM, err
     assert stopped_s < 10, f"took {stopped_s:.1f} s to stop"  # was ~the whole sweep's time
     assert not out.exists()
-    wait_for(lambda: all(_process_gone(p) for p in workers), 10, f"pool processes {workers} to end")
+    wait_for(lambda: all(process_gone(p) for p in workers), 10, f"pool processes {workers} to end")

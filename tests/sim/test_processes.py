@@ -1,4 +1,4 @@
-"""sim.pools.process_pool: a pool whose block raises stops at once, its processes gone."""
+"""sim.processes.process_pool: a pool whose block raises stops at once, its processes gone."""
 
 from __future__ import annotations
 
@@ -12,8 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from runtime.services import _process_gone
-from sim.pools import process_pool
+from sim.processes import process_gone, process_pool
 from tests.procs import wait_for
 
 
@@ -69,8 +68,8 @@ def test_a_pool_process_ends_on_sigterm_under_the_clis_handler(tmp_path, cli_sig
 CALLER = """
 import sys, time
 sys.path.insert(0, sys.argv[1])
-from sim.pools import process_pool
-from tests.sim.test_pools import _exit_143, _started_then_sleep
+from sim.processes import process_pool
+from tests.sim.test_processes import _exit_143, _started_then_sleep
 import signal
 signal.signal(signal.SIGTERM, _exit_143)
 with process_pool(1) as pool:
@@ -94,9 +93,9 @@ def test_a_pool_process_ends_with_its_killed_caller(tmp_path):
         wait_for(flag.exists, 30, "the task to start")
         caller.kill()
         caller.wait(timeout=20)
-        wait_for(lambda: _process_gone(pid), 20, f"pool process {pid} to end with its caller")
+        wait_for(lambda: process_gone(pid), 20, f"pool process {pid} to end with its caller")
     finally:
-        if pid is not None and not _process_gone(pid):
+        if pid is not None and not process_gone(pid):
             os.kill(pid, signal.SIGKILL)  # (it holds the caller's stdout open)
         caller.kill()
         caller.stdout.close()
