@@ -141,42 +141,33 @@ def with_memory_floors(
     The reference system's wish list had this ("user-specified minimum resources per task", tried and
     reverted there); without it a planner could put a function on less memory than it needs."""
     node = wf.graph._node  # networkx's own dict: this runs for every candidate plan a search simulates
-    floors: dict[str, int] = {}
+    sizes = tuple(sizes)
+    required: dict[str, int] = {}  # per task that declares a minimum: the memory it needs here
     for t in configs:
         data = node.get(t)
         declared = data["spec"].hints.memory_mb if data is not None else None
         if declared is not None:
-            floors[t] = declared
-    if not floors:
+            required[t] = memory_floor(declared, sizes)
+    if not required:
         return configs
-    sizes = tuple(sizes)
-    need: dict[str | None, int] = {}  # per planned worker id
-    for t, declared in floors.items():
-        cfg = configs[t]
-        floor = memory_floor(declared, sizes)
-        if cfg.worker_id is not None and floor > need.get(cfg.worker_id, 0):
-            need[cfg.worker_id] = floor
-    out = configs
+    need: dict[str, int] = {}  # per planned worker: the largest requirement of its tasks
+    for t, m in required.items():
+        worker = configs[t].worker_id
+        if worker is not None:
+            need[worker] = max(need.get(worker, 0), m)
+    changed: dict[str, ResourceConfig] = {}
     for t, cfg in configs.items():
-        floor = (
-            need.get(cfg.worker_id, 0)
-            if cfg.worker_id is not None
-            else (memory_floor(floors[t], sizes) if t in floors else 0)
-        )
-        if cfg.memory_mb < floor:
-            if out is configs:
-                out = dict(configs)
-            out[t] = cfg.with_memory(floor)
+        m = need.get(cfg.worker_id, 0) if cfg.worker_id is not None else required.get(t, 0)
+        if cfg.memory_mb < m:
+            changed[t] = cfg.with_memory(m)
     # A flexible task runs wherever the counters send it, usually on its parent's worker, whose memory is
-    # not its own: one that needs more than the smallest worker of the plan gets a worker of its own.
-    smallest = min(c.memory_mb for c in out.values())
-    for t in floors:
-        cfg = out[t]
-        if cfg.worker_id is None and cfg.memory_mb > smallest:
-            if out is configs:
-                out = dict(configs)
-            out[t] = ResourceConfig(cfg.memory_mb, f"{PINNED_PREFIX}{t}")
-    return out
+    # not its own: one that needs more than the plan's smallest worker gets a worker of its own.
+    smallest = min(changed.get(t, c).memory_mb for t, c in configs.items())
+    for t, m in required.items():
+        cfg = changed.get(t, configs[t])
+        if cfg.worker_id is None and m > smallest:
+            changed[t] = ResourceConfig(cfg.memory_mb, f"{PINNED_PREFIX}{t}")
+    return {**configs, **changed} if changed else configs
 
 
 class WorkerIds:

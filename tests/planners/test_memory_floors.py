@@ -97,3 +97,23 @@ def test_every_task_runs_on_at_least_its_declared_memory(name, build):
             declared = wf.task(t).hints.memory_mb
             if declared is not None:
                 assert result.traces[t].memory_mb >= declared, (sizes, t, result.traces[t].worker)
+
+
+@task(memory_mb=2048)
+def mid(x):
+    return x
+
+
+def test_a_flexible_task_is_pinned_only_when_a_worker_of_the_plan_is_too_small_for_it():
+    # Pinning follows what the task needs, not the memory it was given: a flexible task declaring
+    # 2048 MB and given 4096 may continue on any worker of a plan whose smallest worker has 2048.
+    wf = Workflow.from_nodes(small(mid(small(1))), name="mid")
+    mid_id = next(t for t in wf.graph if wf.task(t).hints.memory_mb)
+    other = next(t for t in wf.graph if t != mid_id)
+    configs = {t: ResourceConfig(2048, "w1") for t in wf.graph}
+    configs[mid_id] = ResourceConfig(4096)
+    assert with_memory_floors(wf, configs, (2048, 4096)) is configs
+    configs[other] = ResourceConfig(1024, "w2")  # now a parent's worker may be too small
+    assert with_memory_floors(wf, configs, (1024, 2048, 4096))[mid_id] == ResourceConfig(
+        4096, f"pin-{mid_id}"
+    )
