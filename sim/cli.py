@@ -119,8 +119,8 @@ class OutputFile(click.ParamType):
         text = os.fspath(value)
         if self.allow_dash and text == "-":
             return text
+        what = param.opts[0] if param is not None and param.opts else "the output"
         if self.suffixes and not text.lower().endswith(self.suffixes):
-            what = param.opts[0] if param is not None and param.opts else "the output"
             kinds = (
                 ", ".join(self.suffixes[:-1]) + " or " + self.suffixes[-1]
                 if len(self.suffixes) > 1
@@ -130,7 +130,6 @@ class OutputFile(click.ParamType):
         suffix = next((sfx for sfx in self.needs if text.lower().endswith(sfx)), None)
         module = missing(self.needs[suffix]) if suffix is not None else None
         if module:
-            what = param.opts[0] if param is not None and param.opts else "the output"
             raise UserError(missing_message(module, f"{what} {text}"))
         problem = output_problem(text, self.make_parents)
         if problem:
