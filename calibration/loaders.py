@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from calibration.traces import Trace, TraceError, is_trace_path, load_trace, trace_records
+from runtime.services import masked_url
 from sim.models.performance import is_models_file
 from sim.models.records import LoadReport, Record, RecordError, from_dict
 
@@ -86,25 +87,18 @@ def load_redis(url: str) -> Dataset:
     from calibration.redis_store import RedisMetricsStore
 
     data = Dataset()
-    report = LoadReport(_redact(url))
+    report = LoadReport(masked_url(url))
     store = RedisMetricsStore(url)
     try:
         for rec, where in store.iter_with_origin(report=report):
             data.records.append(rec)
             data.origins.append(where)
     except redis.RedisError as exc:
-        raise ValueError(f"cannot read metrics from {_redact(url)}: {exc}") from None
+        raise ValueError(f"cannot read metrics from {masked_url(url)}: {exc}") from None
     finally:
         store.close()
     data.reports.append(report)
     return data
-
-
-def _redact(url: str) -> str:
-    if "@" in url:
-        scheme, rest = url.split("://", 1) if "://" in url else ("redis", url)
-        return f"{scheme}://***@{rest.split('@', 1)[1]}"
-    return url
 
 
 def expand(inputs: list[str]) -> list[str]:

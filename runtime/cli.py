@@ -26,7 +26,14 @@ import redis
 from rich.console import Console
 from rich.table import Table
 
-from runtime.services import RedisServerError, default_state_dir, find_or_start_redis, load_state, stop_redis
+from runtime.services import (
+    RedisServerError,
+    default_state_dir,
+    find_or_start_redis,
+    load_state,
+    masked_url,
+    stop_redis,
+)
 from sim.extras import missing_message
 
 __all__ = ["runtime"]
@@ -59,14 +66,6 @@ def _engine() -> tuple[Any, str]:
     info = client.info()
     desc = f"Docker {version.get('Version', '?')} ({info.get('Driver', '?')}, {info.get('NCPU', '?')} CPUs)"
     return client, desc
-
-
-def _mask(url: str) -> str:
-    """The URL with its password hidden."""
-    if "@" not in url or ":" not in url.split("@", 1)[0]:
-        return url
-    scheme_user, rest = url.split("@", 1)
-    return f"{scheme_user.rsplit(':', 1)[0]}:***@{rest}"
 
 
 state_dir_option = click.option(
@@ -140,8 +139,15 @@ def up(
 
 @runtime.command("down")
 @state_dir_option
-def down(state_dir: Path | None) -> None:
-    """Stop the Redis started by `up` and remove all plansim containers."""
+@click.option(
+    "--all",
+    "everything",
+    is_flag=True,
+    help="also remove plansim containers of other runtimes and tests on this engine",
+)
+def down(state_dir: Path | None, everything: bool) -> None:
+    """Stop the Redis started by `up` and remove the plansim containers that served it."""
+    state = load_state(state_dir)
     stopped = stop_redis(state_dir)
     click.echo(f"redis: {'stopped' if stopped else 'not running'}")
     try:
@@ -149,9 +155,21 @@ def down(state_dir: Path | None) -> None:
     except RuntimeUserError:
         click.echo("containers: no Docker engine, nothing to remove")
         return
-    from runtime.launchers.docker_launcher import remove_containers
+    from runtime.launchers.docker_launcher import RUN_LABEL, remove_containers
 
-    click.echo(f"containers: removed {remove_containers(client)}")
+    # Only this runtime's workers by default: on an engine shared with other checkouts or a test run, a
+    # blanket removal would kill their running workflows.
+    if everything:
+        removed = remove_containers(client)
+    elif state is not None:
+        removed = remove_containers(client, redis_url=state.url)
+    else:
+        removed = 0
+    others = len(client.containers.list(all=True, filters={"label": RUN_LABEL}))
+    click.echo(
+        f"containers: removed {removed}"
+        + (f"; {others} of other runtimes left (--all removes them)" if others else "")
+    )
 
 
 @runtime.command("status")
@@ -206,7 +224,7 @@ def status(state_dir: Path | None, redis_url: str | None) -> None:
             parts = key.decode(errors="replace").split(":")
             counts[parts[1] if len(parts) > 2 else "(global)"] += 1
     except redis.RedisError as exc:
-        raise RuntimeUserError(f"redis at {_mask(url)} not reachable: {exc}") from None
+        raise RuntimeUserError(f"redis at {masked_url(url)} not reachable: {exc}") from None
     keys = Table()
     keys.add_column("run")
     keys.add_column("keys", justify="right")
@@ -214,7 +232,7 @@ def status(state_dir: Path | None, redis_url: str | None) -> None:
         keys.add_row(run, str(n))
     if not counts:
         keys.add_row("(none)", "0")
-    console.print(f"redis keys - {_mask(url)}", markup=False, highlight=False, soft_wrap=True)
+    console.print(f"redis keys - {masked_url(url)}", markup=False, highlight=False, soft_wrap=True)
     console.print(keys)
 
 

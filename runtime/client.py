@@ -67,6 +67,7 @@ from runtime.launchers.base import (
     check_memory_sizes,
 )
 from runtime.requirements import RequirementSet, check_installed, collect
+from runtime.services import masked_url
 from sim.extras import missing_message
 from sim.models.plan import Plan
 from sim.models.records import RunRecord, TaskRecord, WorkerRecord, from_dict
@@ -94,13 +95,6 @@ _PROJECT_PACKAGES = ("sim", "runtime")
 
 class RedisUnavailable(RunError):
     """Redis could not be reached (or went away during the run)."""
-
-
-def mask_url(url: str) -> str:
-    if "@" not in url:
-        return url
-    head, rest = url.split("@", 1)
-    return f"{head.rsplit(':', 1)[0]}:***@{rest}" if ":" in head else url
 
 
 def resolve_redis_url(url: str | None = None) -> str | None:
@@ -387,7 +381,7 @@ class _Run:
                     if not self.stopping.is_set():
                         self._set_fatal(
                             RedisUnavailable(
-                                f"Redis at {mask_url(self.url)} became unreachable while serving invocations: {exc}"
+                                f"Redis at {masked_url(self.url)} became unreachable while serving invocations: {exc}"
                             )
                         )
                     return
@@ -653,10 +647,10 @@ def _connect(url: str) -> redis.Redis:
     try:
         r.ping()
     except redis.AuthenticationError as exc:
-        raise RedisUnavailable(f"Redis at {mask_url(url)} refused the credentials: {exc}") from None
+        raise RedisUnavailable(f"Redis at {masked_url(url)} refused the credentials: {exc}") from None
     except redis.RedisError as exc:
         raise RedisUnavailable(
-            f"Redis at {mask_url(url)} is not reachable: {exc} (start one with "
+            f"Redis at {masked_url(url)} is not reachable: {exc} (start one with "
             "`plansim runtime up`, or pass --redis URL)"
         ) from None
     return r
@@ -856,7 +850,7 @@ def _run(
                 results[s] = signing.loads(v, f"out:{s}:{run_id}")
         except redis.RedisError as exc:
             raise RedisUnavailable(
-                f"Redis at {mask_url(url)} became unreachable during run {run_id}: {exc}"
+                f"Redis at {masked_url(url)} became unreachable during run {run_id}: {exc}"
             ) from None
     finally:
         if pubsub is not None:

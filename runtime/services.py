@@ -92,6 +92,17 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(sock.getsockname()[1])
 
 
+def masked_url(url: str) -> str:
+    """``url`` with its password replaced by ``***``, for messages, labels and pages (a user name, which
+    is not a secret, is kept)."""
+    head, at, host = url.rpartition("@")  # the last '@': a password may contain one
+    scheme, slashes, userinfo = head.rpartition("//")
+    if not at or ":" not in userinfo:
+        return url
+    user = userinfo.split(":", 1)[0]
+    return f"{scheme}{slashes}{user}:***@{host}"
+
+
 def ping(url: str, timeout: float = 1.0) -> bool:
     """True when the Redis server at ``url`` answers ``PING`` (with the credentials in the URL).
 

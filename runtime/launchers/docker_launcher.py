@@ -44,11 +44,13 @@ from runtime.launchers.base import (
     cpu_limits,
     cpus_for_memory,
 )
+from runtime.services import masked_url
 
 __all__ = ["DEFAULT_CPU_PERIOD_US", "DockerLauncher", "cpu_limits", "remove_containers"]
 
 RUN_LABEL = "plansim.run"
 MEMORY_LABEL = "plansim.memory"
+REDIS_LABEL = "plansim.redis"  # the Redis the worker serves (password masked): which runtime owns it
 WORKER_USER = "10001:10001"
 
 log = logging.getLogger(__name__)
@@ -74,11 +76,16 @@ def default_image(client: docker.DockerClient) -> str:
         return f"{IMAGE_REPO}:latest"
 
 
-def remove_containers(client: docker.DockerClient, run_id: str | None = None) -> int:
-    """Force-remove plansim containers (of one run, or all runs); returns how many were removed."""
-    label = f"{RUN_LABEL}={run_id}" if run_id else RUN_LABEL
+def remove_containers(
+    client: docker.DockerClient, run_id: str | None = None, redis_url: str | None = None
+) -> int:
+    """Force-remove plansim containers: of one run, or of the runs served by one Redis, or all of them
+    (both None); returns how many were removed."""
+    labels = [f"{RUN_LABEL}={run_id}" if run_id else RUN_LABEL]
+    if redis_url is not None:
+        labels.append(f"{REDIS_LABEL}={masked_url(redis_url)}")
     removed = 0
-    for c in client.containers.list(all=True, filters={"label": label}):
+    for c in client.containers.list(all=True, filters={"label": labels}):
         with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):
             c.remove(force=True)
             removed += 1
@@ -151,6 +158,7 @@ class DockerLauncher(PooledLauncher):
             name=worker_id,
             labels={
                 RUN_LABEL: self.run_id,
+                REDIS_LABEL: masked_url(self.redis_url),
                 MEMORY_LABEL: str(memory_mb),
                 "plansim.cpus": f"{applied:.2f}",
                 "plansim.cpus-requested": f"{cpus_for_memory(memory_mb):.2f}",

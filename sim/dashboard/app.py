@@ -404,9 +404,9 @@ def _reader(settings: data.Settings):
         return reader, None
     url = settings.redis or os.environ.get("PLANSIM_REDIS_URL", "")
     if url:  # given on the command line: shown without its password
-        import re
+        from runtime.services import masked_url
 
-        st.caption("Redis: " + re.sub(r"//([^@/]*)@", "//***@", url))
+        st.caption("Redis: " + masked_url(url))
     else:
         url = st.text_input("Redis URL of the runtime", "", key="live_url", type="password")
     if not url:

@@ -45,6 +45,41 @@ def test_up_status_down(tmp_path: Path, docker_client: Any, worker_image: str) -
     assert not ping(state.url, timeout=0.3) and load_state(tmp_path) is None
 
 
+def test_down_keeps_other_runtimes_containers_unless_all(
+    tmp_path: Path, docker_client: Any, worker_image: str, redis_server: Any
+) -> None:
+    # Before: `down` removed every plansim container on the engine, killing the workers of another
+    # checkout's runtime or of a test run sharing it.
+    runner = CliRunner()
+    assert runner.invoke(runtime, ["up", "--state-dir", str(tmp_path), "--no-image"]).exit_code == 0
+    state = load_state(tmp_path)
+    assert state is not None
+    mine = DockerLauncher(state.url, client=docker_client, image=worker_image, command=DIAGNOSTIC_COMMAND)
+    theirs = DockerLauncher(
+        redis_server.url, client=docker_client, image=worker_image, command=DIAGNOSTIC_COMMAND
+    )
+
+    def alive(launcher: DockerLauncher) -> int:
+        return len(
+            docker_client.containers.list(all=True, filters={"label": f"plansim.run={launcher.run_id}"})
+        )
+
+    try:
+        mine.prewarm(1024)
+        theirs.prewarm(1024)
+        res = runner.invoke(runtime, ["down", "--state-dir", str(tmp_path)])
+        assert res.exit_code == 0, res.output
+        assert alive(mine) == 0 and alive(theirs) == 1
+        assert "containers: removed 1;" in res.output and "--all" in res.output
+        res = runner.invoke(runtime, ["down", "--all", "--state-dir", str(tmp_path)])
+        assert res.exit_code == 0, res.output
+        assert alive(theirs) == 0 and "redis: not running" in res.output
+    finally:
+        runner.invoke(runtime, ["down", "--state-dir", str(tmp_path)])
+        mine.close()
+        theirs.close()
+
+
 def test_no_engine_is_one_clear_line(tmp_path: Path) -> None:
     res = CliRunner().invoke(
         runtime, ["up", "--state-dir", str(tmp_path)], env={"DOCKER_HOST": "unix:///nonexistent/docker.sock"}

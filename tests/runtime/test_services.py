@@ -12,7 +12,7 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from runtime.services import RedisServer, find_or_start_redis, load_state, ping, stop_redis
+from runtime.services import RedisServer, find_or_start_redis, load_state, masked_url, ping, stop_redis
 
 
 def test_fixture_server_requires_its_password(redis_server: RedisServer) -> None:
@@ -80,3 +80,17 @@ def test_find_or_start_replaces_a_dead_server(tmp_path: Path) -> None:
         assert started and new.url != state.url and ping(new.url)
     finally:
         stop_redis(tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("redis://:s3cret@127.0.0.1:6379/0", "redis://:***@127.0.0.1:6379/0"),
+        ("redis://alice:s3cret@host:1/2", "redis://alice:***@host:1/2"),
+        ("rediss://alice:p@ss:w@host/0", "rediss://alice:***@host/0"),  # '@' and ':' inside the password
+        ("redis://alice@host/0", "redis://alice@host/0"),  # a user name alone is no secret
+        ("redis://127.0.0.1:6379/0", "redis://127.0.0.1:6379/0"),
+    ],
+)
+def test_masked_url_hides_the_password_only(url: str, shown: str) -> None:
+    assert masked_url(url) == shown
