@@ -128,6 +128,30 @@ def plotted_rows(rows: list[ModelRow]) -> list[ModelRow]:
     return (fixed + rest)[:MAX_PLOTS] if len(fixed) < MAX_PLOTS else fixed[:MAX_PLOTS]
 
 
+def _unit(model: str) -> str:
+    """What a model's observed and predicted values are in: output sizes in bytes, times in ms."""
+    return "bytes" if model.startswith("output[") else "ms"
+
+
+def _log_range(values) -> tuple[float, float]:  # noqa: ANN001 - a numpy array
+    """One range for both axes of a predicted-vs-observed plot, so the identity line is the diagonal.
+
+    At least a factor of 4 wide: a simulated run gives every task of a function the same time and the
+    fit predicts it to the last digits, and log axes left to autoscale over a span of 1e-13 drew garbled
+    frames without a tick. Non-positive values (not on a log axis) are left out.
+    """
+    import numpy as np
+
+    v = values[np.isfinite(values) & (values > 0)]
+    if not v.size:
+        return 0.5, 2.0
+    lo, hi = float(v.min()) / 1.25, float(v.max()) * 1.25
+    if hi / lo < 4:
+        mid = math.sqrt(lo * hi)
+        lo, hi = mid / 2, mid * 2
+    return lo, hi
+
+
 def _figure(rows: list[ModelRow]):
     import matplotlib
 
@@ -143,15 +167,19 @@ def _figure(rows: list[ModelRow]):
     for (ax1, ax2), r in zip(axes, rows, strict=False):
         obs, pred = np.asarray(r.observed, float), np.asarray(r.predicted, float)
         ax1.loglog(obs, pred, ".", ms=3, alpha=0.6)
-        lo, hi = float(min(obs.min(), pred.min())), float(max(obs.max(), pred.max()))
+        lo, hi = _log_range(np.concatenate([obs, pred]))
         ax1.plot([lo, hi], [lo, hi], "k--", lw=0.8)
+        ax1.set_xlim(lo, hi)
+        ax1.set_ylim(lo, hi)
+        unit = _unit(r.model)
         ax1.set_title(f"{r.model}: predicted vs observed", fontsize=9)
-        ax1.set_xlabel("observed")
-        ax1.set_ylabel("predicted (median)")
+        ax1.set_xlabel(f"observed ({unit})")
+        ax1.set_ylabel(f"predicted, median ({unit})")
         res = np.log(obs / np.maximum(pred, 1e-300))
         ax2.hist(res, bins=30)
         ax2.set_title(f"{r.model}: log residuals (MAPE {_fmt(r.fit.mape, True)})", fontsize=9)
         ax2.set_xlabel("log(observed / predicted)")
+        ax2.set_ylabel("samples")
     fig.tight_layout()
     return fig
 
