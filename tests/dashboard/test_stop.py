@@ -11,6 +11,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -41,6 +42,16 @@ def _listening(port: int) -> bool:
         return s.connect_ex(("127.0.0.1", port)) == 0
 
 
+def _healthy(port: int) -> bool:
+    """Streamlit answers its health check: started, not merely listening (a stop during its start-up
+    cancels the start and Streamlit prints the cancellation's traceback, which is not what is tested)."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2) as r:
+            return r.status == 200
+    except OSError:
+        return False
+
+
 STOPS = {"ctrl-c": (signal.SIGINT, 1), "sigterm": (signal.SIGTERM, 143), "sigkill": (signal.SIGKILL, -9)}
 
 
@@ -67,7 +78,7 @@ def test_a_stopped_dashboard_leaves_no_server(how):
     )
     server = None
     try:
-        assert _until(lambda: _listening(port) or proc.poll() is not None, 90), "the server never listened"
+        assert _until(lambda: _healthy(port) or proc.poll() is not None, 90), "the server never started"
         assert proc.poll() is None, f"plansim dashboard ended by itself (exit code {proc.returncode})"
         (server,) = _children(proc.pid)
         if how == "ctrl-c":
