@@ -88,11 +88,21 @@ def _table(header: Sequence[str], rows: Iterable[Sequence[str]], left: int = 1) 
 
 
 # -- charts ---------------------------------------------------------------------------------------------
-def draw_gantt(ax: Any, run: RunData, title: str, xmax: float | None = None) -> None:
-    """One row per worker, one bar per task coloured by worker; hatched part: downloading inputs; dotted
-    grey: the worker's start-up (cold or warm) before its first task."""
+def _workers_by_first_task(run: RunData) -> list[str]:
     tasks = sorted(run.tasks.values(), key=lambda t: (t.start_ms, t.task_id))
-    workers = list(dict.fromkeys(t.worker_id for t in tasks))
+    return list(dict.fromkeys(t.worker_id for t in tasks))
+
+
+def draw_gantt(
+    ax: Any, run: RunData, title: str, xmax: float | None = None, order: Sequence[str] = ()
+) -> None:
+    """One row per worker, one bar per task coloured by worker; hatched part: downloading inputs; dotted
+    grey: the worker's start-up (cold or warm) before its first task. Rows follow ``order`` (the run's
+    workers it names), then the run's other workers by their first task."""
+    tasks = sorted(run.tasks.values(), key=lambda t: (t.start_ms, t.task_id))
+    own = _workers_by_first_task(run)
+    present = set(own)
+    workers = list(dict.fromkeys([w for w in order if w in present] + own))
     row = {w: i for i, w in enumerate(workers)}
     first: dict[str, float] = {}
     for t in tasks:
@@ -137,22 +147,32 @@ def draw_gantt(ax: Any, run: RunData, title: str, xmax: float | None = None) -> 
 
 
 def gantt_pair(cmp: Comparison) -> str:
+    fig = gantt_pair_figure(cmp)
+    if fig is None:
+        return "<p>No task records on either side: no Gantt chart.</p>"
+    return _img(fig)
+
+
+def gantt_pair_figure(cmp: Comparison) -> Any:
+    """Planned and real side by side on one time axis, a worker in the same row on both sides (the
+    planned order): each side ordered by its own first tasks put a plan's w1 beside the real w2."""
     p, r = cmp.planned_data, cmp.real_data
     sides = [
         (d, f"{label}: {d.run_id}") for d, label in ((p, "planned"), (r, "real")) if d is not None and d.tasks
     ]
     if not sides:
-        return "<p>No task records on either side: no Gantt chart.</p>"
+        return None
     plt = _plt()
+    order = _workers_by_first_task(sides[0][0])
     nrows = max(len({t.worker_id for t in d.tasks.values()}) for d, _ in sides)
     fig, axes = plt.subplots(
         1, len(sides), figsize=(7 * len(sides), max(2.5, 0.25 * nrows + 1.5)), squeeze=False
     )
     xmax = max(max(t.end_ms for t in d.tasks.values()) for d, _ in sides)
     for ax, (d, title) in zip(axes[0], sides, strict=True):
-        draw_gantt(ax, d, title, xmax)
+        draw_gantt(ax, d, title, xmax, order)
     fig.tight_layout()
-    return _img(fig)
+    return fig
 
 
 def layered_layout(nodes: list[str], edges: list[tuple[str, str]]) -> dict[str, tuple[float, float]]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 
 import pytest
 
@@ -204,3 +205,24 @@ def test_simulated_plan_against_perturbed_copy_and_report(tmp_path):
     assert "real critical path" in text and "General percentage offset" in text
     assert "<script" not in text  # self-contained, no external resources
     assert "http://" not in text and "https://" not in text
+
+
+def test_gantt_pair_puts_a_worker_in_the_same_row_on_both_sides():
+    """validate's report drew each side in the order of its own first tasks: gemm under uniform was
+    planned w1..w6 top to bottom and its real run came out w2, w6, w4, w5, w3, w1, so the rows beside
+    each other were different workers. Here real w1 starts first; both sides now list w0, w1."""
+    pytest.importorskip("matplotlib")
+    import matplotlib.pyplot as plt
+
+    from sim.compare.report import gantt_pair_figure
+
+    planned, real = run_pair()
+    starts = {"a": 5.0, "c": 0.0}  # real c (on w1) starts before a (on w0)
+    real = [
+        dataclasses.replace(r, start_ms=starts[r.task_id]) if getattr(r, "task_id", "") in starts else r
+        for r in real
+    ]
+    fig = gantt_pair_figure(compare_runs(planned, real))
+    rows = [[t.get_text() for t in ax.get_yticklabels()] for ax in fig.axes]
+    plt.close(fig)
+    assert rows == [["w0", "w1"], ["w0", "w1"]]
