@@ -60,3 +60,17 @@ def test_few_workers_keep_one_labelled_row_each(tmp_path: Path) -> None:
     lo, hi = sorted(ax.get_ylim())
     assert hi - lo <= 3 * gantt.MAX_LABELLED_ROWS + 1  # no band of empty rows above and below the bars
     plt.close(fig)
+
+
+def test_a_long_html_chart_has_its_time_axis_on_top(tmp_path: Path) -> None:
+    """The HTML page opens at its first rows: with 864 rows the time axis at the bottom was 19,000 px away."""
+    pytest.importorskip("plotly")
+    import re
+
+    def side(workers: int) -> str:
+        text = write_gantt(_tasks(workers), tmp_path / f"g{workers}.html").read_text()
+        layout = text[text.rindex('"xaxis":{') :]  # the figure's layout, after plotly.js itself
+        return re.search(r'"side":"(\w+)"', layout).group(1)
+
+    assert side(5) == "bottom"
+    assert side(3 * gantt.MAX_LABELLED_ROWS) == "top"
