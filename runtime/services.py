@@ -226,6 +226,10 @@ class RedisServer:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             start_new_session=self._detach,
+            # A process group of its own: a terminal's Ctrl-C (SIGINT to the foreground group) would
+            # otherwise shut the server down under the command still cleaning up after it (the stop key
+            # unset, the workers' grace waited out). It still dies with its owner (death signal).
+            process_group=None if self._detach else 0,
             preexec_fn=None if self._detach else death_signal_setter(),
         )
         (self.dir / OWNERS_FILE).write_text(f"{os.getpid()} {self._proc.pid}\n")

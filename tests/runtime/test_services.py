@@ -47,6 +47,18 @@ def test_stop_frees_port_and_removes_directory() -> None:
     assert not ping(server.url, timeout=0.3)
 
 
+def test_a_private_server_is_out_of_reach_of_the_terminals_ctrl_c() -> None:
+    """A terminal's Ctrl-C signals its whole foreground process group. The private server of `plansim run`
+    or `validate` was in the command's group, so redis-server shut down on the SIGINT the command was
+    still cleaning up after: the stop key could not be set, and the command waited out the workers'
+    10 s grace (Ctrl-C mid-run: 10.3 s to exit, 1.6 s with only the command signalled). Its own group
+    keeps it up until the command stops it; the parent-death signal still ends it with its owner."""
+    with RedisServer() as server:
+        assert server.pid is not None
+        assert os.getpgid(server.pid) != os.getpgrp()
+        os.killpg(os.getpgid(server.pid), 0)  # a group of its own, that exists
+
+
 def test_two_servers_get_different_ports_and_passwords() -> None:
     with RedisServer() as a, RedisServer() as b:
         assert a.port != b.port and a.password != b.password
