@@ -15,8 +15,9 @@ from sim.compare.validate import ValidationRun
 from sim.compare.validate import validate as run_validation
 
 
-def _pct(v: float | None) -> str:
-    return "-" if v is None else f"{v:+.1f}%"
+def _pct(v: float | None, signed: bool = True) -> str:
+    """A percentage; a signed error with its sign, a size of errors (median |error|) without one."""
+    return "-" if v is None else f"{v:+.1f}%" if signed else f"{v:.1f}%"
 
 
 def _num(v: float | None, digits: int = 1) -> str:
@@ -147,14 +148,17 @@ def validate(
         # One column per run, one row per metric: runs are few, and nine metric columns did not fit an
         # 80-column terminal (headers and values cut to "makes…", "+222.…").
         rows = result.progression()
-        console.print("general percentage offset (median |error| over tasks), run by run")
+        # The makespan row is the run's signed error; the others are sizes of errors over the tasks (a
+        # "+" on them, and the makespan under the same title, read as signed errors of the same kind).
+        console.print("run by run: makespan error (planned vs real, signed), then each task metric's")
+        console.print("general percentage offset (median |error| over tasks)")
         prog = Table()
         prog.add_column("metric")
         for row in rows:
             prog.add_column(f"run {row['run']}", justify="right")
-        prog.add_row("makespan", *(_pct(row["makespan_err_pct"]) for row in rows))
+        prog.add_row("makespan (signed)", *(_pct(row["makespan_err_pct"]) for row in rows))
         for m in TASK_METRICS:
-            prog.add_row(m, *(_pct(row[f"{m}_offset_pct"]) for row in rows))
+            prog.add_row(m, *(_pct(row[f"{m}_offset_pct"], signed=False) for row in rows))
         console.print(prog)
     if metrics_out:
         from sim.models.records import write_jsonl

@@ -66,11 +66,12 @@ def _fmt(v: Any, digits: int = 1) -> str:
     return html.escape(str(v))
 
 
-def _err(v: float | None) -> str:
+def _err(v: float | None, signed: bool = True) -> str:
+    """A percentage error, red beyond FLAG_PCT; a size of errors (median |error|) without a sign."""
     if v is None:
         return "-"
     cls = ' class="bad"' if abs(v) > FLAG_PCT else ""
-    return f"<span{cls}>{v:+.1f}%</span>"
+    return f"<span{cls}>{v:+.1f}%</span>" if signed else f"<span{cls}>{v:.1f}%</span>"
 
 
 def _table(header: Sequence[str], rows: Iterable[Sequence[str]], left: int = 1) -> str:
@@ -361,7 +362,7 @@ def offsets_table(cmp: Comparison) -> str:
     rows = [
         [
             m,
-            _err(o["median_abs_pct"]) if o["median_abs_pct"] is not None else "-",
+            _err(o["median_abs_pct"], signed=False),
             _err(o["mean_pct"]),
             str(int(o["n"] or 0)),
         ]
@@ -449,15 +450,20 @@ def build_report(
         parts.append('<div class="warn">Nothing to compare: no runs were given.</div>')
     if len(comparisons) > 1:
         rows = error_progression(comparisons)
-        cols = ["run", "real_run", "makespan_err_pct"] + [f"{m}_offset_pct" for m in TASK_METRICS] + ["why"]
+        offsets = [f"{m}_offset_pct" for m in TASK_METRICS]
+        cols = ["run", "real_run", "makespan_err_pct", *offsets, "why"]
+        header = ["run", "real run", "makespan error (signed)"]
+        header += [f"{m} offset (median |error|)" for m in TASK_METRICS] + ["why"]
+
+        def cell(r: dict[str, Any], c: str) -> str:
+            if c == "makespan_err_pct":
+                return _err(r.get(c))
+            return _err(r.get(c), signed=False) if c in offsets else _fmt(r.get(c))
+
         parts += [
             "<h2>Run by run</h2>",
             progression_plot(comparisons),
-            _table(
-                cols,
-                [[_err(r.get(c)) if c.endswith("pct") else _fmt(r.get(c)) for c in cols] for r in rows],
-                left=2,
-            ),
+            _table(header, [[cell(r, c) for c in cols] for r in rows], left=2),
         ]
     for i, cmp in enumerate(comparisons, 1):
         heading = f"Run {i}" if len(comparisons) > 1 else "Plan vs real"

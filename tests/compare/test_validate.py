@@ -132,6 +132,10 @@ def test_cli_validate_real_runtime(tmp_path):
     assert "…" not in res.output, res.output
     assert all(m in res.output for m in ("makespan", "download_ms", "output_bytes")), res.output
     assert re.search(r"│ tasks +│ +4 │ +4 │", res.output), "counts without decimals (before: 4.000)"
+    # The makespan row is a signed error; the task metrics' offsets are medians of |error|: no sign
+    # (before: "+70.9%" beside a bias of -68.2%, all under "median |error|" with the makespan).
+    assert re.search(r"│ makespan \(signed\) +│ +[+-]\d", res.output), res.output
+    assert re.search(r"│ exec_ms +│ +\d+\.\d%", res.output), res.output
     lr = LoadReport("m")
     recs = list(iter_jsonl(metrics, lr))
     assert lr.skipped == 0
@@ -140,3 +144,5 @@ def test_cli_validate_real_runtime(tmp_path):
     html = report.read_text()
     assert "Gantt charts: planned | real" in html and "real critical path" in html
     assert "All 4 tasks joined" in html  # chains of 2 and 1 sleeps plus the fan-in sink
+    offsets = re.search(r"<td[^>]*>exec_ms</td><td>(.*?)</td>", html).group(1)  # the general offset column
+    assert re.fullmatch(r"<span[^>]*>\d+\.\d%</span>", offsets), offsets
