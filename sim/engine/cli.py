@@ -86,14 +86,14 @@ def _opts(text: str) -> frozenset[str]:
     return names
 
 
-def _run(workflow, planner, memory, sla, platform, models_path, optimizations, seed, replications) -> WhatIf:
+def _run(workflow, planner, memory, sla, platform, models, optimizations, seed, replications) -> WhatIf:
     return what_if(
         workflow,
         planner,
         parse_memory_list(memory),
         SLA.parse(sla),
         platform,
-        _models(models_path),
+        models,
         seed=seed,
         replications=replications,
         optimizations=_opts(optimizations),
@@ -146,16 +146,32 @@ def _table(summaries: list[dict]) -> Table:
     return table
 
 
-def _title(wf: Workflow, first: dict) -> str:
-    """What was simulated, in two lines printed above the table.
+def _title(wf: Workflow, first: dict, models_path: str | None, models: PerformanceModels | None) -> str:
+    """What was simulated, in lines printed above the table.
 
     Not the table's title: rich wraps a title at the table's width, which split "SLA average" over two
     lines in the demo's own output. The optimizations are common to every column (one --opt)."""
     opts = ", ".join(first["plan"]["optimizations"]) or "none"
     return (
         f"{wf.name} ({len(wf)} tasks, type {first['workflow_type']})\n"
-        f"platform {first['platform']}, SLA {first['sla']}, optimizations {opts}"
+        f"platform {first['platform']}, SLA {first['sla']}, optimizations {opts}\n"
+        + _models_line(wf, models_path, models)
     )
+
+
+def _models_line(wf: Workflow, models_path: str | None, models: PerformanceModels | None) -> str:
+    """Which of the workflow's functions the models file has an execution model of. A file fitted on
+    other functions (calibrated on one WfInstances application, simulating another) otherwise changes
+    nothing without a word: those functions get their recorded runtimes or the built-in defaults."""
+    if models is None:
+        return "models: built-in defaults"
+    functions = sorted({spec.function for spec in wf.tasks.values()})
+    without = [f for f in functions if f not in models.exec]
+    line = f"models: {models_path}: calibrated {len(functions) - len(without)} of {len(functions)} functions"
+    if without:
+        shown = ", ".join(without[:5]) + (f" and {len(without) - 5} more" if len(without) > 5 else "")
+        line += f" (recorded runtimes or built-in defaults for {shown})"
+    return line
 
 
 @click.command()
@@ -189,7 +205,8 @@ def simulate(
     """
     refuse_overwriting_inputs([gantt, metrics_out], [workflow, models_path, platform])
     wf = load_workflow(workflow)
-    result = _run(wf, planner, memory, sla, platform, models_path, optimizations, seed, replications)
+    models = _models(models_path)
+    result = _run(wf, planner, memory, sla, platform, models, optimizations, seed, replications)
     if gantt:
         from sim.engine.gantt import write_gantt
 
@@ -201,7 +218,7 @@ def simulate(
         return
     console = Console()
     summary = result.summary()
-    console.print(_title(wf, summary), highlight=False)
+    console.print(_title(wf, summary, models_path, models), highlight=False, soft_wrap=True)
     console.print(_table([summary]))
     if gantt:
         console.print(f"Gantt chart: {Path(gantt).resolve()}", soft_wrap=True)
@@ -229,13 +246,12 @@ def compare(
     names = [p.strip() for p in planners.split(",") if p.strip()]
     if not names:
         raise ValueError("--planners needs at least one planner name")
-    results = [
-        _run(wf, n, memory, sla, platform, models_path, optimizations, seed, replications) for n in names
-    ]
+    models = _models(models_path)
+    results = [_run(wf, n, memory, sla, platform, models, optimizations, seed, replications) for n in names]
     summaries = [r.summary() for r in results]
     if as_json:
         click.echo(json.dumps(summaries, indent=1))
         return
     console = Console()
-    console.print(_title(wf, summaries[0]), highlight=False)
+    console.print(_title(wf, summaries[0], models_path, models), highlight=False, soft_wrap=True)
     console.print(_table(summaries))

@@ -124,3 +124,23 @@ def test_platform_file(tmp_path):
     bad.write_text(json.dumps({"invoke_latency": 1}))
     r = invoke("simulate", FORKJOIN, "--platform", str(bad))
     assert r.exit_code == 1 and "unknown field 'invoke_latency'" in r.output
+
+
+def test_the_title_says_which_functions_the_models_file_calibrates(tmp_path):
+    """A models file fitted on other functions changed nothing, silently: calibrate on pegasus/seismology,
+    then `simulate gemm --models seis.json` printed the defaults' 12774.6 ms under the same two lines as a
+    run without it. The title now counts the workflow's functions the file has a model of."""
+    from sim.models.performance import ExecModel, PerformanceModels
+
+    models = PerformanceModels()
+    models.exec["multiply_chunks"] = ExecModel(a=0.001, b=1.0, c=0.3)
+    path = tmp_path / "m.json"
+    models.save(path)
+    gemm = invoke("simulate", "gemm:n=200", "--planner", "uniform", "--models", str(path))
+    assert gemm.exit_code == 0, gemm.output
+    assert "m.json: calibrated 1 of 2 functions" in gemm.output
+    assert "aggregate_results" in gemm.output  # named: it gets the defaults
+    tree = invoke("compare", "tree_reduction:leaves=4", "--planners", "uniform", "--models", str(path))
+    assert tree.exit_code == 0 and "m.json: calibrated 0 of 1 functions" in tree.output, tree.output
+    plain = invoke("simulate", "gemm:n=200", "--planner", "uniform")
+    assert "models: built-in defaults" in plain.output, plain.output
