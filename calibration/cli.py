@@ -315,6 +315,11 @@ def replay(trace_path: str, models_path: str | None, app: str | None, as_json: b
             "execution, with the machines it ran on"
         )
     m = PerformanceModels.load(models_path) if models_path else PerformanceModels()
+    if models_path and not m.replay:  # else the recorded runtimes' replay, as if the file had been used
+        raise ValueError(
+            f"{models_path} has no trace-replay parameters (fitted on metric records, or with --no-replay): "
+            "calibrate WfFormat traces for them, or leave out --models to replay the recorded runtimes only"
+        )
     if app is not None:
         if app not in m.replay:
             raise ValueError(

@@ -191,6 +191,16 @@ def test_replay_one_development_trace(main, hello_trace, tmp_path) -> None:
     assert data["parameters"] == "none" and data["error"] < -0.2
 
 
+def test_replay_with_a_models_file_without_replay_parameters(main, models_file, hello_trace) -> None:
+    """A models file fitted on metric records (or with --no-replay) holds no replay parameters: replay
+    --models with it printed 'parameters: none' and the recorded runtimes' -99.7% on a seismology trace,
+    as if the file had been used. One error line now says so."""
+    res = CliRunner().invoke(main, ["replay", str(hello_trace), "--models", models_file])
+    assert res.exit_code == 1, res.output
+    (line,) = error_lines(res)
+    assert "no trace-replay parameters" in line and "models.json" in line, line
+
+
 def test_replay_bad_trace(main, tmp_path) -> None:
     (tmp_path / "t.json").write_text("[1, 2]")
     res = CliRunner().invoke(main, ["replay", str(tmp_path / "t.json")])
