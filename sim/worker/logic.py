@@ -292,10 +292,15 @@ class PlanView:
         self.dynamic = shape.dynamic
         self.item_input, self.items_of = shape.item_input, shape.items_of
         configs = plan.configs
-        self.worker = {t: configs[t].worker_id for t in order}
+        worker: dict[str, str | None] = {}
+        memory: dict[str, int] = {}
+        for t in order:  # one look-up of each config for both facts
+            config = configs[t]
+            worker[t] = config.worker_id
+            memory[t] = config.memory_mb
         for t in self.dynamic:
-            self.worker[t] = None
-        self.memory = {t: configs[t].memory_mb for t in order}
+            worker[t] = None
+        self.worker, self.memory = worker, memory
         if in_edges is None:
             pred = wf.graph._pred
             in_edges = {t: tuple([(p, d.get("bytes") or 0) for p, d in pred[t].items()]) for t in order}
@@ -304,21 +309,13 @@ class PlanView:
         self.output_bytes = (
             output_bytes if output_bytes is not None else {t: wf.task(t).output_bytes or 0 for t in order}
         )
-        worker = self.worker
-        children = self.children
-        # The cheap necessary condition first (a planned fan-in; a single child), the full rule after.
-        self.counted_locally = frozenset(
-            c for c in order if worker[c] is not None and self._counts_locally(c)
-        )
-        self.keep_on = {t: only_planned_worker(children[t], worker) for t in order}
-        self.solo_flexible_child = frozenset(
-            t for t in order if len(children[t]) == 1 and self._has_solo_flexible_child(t)
-        )
+        self.keep_on: dict[str, str] = {}
+        waiting, solo, counted = self._task_rules(order)
+        self.solo_flexible_child = frozenset(solo)
+        self.counted_locally = frozenset(counted)
         waits: dict[str, list[str]] = {}
-        for t in order:
-            w = worker[t]
-            if w is not None and any(worker[p] != w for p in self.parents[t]):
-                waits.setdefault(w, []).append(t)
+        for t in waiting:
+            waits.setdefault(worker[t], []).append(t)
         self.waits = waits
         self.opts = frozenset(plan.optimizations)
         self.large_output = int(plan.annotations.get("large_output_bytes", LARGE_OUTPUT_BYTES))
@@ -348,15 +345,42 @@ class PlanView:
             self._edge_bytes = edge_dict(self.in_edges)
         return self._edge_bytes
 
-    def _counts_locally(self, c: str) -> bool:
-        """A fan-in whose parents all share its planned worker: counted there, not in the store."""
-        w = self.worker[c]
-        return self.n_parents[c] > 1 and w is not None and all(self.worker[p] == w for p in self.parents[c])
+    def _task_rules(self, tasks: Iterable[str]) -> tuple[list[str], list[str], list[str]]:
+        """The per-task rules of the plan, for ``tasks`` (all of them, or those an expansion touched), in
+        one pass: a pass over 10,000 tasks' dicts costs milliseconds of every simulation's construction.
 
-    def _has_solo_flexible_child(self, t: str) -> bool:
-        """``t``'s only child is flexible and has no other parent: it surely continues where ``t`` ran."""
-        children = self.children[t]
-        return len(children) == 1 and self.worker[children[0]] is None and self.n_parents[children[0]] == 1
+        Sets :attr:`keep_on` of each task whose children all run on one planned worker (and removes the
+        others: a task missing from it keeps its output nowhere; under an all-flexible plan such as
+        wukong's it stays empty). Returns, in the order of ``tasks``:
+
+        - the planned tasks with a parent elsewhere (their worker waits for them: :attr:`waits`);
+        - the tasks whose only child is flexible and has no other parent (that child surely continues
+          where the task ran: :attr:`solo_flexible_child`);
+        - the planned fan-ins whose parents all share their worker (counted there, not in the store:
+          :attr:`counted_locally`).
+        """
+        worker, parents, children, n_parents = self.worker, self.parents, self.children, self.n_parents
+        keep_on = self.keep_on
+        waiting: list[str] = []
+        solo: list[str] = []
+        counted: list[str] = []
+        for t in tasks:
+            kids = children[t]
+            w = worker[kids[0]] if kids else None
+            if w is not None and (len(kids) == 1 or all(worker[c] == w for c in kids)):
+                keep_on[t] = w
+            else:
+                if kids and len(kids) == 1 and n_parents[kids[0]] == 1:  # (w is None: flexible)
+                    solo.append(t)
+                if t in keep_on:
+                    del keep_on[t]
+            w = worker[t]
+            if w is not None:
+                if any(worker[p] != w for p in parents[t]):
+                    waiting.append(t)
+                elif n_parents[t] > 1:
+                    counted.append(t)
+        return waiting, solo, counted
 
     def expand(self, node: str, width: int) -> tuple[str, ...]:
         """Expand dynamic ``node`` to ``width`` copies (:func:`sim.workflow.dynamic.expand_node`, on the
@@ -407,12 +431,9 @@ class PlanView:
         made = set(copies)
         self.in_edges[node] = tuple((p, out if p in made else kept.get(p, 0)) for p in self.parents[node])
         self.output_bytes[node] = out * len(copies)
-        self.keep_on[source] = only_planned_worker(self.children[source], self.worker)
-        for t in copies:
-            self.keep_on[t] = NOWHERE  # a copy's child is the gather, which is flexible
-        self.counted_locally = self.counted_locally - {node}
-        solo = {t for t in touched if self._has_solo_flexible_child(t)}
-        self.solo_flexible_child = (self.solo_flexible_child - set(touched)) | solo
+        _, solo, counted = self._task_rules(touched)
+        self.counted_locally = (self.counted_locally - set(touched)) | set(counted)
+        self.solo_flexible_child = (self.solo_flexible_child - set(touched)) | set(solo)
         return copies
 
     def needs_upload(self, t: str, running_on: str | None) -> bool:
@@ -421,14 +442,16 @@ class PlanView:
             return True  # the client reads it
         if t in self.solo_flexible_child:
             return False  # the only child is flexible and has no other parent: it continues here
-        return self.keep_on[t] != running_on  # unless every child is planned on this very worker
+        # unless every child is planned on this very worker
+        return self.keep_on.get(t, NOWHERE) != running_on
 
 
 _EMPTY: frozenset[str] = frozenset()
 
 
 class _Nowhere:
-    """The :attr:`PlanView.keep_on` of a task whose children do not all run on one planned worker."""
+    """Where a task missing from :attr:`PlanView.keep_on` keeps its output: nowhere (its children do
+    not all run on one planned worker), unequal to every worker, flexible (None) or planned."""
 
     __slots__ = ()
 
@@ -440,19 +463,6 @@ class _Nowhere:
 
 
 NOWHERE: Any = _Nowhere()
-
-
-def only_planned_worker(children: tuple[str, ...], worker: dict[str, str | None]) -> Any:
-    """The planned worker every one of ``children`` runs on, or :data:`NOWHERE` (no children, a flexible
-    child, or children on different workers). One reference per task instead of a set of child workers:
-    the upload rule only asks whether that set is exactly ``{this worker}``."""
-    if len(children) == 1:
-        w = worker[children[0]]
-        return NOWHERE if w is None else w
-    ws = set(map(worker.__getitem__, children))
-    if len(ws) != 1 or None in ws:
-        return NOWHERE
-    return ws.pop()
 
 
 class WorkerState:
