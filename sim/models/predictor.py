@@ -90,6 +90,9 @@ class Predictor:
         # predictor outlives one simulation (a planner's). A simulation's own predictor turns it off
         # (``memo_exec=False``): a key tuple and an entry per task, never read again.
         self._memo_exec = memo_exec and rng is None
+        # The deterministic factor of an execution time with no fitted residuals (one per SLA: the
+        # ``_memo`` entry ``("spread", sigma)``), kept at hand: it multiplies every task's time.
+        self._exec_spread: float | None = None
 
     def sizes(self, wf: Workflow) -> WorkflowSizes:
         """Expected sizes: an edge with no recorded size carries the producer's predicted output; a task's
@@ -170,7 +173,10 @@ class Predictor:
     def _exec_ms(self, wf: Workflow, task_id: str, memory_mb: int) -> float:
         node = wf.graph._node.get(task_id)  # networkx's own dict: asked once per task and memory size
         spec = node["spec"] if node is not None else wf.task(task_id)
-        sizes = self.sizes(wf)
+        last = self._last  # (sizes()'s memo, inline: this is asked once per task per simulation)
+        sizes = last.sizes if last is not None and last.workflow() is wf else None
+        if sizes is None:
+            sizes = self.sizes(wf)
         in_bytes = sizes.input_bytes[task_id]
         m = self.models
         model = m.exec.get(spec.function)
@@ -179,7 +185,12 @@ class Predictor:
         if residuals is not None and residuals.values:
             return model.median_ms(in_bytes, memory_mb) * self._factor(residuals, ASSUMED_SPREAD["exec"])
         median = m.exec_ms(spec.function, in_bytes, memory_mb, recorded_ms=spec.runtime_ms)  # the median
-        return median * self._factor(None, ASSUMED_SPREAD["exec"])
+        if self.rng is not None:
+            return median * self._factor(None, ASSUMED_SPREAD["exec"])  # a draw per call
+        spread = self._exec_spread
+        if spread is None:
+            spread = self._exec_spread = self._factor(None, ASSUMED_SPREAD["exec"])
+        return median * spread
 
     def transfer_ms(self, nbytes: float, memory_mb: int) -> float:
         if nbytes <= 0:
