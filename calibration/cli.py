@@ -83,6 +83,7 @@ def calibrate(
     if dev_only:
         files = _dev_split(files)
     data = load_inputs(files)
+    predictions = data.drop_predictions()
     console = Console(width=160)
     if not data.records and not data.traces:
         skipped = sum(r.skipped for r in data.reports)
@@ -130,6 +131,11 @@ def calibrate(
         }
     )
     models.save(output)
+    if predictions:
+        console.print(
+            f"left out {predictions} simulated (planned) records: fitted on the real ones beside them",
+            highlight=False,
+        )
     print_report(report, console)
     if report_path:
         write_report(report, report_path)

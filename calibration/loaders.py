@@ -35,6 +35,20 @@ class Dataset:
         self.traces += other.traces
         self.reports += other.reports
 
+    def drop_predictions(self) -> int:
+        """Leave out the simulated records (``source`` ``sim``) when real ones are there too; return how
+        many. ``plansim validate --metrics-out`` writes each run's plan beside what really happened, and
+        a fit over both is pulled toward the models that made the plan. Simulated records alone (a
+        what-if's ``--metrics-out``) are kept: fitting them is what their user asked for."""
+        sources = [r.extra.get("source") for r in self.records]
+        if "real" not in sources or "sim" not in sources:
+            return 0
+        keep = [i for i, source in enumerate(sources) if source != "sim"]
+        dropped = len(self.records) - len(keep)
+        self.records = [self.records[i] for i in keep]
+        self.origins = [self.origins[i] for i in keep]
+        return dropped
+
 
 def load_jsonl(path: str | Path) -> Dataset:
     """Records of a JSONL metrics file (gzip-compressed when its name ends in ``.gz``); bad lines are

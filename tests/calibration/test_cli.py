@@ -174,6 +174,36 @@ def test_calibrate_partly_bad_reports_skipped(main, tmp_path) -> None:
     assert meta["skipped_records"] == 2
 
 
+def test_calibrate_fits_the_real_records_of_a_file_that_also_holds_the_plans(main, tmp_path) -> None:
+    """validate --metrics-out writes each run's planned (simulated) records beside the real ones, and
+    calibrate fitted both: on the tour's gemm:n=1000 file, exec[multiply_chunks] got n=96 (48 predicted,
+    48 real), pulled toward the models that made the predictions. The simulated ones are now left out
+    when real ones are there, and the output says how many."""
+    from dataclasses import replace
+
+    real = synthetic_records(40, seed=5)
+    tagged = [replace(r, extra={**r.extra, "source": "real"}) for r in real]
+    # the "plan": the same tasks predicted 10x slower
+    planned = [
+        replace(r, exec_ms=r.exec_ms * 10, extra={**r.extra, "source": "sim"}) if hasattr(r, "exec_ms") else r
+        for r in (replace(r, extra={**r.extra, "source": "sim"}) for r in real)
+    ]
+    write_jsonl(tagged + planned, tmp_path / "both.jsonl")
+    write_jsonl(tagged, tmp_path / "real.jsonl")
+    out = {}
+    for name in ("both", "real"):
+        args = ["calibrate", str(tmp_path / f"{name}.jsonl"), "-o", str(tmp_path / f"{name}.json")]
+        res = CliRunner().invoke(main, args)
+        assert res.exit_code == 0, res.output
+        out[name] = res.output
+    assert f"left out {len(planned)} simulated" in out["both"], out["both"]
+    assert "left out" not in out["real"]
+    both = json.loads((tmp_path / "both.json").read_text())
+    alone = json.loads((tmp_path / "real.json").read_text())
+    assert both["exec"] == alone["exec"]
+    assert both["meta"]["records"] == alone["meta"]["records"] == len(tagged)
+
+
 def test_replay_one_development_trace(main, hello_trace, tmp_path) -> None:
     out = tmp_path / "m.json"
     res = CliRunner().invoke(main, ["calibrate", str(hello_trace), "-o", str(out), "--quick"])
