@@ -155,10 +155,14 @@ def sweep(
         first = df[df["error"].notna()].iloc[0]
         console.print(f"first failure: {first['workflow']} {first['planner']}: {first['error']}")
     if not quiet:
-        table = Table(title="median per workflow and planner", title_justify="left")
-        for col in ("workflow", "planner", "makespan (ms)", "cost (GB-s)", "cold starts", "points"):
-            table.add_column(col, justify="left" if col in ("workflow", "planner") else "right")
+        table = Table(title="median of the n points per workflow and planner", title_justify="left")
         ok = df[df["error"].isna()]
+        # Names in full, folded over lines where they must: at 80 columns tree_reduction:leaves=32 and
+        # leaves=64 were both "tree_reducti…", two rows of numbers for workflows one could not tell apart.
+        for col in ("workflow", "planner"):
+            table.add_column(col, overflow="fold")
+        for col in ("makespan\n(ms)", "cost\n(GB-s)", "cold\nstarts", "n"):  # narrow headers
+            table.add_column(col, justify="right")
         for (wf, planner), sub in ok.groupby(["workflow", "planner"], sort=True):
             table.add_row(
                 wf,

@@ -145,6 +145,24 @@ def test_cli_writes_table_and_plots(wf_files, tmp_path, suffix):
         assert ((same["cost_gb_s"] <= row["cost_gb_s"]) & (same["makespan_ms"] <= row["makespan_ms"])).any()
 
 
+def test_cli_summary_names_each_workflow_in_full_at_80_columns(tmp_path):
+    """tree_reduction:leaves=32 and leaves=64 were both "tree_reducti…" in the summary at 80 columns:
+    rows of numbers for workflows one could not tell apart."""
+    from sim.cli import main
+
+    names = ["tree_reduction:leaves=32", "tree_reduction:leaves=64"]
+    args = ["sweep", "--workflows", ",".join(names), "--planners", "uniform,non-uniform"]
+    res = CliRunner(env={"COLUMNS": "80"}).invoke(
+        main, [*args, "--workers", "1", "--no-plots", "-o", str(tmp_path / "r.csv")]
+    )
+    assert res.exit_code == 0, res.output
+    assert "…" not in res.output, res.output
+    rows = [line for line in res.output.splitlines() if line.startswith("│")]
+    assert all(len(line) <= 80 for line in rows), res.output
+    for name in names:
+        assert sum(f"│ {name} " in line for line in rows) == 2, res.output
+
+
 def test_cli_bad_input(tmp_path):
     from sim.cli import main
 
