@@ -232,6 +232,8 @@ class PlansimGroup(click.Group):
             if not is_optional(exc.name):
                 raise
             raise UserError(missing_message(exc.name)) from None
+        except KeyboardInterrupt:  # unwound through the command's clean-up; click would say "Aborted!"
+            raise UserError("interrupted (Ctrl-C)") from None
 
 
 def exit_on_sigterm(ctx: click.Context) -> None:

@@ -469,3 +469,18 @@ def test_a_missing_extra_found_while_running_is_one_line(tmp_path, monkeypatch):
     line = one_error_line(invoke(*args, "--workers", "1", "-o", str(table)))
     assert line == "error: matplotlib is not installed: `bash scripts/setup.sh` installs it (extra 'plots')"
     assert table.exists(), "the table was written before the plots"
+
+
+def test_ctrl_c_is_one_error_line_naming_it(monkeypatch):
+    """Ctrl-C ended every command with click's bare 'Aborted!' (exit 1), where SIGTERM says
+    'error: terminated (SIGTERM); cleaning up'. The interrupt unwinds through the same clean-up."""
+    import sim.engine.cli
+
+    def interrupted(text):  # noqa: ANN001, ANN202
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(sim.engine.cli, "load_workflow", interrupted)
+    result = invoke("simulate", "gemm")
+    assert result.exit_code == 1
+    assert one_error_line(result) == "error: interrupted (Ctrl-C)"
+    assert "Aborted" not in result.output
