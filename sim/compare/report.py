@@ -372,7 +372,7 @@ def offsets_table(cmp: Comparison) -> str:
     rows.append(
         ["start-up state (cold/warm/running) agrees", f"{int(st['same'])}/{int(st['total'])}", "", ""]
     )
-    rows.append(["worker id agrees", f"{int(wk['same'])}/{int(wk['total'])}", "", ""])
+    rows.append(["worker agrees (the same tasks together)", f"{int(wk['same'])}/{int(wk['total'])}", "", ""])
     return _table(
         ["prediction", "general offset (median |error|)", "bias (mean signed error)", "tasks"], rows
     )

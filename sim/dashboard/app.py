@@ -346,7 +346,7 @@ def page_plan_vs_real(settings: data.Settings) -> None:
         st.dataframe(pd.DataFrame([{"prediction": k, **v} for k, v in off.items()]), width="stretch")
         st.caption(
             f"start-up state agrees on {int(cmp.startup_agreement()['same'])}/{len(cmp.joined())} tasks; "
-            f"worker id on {int(cmp.worker_agreement()['same'])}/{len(cmp.joined())}"
+            f"worker (the same tasks together) on {int(cmp.worker_agreement()['same'])}/{len(cmp.joined())}"
         )
     cols = st.columns(2)
     sides = [(cmp.planned_data, "planned"), (cmp.real_data, "real")]

@@ -226,3 +226,19 @@ def test_gantt_pair_puts_a_worker_in_the_same_row_on_both_sides():
     rows = [[t.get_text() for t in ax.get_yticklabels()] for ax in fig.axes]
     plt.close(fig)
     assert rows == [["w0", "w1"], ["w0", "w1"]]
+
+
+def test_worker_agreement_compares_which_tasks_share_a_worker_not_its_name():
+    """A flexible worker's name is a counter of each run (flex-1, flex-2, ... in the order they start):
+    validate tree_reduction:leaves=8 under wukong reported 'worker id agrees 1/7', the one match a
+    coincidence of numbering. A task now agrees when the tasks beside it on its worker are those the plan
+    put beside it, whatever the workers are called."""
+    planned, real = run_pair()
+    renamed = {"w0": "flex-7", "w1": "flex-3"}
+    same_groups = [
+        dataclasses.replace(r, worker_id=renamed[r.worker_id]) if hasattr(r, "task_id") else r for r in real
+    ]
+    assert compare_runs(planned, same_groups).worker_agreement() == {"same": 3.0, "total": 3.0}
+    # planned w0: a, b and w1: c; real: a alone, b beside c (the names kept): no task agrees
+    moved = [dataclasses.replace(r, worker_id="w1") if getattr(r, "task_id", "") == "b" else r for r in real]
+    assert compare_runs(planned, moved).worker_agreement() == {"same": 0.0, "total": 3.0}
