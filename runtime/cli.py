@@ -4,7 +4,8 @@
   the worker image; it prints the Redis URL, the engine and the image tag. With ``--process`` no engine
   is needed (workers will be local processes). With ``--requirements FILE`` it also builds the derived
   worker image holding those pip requirements (:mod:`runtime.req_image`), which later runs reuse.
-* ``down`` stops the Redis that ``up`` started and removes every plansim container.
+* ``down`` stops the Redis that ``up`` started and removes the plansim containers that served it (label
+  ``plansim.redis``); ``--all`` removes every plansim container on the engine.
 * ``status`` lists plansim containers (run, memory, vCPUs, state), derived images, and Redis keys per run.
 * ``images`` lists the derived worker images; ``images prune`` removes those no container uses.
 

@@ -3,7 +3,8 @@
 Each worker is one container of the plansim worker image:
 
 * name ``plansim-<run_id>-<n>``; labels ``plansim.run=<run_id>``, ``plansim.memory=<mb>``,
-  ``plansim.cpus=<applied vCPUs>`` (``plansim runtime status``/``down`` find containers by these);
+  ``plansim.cpus=<applied vCPUs>``, ``plansim.redis=<the Redis URL, password masked>``
+  (``plansim runtime status``/``down`` find containers by these);
 * ``--cpus = round(min(memory_mb / 1792, 6), 2)`` (the AWS Lambda rule), clamped to the engine's CPU count
   because Docker refuses more CPUs than the host has (on a 2-core machine 4096 MB asks 2.29 and gets
   2.0; the requested value is kept in the ``plansim.cpus-requested`` label);

@@ -204,6 +204,20 @@ def test_calibrate_fits_the_real_records_of_a_file_that_also_holds_the_plans(mai
     assert both["meta"]["records"] == alone["meta"]["records"] == len(tagged)
 
 
+def test_calibrate_fits_simulated_records_when_no_real_ones_are_there(main, tmp_path) -> None:
+    """A what-if's --metrics-out holds simulated records only: fitting them is what was asked, so none
+    is left out (only simulated records beside real ones are)."""
+    from dataclasses import replace
+
+    planned = [replace(r, extra={**r.extra, "source": "sim"}) for r in synthetic_records(40, seed=5)]
+    write_jsonl(planned, tmp_path / "sim.jsonl")
+    res = CliRunner().invoke(main, ["calibrate", str(tmp_path / "sim.jsonl"), "-o", str(tmp_path / "m.json")])
+    assert res.exit_code == 0, res.output
+    assert "left out" not in res.output, res.output
+    fitted = json.loads((tmp_path / "m.json").read_text())
+    assert fitted["meta"]["records"] == len(planned) and fitted["exec"]
+
+
 def test_replay_one_development_trace(main, hello_trace, tmp_path) -> None:
     out = tmp_path / "m.json"
     res = CliRunner().invoke(main, ["calibrate", str(hello_trace), "-o", str(out), "--quick"])
