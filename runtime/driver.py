@@ -488,7 +488,8 @@ class WorkerDriver:
         else:
             objs = _load_all(rels, raw, self.rc.run_id)
         for rel, v, obj in zip(rels, raw, objs, strict=True):
-            tt.downloads.append(Transfer(len(v), ms))
+            # the value's bytes, as its upload and output size count them (not the signature header)
+            tt.downloads.append(Transfer(len(v) - signing.HEADER, ms))
             if rel.startswith("out:"):
                 p = rel[4:]
                 self.values[p] = obj
