@@ -111,6 +111,9 @@ def _png_figure(tasks: dict[str, PlanningTaskInfo], title: str):  # noqa: ANN202
         ax.set_yticks([n - 1 for n in numbers])  # row k holds worker number k + 1
         ax.set_yticklabels([str(n) for n in numbers], fontsize=7)
         ax.set_ylabel(f"worker (1-{len(workers)}, in order of their first task)")
+    # From the submission: autoscaled, the axis began at the first task (~550 ms later on the default
+    # platform), hiding the invocation and start-up before it.
+    ax.set_xlim(left=0)
     ax.set_xlabel("time since submission (ms)")
     note = "hatched: downloading inputs"
     ax.set_title(f"{title} ({note})" if title else f"Gantt chart ({note})")

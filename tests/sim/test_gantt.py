@@ -53,6 +53,10 @@ def test_few_workers_keep_one_labelled_row_each(tmp_path: Path) -> None:
     assert [t.get_text() for t in ax.get_yticklabels()] == [f"flex-{w}" for w in range(5)]
     assert "hatched" in ax.get_title()  # the legend of the hatching stays beside a given title
     plt.close(fig)
+    late = PlanningTaskInfo("t", "f", "w1", 2048, earliest_start_ms=550.0, completion_ms=600.0)
+    fig = gantt._png_figure({"t": late}, "late")
+    assert fig.axes[0].get_xlim()[0] == 0  # time since submission: the wait before the first task shows
+    plt.close(fig)
     fig = gantt._png_figure(_tasks(3 * gantt.MAX_LABELLED_ROWS), "many")
     ax = fig.axes[0]
     assert "worker" in ax.get_ylabel()
