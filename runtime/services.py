@@ -28,6 +28,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -94,13 +95,17 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 def masked_url(url: str) -> str:
     """``url`` with its password replaced by ``***``, for messages, labels and pages (a user name, which
-    is not a secret, is kept)."""
+    is not a secret, is kept). Both places redis-py reads one from: the user info and the query string
+    (``redis://host:6379/0?password=...``, ``unix:///tmp/redis.sock?password=...``)."""
     head, at, host = url.rpartition("@")  # the last '@': a password may contain one
     scheme, slashes, userinfo = head.rpartition("//")
-    if not at or ":" not in userinfo:
-        return url
-    user = userinfo.split(":", 1)[0]
-    return f"{scheme}{slashes}{user}:***@{host}"
+    if at and ":" in userinfo:
+        user = userinfo.split(":", 1)[0]
+        url = f"{scheme}{slashes}{user}:***@{host}"
+    return _QUERY_PASSWORD.sub(r"\1***", url)
+
+
+_QUERY_PASSWORD = re.compile(r"([?&]password=)[^&#]*")
 
 
 def ping(url: str, timeout: float = 1.0) -> bool:

@@ -102,6 +102,9 @@ def test_find_or_start_replaces_a_dead_server(tmp_path: Path) -> None:
         ("rediss://alice:p@ss:w@host/0", "rediss://alice:***@host/0"),  # '@' and ':' inside the password
         ("redis://alice@host/0", "redis://alice@host/0"),  # a user name alone is no secret
         ("redis://127.0.0.1:6379/0", "redis://127.0.0.1:6379/0"),
+        # redis-py also takes the password from the query string: shown in full before
+        ("redis://127.0.0.1:6379/0?password=s3cret", "redis://127.0.0.1:6379/0?password=***"),
+        ("unix:///tmp/r.sock?db=0&password=s3cret", "unix:///tmp/r.sock?db=0&password=***"),
     ],
 )
 def test_masked_url_hides_the_password_only(url: str, shown: str) -> None:
