@@ -34,10 +34,12 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass, field, replace
 from functools import partial
+from heapq import heappush
 from typing import Any
 
 import numpy as np
 import simpy
+from simpy.events import NORMAL
 
 from sim.engine import clock
 from sim.engine.cpu import SharedCpu
@@ -205,19 +207,33 @@ class _Branch:
     A leaner stand-in for a SimPy process: the wait event's callback resumes the generator directly,
     with no process object, start-up event or end event of its own (only a :class:`Spawn`'s handle,
     which a :class:`Join` may wait for, is triggered at the end). Events fire in the same order.
+
+    An effect that is only a wait until a known time (a performer answers a time, not an event:
+    transfers, executions, store round trips, invocation latency -- about three per task) makes the
+    branch its own timer: it is queued as the event, with the key a :class:`~sim.engine.clock.Timer`
+    made at that moment would have had, so nothing is allocated for the wait but its callback list.
     """
 
-    __slots__ = ("perform", "gen", "worker", "value", "handle", "then")
+    __slots__ = ("perform", "gen", "worker", "value", "handle", "then", "callbacks", "queue", "eid")
+    _ok = True  # what the event loop reads of a fired event (see sim.engine.clock)
 
     def __init__(
-        self, perform: dict, gen, worker: SimWorker | None, handle: simpy.Event | None, then
-    ) -> None:  # noqa: ANN001
+        self,
+        perform: dict,
+        gen,  # noqa: ANN001
+        worker: SimWorker | None,
+        handle: simpy.Event | None,
+        then,  # noqa: ANN001
+        clock_: clock.Clock,
+    ) -> None:
         self.perform = perform
         self.gen = gen
         self.worker = worker
         self.value: Any = None
         self.handle = handle
         self.then = then
+        self.callbacks: list | None = None
+        self.queue, self.eid = clock_.queue, clock_.eid
         if worker is not None:
             worker.branches += 1
 
@@ -237,7 +253,15 @@ class _Branch:
             wait, send = perform[type(effect)](effect, worker)
             if wait is _FetchThenExecute:  # send is when the fetch ends; the logic's Execute is next
                 wait, send = perform[_FetchThenExecute](gen.send(None), worker, send)
-            if wait is not None and wait.callbacks is not None:  # a processed event: go on at once
+            if wait is None:
+                continue
+            kind = type(wait)
+            if kind is float or kind is int:  # a time: wait until then, queued as a timer made now
+                self.value = send
+                self.callbacks = [self.resume]
+                heappush(self.queue, (wait, NORMAL, next(self.eid), self))
+                return
+            if wait.callbacks is not None:  # (else a processed event: go on at once)
                 self.value = send
                 wait.callbacks.append(self.resume)
                 return
@@ -333,7 +357,7 @@ class Simulation:
         The branch starts with the next batch of starts (see :meth:`_soon`), like a SimPy process. At its
         end ``handle`` (a :class:`Spawn`'s handle) succeeds and ``then(worker)`` is called.
         """
-        self._soon(_Branch(self._handlers, branch, worker, handle, then).resume)
+        self._soon(_Branch(self._handlers, branch, worker, handle, then, self.clock).resume)
 
     def _soon(self, start) -> None:  # noqa: ANN001 - callable or Invocation
         """Call ``start()`` at the current time, before any other event of this time, in FIFO order (an
@@ -428,9 +452,10 @@ class Simulation:
         return ms
 
     def _timed(self, ms: float, value: Any = None):
+        """Wait ``ms`` (answered as the time it ends: see :class:`_Branch`), then go on with ``value``."""
         if ms <= 0:
             return None, value
-        return self.clock.after(ms, value), value
+        return self.env._now + ms, value
 
     def _fetch(self, e: fx.Fetch, w: SimWorker):
         tr = self.traces.get(e.task) if e.label is None else None
@@ -475,9 +500,13 @@ class Simulation:
             return _FetchThenExecute, self.env._now + longest
         return self._transfer_wait(longest, len(e.items))
 
-    def _transfer_wait(self, ms: float, n: int):
+    def _transfer_wait(self, ms: float, n: int, event: bool = False):
+        """Wait for ``n`` transfers that take ``ms``: an event (with ``event``, or to count the transfers
+        in flight) or the time they end."""
         if ms <= 0:
             return None, None
+        if not (event or self._counts_transfers):
+            return self.env._now + ms, None
         ev = self.clock.after(ms, n)
         if self._counts_transfers:
             self.active_transfers += n
@@ -510,7 +539,7 @@ class Simulation:
         tr.exec_ms = ms
         tr.end_ms = tr.exec_end_ms = start + ms
         out = self.view.output_bytes[task]
-        return self.clock.at(start + ms if ms > 0 else start), out
+        return (start + ms if ms > 0 else start), out
 
     def _execute(self, e: fx.Execute, w: SimWorker):
         task = e.task
@@ -524,7 +553,7 @@ class Simulation:
         if ms <= 0:
             return None, out
         if w.cpu is None:
-            return self.clock.after(ms), out
+            return self.env._now + ms, out
         wait = self._dispatch_wait(w, task, ms)
         if wait <= 0:
             return self._run_on_cpu(task, w, tr, ms), out
@@ -609,7 +638,7 @@ class Simulation:
         self.store_ops += 1
         if e.stream:
             self.streaming[e.key] = self.env._now + ms
-        wait, _ = self._transfer_wait(ms, 1)
+        wait, _ = self._transfer_wait(ms, 1, event=self._waits_stored)
         if not self._waits_stored:
             pass  # no branch ever waits for a stored output (see __init__)
         elif wait is None:
@@ -646,11 +675,9 @@ class Simulation:
         return self._round_trip()
 
     def _round_trip(self, value: Any = None):
+        """One store operation: answered with ``value`` a round trip from now."""
         self.store_ops += 1
-        ms = self._store_latency
-        if ms <= 0:
-            return None, value
-        return self.clock.after(ms, value), value
+        return self._timed(self._store_latency, value)
 
     def _incr(self, e: fx.Incr, w: SimWorker):
         counters = self.counters
@@ -682,11 +709,13 @@ class Simulation:
             ev.succeed()
 
     def _mark_ready(self, e: fx.MarkReady, w: SimWorker):
-        wait, _ = self._round_trip()
-        if wait is None:
+        self.store_ops += 1
+        ms = self._store_latency
+        if ms <= 0:
             self._set_ready(e.tasks)
-        else:
-            _call_after(wait, self._set_ready, e.tasks)
+            return None, None
+        wait = self.clock.after(ms)  # an event: the flags are set when the round trip ends
+        _call_after(wait, self._set_ready, e.tasks)
         return wait, None
 
     def _complete(self, e: fx.Complete, w: SimWorker):
@@ -815,7 +844,12 @@ class Simulation:
         self.workers[name] = worker
         # At once, not with the next batch of starts: the worker is already running.
         _Branch(
-            self._handlers, start_worker_lifecycle(ws, inv.tasks, inv.carried), worker, None, self._ended
+            self._handlers,
+            start_worker_lifecycle(ws, inv.tasks, inv.carried),
+            worker,
+            None,
+            self._ended,
+            self.clock,
         ).resume()
 
     def _ended(self, worker: SimWorker) -> None:
