@@ -275,7 +275,27 @@ def test_a_models_file_with_a_bad_value_is_one_error_line(tmp_path, change, mess
     line = one_error_line(
         invoke("simulate", "tree_reduction:leaves=4", "--planner", "uniform", "--models", str(models))
     )
-    assert line == f"error: models file is malformed: {message}"
+    assert line == f"error: models file {str(models)!r} is malformed: {message}"
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"version": 2}, "version 2 is not supported (expected 1)"),
+        ({"version": None}, "has no version (expected 1)"),
+        ({"format": "other"}, 'is not a plansim models file (missing "format": "plansim.models")'),
+    ],
+)
+def test_a_models_file_of_another_version_is_named(tmp_path, change, message):
+    """'error: models file version 2 is not supported' named no file, where validate and the dashboard
+    read one given on the command line and another written by a calibration; a missing version read
+    'version None'."""
+    import json
+
+    models = tmp_path / "m.json"
+    models.write_text(json.dumps({"format": "plansim.models", "version": 1, **change}))
+    line = one_error_line(invoke("simulate", "tree_reduction:leaves=4", "--models", str(models)))
+    assert line == f"error: models file {str(models)!r} {message}"
 
 
 @pytest.mark.parametrize("value", ["nan", "inf", "-inf"])

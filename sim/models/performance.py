@@ -412,7 +412,9 @@ class PerformanceModels:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> PerformanceModels:
         if not isinstance(data, dict) or data.get("format") != MODELS_FORMAT:
-            raise ValueError('not a plansim models file (missing "format": "plansim.models")')
+            raise ValueError('models file is not a plansim models file (missing "format": "plansim.models")')
+        if data.get("version") is None:
+            raise ValueError(f"models file has no version (expected {MODELS_VERSION})")
         if data.get("version") != MODELS_VERSION:
             raise ValueError(
                 f"models file version {data.get('version')!r} is not supported (expected {MODELS_VERSION})"
@@ -441,7 +443,10 @@ class PerformanceModels:
             raise ValueError(f"models file {str(path)!r} does not exist") from None
         except json.JSONDecodeError as exc:
             raise ValueError(f"models file {str(path)!r} is not valid JSON: {exc}") from None
-        return cls.from_json(data)
+        try:
+            return cls.from_json(data)
+        except ValueError as exc:  # name the file: validate and the dashboard read more than one
+            raise ValueError(str(exc).replace("models file", f"models file {str(path)!r}", 1)) from None
 
 
 def _copy(model: Any) -> Any:
