@@ -32,7 +32,7 @@ def _common(fn):
             "memory",
             default="2048,4096,8192",
             show_default=True,
-            help="Memory sizes in MB; uniform and wukong use the first, non-uniform all.",
+            help="Memory sizes in MB; uniform, wukong and dask-like use the first, the others choose among all.",
         ),
         click.option(
             "--sla", default="average", show_default=True, help="'average' or 'pNN' of predicted time."
