@@ -80,6 +80,7 @@ from sim.models.records import (
     Record,
     TaskRecord,
     WorkerRecord,
+    extra_number,
     first_calls,
     io_aware_exec,
     shared_alone_ms,
@@ -225,17 +226,12 @@ def startup_alone_ms(rec: WorkerRecord) -> float:
     Real records also carry the container's own start (``launcher_startup_ms``: until its serve loop
     answers; about 0 when warm); that is the start-up, and the rest (the invocation's hand-off, the
     plan's fetch) is the platform's invocation latency (:mod:`calibration.platform_fit`)."""
-    launcher = rec.extra.get("launcher_startup_ms")
-    if isinstance(launcher, (int, float)) and not isinstance(launcher, bool) and math.isfinite(launcher):
-        return max(float(launcher), 0.0)
-    queued = rec.extra.get("queued_ms")
-    if (
-        isinstance(queued, (int, float))
-        and not isinstance(queued, bool)
-        and math.isfinite(queued)
-        and queued > 0
-    ):
-        return max(rec.startup_ms - float(queued), 0.0)
+    launcher = extra_number(rec, "launcher_startup_ms")
+    if launcher is not None:
+        return max(launcher, 0.0)
+    queued = extra_number(rec, "queued_ms")
+    if queued is not None and queued > 0:
+        return max(rec.startup_ms - queued, 0.0)
     return rec.startup_ms
 
 

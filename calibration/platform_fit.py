@@ -39,18 +39,12 @@ from dataclasses import replace
 from statistics import median
 
 from sim.engine.platform import Platform
-from sim.models.records import Record, TaskRecord, WorkerRecord
+from sim.models.records import Record, TaskRecord, WorkerRecord, extra_number
 
 GROUP_MS = 50.0  # container starts that began this close together were requested together
 TOGETHER_MS = 3.0  # tasks of one worker starting this close after each other were ready together
 SMALL_BYTES = 2048  # a download this small is one store round trip: its bytes take microseconds
 MIN_SAMPLES = 3
-
-
-def _number(value: object) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        return None
-    return float(value)
 
 
 def store_round_trips_ms(records: Sequence[Record]) -> list[float]:
@@ -67,10 +61,10 @@ def store_round_trips_ms(records: Sequence[Record]) -> list[float]:
 def invocation_ms(rec: WorkerRecord, plan_ms: float = 0.0) -> float | None:
     """A real worker's time from its request to running, without the wait at the cap, its container's
     start and the plan's fetch and load (None for records without the launcher's numbers)."""
-    launcher = _number(rec.extra.get("launcher_startup_ms"))
+    launcher = extra_number(rec, "launcher_startup_ms")
     if launcher is None:
         return None
-    queued = _number(rec.extra.get("queued_ms")) or 0.0
+    queued = extra_number(rec, "queued_ms") or 0.0
     return max(0.0, rec.startup_ms - queued - launcher - plan_ms)
 
 
@@ -85,10 +79,10 @@ def cold_start_ranks(records: Sequence[Record]) -> tuple[dict[int, int], float |
     for r in records:
         if not isinstance(r, WorkerRecord) or r.state != "cold":
             continue
-        end = _number(r.extra.get("start_ms"))
+        end = extra_number(r, "start_ms")
         if end is None:
             continue
-        queued = _number(r.extra.get("queued_ms")) or 0.0
+        queued = extra_number(r, "queued_ms") or 0.0
         began.setdefault(r.run_id, []).append((end - r.startup_ms + queued, end, r))
     ranks: dict[int, int] = {}
     steps: list[float] = []
@@ -162,7 +156,7 @@ def fit_platform(records: Sequence[Record], base: Platform) -> tuple[Platform, l
     _median_into(
         changes, notes, "task_dispatch_ms", dispatch, "groups of tasks started together", MIN_SAMPLES
     )
-    switch = [v for r in workers if (v := _number(r.extra.get("gil_switch_ms"))) is not None]
+    switch = [v for r in workers if (v := extra_number(r, "gil_switch_ms")) is not None]
     _median_into(changes, notes, "gil_switch_ms", switch, "workers' interpreters", 1)
     _, step = cold_start_ranks(records)
     if step is not None:

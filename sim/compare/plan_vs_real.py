@@ -25,7 +25,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sim.models.records import Record, RunRecord, TaskRecord, WorkerRecord
+from sim.models.records import Record, RunRecord, TaskRecord, WorkerRecord, extra_number
 
 # Per-task quantities compared, in display order.
 TASK_METRICS = ("start_ms", "download_ms", "exec_ms", "upload_ms", "end_ms", "input_bytes", "output_bytes")
@@ -140,8 +140,9 @@ class RunData:
         return max((t.end_ms for t in self.tasks.values()), default=None)
 
     def cost_gb_s(self) -> float | None:
-        """GB-seconds: per worker, its memory times from its first task's start (minus the start-up)
-        to its last task's end. The same definition on both sides, so the two are comparable."""
+        """GB-seconds: per worker, its memory times from its first task's start (minus the start-up,
+        but not the wait for a container at the cap, ``queued_ms``: no memory is held then) to its last
+        task's end. The same definition on both sides, so the two are comparable."""
         if not self.tasks:
             return None
         span: dict[str, list[float]] = {}
@@ -153,7 +154,8 @@ class RunData:
             mem[t.worker_id] = t.memory_mb
         total = 0.0
         for w, (a, b) in span.items():
-            startup = self.workers[w].startup_ms if w in self.workers else 0.0
+            rec = self.workers.get(w)
+            startup = rec.startup_ms - (extra_number(rec, "queued_ms") or 0.0) if rec is not None else 0.0
             total += mem[w] / 1024 * max(0.0, b - a + startup) / 1000
         return total
 

@@ -80,7 +80,8 @@ class SimWorker:
     cpu: SharedCpu | None
     started_ms: float
     startup_state: str | None = None
-    startup_ms: float = 0.0
+    startup_ms: float = 0.0  # from the request (``started_ms``) to its first task, queueing included
+    queued_ms: float = 0.0  # of which waiting for a container at the platform's cap: not billed
     tasks: list[str] = field(default_factory=list)
     dispatch_free: float = 0.0  # when its event loop can hand the next task to a thread
     # Functions it has executed (their first call is done); only kept when some function's first call
@@ -174,7 +175,8 @@ class SimResult:
                     memory_mb=w.memory_mb,
                     state=w.startup_state or "warm",
                     startup_ms=w.startup_ms,
-                    extra={"source": "sim"},
+                    # as the runtime's records say it: the part of startup_ms spent waiting at the cap
+                    extra={"source": "sim", "queued_ms": w.queued_ms} if w.queued_ms else {"source": "sim"},
                 )
             )
         recs.append(
@@ -816,12 +818,15 @@ class Simulation:
             self.pool.turn((inv, requested)).callbacks.append(self._retry_container)
             return
         container, state = got
+        queued = self.env._now - requested
         startup = self.predictor.startup_ms(inv.memory_mb, state) if self.platform.startup else 0.0
         startup += self._plan_ms(inv, container.id) + self._serial_wait(state)
         if startup > 0:
-            self.clock.after(startup, (inv, requested, container, state)).callbacks.append(self._started)
+            self.clock.after(startup, (inv, requested, container, state, queued)).callbacks.append(
+                self._started
+            )
         else:
-            self._run_worker(inv, requested, container, state)
+            self._run_worker(inv, requested, container, state, queued)
 
     def _retry_container(self, event: clock.Timer) -> None:
         self._get_container(*event._value)
@@ -829,7 +834,9 @@ class Simulation:
     def _started(self, event: clock.Timer) -> None:
         self._run_worker(*event._value)
 
-    def _run_worker(self, inv: fx.Invocation, requested: float, container: Container, state: str) -> None:
+    def _run_worker(
+        self, inv: fx.Invocation, requested: float, container: Container, state: str, queued: float
+    ) -> None:
         if inv.worker_id is None:
             self._flex += 1
             name = f"flex-{self._flex}"
@@ -839,7 +846,7 @@ class Simulation:
         # A flexible worker continues with at most one child at a time, so it never shares its CPUs.
         shares = self.platform.cpu_sharing and (inv.worker_id is not None or self._flexible_forks)
         cpu = SharedCpu(self.env, cpus_for_memory(inv.memory_mb)) if shares else None
-        worker = SimWorker(name, inv.memory_mb, ws, cpu, requested, state, self.env._now - requested)
+        worker = SimWorker(name, inv.memory_mb, ws, cpu, requested, state, self.env._now - requested, queued)
         worker.container = container
         self.workers[name] = worker
         # At once, not with the next batch of starts: the worker is already running.
@@ -894,7 +901,8 @@ class Simulation:
         busy_mb_ms = 0.0
         cold = 0
         for name, w in self.workers.items():
-            busy_mb_ms += w.memory_mb * (worker_end.get(name, makespan) - w.started_ms)
+            # billed from when it got a container: a request waiting at the cap holds no memory
+            busy_mb_ms += w.memory_mb * (worker_end.get(name, makespan) - w.started_ms - w.queued_ms)
             if w.startup_state == "cold":
                 cold += 1
         wf = self.wf
@@ -960,6 +968,7 @@ def worker_timelines(
             "end_ms": worker_end.get(name, makespan),
             "startup_state": w.startup_state,
             "startup_ms": w.startup_ms,
+            "queued_ms": w.queued_ms,
             "tasks": list(w.tasks),
         }
         for name, w in workers.items()

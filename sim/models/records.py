@@ -106,6 +106,18 @@ def to_dict(record: Record) -> dict[str, Any]:
     return {"kind": record.kind, "v": SCHEMA_VERSION, **data, **extra}
 
 
+def extra_number(record: Record, key: str) -> float | None:
+    """``record.extra[key]`` when it is a finite number, else None: extras are kept as read, unchecked
+    (``queued_ms``, ``launcher_startup_ms`` and the like come from other writers' versions)."""
+    value = record.extra.get(key)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    try:
+        return float(value) if math.isfinite(value) else None
+    except OverflowError:  # an integer too large for a float
+        return None
+
+
 def _number(name: str, value: Any, kind: type) -> Any:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise RecordError(f"field {name!r} must be a number, got {value!r}")

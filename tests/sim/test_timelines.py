@@ -185,3 +185,26 @@ def test_the_container_cap_queues_workers_first_come_first_served():
     assert out.cold_starts == 10 and out.warm_starts == 20  # 3 waves through 10 containers
     # wave 1: invoke 10 + cold 100 + 100 + upload/complete ~2; waves 2 and 3 warm: 10 + 100 + ~2 each
     assert 3 * 100 + 100 < out.makespan_ms < 3 * 100 + 100 + 3 * 20 + 20
+
+
+def test_a_worker_waiting_at_the_container_cap_is_not_billed():
+    # Before: cost ran from the invocation's request, so with one container the second of two parallel
+    # 100 ms tasks was billed its 100 ms in the queue too (3 GB-s at 1 GB instead of 2).
+    from dataclasses import replace
+
+    from sim.compare.plan_vs_real import group_runs
+    from sim.engine.platform import IDEAL
+
+    wf = Workflow("pair")
+    for t in ("a", "b"):
+        wf.add_task(TaskSpec(id=t, function="f", runtime_ms=1000.0, output_bytes=10))
+    one = replace(IDEAL, name="one-container", max_containers=1)
+    sim = Simulation(plan(wf, memory=1024), one).run()
+    out = sim.output
+    assert out.makespan_ms == pytest.approx(2000.0)
+    assert out.cost_gb_s == pytest.approx(2.0)  # 1 GB x 1 s each
+    queued = sorted(w["queued_ms"] for w in out.workers.values())
+    assert queued == pytest.approx([0.0, 1000.0])
+    # the records say it as the runtime's do, and plan vs real's cost reads them the same way
+    (run,) = group_runs(sim.records("r")).values()
+    assert run.cost_gb_s() == pytest.approx(2.0)
