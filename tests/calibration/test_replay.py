@@ -10,9 +10,14 @@ from calibration.replay import (
     BYTE_MIN_SHARE,
     PARAM_NAMES,
     PLAIN,
+    _compile,
+    _Objective,
     best_fixed_s,
     bytes_track_tasks,
+    cross_app_priors,
     fit_replay,
+    fit_replay_groups,
+    loo_mape,
     machine_scales,
     mape,
     params_for,
@@ -20,7 +25,7 @@ from calibration.replay import (
     usual_cores,
 )
 from calibration.traces import Trace, TraceTask, load_trace
-from sim.models.performance import PerformanceModels, ReplayParams
+from sim.models.performance import FitInfo, PerformanceModels, ReplayParams
 
 
 def fork_join(n: int, cores: int, runtime: float = 10.0, nbytes: int = 100) -> Trace:
@@ -295,3 +300,109 @@ def test_a_fixed_cost_at_its_floor_is_not_reported_as_a_mechanism() -> None:
     assert "fixed_s" not in fitted.fit.notes[0]
     assert fitted.fixed_s == pytest.approx(float(np.exp(_NEUTRAL[PARAM_NAMES.index("fixed_s")])))
     assert fitted.fit.mape == pytest.approx(mape(runs, fitted), abs=1e-12)
+
+
+def _noisy_fork_joins() -> list[Trace]:
+    """Runs of a known platform (a per-job overhead and a fixed cost) with +-3-5% of noise on each
+    makespan: what a third mechanism could fit is that noise, not the platform."""
+    truth = ReplayParams(overhead_s=3.0, fixed_s=30.0)
+    runs = [fork_join(n, 4) for n in (4, 8, 12, 16, 24, 32)]
+    for t, noise in zip(runs, (1.04, 0.96, 1.03, 0.97, 1.05, 0.95), strict=True):
+        t.makespan_s = replay(t, truth) * noise
+    return runs
+
+
+def _mechanisms(p: ReplayParams) -> list[str]:
+    return p.fit.notes[0].split(": ", 1)[1].split(", ")
+
+
+def test_leave_one_out_selection_does_not_fit_the_noise() -> None:
+    """With no gain threshold the in-sample MAPE takes every mechanism that lowers it at all; selected by
+    the leave-one-out MAPE, the fit stops where the extra mechanism stops predicting unseen runs."""
+    runs = _noisy_fork_joins()
+    in_sample = _mechanisms(fit_replay(runs, effort=1.0, min_gain=0.0))
+    by_loo = _mechanisms(fit_replay(runs, effort=1.0, min_gain=0.0, select="loo"))
+    assert len(by_loo) == 2 < len(in_sample)
+    assert by_loo == in_sample[:2]
+    with pytest.raises(ValueError, match="unknown selection"):
+        fit_replay(runs, select="aic")
+
+
+def test_leave_one_out_mape_of_the_true_mechanisms_is_zero_on_exact_runs() -> None:
+    truth = ReplayParams(overhead_s=3.0, fixed_s=30.0)
+    runs = [fork_join(n, 4) for n in (4, 8, 16, 32)]
+    for t in runs:
+        t.makespan_s = replay(t, truth)
+    compiled = [(_compile(t), t.makespan_s) for t in runs]
+    x = _NEUTRAL.copy()
+    x[PARAM_NAMES.index("overhead_s")] = np.log(3.0)
+    x[PARAM_NAMES.index("fixed_s")] = np.log(30.0)
+
+    def objective_for(rs):
+        return _Objective.of(rs, ref=0.0, cap_queue=True, bound_fixed=True, effort=1.0)
+
+    right = [PARAM_NAMES.index("fixed_s"), PARAM_NAMES.index("overhead_s")]
+    assert loo_mape(compiled, right, x, objective_for) < 1e-3
+    alone = _NEUTRAL.copy()  # a fixed cost alone (the overhead at no cost) cannot
+    assert loo_mape(compiled, right[:1], alone, objective_for) > 0.05
+
+
+def test_shrinkage_pulls_a_mechanism_toward_its_prior() -> None:
+    """Exact runs of a 3 s overhead: unpulled the fit finds 3 s; pulled hard toward a prior of 5 s it
+    returns about 5 s (the prior wins where the penalty outweighs the MAPE)."""
+    truth = ReplayParams(overhead_s=3.0, fixed_s=30.0)
+    runs = [fork_join(n, 4) for n in (4, 8, 16, 32)]
+    for t in runs:
+        t.makespan_s = replay(t, truth)
+    prior = np.full(len(PARAM_NAMES), np.nan)
+    prior[PARAM_NAMES.index("overhead_s")] = np.log(5.0)
+    free = fit_replay(runs, effort=1.0, exclude=frozenset(PARAM_NAMES) - {"overhead_s", "fixed_s"})
+    pulled = fit_replay(
+        runs,
+        effort=1.0,
+        exclude=frozenset(PARAM_NAMES) - {"overhead_s", "fixed_s"},
+        prior=prior,
+        shrink=1e3,
+    )
+    assert free.overhead_s == pytest.approx(3.0, rel=0.05)
+    assert pulled.overhead_s == pytest.approx(5.0, rel=0.1)
+
+
+def test_cross_application_priors_leave_the_application_out() -> None:
+    def fitted(samples: int, **kw) -> ReplayParams:
+        p = ReplayParams(**{**dict(zip(PARAM_NAMES, np.exp(_NEUTRAL), strict=True)), **kw})
+        p.fit = FitInfo(samples=samples)
+        return p
+
+    fits = {
+        "a/x": fitted(5, slot_hold_s=100.0),
+        "a/y": fitted(5, slot_hold_s=400.0),
+        "a/z": fitted(5, slot_hold_s=1600.0, overhead_s=2.0),
+        "a/one": fitted(1, slot_hold_s=1e6),  # one run: its fit is no evidence
+    }
+    priors = cross_app_priors(fits)
+    hold, over = PARAM_NAMES.index("slot_hold_s"), PARAM_NAMES.index("overhead_s")
+    assert np.exp(priors["a/x"][hold]) == pytest.approx(800.0)  # median of 400 and 1600
+    assert np.exp(priors["a/one"][hold]) == pytest.approx(400.0)
+    assert np.exp(priors["a/x"][over]) == pytest.approx(2.0)
+    assert np.isnan(priors["a/z"][over])  # no other application uses it
+    assert np.isnan(priors["a/x"][PARAM_NAMES.index("dispatch_s")])
+
+
+def test_grouped_fits_pull_each_application_toward_the_others() -> None:
+    """Two applications of a 5 s overhead and one of 3 s: fitted alone, the third finds 3 s; with a
+    strong pull (two stages, the prior from the other two only) it moves to about 5 s, and the first
+    moves to the median of the other two's log-overheads, sqrt(5 * 3) s."""
+    runs = []
+    for app, overhead in (("test/a", 5.0), ("test/b", 5.0), ("test/c", 3.0)):
+        for n in (4, 8, 16, 32):
+            t = fork_join(n, 4)
+            t.application = app
+            t.makespan_s = replay(t, ReplayParams(overhead_s=overhead, fixed_s=30.0))
+            runs.append(t)
+    only = {"exclude": frozenset(PARAM_NAMES) - {"overhead_s", "fixed_s"}, "effort": 1.0}
+    alone = fit_replay_groups(runs, pooled=False, **only)
+    pulled = fit_replay_groups(runs, pooled=False, shrink=1e3, **only)
+    assert alone["test/c"].overhead_s == pytest.approx(3.0, rel=0.05)
+    assert pulled["test/c"].overhead_s == pytest.approx(5.0, rel=0.1)
+    assert pulled["test/a"].overhead_s == pytest.approx(15**0.5, rel=0.05)
