@@ -50,7 +50,7 @@ from sim.models.performance import PerformanceModels
 from sim.models.plan import Deferred, Plan, PlanningTaskInfo, PlanOutput
 from sim.models.predictor import Predictor, WorkflowSizes
 from sim.models.records import RunRecord, TaskRecord, Transfer, WorkerRecord
-from sim.models.resources import ResourceConfig, cpus_for_memory
+from sim.models.resources import cpus_for_memory, expansion_config
 from sim.worker import effects as fx
 from sim.worker.logic import (
     ASYNC_UPLOAD,
@@ -999,15 +999,16 @@ def workflow_type(wf) -> str:  # noqa: ANN001 - Workflow
 def expand_plan(plan: Plan, widths: dict[str, int] | None = None) -> Plan:
     """``plan`` over its workflow with every dynamic fan-out expanded at its expected width
     (:func:`sim.workflow.dynamic.expanded`; ``widths`` overrides per node). Copies and gathers are
-    flexible, with the memory the plan gives the node. A plan without dynamic nodes is returned as is."""
+    flexible, with the memory the plan gives the node (each on a worker of its own when the node was pinned:
+    :func:`~sim.models.resources.expansion_config`). A plan without dynamic nodes is returned as is."""
     wf = dynamic.expanded(plan.workflow, widths)
     if wf is plan.workflow:
         return plan
     configs = dict(plan.configs)
     for node, width in wf.meta["dynamic_widths"].items():
-        flexible = configs[node] = ResourceConfig(configs[node].memory_mb)
-        for i in range(width):
-            configs[dynamic.copy_id(node, i)] = flexible
+        planned = configs[node]
+        for t in (node, *(dynamic.copy_id(node, i) for i in range(width))):
+            configs[t] = expansion_config(planned, t)
     return replace(plan, workflow=wf, configs=configs)
 
 

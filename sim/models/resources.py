@@ -52,6 +52,24 @@ class ResourceConfig:
         return ResourceConfig(self.memory_mb, worker_id)
 
 
+PINNED_PREFIX = "pin-"  # the worker of a flexible task that needs more memory than a parent may have
+
+
+def pinned_config(memory_mb: int, task: str) -> ResourceConfig:
+    """A worker of its own for ``task`` (``pin-<task>``): a flexible task that must not continue on a
+    parent's worker, whose memory may be too small for it."""
+    return ResourceConfig(memory_mb, f"{PINNED_PREFIX}{task}")
+
+
+def expansion_config(node: ResourceConfig, task: str) -> ResourceConfig:
+    """The configuration of ``task``, a copy or the gather of a dynamic fan-out node planned with
+    ``node``: flexible with the node's memory, or, when the node was pinned for the memory it declares
+    (:func:`sim.planners.base.with_memory_floors`), on a worker of its own like the node."""
+    if node.worker_id is not None and node.worker_id.startswith(PINNED_PREFIX):
+        return pinned_config(node.memory_mb, task)
+    return ResourceConfig(node.memory_mb)
+
+
 def parse_memory_list(text: str) -> list[int]:
     """``"2048,4096"`` -> ``[2048, 4096]``, with a clear error for anything else."""
     sizes = []

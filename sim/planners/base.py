@@ -20,8 +20,9 @@ from sim.engine.simulator import SimResult, Simulation
 from sim.models.performance import SLA, PerformanceModels
 from sim.models.plan import Plan
 from sim.models.predictor import Predictor
-from sim.models.resources import ResourceConfig
+from sim.models.resources import ResourceConfig, pinned_config
 from sim.workflow.dag import Workflow
+from sim.workflow.dynamic import is_dynamic
 
 DEFAULT_MEMORY_SIZES = (2048, 4096, 8192)
 MAX_FAN_OUT_SAME_WORKER = 3  # reference: at most 3 fan-out siblings stay on the upstream worker
@@ -118,9 +119,6 @@ class Planner:
         return self.simulate(plan).output.makespan_ms
 
 
-PINNED_PREFIX = "pin-"  # the worker of a flexible task that needs more memory than a parent may have
-
-
 def memory_floor(memory_mb: int, sizes: Iterable[int]) -> int:
     """The memory size a task declaring ``memory_mb`` gets: the smallest of the planner's ``sizes`` that is
     at least as large, else the declared size itself (a declared minimum is what the function needs to
@@ -143,14 +141,23 @@ def with_memory_floors(
     node = wf.graph._node  # networkx's own dict: this runs for every candidate plan a search simulates
     sizes = tuple(sizes)
     required: dict[str, int] = {}  # per task that declares a minimum: the memory it needs here
+    dynamic: set[str] = set()  # of those, dynamic fan-out nodes: flexible whatever their plan says
     for t in configs:
         data = node.get(t)
         declared = data["spec"].hints.memory_mb if data is not None else None
         if declared is not None:
             required[t] = memory_floor(declared, sizes)
+            if is_dynamic(data["spec"]):
+                dynamic.add(t)
     if not required:
         return configs
-    need: dict[str, int] = {}  # per planned worker: the largest requirement of its tasks
+
+    def flexible(t: str, cfg: ResourceConfig) -> bool:
+        return cfg.worker_id is None or t in dynamic
+
+    # per planned worker: the largest requirement of its tasks (a dynamic node's counts too, although it
+    # runs elsewhere: a plan's worker has one memory size, whatever else a search moves onto it)
+    need: dict[str, int] = {}
     for t, m in required.items():
         worker = configs[t].worker_id
         if worker is not None:
@@ -161,12 +168,13 @@ def with_memory_floors(
         if cfg.memory_mb < m:
             changed[t] = cfg.with_memory(m)
     # A flexible task runs wherever the counters send it, usually on its parent's worker, whose memory is
-    # not its own: one that needs more than the plan's smallest worker gets a worker of its own.
+    # not its own: one that needs more than the plan's smallest worker gets a worker of its own (and so do
+    # a dynamic node's copies, made at run time: sim.models.resources.expansion_config).
     smallest = min(changed.get(t, c).memory_mb for t, c in configs.items())
     for t, m in required.items():
         cfg = changed.get(t, configs[t])
-        if cfg.worker_id is None and m > smallest:
-            changed[t] = ResourceConfig(cfg.memory_mb, f"{PINNED_PREFIX}{t}")
+        if flexible(t, cfg) and m > smallest:
+            changed[t] = pinned_config(cfg.memory_mb, t)
     return {**configs, **changed} if changed else configs
 
 

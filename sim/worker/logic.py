@@ -83,7 +83,7 @@ from collections.abc import Generator, Iterable
 from typing import Any
 
 from sim.models.plan import Plan
-from sim.models.resources import ResourceConfig
+from sim.models.resources import expansion_config
 from sim.worker.effects import (
     SINKS_DONE_KEY,
     Claim,
@@ -386,7 +386,9 @@ class PlanView:
         """Expand dynamic ``node`` to ``width`` copies (:func:`sim.workflow.dynamic.expand_node`, on the
         plan's workflow) and bring the facts about every task it touches up to date; returns the copies.
 
-        Copies and the gather are flexible, with the node's memory. Sizes are the node's: each copy
+        Copies and the gather are flexible, with the node's memory, or each on a worker of its own when the
+        node was pinned for the memory it declares (:func:`~sim.models.resources.expansion_config`). Sizes
+        are the node's: each copy
         reads one item of the source's output (:func:`sim.workflow.dynamic.item_bytes`; stored under its
         own key, :func:`store_output`) and writes what the node would. Expanding an expanded node does nothing.
         """
@@ -401,7 +403,7 @@ class PlanView:
         for fact in (*facts, "item_input", "items_of"):
             setattr(self, fact, dict(getattr(self, fact)))
         self.dynamic = self.dynamic - {node}
-        flexible = ResourceConfig(plan.configs[node].memory_mb)
+        planned = plan.configs[node]
         pred, succ = wf.graph._pred, wf.graph._succ
         touched = (source, *copies, node)
         for t in touched:
@@ -411,11 +413,14 @@ class PlanView:
         for t in copies:
             self.output_key[t] = output_key(t)
             self.counter_key[t] = counter_key(t)
+        pinned: list[str] = []
         for t in (*copies, node):
-            plan.configs[t] = flexible
-            self.worker[t] = None
-            self.memory[t] = flexible.memory_mb
+            cfg = plan.configs[t] = expansion_config(planned, t)
+            self.worker[t] = cfg.worker_id
+            self.memory[t] = cfg.memory_mb
             self.stored_inputs[t] = stored_items(wf.task(t))
+            if cfg.worker_id is not None:
+                pinned.append(t)
         # The node's in-edges before expanding: the source's (each copy reads an item of it), and any it keeps.
         kept = dict(self.in_edges.get(node, ()))
         edge, out = item_bytes(kept.get(source, 0), width), self.output_bytes.get(node, 0)
@@ -431,9 +436,13 @@ class PlanView:
         made = set(copies)
         self.in_edges[node] = tuple((p, out if p in made else kept.get(p, 0)) for p in self.parents[node])
         self.output_bytes[node] = out * len(copies)
-        _, solo, counted = self._task_rules(touched)
+        waiting, solo, counted = self._task_rules(touched)
         self.counted_locally = (self.counted_locally - set(touched)) | set(counted)
         self.solo_flexible_child = (self.solo_flexible_child - set(touched)) | set(solo)
+        if pinned:  # workers of their own, as the plan's pinned tasks have (their lists are new)
+            self.waits = {**self.waits, **{self.worker[t]: [t] for t in waiting if t in pinned}}
+            if INLINE_PLAN in self.opts:
+                self.tasks_of = {**self.tasks_of, **{self.worker[t]: [t] for t in pinned}}
         return copies
 
     def needs_upload(self, t: str, running_on: str | None) -> bool:

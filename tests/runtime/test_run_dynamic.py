@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections import Counter
 
 import pytest
-from runlib.workflows import blobs, die_once, double, items, length, listed
+from runlib.workflows import blobs, die_once, double, double_big, items, length, listed
 
 from runtime.client import make_launcher, run_workflow
 from sim.workflow import Workflow
@@ -112,6 +112,29 @@ def test_same_decisions_as_the_simulator_at_the_real_width(redis_server, process
     assert rep.uploaded() == set(sim.uploaded)
     assert len(rep.invoked) == len(sim.invocations)
     assert set(rep.task_workers()) == set(sim.traces)
+
+
+@pytest.mark.parametrize("planner", ["wukong", "heft"])
+def test_copies_of_a_node_that_declares_memory_run_on_workers_that_large(
+    redis_server, process_launcher, planner
+):
+    """Copies are made at run time: the plan could not size them, so the node's pin passes to them (before,
+    the first copy continued on the 1024 MB worker of its source). Same decisions as the simulator."""
+    from sim.engine.simulator import Simulation
+    from sim.planners import PlannerConfig, get_planner
+
+    wf = Workflow.from_nodes(listed(double_big.map(items(4))), name="dyn-big")
+    plan = get_planner(planner, PlannerConfig(memory_sizes=(1024, 2048))).plan(wf)
+    sim = Simulation(plan, widths={"double_big-0": 4}).run()
+    rep = run_workflow(wf, plan=plan, launcher=process_launcher, redis_url=redis_server.url, timeout_s=60)
+    assert rep.result == [0, 2, 4, 6]
+    copies = [r for r in rep.task_records if "dynamic_index" in r.extra]
+    assert len(copies) == 4 and all(r.memory_mb >= 3000 for r in copies), [
+        (r.task_id, r.memory_mb) for r in copies
+    ]
+    assert all(sim.traces[r.task_id].memory_mb >= 3000 for r in copies)
+    assert rep.uploaded() == set(sim.uploaded)
+    assert len(rep.invoked) == len(sim.invocations)
 
 
 def test_real_widths_become_the_simulated_ones(redis_server, process_launcher):

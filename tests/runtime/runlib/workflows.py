@@ -144,6 +144,12 @@ def double(x):
     return 2 * x
 
 
+@task(memory_mb=3000)
+def double_big(x):
+    """``double`` for a function that needs 3000 MB: its copies must not run on smaller workers."""
+    return 2 * x
+
+
 @task
 def listed(xs):
     """A fan-in that returns what it received (a list)."""
