@@ -246,6 +246,9 @@ def compare(
     names = [p.strip() for p in planners.split(",") if p.strip()]
     if not names:
         raise ValueError("--planners needs at least one planner name")
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:  # the same planner twice is the same plan: two identical columns
+        raise ValueError(f"--planners names {', '.join(twice)} more than once")
     models = _models(models_path)
     results = [_run(wf, n, memory, sla, platform, models, optimizations, seed, replications) for n in names]
     summaries = [r.summary() for r in results]

@@ -103,6 +103,7 @@ def test_sla_percentiles_are_ordered_and_replications_vary():
         (["simulate", FORKJOIN, "--models", "/nonexistent/models.json"], "does not exist"),
         (["simulate", FORKJOIN, "--gantt", "chart.pdf"], ".png, .html or .htm"),
         (["compare", FORKJOIN, "--planners", ","], "at least one planner"),
+        (["compare", FORKJOIN, "--planners", "uniform,wukong,uniform"], "names uniform more than once"),
     ],
 )
 def test_bad_input_is_one_clear_error_line(args, needle, tmp_path, monkeypatch):
