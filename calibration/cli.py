@@ -16,7 +16,7 @@ from rich.table import Table
 from calibration.report import NEEDS as REPORT_NEEDS
 from calibration.report import SUFFIXES as REPORT_SUFFIXES
 from sim.cli import OutputFile, refuse_overwriting_inputs
-from sim.models.performance import SLA, PerformanceModels
+from sim.models.performance import SLA, FitInfo, PerformanceModels
 
 MODELS_VERSION_NOTE = "plansim.models v1"
 
@@ -282,16 +282,26 @@ def predict(path: str, function: str, input_bytes: int, memory: int, sla: str, a
     if as_json:
         click.echo(json.dumps(result, indent=1))
         return
+    how_exec = _provenance(m.exec[function].fit) if function in m.exec else "unknown"
+    how_output = _provenance(m.output[function].fit) if function in m.output else "identity"
     click.echo(f"function {function}, input {input_bytes} B, memory {memory} MB, SLA {level}")
-    click.echo(f"exec_ms      {_g(exec_ms)}  ({result['fallbacks']['exec']})")
-    click.echo(f"output_bytes {out:.6g}  ({result['fallbacks']['output']})")
-    click.echo(
-        f"transfer_ms  {result['transfer_ms']:.6g}  (of the output; {result['fallbacks']['transfer']})"
-    )
+    click.echo(f"exec_ms      {_g(exec_ms)}  ({how_exec})")
+    click.echo(f"output_bytes {out:.6g}  ({how_output})")
+    click.echo(f"transfer_ms  {result['transfer_ms']:.6g}  (of the output; {_provenance(m.transfer.fit)})")
     click.echo(
         f"startup_ms   cold {result['startup_ms']['cold']:.6g}, warm {result['startup_ms']['warm']:.6g}  "
-        f"({result['fallbacks']['startup']})"
+        f"({_provenance(m.startup.fit)})"
     )
+
+
+def _provenance(fit: FitInfo) -> str:
+    """Where a model came from, in a few words: its fallback, the samples behind it and, when something
+    was not fitted, what (a model labelled ``default`` may have fitted all but one exponent)."""
+    if not fit.samples:
+        return fit.fallback
+    text = f"{fit.fallback}, {fit.samples} samples"
+    taken = [n for n in fit.notes if " default" in n or "pooled" in n or "nearest" in n or "median" in n]
+    return f"{text}: {'; '.join(taken)}" if fit.fallback not in ("fitted", "declared") and taken else text
 
 
 @click.command()

@@ -286,3 +286,38 @@ def test_models_show_json_leaves_out_every_residual_sample(main, tmp_path) -> No
     data = json.loads(res.output)
     assert [sorted(k) for k in data["transfer"]["size_bands"]] == [["hi_bytes", "lo_bytes", "offset"]] * 2
     assert '"values"' not in res.output
+
+
+def test_models_predict_says_what_a_default_labelled_model_fitted(main, tmp_path) -> None:
+    # Before: "exec_ms ... (default)" for a model fitted on 60 samples whose memory exponent alone took
+    # its default (every sample at one memory size), as if nothing had been fitted.
+    from dataclasses import replace
+
+    from sim.models.records import TaskRecord
+
+    recs = [
+        replace(r, memory_mb=1024) if isinstance(r, TaskRecord) else r for r in synthetic_records(60, seed=3)
+    ]
+    write_jsonl(recs, tmp_path / "one-size.jsonl")
+    out = tmp_path / "models.json"
+    assert (
+        CliRunner().invoke(main, ["calibrate", str(tmp_path / "one-size.jsonl"), "-o", str(out)]).exit_code
+        == 0
+    )
+    res = CliRunner().invoke(
+        main,
+        [
+            "models",
+            "predict",
+            str(out),
+            "--function",
+            "resize",
+            "--input-bytes",
+            "1000000",
+            "--memory",
+            "1024",
+        ],
+    )
+    assert res.exit_code == 0, res.output
+    (line,) = [x for x in res.output.splitlines() if x.startswith("exec_ms")]
+    assert "(default, " in line and " samples: " in line and "c = 0.3 default" in line, line
