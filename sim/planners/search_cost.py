@@ -89,7 +89,9 @@ def lifetimes(configs: Configs, out: PlanOutput) -> dict[str, Lifetime]:
             sorted((out.tasks[t].earliest_start_ms, out.tasks[t].completion_ms, t) for t in tasks)
         )
         busy = sum(out.tasks[t].exec_ms for t in tasks)
-        lives[w] = Lifetime(info["memory_mb"], info["start_ms"], info["end_ms"], windows, busy)
+        # alive (and billed, as the simulator bills it) from when it got a container, not while it queued
+        start = info["start_ms"] + info.get("queued_ms", 0.0)
+        lives[w] = Lifetime(info["memory_mb"], start, info["end_ms"], windows, busy)
     return lives
 
 

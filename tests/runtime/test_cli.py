@@ -45,7 +45,7 @@ def test_up_status_down(tmp_path: Path, docker_client: Any, worker_image: str) -
     assert not ping(state.url, timeout=0.3) and load_state(tmp_path) is None
 
 
-def test_down_keeps_other_runtimes_containers_unless_all(
+def test_down_keeps_other_runtimes_containers(
     tmp_path: Path, docker_client: Any, worker_image: str, redis_server: Any
 ) -> None:
     # Before: `down` removed every plansim container on the engine, killing the workers of another
@@ -71,9 +71,7 @@ def test_down_keeps_other_runtimes_containers_unless_all(
         assert res.exit_code == 0, res.output
         assert alive(mine) == 0 and alive(theirs) == 1
         assert "containers: removed 1;" in res.output and "--all" in res.output
-        res = runner.invoke(runtime, ["down", "--all", "--state-dir", str(tmp_path)])
-        assert res.exit_code == 0, res.output
-        assert alive(theirs) == 0 and "redis: not running" in res.output
+        # (`down --all` itself is not run here: it would remove other checkouts' workers on a shared engine)
     finally:
         runner.invoke(runtime, ["down", "--state-dir", str(tmp_path)])
         mine.close()
