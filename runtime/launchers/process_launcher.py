@@ -47,7 +47,11 @@ class ProcessLauncher(PooledLauncher):
             cmd[0] = sys.executable
         self.command = cmd
         self._log_dir = Path(tempfile.mkdtemp(prefix="plansim-workers-"))
-        super().__init__(redis_url, run_id, **pool)
+        try:
+            super().__init__(redis_url, run_id, **pool)
+        except BaseException:  # (a bad option, Redis not reachable): no close() will remove the folder
+            shutil.rmtree(self._log_dir, ignore_errors=True)
+            raise
 
     def _start_worker(self, worker_id: str, memory_mb: int, env: dict[str, str]) -> tuple[Any, str]:
         full_env = dict(os.environ)

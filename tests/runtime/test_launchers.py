@@ -272,3 +272,30 @@ def test_cold_starts_do_not_wait_for_each_other(redis_server: RedisServer) -> No
         assert errors == [] and sorted(lease.state for lease in leases) == ["cold", "cold"]
     finally:
         launcher.close()
+
+
+@pytest.mark.parametrize(
+    "kwargs", [{"max_workers": 0}, {"redis_url": "redis://127.0.0.1:1/0"}, {"no_such_option": 1}]
+)
+def test_a_process_launcher_that_fails_to_start_leaves_no_folder(
+    redis_server: Any, kwargs: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Before: its workers' log folder was made first and kept when the pool refused an option or Redis was
+    # unreachable (49 empty /tmp/plansim-workers-* folders on this host after a day of test runs).
+    import tempfile
+    from pathlib import Path
+
+    from runtime.launchers.process_launcher import ProcessLauncher
+
+    made: list[str] = []
+    real_mkdtemp = tempfile.mkdtemp
+
+    def mkdtemp(*args: Any, **kw: Any) -> str:
+        made.append(real_mkdtemp(*args, **kw))
+        return made[-1]
+
+    monkeypatch.setattr(tempfile, "mkdtemp", mkdtemp)
+    args = {"redis_url": redis_server.url, **kwargs}
+    with pytest.raises(Exception):  # noqa: B017, PT011 - each case fails its own way; the folder is the point
+        ProcessLauncher(args.pop("redis_url"), **args)
+    assert len(made) == 1 and not Path(made[0]).exists()
