@@ -388,9 +388,9 @@ class PlanView:
 
         Copies and the gather are flexible, with the node's memory, or each on a worker of its own when the
         node was pinned for the memory it declares (:func:`~sim.models.resources.expansion_config`). Sizes
-        are the node's: each copy
-        reads one item of the source's output (:func:`sim.workflow.dynamic.item_bytes`; stored under its
-        own key, :func:`store_output`) and writes what the node would. Expanding an expanded node does nothing.
+        are the node's: each copy reads one item of the source's output
+        (:func:`sim.workflow.dynamic.item_bytes`; stored under its own key, :func:`store_output`) and writes
+        what the node would. Expanding an expanded node does nothing.
         """
         if node not in self.dynamic:
             return ()
