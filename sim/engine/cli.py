@@ -13,7 +13,7 @@ from sim.cli import OutputFile, refuse_overwriting_inputs
 from sim.engine.gantt import NEEDS as GANTT_NEEDS
 from sim.engine.gantt import SUFFIXES as GANTT_SUFFIXES
 from sim.engine.whatif import WhatIf, what_if
-from sim.models.performance import SLA, PerformanceModels
+from sim.models.performance import BASELINE_MEMORY_MB, DEFAULT_MEMORY_EXPONENT, SLA, PerformanceModels
 from sim.models.records import write_jsonl
 from sim.models.resources import parse_memory_list
 from sim.workflow.dag import Workflow
@@ -70,6 +70,13 @@ def _common(fn):
 
 def _models(path: str | None) -> PerformanceModels | None:
     return PerformanceModels.load(path) if path else None
+
+
+def _recorded(platform: str) -> bool:
+    """Whether the platform runs each task for its recorded runtime (``ideal``), whatever the models."""
+    from sim.engine.platform import load_platform
+
+    return load_platform(platform).exec_from_recorded
 
 
 def _opts(text: str) -> frozenset[str]:
@@ -146,7 +153,13 @@ def _table(summaries: list[dict]) -> Table:
     return table
 
 
-def _title(wf: Workflow, first: dict, models_path: str | None, models: PerformanceModels | None) -> str:
+def _title(
+    wf: Workflow,
+    first: dict,
+    models_path: str | None,
+    models: PerformanceModels | None,
+    exec_from_recorded: bool = False,
+) -> str:
     """What was simulated, in lines printed above the table.
 
     Not the table's title: rich wraps a title at the table's width, which split "SLA average" over two
@@ -155,23 +168,62 @@ def _title(wf: Workflow, first: dict, models_path: str | None, models: Performan
     return (
         f"{wf.name} ({len(wf)} tasks, type {first['workflow_type']})\n"
         f"platform {first['platform']}, SLA {first['sla']}, optimizations {opts}\n"
-        + _models_line(wf, models_path, models)
+        + _models_line(wf, models_path, models, exec_from_recorded, first["platform"])
     )
 
 
-def _models_line(wf: Workflow, models_path: str | None, models: PerformanceModels | None) -> str:
-    """Which of the workflow's functions the models file has an execution model of. A file fitted on
-    other functions (calibrated on one WfInstances application, simulating another) otherwise changes
-    nothing without a word: those functions get their recorded runtimes or the built-in defaults."""
+def _named(names: list[str]) -> str:
+    return ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+
+
+def _is_trace(wf: Workflow) -> bool:
+    """Whether ``wf`` came from a recorded execution (a WfFormat trace with its execution section)."""
+    return wf.recorded_makespan_ms is not None or "executedAt" in wf.meta
+
+
+def _models_line(
+    wf: Workflow,
+    models_path: str | None,
+    models: PerformanceModels | None,
+    exec_from_recorded: bool = False,
+    platform: str = "",
+) -> str:
+    """What decides the execution times: the models file's functions, the tasks' recorded runtimes
+    (a WfFormat trace's), the built-in defaults. PerformanceModels.exec_ms takes a fitted model first,
+    then the recorded runtime scaled by memory, then the defaults; a platform with exec_from_recorded
+    (``ideal``) takes the recorded runtime before all of them. A file fitted on other functions
+    (calibrated on one WfInstances application, simulating another) otherwise changes nothing without
+    a word, and "built-in defaults" over a trace hid that its recorded runtimes set every time."""
+    recorded = sum(spec.runtime_ms is not None for spec in wf.tasks.values())
+    # a trace's runtimes were measured; a known type's are what its annotations expect (gemm's MACs)
+    runtimes = "recorded runtimes" if _is_trace(wf) else "expected runtimes"
+    if exec_from_recorded and recorded:
+        how = f"unscaled: platform {platform}"
+    else:
+        how = f"scaled by (memory / {BASELINE_MEMORY_MB} MB)^-{DEFAULT_MEMORY_EXPONENT}"
     if models is None:
-        return "models: built-in defaults"
-    functions = sorted({spec.function for spec in wf.tasks.values()})
-    without = [f for f in functions if f not in models.exec]
-    line = f"models: {models_path}: calibrated {len(functions) - len(without)} of {len(functions)} functions"
-    if without:
-        shown = ", ".join(without[:5]) + (f" and {len(without) - 5} more" if len(without) > 5 else "")
-        line += f" (recorded runtimes or built-in defaults for {shown})"
-    return line
+        if not recorded:
+            return "models: built-in defaults"
+        line = f"models: built-in defaults; execution: {runtimes} of {recorded} of {len(wf)} tasks ({how})"
+        if recorded < len(wf):
+            line += f", built-in defaults for the other {len(wf) - recorded}"
+        return line
+    by_function: dict[str, set[bool]] = {}
+    for spec in wf.tasks.values():
+        by_function.setdefault(spec.function, set()).add(spec.runtime_ms is not None)
+    without = sorted(f for f in by_function if f not in models.exec)
+    line = (
+        f"models: {models_path}: calibrated {len(by_function) - len(without)} of {len(by_function)} functions"
+    )
+    if exec_from_recorded and recorded:
+        return line + f"; execution: {runtimes} of {recorded} of {len(wf)} tasks ({how})"
+    groups = [
+        (runtimes, [f for f in without if by_function[f] == {True}]),
+        (f"{runtimes} or built-in defaults", [f for f in without if len(by_function[f]) == 2]),
+        ("built-in defaults", [f for f in without if by_function[f] == {False}]),
+    ]
+    said = [f"{what} for {_named(names)}" for what, names in groups if names]
+    return line + (f" ({'; '.join(said)})" if said else "")
 
 
 @click.command()
@@ -218,7 +270,9 @@ def simulate(
         return
     console = Console()
     summary = result.summary()
-    console.print(_title(wf, summary, models_path, models), highlight=False, soft_wrap=True)
+    console.print(
+        _title(wf, summary, models_path, models, _recorded(platform)), highlight=False, soft_wrap=True
+    )
     console.print(_table([summary]))
     if gantt:
         console.print(f"Gantt chart: {Path(gantt).resolve()}", soft_wrap=True)
@@ -256,5 +310,7 @@ def compare(
         click.echo(json.dumps(summaries, indent=1))
         return
     console = Console()
-    console.print(_title(wf, summaries[0], models_path, models), highlight=False, soft_wrap=True)
+    console.print(
+        _title(wf, summaries[0], models_path, models, _recorded(platform)), highlight=False, soft_wrap=True
+    )
     console.print(_table(summaries))

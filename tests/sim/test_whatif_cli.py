@@ -145,3 +145,52 @@ def test_the_title_says_which_functions_the_models_file_calibrates(tmp_path):
     assert tree.exit_code == 0 and "m.json: calibrated 0 of 1 functions" in tree.output, tree.output
     plain = invoke("simulate", "gemm:n=200", "--planner", "uniform")
     assert "models: built-in defaults" in plain.output, plain.output
+
+
+def test_the_models_line_says_recorded_runtimes_decide_a_traces_execution(tmp_path):
+    """`simulate` of a WfFormat trace printed "models: built-in defaults" while its tasks ran their
+    recorded runtimes (scaled by memory), as PerformanceModels.exec_ms takes them before the defaults:
+    the line named what did not decide the times. Now it says which tasks run recorded runtimes, how
+    (scaled by memory, or as recorded on the ideal platform) and which functions get defaults."""
+    from sim.engine.cli import _models_line
+    from sim.models.performance import ExecModel, PerformanceModels
+    from sim.workflow.dag import from_edges
+
+    r = invoke("simulate", FORKJOIN, "--planner", "uniform")
+    assert r.exit_code == 0, r.output
+    assert "execution: recorded runtimes of 10 of 10 tasks (scaled by (memory / 1024 MB)^-0.3)" in r.output
+    ideal = invoke("simulate", FORKJOIN, "--planner", "uniform", "--platform", "ideal")
+    assert "execution: recorded runtimes of 10 of 10 tasks (unscaled: platform ideal)" in ideal.output
+    # a models file of the trace's function: under ideal the recorded runtimes still win, and say so
+    models = PerformanceModels()
+    models.exec["cpuhog_forkjoin"] = ExecModel(a=0.001, b=1.0, c=0.3)
+    path = tmp_path / "m.json"
+    models.save(path)
+    fitted = invoke("simulate", FORKJOIN, "--planner", "uniform", "--models", str(path))
+    assert "calibrated 1 of 1 functions" in fitted.output and "recorded" not in fitted.output, fitted.output
+    over = invoke("simulate", FORKJOIN, "--planner", "uniform", "--models", str(path), "--platform", "ideal")
+    assert "execution: recorded runtimes of 10 of 10 tasks (unscaled: platform ideal)" in over.output
+
+    # some tasks recorded, some not: per task without models, per function with a file
+    wf = from_edges(
+        "w",
+        [("a-1", "b-1", 10), ("a-2", "b-1", 10), ("b-1", "c-1", 10)],
+        runtimes_ms={"a-1": 5.0, "b-1": 7.0},
+    )
+    wf.recorded_makespan_ms = 20.0  # as a trace with an execution section
+    line = _models_line(wf, None, None)
+    assert line == (
+        "models: built-in defaults; execution: recorded runtimes of 2 of 4 tasks "
+        "(scaled by (memory / 1024 MB)^-0.3), built-in defaults for the other 2"
+    )
+    models = PerformanceModels()
+    models.exec["c"] = ExecModel(a=0.001, b=1.0, c=0.3)
+    line = _models_line(wf, "m.json", models)
+    assert line == (
+        "models: m.json: calibrated 1 of 3 functions (recorded runtimes for b; "
+        "recorded runtimes or built-in defaults for a)"
+    ), line
+    assert _models_line(from_edges("v", [("x-1", "y-1", 1)]), None, None) == "models: built-in defaults"
+    # a known type's runtimes are its annotations' expectation, not a recording
+    gemm = invoke("simulate", "gemm:n=200", "--planner", "uniform")
+    assert "execution: expected runtimes of 17 of 17 tasks" in gemm.output, gemm.output
