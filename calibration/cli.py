@@ -53,6 +53,13 @@ def _dev_split(files: list[str]) -> list[str]:
     help="of WfFormat traces in each folder, use only the development "
     "files (1st, 3rd, 5th, ... by name); see ../shared/data/README.md beside the checkout",
 )
+@click.option(
+    "--keep-simulated",
+    is_flag=True,
+    help="fit the simulated (planned) records of an input that also holds real ones (validate's "
+    "--metrics-out); by default they are left out of that input. An input of simulated records "
+    "only is always fitted",
+)
 @click.option("--no-replay", is_flag=True, help="do not fit trace-replay parameters")
 @click.option("--quick", is_flag=True, help="a faster, coarser replay fit")
 @click.option(
@@ -67,6 +74,7 @@ def calibrate(
     output: str,
     report_path: str | None,
     dev_only: bool,
+    keep_simulated: bool,
     no_replay: bool,
     quick: bool,
     jobs: int,
@@ -82,8 +90,7 @@ def calibrate(
     refuse_overwriting_inputs([output, report_path], files)  # a folder's files are inputs too
     if dev_only:
         files = _dev_split(files)
-    data = load_inputs(files)
-    predictions = data.drop_predictions()
+    data = load_inputs(files, drop_predictions=not keep_simulated)
     console = Console(width=160)
     if not data.records and not data.traces:
         skipped = sum(r.skipped for r in data.reports)
@@ -126,15 +133,18 @@ def calibrate(
             "records": len(data.records),
             "traces": len(data.traces),
             "skipped_records": sum(r.skipped for r in data.reports),
+            "left_out_simulated": data.left_out,
             "skipped_samples": {k: v.count for k, v in report.skipped.items()},
             "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         }
     )
     models.save(output)
-    if predictions:
+    for source, n in data.left_out.items():
         console.print(
-            f"left out {predictions} simulated (planned) records: fitted on the real ones beside them",
+            f"left out the {n} simulated (planned) records of {source}, which holds real ones too: fitted "
+            "on its real records (--keep-simulated fits both)",
             highlight=False,
+            soft_wrap=True,
         )
     print_report(report, console)
     if report_path:

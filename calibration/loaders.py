@@ -27,18 +27,22 @@ class Dataset:
     origins: list[str] = field(default_factory=list)
     traces: list[Trace] = field(default_factory=list)
     reports: list[LoadReport] = field(default_factory=list)
+    left_out: dict[str, int] = field(default_factory=dict)  # input -> simulated records left out of it
 
     def extend(self, other: Dataset) -> None:
         self.records += other.records
         self.origins += other.origins
         self.traces += other.traces
         self.reports += other.reports
+        self.left_out.update(other.left_out)
 
     def drop_predictions(self) -> int:
         """Leave out the simulated records (``source`` ``sim``) when real ones are there too; return how
         many. ``plansim validate --metrics-out`` writes each run's plan beside what really happened, and
         a fit over both is pulled toward the models that made the plan. Simulated records alone (a
-        what-if's ``--metrics-out``) are kept: fitting them is what their user asked for."""
+        what-if's ``--metrics-out``) are kept: fitting them is what their user asked for. Call it on one
+        input's records (:func:`load_inputs` does): over several inputs, the real records of one would
+        leave out a what-if file given beside it on purpose."""
         sources = [r.extra.get("source") for r in self.records]
         if "real" not in sources or "sim" not in sources:
             return 0
@@ -143,20 +147,26 @@ def expand(inputs: list[str]) -> list[str]:
     return out
 
 
-def load_inputs(inputs: list[str]) -> Dataset:
+def load_inputs(inputs: list[str], drop_predictions: bool = False) -> Dataset:
+    """Every input's records and traces; with ``drop_predictions``, each input's simulated records
+    are left out when that input holds real ones too (counted in ``left_out`` under its name)."""
     data = Dataset()
     for item in expand(inputs):
-        if item.startswith(("redis://", "rediss://", "unix://")):
-            data.extend(load_redis(item))
-        elif item.endswith(JSONL):
-            data.extend(load_jsonl(item))
-        elif is_trace_path(item):
-            try:
-                data.extend(load_trace_file(item))
-            except TraceError as exc:
-                raise ValueError(str(exc)) from None
-        else:
-            raise ValueError(
-                f"input {item!r}: expected .jsonl(.gz), WfFormat .json/.json.xz, a folder or redis://"
-            )
+        part = _load_one(item)
+        if drop_predictions and (dropped := part.drop_predictions()):
+            part.left_out[part.reports[-1].source if part.reports else item] = dropped
+        data.extend(part)
     return data
+
+
+def _load_one(item: str) -> Dataset:
+    if item.startswith(("redis://", "rediss://", "unix://")):
+        return load_redis(item)
+    if item.endswith(JSONL):
+        return load_jsonl(item)
+    if is_trace_path(item):
+        try:
+            return load_trace_file(item)
+        except TraceError as exc:
+            raise ValueError(str(exc)) from None
+    raise ValueError(f"input {item!r}: expected .jsonl(.gz), WfFormat .json/.json.xz, a folder or redis://")

@@ -196,7 +196,7 @@ def test_calibrate_fits_the_real_records_of_a_file_that_also_holds_the_plans(mai
         res = CliRunner().invoke(main, args)
         assert res.exit_code == 0, res.output
         out[name] = res.output
-    assert f"left out {len(planned)} simulated" in out["both"], out["both"]
+    assert f"left out the {len(planned)} simulated" in out["both"], out["both"]
     assert "left out" not in out["real"]
     both = json.loads((tmp_path / "both.json").read_text())
     alone = json.loads((tmp_path / "real.json").read_text())
@@ -216,6 +216,39 @@ def test_calibrate_fits_simulated_records_when_no_real_ones_are_there(main, tmp_
     assert "left out" not in res.output, res.output
     fitted = json.loads((tmp_path / "m.json").read_text())
     assert fitted["meta"]["records"] == len(planned) and fitted["exec"]
+
+
+def test_calibrate_leaves_out_simulated_records_per_input(main, tmp_path) -> None:
+    """`calibrate whatif.jsonl real.jsonl` fitted the real file alone: the what-if's simulated records
+    were left out because real ones were in another input, though the user named the what-if file to fit
+    it. Simulated records are left out only from an input that holds real ones too (validate's
+    --metrics-out: each run's plan beside it), the line names that input, and --keep-simulated keeps them."""
+    from dataclasses import replace
+
+    real = [replace(r, extra={**r.extra, "source": "real"}) for r in synthetic_records(40, seed=5)]
+    sim = [replace(r, extra={**r.extra, "source": "sim"}) for r in synthetic_records(30, seed=6)]
+    write_jsonl(sim, tmp_path / "whatif.jsonl")
+    write_jsonl(real, tmp_path / "real.jsonl")
+    write_jsonl(real + sim, tmp_path / "validate.jsonl")
+
+    def fit(*names: str, keep: bool = False) -> tuple[str, dict]:
+        out = tmp_path / "m.json"
+        args = ["calibrate", *(str(tmp_path / n) for n in names), "-o", str(out)]
+        res = CliRunner().invoke(main, args + (["--keep-simulated"] if keep else []))
+        assert res.exit_code == 0, res.output
+        return res.output, json.loads(out.read_text())["meta"]
+
+    output, meta = fit("whatif.jsonl", "real.jsonl")
+    assert meta["records"] == len(real) + len(sim) and "left out" not in output, output
+    output, meta = fit("validate.jsonl", "whatif.jsonl")
+    assert meta["records"] == len(real) + len(sim), meta  # validate's plan out, the what-if's in
+    assert (
+        f"left out the {len(sim)} simulated (planned) records of {tmp_path / 'validate.jsonl'}" in output
+    ), output
+    assert "--keep-simulated" in output
+    assert meta["left_out_simulated"] == {str(tmp_path / "validate.jsonl"): len(sim)}
+    output, meta = fit("validate.jsonl", keep=True)
+    assert meta["records"] == len(real) + len(sim) and "left out" not in output, output
 
 
 def test_replay_one_development_trace(main, hello_trace, tmp_path) -> None:
