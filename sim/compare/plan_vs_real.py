@@ -305,6 +305,22 @@ class Comparison:
         same = sum(planned[r.planned_worker] == real[r.real_worker] for r in rows)
         return {"same": float(same), "total": float(len(rows))}
 
+    def worker_pairs(self) -> dict[str, str]:
+        """Each real worker's planned counterpart, by the tasks they ran, not by name (see
+        :meth:`worker_agreement`): the pairs sharing the most joined tasks first, each worker in at most
+        one pair. A real worker that shares no task with an unpaired planned worker has none."""
+        shared: dict[tuple[str, str], int] = defaultdict(int)
+        for r in self.joined():
+            if r.real_worker is not None and r.planned_worker is not None:
+                shared[r.real_worker, r.planned_worker] += 1
+        pairs: dict[str, str] = {}
+        taken: set[str] = set()
+        for (real, planned), _ in sorted(shared.items(), key=lambda kv: (-kv[1], kv[0])):
+            if real not in pairs and planned not in taken:
+                pairs[real] = planned
+                taken.add(planned)
+        return pairs
+
     def task_table(self) -> list[dict[str, Any]]:
         return [r.flat() for r in self.tasks]
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 import html
 import io
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -95,11 +95,18 @@ def _workers_by_first_task(run: RunData) -> list[str]:
 
 
 def draw_gantt(
-    ax: Any, run: RunData, title: str, xmax: float | None = None, order: Sequence[str] = ()
+    ax: Any,
+    run: RunData,
+    title: str,
+    xmax: float | None = None,
+    order: Sequence[str] = (),
+    colour_of: Mapping[str, str] | None = None,
 ) -> None:
     """One row per worker, one bar per task coloured by worker; hatched part: downloading inputs; dotted
     grey: the worker's start-up (cold or warm) before its first task. Rows follow ``order`` (the run's
-    workers it names), then the run's other workers by their first task."""
+    workers it names), then the run's other workers by their first task. ``colour_of`` maps a worker to
+    the name its colour is drawn for (a real worker: its planned counterpart's), else its own name."""
+    colour_of = colour_of or {}
     tasks = sorted(run.tasks.values(), key=lambda t: (t.start_ms, t.task_id))
     own = _workers_by_first_task(run)
     present = set(own)
@@ -128,7 +135,7 @@ def draw_gantt(
             max(t.end_ms - t.start_ms, 0.0),
             left=t.start_ms,
             height=0.7,
-            color=worker_colour(t.worker_id),
+            color=worker_colour(colour_of.get(t.worker_id, t.worker_id)),
             edgecolor="black",
             linewidth=0.3,
         )
@@ -155,23 +162,35 @@ def gantt_pair(cmp: Comparison) -> str:
 
 
 def gantt_pair_figure(cmp: Comparison) -> Any:
-    """Planned and real side by side on one time axis, a worker in the same row on both sides (the
-    planned order): each side ordered by its own first tasks put a plan's w1 beside the real w2."""
+    """Planned and real side by side on one time axis, a worker in the same row and colour on both
+    sides (the planned order): each side ordered by its own first tasks put a plan's w1 beside the real
+    w2. Real workers are paired with planned ones by the tasks they ran (:meth:`Comparison.worker_pairs`),
+    not by name: wukong's flex-N is a counter of each run, so a real flex-4 is not the planned flex-4.
+    A real worker without a counterpart comes below, in a colour of its own."""
     p, r = cmp.planned_data, cmp.real_data
+    pairs = cmp.worker_pairs()  # real worker -> planned worker
+    order = _workers_by_first_task(p) if p is not None else []
+    counterpart = {planned: real for real, planned in pairs.items()}
+    real_order = [counterpart[w] for w in order if w in counterpart]
+    # (drawn for the counterpart's name: the same colour on both sides; an unpaired worker its own)
+    real_colours = {
+        t.worker_id: pairs.get(t.worker_id, f"real {t.worker_id}") for t in (r.tasks.values() if r else ())
+    }
     sides = [
-        (d, f"{label}: {d.run_id}") for d, label in ((p, "planned"), (r, "real")) if d is not None and d.tasks
+        (d, f"{label}: {d.run_id}", rows, colours)
+        for d, label, rows, colours in ((p, "planned", order, None), (r, "real", real_order, real_colours))
+        if d is not None and d.tasks
     ]
     if not sides:
         return None
     plt = _plt()
-    order = _workers_by_first_task(sides[0][0])
-    nrows = max(len({t.worker_id for t in d.tasks.values()}) for d, _ in sides)
+    nrows = max(len({t.worker_id for t in d.tasks.values()}) for d, *_ in sides)
     fig, axes = plt.subplots(
         1, len(sides), figsize=(7 * len(sides), max(2.5, 0.25 * nrows + 1.5)), squeeze=False
     )
-    xmax = max(max(t.end_ms for t in d.tasks.values()) for d, _ in sides)
-    for ax, (d, title) in zip(axes[0], sides, strict=True):
-        draw_gantt(ax, d, title, xmax, order)
+    xmax = max(max(t.end_ms for t in d.tasks.values()) for d, *_ in sides)
+    for ax, (d, title, rows, colours) in zip(axes[0], sides, strict=True):
+        draw_gantt(ax, d, title, xmax, rows, colours)
     fig.tight_layout()
     return fig
 

@@ -228,6 +228,43 @@ def test_gantt_pair_puts_a_worker_in_the_same_row_on_both_sides():
     assert rows == [["w0", "w1"], ["w0", "w1"]]
 
 
+def test_gantt_pair_pairs_workers_by_the_tasks_they_ran_not_by_name():
+    """The real side's rows followed the plan's worker names, but a flexible worker's name is a counter
+    of each run (wukong's flex-N by order of start): a real flex-4 sat (in flex-4's colour) beside the
+    planned flex-4 though it ran other tasks. A real worker now sits beside, and takes the colour of, the
+    planned worker that held most of its tasks, as the worker agreement compares groups, not names."""
+    pytest.importorskip("matplotlib")
+    import matplotlib.pyplot as plt
+
+    from sim.compare.report import gantt_pair_figure
+
+    planned, real = run_pair()  # planned w0: a, b; w1: c
+    swapped = {"w0": "w1", "w1": "w0"}  # real: a, b on a worker called w1, c on one called w0
+    real = [
+        dataclasses.replace(r, worker_id=swapped[r.worker_id]) if hasattr(r, "worker_id") else r for r in real
+    ]
+    cmp = compare_runs(planned, real)
+    assert cmp.worker_pairs() == {"w1": "w0", "w0": "w1"}
+    fig = gantt_pair_figure(cmp)
+    rows = [[t.get_text() for t in ax.get_yticklabels()] for ax in fig.axes]
+    colours = [  # the task bars of row 0 (height 0.7, not the transparent download hatching)
+        {
+            p.get_facecolor()
+            for p in ax.patches
+            if p.get_y() < 0 and p.get_height() == 0.7 and p.get_facecolor()[3] > 0
+        }
+        for ax in fig.axes
+    ]
+    plt.close(fig)
+    assert rows == [["w0", "w1"], ["w1", "w0"]]
+    assert colours[0] == colours[1] and len(colours[0]) == 1  # row 0: the a, b group in one colour
+    # a real worker that ran nothing the plan grouped gets a row of its own below, not a planned name
+    alone = [
+        dataclasses.replace(r, worker_id="flex-9") if getattr(r, "task_id", "") == "c" else r for r in real
+    ]
+    assert compare_runs(planned, alone).worker_pairs() == {"w1": "w0", "flex-9": "w1"}
+
+
 def test_worker_agreement_compares_which_tasks_share_a_worker_not_its_name():
     """A flexible worker's name is a counter of each run (flex-1, flex-2, ... in the order they start):
     validate tree_reduction:leaves=8 under wukong reported 'worker id agrees 1/7', the one match a
