@@ -18,7 +18,13 @@ if __package__ in (None, ""):  # run as a script by `streamlit run`: make `sim` 
 
 from sim.compare.plan_vs_real import RUN_METRICS, TASK_METRICS, compare_runs  # noqa: E402
 from sim.dashboard import data  # noqa: E402
-from sim.dashboard.charts import dag_figure, gantt_figure, gantt_rows_from_plan, gantt_rows_from_run  # noqa: E402
+from sim.dashboard.charts import (  # noqa: E402
+    dag_figure,
+    gantt_figure,
+    gantt_rows_from_plan,
+    gantt_rows_from_run,
+    planner_bars,
+)
 from sim.engine.gantt import worker_colour  # noqa: E402
 
 PAGES = {"what-if": "What-if", "calibration": "Calibration", "plan-vs-real": "Plan vs real", "live": "Live"}
@@ -170,23 +176,8 @@ def page_what_if(settings: data.Settings) -> None:
     table = data.summary_table(results)
     st.subheader("simulated results")
     st.dataframe(pd.DataFrame(table).T, width="stretch")
-    import plotly.graph_objects as go
-
-    names = [r.result.output.planner for r in results]
-    fig = go.Figure()
-    fig.add_trace(
-        go.Bar(x=names, y=[r.result.output.makespan_ms for r in results], name="makespan (ms)", yaxis="y")
-    )
-    fig.add_trace(
-        go.Bar(x=names, y=[r.result.output.cost_gb_s for r in results], name="cost (GB-s)", yaxis="y2")
-    )
-    fig.update_layout(
-        barmode="group",
-        height=320,
-        yaxis={"title": "makespan (ms)"},
-        yaxis2={"title": "cost (GB-s)", "overlaying": "y", "side": "right"},
-        bargap=0.3,
-    )
+    outs = [r.result.output for r in results]
+    fig = planner_bars([o.planner for o in outs], [o.makespan_ms for o in outs], [o.cost_gb_s for o in outs])
     st.plotly_chart(fig, width="stretch")
     xmax = max(r.result.output.makespan_ms for r in results)
     for r in results:

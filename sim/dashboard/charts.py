@@ -174,3 +174,28 @@ def gantt_figure(rows: list[dict[str, Any]], title: str = "", xmax: float | None
     if xmax:
         fig.update_xaxes(range=[0, xmax * 1.02])
     return fig
+
+
+def planner_bars(
+    planners: Sequence[str], makespans_ms: Sequence[float], costs_gb_s: Sequence[float]
+) -> go.Figure:
+    """Each planner's makespan (left axis) and cost (right axis) as two bars side by side. Bars on two
+    axes need an offset group each: plotly groups bars by axis, so with barmode="group" alone the cost
+    bar was drawn over the makespan bar and hid it wherever it was the taller of the two."""
+    fig = go.Figure()
+    fig.add_trace(
+        go.Bar(x=list(planners), y=list(makespans_ms), name="makespan (ms)", yaxis="y", offsetgroup="m")
+    )
+    fig.add_trace(
+        go.Bar(x=list(planners), y=list(costs_gb_s), name="cost (GB-s)", yaxis="y2", offsetgroup="c")
+    )
+    fig.update_layout(
+        barmode="group",
+        height=320,
+        yaxis={"title": "makespan (ms)"},
+        yaxis2={"title": "cost (GB-s)", "overlaying": "y", "side": "right"},
+        bargap=0.3,
+        # above the plot: at the right (the default) it covered the cost axis' tick labels
+        legend={"orientation": "h", "yanchor": "bottom", "y": 1.02, "x": 0},
+    )
+    return fig
