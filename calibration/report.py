@@ -128,12 +128,12 @@ def plotted_rows(rows: list[ModelRow]) -> list[ModelRow]:
     return (fixed + rest)[:MAX_PLOTS] if len(fixed) < MAX_PLOTS else fixed[:MAX_PLOTS]
 
 
-def _unit(model: str) -> str:
+def unit_of(model: str) -> str:
     """What a model's observed and predicted values are in: output sizes in bytes, times in ms."""
     return "bytes" if model.startswith("output[") else "ms"
 
 
-def _log_range(values) -> tuple[float, float]:  # noqa: ANN001 - a numpy array
+def log_range(values) -> tuple[float, float]:  # noqa: ANN001 - a numpy array
     """One range for both axes of a predicted-vs-observed plot, so the identity line is the diagonal.
 
     At least a factor of 4 wide: a simulated run gives every task of a function the same time and the
@@ -167,11 +167,11 @@ def _figure(rows: list[ModelRow]):
     for (ax1, ax2), r in zip(axes, rows, strict=False):
         obs, pred = np.asarray(r.observed, float), np.asarray(r.predicted, float)
         ax1.loglog(obs, pred, ".", ms=3, alpha=0.6)
-        lo, hi = _log_range(np.concatenate([obs, pred]))
+        lo, hi = log_range(np.concatenate([obs, pred]))
         ax1.plot([lo, hi], [lo, hi], "k--", lw=0.8)
         ax1.set_xlim(lo, hi)
         ax1.set_ylim(lo, hi)
-        unit = _unit(r.model)
+        unit = unit_of(r.model)
         ax1.set_title(f"{r.model}: predicted vs observed", fontsize=9)
         ax1.set_xlabel(f"observed ({unit})")
         ax1.set_ylabel(f"predicted, median ({unit})")

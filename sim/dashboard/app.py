@@ -23,6 +23,7 @@ from sim.dashboard.charts import (  # noqa: E402
     gantt_figure,
     gantt_rows_from_plan,
     gantt_rows_from_run,
+    observed_vs_predicted,
     planner_bars,
 )
 from sim.engine.gantt import worker_colour  # noqa: E402
@@ -217,7 +218,13 @@ def page_calibration(settings: data.Settings) -> None:
         )
         return
     st.caption(f"{len(m.records)} records from {len(m.loads)} source(s)")
-    models, report, msg = data.fit(m.records, m.origins)
+    records, origins, left_out = data.to_fit(m)
+    for src, n in left_out.items():
+        st.caption(
+            f"left out the {n} simulated (planned) records of {src}, which holds real ones too: fitted on "
+            "its real records, as plansim calibrate does (its --keep-simulated fits both)"
+        )
+    models, report, msg = data.fit(records, origins)
     if msg:
         st.warning(msg)
         return
@@ -233,31 +240,10 @@ def page_calibration(settings: data.Settings) -> None:
             st.caption(line)
     except ImportError:
         pass
-    import plotly.graph_objects as go
-
     fitted = [r for r in report.rows if len(r.observed) and len(r.predicted)]
     if fitted:
         pick = st.selectbox("observed vs predicted", [r.model for r in fitted], key="cal_model")
-        row = next(r for r in fitted if r.model == pick)
-        fig = go.Figure(
-            go.Scatter(
-                x=list(map(float, row.observed)), y=list(map(float, row.predicted)), mode="markers", name=pick
-            )
-        )
-        lo = float(min(min(row.observed), min(row.predicted)))
-        hi = float(max(max(row.observed), max(row.predicted)))
-        fig.add_trace(
-            go.Scatter(
-                x=[lo, hi], y=[lo, hi], mode="lines", line={"dash": "dash", "color": "grey"}, name="perfect"
-            )
-        )
-        fig.update_layout(
-            xaxis={"title": "observed", "type": "log"},
-            yaxis={"title": "predicted", "type": "log"},
-            height=380,
-            title=f"{pick}: R² {row.fit.r2 if row.fit.r2 is not None else '-'}",
-        )
-        st.plotly_chart(fig, width="stretch")
+        st.plotly_chart(observed_vs_predicted(next(r for r in fitted if r.model == pick)), width="stretch")
     st.download_button(
         "download the fitted models (JSON)",
         data=__import__("json").dumps(models.to_json(), indent=1),

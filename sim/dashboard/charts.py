@@ -199,3 +199,34 @@ def planner_bars(
         legend={"orientation": "h", "yanchor": "bottom", "y": 1.02, "x": 0},
     )
     return fig
+
+
+def observed_vs_predicted(row: Any) -> go.Figure:
+    """A fitted model's predictions against the observed values (a fit report's row), log-log on one
+    range for both axes so the identity line is the diagonal, axes in the model's unit (ms or bytes):
+    the fit report's plot (calibration.report) in Plotly. Unlabelled units and autoscaled log axes made
+    a fit predicting one constant read as a cloud on a garbled frame."""
+    import math
+
+    import numpy as np
+
+    from calibration.report import log_range, unit_of
+
+    obs, pred = np.asarray(row.observed, float), np.asarray(row.predicted, float)
+    lo, hi = log_range(np.concatenate([obs, pred]))
+    unit = unit_of(row.model)
+    fig = go.Figure(go.Scatter(x=obs.tolist(), y=pred.tolist(), mode="markers", name=row.model))
+    fig.add_trace(
+        go.Scatter(
+            x=[lo, hi], y=[lo, hi], mode="lines", line={"dash": "dash", "color": "grey"}, name="perfect"
+        )
+    )
+    log = [math.log10(lo), math.log10(hi)]
+    r2 = f"{row.fit.r2:.3f}" if row.fit.r2 is not None else "-"
+    fig.update_layout(
+        xaxis={"title": f"observed ({unit})", "type": "log", "range": log},
+        yaxis={"title": f"predicted, median ({unit})", "type": "log", "range": log},
+        height=380,
+        title=f"{row.model}: R² {r2}, {obs.size} samples",
+    )
+    return fig

@@ -43,6 +43,7 @@ class Metrics:
     origins: list[str] = field(default_factory=list)
     loads: list[LoadReport] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)  # sources that could not be read at all
+    sources: list[str] = field(default_factory=list)  # the source of each record
 
 
 def load_metrics(sources: Sequence[str]) -> Metrics:
@@ -59,12 +60,14 @@ def load_metrics(sources: Sequence[str]) -> Metrics:
                 ds = load_inputs([src])
                 out.records += ds.records
                 out.origins += ds.origins
+                out.sources += [src] * len(ds.records)
                 out.loads += ds.reports
             else:
                 rep = LoadReport(src)
                 recs = list(iter_jsonl(src, rep))
                 out.records += recs
                 out.origins += [src] * len(recs)
+                out.sources += [src] * len(recs)
                 out.loads.append(rep)
         except Exception as exc:  # noqa: BLE001 - shown on the page
             out.errors.append(f"{src}: {type(exc).__name__}: {exc}")
@@ -215,6 +218,30 @@ def summary_table(results: Sequence[Any]) -> dict[str, dict[str, Any]]:
     return table
 
 
+def to_fit(m: Metrics) -> tuple[list[Record], list[str], dict[str, int]]:
+    """The records ``plansim calibrate`` would fit of these sources, their origins, and per source how
+    many simulated records were left out: each source's plan records when it holds real ones too
+    (calibration's Dataset.drop_predictions, source by source, as calibrate does)."""
+    try:
+        from calibration.loaders import Dataset
+    except ImportError:
+        return list(m.records), list(m.origins), {}
+    by_source: dict[str, Dataset] = {}
+    for rec, origin, src in zip(m.records, m.origins, m.sources, strict=True):
+        part = by_source.setdefault(src, Dataset())
+        part.records.append(rec)
+        part.origins.append(origin)
+    records: list[Record] = []
+    origins: list[str] = []
+    left_out: dict[str, int] = {}
+    for src, part in by_source.items():
+        if dropped := part.drop_predictions():
+            left_out[src] = dropped
+        records += part.records
+        origins += part.origins
+    return records, origins, left_out
+
+
 def fit(records: Sequence[Record], origins: Sequence[str] | None = None) -> tuple[Any, Any, str | None]:
     """(models, fit report, message): calibration's fit on the records."""
     try:
@@ -237,8 +264,9 @@ def fit_rows(report: Any) -> list[dict[str, Any]]:
             {
                 "model": r.model,
                 "samples": r.fit.samples,
-                "R²": r.fit.r2,
-                "MAPE %": None if r.fit.mape is None else 100 * r.fit.mape,
+                # rounded as the fit report prints them: 0.00000000000002 % read as a precision it lacks
+                "R²": None if r.fit.r2 is None else round(r.fit.r2, 3),
+                "MAPE %": None if r.fit.mape is None else round(100 * r.fit.mape, 1),
                 "fallback": r.fit.fallback,
                 "parameters": ", ".join(f"{k}={v:.4g}" for k, v in r.params.items()),
                 "exponents": ", ".join(f"{k}={v:.3g}" for k, v in r.exponents.items()),

@@ -79,6 +79,30 @@ def test_calibration_page(env):
     assert len(df) >= 1 and df["samples"].sum() > 0
 
 
+def test_calibration_page_fits_the_real_records_beside_a_plan(env):
+    """The page fitted every loaded record: on a validate run's --metrics-out (each run's plan beside
+    it) exec[add] of tree_reduction:leaves=8 got 28 samples, 14 of them the simulator's own predictions,
+    where `plansim calibrate` on the same file fits the 14 real ones. The page now leaves out the same
+    records, per source, and says so; its observed-vs-predicted axes name their unit."""
+    at = app("calibration").run()
+    assert not at.exception, at.exception
+    df = at.dataframe[0].value.set_index("model")
+    # the metrics file: plan-1 (simulated) and real-1 of fixed_times, real-2 of tree_reduction
+    from sim.models.records import TaskRecord, iter_jsonl
+
+    records = list(iter_jsonl(str(env)))
+    real_sleeps = [
+        r
+        for r in records
+        if isinstance(r, TaskRecord) and r.function == "sleep_task" and r.extra["source"] == "real"
+    ]
+    planned = [r for r in records if r.extra.get("source") == "sim"]
+    assert df.loc["exec[sleep_task]", "samples"] == len(real_sleeps) > 0
+    assert f"left out the {len(planned)} simulated (planned) records of {env}" in texts(at)
+    chart = at.get("plotly_chart")[0].proto.spec
+    assert '"observed (ms)"' in chart and '"predicted, median (ms)"' in chart
+
+
 def test_plan_vs_real_page(env):
     at = app("plan-vs-real").run()
     assert not at.exception, at.exception
