@@ -161,6 +161,23 @@ def gantt_pair(cmp: Comparison) -> str:
     return _img(fig)
 
 
+def paired_rows(cmp: Comparison) -> tuple[list[str], list[str], dict[str, str]]:
+    """The rows of a planned and a real Gantt chart drawn side by side, and the real side's colours: the
+    planned workers by their first task, the real worker paired with each by the tasks they ran
+    (:meth:`Comparison.worker_pairs`) in the same row, and each real worker coloured for its planned
+    counterpart's name (an unpaired one for a name of its own). Names do not pair workers: wukong's
+    flex-N is a counter of each run."""
+    p, r = cmp.planned_data, cmp.real_data
+    pairs = cmp.worker_pairs()  # real worker -> planned worker
+    order = _workers_by_first_task(p) if p is not None else []
+    counterpart = {planned: real for real, planned in pairs.items()}
+    real_order = [counterpart[w] for w in order if w in counterpart]
+    real_colours = {
+        t.worker_id: pairs.get(t.worker_id, f"real {t.worker_id}") for t in (r.tasks.values() if r else ())
+    }
+    return order, real_order, real_colours
+
+
 def gantt_pair_figure(cmp: Comparison) -> Any:
     """Planned and real side by side on one time axis, a worker in the same row and colour on both
     sides (the planned order): each side ordered by its own first tasks put a plan's w1 beside the real
@@ -168,14 +185,7 @@ def gantt_pair_figure(cmp: Comparison) -> Any:
     not by name: wukong's flex-N is a counter of each run, so a real flex-4 is not the planned flex-4.
     A real worker without a counterpart comes below, in a colour of its own."""
     p, r = cmp.planned_data, cmp.real_data
-    pairs = cmp.worker_pairs()  # real worker -> planned worker
-    order = _workers_by_first_task(p) if p is not None else []
-    counterpart = {planned: real for real, planned in pairs.items()}
-    real_order = [counterpart[w] for w in order if w in counterpart]
-    # (drawn for the counterpart's name: the same colour on both sides; an unpaired worker its own)
-    real_colours = {
-        t.worker_id: pairs.get(t.worker_id, f"real {t.worker_id}") for t in (r.tasks.values() if r else ())
-    }
+    order, real_order, real_colours = paired_rows(cmp)
     sides = [
         (d, f"{label}: {d.run_id}", rows, colours)
         for d, label, rows, colours in ((p, "planned", order, None), (r, "real", real_order, real_colours))

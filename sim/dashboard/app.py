@@ -17,6 +17,7 @@ if __package__ in (None, ""):  # run as a script by `streamlit run`: make `sim` 
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from sim.compare.plan_vs_real import RUN_METRICS, TASK_METRICS, compare_runs  # noqa: E402
+from sim.compare.report import paired_rows  # noqa: E402
 from sim.dashboard import data  # noqa: E402
 from sim.dashboard.charts import (  # noqa: E402
     dag_figure,
@@ -328,21 +329,26 @@ def page_plan_vs_real(settings: data.Settings) -> None:
     cols = st.columns(2)
     sides = [(cmp.planned_data, "planned"), (cmp.real_data, "real")]
     ends = [t.end_ms for d, _ in sides if d is not None for t in d.tasks.values()]
+    order, real_order, real_colours = paired_rows(cmp)  # a real worker beside its plan's, not by name
+    rows_of = {"planned": (order, None), "real": (real_order, real_colours)}
     for col, (d, name) in zip(cols, sides, strict=True):
         if d is not None and d.tasks:
             col.plotly_chart(
-                gantt_figure(gantt_rows_from_run(d), f"{name}: {d.run_id}", max(ends)),
+                gantt_figure(gantt_rows_from_run(d), f"{name}: {d.run_id}", max(ends), *rows_of[name]),
                 width="stretch",
                 key=f"pvr_gantt_{name}",
             )
         else:
             col.info(f"no {name} task records")
     if edges is not None:
-        worker_of = {}
-        for d, _ in sides:
+        worker_of = {}  # task -> (worker, the name its colour is drawn for): the real side's if any
+        for d, name in sides:
             if d is not None:
-                worker_of.update({t: x.worker_id for t, x in d.tasks.items()})
-        nodes = {t: {"colour": worker_colour(w), "hover": f"{t} on {w}"} for t, w in worker_of.items()}
+                colours = rows_of[name][1] or {}
+                worker_of.update(
+                    {t: (x.worker_id, colours.get(x.worker_id, x.worker_id)) for t, x in d.tasks.items()}
+                )
+        nodes = {t: {"colour": worker_colour(c), "hover": f"{t} on {w}"} for t, (w, c) in worker_of.items()}
         st.plotly_chart(
             dag_figure(
                 edges,

@@ -137,9 +137,20 @@ def gantt_rows_from_plan(tasks: dict[str, Any]) -> list[dict[str, Any]]:
     ]
 
 
-def gantt_figure(rows: list[dict[str, Any]], title: str = "", xmax: float | None = None) -> go.Figure:
+def gantt_figure(
+    rows: list[dict[str, Any]],
+    title: str = "",
+    xmax: float | None = None,
+    order: Sequence[str] = (),
+    colour_of: dict[str, str] | None = None,
+) -> go.Figure:
+    """One row per worker, top to bottom in ``order`` (the workers it names), then the others by first
+    task; each worker's bars in the colour of ``colour_of``'s name for it, else its own (a real run
+    beside its plan: the planned counterpart's, sim.compare.report.paired_rows)."""
     rows = sorted(rows, key=lambda r: (r["start"], r["task"]))
-    workers = list(dict.fromkeys(r["worker"] for r in rows))
+    own = list(dict.fromkeys(r["worker"] for r in rows))
+    workers = list(dict.fromkeys([w for w in order if w in set(own)] + own))
+    colour_of = colour_of or {}
     fig = go.Figure()
     for w in workers:
         mine = [r for r in rows if r["worker"] == w]
@@ -149,7 +160,7 @@ def gantt_figure(rows: list[dict[str, Any]], title: str = "", xmax: float | None
                 x=[max(r["end"] - r["start"], 1e-3) for r in mine],
                 base=[r["start"] for r in mine],
                 orientation="h",
-                marker_color=worker_colour(w),
+                marker_color=worker_colour(colour_of.get(w, w)),
                 name=w,
                 customdata=[
                     [r["task"], r["function"], r["download"], r["exec"], r["upload"], r["memory"]]

@@ -103,6 +103,44 @@ def test_calibration_page_fits_the_real_records_beside_a_plan(env):
     assert '"observed (ms)"' in chart and '"predicted, median (ms)"' in chart
 
 
+def test_plan_vs_real_gantt_pairs_real_workers_by_their_tasks(monkeypatch, tmp_path):
+    """The page's real Gantt chart listed and coloured workers by their own names, which a flexible
+    worker's are not (wukong's flex-N counts each run's starts): the real flex-4 sat in the colour of the
+    planned flex-4 though it ran other tasks. Its rows now follow the plan's through the workers that
+    ran the same tasks (report.paired_rows, as validate's HTML report), in their colours."""
+    import copy
+    import json
+
+    from sim.engine.whatif import what_if
+    from sim.models.records import write_jsonl
+    from sim.workflow.library import load_workflow
+
+    planned = what_if(load_workflow("fixed_times"), "uniform", [2048]).result.records("plan-1")
+    names = sorted({r.worker_id for r in planned if hasattr(r, "worker_id")})
+    assert len(names) >= 2
+    renamed = dict(zip(names, names[1:] + names[:1], strict=True))  # every real worker under another name
+    real = []
+    for r in copy.deepcopy(planned):
+        r.run_id, r.extra["source"] = "real-1", "real"
+        if hasattr(r, "worker_id"):
+            r.worker_id = renamed[r.worker_id]
+        real.append(r)
+    path = tmp_path / "m.jsonl"
+    write_jsonl(planned + real, path)
+    monkeypatch.setenv(ENV_METRICS, str(path))
+    monkeypatch.delenv(ENV_MODELS, raising=False)
+    at = app("plan-vs-real").run()
+    assert not at.exception, at.exception
+    charts = {}
+    for c in at.get("plotly_chart"):
+        spec = json.loads(c.proto.spec)
+        title = spec["layout"].get("title", {}).get("text", "")
+        if title.startswith(("planned:", "real:")):
+            charts[title.split(":")[0]] = [(t["name"], t["marker"]["color"]) for t in spec["data"]]
+    assert [renamed[w] for w, _ in charts["planned"]] == [w for w, _ in charts["real"]]
+    assert [c for _, c in charts["planned"]] == [c for _, c in charts["real"]]
+
+
 def test_plan_vs_real_page(env):
     at = app("plan-vs-real").run()
     assert not at.exception, at.exception
