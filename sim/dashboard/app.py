@@ -164,10 +164,17 @@ def page_what_if(settings: data.Settings) -> None:
     except ValueError as exc:
         st.error(str(exc))
         return
-    st.caption(f"{wf.name}: {len(wf)} tasks, {wf.graph.number_of_edges()} edges")
+    models = _models(settings)
+    from sim.engine.whatif import models_line
+
+    # what decides the times, as plansim simulate says it: the file's functions, runtimes, defaults
+    st.caption(
+        f"{wf.name}: {len(wf)} tasks, {wf.graph.number_of_edges()} edges; "
+        + models_line(wf, settings.models if models is not None else None, models)
+    )
     with st.spinner("planning and simulating"):
         results, errors = data.run_what_if(
-            wf, planners, memory, sla, _models(settings), seed=int(seed), replications=int(reps)
+            wf, planners, memory, sla, models, seed=int(seed), replications=int(reps)
         )
     for e in errors:
         st.error(e)

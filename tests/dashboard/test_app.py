@@ -50,6 +50,26 @@ def test_what_if_known_type_side_by_side(env):
     assert "makespan (ms)" in df.index and (df.loc["makespan (ms)"] > 0).all()
 
 
+def test_what_if_says_what_decides_the_execution_times(env, monkeypatch, tmp_path):
+    """The what-if page named the models file only in the sidebar, whatever it held: a file fitted on
+    other functions changed nothing and a known type's tasks ran their expected runtimes, unsaid. It now
+    prints the line plansim simulate prints (sim.engine.whatif.models_line)."""
+    from sim.models.performance import ExecModel, PerformanceModels
+
+    at = app("what-if").run()
+    at.text_input(key="wi_spec").set_value("gemm:n=200").run()
+    assert not at.exception, at.exception
+    assert "models: built-in defaults; execution: expected runtimes of 17 of 17 tasks" in texts(at)
+    models = PerformanceModels()
+    models.exec["multiply_chunks"] = ExecModel(a=0.001, b=1.0, c=0.3)
+    models.save(tmp_path / "m.json")
+    monkeypatch.setenv(ENV_MODELS, str(tmp_path / "m.json"))
+    at = app("what-if").run()
+    at.text_input(key="wi_spec").set_value("gemm:n=200").run()
+    assert not at.exception, at.exception
+    assert "m.json: calibrated 1 of 2 functions (expected runtimes for aggregate_results)" in texts(at)
+
+
 def test_what_if_seen_type(env):
     at = app("what-if").run()
     at.radio(key="wi_source").set_value("a type seen in the metrics").run()

@@ -152,7 +152,7 @@ def test_the_models_line_says_recorded_runtimes_decide_a_traces_execution(tmp_pa
     recorded runtimes (scaled by memory), as PerformanceModels.exec_ms takes them before the defaults:
     the line named what did not decide the times. Now it says which tasks run recorded runtimes, how
     (scaled by memory, or as recorded on the ideal platform) and which functions get defaults."""
-    from sim.engine.cli import _models_line
+    from sim.engine.whatif import models_line
     from sim.models.performance import ExecModel, PerformanceModels
     from sim.workflow.dag import from_edges
 
@@ -178,19 +178,19 @@ def test_the_models_line_says_recorded_runtimes_decide_a_traces_execution(tmp_pa
         runtimes_ms={"a-1": 5.0, "b-1": 7.0},
     )
     wf.recorded_makespan_ms = 20.0  # as a trace with an execution section
-    line = _models_line(wf, None, None)
+    line = models_line(wf, None, None)
     assert line == (
         "models: built-in defaults; execution: recorded runtimes of 2 of 4 tasks "
         "(scaled by (memory / 1024 MB)^-0.3), built-in defaults for the other 2"
     )
     models = PerformanceModels()
     models.exec["c"] = ExecModel(a=0.001, b=1.0, c=0.3)
-    line = _models_line(wf, "m.json", models)
+    line = models_line(wf, "m.json", models)
     assert line == (
         "models: m.json: calibrated 1 of 3 functions (recorded runtimes for b; "
         "recorded runtimes or built-in defaults for a)"
     ), line
-    assert _models_line(from_edges("v", [("x-1", "y-1", 1)]), None, None) == "models: built-in defaults"
+    assert models_line(from_edges("v", [("x-1", "y-1", 1)]), None, None) == "models: built-in defaults"
     # a known type's runtimes are its annotations' expectation, not a recording
     gemm = invoke("simulate", "gemm:n=200", "--planner", "uniform")
     assert "execution: expected runtimes of 17 of 17 tasks" in gemm.output, gemm.output
