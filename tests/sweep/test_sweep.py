@@ -64,6 +64,47 @@ def test_pareto_mask():
     assert pareto_mask([], []) == []
 
 
+def test_pareto_plot_front_is_over_configurations_not_lucky_samples(tmp_path):
+    """With --seeds N > 1 each row is one Monte-Carlo sample, and the Pareto plot's front ran through
+    single samples: on gemm:n=500 (5 seeds) it went through one lucky draw of a configuration whose
+    median it did not reach. A front of one point was also invisible (a step line of one point: none
+    drawn for image_transform). The front is now over each configuration's median, with markers."""
+    import pandas as pd
+
+    from sim.sweep.plots import pareto_points, plot_summary
+
+    def rows(planner: str, memory: str, costs: list[float], makespans: list[float]) -> list[dict]:
+        return [
+            {
+                "workflow": "w",
+                "planner": planner,
+                "memory": memory,
+                "sla": "average",
+                "seed": i,
+                "cost_gb_s": c,
+                "makespan_ms": m,
+                "error": None,
+            }
+            for i, (c, m) in enumerate(zip(costs, makespans, strict=True))
+        ]
+
+    # A: medians (2, 100); one lucky sample (1, 50) dominates B's every sample; B: medians (3, 90)
+    df = pd.DataFrame(
+        rows("a", "2048", [1.0, 2.0, 3.0], [50.0, 100.0, 150.0]) + rows("b", "2048", [3.0] * 3, [90.0] * 3)
+    )
+    points, front, per_configuration = pareto_points(df)
+    assert per_configuration and len(points) == 2
+    assert sorted(zip(front["planner"], front["cost_gb_s"], front["makespan_ms"], strict=True)) == [
+        ("a", 2.0, 100.0),
+        ("b", 3.0, 90.0),
+    ]
+    single = df[df["seed"] == 0]  # one row per configuration: the rows themselves
+    points, front, per_configuration = pareto_points(single)
+    assert not per_configuration and list(front["planner"]) == ["a"]  # (1, 50) dominates (3, 90)
+    paths = plot_summary(single, tmp_path / "s.csv")
+    assert any(p.name == "s.pareto.png" for p in paths)
+
+
 def test_run_group_rows_and_errors(wf_files):
     g = SweepGroup(wf_files[0], "uniform", (2048,), "average", (0, 1), sampled=False)
     rows = run_group(g)
