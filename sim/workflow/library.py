@@ -26,6 +26,7 @@ class Param:
     type: type
     help: str = ""
     minimum: float | None = None
+    maximum: float | None = None
 
 
 @dataclass(frozen=True)
@@ -83,6 +84,10 @@ def _convert(wf_name: str, key: str, value: Any, param: Param) -> Any:
     if param.minimum is not None and isinstance(value, (int, float)) and value < param.minimum:
         raise WorkflowError(
             f"workflow {wf_name!r}: parameter {key!r} must be >= {param.minimum}, got {value}"
+        )
+    if param.maximum is not None and isinstance(value, (int, float)) and value > param.maximum:
+        raise WorkflowError(
+            f"workflow {wf_name!r}: parameter {key!r} must be <= {param.maximum}, got {value}"
         )
     return value
 

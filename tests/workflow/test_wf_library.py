@@ -177,6 +177,9 @@ def test_parse_and_errors():
         ("gemm:size=3", "no parameter 'size'"),
         ("gemm:n=abc", "parameter 'n' expects int"),
         ("gemm:n=0", "parameter 'n' must be >= 1"),
+        # one to three of 29 syllables make 25,259 words: a larger vocabulary used to loop forever
+        ("wordcount:vocab=50000", "parameter 'vocab' must be <= 25259, got 50000"),
+        ("dynamic_wordcount:vocab=25260", "parameter 'vocab' must be <= 25259"),
         ("gemm:n", "is not key=value"),
         ("gemm:n=1,n=2", "given twice"),
         ("/no/such/file.json", "no such workflow file"),

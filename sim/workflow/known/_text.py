@@ -37,7 +37,14 @@ _SYLLABLES = [
 ]
 
 
+# Words are one to three syllables, so there are only this many distinct ones: a larger vocabulary
+# could never be drawn (the loop below would run forever).
+MAX_VOCAB = len(_SYLLABLES) + len(_SYLLABLES) ** 2 + len(_SYLLABLES) ** 3
+
+
 def vocabulary(size: int, seed: int) -> list[str]:
+    if not 1 <= size <= MAX_VOCAB:
+        raise ValueError(f"a vocabulary has 1 to {MAX_VOCAB} distinct words, not {size}")
     rng = np.random.default_rng(seed)
     words: dict[str, None] = {}
     while len(words) < size:

@@ -14,7 +14,7 @@ from collections import Counter
 
 from sim.workflow.dag import Workflow
 from sim.workflow.known._sizes import Sizes, annotate_sizes, ms_words
-from sim.workflow.known._text import make_text
+from sim.workflow.known._text import MAX_VOCAB, make_text
 from sim.workflow.known.wordcount import BYTES_PER_ENTRY, split_words
 from sim.workflow.language import fan_out, task
 from sim.workflow.library import Param, WorkflowType, register
@@ -85,7 +85,7 @@ register(
         "word counts over a run-time number of chunks and pieces: a chain of two dynamic fan-outs",
         {
             "words": Param(20_000, int, "words of generated text (~6 bytes each)", minimum=1),
-            "vocab": Param(500, int, "distinct words in the generated text", minimum=1),
+            "vocab": Param(500, int, "distinct words in the generated text", minimum=1, maximum=MAX_VOCAB),
             "max_chunks": Param(6, int, "the text is cut into 1..max_chunks chunks (seeded)", minimum=1),
             "max_pieces": Param(3, int, "each chunk is cut into 1..max_pieces pieces", minimum=1),
             "seed": Param(0, int, "random seed of the text and of the number of chunks"),

@@ -11,7 +11,7 @@ from collections import Counter
 
 from sim.workflow.dag import Workflow
 from sim.workflow.known._sizes import Sizes, annotate_sizes, ms_words
-from sim.workflow.known._text import make_text
+from sim.workflow.known._text import MAX_VOCAB, make_text
 from sim.workflow.language import constant, task
 from sim.workflow.library import Param, WorkflowType, register
 
@@ -75,7 +75,7 @@ register(
         {
             "chunks": Param(16, int, "number of text chunks (leaves)", minimum=1),
             "words": Param(400_000, int, "words of generated text (~6 bytes each)", minimum=1),
-            "vocab": Param(5000, int, "distinct words in the generated text", minimum=1),
+            "vocab": Param(5000, int, "distinct words in the generated text", minimum=1, maximum=MAX_VOCAB),
             "seed": Param(0, int, "random seed of the text"),
         },
         build,
