@@ -12,7 +12,7 @@ from rich.table import Table
 from sim.cli import OutputFile, refuse_overwriting_inputs
 from sim.sweep.grid import count_points, expand_grid, parse_memory_sets, split_list
 from sim.sweep.plots import TABLE_NEEDS, TABLE_SUFFIXES, plot_summary, write_table
-from sim.sweep.runner import run_sweep
+from sim.sweep.runner import SweepInterrupted, run_sweep, to_frame
 
 
 def known_workflows() -> list[str]:
@@ -144,7 +144,15 @@ def sweep(
     where = f"Dask cluster {dask_address}" if dask_address else f"{workers or 'all'} local processes"
     console.print(f"sweep: {n} points ({len(groups)} plans) on {where}")
     t0 = time.perf_counter()
-    df = run_sweep(groups, dask=dask_address, workers=workers, progress=not quiet)
+    try:
+        df = run_sweep(groups, dask=dask_address, workers=workers, progress=not quiet)
+    except SweepInterrupted as exc:  # the finished points are kept: the table, and one error line
+        out.parent.mkdir(parents=True, exist_ok=True)
+        write_table(to_frame(exc.rows), out)
+        raise ValueError(
+            f"{exc}; the {exc.finished} finished points are in {out} (the others' rows say 'not run'), "
+            "no plots written"
+        ) from None
     elapsed = time.perf_counter() - t0
     out.parent.mkdir(parents=True, exist_ok=True)
     write_table(df, out)

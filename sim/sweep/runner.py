@@ -174,13 +174,27 @@ def run_local(
     return rows
 
 
+class SweepInterrupted(Exception):
+    """The Dask cluster went away (or lost a worker for good) mid-sweep. ``rows`` has a row for every
+    point: the finished ones with their results, the others with ``not run: <why>`` as their error, so
+    a caller can keep what was computed; ``finished`` counts the points with results."""
+
+    def __init__(self, message: str, rows: list[dict[str, Any]], finished: int) -> None:
+        super().__init__(message)
+        self.rows = rows
+        self.finished = finished
+
+
 def run_dask(
     groups: Sequence[SweepGroup],
     address: Any,
     on_done: Callable[[int], None] | None = None,
     connect_timeout: str = "20s",
 ) -> list[dict[str, Any]]:
-    """Run groups on an existing Dask cluster: ``address`` is its scheduler address (or a Client)."""
+    """Run groups on an existing Dask cluster: ``address`` is its scheduler address (or a Client).
+    Raises :class:`SweepInterrupted` with the finished points' rows when the cluster goes away."""
+    import logging
+
     from distributed import Client, as_completed
 
     own = not isinstance(address, Client)
@@ -188,18 +202,36 @@ def run_dask(
         client = Client(address, timeout=connect_timeout) if own else address
     except OSError as exc:  # nothing listening, or not a scheduler: the user's address
         raise ValueError(f"cannot reach the Dask scheduler at {address}: {exc}") from None
+    # The client logs its failed reconnections as tracebacks; the loss is reported below, in one line.
+    quiet = logging.getLogger("distributed.client")
+    level = quiet.level
+    quiet.setLevel(logging.CRITICAL)
+    ordered = _order(groups)
+    rows: list[dict[str, Any]] = []
     try:
-        futures = client.map(run_group, _order(groups), pure=False)
-        rows: list[dict[str, Any]] = []
-        for f in as_completed(futures):
-            out = f.result()
-            rows += out
-            if on_done:
-                on_done(len(out))
+        futures = client.map(run_group, ordered, pure=False)
+        pending = dict(zip(futures, ordered, strict=True))
+        try:
+            for f in as_completed(futures):
+                out = f.result()  # run_group returns its own errors as rows: a raise is the cluster's
+                del pending[f]
+                rows += out
+                if on_done:
+                    on_done(len(out))
+        except Exception as exc:  # noqa: BLE001 - cancelled, connection lost, worker killed
+            total = count_points(groups)
+            where = address if own else "the client's cluster"
+            first = str(exc).splitlines()[0] if str(exc) else ""
+            why = f"the Dask cluster at {where} failed after {len(rows)} of {total} points ({type(exc).__name__}: {first})"
+            missing = [
+                {**_base_row(g, s), "error": f"not run: {why}"} for g in pending.values() for s in g.seeds
+            ]
+            raise SweepInterrupted(why, rows + missing, len(rows)) from None
         return rows
     finally:
         if own:
-            client.close()
+            client.close(timeout=5)
+        quiet.setLevel(level)
 
 
 def to_frame(rows: list[dict[str, Any]]):  # noqa: ANN201 - pandas.DataFrame

@@ -144,6 +144,79 @@ def test_dask_local_cluster(wf_files):
     assert df["makespan_ms"].tolist() == local["makespan_ms"].tolist()
 
 
+def test_a_cluster_that_goes_away_mid_sweep_keeps_the_finished_points(wf_files, tmp_path):
+    """A Dask scheduler killed mid-sweep ended `plansim sweep --dask` with two tracebacks (the client's
+    reconnection log and FutureCancelledError) and no table: the finished points were lost. run_dask now
+    raises SweepInterrupted holding every point's row, the finished ones with results and the rest
+    'not run: <why>'."""
+    import os
+    import signal
+    import socket
+    import subprocess
+    import sys
+
+    pytest.importorskip("distributed")
+    from sim.sweep.runner import SweepInterrupted, run_dask
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    address = f"tcp://127.0.0.1:{port}"
+    scheduler = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "distributed.cli.dask_scheduler",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--dashboard-address",
+            ":0",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    worker = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "distributed.cli.dask_worker",
+            address,
+            "--nthreads",
+            "1",
+            "--no-nanny",
+            "--dashboard-address",
+            ":0",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+    )
+    groups = expand_grid(wf_files, ["uniform", "wukong", "heft"], [(2048,), (4096,)], ["average"], seeds=3)
+    try:
+        with pytest.raises(SweepInterrupted) as info:
+            run_dask(
+                groups,
+                address,
+                on_done=lambda n: scheduler.send_signal(signal.SIGKILL),
+                connect_timeout="60s",
+            )
+    finally:
+        for p in (scheduler, worker):
+            p.kill()
+            p.wait()
+    exc = info.value
+    total = count_points(groups)
+    assert len(exc.rows) == total and 3 <= exc.finished < total
+    done = [r for r in exc.rows if r["error"] is None]
+    assert len(done) == exc.finished and all(r["makespan_ms"] > 0 for r in done)
+    assert all(
+        r["error"].startswith("not run: the Dask cluster at " + address) for r in exc.rows if r["error"]
+    )
+    assert f"after {exc.finished} of {total} points" in str(exc)
+
+
 @pytest.mark.parametrize("suffix", ["csv", "parquet"])
 def test_cli_writes_table_and_plots(wf_files, tmp_path, suffix):
     from sim.cli import main
