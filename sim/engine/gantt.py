@@ -21,6 +21,11 @@ def worker_colour(worker: str) -> str:
     return f"#{int(r * 255):02x}{int(g * 255):02x}{int(b * 255):02x}"
 
 
+def _start_ups(infos: list[PlanningTaskInfo]) -> list[PlanningTaskInfo]:
+    """The tasks that start their worker (cold or warm): each worker's start-up ends as one begins."""
+    return [i for i in infos if i.worker_startup_state in ("cold", "warm") and i.worker_startup_ms > 0]
+
+
 def _rows(tasks: dict[str, PlanningTaskInfo]) -> tuple[list[str], list[PlanningTaskInfo]]:
     infos = sorted(tasks.values(), key=lambda i: (i.earliest_start_ms, i.task_id))
     workers = list(dict.fromkeys(i.worker_id for i in infos))
@@ -87,6 +92,20 @@ def _png_figure(tasks: dict[str, PlanningTaskInfo], title: str):  # noqa: ANN202
         edgecolor="black",
         linewidth=0.3 if labelled else 0,  # edges of rows a pixel high would hide their colour
     )
+    # The start-ups (dotted grey), before the tasks that wait for them: the time from the submission to
+    # the first task is mostly a cold start, and an empty band there read as nothing happening.
+    ups = _start_ups(infos)
+    if ups:
+        ax.barh(
+            [row[i.worker_id] for i in ups],
+            [i.worker_startup_ms for i in ups],
+            left=[i.earliest_start_ms - i.worker_startup_ms for i in ups],
+            height=0.4,
+            color="#dddddd",
+            hatch="...",
+            edgecolor="#999999",
+            linewidth=0.3 if labelled else 0,
+        )
     loading = [k for k, i in enumerate(infos) if i.download_ms > 0]
     if loading:  # hatched: waiting for inputs
         ax.barh(
@@ -115,7 +134,7 @@ def _png_figure(tasks: dict[str, PlanningTaskInfo], title: str):  # noqa: ANN202
     # platform), hiding the invocation and start-up before it.
     ax.set_xlim(left=0)
     ax.set_xlabel("time since submission (ms)")
-    note = "hatched: downloading inputs"
+    note = "hatched: downloading inputs; dotted grey: a worker's start-up"
     ax.set_title(f"{title} ({note})" if title else f"Gantt chart ({note})")
     ax.grid(axis="x", alpha=0.3)
     fig.tight_layout()
@@ -129,6 +148,21 @@ def _html(tasks: dict[str, PlanningTaskInfo], path: Path, title: str) -> None:
         raise ValueError(missing_message("plotly", "an .html Gantt chart")) from None
     workers, infos = _rows(tasks)
     fig = go.Figure()
+    ups = _start_ups(infos)
+    if ups:  # first, so the categories keep the workers' order
+        fig.add_trace(
+            go.Bar(
+                y=[i.worker_id for i in ups],
+                x=[i.worker_startup_ms for i in ups],
+                base=[i.earliest_start_ms - i.worker_startup_ms for i in ups],
+                orientation="h",
+                width=0.4,
+                marker={"color": "#dddddd", "pattern": {"shape": "."}},
+                name="start-up",
+                customdata=[[i.worker_startup_state] for i in ups],
+                hovertemplate="%{customdata[0]} start %{x:.1f} ms<extra>%{y}</extra>",
+            )
+        )
     for w in workers:
         mine = [i for i in infos if i.worker_id == w]
         fig.add_trace(
