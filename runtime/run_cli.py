@@ -102,11 +102,21 @@ def load_target(spec: str) -> tuple[Workflow, bool]:
     default=None,
     help="Redis URL (default: $PLANSIM_REDIS_URL, the server of `plansim runtime up`, or a private one)",
 )
-@click.option("--sla", default=None, help="average or pNN (e.g. p90)")
 @click.option(
-    "--models", type=click.Path(exists=True, dir_okay=False), default=None, help="performance models file"
+    "--sla", default="average", show_default=True, help="average or pNN (e.g. p90) of predicted time"
 )
-@click.option("--memory", default=None, help="memory sizes in MB for the planner, e.g. 2048,4096")
+@click.option(
+    "--models",
+    type=click.Path(exists=True, dir_okay=False),
+    default=None,
+    help="performance models file (plansim calibrate); built-in defaults otherwise",
+)
+@click.option(
+    "--memory",
+    default="2048,4096,8192",
+    show_default=True,
+    help="memory sizes in MB for the planner (as simulate --memory)",
+)
 @click.option(
     "--timeout",
     "timeout_s",
@@ -125,7 +135,7 @@ def load_target(spec: str) -> tuple[Workflow, bool]:
     default=None,
     help="a requirements.txt the tasks need, added to their @task(requirements=...) hints. Docker: "
     "baked into a derived worker image (wheels downloaded on this host, built once per requirement set, "
-    "reused by later runs). Process: they must already be installed in this Python.",
+    "reused by later runs). Process: they must already be installed in this Python. Without it: the hints alone.",
 )
 def run(
     workflow: str,

@@ -70,7 +70,9 @@ def check_listen(address: str, port: int) -> None:
 
 
 @click.command()
-@click.option("--port", default=8501, show_default=True, type=click.IntRange(1, 65535))
+@click.option(
+    "--port", default=8501, show_default=True, type=click.IntRange(1, 65535), help="Port to listen on."
+)
 @click.option("--address", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option(
     "--metrics",
@@ -78,8 +80,15 @@ def check_listen(address: str, port: int) -> None:
     multiple=True,
     help="Metric records (JSONL, WfFormat traces, redis:// stores); repeatable.",
 )
-@click.option("--models", "models", default=None, help="A models file (plansim calibrate).")
-@click.option("--redis", "redis_url", default=None, help="The runtime's Redis URL (live page).")
+@click.option(
+    "--models", "models", default=None, help="A models file (plansim calibrate); built-in defaults otherwise."
+)
+@click.option(
+    "--redis",
+    "redis_url",
+    default=None,
+    help="The runtime's Redis URL (live page); default: $PLANSIM_REDIS_URL, else typed on the page.",
+)
 @click.option("--headless/--browser", default=True, show_default=True, help="Do not open a browser.")
 def dashboard(port, address, metrics, models, redis_url, headless):
     """Start the dashboard: what-if, calibration, plan vs real, live."""

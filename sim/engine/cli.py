@@ -51,9 +51,16 @@ def _common(fn):
             "--opt",
             "optimizations",
             default="",
-            help="Comma-separated optimizations to switch on (plansim planners list).",
+            help="Comma-separated optimizations to switch on (plansim planners list); none by default.",
         ),
-        click.option("--seed", default=0, show_default=True, type=int),
+        click.option(
+            "--seed",
+            default=0,
+            show_default=True,
+            type=int,
+            help="Seed of the Monte-Carlo replications (they use seed+1 .. seed+N); the single "
+            "prediction does not depend on it.",
+        ),
         click.option(
             "--replications",
             default=0,

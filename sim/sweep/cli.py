@@ -78,7 +78,7 @@ def known_workflows() -> list[str]:
     "--opt",
     "optimizations",
     default="",
-    help="Comma-separated optimizations to switch on (plansim planners list).",
+    help="Comma-separated optimizations to switch on (plansim planners list); none by default.",
 )
 @click.option(
     "-o",
@@ -88,7 +88,10 @@ def known_workflows() -> list[str]:
     help="Results table: .parquet or .csv (plots are written next to it).",
 )
 @click.option(
-    "--dask", "dask_address", default=None, help="Address of an existing Dask scheduler (tcp://host:port)."
+    "--dask",
+    "dask_address",
+    default=None,
+    help="Address of an existing Dask scheduler (tcp://host:port); without it, local processes (--workers).",
 )
 @click.option(
     "--workers", type=click.IntRange(min=1), default=None, help="Local processes (default: CPU count)."
