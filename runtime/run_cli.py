@@ -83,6 +83,9 @@ def load_target(spec: str) -> tuple[Workflow, bool]:
     return load_workflow(spec), not is_python_spec(spec)
 
 
+MODELS_HELP = "performance models file (plansim calibrate); built-in defaults otherwise"
+
+
 @click.command("run")
 @click.argument("workflow")
 @click.option(
@@ -105,12 +108,7 @@ def load_target(spec: str) -> tuple[Workflow, bool]:
 @click.option(
     "--sla", default="average", show_default=True, help="average or pNN (e.g. p90) of predicted time"
 )
-@click.option(
-    "--models",
-    type=click.Path(exists=True, dir_okay=False),
-    default=None,
-    help="performance models file (plansim calibrate); built-in defaults otherwise",
-)
+@click.option("--models", type=click.Path(exists=True, dir_okay=False), default=None, help=MODELS_HELP)
 @click.option(
     "--memory",
     default="2048,4096,8192",
