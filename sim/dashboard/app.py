@@ -308,10 +308,18 @@ def page_plan_vs_real(settings: data.Settings) -> None:
         seen = next((s for s in data.seen_types(m.records) if s.workflow_type == ref.workflow_type), None)
         if seen is not None:
             wf, note = _resolve(seen)
+            if wf is None:  # the runs' names are not enough: the user names the parameters, as on what-if
+                st.caption(f"DAG not drawn: {note}")
+                spec = st.text_input(
+                    "its parameters (NAME:k=v,...), to draw the DAG",
+                    placeholder=f"{(seen.names or ['NAME'])[0]}:k=v,...",
+                    key="pvr_spec",
+                )
+                if spec:
+                    wf, note = _resolve(seen, spec)
+                    (st.caption if wf is not None else st.warning)(note)
             if wf is not None:
                 edges = list(wf.graph.edges)
-            else:
-                st.caption(f"DAG not drawn: {note}")
     cmp = compare_runs(plan_recs, real_recs, edges=edges)
     for p in cmp.problems:
         st.error(p)

@@ -161,6 +161,34 @@ def test_plan_vs_real_gantt_pairs_real_workers_by_their_tasks(monkeypatch, tmp_p
     assert [c for _, c in charts["planned"]] == [c for _, c in charts["real"]]
 
 
+def test_plan_vs_real_asks_for_the_parameters_its_dag_needs(monkeypatch, tmp_path):
+    """A validate run of tree_reduction:leaves=8 showed 'DAG not drawn: ... Give its parameters
+    (NAME:k=v,...) to simulate it.' on the plan-vs-real page, which had nowhere to give them. The page
+    now has the input the what-if page has, and draws the DAG once the parameters match the runs."""
+    import copy
+
+    from sim.engine.whatif import what_if
+    from sim.models.records import write_jsonl
+    from sim.workflow.library import load_workflow
+
+    planned = what_if(load_workflow("tree_reduction:leaves=8"), "wukong", [2048]).result.records("plan-1")
+    real = []
+    for r in copy.deepcopy(planned):
+        r.run_id, r.extra["source"] = "real-1", "real"
+        real.append(r)
+    write_jsonl(planned + real, tmp_path / "m.jsonl")
+    monkeypatch.setenv(ENV_METRICS, str(tmp_path / "m.jsonl"))
+    monkeypatch.delenv(ENV_MODELS, raising=False)
+    at = app("plan-vs-real").run()
+    assert not at.exception, at.exception
+    assert "DAG not drawn" in texts(at)
+    at.text_input(key="pvr_spec").set_value("tree_reduction:leaves=8").run()
+    assert not at.exception, at.exception
+    assert "'tree_reduction:leaves=8' has the type" in texts(at)
+    titles = [c.proto.spec for c in at.get("plotly_chart")]
+    assert any("DAG coloured by worker" in t for t in titles)
+
+
 def test_plan_vs_real_page(env):
     at = app("plan-vs-real").run()
     assert not at.exception, at.exception
