@@ -103,8 +103,15 @@ def _width(pos: dict[str, tuple[float, float]]) -> int:
 
 
 def gantt_rows_from_run(run: RunData) -> list[dict[str, Any]]:
+    """A run's tasks; each worker's first task carries the worker's recorded start-up."""
+    first: dict[str, str] = {}
+    for t in sorted(run.tasks.values(), key=lambda t: (t.start_ms, t.task_id)):
+        first.setdefault(t.worker_id, t.task_id)
     return [
         {
+            "startup": run.workers[t.worker_id].startup_ms
+            if first[t.worker_id] == t.task_id and t.worker_id in run.workers
+            else 0.0,
             "task": t.task_id,
             "function": t.function,
             "worker": t.worker_id,
@@ -120,9 +127,10 @@ def gantt_rows_from_run(run: RunData) -> list[dict[str, Any]]:
 
 
 def gantt_rows_from_plan(tasks: dict[str, Any]) -> list[dict[str, Any]]:
-    """From a PlanOutput's PlanningTaskInfo dict."""
+    """From a PlanOutput's PlanningTaskInfo dict; a task that starts its worker carries the start-up."""
     return [
         {
+            "startup": i.worker_startup_ms if i.worker_startup_state in ("cold", "warm") else 0.0,
             "task": i.task_id,
             "function": i.function,
             "worker": i.worker_id,
@@ -152,6 +160,20 @@ def gantt_figure(
     workers = list(dict.fromkeys([w for w in order if w in set(own)] + own))
     colour_of = colour_of or {}
     fig = go.Figure()
+    ups = [r for r in rows if r.get("startup", 0.0) > 0]
+    if ups:  # dotted grey before the task that waits for it: the blank from the submission on
+        fig.add_trace(
+            go.Bar(
+                y=[r["worker"] for r in ups],
+                x=[r["startup"] for r in ups],
+                base=[r["start"] - r["startup"] for r in ups],
+                orientation="h",
+                width=0.4,
+                marker={"color": "#dddddd", "pattern": {"shape": "."}},
+                name="start-up",
+                hovertemplate="start-up %{x:.1f} ms<extra>%{y}</extra>",
+            )
+        )
     for w in workers:
         mine = [r for r in rows if r["worker"] == w]
         fig.add_trace(
@@ -178,7 +200,7 @@ def gantt_figure(
         barmode="overlay",
         showlegend=False,
         xaxis_title="ms since submission",
-        yaxis={"autorange": "reversed"},
+        yaxis={"autorange": "reversed", "categoryorder": "array", "categoryarray": workers},
         height=max(260, 22 * len(workers) + 120),
         margin={"l": 10, "r": 10, "t": 40, "b": 10},
     )
