@@ -164,14 +164,22 @@ def gantt_pair(cmp: Comparison) -> str:
 def paired_rows(cmp: Comparison) -> tuple[list[str], list[str], dict[str, str]]:
     """The rows of a planned and a real Gantt chart drawn side by side, and the real side's colours: the
     planned workers by their first task, the real worker paired with each by the tasks they ran
-    (:meth:`Comparison.worker_pairs`) in the same row, and each real worker coloured for its planned
-    counterpart's name (an unpaired one for a name of its own). Names do not pair workers: wukong's
-    flex-N is a counter of each run."""
+    (:meth:`Comparison.worker_pairs`) in the same row (a planned worker without one: the next unpaired
+    real worker), and each real worker coloured for its planned counterpart's name (an unpaired one for
+    a name of its own). Names do not pair workers: wukong's flex-N is a counter of each run."""
     p, r = cmp.planned_data, cmp.real_data
     pairs = cmp.worker_pairs()  # real worker -> planned worker
     order = _workers_by_first_task(p) if p is not None else []
     counterpart = {planned: real for real, planned in pairs.items()}
-    real_order = [counterpart[w] for w in order if w in counterpart]
+    # An unpaired real worker fills an unpaired planned worker's row (in its own colour): listing only
+    # the pairs moved every later pair a row up from its counterpart.
+    spare = [w for w in (_workers_by_first_task(r) if r is not None else []) if w not in pairs]
+    real_order = []
+    for w in order:
+        if w in counterpart:
+            real_order.append(counterpart[w])
+        elif spare:
+            real_order.append(spare.pop(0))
     real_colours = {
         t.worker_id: pairs.get(t.worker_id, f"real {t.worker_id}") for t in (r.tasks.values() if r else ())
     }

@@ -265,6 +265,27 @@ def test_gantt_pair_pairs_workers_by_the_tasks_they_ran_not_by_name():
     assert compare_runs(planned, alone).worker_pairs() == {"w1": "w0", "flex-9": "w1"}
 
 
+def test_gantt_rows_stay_beside_their_counterparts_when_a_planned_worker_has_none():
+    """validate tree_reduction:leaves=8 under wukong: planned flex-3 had no real counterpart, so the real
+    side listed its paired workers one row up from their planned ones (real flex-4 beside planned
+    flex-3). An unpaired real worker now fills an unpaired planned worker's row, in a colour of its own
+    (the colour says it is no counterpart), so every pair stays on one line."""
+    from sim.compare.report import paired_rows
+
+    planned = [task("p", "a", "P1", 0.0, 1.0, 1.0), task("p", "b", "P2", 1.0, 1.0, 2.0)]
+    planned += [task("p", "c", "P3", 2.0, 1.0, 3.0), task("p", "d", "P3", 3.0, 1.0, 4.0)]
+    real = [
+        task("r", t, w, i, 1.0, i + 1.0, source="real")
+        for i, (t, w) in enumerate(zip("abcd", ["R1", "R1", "R2", "R3"], strict=True))
+    ]
+    cmp = compare_runs(planned, real)
+    assert cmp.worker_pairs() == {"R1": "P1", "R2": "P3"}
+    order, real_order, colours = paired_rows(cmp)
+    assert order == ["P1", "P2", "P3"]
+    assert real_order == ["R1", "R3", "R2"]  # R3 in P2's row, R2 beside its counterpart P3
+    assert colours == {"R1": "P1", "R2": "P3", "R3": "real R3"}
+
+
 def test_worker_agreement_compares_which_tasks_share_a_worker_not_its_name():
     """A flexible worker's name is a counter of each run (flex-1, flex-2, ... in the order they start):
     validate tree_reduction:leaves=8 under wukong reported 'worker id agrees 1/7', the one match a
