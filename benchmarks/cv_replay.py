@@ -18,6 +18,7 @@ import argparse
 import math
 import sys
 import time
+from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -72,7 +73,17 @@ VARIANTS: dict[str, dict] = {
     "shrink1": {"shrink": 1.0},
     "shrink3": {"shrink": 3.0},
     "shrink10": {"shrink": 10.0},
+    # each application's own fit blended with the shrink=1 fit (fit_replay_groups's blend): "avg" below
+    "blend1": {"blend": 1.0},
+    # the fit minimises the mean |log(predicted / recorded)| instead of the MAPE (fit_replay's loss)
+    "logloss": {"loss": "log"},
     "central": {"exclude": frozenset({"slot_hold_s", "overhead_s", "machine_dispatch_s"})},
+}
+# name -> (how, variants): each held-out run predicted by combining the named variants' predictions of it
+# (a combination of forecasts, Bates & Granger 1969: fits biased in different directions average out)
+COMBINED: dict[str, tuple[str, tuple[str, ...]]] = {
+    "avg": ("mean", ("skipshare", "shrink1")),
+    "gavg": ("gmean", ("skipshare", "shrink1")),
 }
 
 
@@ -152,8 +163,9 @@ def priors(jobs: int) -> dict[str, np.ndarray]:
     return cross_app_priors(fit_replay_groups(all_dev, pooled=False, workers=jobs))
 
 
-def _job(args: tuple[str, str, str, int, dict]) -> tuple[str, str, list[float]]:
-    """Absolute relative errors of the held-out traces of fold ``i`` of ``folder`` under ``variant``."""
+def _job(args: tuple[str, str, str, int, dict]) -> tuple[str, str, list[tuple[float, float]]]:
+    """(predicted, recorded) makespans of the held-out traces of fold ``i`` of ``folder`` under
+    ``variant``."""
     folder, variant, how, i, prior = args
     dev = _dev(folder)
     folds = FOLDS[how](dev)
@@ -161,11 +173,15 @@ def _job(args: tuple[str, str, str, int, dict]) -> tuple[str, str, list[float]]:
         return folder, variant, []
     train, test = folds[i]
     models = PerformanceModels(replay=fit_replay_groups(train, priors=prior, **VARIANTS[variant]))
-    return (
-        folder,
-        variant,
-        [abs(replay(t, params_for(models, t)[1]) - t.makespan_s) / t.makespan_s for t in test],
-    )
+    return folder, variant, [(replay(t, params_for(models, t)[1]), t.makespan_s) for t in test]
+
+
+def combine(how: str, predictions: Sequence[float]) -> float:
+    """One makespan from several fits' predictions of it: their arithmetic (``mean``) or geometric
+    (``gmean``) mean."""
+    if how == "gmean":
+        return float(np.exp(np.mean(np.log(predictions))))
+    return float(np.mean(predictions))
 
 
 def main() -> None:
@@ -180,20 +196,31 @@ def main() -> None:
     how.add_argument("--smaller", action="store_true", help="hold out the smallest third by task count")
     a = ap.parse_args()
     variants = a.variants.split(",")
-    unknown = [v for v in variants if v not in VARIANTS]
+    unknown = [v for v in variants if v not in VARIANTS and v not in COMBINED]
     if unknown:
-        sys.exit(f"error: unknown variant(s) {', '.join(unknown)} (known: {', '.join(VARIANTS)})")
+        known = ", ".join([*VARIANTS, *COMBINED])
+        sys.exit(f"error: unknown variant(s) {', '.join(unknown)} (known: {known})")
+    fitted = list(dict.fromkeys(x for v in variants for x in (COMBINED[v][1] if v in COMBINED else (v,))))
     mode = next((m for m in ("loo", "kfold", "larger", "smaller") if getattr(a, m)), "extrapolation")
     folders = select_folders(a.apps)
     sizes = {f: len(split(DATA / f)[0]) for f in folders}
     t0 = time.time()
-    prior = priors(a.jobs) if any(VARIANTS[v].get("shrink") for v in variants) else {}
-    jobs = [(f, v, mode, i, prior) for f in folders for v in variants for i in range(sizes[f])]
+    prior = (
+        priors(a.jobs) if any(VARIANTS[v].get("shrink") or VARIANTS[v].get("blend") for v in fitted) else {}
+    )
+    jobs = [(f, v, mode, i, prior) for f in folders for v in fitted for i in range(sizes[f])]
     with ProcessPoolExecutor(a.jobs) as pool:
         res = list(pool.map(_job, jobs))
-    errs: dict[tuple[str, str], list[float]] = {}
-    for f, v, e in res:
-        errs.setdefault((f, v), []).extend(e)
+    preds: dict[tuple[str, str], list[tuple[float, float]]] = {}
+    for f, v, p in res:
+        preds.setdefault((f, v), []).extend(p)
+    for v in variants:
+        if v in COMBINED:
+            how, parts = COMBINED[v]
+            for f in folders:
+                rows = zip(*(preds[f, x] for x in parts), strict=True)
+                preds[f, v] = [(combine(how, [r[0] for r in row]), row[0][1]) for row in rows]
+    errs = {k: [abs(pr - mk) / mk for pr, mk in p] for k, p in preds.items()}
     table = {k: float(np.mean(e)) if e else float("nan") for k, e in errs.items()}
     print(f"{mode} CV on development files only, makespan MAPE of the held-out runs")
     print(f"  {'folder':22s} " + " ".join(f"{v:>10s}" for v in variants))

@@ -123,7 +123,7 @@ def calibrate(
                     "plain_mape": mape(groups[key], PLAIN),
                     "mape": params.fit.mape,
                     "fallback": params.fit.fallback,
-                    "params": {n: getattr(params, n) for n in params.__slots__ if n != "fit"},
+                    "params": {n: getattr(params, n) for n in params.__slots__ if n not in ("fit", "blend")},
                 }
             )
         models.meta["replay_fit_seconds"] = round(time.time() - t0, 1)
@@ -237,7 +237,7 @@ def show(path: str, as_json: bool) -> None:
     )
     if m.replay:
         t = Table(title="trace replay parameters")
-        names = [n for n in next(iter(m.replay.values())).__slots__ if n != "fit"]
+        names = [n for n in next(iter(m.replay.values())).__slots__ if n not in ("fit", "blend")]
         for h in ["application", *names, "traces", "MAPE", "fallback"]:
             t.add_column(h, overflow="fold")
         for k, p in sorted(m.replay.items()):

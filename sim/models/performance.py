@@ -303,6 +303,9 @@ class ReplayParams:
     # c cores they are ref_cores / c times as long (0: the same on every machine)
     ref_cores: float = 0.0
     fit: FitInfo = field(default_factory=FitInfo)
+    # a second fit of the same runs, biased differently (pulled toward other applications' values): the
+    # replay predicts the mean of the two makespans (see calibration.replay.fit_replay_groups's blend)
+    blend: ReplayParams | None = None
 
 
 # Built-in defaults, used until calibration provides better numbers. They describe a small serverless
@@ -523,8 +526,9 @@ def _size_classes(items: list | None) -> list[SizeClass]:
 
 
 def _replay_from(d: dict) -> ReplayParams:
-    known = {k: float(v) for k, v in d.items() if k in ReplayParams.__slots__ and k != "fit"}
-    return ReplayParams(**known, fit=_fit(d.get("fit")))
+    known = {k: float(v) for k, v in d.items() if k in ReplayParams.__slots__ and k not in ("fit", "blend")}
+    blend = _replay_from(d["blend"]) if isinstance(d.get("blend"), dict) else None
+    return ReplayParams(**known, fit=_fit(d.get("fit")), blend=blend)
 
 
 def _output_from(d: dict) -> OutputModel:

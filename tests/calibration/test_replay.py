@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -12,6 +14,7 @@ from calibration.replay import (
     PLAIN,
     _compile,
     _Objective,
+    best_fixed_log,
     best_fixed_s,
     bytes_track_tasks,
     cross_app_priors,
@@ -389,10 +392,12 @@ def test_cross_application_priors_leave_the_application_out() -> None:
     assert np.isnan(priors["a/x"][PARAM_NAMES.index("dispatch_s")])
 
 
-def test_grouped_fits_pull_each_application_toward_the_others() -> None:
-    """Two applications of a 5 s overhead and one of 3 s: fitted alone, the third finds 3 s; with a
-    strong pull (two stages, the prior from the other two only) it moves to about 5 s, and the first
-    moves to the median of the other two's log-overheads, sqrt(5 * 3) s."""
+# fits that may use only the overhead and the fixed cost
+ONLY_OVERHEAD = {"exclude": frozenset(PARAM_NAMES) - {"overhead_s", "fixed_s"}, "effort": 1.0}
+
+
+def three_apps() -> list[Trace]:
+    """Exact fork-join runs of three applications: test/a and test/b of a 5 s overhead, test/c of 3 s."""
     runs = []
     for app, overhead in (("test/a", 5.0), ("test/b", 5.0), ("test/c", 3.0)):
         for n in (4, 8, 16, 32):
@@ -400,9 +405,70 @@ def test_grouped_fits_pull_each_application_toward_the_others() -> None:
             t.application = app
             t.makespan_s = replay(t, ReplayParams(overhead_s=overhead, fixed_s=30.0))
             runs.append(t)
-    only = {"exclude": frozenset(PARAM_NAMES) - {"overhead_s", "fixed_s"}, "effort": 1.0}
-    alone = fit_replay_groups(runs, pooled=False, **only)
-    pulled = fit_replay_groups(runs, pooled=False, shrink=1e3, **only)
+    return runs
+
+
+def test_grouped_fits_pull_each_application_toward_the_others() -> None:
+    """Two applications of a 5 s overhead and one of 3 s: fitted alone, the third finds 3 s; with a
+    strong pull (two stages, the prior from the other two only) it moves to about 5 s, and the first
+    moves to the median of the other two's log-overheads, sqrt(5 * 3) s."""
+    runs = three_apps()
+    alone = fit_replay_groups(runs, pooled=False, **ONLY_OVERHEAD)
+    pulled = fit_replay_groups(runs, pooled=False, shrink=1e3, **ONLY_OVERHEAD)
     assert alone["test/c"].overhead_s == pytest.approx(3.0, rel=0.05)
     assert pulled["test/c"].overhead_s == pytest.approx(5.0, rel=0.1)
     assert pulled["test/a"].overhead_s == pytest.approx(15**0.5, rel=0.05)
+
+
+def test_the_log_loss_fixed_cost_is_the_best_kink() -> None:
+    """Predictions 10, 20, 30 s of runs recorded at 15, 25, 100 s: a 5 s fixed cost makes two exact and
+    leaves log(100 / 35) on the third; 70 s would leave log(80 / 15) + log(90 / 25), far more. The MAPE's
+    weighted median picks the same 5 s here, but the bounds hold as for it."""
+    sims, mks = np.array([10.0, 20.0, 30.0]), np.array([15.0, 25.0, 100.0])
+    assert best_fixed_log(sims, mks, 0.0, 1e9) == pytest.approx(5.0)
+    assert best_fixed_log(sims, mks, 0.0, 2.0) == pytest.approx(2.0)
+    assert best_fixed_log(sims, mks, 8.0, 1e9) == pytest.approx(8.0)
+
+
+def test_the_log_loss_fit_recovers_a_known_platform() -> None:
+    truth = ReplayParams(overhead_s=3.0, fixed_s=30.0)
+    traces = [fork_join(n, 4) for n in (4, 8, 16, 32)]
+    for t in traces:
+        t.makespan_s = replay(t, truth)
+    fitted = fit_replay(traces, effort=1.0, loss="log")
+    assert fitted.fit.mape < 0.03  # reported as the makespan MAPE whatever the loss
+    other = fork_join(24, 4)
+    assert replay(other, fitted) == pytest.approx(replay(other, truth), rel=0.05)
+    with pytest.raises(ValueError, match="unknown loss"):
+        fit_replay(traces, loss="mse")
+
+
+def test_a_blended_replay_is_the_mean_of_its_two_fits() -> None:
+    """A set with a blend predicts the mean of the two sets' makespans, and keeps its blend through the
+    models file."""
+    t = fork_join(16, 4)
+    own, other = ReplayParams(overhead_s=1.0, fixed_s=10.0), ReplayParams(overhead_s=5.0, fixed_s=10.0)
+    mixed = ReplayParams(overhead_s=1.0, fixed_s=10.0, blend=other)
+    assert replay(t, mixed) == pytest.approx((replay(t, own) + replay(t, other)) / 2)
+    assert replay(t, own) < replay(t, mixed) < replay(t, other)
+    back = PerformanceModels.from_json(PerformanceModels(replay={"test/fj": mixed}).to_json())
+    assert back.replay["test/fj"].blend.overhead_s == pytest.approx(5.0)
+    assert replay(t, back.replay["test/fj"]) == pytest.approx(replay(t, mixed))
+
+
+def test_grouped_fits_blend_each_application_with_its_pulled_fit() -> None:
+    """The three applications of the shrinkage test (5, 5 and 3 s overheads): with ``blend`` the third
+    keeps its own 3 s fit, its blend is the fit pulled to about 5 s, and it predicts the mean of the two;
+    an application alone (no other to borrow from) gets no blend."""
+    runs = three_apps()
+    fits = fit_replay_groups(runs, pooled=False, blend=1e3, **ONLY_OVERHEAD)
+    c = fits["test/c"]
+    assert c.overhead_s == pytest.approx(3.0, rel=0.05)
+    assert c.blend is not None and c.blend.overhead_s == pytest.approx(5.0, rel=0.1)
+    probe = fork_join(24, 4)
+    alone = replace(c, blend=None)
+    assert replay(probe, c) == pytest.approx((replay(probe, c.blend) + replay(probe, alone)) / 2)
+    lone = fit_replay_groups(
+        [t for t in runs if t.application == "test/c"], pooled=False, blend=1e3, **ONLY_OVERHEAD
+    )
+    assert lone["test/c"].blend is None
