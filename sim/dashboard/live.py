@@ -17,7 +17,8 @@ key                    meaning for the live view
 ``dc:{child}``         set of the child's parents that completed: every member is a *done* task
 ``done:{sink}``        a sink completed
 ``own:{task}``         the task's dependencies completed and an invocation owns it: *running*
-``claim:{worker}``     a planned worker was claimed (its first tasks are *running*)
+``claim:{worker}``     a planned worker was claimed (its first tasks, those without parents: *running*)
+``hb:f:{task}``        the heartbeat of a flexible invocation that starts at the task: *running*
 ``out:{task}``         the task's output was uploaded: *done*
 ``records``            JSON metric records pushed by each worker as its invocation ends (timings)
 ``progress``           tasks executed so far
@@ -280,10 +281,20 @@ class RedisLiveReader:
             pipe.lrange(f"{p}log:{t}", 0, 199)
         for t in ids:  # uploaded outputs: EXISTS only (outputs can be large; never fetched)
             pipe.exists(f"{p}out:{t}")
+        # A root is never owned: its invocation's heartbeat (flexible) or its worker's claim (planned)
+        # says it started; read without them, a run's first tasks were 'waiting' until done.
+        pipe.mget([f"{p}hb:f:{t}" for t in ids] or [f"{p}hb:f:"])
+        planned = sorted({w for _, w, _ in specs.values() if w is not None})
+        pipe.mget([f"{p}claim:{w}" for w in planned] or [f"{p}claim:"])
         res = pipe.execute()
+        heartbeats, claims = res[-2][: len(ids)], res[-1][: len(planned)]
         n = len(ids)
         dc = {t: {m.decode() if isinstance(m, bytes) else m for m in res[i]} for i, t in enumerate(ids)}
         done_flags, own_flags = res[n][:n], res[n + 1][:n]
+        claimed = {w for w, v in zip(planned, claims, strict=True) if v is not None}
+        has_parent = {v for _, v in edges}
+        started = {t for t, v in zip(ids, heartbeats, strict=True) if v is not None}
+        started |= {t for t in ids if t not in has_parent and specs[t][1] in claimed}
         raw_records, err_raw, prog = res[n + 2], res[n + 3], res[n + 4]
         logs = {
             t: [x.decode(errors="replace") if isinstance(x, bytes) else x for x in res[n + 5 + i]]
@@ -302,7 +313,7 @@ class RedisLiveReader:
             edges,
             done_parents=dc,
             sinks_done={t for t, v in zip(ids, done_flags, strict=True) if v is not None},
-            owned={t for t, v in zip(ids, own_flags, strict=True) if v is not None},
+            owned={t for t, v in zip(ids, own_flags, strict=True) if v is not None} | started,
             uploaded=uploaded,
             raw_records=raw_records,
             error=error,

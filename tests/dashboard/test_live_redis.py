@@ -76,3 +76,39 @@ def test_wrong_key_says_so(server):
     assert any("signing key" in p for p in snap.problems)
     missing = RedisLiveReader(server.url, key=secrets.token_bytes(32)).snapshot("nope")
     assert any("no plan in the store" in p for p in missing.problems)
+
+
+@pytest.mark.parametrize("planner", ["wukong", "uniform"])
+def test_a_real_runs_first_tasks_show_as_running(server, planner):
+    """The live page showed a real run's first tasks as 'waiting' until they were done: it read only
+    the own:{task} keys, which an invocation sets for a task whose parents completed, never for a root.
+    A flexible invocation starting at a task keeps hb:f:{task} alive, and a planned worker's invocation
+    claims claim:{worker} before its first tasks; both now make those tasks running. Seen on the
+    dashboard with fixed_times:chains=3,sleep_s=30 under wukong: 7 waiting, 0 running, 20 s in."""
+    import threading
+    import time
+
+    from runtime.client import run_workflow
+
+    reader = RedisLiveReader(server.url)
+    seen: list[dict[str, str]] = []
+    stop = threading.Event()
+
+    def watch() -> None:  # the first snapshot of this run in which some task is no longer waiting
+        while not stop.is_set() and not seen:
+            for run in reader.runs():
+                snap = reader.snapshot(run)
+                if snap.planner == planner and any(x.state != "waiting" for x in snap.tasks.values()):
+                    seen.append({t: x.state for t, x in snap.tasks.items()})
+            time.sleep(0.05)
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        run_workflow("fixed_times:chains=2,sleep_s=1.5", planner, "process", server.url, timeout_s=120)
+    finally:
+        stop.set()
+        watcher.join()
+    assert seen, "no snapshot showed the run"
+    first = seen[0]  # the roots start together and sleep 1.5 s: running before anything is done
+    assert "running" in first.values() and "done" not in first.values(), first
