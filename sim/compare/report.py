@@ -62,6 +62,8 @@ def _fmt(v: Any, digits: int = 1) -> str:
     if isinstance(v, float):
         if abs(v) >= 1e6:
             return f"{v:.3e}"
+        if v and abs(v) < 0.5 * 10**-digits:  # 0.005 ms read '0.0' beside its +381.6 % error
+            return f"{v:.2g}"
         return f"{v:.{digits}f}"
     return html.escape(str(v))
 
@@ -184,6 +186,18 @@ def paired_rows(cmp: Comparison) -> tuple[list[str], list[str], dict[str, str]]:
         t.worker_id: pairs.get(t.worker_id, f"real {t.worker_id}") for t in (r.tasks.values() if r else ())
     }
     return order, real_order, real_colours
+
+
+def dag_colours(cmp: Comparison) -> dict[str, str]:
+    """Each task's worker name to colour the DAG for: the real worker's, as the real Gantt chart colours
+    it (its planned counterpart's name, :func:`paired_rows`), else the planned worker's."""
+    _, _, real_colours = paired_rows(cmp)
+    out: dict[str, str] = {}
+    if cmp.planned_data is not None:
+        out.update({t: x.worker_id for t, x in cmp.planned_data.tasks.items()})
+    if cmp.real_data is not None:  # real workers win where both exist
+        out.update({t: real_colours.get(x.worker_id, x.worker_id) for t, x in cmp.real_data.tasks.items()})
+    return out
 
 
 def gantt_pair_figure(cmp: Comparison) -> Any:
@@ -310,6 +324,7 @@ def error_plots(cmp: Comparison) -> str:
     axes[0].set_title("general percentage offset per prediction", fontsize=10)
     axes[0].tick_params(axis="x", rotation=35, labelsize=7)
     axes[0].legend(fontsize=7)
+    colour_of = paired_rows(cmp)[2]  # the real Gantt chart's colours
     for ax, m in ((axes[1], "exec_ms"), (axes[2], "end_ms")):
         pv = [r.planned[m] for r in rows]
         rv = [r.real[m] for r in rows]
@@ -317,7 +332,7 @@ def error_plots(cmp: Comparison) -> str:
             rv,
             pv,
             s=12,
-            c=[worker_colour(r.real_worker or "") for r in rows],
+            c=[worker_colour(colour_of.get(r.real_worker or "", r.real_worker or "")) for r in rows],
             edgecolors="black",
             linewidths=0.3,
         )
@@ -451,10 +466,7 @@ def comparison_section(cmp: Comparison, edges: Sequence[tuple[str, str]] | None,
         parts += ["<h3>General percentage offset of each prediction</h3>", offsets_table(cmp)]
     parts += ["<h3>Gantt charts: planned | real</h3>", gantt_pair(cmp)]
     if edges is not None:
-        worker_of = {}
-        for side in (cmp.planned_data, cmp.real_data):  # real workers win where both exist
-            if side is not None:
-                worker_of.update({t: x.worker_id for t, x in side.tasks.items()})
+        worker_of = dag_colours(cmp)
         parts += [
             "<h3>DAG coloured by (real) worker, with critical paths</h3>",
             f"<p>planned critical path: {html.escape(' → '.join(cmp.planned_critical_path)) or '-'}<br>"

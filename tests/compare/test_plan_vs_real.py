@@ -286,6 +286,26 @@ def test_gantt_rows_stay_beside_their_counterparts_when_a_planned_worker_has_non
     assert colours == {"R1": "P1", "R2": "P3", "R3": "real R3"}
 
 
+def test_report_shows_small_times_and_colours_the_dag_as_the_gantt():
+    """validate tree_reduction:leaves=8's report printed exec_ms '0.0' planned and '0.0' real beside an
+    error of +381.6 % (0.04 ms vs 0.005 ms: one decimal), and coloured its DAG by the real workers' own
+    names while the Gantt chart beside it coloured them for their planned counterparts: real flex-3 was
+    red in one and magenta in the other. Small values now keep two significant digits, and the DAG and
+    the error plots take the Gantt chart's colours (report.paired_rows)."""
+    from sim.compare.report import _fmt, dag_colours
+
+    assert (
+        _fmt(0.005) == "0.005" and _fmt(0.04123) == "0.041" and _fmt(0.0) == "0.0" and _fmt(12.34) == "12.3"
+    )
+    planned, real = run_pair()
+    swapped = {"w0": "w1", "w1": "w0"}
+    real = [
+        dataclasses.replace(r, worker_id=swapped[r.worker_id]) if hasattr(r, "worker_id") else r for r in real
+    ]
+    # real w1 ran a, b (planned w0's): coloured for w0, as its Gantt row is; real w0 ran c: for w1
+    assert dag_colours(compare_runs(planned, real)) == {"a": "w0", "b": "w0", "c": "w1"}
+
+
 def test_worker_agreement_compares_which_tasks_share_a_worker_not_its_name():
     """A flexible worker's name is a counter of each run (flex-1, flex-2, ... in the order they start):
     validate tree_reduction:leaves=8 under wukong reported 'worker id agrees 1/7', the one match a
