@@ -216,8 +216,15 @@ def page_calibration(settings: data.Settings) -> None:
     show_load_problems(m)
     if settings.models:
         model = _models(settings)
-        if model is not None:
-            with st.expander(f"models file {settings.models}"):
+        if model is not None:  # the file given (--models), as `plansim models show` prints it
+            import pandas as pd
+
+            st.subheader(f"models file {settings.models}")
+            for title, rows in data.models_tables(model).items():
+                if rows:
+                    st.caption(title)
+                    st.dataframe(pd.DataFrame(rows), width="stretch", hide_index=True)
+            with st.expander("the file's JSON"):
                 st.json(model.to_json(), expanded=False)
     if not m.records:
         st.info(
@@ -239,7 +246,7 @@ def page_calibration(settings: data.Settings) -> None:
     import pandas as pd
 
     rows = data.fit_rows(report)
-    st.subheader("fitted models")
+    st.subheader("fitted models (on the loaded metric records)")
     st.dataframe(pd.DataFrame(rows), width="stretch")
     try:
         from calibration.report import skipped_lines

@@ -191,6 +191,36 @@ def test_plan_vs_real_asks_for_the_parameters_its_dag_needs(monkeypatch, tmp_pat
     assert any("DAG coloured by worker" in t for t in titles)
 
 
+def test_calibration_page_shows_the_models_file_it_was_given(monkeypatch, tmp_path):
+    """`plansim dashboard --models models.json` showed the file only as collapsed raw JSON: on the
+    calibration page without metric records, 'no metric records loaded' and nothing of the 33 execution
+    models fitted on runtime_metrics.jsonl.gz. The page now tables the file's models (as `plansim
+    models show`: parameters, samples, R², MAPE, fallback, notes), with or without records."""
+    from calibration.synthetic import synthetic_records
+    from sim.models.records import write_jsonl
+
+    write_jsonl(synthetic_records(40, seed=5), tmp_path / "m.jsonl")
+    from click.testing import CliRunner
+
+    from sim.cli import main
+
+    res = CliRunner().invoke(
+        main, ["calibrate", str(tmp_path / "m.jsonl"), "-o", str(tmp_path / "models.json")]
+    )
+    assert res.exit_code == 0, res.output
+    monkeypatch.delenv(ENV_METRICS, raising=False)
+    monkeypatch.setenv(ENV_MODELS, str(tmp_path / "models.json"))
+    at = app("calibration").run()
+    assert not at.exception, at.exception
+    assert "models.json" in texts(at)
+    frames = [d.value for d in at.dataframe]
+    execution = next(f for f in frames if "function" in f.columns and "c" in f.columns)
+    assert set(execution["function"]) == {"resize", "analyse", "merge"}
+    assert (execution["samples"] > 0).all() and {"R²", "MAPE %", "fallback", "notes"} <= set(
+        execution.columns
+    )
+
+
 def test_plan_vs_real_page(env):
     at = app("plan-vs-real").run()
     assert not at.exception, at.exception
