@@ -106,13 +106,13 @@ def draw_gantt(
 ) -> None:
     """One row per worker, one bar per task coloured by worker; hatched part: downloading inputs; dotted
     grey: the worker's start-up (cold or warm) before its first task. Rows follow ``order`` (the run's
-    workers it names), then the run's other workers by their first task. ``colour_of`` maps a worker to
-    the name its colour is drawn for (a real worker: its planned counterpart's), else its own name."""
+    workers it names; a name it lacks is an empty row, :func:`no_counterpart`), then the run's other
+    workers by their first task. ``colour_of`` maps a worker to the name its colour is drawn for (a real
+    worker: its planned counterpart's), else its own name."""
     colour_of = colour_of or {}
     tasks = sorted(run.tasks.values(), key=lambda t: (t.start_ms, t.task_id))
     own = _workers_by_first_task(run)
-    present = set(own)
-    workers = list(dict.fromkeys([w for w in order if w in present] + own))
+    workers = list(dict.fromkeys([*order, *own]))
     row = {w: i for i, w in enumerate(workers)}
     first: dict[str, float] = {}
     for t in tasks:
@@ -163,11 +163,17 @@ def gantt_pair(cmp: Comparison) -> str:
     return _img(fig)
 
 
+def no_counterpart(planned: str) -> str:
+    """The label of the empty real row beside a planned worker that no real worker pairs with: a Gantt
+    chart keeps an ``order`` name its run lacks as an empty row, so the pairs below stay level."""
+    return f"(none for {planned})"
+
+
 def paired_rows(cmp: Comparison) -> tuple[list[str], list[str], dict[str, str]]:
     """The rows of a planned and a real Gantt chart drawn side by side, and the real side's colours: the
     planned workers by their first task, the real worker paired with each by the tasks they ran
     (:meth:`Comparison.worker_pairs`) in the same row (a planned worker without one: the next unpaired
-    real worker), and each real worker coloured for its planned counterpart's name (an unpaired one for
+    real worker, else an empty row), and each real worker coloured for its planned counterpart's name (an unpaired one for
     a name of its own). Names do not pair workers: wukong's flex-N is a counter of each run."""
     p, r = cmp.planned_data, cmp.real_data
     pairs = cmp.worker_pairs()  # real worker -> planned worker
@@ -175,13 +181,14 @@ def paired_rows(cmp: Comparison) -> tuple[list[str], list[str], dict[str, str]]:
     counterpart = {planned: real for real, planned in pairs.items()}
     # An unpaired real worker fills an unpaired planned worker's row (in its own colour): listing only
     # the pairs moved every later pair a row up from its counterpart.
+    # Without a spare one the row stays empty (:func:`no_counterpart`): skipped, it moved the pairs up too.
     spare = [w for w in (_workers_by_first_task(r) if r is not None else []) if w not in pairs]
     real_order = []
     for w in order:
         if w in counterpart:
             real_order.append(counterpart[w])
-        elif spare:
-            real_order.append(spare.pop(0))
+        else:
+            real_order.append(spare.pop(0) if spare else no_counterpart(w))
     real_colours = {
         t.worker_id: pairs.get(t.worker_id, f"real {t.worker_id}") for t in (r.tasks.values() if r else ())
     }

@@ -152,12 +152,13 @@ def gantt_figure(
     order: Sequence[str] = (),
     colour_of: dict[str, str] | None = None,
 ) -> go.Figure:
-    """One row per worker, top to bottom in ``order`` (the workers it names), then the others by first
-    task; each worker's bars in the colour of ``colour_of``'s name for it, else its own (a real run
-    beside its plan: the planned counterpart's, sim.compare.report.paired_rows)."""
+    """One row per worker, top to bottom in ``order`` (a name without tasks: an empty row, as beside a
+    planned worker no real one pairs with), then the others by first task; each worker's bars in the
+    colour of ``colour_of``'s name for it, else its own (a real run beside its plan: the planned
+    counterpart's, sim.compare.report.paired_rows)."""
     rows = sorted(rows, key=lambda r: (r["start"], r["task"]))
     own = list(dict.fromkeys(r["worker"] for r in rows))
-    workers = list(dict.fromkeys([w for w in order if w in set(own)] + own))
+    workers = list(dict.fromkeys([*order, *own]))
     colour_of = colour_of or {}
     fig = go.Figure()
     ups = [r for r in rows if r.get("startup", 0.0) > 0]
@@ -176,6 +177,9 @@ def gantt_figure(
         )
     for w in workers:
         mine = [r for r in rows if r["worker"] == w]
+        if not mine:  # an empty row: a bar of no length puts its category on the axis
+            fig.add_trace(go.Bar(y=[w], x=[0.0], orientation="h", name=w, hoverinfo="skip"))
+            continue
         fig.add_trace(
             go.Bar(
                 y=[w] * len(mine),

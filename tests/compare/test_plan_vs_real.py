@@ -8,7 +8,7 @@ import dataclasses
 import pytest
 
 from sim.compare import compare_runs, critical_path, pct_error
-from sim.compare.plan_vs_real import error_progression
+from sim.compare.plan_vs_real import Comparison, error_progression
 from sim.compare.report import build_report, write_report
 from sim.engine.whatif import what_if
 from sim.models.records import RunRecord, TaskRecord, Transfer, WorkerRecord
@@ -265,6 +265,17 @@ def test_gantt_pair_pairs_workers_by_the_tasks_they_ran_not_by_name():
     assert compare_runs(planned, alone).worker_pairs() == {"w1": "w0", "flex-9": "w1"}
 
 
+def three_planned_workers(real_workers: list[str]) -> Comparison:
+    """Planned a on P1, b on P2, c and d on P3; real a, b, c, d on ``real_workers``."""
+    planned = [task("p", "a", "P1", 0.0, 1.0, 1.0), task("p", "b", "P2", 1.0, 1.0, 2.0)]
+    planned += [task("p", "c", "P3", 2.0, 1.0, 3.0), task("p", "d", "P3", 3.0, 1.0, 4.0)]
+    real = [
+        task("r", t, w, i, 1.0, i + 1.0, source="real")
+        for i, (t, w) in enumerate(zip("abcd", real_workers, strict=True))
+    ]
+    return compare_runs(planned, real)
+
+
 def test_gantt_rows_stay_beside_their_counterparts_when_a_planned_worker_has_none():
     """validate tree_reduction:leaves=8 under wukong: planned flex-3 had no real counterpart, so the real
     side listed its paired workers one row up from their planned ones (real flex-4 beside planned
@@ -272,13 +283,7 @@ def test_gantt_rows_stay_beside_their_counterparts_when_a_planned_worker_has_non
     (the colour says it is no counterpart), so every pair stays on one line."""
     from sim.compare.report import paired_rows
 
-    planned = [task("p", "a", "P1", 0.0, 1.0, 1.0), task("p", "b", "P2", 1.0, 1.0, 2.0)]
-    planned += [task("p", "c", "P3", 2.0, 1.0, 3.0), task("p", "d", "P3", 3.0, 1.0, 4.0)]
-    real = [
-        task("r", t, w, i, 1.0, i + 1.0, source="real")
-        for i, (t, w) in enumerate(zip("abcd", ["R1", "R1", "R2", "R3"], strict=True))
-    ]
-    cmp = compare_runs(planned, real)
+    cmp = three_planned_workers(["R1", "R1", "R2", "R3"])
     assert cmp.worker_pairs() == {"R1": "P1", "R2": "P3"}
     order, real_order, colours = paired_rows(cmp)
     assert order == ["P1", "P2", "P3"]
@@ -304,6 +309,30 @@ def test_report_shows_small_times_and_colours_the_dag_as_the_gantt():
     ]
     # real w1 ran a, b (planned w0's): coloured for w0, as its Gantt row is; real w0 ran c: for w1
     assert dag_colours(compare_runs(planned, real)) == {"a": "w0", "b": "w0", "c": "w1"}
+
+
+def test_gantt_rows_stay_beside_their_counterparts_when_no_real_worker_is_spare():
+    """The fix above filled an unpaired planned worker's row with a spare real worker, but when every
+    real worker has a counterpart (the real run used fewer workers: R1 ran P1's and P2's tasks) the row
+    was skipped and R2, P3's counterpart, sat beside P2. The row now stays empty, drawn so."""
+    pytest.importorskip("matplotlib")
+    import matplotlib.pyplot as plt
+
+    from sim.compare.report import gantt_pair_figure, paired_rows
+
+    cmp = three_planned_workers(["R1", "R1", "R2", "R2"])  # every real worker paired
+    assert cmp.worker_pairs() == {"R1": "P1", "R2": "P3"}
+    order, real_order, _ = paired_rows(cmp)
+    assert len(real_order) == 3 and real_order[::2] == ["R1", "R2"]  # R2 level with P3 (R1, R2 before)
+    assert "P2" in real_order[1] and real_order[1] not in ("R1", "R2")  # an empty row, named for P2
+    fig = gantt_pair_figure(cmp)
+    rows = [[t.get_text() for t in ax.get_yticklabels()] for ax in fig.axes]
+    bars = {  # the real side's task bars per row
+        round(p.get_y() + p.get_height() / 2) for p in fig.axes[1].patches if abs(p.get_height() - 0.7) < 1e-9
+    }
+    plt.close(fig)
+    assert rows == [order, real_order]
+    assert bars == {0, 2}  # nothing drawn in the empty row
 
 
 def test_worker_agreement_compares_which_tasks_share_a_worker_not_its_name():

@@ -47,3 +47,19 @@ def test_gantt_charts_draw_each_workers_start_up():
     run = compare_runs([], out.records("real-1")).real_data  # a run's records: the worker records' start-ups
     ups = [t for t in gantt_figure(gantt_rows_from_run(run)).data if t.name == "start-up"]
     assert len(ups) == 1 and len(ups[0].y) == len(run.workers) and min(ups[0].x) > 0
+
+
+def test_gantt_figure_keeps_an_ordered_worker_without_tasks_as_an_empty_row():
+    """Beside a planned worker no real worker pairs with, the real chart's row stays empty: the real
+    rows listed only the workers present, so the pairs below it moved a row up from their counterparts."""
+    from sim.dashboard.charts import gantt_figure
+
+    rows = [
+        {"task": t, "function": "f", "worker": w, "start": s, "end": s + 1.0}
+        | {"download": 0.0, "exec": 1.0, "upload": 0.0, "memory": 2048}
+        for t, w, s in [("a", "R1", 0.0), ("c", "R2", 2.0)]
+    ]
+    fig = gantt_figure(rows, order=["R1", "(none for P2)", "R2"])
+    assert list(fig.layout.yaxis.categoryarray) == ["R1", "(none for P2)", "R2"]
+    empty = [t for t in fig.data if t.name == "(none for P2)"]
+    assert len(empty) == 1 and list(empty[0].y) == ["(none for P2)"] and list(empty[0].x) == [0.0]
