@@ -225,6 +225,7 @@ class RunReport:
             "invocations": self.invocations,
             "cold_starts": self.cold_starts,
             "warm_starts": self.warm_starts,
+            "optimizations": sorted(self.plan.optimizations),
             "launcher": self.launcher,
             "keys_left": self.keys_left,
         }

@@ -116,6 +116,12 @@ MODELS_HELP = "performance models file (plansim calibrate); built-in defaults ot
     help="memory sizes in MB for the planner (as simulate --memory)",
 )
 @click.option(
+    "--opt",
+    "optimizations",
+    default="",
+    help="comma-separated optimizations to switch on in the plan (plansim planners list); none by default",
+)
+@click.option(
     "--timeout",
     "timeout_s",
     type=Seconds(),
@@ -143,6 +149,7 @@ def run(
     sla: str | None,
     models: str | None,
     memory: str | None,
+    optimizations: str,
     timeout_s: float,
     as_json: bool,
     metrics_out: str | None,
@@ -155,6 +162,9 @@ def run(
     """
     console = Console(stderr=as_json)
     refuse_overwriting_inputs([metrics_out], [workflow, models, requirements_file])
+    from sim.engine.cli import parse_optimizations
+
+    opts = parse_optimizations(optimizations)  # an unknown name: one line before anything starts
     wf, known = load_target(workflow)
     memory_sizes = None
     if memory:
@@ -191,6 +201,7 @@ def run(
                 sla=sla,
                 models=models,
                 memory_sizes=memory_sizes,
+                optimizations=opts,
                 timeout_s=timeout_s,
                 progress=on_progress,
                 requirements_file=requirements_file,
@@ -233,12 +244,14 @@ def run(
             ("cold starts", "cold_starts"),
             ("warm starts", "warm_starts"),
             ("re-runs", "reruns"),
+            ("optimizations", "optimizations"),
             ("launcher", "launcher"),
             ("wall s", "wall_s"),
             ("run id", "run_id"),
             ("keys left", "keys_left"),
         ):
-            value = str(summary[key])
+            raw = summary[key]
+            value = (", ".join(raw) or "none") if isinstance(raw, list) else str(raw)
             if key == "result_check" and check_s is not None:
                 # It can take as long as the run itself (gemm: 8 s after a 13 s run), outside "wall s".
                 value += f" (in-process run: {check_s:.1f} s; --no-check skips it)"

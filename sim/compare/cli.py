@@ -75,6 +75,13 @@ def _num(v: float | None, digits: int = 1) -> str:
 @click.option(
     "--timeout", "timeout_s", default=300.0, show_default=True, type=Seconds(), help="Per real run, seconds."
 )
+@click.option(
+    "--opt",
+    "optimizations",
+    default="",
+    help="Comma-separated optimizations to switch on in each run's plan (plansim planners list); none by "
+    "default.",
+)
 def validate(
     workflow,
     planner,
@@ -89,6 +96,7 @@ def validate(
     launcher,
     redis_url,
     timeout_s,
+    optimizations,
 ):
     """Plan and simulate WORKFLOW, run the same plan for real RUNS times, and compare each run with its
     prediction: per task (start, download, execution, upload, start-up state) and overall (makespan,
@@ -98,9 +106,11 @@ def validate(
     """
     from runtime.client import RedisUnavailable, check_redis, resolve_redis_url
     from runtime.launchers.base import check_memory_sizes
+    from sim.engine.cli import parse_optimizations
     from sim.models.resources import parse_memory_list
 
     refuse_overwriting_inputs([report_path, metrics_out], [workflow, models_path, platform])
+    opts = parse_optimizations(optimizations)  # an unknown name: one line before any run
     check_memory_sizes(parse_memory_list(memory))  # before the prediction: every run would refuse them
     url = resolve_redis_url(redis_url)
     if url:  # without one, each run starts a private Redis
@@ -132,12 +142,14 @@ def validate(
         redis_url,
         timeout_s,
         on_run=on_run,
+        optimizations=opts,
     )
+    with_opts = f", optimizations {', '.join(result.optimizations)}" if result.optimizations else ""
     last = result.runs[-1].comparison
     for p in last.problems:
         console.print(f"[yellow]missing or mismatched:[/yellow] {p}")
     # Titles are lines of their own: rich wraps a table's title at the table's (narrow) width.
-    console.print(f"{result.workflow} with {planner}: last run, overall")
+    console.print(f"{result.workflow} with {planner}{with_opts}: last run, overall")
     overall = Table()
     for col in ("metric", "planned", "real", "error"):
         overall.add_column(col, justify="left" if col == "metric" else "right")
@@ -170,7 +182,7 @@ def validate(
 
         intro = (
             f"{runs} real run(s) of {workflow} planned by {planner} (SLA {sla}, memory {memory}, "
-            f"launcher {launcher}){'; models re-fitted on the real runs before each next run' if calibrate else ''}."
+            f"launcher {launcher}{with_opts}){'; models re-fitted on the real runs before each next run' if calibrate else ''}."
         )
         write_report(
             report_path, result.comparisons, result.edges, title=f"plansim validate: {workflow}", intro=intro

@@ -39,6 +39,7 @@ class Validation:
     calibrated: bool = False
     models: Any = None  # the last fitted models (calibrate)
     platform: Any = None  # the last calibrated platform (calibrate)
+    optimizations: tuple[str, ...] = ()  # switched on in every run's plan
 
     @property
     def comparisons(self) -> list[Comparison]:
@@ -67,6 +68,7 @@ def validate(
     run: Callable[..., Any] | None = None,
     run_options: dict[str, Any] | None = None,
     calibrate_platform: bool = True,
+    optimizations: frozenset[str] = frozenset(),
 ) -> Validation:
     """Plan, simulate and run ``workflow`` ``runs`` times; see the module docstring.
 
@@ -90,7 +92,13 @@ def validate(
         models = PerformanceModels.load(models)
     if run is None:
         from runtime.client import run_workflow as run
-    out = Validation(wf.name, planner, edges=list(wf.graph.edges), calibrated=calibrate)
+    out = Validation(
+        wf.name,
+        planner,
+        edges=list(wf.graph.edges),
+        calibrated=calibrate,
+        optimizations=tuple(sorted(optimizations)),
+    )
     # With calibration, the platform's store round trip and invocation latency are fitted too (on top of
     # ``platform``), unless ``calibrate_platform`` is False.
     base_platform = plat = load_platform(platform)
@@ -100,7 +108,7 @@ def validate(
     for i in range(1, runs + 1):
         rid = f"v{tag}-{i}"
         pid = f"{rid}-plan"
-        w = what_if(wf, planner, memory_sizes, sla, plat, current)
+        w = what_if(wf, planner, memory_sizes, sla, plat, current, optimizations=frozenset(optimizations))
         planned = w.result.records(pid)
         real: list[Record] = []
         error = None

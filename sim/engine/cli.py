@@ -86,7 +86,8 @@ def _recorded(platform: str) -> bool:
     return load_platform(platform).exec_from_recorded
 
 
-def _opts(text: str) -> frozenset[str]:
+def parse_optimizations(text: str) -> frozenset[str]:
+    """Comma-separated optimization names (--opt), each one checked: an unknown name is a ValueError."""
     names = frozenset(x.strip() for x in text.split(",") if x.strip())
     if names:
         try:
@@ -110,7 +111,7 @@ def _run(workflow, planner, memory, sla, platform, models, optimizations, seed, 
         models,
         seed=seed,
         replications=replications,
-        optimizations=_opts(optimizations),
+        optimizations=parse_optimizations(optimizations),
     )
 
 

@@ -146,3 +146,47 @@ def test_cli_validate_real_runtime(tmp_path):
     assert "All 4 tasks joined" in html  # chains of 2 and 1 sleeps plus the fan-in sink
     offsets = re.search(r"<td[^>]*>exec_ms</td><td>(.*?)</td>", html).group(1)  # the general offset column
     assert re.fullmatch(r"<span[^>]*>\d+\.\d%</span>", offsets), offsets
+
+
+def test_optimizations_reach_the_plan_that_runs():
+    """simulate, compare and sweep take --opt, but validate could not: a what-if with --opt prewarm had
+    no real run to check it against. validate(optimizations=...) plans with them, and that plan runs."""
+    fake = FakeRuntime()
+    v = validate(WF, "wukong", runs=1, run=fake, optimizations=frozenset({"inline-plan", "prewarm"}))
+    assert fake.plans[0].optimizations == frozenset({"inline-plan", "prewarm"})
+    assert v.optimizations == ("inline-plan", "prewarm")
+
+
+@pytest.mark.skipif(shutil.which("redis-server") is None, reason="redis-server is not installed")
+def test_cli_run_and_validate_take_opt(tmp_path):
+    """`plansim run --opt` and `plansim validate --opt`: real runs (local processes) of the plan with the
+    optimization, said in the output; an unknown name is one error line."""
+    import json
+
+    from sim.cli import main
+
+    res = CliRunner().invoke(
+        main,
+        [
+            "run",
+            "tree_reduction:leaves=4",
+            "--launcher",
+            "process",
+            "--opt",
+            "inline-plan",
+            "--json",
+            "--no-check",
+        ],
+    )
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.stdout)["optimizations"] == ["inline-plan"]
+    report = tmp_path / "r.html"
+    res = CliRunner().invoke(
+        main, ["validate", "tree_reduction:leaves=4", "--opt", "inline-plan", "--report", str(report)]
+    )
+    assert res.exit_code == 0, res.output
+    assert "tree_reduction with wukong, optimizations inline-plan: last run, overall" in res.output
+    assert "optimizations inline-plan" in report.read_text()
+    for cmd in ("run", "validate"):
+        bad = CliRunner().invoke(main, [cmd, "tree_reduction:leaves=4", "--opt", "prewarn"])
+        assert bad.exit_code == 1 and "unknown optimization 'prewarn'" in bad.output, bad.output
