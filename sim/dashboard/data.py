@@ -53,15 +53,17 @@ def load_metrics(sources: Sequence[str]) -> Metrics:
     for src in sources:
         try:
             try:
-                from calibration.loaders import load_inputs
+                from calibration.loaders import expand, load_inputs
             except ImportError:
                 load_inputs = None
             if load_inputs is not None:
-                ds = load_inputs([src])
-                out.records += ds.records
-                out.origins += ds.origins
-                out.sources += [src] * len(ds.records)
-                out.loads += ds.reports
+                # a folder's files are sources each: calibrate leaves out simulated records file by file
+                for item in expand([src]):
+                    ds = load_inputs([item])
+                    out.records += ds.records
+                    out.origins += ds.origins
+                    out.sources += [item] * len(ds.records)
+                    out.loads += ds.reports
             else:
                 rep = LoadReport(src)
                 recs = list(iter_jsonl(src, rep))
