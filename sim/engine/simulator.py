@@ -46,6 +46,7 @@ from sim.engine.cpu import SharedCpu
 from sim.engine.gcpause import paused_gc
 from sim.engine.platform import Platform, load_platform
 from sim.engine.pool import Container, ContainerPool
+from sim.engine.traces import TaskTrace, TraceTable
 from sim.models.performance import PerformanceModels
 from sim.models.plan import Deferred, Plan, PlanningTaskInfo, PlanOutput
 from sim.models.predictor import Predictor, WorkflowSizes
@@ -82,7 +83,7 @@ class SimWorker:
     startup_state: str | None = None
     startup_ms: float = 0.0  # from the request (``started_ms``) to its first task, queueing included
     queued_ms: float = 0.0  # of which waiting for a container at the platform's cap: not billed
-    tasks: list[str] = field(default_factory=list)
+    tasks_run: int = 0  # tasks it started (which ones: the run's trace table, by worker)
     dispatch_free: float = 0.0  # when its event loop can hand the next task to a thread
     # Functions it has executed (their first call is done); only kept when some function's first call
     # costs extra (most models have none: then thousands of workers need no set each).
@@ -92,52 +93,31 @@ class SimWorker:
 
 
 @dataclass(slots=True)
-class TaskTrace:
-    """What one task did in the run.
-
-    Transfers are kept as plain numbers, not a ``(bytes, ms)`` tuple each (read them as
-    :attr:`downloads` and :attr:`upload`): a run keeps every trace, and every tuple would be one more
-    object for the garbage collector to scan when the run ends.
-    """
-
-    worker: str
-    memory_mb: int
-    start_ms: float
-    download_log: list[int | float] = field(default_factory=list)  # bytes, ms, bytes, ms, ... per download
-    download_bytes: int = 0  # the sum over ``downloads``
-    download_ms: float = 0.0
-    exec_ms: float = 0.0
-    upload_bytes: int | None = None  # None: not uploaded
-    upload_ms: float = 0.0
-    end_ms: float = 0.0
-    exec_end_ms: float = 0.0
-    startup_state: str | None = None
-    startup_ms: float = 0.0
-
-    @property
-    def downloads(self) -> list[tuple[int, float]]:
-        """``(bytes, ms)`` of each download, in order."""
-        log = self.download_log
-        return list(zip(log[::2], log[1::2], strict=True))
-
-    @property
-    def upload(self) -> tuple[int, float] | None:
-        """``(bytes, ms)`` of the upload, or None."""
-        return None if self.upload_bytes is None else (self.upload_bytes, self.upload_ms)
-
-
-@dataclass(slots=True)
 class SimResult:
     """Everything one simulated run produced."""
 
     plan: Plan
     output: PlanOutput
-    traces: dict[str, TaskTrace]
+    table: TraceTable  # what each task did, as columns (read it as traces and labelled)
     workers: dict[str, SimWorker]
     invocations: list[fx.Invocation]
     uploaded: list[str]
     run_id: str = "sim"
-    labelled: dict[str, TaskTrace] = field(default_factory=dict)  # preloads and duplicates
+    _views: tuple[dict[str, TaskTrace], dict[str, TaskTrace]] | None = field(default=None, repr=False)
+
+    @property
+    def traces(self) -> dict[str, TaskTrace]:
+        """Each task's own run, in the order the tasks started (built from :attr:`table` when first read)."""
+        if self._views is None:
+            self._views = self.table.traces()
+        return self._views[0]
+
+    @property
+    def labelled(self) -> dict[str, TaskTrace]:
+        """Preloads' and duplicates' runs, by ``"{task}@{label}:{worker}"``."""
+        if self._views is None:
+            self._views = self.table.traces()
+        return self._views[1]
 
     def records(self, run_id: str | None = None) -> list[TaskRecord | WorkerRecord | RunRecord]:
         """The shared metric records of this run (the same schema the runtime writes)."""
@@ -302,12 +282,11 @@ class Simulation:
         self.stored: dict[str, simpy.Event] = {}  # outputs waited for, not yet stored
         self.stored_done: set[str] = set()
         self.streaming: dict[str, float] = {}
-        self.labelled: dict[str, TaskTrace] = {}
         self.cleaned_at: float | None = None
         self.claims: set[str] = set()
         self.ready: dict[str, simpy.Event] = {}  # tasks waited for, not yet ready
         self.ready_flags: set[str] = set()
-        self.traces: dict[str, TaskTrace] = {}
+        self.table = TraceTable(len(self.wf))
         self.workers: dict[str, SimWorker] = {}
         self.invocations: list[fx.Invocation] = []
         self.uploaded: list[str] = []
@@ -402,34 +381,34 @@ class Simulation:
         if missing:
             raise RuntimeError(
                 f"simulation ended before sink {missing[0]!r} completed: the plan leaves it unreachable "
-                f"({len(self.traces)}/{len(self.wf)} tasks ran)"
+                f"({len(self.table.rows)}/{len(self.wf)} tasks ran)"
             )
         return SimResult(
             self.plan,
             self._output(),
-            self.traces,
+            self.table,
             self.workers,
             self.invocations,
             self.uploaded,
-            labelled=self.labelled,
         )
 
     # -- effects ----------------------------------------------------------------------------------------
-    def _trace(self, task: str, worker: SimWorker, label: str | None = None) -> TaskTrace:
+    def _trace(self, task: str, worker: SimWorker, label: str | None = None) -> int:
+        """The row of ``task``'s run on ``worker`` in :attr:`table`, added when it starts."""
+        table = self.table
         if label is not None:  # preloads and duplicates are kept apart from the task's own run
             key = f"{task}@{label}:{worker.name}"
-            tr = self.labelled.get(key)
-            if tr is None:
-                tr = self.labelled[key] = TaskTrace(worker.name, worker.memory_mb, self.env._now)
-            return tr
-        tr = self.traces.get(task)
-        if tr is None:
-            tr = TaskTrace(worker.name, worker.memory_mb, self.env._now)
-            if not worker.tasks:
-                tr.startup_state, tr.startup_ms = worker.startup_state, worker.startup_ms
-            worker.tasks.append(task)
-            self.traces[task] = tr
-        return tr
+            row = table.labelled_rows.get(key)
+            if row is None:
+                row = table.labelled_rows[key] = table.add(worker.name, worker.memory_mb, self.env._now)
+            return row
+        row = table.rows.get(task)
+        if row is None:
+            row = table.rows[task] = table.add(worker.name, worker.memory_mb, self.env._now)
+            if not worker.tasks_run:
+                table.startup_state[row], table.startup_ms[row] = worker.startup_state, worker.startup_ms
+            worker.tasks_run += 1
+        return row
 
     def _transfer_ms(self, nbytes: int, memory_mb: int) -> float:
         cache = self._transfer_cache
@@ -460,14 +439,15 @@ class Simulation:
         return self.env._now + ms, value
 
     def _fetch(self, e: fx.Fetch, w: SimWorker):
-        tr = self.traces.get(e.task) if e.label is None else None
-        if tr is None:
-            tr = self._trace(e.task, w, e.label)
+        table = self.table
+        row = table.rows.get(e.task) if e.label is None else None
+        if row is None:
+            row = self._trace(e.task, w, e.label)
         mem = w.memory_mb
         longest = 0.0
         now = self.env._now
         streaming = self.streaming
-        log = tr.download_log.append
+        log = table.download_log.append
         total = 0
         cache = self._transfer_cache
         by_size = cache.get(mem) if cache is not None else None
@@ -483,15 +463,16 @@ class Simulation:
                     ms = max(
                         ms, stream_end - now + self._transfer_ms(min(nbytes, fx.STREAM_CHUNK_BYTES), mem)
                     )
+            log(row)
             log(nbytes)
             log(ms)
             total += nbytes
             if ms > longest:
                 longest = ms
-        tr.download_bytes += total
+        table.download_bytes[row] += total
         self.bytes_down += total
         self.store_ops += 1
-        tr.download_ms = longest
+        table.download_ms[row] = longest
         if e.then_execute and longest > 0 and w.cpu is None and w.branches == 1 and self._merge_fetch_execute:
             # One timer for the fetch and the execution that follows it, instead of one each: the
             # logic's steps between them touch only this worker's state, which no other branch reads
@@ -536,21 +517,23 @@ class Simulation:
         if type(e) is not fx.Execute or e.label is not None:
             raise RuntimeError(f"the logic promised Execute after a Fetch, and yielded {e!r}")
         task = e.task
-        tr = self.traces[task]
+        table = self.table
+        row = table.rows[task]
         ms = self._exec_ms(task, w)
-        tr.exec_ms = ms
-        tr.end_ms = tr.exec_end_ms = start + ms
+        table.exec_ms[row] = ms
+        table.end_ms[row] = table.exec_end_ms[row] = start + ms
         out = self.view.output_bytes[task]
         return (start + ms if ms > 0 else start), out
 
     def _execute(self, e: fx.Execute, w: SimWorker):
         task = e.task
-        tr = self.traces.get(task) if e.label is None else None
-        if tr is None:
-            tr = self._trace(task, w, e.label)
+        table = self.table
+        row = table.rows.get(task) if e.label is None else None
+        if row is None:
+            row = self._trace(task, w, e.label)
         ms = self._exec_ms(task, w)
-        tr.exec_ms = ms
-        tr.end_ms = tr.exec_end_ms = self.env._now + ms
+        table.exec_ms[row] = ms
+        table.end_ms[row] = table.exec_end_ms[row] = self.env._now + ms
         out = self.view.output_bytes[task]
         if ms <= 0:
             return None, out
@@ -558,18 +541,16 @@ class Simulation:
             return self.env._now + ms, out
         wait = self._dispatch_wait(w, task, ms)
         if wait <= 0:
-            return self._run_on_cpu(task, w, tr, ms), out
-        tr.end_ms = tr.exec_end_ms = self.env._now + wait + ms
-        return self._run_on_cpu_after(wait, task, w, tr, ms), out
+            return self._run_on_cpu(task, w, row, ms), out
+        table.end_ms[row] = table.exec_end_ms[row] = self.env._now + wait + ms
+        return self._run_on_cpu_after(wait, task, w, row, ms), out
 
-    def _run_on_cpu_after(
-        self, wait: float, task: str, w: SimWorker, tr: TaskTrace, ms: float
-    ) -> clock.Timer:
+    def _run_on_cpu_after(self, wait: float, task: str, w: SimWorker, row: int, ms: float) -> clock.Timer:
         """:meth:`_run_on_cpu` once the worker's dispatcher gets to the task, ``wait`` from now (its own
         method: see :func:`_call_after`)."""
         ev = clock.Timer()
         self.clock.after(wait).callbacks.append(
-            lambda _e: self._run_on_cpu(task, w, tr, ms).callbacks.append(lambda _e2: self.clock.fire(ev))
+            lambda _e: self._run_on_cpu(task, w, row, ms).callbacks.append(lambda _e2: self.clock.fire(ev))
         )
         return ev
 
@@ -609,10 +590,10 @@ class Simulation:
         w.dispatch_free = now + wait + hold
         return wait
 
-    def _run_on_cpu(self, task: str, w: SimWorker, tr: TaskTrace, ms: float) -> clock.Timer:
+    def _run_on_cpu(self, task: str, w: SimWorker, row: int, ms: float) -> clock.Timer:
         frac = self.predictor.models.cpu_fraction(self.specs[task].function)
         ev = w.cpu.run(ms) if frac >= 1.0 else self._run_part_on_cpu(w, ms, frac)
-        _call_after(ev, self._exec_done, (tr, self.env._now))
+        _call_after(ev, self._exec_done, (row, self.env._now))
         return ev
 
     def _run_part_on_cpu(self, w: SimWorker, ms: float, frac: float) -> clock.Timer:
@@ -625,16 +606,18 @@ class Simulation:
         )
         return ev
 
-    def _exec_done(self, trace_and_start: tuple[TaskTrace, float]) -> None:
-        tr, started = trace_and_start
-        tr.exec_ms = self.env._now - started  # longer than the model's when tasks share the CPUs
-        tr.end_ms = tr.exec_end_ms = self.env._now
+    def _exec_done(self, row_and_start: tuple[int, float]) -> None:
+        row, started = row_and_start
+        table = self.table
+        table.exec_ms[row] = self.env._now - started  # longer than the model's when tasks share the CPUs
+        table.end_ms[row] = table.exec_end_ms[row] = self.env._now
 
     def _store(self, e: fx.Store, w: SimWorker):
-        tr = self.traces[e.task]
+        table = self.table
+        row = table.rows[e.task]
         ms = self._transfer_ms(e.nbytes, w.memory_mb)
-        tr.upload_bytes, tr.upload_ms = e.nbytes, ms
-        tr.end_ms = self.env._now + ms
+        table.upload_bytes[row], table.upload_ms[row] = e.nbytes, ms
+        table.end_ms[row] = self.env._now + ms
         self.uploaded.append(e.task)
         self.bytes_up += e.nbytes
         self.store_ops += 1
@@ -922,45 +905,49 @@ class Simulation:
             store_ops=self.store_ops,
             details=Deferred(
                 workflow_type=partial(workflow_type, wf),
-                critical_path=partial(critical_path, self.traces, self.view),
-                tasks=partial(task_infos, self.traces, self.specs, self.sizes),
-                workers=partial(worker_timelines, self.workers, worker_end, makespan),
+                critical_path=partial(critical_path, self.table, self.view),
+                tasks=partial(task_infos, self.table, self.specs, self.sizes),
+                workers=partial(worker_timelines, self.workers, worker_end, makespan, self.table),
             ),
         )
 
 
-def task_infos(
-    traces: dict[str, TaskTrace], specs: dict[str, Any], sizes: WorkflowSizes
-) -> dict[str, PlanningTaskInfo]:
-    """One ``PlanningTaskInfo`` per task that ran, from its trace."""
+def task_infos(table: TraceTable, specs: dict[str, Any], sizes: WorkflowSizes) -> dict[str, PlanningTaskInfo]:
+    """One ``PlanningTaskInfo`` per task that ran, from its row of ``table``."""
     tasks: dict[str, PlanningTaskInfo] = {}
     inputs, outputs = sizes.input_bytes, sizes.output_bytes
-    for t, tr in traces.items():
-        uploaded = tr.upload_bytes is not None
+    upload_bytes, upload_ms = table.upload_bytes, table.upload_ms
+    for t, row in table.rows.items():
+        uploaded = upload_bytes[row] is not None
         tasks[t] = PlanningTaskInfo(
             t,
             specs[t].function,
-            tr.worker,
-            tr.memory_mb,
+            table.worker[row],
+            table.memory_mb[row],
             inputs[t],
             outputs[t],
-            tr.download_bytes,
-            tr.upload_bytes if uploaded else 0,
-            tr.startup_state,
-            tr.startup_ms,
-            tr.download_ms,
-            tr.exec_ms,
-            tr.upload_ms if uploaded else 0.0,
-            tr.start_ms,
-            tr.end_ms,
+            table.download_bytes[row],
+            upload_bytes[row] if uploaded else 0,
+            table.startup_state[row],
+            table.startup_ms[row],
+            table.download_ms[row],
+            table.exec_ms[row],
+            upload_ms[row] if uploaded else 0.0,
+            table.start_ms[row],
+            table.end_ms[row],
         )
     return tasks
 
 
 def worker_timelines(
-    workers: dict[str, SimWorker], worker_end: dict[str, float], makespan: float
+    workers: dict[str, SimWorker], worker_end: dict[str, float], makespan: float, table: TraceTable
 ) -> dict[str, dict[str, Any]]:
-    """Per worker: memory, start and end (the makespan if it never ended), start-up, tasks."""
+    """Per worker: memory, start and end (the makespan if it never ended), start-up, tasks (in the order
+    they started: the table's rows are)."""
+    tasks: dict[str, list[str]] = {name: [] for name in workers}
+    worker = table.worker
+    for t, row in table.rows.items():
+        tasks[worker[row]].append(t)
     return {
         name: {
             "memory_mb": w.memory_mb,
@@ -969,20 +956,21 @@ def worker_timelines(
             "startup_state": w.startup_state,
             "startup_ms": w.startup_ms,
             "queued_ms": w.queued_ms,
-            "tasks": list(w.tasks),
+            "tasks": tasks[name],
         }
         for name, w in workers.items()
     }
 
 
-def critical_path(traces: dict[str, TaskTrace], view: PlanView) -> list[str]:
+def critical_path(table: TraceTable, view: PlanView) -> list[str]:
     """Walk back from the last sink through the parent that finished last."""
-    if not traces:
+    rows, end_ms = table.rows, table.end_ms
+    if not rows:
         return []
-    end = max(view.sinks, key=lambda t: (traces[t].end_ms, t))
+    end = max(view.sinks, key=lambda t: (end_ms[rows[t]], t))
     path = [end]
     while view.parents[path[-1]]:
-        path.append(max(view.parents[path[-1]], key=lambda p: (traces[p].end_ms, p)))
+        path.append(max(view.parents[path[-1]], key=lambda p: (end_ms[rows[p]], p)))
     return path[::-1]
 
 
