@@ -214,7 +214,7 @@ class _Branch:
         self.value: Any = None
         self.handle = handle
         self.then = then
-        self.callbacks: list | None = None
+        self.callbacks: list | tuple | None = None
         self.queue, self.eid = clock_.queue, clock_.eid
         if worker is not None:
             worker.branches += 1
@@ -240,13 +240,17 @@ class _Branch:
             kind = type(wait)
             if kind is float or kind is int:  # a time: wait until then, queued as a timer made now
                 self.value = send
-                self.callbacks = [self.resume]
+                self.callbacks = _RESUME  # (one tuple for every branch: no list, no bound method per wait)
                 heappush(self.queue, (wait, NORMAL, next(self.eid), self))
                 return
             if wait.callbacks is not None:  # (else a processed event: go on at once)
                 self.value = send
                 wait.callbacks.append(self.resume)
                 return
+
+
+# A queued branch's callbacks: the event loop calls ``callback(event)``, and the event is the branch.
+_RESUME = (_Branch.resume,)
 
 
 class Simulation:
@@ -666,14 +670,17 @@ class Simulation:
 
     def _incr(self, e: fx.Incr, w: SimWorker):
         counters = self.counters
+        task = e.task
         counts = []
         for k in e.keys:
             members = counters.get(k)
             if members is None:
                 members = counters[k] = set()
-            members.add(e.task)  # a set of parents: counting the same parent twice changes nothing
+            members.add(task)  # a set of parents: counting the same parent twice changes nothing
             counts.append(len(members))
-        return self._round_trip(counts)
+        self.store_ops += 1  # (_round_trip, inline: once per task)
+        ms = self._store_latency
+        return (None, counts) if ms <= 0 else (self.env._now + ms, counts)
 
     def _claim(self, e: fx.Claim, w: SimWorker | None):
         won = []

@@ -742,7 +742,7 @@ def finish_task(ws: WorkerState, task: str, forks: list[Any]) -> Generator[Any, 
         ws.cluster_local and all(c in ws.cluster_local for c in children)
     ):
         ready = yield from update_dependency_counters(ws, task, children)
-        return (yield from handle_downstream(ws, task, ready))
+        return (yield from handle_downstream(ws, task, ready)) if ready else []
     if ASYNC_UPLOAD in v.opts:
         local, rest, kept_flexible = split_local_children(ws, task)
         if rest:
@@ -760,7 +760,8 @@ def finish_task(ws: WorkerState, task: str, forks: list[Any]) -> Generator[Any, 
             return mine + (yield from handle_downstream(ws, task, ready))
     yield store_output(v, task)
     ready = yield from update_dependency_counters(ws, task, children)
-    return (yield from handle_downstream(ws, task, ready))
+    # (most tasks of a wide fan-in make no child ready: no generator of handle_downstream for them)
+    return (yield from handle_downstream(ws, task, ready)) if ready else []
 
 
 def store_output(v: PlanView, task: str, stream: bool = False) -> Store:
@@ -959,22 +960,24 @@ def update_dependency_counters(
 ) -> Generator[Any, Any, list[str]]:
     """Children of ``task`` that its completion made ready (counted here or in the store)."""
     v = ws.view
+    n_parents, counted_locally, cluster_local = v.n_parents, v.counted_locally, ws.cluster_local
     ready: list[str] = []
     remote: list[str] = []
     for c in children:
-        n = v.n_parents[c]
-        if n == 1:
+        if n_parents[c] == 1:
             ready.append(c)
-        elif c in v.counted_locally or c in ws.cluster_local:
+        elif c in counted_locally or c in cluster_local:
             if count_here(ws, c):
                 ready.append(c)
         else:
             remote.append(c)
     if remote:
-        key = v.counter_key
-        counts = yield Incr(task, tuple([key[c] for c in remote]))
-        n_parents = v.n_parents
-        ready += [c for c, count in zip(remote, counts, strict=True) if count == n_parents[c]]
+        # (map and a plain loop, not comprehensions: each comprehension is a function call of its own,
+        # and this runs once per task)
+        counts = yield Incr(task, tuple(map(v.counter_key.__getitem__, remote)))
+        for c, count in zip(remote, counts, strict=True):
+            if count == n_parents[c]:
+                ready.append(c)
     return ready
 
 
