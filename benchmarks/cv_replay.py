@@ -28,7 +28,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench_calibration import DATA, split  # noqa: E402
 
-from calibration.replay import cross_app_priors, fit_replay_groups, params_for, replay  # noqa: E402
+from calibration.replay import (  # noqa: E402
+    BLEND_SHRINK,
+    cross_app_priors,
+    fit_replay_groups,
+    params_for,
+    replay,
+)
 from calibration.traces import Trace, load_trace  # noqa: E402
 from sim.models.performance import PerformanceModels  # noqa: E402
 
@@ -73,8 +79,10 @@ VARIANTS: dict[str, dict] = {
     "shrink1": {"shrink": 1.0},
     "shrink3": {"shrink": 3.0},
     "shrink10": {"shrink": 10.0},
-    # each application's own fit blended with the shrink=1 fit (fit_replay_groups's blend): "avg" below
+    # each application's own fit blended with the shrink=1 fit (fit_replay_groups's blend, the default
+    # since BLEND_SHRINK; "avg" below); "noblend": the own fit alone, the default before
     "blend1": {"blend": 1.0},
+    "noblend": {"blend": 0.0},
     # the fit minimises the mean |log(predicted / recorded)| instead of the MAPE (fit_replay's loss)
     "logloss": {"loss": "log"},
     "central": {"exclude": frozenset({"slot_hold_s", "overhead_s", "machine_dispatch_s"})},
@@ -82,8 +90,8 @@ VARIANTS: dict[str, dict] = {
 # name -> (how, variants): each held-out run predicted by combining the named variants' predictions of it
 # (a combination of forecasts, Bates & Granger 1969: fits biased in different directions average out)
 COMBINED: dict[str, tuple[str, tuple[str, ...]]] = {
-    "avg": ("mean", ("skipshare", "shrink1")),
-    "gavg": ("gmean", ("skipshare", "shrink1")),
+    "avg": ("mean", ("noblend", "shrink1")),
+    "gavg": ("gmean", ("noblend", "shrink1")),
 }
 
 
@@ -160,7 +168,7 @@ def priors(jobs: int) -> dict[str, np.ndarray]:
     """Per application, the prior of the shrinkage variants: :func:`cross_app_priors` of every folder's
     fit on all its development files (each application's prior leaves its own folder out)."""
     all_dev = [t for f in select_folders(None) for t in _dev(f)]
-    return cross_app_priors(fit_replay_groups(all_dev, pooled=False, workers=jobs))
+    return cross_app_priors(fit_replay_groups(all_dev, pooled=False, workers=jobs, blend=0.0))
 
 
 def _job(args: tuple[str, str, str, int, dict]) -> tuple[str, str, list[tuple[float, float]]]:
@@ -205,9 +213,8 @@ def main() -> None:
     folders = select_folders(a.apps)
     sizes = {f: len(split(DATA / f)[0]) for f in folders}
     t0 = time.time()
-    prior = (
-        priors(a.jobs) if any(VARIANTS[v].get("shrink") or VARIANTS[v].get("blend") for v in fitted) else {}
-    )
+    borrows = any(VARIANTS[v].get("shrink") or VARIANTS[v].get("blend", BLEND_SHRINK) for v in fitted)
+    prior = priors(a.jobs) if borrows else {}
     jobs = [(f, v, mode, i, prior) for f in folders for v in fitted for i in range(sizes[f])]
     with ProcessPoolExecutor(a.jobs) as pool:
         res = list(pool.map(_job, jobs))

@@ -472,3 +472,5 @@ def test_grouped_fits_blend_each_application_with_its_pulled_fit() -> None:
         [t for t in runs if t.application == "test/c"], pooled=False, blend=1e3, **ONLY_OVERHEAD
     )
     assert lone["test/c"].blend is None
+    assert fit_replay_groups(runs, pooled=False, **ONLY_OVERHEAD)["test/c"].blend is not None  # the default
+    assert fit_replay_groups(runs, pooled=False, blend=0.0, **ONLY_OVERHEAD)["test/c"].blend is None
