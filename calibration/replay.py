@@ -646,7 +646,7 @@ POOLED_MAX_TRACES = 16
 # at shrink=1. Dev CV (benchmarks/cv_replay.py), mean of folders, own fit -> blend: 4-fold 18.1 -> 17.6%,
 # leave-one-out 18.0 -> 17.5% (seismology 17.8 -> 13.2%), smallest third by tasks held out 43.1 -> 39.2%
 # (soykb 48.1 -> 10.8%), largest third 26.1 -> 26.7% (1000genome 11.1 -> 17.4%, cycles 6.3 -> 17.5%,
-# seismology 52.8 -> 41.6%).
+# seismology 52.8 -> 41.6%). Evaluation files (bench_calibration.py, run once): 16.7 -> 16.0% overall.
 BLEND_SHRINK = 1.0
 _BLEND = "blend:"  # key prefix of fit_replay_groups's second (pulled) fits
 
