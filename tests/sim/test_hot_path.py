@@ -41,17 +41,21 @@ def test_paused_gc_restores_the_callers_setting_also_on_errors(enabled):
 
 
 def test_a_run_leaves_no_cycle():
+    """The simulation and its result are freed by reference counting alone. (A probe put among
+    ``result.traces`` stopped watching the simulation when the traces became a view built on first
+    read, held by the result only: a simulation kept alive by a cycle of its own freed it all the same.)"""
     plan = get_planner("wukong").plan(load_workflow("montage:tasks=2000"))
     was = gc.isenabled()
     gc.enable()
     try:
-        result = Simulation(plan).run()
+        sim = Simulation(plan)
+        result = sim.run()
         gc.disable()  # from here on only reference counting frees anything
         probe = Probe()
-        result.traces["probe"] = probe
-        gone = weakref.ref(probe)
-        del probe, result
-        assert gone() is None  # freed with the result: nothing of the simulation is in a cycle
+        result.workers["probe"] = probe  # the simulation's own dict of workers, which the result shares
+        gone = [weakref.ref(probe), weakref.ref(sim)]
+        del probe, sim, result
+        assert [r() is None for r in gone] == [True, True]  # nothing of the simulation is in a cycle
     finally:
         gc.enable() if was else gc.disable()
 
