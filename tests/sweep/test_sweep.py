@@ -162,6 +162,9 @@ def test_a_cluster_that_goes_away_mid_sweep_keeps_the_finished_points(wf_files, 
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     address = f"tcp://127.0.0.1:{port}"
+    # Killed, the scheduler and worker cannot remove their scratch directories: keep them in tmp_path,
+    # not in the shared /tmp/dask-scratch-space (where they stayed until some later Dask start purged them).
+    env = {**os.environ, "DASK_TEMPORARY_DIRECTORY": str(tmp_path)}
     scheduler = subprocess.Popen(
         [
             sys.executable,
@@ -176,6 +179,7 @@ def test_a_cluster_that_goes_away_mid_sweep_keeps_the_finished_points(wf_files, 
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        env=env,
     )
     worker = subprocess.Popen(
         [
@@ -191,7 +195,7 @@ def test_a_cluster_that_goes_away_mid_sweep_keeps_the_finished_points(wf_files, 
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
-        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+        env={**env, "PYTHONPATH": os.pathsep.join(sys.path)},
     )
     groups = expand_grid(wf_files, ["uniform", "wukong", "heft"], [(2048,), (4096,)], ["average"], seeds=3)
     try:
@@ -215,6 +219,7 @@ def test_a_cluster_that_goes_away_mid_sweep_keeps_the_finished_points(wf_files, 
         r["error"].startswith("not run: the Dask cluster at " + address) for r in exc.rows if r["error"]
     )
     assert f"after {exc.finished} of {total} points" in str(exc)
+    assert (tmp_path / "dask-scratch-space").is_dir()  # the killed processes' leftovers are pytest's
 
 
 @pytest.mark.parametrize("suffix", ["csv", "parquet"])
