@@ -9,6 +9,7 @@ The results are a tidy table (pandas DataFrame), one row per (workflow, planner,
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -195,7 +196,7 @@ def run_dask(
     Raises :class:`SweepInterrupted` with the finished points' rows when the cluster goes away."""
     import logging
 
-    from distributed import Client, as_completed
+    from distributed import Client, KilledWorker, as_completed
 
     own = not isinstance(address, Client)
     try:
@@ -213,12 +214,17 @@ def run_dask(
         pending = dict(zip(futures, ordered, strict=True))
         try:
             for f in as_completed(futures):
-                out = f.result()  # run_group returns its own errors as rows: a raise is the cluster's
+                try:
+                    out = f.result()  # run_group returns its own errors as rows: a raise is the cluster's
+                except KilledWorker as exc:
+                    # This group killed every worker that ran it (out of memory, a crash in native code):
+                    # its points fail, the cluster is fine and the other points go on.
+                    out = [{**_base_row(pending[f], s), "error": _killed(exc)} for s in pending[f].seeds]
                 del pending[f]
                 rows += out
                 if on_done:
                     on_done(len(out))
-        except Exception as exc:  # noqa: BLE001 - cancelled, connection lost, worker killed
+        except Exception as exc:  # noqa: BLE001 - cancelled, connection lost
             total = count_points(groups)
             where = address if own else "the client's cluster"
             first = str(exc).splitlines()[0] if str(exc) else ""
@@ -226,12 +232,23 @@ def run_dask(
             missing = [
                 {**_base_row(g, s), "error": f"not run: {why}"} for g in pending.values() for s in g.seeds
             ]
+            if not own:  # the caller's cluster may be alive: do not leave it running the rest
+                with contextlib.suppress(Exception):  # or it is gone: nothing left to cancel
+                    client.cancel(list(pending))
             raise SweepInterrupted(why, rows + missing, len(rows)) from None
         return rows
     finally:
         if own:
             client.close(timeout=5)
         quiet.setLevel(level)
+
+
+def _killed(exc: Exception) -> str:
+    first = str(exc).splitlines()[0] if str(exc) else ""
+    return (
+        "the Dask worker running this point died each time it was tried (out of memory or a crash; "
+        f"KilledWorker: {first})"
+    )
 
 
 def to_frame(rows: list[dict[str, Any]]):  # noqa: ANN201 - pandas.DataFrame

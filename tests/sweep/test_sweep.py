@@ -330,3 +330,34 @@ def test_sigterm_stops_a_local_sweep_without_running_the_rest(tmp_path):
     assert stopped_s < 10, f"took {stopped_s:.1f} s to stop"  # was ~the whole sweep's time
     assert not out.exists()
     wait_for(lambda: all(process_gone(p) for p in workers), 10, f"pool processes {workers} to end")
+
+
+def test_a_point_that_kills_its_worker_fails_alone(wf_files, tmp_path):
+    """One group that kills every Dask worker running it (here a workflow file that exits the process;
+    in practice a workflow too large for the worker's memory) ended the whole sweep as 'the Dask cluster
+    failed', every other point 'not run', though the cluster was fine. Its points now fail with the
+    reason and the others' results are kept (the sweep no longer stops)."""
+    import dask
+
+    distributed = pytest.importorskip("distributed")
+    from sim.sweep.runner import run_dask
+
+    killer = tmp_path / "killer.py"
+    killer.write_text("import os\nos._exit(1)\n")
+    groups = expand_grid(wf_files[:1], ["uniform"], [(2048,)], ["average"], seeds=2)
+    bad = SweepGroup(f"{killer}:wf", "uniform", (2048,), "average", (0,), sampled=False)
+    # The scheduler gives up on a task after its first killed worker (by default it retries 3 times). The
+    # killer goes last: every task the dying worker held is suspected, and one thread runs them in order.
+    config = {"distributed.scheduler.allowed-failures": 0, "temporary-directory": str(tmp_path)}
+    with (
+        dask.config.set(config),
+        distributed.LocalCluster(
+            n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None
+        ) as cluster,
+    ):
+        rows = run_dask([*groups, bad], cluster.scheduler_address)
+    assert len(rows) == 1 + count_points(groups)
+    (failed,) = [r for r in rows if r["workflow"] == bad.workflow]
+    assert "died each time it was tried" in failed["error"] and "KilledWorker" in failed["error"]
+    good = [r for r in rows if r["workflow"] != bad.workflow]
+    assert good and all(r["error"] is None and r["makespan_ms"] > 0 for r in good), [r["error"] for r in good]
