@@ -105,10 +105,12 @@ def test_a_real_runs_first_tasks_show_as_running(server, planner):
     watcher = threading.Thread(target=watch)
     watcher.start()
     try:
-        run_workflow("fixed_times:chains=2,sleep_s=1.5", planner, "process", server.url, timeout_s=120)
+        # 3 s: a flexible task's first heartbeat comes after 1 s, so "running" is seen for 2 s (1.5 s
+        # left 0.5 s, little for a watcher that reads every run's keys on a loaded host; review10)
+        run_workflow("fixed_times:chains=2,sleep_s=3", planner, "process", server.url, timeout_s=120)
     finally:
         stop.set()
         watcher.join()
     assert seen, "no snapshot showed the run"
-    first = seen[0]  # the roots start together and sleep 1.5 s: running before anything is done
+    first = seen[0]  # the roots start together and sleep 3 s: running before anything is done
     assert "running" in first.values() and "done" not in first.values(), first
