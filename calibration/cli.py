@@ -15,6 +15,7 @@ from rich.table import Table
 
 from calibration.report import NEEDS as REPORT_NEEDS
 from calibration.report import SUFFIXES as REPORT_SUFFIXES
+from calibration.report import models_tables
 from sim.cli import OutputFile, refuse_overwriting_inputs
 from sim.models.performance import SLA, FitInfo, PerformanceModels
 
@@ -191,63 +192,16 @@ def show(path: str, as_json: bool) -> None:
         return
     console = Console(width=160)
     console.print(f"{path}: {MODELS_VERSION_NOTE}", highlight=False)
-    t = Table(title="execution: a * in_bytes^b * (mem/1024)^-c  [ms]")
-    for h in ("function", "a", "b", "c", "n", "R²", "MAPE", "fallback", "notes"):
-        t.add_column(h, overflow="fold")
-    for f, e in sorted(m.exec.items()):
-        t.add_row(
-            escape(f),
-            _g(e.a),
-            _g(e.b),
-            _g(e.c),
-            str(e.fit.samples),
-            _g(e.fit.r2),
-            _g(e.fit.mape, True),
-            e.fit.fallback,
-            escape("; ".join(e.fit.notes)),
-        )
-    console.print(t)
-    t = Table(title="output size: k * in_bytes^e  [bytes]")
-    for h in ("function", "k", "e", "n", "R²", "MAPE", "fallback", "notes"):
-        t.add_column(h, overflow="fold")
-    for f, o in sorted(m.output.items()):
-        t.add_row(
-            escape(f),
-            _g(o.k),
-            _g(o.e),
-            str(o.fit.samples),
-            _g(o.fit.r2),
-            _g(o.fit.mape, True),
-            o.fit.fallback,
-            escape("; ".join(o.fit.notes)),
-        )
-    console.print(t)
-    tr, st = m.transfer, m.startup
-    console.print(
-        f"transfer: latency {tr.latency_ms:.4g} ms + bytes / ({tr.bytes_per_ms:.4g} B/ms * (mem/1024)^{tr.alpha:.3g})"
-        f"  n={tr.fit.samples} R²={_g(tr.fit.r2)} MAPE={_g(tr.fit.mape, True)} fallback={tr.fit.fallback}"
-        + (f" ({'; '.join(tr.fit.notes)})" if tr.fit.notes else ""),
-        highlight=False,
-    )
-    console.print(
-        f"start-up: cold {st.cold_ms:.4g} ms * (mem/1024)^{st.cold_exp:.3g}, warm {st.warm_ms:.4g} ms * "
-        f"(mem/1024)^{st.warm_exp:.3g}  n={st.fit.samples} fallback={st.fit.fallback}"
-        + (f" ({'; '.join(st.fit.notes)})" if st.fit.notes else ""),
-        highlight=False,
-    )
-    if m.replay:
-        t = Table(title="trace replay parameters")
-        names = [n for n in next(iter(m.replay.values())).__slots__ if n not in ("fit", "blend")]
-        for h in ["application", *names, "traces", "MAPE", "fallback"]:
-            t.add_column(h, overflow="fold")
-        for k, p in sorted(m.replay.items()):
-            t.add_row(
-                escape(k),
-                *[_g(getattr(p, n)) for n in names],
-                str(p.fit.samples),
-                _g(p.fit.mape, True),
-                p.fit.fallback,
-            )
+    for title, rows in models_tables(m).items():
+        if not rows:
+            continue
+        # columns empty in every row (a replay fit's R², notes never written) would only squeeze the rest
+        cols = [h for h in rows[0] if any(row[h] not in (None, "") for row in rows)]
+        t = Table(title=escape(title))
+        for i, h in enumerate(cols):
+            t.add_column(h, overflow="fold", no_wrap=i == 0)  # the function or application: whole
+        for row in rows:
+            t.add_row(*("-" if row[h] is None else escape(str(row[h])) for h in cols))
         console.print(t)
 
 

@@ -15,7 +15,7 @@ import html
 import io
 import math
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.markup import escape
@@ -232,3 +232,58 @@ td,th{{border:1px solid #ccc;padding:3px 6px;vertical-align:top}} th{{background
 """
     path.write_text(doc, encoding="utf-8")
     return path
+
+
+def models_tables(models: Any) -> dict[str, list[dict[str, Any]]]:
+    """A models file's models as tables, each titled with its formula and unit: execution and output size
+    per function, the transfer and start-up models, trace replay parameters per application. One list of
+    rows per title; `plansim models show` prints them, the dashboard's calibration page shows them."""
+
+    def g(v: float) -> float:  # 4 significant digits: -0.0000000000000001 is an exponent of 0
+        return float(f"{v:.4g}") if abs(v) >= 1e-9 else 0.0
+
+    def quality(fit: Any) -> dict[str, Any]:
+        return {
+            "samples": fit.samples,
+            "R²": None if fit.r2 is None else round(fit.r2, 3),
+            "MAPE %": None if fit.mape is None else round(100 * fit.mape, 1),
+            "fallback": fit.fallback,
+            "notes": "; ".join(fit.notes),
+        }
+
+    tr, su = models.transfer, models.startup
+    return {
+        "execution: a · in_bytes^b · (mem/1024)^-c  [ms]": [
+            {"function": f, "a": g(e.a), "b": g(e.b), "c": g(e.c), **quality(e.fit)}
+            for f, e in sorted(models.exec.items())
+        ],
+        "output size: k · in_bytes^e  [bytes]": [
+            {"function": f, "k": g(o.k), "e": g(o.e), **quality(o.fit)}
+            for f, o in sorted(models.output.items())
+        ],
+        "transfer: latency + bytes / (bytes_per_ms · (mem/1024)^alpha)  [ms]": [
+            {
+                "latency_ms": g(tr.latency_ms),
+                "bytes_per_ms": g(tr.bytes_per_ms),
+                "alpha": g(tr.alpha),
+                **quality(tr.fit),
+            }
+        ],
+        "start-up: cold_ms · (mem/1024)^cold_exp, warm_ms · (mem/1024)^warm_exp  [ms]": [
+            {
+                "cold_ms": g(su.cold_ms),
+                "cold_exp": g(su.cold_exp),
+                "warm_ms": g(su.warm_ms),
+                "warm_exp": g(su.warm_exp),
+                **quality(su.fit),
+            }
+        ],
+        "trace replay parameters per application  [s]": [
+            {
+                "application": app,
+                **{n: g(getattr(p, n)) for n in p.__slots__ if n not in ("fit", "blend")},
+                **quality(p.fit),
+            }
+            for app, p in sorted(models.replay.items())
+        ],
+    }

@@ -16,6 +16,7 @@ import streamlit as st
 if __package__ in (None, ""):  # run as a script by `streamlit run`: make `sim` importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
+from calibration.report import models_tables  # noqa: E402
 from sim.compare.plan_vs_real import RUN_METRICS, TASK_METRICS, compare_runs  # noqa: E402
 from sim.compare.report import paired_rows  # noqa: E402
 from sim.dashboard import data  # noqa: E402
@@ -220,7 +221,7 @@ def page_calibration(settings: data.Settings) -> None:
             import pandas as pd
 
             st.subheader(f"models file {settings.models}")
-            for title, rows in data.models_tables(model).items():
+            for title, rows in models_tables(model).items():
                 if rows:
                     st.caption(title)
                     st.dataframe(pd.DataFrame(rows), width="stretch", hide_index=True)

@@ -354,3 +354,28 @@ def test_models_predict_says_what_a_default_labelled_model_fitted(main, tmp_path
     assert res.exit_code == 0, res.output
     (line,) = [x for x in res.output.splitlines() if x.startswith("exec_ms")]
     assert "(default, " in line and " samples: " in line and "c = 0.3 default" in line, line
+
+
+def test_models_show_prints_every_table_the_dashboard_shows(main, tmp_path) -> None:
+    """`models show` and the dashboard's calibration page print the same tables (calibration.report.
+    models_tables): execution, output size, transfer, start-up and, since they were only in the CLI,
+    the trace replay parameters, now on the page too."""
+    from calibration.fit import fit_models
+    from calibration.replay import ReplayParams
+    from calibration.report import models_tables
+    from calibration.synthetic import synthetic_records
+
+    models, _ = fit_models(synthetic_records(40, seed=7))
+    models.replay["pegasus/montage"] = ReplayParams(dispatch_s=1.5, overhead_s=3.0, fixed_s=60.0)
+    path = tmp_path / "m.json"
+    models.save(path)
+    tables = models_tables(models)
+    (replay,) = tables["trace replay parameters per application  [s]"]
+    assert replay["application"] == "pegasus/montage" and replay["overhead_s"] == 3.0
+    res = CliRunner().invoke(main, ["models", "show", str(path)], terminal_width=250)
+    assert res.exit_code == 0, res.output
+    words = " ".join(res.output.split())  # a title wider than its table wraps
+    for title, rows in tables.items():
+        assert " ".join(title.split()) in words  # the unit in brackets too (rich read "[ms]" as markup)
+        assert all(row.get("function", "") in res.output for row in rows)
+    assert "pegasus/montage" in res.output and "60.0" in res.output
