@@ -278,7 +278,7 @@ def models_tables(models: Any) -> dict[str, list[dict[str, Any]]]:
                 **quality(su.fit),
             }
         ],
-        "trace replay per application  [*_s: s; *_bytes_per_s: bytes/s, 1e+30 = no limit]": [
+        "trace replay per application  [s; the byte rates in bytes/s, 1e+30 = no limit]": [
             {
                 "application": app,
                 **{n: g(getattr(p, n)) for n in p.__slots__ if n not in ("fit", "blend")},
