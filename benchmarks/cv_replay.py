@@ -37,6 +37,10 @@ from calibration.replay import (  # noqa: E402
 from calibration.traces import Trace, load_trace  # noqa: E402
 from sim.models.performance import PerformanceModels  # noqa: E402
 
+# Tried and removed from the fitter (numbers from the development CV, mean of folders): forward selection
+# gated by the leave-one-out MAPE within the fitted runs (4-fold 18.1 -> 19.3%, montage 39.2 -> 48.1%);
+# minimising mean |log(predicted / recorded)| instead of the MAPE (smallest third 43.1 -> 47.7%, blast
+# 43.5 -> 91.2%; largest third 26.1 -> 27.9%). Both are in the history before the commit that removed them.
 # name -> keyword arguments of fit_replay_groups (and through it fit_replay). A variant fits without the
 # blend unless it sets ``blend`` (fit_variant): the numbers below were measured so, before 3f2deb1 made the
 # blend the fitter's default; "blend1" (or "avg") is today's default, "skipshare" the one before it.
@@ -68,10 +72,6 @@ VARIANTS: dict[str, dict] = {
     # Mean of folders bounded / unbounded: LOO 18.2 / 18.8%, 4-fold 18.1 / 18.7%, largest third 26.1 /
     # 27.4%, smallest third 47.8 / 47.9%
     "nobound": {"bound_fixed": False},
-    # forward selection gated by the leave-one-out MAPE within the fitted runs (fit_replay's select).
-    # Not adopted: 4-fold mean of folders 18.1 -> 19.3 / 19.0% (montage 39.2 -> 48.1%)
-    "cvsel": {"select": "loo", "min_gain": 0.0},
-    "cvsel01": {"select": "loo"},
     # shrinkage toward the other applications' median log-parameters (fit_replay's shrink; the prior is
     # fitted on the other folders' development files, never on the held-out folder). Not adopted, mean of
     # folders none -> shrink1: 4-fold 18.1 -> 17.2, LOO 18.0 -> 17.6, smallest third 43.1 -> 41.3,
@@ -84,10 +84,6 @@ VARIANTS: dict[str, dict] = {
     # since BLEND_SHRINK; "avg" below); "noblend": the own fit alone, the default before
     "blend1": {"blend": 1.0},
     "noblend": {"blend": 0.0},
-    # the fit minimises the mean |log(predicted / recorded)| instead of the MAPE (fit_replay's loss). Not
-    # adopted, mean of folders: largest third 26.1 -> 27.9%, smallest third 43.1 -> 47.7% (blast 43.5 ->
-    # 91.2%, nextflow larger 23.5 -> 33.8%, srasearch larger 47.4 -> 67.1%)
-    "logloss": {"loss": "log"},
     "central": {"exclude": frozenset({"slot_hold_s", "overhead_s", "machine_dispatch_s"})},
 }
 # name -> (how, variants): each held-out run predicted by combining the named variants' predictions of it

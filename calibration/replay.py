@@ -40,7 +40,7 @@ from __future__ import annotations
 import heapq
 import math
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -243,10 +243,8 @@ def fit_replay(
     cap_queue: bool = True,
     scale_cores: bool = True,
     bound_fixed: bool = True,
-    select: str = "gain",
     prior: Sequence[float] | None = None,
     shrink: float = 0.0,
-    loss: str = "ape",
 ) -> ReplayParams:
     """Replay parameters minimising the makespan MAPE over ``traces`` (which must have makespans).
 
@@ -293,12 +291,6 @@ def fit_replay(
     jobs through several times faster than its 48-core ones) is not charged the usual machine's per-job
     costs. Where every machine has the same cores nothing changes.
 
-    ``select="loo"`` gates each step by cross-validation instead of the in-sample gain alone (Stone 1974):
-    the chosen mechanism is added only if it lowers the leave-one-out MAPE within the fitted runs
-    (:func:`loo_mape`; with at least three runs). Not the default: dev CV 4-fold, mean of folders,
-    18.1% -> 19.3% (``min_gain=0``) / 19.0% (``min_gain=0.01``); it stops montage one mechanism
-    early (39.2 -> 48.1%).
-
     ``prior`` (log-parameters, NaN where none) and ``shrink`` pull the search toward other applications'
     values (empirical Bayes; :func:`cross_app_priors`, :func:`fit_replay_groups`): the simplex minimises
     the MAPE plus ``shrink`` times the mean squared distance of the searched log-parameters from the
@@ -327,30 +319,16 @@ def fit_replay(
     fixed_k = PARAM_NAMES.index("fixed_s")
     if not bytes_track_tasks(usable):
         prefer_bytes_within = 0.0
-    if select not in ("gain", "loo"):
-        raise ValueError(f"unknown selection {select!r}; known: gain, loo")
-    if loss not in LOSSES:
-        raise ValueError(f"unknown loss {loss!r}; known: {', '.join(LOSSES)}")
-
-    def objective_for(runs: Sequence[tuple[_Compiled, float]]) -> _Objective:
-        return _Objective.of(
-            runs,
-            ref=ref,
-            cap_queue=cap_queue,
-            bound_fixed=bound_fixed,
-            effort=effort,
-            prior=None if prior is None else np.asarray(prior, dtype=float),
-            shrink=shrink,
-            loss=loss,
-        )
-
-    full = objective_for(compiled)
+    full = _Objective.of(
+        compiled,
+        ref=ref,
+        cap_queue=cap_queue,
+        bound_fixed=bound_fixed,
+        effort=effort,
+        prior=None if prior is None else np.asarray(prior, dtype=float),
+        shrink=shrink,
+    )
     qcap = full.qcap
-    # leave-one-out selection needs at least three runs (a fit on two to score each one)
-    by_loo = select == "loo" and len(compiled) >= 3
-
-    def held_out(active: list[int], x: np.ndarray) -> float:
-        return loo_mape(compiled, active, x, objective_for)
 
     x = _NEUTRAL.copy()
     plain = full.evaluate([], x)[0]
@@ -359,7 +337,6 @@ def fit_replay(
     if fixed_first:
         active = [fixed_k]
         x, best = full.local(active, x, 0)
-    cv_best = held_out(active, x) if by_loo else math.nan
     while len(active) <= max_terms:
         trials: list[tuple[float, int, np.ndarray]] = []
         for k in range(len(PARAM_NAMES)):
@@ -388,12 +365,6 @@ def fit_replay(
         ]
         if near and prefer_bytes_within > 0:
             trial = min(near, key=lambda t: t[0])
-        if by_loo:
-            # the in-sample gain always favours one more mechanism; the runs the fit did not see decide
-            cv = held_out(active + [trial[1]], trial[2])
-            if cv >= cv_best:
-                break
-            cv_best = cv
         best, k, x = trial
         active.append(k)
     if active:
@@ -413,8 +384,6 @@ def fit_replay(
         active.remove(fixed_k)
         x[fixed_k] = _NEUTRAL[fixed_k]
         x, best = full.settle(active, x)
-    if loss != "ape":  # the fit reports the makespan MAPE whatever it minimised
-        best = float(np.mean([abs(full.predict(c, x) - mk) / mk for c, mk in compiled]))
     vec = np.exp(x)
     return ReplayParams(
         **{n: float(v) for n, v in zip(PARAM_NAMES, vec, strict=True)},
@@ -434,11 +403,6 @@ def fit_replay(
 
 
 _FIXED_K = PARAM_NAMES.index("fixed_s")
-# What the fit averages over the runs. "ape": the absolute percentage error |predicted - recorded| /
-# recorded (the makespan MAPE the benchmark reports). "log": |log(predicted / recorded)|, symmetric in
-# over- and under-prediction (APE is bounded by 1 below the recorded makespan and unbounded above, so it
-# rewards under-predicting), and less pulled by one slow run among identical ones.
-LOSSES = ("ape", "log")
 
 
 def _searched(active: list[int]) -> list[int]:
@@ -452,10 +416,7 @@ class _Objective:
     ``active`` (the others at their neutral values), the fixed cost profiled: for given other parameters
     the one minimising the MAPE is a weighted median (:func:`best_fixed_s`), which keeps the simplex one
     dimension smaller and finds the fixed cost exactly; its upper end is :func:`fit_replay`'s bound.
-
-    The fit on all runs and each leave-one-out refit (:func:`loo_mape`) build one each, so that the queue
-    cap and the fixed cost's bound are those of the runs being fitted and nothing of a held-out run leaks
-    into its own prediction."""
+    """
 
     runs: Sequence[tuple[_Compiled, float]]
     qcap: float
@@ -465,7 +426,6 @@ class _Objective:
     effort: float
     prior: np.ndarray | None = None  # log-parameters the search is pulled toward (NaN: not pulled)
     shrink: float = 0.0  # weight of that pull (see fit_replay)
-    loss: str = "ape"  # what is averaged over the runs: see LOSSES
     mks: np.ndarray = field(init=False)  # recorded makespans
     weights: np.ndarray = field(init=False)  # 1 / makespan: the absolute errors become relative ones
 
@@ -484,7 +444,6 @@ class _Objective:
         effort: float,
         prior: np.ndarray | None = None,
         shrink: float = 0.0,
-        loss: str = "ape",
     ) -> _Objective:
         # the queue-length term is fitted on queues no longer than the largest run: beyond, it stays flat
         qcap = float(max(len(c.runtime) for c, _ in runs)) if cap_queue else math.inf
@@ -497,12 +456,7 @@ class _Objective:
             rooms = [r for c, mk in runs if (r := mk - _simulate(c, plain_vec, qcap, ref)) > 0]
             if rooms:
                 fixed_high = max(fixed_low, min(fixed_high, min(rooms)))
-        return cls(runs, qcap, ref, fixed_low, fixed_high, effort, prior, shrink, loss)
-
-    def predict(self, c: _Compiled, x: np.ndarray) -> float:
-        """Makespan of one run under log-parameters ``x`` (the fixed cost written in, as :meth:`settle`
-        leaves it)."""
-        return _simulate(c, np.exp(x), self.qcap, self.ref)
+        return cls(runs, qcap, ref, fixed_low, fixed_high, effort, prior, shrink)
 
     def evaluate(self, active: list[int], x: np.ndarray) -> tuple[float, float]:
         """(MAPE, fixed cost) of parameters ``x``; the fixed cost profiled when it is active."""
@@ -511,9 +465,6 @@ class _Objective:
         if profiled:
             vec[_FIXED_K] = 0.0
         sims = np.array([_simulate(c, vec, self.qcap, self.ref) for c, _ in self.runs])
-        if self.loss == "log":
-            fixed = best_fixed_log(sims, self.mks, self.fixed_low, self.fixed_high) if profiled else 0.0
-            return float(np.mean(np.abs(np.log((sims + fixed) / self.mks)))), fixed
         fixed = (
             best_fixed_s(self.mks - sims, self.weights, self.fixed_low, self.fixed_high) if profiled else 0.0
         )
@@ -565,24 +516,6 @@ class _Objective:
         return self.settle(active, x)
 
 
-def loo_mape(
-    runs: Sequence[tuple[_Compiled, float]],
-    active: list[int],
-    x: np.ndarray,
-    objective_for: Callable[[Sequence[tuple[_Compiled, float]]], _Objective],
-) -> float:
-    """Leave-one-out makespan MAPE of the mechanisms ``active``: each run predicted by those mechanisms
-    refitted on the others (a short search from ``x``, the fit on all runs). With a handful of runs per
-    application the in-sample MAPE falls with every mechanism added; this one rises once a mechanism
-    fits the runs' noise rather than their platform (Stone 1974, cross-validatory choice)."""
-    errs = []
-    for i, (c, mk) in enumerate(runs):
-        rest = objective_for([r for j, r in enumerate(runs) if j != i])
-        xi, _ = rest.local(active, x.copy(), 25 * len(active))
-        errs.append(abs(rest.predict(c, xi) - mk) / mk)
-    return float(np.mean(errs))
-
-
 def best_fixed_s(residual: np.ndarray, weight: np.ndarray, low: float, high: float) -> float:
     """The constant ``c`` in ``[low, high]`` minimising ``sum(weight * |residual - c|)``: the weighted
     median of ``residual`` (the sum is convex in ``c``, so clamping the median is the constrained
@@ -591,16 +524,6 @@ def best_fixed_s(residual: np.ndarray, weight: np.ndarray, low: float, high: flo
     cum = np.cumsum(weight[order])
     median = float(residual[order][np.searchsorted(cum, cum[-1] / 2.0)])
     return min(max(median, low), high)
-
-
-def best_fixed_log(sims: np.ndarray, mks: np.ndarray, low: float, high: float) -> float:
-    """The constant ``c`` in ``[low, high]`` (nearly) minimising ``sum(|log((sims + c) / mks)|)``, the
-    log loss's fixed cost. Each run's term falls until ``c`` reaches its residual ``mks - sims`` and
-    rises after, so the optimum is at or next to one of those kinks: the best of them (clamped), and of
-    the two ends, is taken."""
-    cands = np.unique(np.clip(np.concatenate([mks - sims, [low, high]]), low, high))
-    losses = np.abs(np.log((sims[None, :] + cands[:, None]) / mks[None, :])).sum(axis=1)
-    return float(cands[int(np.argmin(losses))])
 
 
 def usual_cores(traces: Sequence[Trace]) -> float:

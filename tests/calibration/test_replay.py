@@ -12,15 +12,11 @@ from calibration.replay import (
     BYTE_MIN_SHARE,
     PARAM_NAMES,
     PLAIN,
-    _compile,
-    _Objective,
-    best_fixed_log,
     best_fixed_s,
     bytes_track_tasks,
     cross_app_priors,
     fit_replay,
     fit_replay_groups,
-    loo_mape,
     machine_scales,
     mape,
     params_for,
@@ -319,37 +315,6 @@ def _mechanisms(p: ReplayParams) -> list[str]:
     return p.fit.notes[0].split(": ", 1)[1].split(", ")
 
 
-def test_leave_one_out_selection_does_not_fit_the_noise() -> None:
-    """With no gain threshold the in-sample MAPE takes every mechanism that lowers it at all; selected by
-    the leave-one-out MAPE, the fit stops where the extra mechanism stops predicting unseen runs."""
-    runs = _noisy_fork_joins()
-    in_sample = _mechanisms(fit_replay(runs, effort=1.0, min_gain=0.0))
-    by_loo = _mechanisms(fit_replay(runs, effort=1.0, min_gain=0.0, select="loo"))
-    assert len(by_loo) == 2 < len(in_sample)
-    assert by_loo == in_sample[:2]
-    with pytest.raises(ValueError, match="unknown selection"):
-        fit_replay(runs, select="aic")
-
-
-def test_leave_one_out_mape_of_the_true_mechanisms_is_zero_on_exact_runs() -> None:
-    truth = ReplayParams(overhead_s=3.0, fixed_s=30.0)
-    runs = [fork_join(n, 4) for n in (4, 8, 16, 32)]
-    for t in runs:
-        t.makespan_s = replay(t, truth)
-    compiled = [(_compile(t), t.makespan_s) for t in runs]
-    x = _NEUTRAL.copy()
-    x[PARAM_NAMES.index("overhead_s")] = np.log(3.0)
-    x[PARAM_NAMES.index("fixed_s")] = np.log(30.0)
-
-    def objective_for(rs):
-        return _Objective.of(rs, ref=0.0, cap_queue=True, bound_fixed=True, effort=1.0)
-
-    right = [PARAM_NAMES.index("fixed_s"), PARAM_NAMES.index("overhead_s")]
-    assert loo_mape(compiled, right, x, objective_for) < 1e-3
-    alone = _NEUTRAL.copy()  # a fixed cost alone (the overhead at no cost) cannot
-    assert loo_mape(compiled, right[:1], alone, objective_for) > 0.05
-
-
 def test_shrinkage_pulls_a_mechanism_toward_its_prior() -> None:
     """Exact runs of a 3 s overhead: unpulled the fit finds 3 s; pulled hard toward a prior of 5 s it
     returns about 5 s (the prior wins where the penalty outweighs the MAPE)."""
@@ -418,29 +383,6 @@ def test_grouped_fits_pull_each_application_toward_the_others() -> None:
     assert alone["test/c"].overhead_s == pytest.approx(3.0, rel=0.05)
     assert pulled["test/c"].overhead_s == pytest.approx(5.0, rel=0.1)
     assert pulled["test/a"].overhead_s == pytest.approx(15**0.5, rel=0.05)
-
-
-def test_the_log_loss_fixed_cost_is_the_best_kink() -> None:
-    """Predictions 10, 20, 30 s of runs recorded at 15, 25, 100 s: a 5 s fixed cost makes two exact and
-    leaves log(100 / 35) on the third; 70 s would leave log(80 / 15) + log(90 / 25), far more. The MAPE's
-    weighted median picks the same 5 s here, but the bounds hold as for it."""
-    sims, mks = np.array([10.0, 20.0, 30.0]), np.array([15.0, 25.0, 100.0])
-    assert best_fixed_log(sims, mks, 0.0, 1e9) == pytest.approx(5.0)
-    assert best_fixed_log(sims, mks, 0.0, 2.0) == pytest.approx(2.0)
-    assert best_fixed_log(sims, mks, 8.0, 1e9) == pytest.approx(8.0)
-
-
-def test_the_log_loss_fit_recovers_a_known_platform() -> None:
-    truth = ReplayParams(overhead_s=3.0, fixed_s=30.0)
-    traces = [fork_join(n, 4) for n in (4, 8, 16, 32)]
-    for t in traces:
-        t.makespan_s = replay(t, truth)
-    fitted = fit_replay(traces, effort=1.0, loss="log")
-    assert fitted.fit.mape < 0.03  # reported as the makespan MAPE whatever the loss
-    other = fork_join(24, 4)
-    assert replay(other, fitted) == pytest.approx(replay(other, truth), rel=0.05)
-    with pytest.raises(ValueError, match="unknown loss"):
-        fit_replay(traces, loss="mse")
 
 
 def test_a_blended_replay_is_the_mean_of_its_two_fits() -> None:
