@@ -9,6 +9,7 @@ from click.testing import CliRunner
 
 from sim.cli import main
 from sim.workflow.wfformat import load_wfformat
+from tests.workflow.test_wf_wfformat import BAD
 
 
 def run(*args):
@@ -51,45 +52,10 @@ def test_export_and_show_file(tmp_path):
     assert len(load_wfformat(xz)) == 7
 
 
-def _doc(tasks, files=(), runtimes=None):
-    doc = {
-        "name": "t",
-        "schemaVersion": "1.5",
-        "workflow": {"specification": {"tasks": tasks, "files": list(files)}},
-    }
-    if runtimes:
-        doc["workflow"]["execution"] = {
-            "makespanInSeconds": 1,
-            "executedAt": "now",
-            "tasks": [{"id": k, "runtimeInSeconds": v} for k, v in runtimes.items()],
-        }
-    return doc
-
-
-def _t(tid, parents=(), children=(), inputs=(), outputs=()):
-    return {
-        "name": tid,
-        "id": tid,
-        "parents": list(parents),
-        "children": list(children),
-        "inputFiles": list(inputs),
-        "outputFiles": list(outputs),
-    }
-
-
-CASES = {
-    "cycle": (_doc([_t("a", ["b"], ["b"]), _t("b", ["a"], ["a"])]), "cycle"),
-    "dangling parent": (_doc([_t("a", ["ghost"])]), "parents lists unknown task 'ghost'"),
-    "dangling child": (_doc([_t("a", [], ["ghost"])]), "children lists unknown task 'ghost'"),
-    "undeclared file": (_doc([_t("a", inputs=["f.txt"])]), "undeclared file 'f.txt'"),
-    "negative size": (_doc([_t("a", outputs=["f"])], [{"id": "f", "sizeInBytes": -3}]), "sizeInBytes"),
-    "negative runtime": (_doc([_t("a")], runtimes={"a": -2}), "runtimeInSeconds"),
-}
-
-
-@pytest.mark.parametrize("case", list(CASES))
+@pytest.mark.parametrize("case", list(BAD))
 def test_bad_files_give_one_error_line(case, tmp_path):
-    doc, needle = CASES[case]
+    """The loader's own messages (test_wf_wfformat.BAD) reach the user as one error line."""
+    doc, needle = BAD[case]
     path = tmp_path / "bad.json"
     path.write_text(json.dumps(doc))
     _assert_user_error(run("show", str(path)), needle)
