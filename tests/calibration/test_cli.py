@@ -46,64 +46,17 @@ def test_models_show(main, models_file) -> None:
 
 
 def test_models_predict_text_and_json(main, models_file) -> None:
-    runner = CliRunner()
-    res = runner.invoke(
-        main,
-        [
-            "models",
-            "predict",
-            models_file,
-            "--function",
-            "resize",
-            "--input-bytes",
-            "1000000",
-            "--memory",
-            "2048",
-            "--sla",
-            "p95",
-        ],
-    )
-    assert res.exit_code == 0, res.output
+    def predict(*extra: str):
+        args = ["models", "predict", models_file, "--function", "resize"]
+        res = CliRunner().invoke(main, [*args, "--input-bytes", "1000000", "--memory", "2048", *extra])
+        assert res.exit_code == 0, res.output
+        return res.output
+
+    text = predict("--sla", "p95")
     for key in ("exec_ms", "output_bytes", "transfer_ms", "startup_ms"):
-        assert key in res.output
-    j50 = json.loads(
-        runner.invoke(
-            main,
-            [
-                "models",
-                "predict",
-                models_file,
-                "--function",
-                "resize",
-                "--input-bytes",
-                "1000000",
-                "--memory",
-                "2048",
-                "--sla",
-                "p50",
-                "--json",
-            ],
-        ).output
-    )
-    j95 = json.loads(
-        runner.invoke(
-            main,
-            [
-                "models",
-                "predict",
-                models_file,
-                "--function",
-                "resize",
-                "--input-bytes",
-                "1000000",
-                "--memory",
-                "2048",
-                "--sla",
-                "p95",
-                "--json",
-            ],
-        ).output
-    )
+        assert key in text
+    j50 = json.loads(predict("--sla", "p50", "--json"))
+    j95 = json.loads(predict("--sla", "p95", "--json"))
     assert j95["exec_ms"] >= j50["exec_ms"] and j95["transfer_ms"] >= j50["transfer_ms"]
     assert j95["startup_ms"]["cold"] >= j50["startup_ms"]["cold"]
     assert j50["output_bytes"] > 0
