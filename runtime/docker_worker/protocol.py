@@ -26,7 +26,7 @@ import json
 import math
 import struct
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, Self
 
 MAGIC = b"PLJ1"
 STOP = b"PLSTOP"
@@ -121,8 +121,19 @@ def decode_job(data: bytes) -> tuple[JobHeader, bytes]:
     return header, data[start + size :]
 
 
+class _JsonRecord:
+    """A frozen dataclass sent as one JSON object (the Redis lists' records below)."""
+
+    def encode(self) -> bytes:
+        return json.dumps(asdict(self)).encode()
+
+    @classmethod
+    def decode(cls, data: bytes) -> Self:
+        return cls(**json.loads(data))
+
+
 @dataclass(frozen=True)
-class ReadyRecord:
+class ReadyRecord(_JsonRecord):
     """Sent once by a worker when its serve loop is connected and waiting for jobs."""
 
     worker_id: str
@@ -130,16 +141,9 @@ class ReadyRecord:
     uid: int
     ready_at: float  # time.time() in the worker
 
-    def encode(self) -> bytes:
-        return json.dumps(asdict(self)).encode()
-
-    @classmethod
-    def decode(cls, data: bytes) -> ReadyRecord:
-        return cls(**json.loads(data))
-
 
 @dataclass(frozen=True)
-class DoneRecord:
+class DoneRecord(_JsonRecord):
     """Sent by a worker after each job: success or the remote traceback, and the handler's result."""
 
     job_id: str
@@ -155,16 +159,9 @@ class DoneRecord:
         """The bytes the handler returned (None when it returned None or failed)."""
         return base64.b64decode(self.result_b64) if self.result_b64 is not None else None
 
-    def encode(self) -> bytes:
-        return json.dumps(asdict(self)).encode()
-
-    @classmethod
-    def decode(cls, data: bytes) -> DoneRecord:
-        return cls(**json.loads(data))
-
 
 @dataclass(frozen=True)
-class InvokeRequest:
+class InvokeRequest(_JsonRecord):
     """A worker's request to run ``payload`` on a (possibly new) worker with ``memory_mb``."""
 
     memory_mb: int
@@ -174,10 +171,3 @@ class InvokeRequest:
     @property
     def payload(self) -> bytes:
         return base64.b64decode(self.payload_b64)
-
-    def encode(self) -> bytes:
-        return json.dumps(asdict(self)).encode()
-
-    @classmethod
-    def decode(cls, data: bytes) -> InvokeRequest:
-        return cls(**json.loads(data))
