@@ -11,7 +11,9 @@ Fetch          one ``MGET`` of the outputs/inputs; each value's HMAC is checked,
                of ``part:{task}`` from the bytes read so far, until ``out:{task}`` exists (the rest is
                read from there); the HMAC of the whole value is checked at the end
 Execute        the task's Python function in a thread (``asyncio.to_thread``) with its ``Ref`` s resolved
-               from the outputs this worker holds; the output is pickled and signed in the same thread
+               from the outputs this worker holds; the output is pickled and signed in the same thread.
+               ``SET started:{task} {run ms}`` goes out alongside the call (not before it: no round trip
+               on the task's path): the dashboard's live page shows the task running from then
 Store          ``SET out:{task}`` (signed cloudpickle), and ``SET item:{task}#i`` per item for the copies
                of a dynamic fan-out over it (only the items when every consumer is a copy). A streamed store (optimization ``streaming``) writes
                ``part:{task}`` chunk by chunk (``SET`` then ``APPEND`` s of ``STREAM_CHUNK_BYTES``) and
@@ -179,6 +181,10 @@ class RunKeys:
 
     def claim(self, worker: str) -> str:
         return f"{self.prefix}claim:{worker}"
+
+    def started(self, task: str) -> str:
+        """Set when a worker begins executing the task (read by the dashboard's live page only)."""
+        return f"{self.prefix}started:{task}"
 
     def part(self, task: str) -> str:
         """A streamed output while it is being written (renamed to ``out:{task}`` when complete)."""
@@ -592,7 +598,11 @@ class WorkerDriver:
             return out, signing.dumps(out, context), times.exec_ms
 
         async with tasklog.capture(self.r, self.keys.k(f"log:{task}")) as log:
-            out, blob, ms = await asyncio.to_thread(work)
+            if dup:  # a copy of a task that runs elsewhere too: that one says when the task started
+                out, blob, ms = await asyncio.to_thread(work)
+            else:
+                started = self.r.set(self.keys.started(task), round(self._ms(time.time()), 1))
+                _, (out, blob, ms) = await asyncio.gather(started, asyncio.to_thread(work))
         tt.log = log.lines
         self.values[task] = out
         if self.msg.attempt > 0:

@@ -16,9 +16,9 @@ key                    meaning for the live view
                        each task's planned worker and memory
 ``dc:{child}``         set of the child's parents that completed: every member is a *done* task
 ``done:{sink}``        a sink completed
-``own:{task}``         the task's dependencies completed and an invocation owns it: *running*
-``claim:{worker}``     a planned worker was claimed (its first tasks, those without parents: *running*)
-``hb:f:{task}``        the heartbeat of a flexible invocation that starts at the task: *running*
+``started:{task}``     a worker began executing the task (its driver sets it with the call): *running*
+``hb:f:{task}``        the heartbeat of a flexible invocation that starts at the task (set when the
+                       invocation starts, renewed every second): *running*
 ``out:{task}``         the task's output was uploaded: *done*
 ``records``            JSON metric records pushed by each worker as its invocation ends (timings)
 ``progress``           tasks executed so far
@@ -28,7 +28,9 @@ key                    meaning for the live view
                        failed task, the traceback
 =====================  ===========================================================================
 
-Keys are deleted when a run ends, so only running (or just-crashed) runs are seen.
+Keys are deleted when a run ends, so only running (or just-crashed) runs are seen. Neither
+``own:{task}`` (the task's parents completed) nor ``claim:{worker}`` (a planned worker was asked for)
+makes a task running: its worker may still be starting, or busy with other tasks.
 """
 
 from __future__ import annotations
@@ -112,7 +114,7 @@ def task_states(
     edges: Iterable[tuple[str, str]],
     done_parents: dict[str, set[str]],
     sinks_done: set[str],
-    owned: set[str],
+    started: set[str],
     recorded: set[str],
     uploaded: set[str],
     failed: str | None = None,
@@ -120,8 +122,8 @@ def task_states(
     """Each task's state from what the store holds (pure).
 
     done: recorded, uploaded, a finished sink, a member of a child's completed-parents set, or upstream
-    of a done task (a task's parents must have finished before it could). running: owned by an invocation
-    (or the root of a claimed worker) and not done. failed: the task the error names. waiting: the rest.
+    of a done task (a task's parents must have finished before it could). running: started (a worker
+    began it) and not done. failed: the task the error names. waiting: the rest.
     """
     tasks = list(tasks)
     parents: dict[str, list[str]] = {t: [] for t in tasks}
@@ -144,7 +146,7 @@ def task_states(
             states[t] = "failed"
         elif t in done:
             states[t] = "done"
-        elif t in owned:
+        elif t in started:
             states[t] = "running"
         else:
             states[t] = "waiting"
@@ -176,7 +178,7 @@ def build_snapshot(
     *,
     done_parents: dict[str, set[str]],
     sinks_done: set[str],
-    owned: set[str],
+    started: set[str],
     uploaded: set[str],
     raw_records: Iterable[bytes | str],
     error: dict[str, Any] | None,
@@ -194,7 +196,7 @@ def build_snapshot(
         problems.append(f"{bad} metric record(s) in the store could not be read")
     failed = error.get("task") if error else None
     ids = list(specs) or sorted(recs)
-    states = task_states(ids, edges, done_parents, sinks_done, owned, set(recs), uploaded, failed)
+    states = task_states(ids, edges, done_parents, sinks_done, started, set(recs), uploaded, failed)
     tasks = {}
     for t in ids:
         fn, pw, mem = specs.get(t, (recs[t].function if t in recs else "?", None, None))
@@ -273,7 +275,7 @@ class RedisLiveReader:
         for t in ids:
             pipe.smembers(f"{p}dc:{t}")
         pipe.mget([f"{p}done:{t}" for t in ids] or [f"{p}done:"])
-        pipe.mget([f"{p}own:{t}" for t in ids] or [f"{p}own:"])
+        pipe.mget([f"{p}started:{t}" for t in ids] or [f"{p}started:"])
         pipe.lrange(f"{p}records", 0, -1)
         pipe.get(f"{p}error")
         pipe.get(f"{p}progress")
@@ -281,20 +283,18 @@ class RedisLiveReader:
             pipe.lrange(f"{p}log:{t}", 0, 199)
         for t in ids:  # uploaded outputs: EXISTS only (outputs can be large; never fetched)
             pipe.exists(f"{p}out:{t}")
-        # A root is never owned: its invocation's heartbeat (flexible) or its worker's claim (planned)
-        # says it started; read without them, a run's first tasks were 'waiting' until done.
+        # A flexible invocation's heartbeat, set as it starts at the task, says so before the call.
         pipe.mget([f"{p}hb:f:{t}" for t in ids] or [f"{p}hb:f:"])
-        planned = sorted({w for _, w, _ in specs.values() if w is not None})
-        pipe.mget([f"{p}claim:{w}" for w in planned] or [f"{p}claim:"])
         res = pipe.execute()
-        heartbeats, claims = res[-2][: len(ids)], res[-1][: len(planned)]
+        heartbeats = res[-1][: len(ids)]
         n = len(ids)
         dc = {t: {m.decode() if isinstance(m, bytes) else m for m in res[i]} for i, t in enumerate(ids)}
-        done_flags, own_flags = res[n][:n], res[n + 1][:n]
-        claimed = {w for w, v in zip(planned, claims, strict=True) if v is not None}
-        has_parent = {v for _, v in edges}
-        started = {t for t, v in zip(ids, heartbeats, strict=True) if v is not None}
-        started |= {t for t in ids if t not in has_parent and specs[t][1] in claimed}
+        done_flags, start_flags = res[n][:n], res[n + 1][:n]
+        started = {
+            t
+            for t, v, hb in zip(ids, start_flags, heartbeats, strict=True)
+            if v is not None or hb is not None
+        }
         raw_records, err_raw, prog = res[n + 2], res[n + 3], res[n + 4]
         logs = {
             t: [x.decode(errors="replace") if isinstance(x, bytes) else x for x in res[n + 5 + i]]
@@ -313,7 +313,7 @@ class RedisLiveReader:
             edges,
             done_parents=dc,
             sinks_done={t for t, v in zip(ids, done_flags, strict=True) if v is not None},
-            owned={t for t, v in zip(ids, own_flags, strict=True) if v is not None} | started,
+            started=started,
             uploaded=uploaded,
             raw_records=raw_records,
             error=error,
@@ -342,7 +342,7 @@ class FakeLiveReader:
             d["edges"],
             done_parents=d.get("done_parents", {}),
             sinks_done=d.get("sinks_done", set()),
-            owned=d.get("owned", set()),
+            started=d.get("started", set()),
             uploaded=d.get("uploaded", set()),
             raw_records=d.get("records", []),
             error=d.get("error"),

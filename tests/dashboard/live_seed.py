@@ -18,7 +18,7 @@ WORKFLOW = "fixed_times:chains=2,sleep_s=0.05"  # sleep_task-0 -> sleep_task-1 -
 
 
 def seed(url: str, key: bytes, run_id: str = RUN) -> None:
-    """sleep_task-0 finished (its record is in), sleep_task-1 is owned (running), sleep_task-2 finished
+    """sleep_task-0 finished (its record is in), sleep_task-1 is owned and started (running), sleep_task-2 finished
     without a record yet (it is in join-0's completed-parents set), join-0 waits."""
     wf = load_workflow(WORKFLOW)
     plan = what_if(wf, "uniform", [2048]).plan
@@ -45,6 +45,7 @@ def seed(url: str, key: bytes, run_id: str = RUN) -> None:
     wrk = WorkerRecord(run_id=run_id, worker_id="w1", memory_mb=2048, state="cold", startup_ms=900.0)
     r.rpush(k.records, json.dumps(to_dict(rec)), json.dumps(to_dict(wrk)))
     r.set(k.own("sleep_task-1"), "w:w1")
+    r.set(k.started("sleep_task-1"), 61.0)
     r.sadd(k.k("dc:join-0"), "sleep_task-2")
     r.set(k.progress, 2)
     r.rpush(k.k("log:sleep_task-0"), "sleeping 0.05 s", "done")

@@ -285,7 +285,7 @@ def _fake_reader() -> FakeLiveReader:
                 },
                 "edges": [("a", "b"), ("a", "c"), ("b", "d"), ("c", "d")],
                 "records": [rec],
-                "owned": {"b"},
+                "started": {"b"},
                 "progress": 1,
                 "workflow": "diamond",
                 "planner": "uniform",

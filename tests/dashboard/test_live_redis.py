@@ -29,7 +29,7 @@ def test_task_states_propagate_upstream():
         edges,
         done_parents={"c": {"b"}},
         sinks_done=set(),
-        owned={"x"},
+        started={"x"},
         recorded=set(),
         uploaded=set(),
     )
@@ -82,9 +82,9 @@ def test_wrong_key_says_so(server):
 def test_a_real_runs_first_tasks_show_as_running(server, planner):
     """The live page showed a real run's first tasks as 'waiting' until they were done: it read only
     the own:{task} keys, which an invocation sets for a task whose parents completed, never for a root.
-    A flexible invocation starting at a task keeps hb:f:{task} alive, and a planned worker's invocation
-    claims claim:{worker} before its first tasks; both now make those tasks running. Seen on the
-    dashboard with fixed_times:chains=3,sleep_s=30 under wukong: 7 waiting, 0 running, 20 s in."""
+    A flexible invocation starting at a task keeps hb:f:{task} alive, and every task's driver sets
+    started:{task} as it begins the call; both make those tasks running. Seen on the dashboard with
+    fixed_times:chains=3,sleep_s=30 under wukong: 7 waiting, 0 running, 20 s in."""
     import threading
     import time
 
@@ -105,8 +105,7 @@ def test_a_real_runs_first_tasks_show_as_running(server, planner):
     watcher = threading.Thread(target=watch)
     watcher.start()
     try:
-        # 3 s: a flexible task's first heartbeat comes after 1 s, so "running" is seen for 2 s (1.5 s
-        # left 0.5 s, little for a watcher that reads every run's keys on a loaded host; review10)
+        # 3 s: a watcher that reads every run's keys on a loaded host may be slow to look (review10)
         run_workflow("fixed_times:chains=2,sleep_s=3", planner, "process", server.url, timeout_s=120)
     finally:
         stop.set()
@@ -114,3 +113,85 @@ def test_a_real_runs_first_tasks_show_as_running(server, planner):
     assert seen, "no snapshot showed the run"
     first = seen[0]  # the roots start together and sleep 3 s: running before anything is done
     assert "running" in first.values() and "done" not in first.values(), first
+
+
+NAPS = """
+from sim.workflow import Workflow, task
+
+
+@task
+def nap(i, seconds):
+    import time
+
+    with open({log!r}, "a") as f:  # when the call began, on this host's clock
+        f.write(f"nap-{{i}} {{time.time()}}\\n")
+    time.sleep(seconds)
+    return i
+
+
+@task
+def join(xs):
+    return sum(xs)
+
+
+wf = Workflow.from_nodes(join([nap(i, {seconds}) for i in range(3)]), name="naps")
+"""
+
+
+def _watch_run(server, tmp_path, planner: str, seconds: float):
+    """Run three roots that each sleep ``seconds`` (and a join) on local processes while a watcher reads
+    snapshots; returns [(wall time after the read, running tasks)] and each root's start (epoch s)."""
+    import threading
+    import time
+
+    from runtime.client import run_workflow
+
+    log = tmp_path / "starts.txt"
+    flow = tmp_path / "naps.py"
+    flow.write_text(NAPS.format(log=str(log), seconds=seconds))
+    reader = RedisLiveReader(server.url)
+    seen: list[tuple[float, set[str]]] = []
+    stop = threading.Event()
+
+    def watch() -> None:
+        while not stop.is_set():
+            for run in reader.runs():
+                snap = reader.snapshot(run)
+                if snap.workflow == "naps":
+                    seen.append((time.time(), {t for t, x in snap.tasks.items() if x.state == "running"}))
+            time.sleep(0.02)
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        run_workflow(f"{flow}:wf", planner, "process", server.url, timeout_s=120)
+    finally:
+        stop.set()
+        watcher.join()
+    starts = {}
+    for line in log.read_text().splitlines():
+        task, epoch = line.split()
+        starts[task] = float(epoch)
+    assert sorted(starts) == ["nap-0", "nap-1", "nap-2"]
+    return seen, starts
+
+
+def test_a_planned_workers_roots_are_running_only_once_started(server, tmp_path):
+    """The live page marked every root of a claimed planned worker 'running' as soon as the worker was
+    claimed, before its process (or container) had even started, and however many of them its logic
+    runs at once. A task is now running from the moment its worker begins executing it (the start
+    marker its driver publishes): no snapshot shows a root running before its call began."""
+    seen, starts = _watch_run(server, tmp_path, "uniform", 1.0)
+    shown = [(at, t) for at, running in seen for t in running if t in starts]
+    assert shown, "no snapshot showed a root running"
+    early = [(t, round(starts[t] - at, 3)) for at, t in shown if at < starts[t] - 0.05]
+    assert not early, f"roots shown running before they started (task, seconds early): {early[:5]}"
+
+
+def test_a_flexible_task_shorter_than_a_second_shows_as_running(server, tmp_path):
+    """Under wukong a root is a flexible invocation. Its heartbeat is renewed every second, but the first
+    is set as the invocation starts, and the task's driver sets started:{task} with the call: a task of
+    0.2 s is seen running (review10 thought the first heartbeat came after 1 s; it never did)."""
+    seen, starts = _watch_run(server, tmp_path, "wukong", 0.2)
+    ever = set().union(*(running for _, running in seen)) if seen else set()
+    assert set(starts) <= ever, f"roots never seen running: {sorted(set(starts) - ever)}"
