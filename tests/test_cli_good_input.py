@@ -92,3 +92,31 @@ def test_every_plansim_command_of_the_readme_parses(line, tmp_path, monkeypatch)
         assert sub is not None, f"{line}: no command {name!r}"
         ctx, cmd = sub.make_context(name, list(args), parent=ctx), sub
     assert not isinstance(cmd, click.Group) or not args
+
+
+@pytest.mark.parametrize(
+    "command", [["simulate", "--planner", "uniform"], ["compare", "--planners", "uniform,wukong"]]
+)
+def test_a_platform_given_by_process_substitution_is_read_once(tmp_path, command):
+    """`--platform <(make_platform)` names a pipe, which gives its text to one reader only: simulate read
+    the platform file once more for its models line, and compare once per planner, so the second read
+    waited forever on the empty pipe."""
+    import os
+    import subprocess
+    import sys
+
+    fifo = tmp_path / "platform.json"
+    os.mkfifo(fifo)
+    writer = subprocess.Popen(
+        ["sh", "-c", f"echo '{{\"invoke_latency_ms\": 20}}' > {shlex.quote(str(fifo))}"]
+    )
+    cmd = [sys.executable, "-m", "sim.cli", command[0], "tree_reduction:leaves=4", *command[1:]]
+    try:
+        done = subprocess.run([*cmd, "--platform", str(fifo)], capture_output=True, text=True, timeout=60)
+    except subprocess.TimeoutExpired:
+        pytest.fail("the command read the platform pipe a second time and waited forever")
+    finally:
+        writer.kill()
+        writer.wait()
+    assert done.returncode == 0, done.stderr
+    assert "platform platform," in done.stdout

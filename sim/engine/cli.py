@@ -12,6 +12,7 @@ from rich.table import Table
 from sim.cli import OutputFile, refuse_overwriting_inputs
 from sim.engine.gantt import NEEDS as GANTT_NEEDS
 from sim.engine.gantt import SUFFIXES as GANTT_SUFFIXES
+from sim.engine.platform import load_platform
 from sim.engine.whatif import WhatIf, models_line, what_if
 from sim.models.performance import SLA, PerformanceModels
 from sim.models.records import write_jsonl
@@ -77,13 +78,6 @@ def _common(fn):
 
 def _models(path: str | None) -> PerformanceModels | None:
     return PerformanceModels.load(path) if path else None
-
-
-def _recorded(platform: str) -> bool:
-    """Whether the platform runs each task for its recorded runtime (``ideal``), whatever the models."""
-    from sim.engine.platform import load_platform
-
-    return load_platform(platform).exec_from_recorded
 
 
 def parse_optimizations(text: str) -> frozenset[str]:
@@ -212,6 +206,7 @@ def simulate(
     refuse_overwriting_inputs([gantt, metrics_out], [workflow, models_path, platform])
     wf = load_workflow(workflow)
     models = _models(models_path)
+    platform = load_platform(platform)  # once: `--platform <(...)` is a pipe, readable once
     result = _run(wf, planner, memory, sla, platform, models, optimizations, seed, replications)
     if gantt:
         from sim.engine.gantt import write_gantt
@@ -225,7 +220,9 @@ def simulate(
     console = Console()
     summary = result.summary()
     console.print(
-        _title(wf, summary, models_path, models, _recorded(platform)), highlight=False, soft_wrap=True
+        _title(wf, summary, models_path, models, platform.exec_from_recorded),
+        highlight=False,
+        soft_wrap=True,
     )
     console.print(_table([summary]))
     if gantt:
@@ -258,6 +255,7 @@ def compare(
     if twice:  # the same planner twice is the same plan: two identical columns
         raise ValueError(f"--planners names {', '.join(twice)} more than once")
     models = _models(models_path)
+    platform = load_platform(platform)  # once for every planner: `--platform <(...)` is readable once
     results = [_run(wf, n, memory, sla, platform, models, optimizations, seed, replications) for n in names]
     summaries = [r.summary() for r in results]
     if as_json:
@@ -265,6 +263,8 @@ def compare(
         return
     console = Console()
     console.print(
-        _title(wf, summaries[0], models_path, models, _recorded(platform)), highlight=False, soft_wrap=True
+        _title(wf, summaries[0], models_path, models, platform.exec_from_recorded),
+        highlight=False,
+        soft_wrap=True,
     )
     console.print(_table(summaries))
