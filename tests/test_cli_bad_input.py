@@ -504,3 +504,21 @@ def test_ctrl_c_is_one_error_line_naming_it(monkeypatch):
     assert result.exit_code == 1
     assert one_error_line(result) == "error: interrupted (Ctrl-C)"
     assert "Aborted" not in result.output
+
+
+def test_ctrl_c_while_a_sweep_writes_its_outputs_leaves_none(tmp_path, monkeypatch):
+    """Ctrl-C once every point had run, while the plots were drawn, left the results table and a plot
+    (maybe cut short) beside an 'interrupted' error; Ctrl-C during the points leaves nothing. Now the
+    outputs are written together or not at all."""
+    import sim.sweep.cli as sweep_cli
+
+    def interrupted(df, out):
+        (tmp_path / "s.makespan_cost.png").write_bytes(b"\x89PNG half")  # cut short by the signal
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(sweep_cli, "plot_summary", interrupted)
+    out = tmp_path / "s.csv"
+    args = ["sweep", "--workflows", "tree_reduction:leaves=4", "--planners", "uniform", "--workers", "1"]
+    line = one_error_line(invoke(*args, "--quiet", "-o", str(out)))
+    assert line == "error: interrupted (Ctrl-C)"
+    assert sorted(p.name for p in tmp_path.iterdir()) == []

@@ -87,12 +87,18 @@ def _plt():
     return plt
 
 
+def plot_paths(out: str | Path) -> tuple[Path, Path]:
+    """The files :func:`plot_summary` writes for the table ``out``: makespan and cost, Pareto front."""
+    stem = Path(out).with_suffix("")
+    return Path(f"{stem}.makespan_cost.png"), Path(f"{stem}.pareto.png")
+
+
 def plot_summary(df: Any, out: str | Path) -> list[Path]:
-    """Write ``{stem}.makespan_cost.png`` and ``{stem}.pareto.png`` next to ``out``; returns the paths."""
-    out = Path(out)
+    """Write :func:`plot_paths` (``{stem}.makespan_cost.png`` and ``{stem}.pareto.png`` next to
+    ``out``); returns the paths written (none for a table without a successful point)."""
     plt = _plt()
     ok = df[df["error"].isna()] if "error" in df else df
-    stem = out.with_suffix("")
+    bars_png, pareto_png = plot_paths(out)
     paths = []
     workflows = sorted(ok["workflow"].unique())
     planners = sorted(ok["planner"].unique())
@@ -119,10 +125,9 @@ def plot_summary(df: Any, out: str | Path) -> list[Path]:
                 ax.set_title(wf, fontsize=9)
     fig.suptitle("median over memory sets, SLAs and seeds (bars: min-max)", fontsize=9)
     fig.tight_layout()
-    p = Path(f"{stem}.makespan_cost.png")
-    fig.savefig(p, dpi=100)
+    fig.savefig(bars_png, dpi=100)
     plt.close(fig)
-    paths.append(p)
+    paths.append(bars_png)
     # 2. Pareto front of cost vs makespan per workflow (over configurations' medians when sampled).
     medians, front, per_configuration = pareto_points(ok)
     fig, axes = plt.subplots(1, len(workflows), figsize=(max(5, 4 * len(workflows)), 3.8), squeeze=False)
@@ -171,8 +176,7 @@ def plot_summary(df: Any, out: str | Path) -> list[Path]:
             fontsize=9,
         )
     fig.tight_layout()
-    p = Path(f"{stem}.pareto.png")
-    fig.savefig(p, dpi=100)
+    fig.savefig(pareto_png, dpi=100)
     plt.close(fig)
-    paths.append(p)
+    paths.append(pareto_png)
     return paths
