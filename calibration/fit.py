@@ -82,6 +82,7 @@ from sim.models.records import (
     WorkerRecord,
     extra_number,
     first_calls,
+    gil_hold_samples,
     io_aware_exec,
     shared_alone_ms,
     timeline_share_rates,
@@ -312,6 +313,13 @@ def fit_models(
     for f, extra in extras.items():
         models.exec[f].first_call_ms = extra
         models.exec[f].fit.notes.append(f"first call on a worker: +{extra:.3g} ms")
+    for f, held in gil_hold_samples(records).items():
+        model = models.exec.get(f)
+        if model is not None and model.holds_gil and len(held) >= MIN_SAMPLES:
+            model.gil_hold = float(np.median(held))
+            model.fit.notes.append(
+                f"a sibling ready beside a call waits {model.gil_hold:.2g} of it to start ({len(held)} waits)"
+            )
     _fit_output(models, out_s, declared, report)
     _fit_transfer(models, np.array(tr_b, float), np.array(tr_t, float), np.array(tr_m, float), report)
     _fit_startup(models, st_s, report)

@@ -581,15 +581,17 @@ class Simulation:
         (``gil_switch_ms``, 5 ms in CPython). So each task holds the hand-off for ``max(dispatch,
         min(its CPU work, switch))``: siblings shorter than the switch interval run one after the other,
         unshared, as measured (``concurrency`` 1.0); longer ones start 5 ms apart and share the CPUs.
-        Functions whose work releases the GIL (numpy; ``ExecModel.holds_gil`` False) only hold it for
-        the dispatch step.
+        A function whose C code keeps the GIL for longer stretches holds the hand-off for its measured
+        part of the call instead (``ExecModel.gil_hold``: text_analysis's siblings started their
+        execution 20-220 ms apart, not 1 ms). Functions whose work releases the GIL (numpy;
+        ``ExecModel.holds_gil`` False) only hold it for the dispatch step.
         """
         p = self.platform
         if p.task_dispatch_ms <= 0 and p.gil_switch_ms <= 0:
             return 0.0
         models, function = self.predictor.models, self.specs[task].function
         cpu_ms = ms * models.cpu_fraction(function) if models.holds_gil(function) else 0.0
-        hold = max(p.task_dispatch_ms, min(cpu_ms, p.gil_switch_ms))
+        hold = max(p.task_dispatch_ms, min(cpu_ms, max(p.gil_switch_ms, models.gil_hold(function) * ms)))
         now = self.env._now
         wait = max(0.0, w.dispatch_free - now)
         w.dispatch_free = now + wait + hold

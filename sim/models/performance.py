@@ -179,6 +179,11 @@ class ExecModel:
     size_classes: list[SizeClass] = field(default_factory=list)
     # Another exponent beyond the fitted input sizes (None: ``b`` everywhere).
     extrapolation: Extrapolation | None = None
+    # The part of a call's time (0-1) during which a sibling that became ready on the same worker waits
+    # to start: the call's C code keeps Python's GIL for longer than the switch interval
+    # (calibration.fit from sim.models.records.gil_hold_samples; Simulation._dispatch_wait). 0: only
+    # the switch interval.
+    gil_hold: float = 0.0
 
     def size_class(self, in_bytes: float) -> SizeClass | None:
         """The class (sorted by size, disjoint) nearest to ``in_bytes`` if it is within
@@ -366,6 +371,12 @@ class PerformanceModels:
         model = self.exec.get(function)
         return model.holds_gil if model is not None else True
 
+    def gil_hold(self, function: str) -> float:
+        """The part of a call of ``function`` a sibling waiting to start waits for (0 unless calibration
+        measured it: ExecModel.gil_hold)."""
+        model = self.exec.get(function)
+        return model.gil_hold if model is not None else 0.0
+
     def first_call_ms(self, function: str) -> float:
         """Extra time of ``function``'s first call on a worker (0 unless calibration measured it)."""
         model = self.exec.get(function)
@@ -515,6 +526,7 @@ def _exec_from(d: dict) -> ExecModel:
         float(d.get("first_call_ms", 0.0)),
         _size_classes(d.get("size_classes")),
         Extrapolation(**d["extrapolation"]) if d.get("extrapolation") else None,
+        float(d.get("gil_hold", 0.0)),
     )
 
 

@@ -428,6 +428,48 @@ def first_calls(records: Iterable[Record]) -> set[int]:
     return {id(rec) for rec in first.values()}
 
 
+# A task counts as held back by a sibling when its execution started this much after it was ready
+# (its start and downloads done): more than the event loop's own hand-off takes (~1 ms).
+HELD_BACK_MS = 3.0
+
+
+def gil_hold_samples(records: Iterable[Record]) -> dict[str, list[float]]:
+    """Per function: how much of a call's time alone passed before a sibling task waiting on the same
+    worker could start executing, as a fraction (at most 1) of the call's uncontended time.
+
+    A real worker runs its tasks as threads of one Python process: a task that became ready while a
+    sibling executes starts only when the event loop and its own thread get Python's GIL. A function
+    that runs Python bytecode gives it up every switch interval (1 ms), but one whose work is long C
+    calls that keep the GIL (``str.split``, ``Counter`` over a chunk's words, a regular expression over
+    a segment) gives it up only between them: text_analysis's ``analyze_segment`` siblings, ready
+    together, started their execution 20-220 ms apart, and ``word_count_chunk`` siblings one after the
+    other. Here each task ``B`` that was ready (``start_ms`` plus its longest download) at least
+    :data:`HELD_BACK_MS` before its ``exec_start_ms`` while siblings executed is one sample of the
+    sibling among them that started executing last before it, ``A``: ``(B's exec start - A's exec
+    start) / A's uncontended time``, as :meth:`sim.engine.simulator.Simulation._dispatch_wait` chains
+    the hand-offs. Records without ``exec_start_ms`` (older runtimes, simulated) give none.
+    """
+    by_worker: dict[tuple[str, str], list[tuple[float, float, TaskRecord]]] = {}
+    for rec in records:
+        if isinstance(rec, TaskRecord) and rec.exec_ms > 0 and _extra_ms(rec, "exec_start_ms") is not None:
+            by_worker.setdefault((rec.run_id, rec.worker_id), []).append((*_exec_interval(rec), rec))
+    out: dict[str, list[float]] = {}
+    for calls in by_worker.values():
+        for b_start, _, b in calls:
+            ready = b.start_ms + max((d.ms for d in b.downloads), default=0.0)
+            if b_start - ready < HELD_BACK_MS:
+                continue
+            # the siblings that executed while it waited; the one dispatched last before it held it
+            running = [(s, a) for s, e, a in calls if a is not b and s < b_start and e > ready]
+            if not running:
+                continue
+            a_start, a = max(running, key=lambda c: c[0])
+            alone = uncontended_exec_ms(a)
+            if alone > 0:
+                out.setdefault(a.function, []).append(min(1.0, (b_start - a_start) / alone))
+    return out
+
+
 class _Lines:
     """Text written to a binary stream as it comes, one ``write`` each: an ``io.TextIOWrapper`` would
     batch the writes, and gzip's bytes depend on how its input was cut (the committed dataset's bytes

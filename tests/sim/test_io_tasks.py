@@ -95,3 +95,30 @@ def test_siblings_that_release_the_gil_overlap() -> None:
     models.exec["b"] = ExecModel(a=1.0, b=0.0, c=0.0, holds_gil=False)
     r = Simulation(p, replace(SHARING, gil_switch_ms=5.0), models).run()
     assert [r.traces[t].exec_ms for t in ("b1", "b2", "b3")] == pytest.approx([9 / 1.14] * 3)
+
+
+def gil_hold_starts(gil_hold: float) -> tuple[list[float], list[float]]:
+    """Exec times and starts of three 100 ms siblings whose function keeps the GIL for ``gil_hold`` of
+    each call (ExecModel.gil_hold), the switch interval 5 ms."""
+    wf = workflow([("a", "b1"), ("a", "b2"), ("a", "b3")], runtime_ms=100.0)
+    p = plan(wf, {t: "w1" for t in wf.graph})
+    models = simple_models()
+    models.exec["b"] = ExecModel(a=1.0, b=0.0, c=0.0, gil_hold=gil_hold)
+    r = Simulation(p, replace(SHARING, gil_switch_ms=5.0), models).run()
+    tr = [r.traces[t] for t in ("b1", "b2", "b3")]
+    return [t.exec_ms for t in tr], sorted(t.exec_end_ms - t.exec_ms for t in tr)
+
+
+def test_siblings_wait_the_part_of_a_call_that_keeps_the_gil() -> None:
+    # Held for the whole call (long C calls, word counting): each sibling starts when the one before
+    # ends and takes its own 100 ms, instead of three 263 ms shared runs.
+    times, starts = gil_hold_starts(1.0)
+    assert [s - starts[0] for s in starts] == pytest.approx([0.0, 100.0, 200.0])
+    assert times == pytest.approx([100.0] * 3)
+    # Held for half of it: 50 ms apart, then shared.
+    times, starts = gil_hold_starts(0.5)
+    assert [s - starts[0] for s in starts] == pytest.approx([0.0, 50.0, 100.0])
+    assert 100.0 < min(times) and max(times) < 300.0
+    # Not measured: the switch interval, as before.
+    _, starts = gil_hold_starts(0.0)
+    assert [s - starts[0] for s in starts] == pytest.approx([0.0, 5.0, 10.0])
