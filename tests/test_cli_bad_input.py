@@ -522,3 +522,40 @@ def test_ctrl_c_while_a_sweep_writes_its_outputs_leaves_none(tmp_path, monkeypat
     line = one_error_line(invoke(*args, "--quiet", "-o", str(out)))
     assert line == "error: interrupted (Ctrl-C)"
     assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("spelled", ["runs", "./runs", "runs/"])
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["simulate"],
+        ["workflows", "show"],
+        ["validate", "--launcher", "process"],
+        ["run", "--launcher", "process"],
+    ],
+)
+def test_a_folder_given_as_the_workflow_is_named_as_a_folder(tmp_path, monkeypatch, spelled, command):
+    """A folder where a workflow file was expected was 'unknown workflow' (a known-type name not found)
+    or '[Errno 21] Is a directory' depending on how it was spelled."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "runs").mkdir()
+    line = one_error_line(
+        invoke(*command[:2], spelled, *command[2:])
+        if command[0] == "workflows"
+        else invoke(command[0], spelled, *command[1:])
+    )
+    assert (
+        line
+        == f"error: {spelled} is a folder, not a workflow (a WfFormat .json or .json.xz file, or FILE.py:NAME)"
+    )
+
+
+def test_a_folder_given_as_the_platform_file_is_named_as_a_folder(tmp_path):
+    line = one_error_line(invoke("simulate", "tree_reduction:leaves=4", "--platform", str(tmp_path)))
+    assert line == f"error: platform file {str(tmp_path)!r} is a folder, not a JSON file"
+
+
+def test_a_folder_given_as_the_dashboards_models_file_is_named_as_a_folder(tmp_path):
+    # Before the server starts (the dashboard loads its models file first): '[Errno 21] Is a directory'.
+    line = one_error_line(invoke("dashboard", "--models", str(tmp_path), "--port", str(free_port())))
+    assert line == f"error: models file {str(tmp_path)!r} is a folder, not a models file"

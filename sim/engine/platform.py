@@ -131,6 +131,8 @@ def load_platform(name_or_path: str | Path | Platform | None) -> Platform:
         if path.suffix or len(path.parts) > 1:  # meant as a file, not a misspelled built-in
             raise ValueError(f"platform file {key!r} does not exist")
         raise ValueError(f"unknown platform {key!r}: use one of {sorted(BUILTIN)} or a JSON file path")
+    if path.is_dir():
+        raise ValueError(f"platform file {key!r} is a folder, not a JSON file")
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:

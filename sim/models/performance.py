@@ -455,6 +455,8 @@ class PerformanceModels:
             data = json.loads(Path(path).read_text(encoding="utf-8"))
         except FileNotFoundError:
             raise ValueError(f"models file {str(path)!r} does not exist") from None
+        except IsADirectoryError:  # the dashboard's --models takes any text: '[Errno 21]' said this
+            raise ValueError(f"models file {str(path)!r} is a folder, not a models file") from None
         except json.JSONDecodeError as exc:
             raise ValueError(f"models file {str(path)!r} is not valid JSON: {exc}") from None
         try:

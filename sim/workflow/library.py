@@ -173,7 +173,7 @@ def _looks_like_path(text: str) -> bool:
         return True
     name = text.partition(":")[0]
     known = name in _KNOWN_MODULES or name in _REGISTRY or name in _ALIASES
-    return not known and Path(text).is_file()
+    return not known and Path(text).exists()  # a folder too: load_workflow names it as one
 
 
 def is_python_spec(text: str) -> bool:
@@ -237,6 +237,10 @@ def load_workflow(text: str | os.PathLike[str]) -> Workflow:
     if is_python_spec(text):
         return load_python(text)
     if _looks_like_path(text):
+        if os.path.isdir(text):  # as typed: read as a file, it was '[Errno 21] Is a directory'
+            raise WorkflowError(
+                f"{text} is a folder, not a workflow (a WfFormat .json or .json.xz file, or FILE.py:NAME)"
+            )
         from sim.workflow.wfformat import load_wfformat
 
         return load_wfformat(text)
