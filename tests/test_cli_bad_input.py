@@ -559,3 +559,33 @@ def test_a_folder_given_as_the_dashboards_models_file_is_named_as_a_folder(tmp_p
     # Before the server starts (the dashboard loads its models file first): '[Errno 21] Is a directory'.
     line = one_error_line(invoke("dashboard", "--models", str(tmp_path), "--port", str(free_port())))
     assert line == f"error: models file {str(tmp_path)!r} is a folder, not a models file"
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (
+            lambda tasks: tasks[-1]["parents"].append("ghost"),
+            "task 'add-2': parents lists unknown task 'ghost'",
+        ),
+        (
+            lambda tasks: tasks[0]["parents"].append("add-2"),
+            "workflow 'tree_reduction' has a cycle: add-0 -> add-2 -> add-0",
+        ),
+    ],
+)
+@pytest.mark.parametrize("command", [["simulate"], ["sweep", "-o", "s.csv", "--workflows"]])
+def test_a_wfformat_file_with_a_dangling_parent_or_a_cycle_is_named(
+    tmp_path, monkeypatch, change, message, command
+):
+    """simulate and sweep said what was wrong but not in which file (calibrate and replay did): with
+    several files in a sweep, or a file named unlike its workflow, the user could not tell."""
+    import json
+
+    monkeypatch.chdir(tmp_path)
+    assert invoke("workflows", "export", "tree_reduction:leaves=4", "-o", "good.json").exit_code == 0
+    doc = json.loads((tmp_path / "good.json").read_text())
+    change(doc["workflow"]["specification"]["tasks"])
+    (tmp_path / "bad.json").write_text(json.dumps(doc))
+    line = one_error_line(invoke(*command, "good.json,bad.json" if command[0] == "sweep" else "bad.json"))
+    assert line == f"error: bad.json: {message}"

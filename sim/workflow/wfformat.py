@@ -162,6 +162,8 @@ def load_wfformat(source: str | os.PathLike[str] | dict[str, Any], *, name: str 
             )
     except (TypeError, AttributeError, KeyError) as exc:  # a field of the wrong JSON type
         raise WorkflowError(f"{label}: malformed WfFormat document ({type(exc).__name__}: {exc})") from None
+    except WorkflowError as exc:
+        raise _naming(exc, label) from None
     wf.meta.update(
         {
             "source": label,
@@ -170,7 +172,17 @@ def load_wfformat(source: str | os.PathLike[str] | dict[str, Any], *, name: str 
             "description": data.get("description"),
         }
     )
-    return wf.validate()
+    try:
+        return wf.validate()
+    except WorkflowError as exc:  # a cycle
+        raise _naming(exc, label) from None
+
+
+def _naming(exc: WorkflowError, label: str) -> WorkflowError:
+    """``exc`` with the file it is about in front: 'task 'x': parents lists unknown task' or 'workflow
+    'montage' has a cycle' did not say which of a sweep's files (or a file named unlike its workflow)."""
+    msg = str(exc)
+    return exc if msg.startswith(label) else WorkflowError(f"{label}: {msg}")
 
 
 def _load_v15(data: dict, block: dict, wf_name: str, label: str) -> Workflow:
