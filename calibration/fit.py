@@ -188,6 +188,22 @@ class FitReport:
         }
 
 
+def _fit_gil_hold(models: PerformanceModels, held: dict[str, list[float]]) -> None:
+    """``ExecModel.gil_hold``: the median of a function's own waits when it has :data:`MIN_SAMPLES`,
+    else of every function's waits pooled (most functions of a run meet a waiting sibling once or
+    twice); none where the work releases the GIL (``holds_gil`` False)."""
+    pooled = [v for waits in held.values() for v in waits]
+    for f, model in models.exec.items():
+        own = held.get(f, [])
+        waits = own if len(own) >= MIN_SAMPLES else pooled
+        if model.holds_gil and len(waits) >= MIN_SAMPLES:
+            model.gil_hold = float(np.median(waits))
+            source = "its" if waits is own else "all functions'"
+            model.fit.notes.append(
+                f"a sibling ready beside a call waits {model.gil_hold:.2g} of it to start ({source} {len(waits)} waits)"
+            )
+
+
 # ---------------------------------------------------------------------------------------------------------
 # samples
 @dataclass(slots=True)
@@ -313,13 +329,7 @@ def fit_models(
     for f, extra in extras.items():
         models.exec[f].first_call_ms = extra
         models.exec[f].fit.notes.append(f"first call on a worker: +{extra:.3g} ms")
-    for f, held in gil_hold_samples(records).items():
-        model = models.exec.get(f)
-        if model is not None and model.holds_gil and len(held) >= MIN_SAMPLES:
-            model.gil_hold = float(np.median(held))
-            model.fit.notes.append(
-                f"a sibling ready beside a call waits {model.gil_hold:.2g} of it to start ({len(held)} waits)"
-            )
+    _fit_gil_hold(models, gil_hold_samples(records))
     _fit_output(models, out_s, declared, report)
     _fit_transfer(models, np.array(tr_b, float), np.array(tr_t, float), np.array(tr_m, float), report)
     _fit_startup(models, st_s, report)

@@ -50,3 +50,11 @@ def test_the_fit_keeps_the_median_part() -> None:
     # fewer waits than the fit needs: the switch interval alone, as before
     models, _ = fit_models(runs(60.0)[:6])
     assert models.exec["c"].gil_hold == 0.0
+
+
+def test_a_function_without_waits_of_its_own_takes_the_pooled_part() -> None:
+    # function e never had a sibling wait for it (alone on its worker): all functions' waits decide
+    lone = [task(f"r{i}", "e1", 0.0, 0.0, 50.0, worker="w4") for i in range(3)]
+    models, _ = fit_models(runs(60.0) + lone)
+    assert models.exec["e"].gil_hold == pytest.approx(0.6)
+    assert "all functions' 3 waits" in " ".join(models.exec["e"].fit.notes)
