@@ -91,6 +91,7 @@ class SimWorker:
     called: set[str] | None = None
     branches: int = 0  # generators of the logic running on it now
     container: Container | None = None  # released when the worker ends
+    ended_ms: float | None = None  # when its last branch ended (None: still running at the run's end)
 
 
 @dataclass(slots=True)
@@ -303,9 +304,11 @@ class Simulation:
         self._flex = 0
         self._plan_loaded: set[int] = set()  # containers that fetched the whole plan (cached for the run)
         self._serial_free = 0.0  # when the engine's serial stage of cold starts is free again
-        self._worker_end: dict[str, float] = {}
         # These optimizations let a flexible worker run several tasks at once.
         self._flexible_forks = bool(self.view.opts & {CLUSTERING, ASYNC_UPLOAD})
+        # Whether a planned / a flexible worker shares its CPUs among its tasks (asked once per worker).
+        self._planned_share = bool(p.cpu_sharing)
+        self._flexible_share = bool(p.cpu_sharing and self._flexible_forks)
         self._handlers = fx.bind_performers(self)
         self._handlers[_FetchThenExecute] = self._execute_after_fetch
         # Whether any function's first call on a worker costs extra (else workers track no calls).
@@ -837,10 +840,12 @@ class Simulation:
             name = inv.worker_id
         ws = WorkerState(self.view, inv.worker_id, name, inv.memory_mb)
         # A flexible worker continues with at most one child at a time, so it never shares its CPUs.
-        shares = self.platform.cpu_sharing and (inv.worker_id is not None or self._flexible_forks)
+        shares = self._planned_share if inv.worker_id is not None else self._flexible_share
         cpu = SharedCpu(self.env, cpus_for_memory(inv.memory_mb)) if shares else None
-        worker = SimWorker(name, inv.memory_mb, ws, cpu, requested, state, self.env._now - requested, queued)
-        worker.container = container
+        now = self.env._now
+        worker = SimWorker(
+            name, inv.memory_mb, ws, cpu, requested, state, now - requested, queued, container=container
+        )
         self.workers[name] = worker
         # At once, not with the next batch of starts: the worker is already running.
         _Branch(
@@ -854,7 +859,7 @@ class Simulation:
 
     def _ended(self, worker: SimWorker) -> None:
         """The worker's last branch ended: its container goes back to the pool."""
-        self._worker_end[worker.name] = self.env._now
+        worker.ended_ms = self.env._now
         worker.state = None
         self.pool.release(worker.container)
 
@@ -890,12 +895,12 @@ class Simulation:
     def _output(self) -> PlanOutput:
         """The run's totals now; per-task and per-worker details when first read (see ``Deferred``)."""
         makespan = max(self.sink_done.values()) if self.sink_done else 0.0
-        worker_end = self._worker_end
         busy_mb_ms = 0.0
         cold = 0
-        for name, w in self.workers.items():
+        for w in self.workers.values():
             # billed from when it got a container: a request waiting at the cap holds no memory
-            busy_mb_ms += w.memory_mb * (worker_end.get(name, makespan) - w.started_ms - w.queued_ms)
+            end = w.ended_ms
+            busy_mb_ms += w.memory_mb * ((makespan if end is None else end) - w.started_ms - w.queued_ms)
             if w.startup_state == "cold":
                 cold += 1
         wf = self.wf
@@ -917,7 +922,7 @@ class Simulation:
                 workflow_type=partial(workflow_type, wf),
                 critical_path=partial(critical_path, self.table, self.view),
                 tasks=partial(task_infos, self.table, self.specs, self.sizes),
-                workers=partial(worker_timelines, self.workers, worker_end, makespan, self.table),
+                workers=partial(worker_timelines, self.workers, makespan, self.table),
             ),
         )
 
@@ -950,7 +955,7 @@ def task_infos(table: TraceTable, specs: dict[str, Any], sizes: WorkflowSizes) -
 
 
 def worker_timelines(
-    workers: dict[str, SimWorker], worker_end: dict[str, float], makespan: float, table: TraceTable
+    workers: dict[str, SimWorker], makespan: float, table: TraceTable
 ) -> dict[str, dict[str, Any]]:
     """Per worker: memory, start and end (the makespan if it never ended), start-up, tasks (in the order
     they started: the table's rows are)."""
@@ -962,7 +967,7 @@ def worker_timelines(
         name: {
             "memory_mb": w.memory_mb,
             "start_ms": w.started_ms,
-            "end_ms": worker_end.get(name, makespan),
+            "end_ms": makespan if w.ended_ms is None else w.ended_ms,
             "startup_state": w.startup_state,
             "startup_ms": w.startup_ms,
             "queued_ms": w.queued_ms,

@@ -498,11 +498,12 @@ class WorkerState:
         self.memory_mb = memory_mb
         self.held: set[str] = set()
         self.started: set[str] = set()
-        self.local_counts: dict[str, int] = {}
-        self.preloads: dict[str, Any] = {}  # parent -> handle of its background preload
-        # Empty on most workers: a shared empty frozenset until the first add (see add_to). A simulation
-        # runs thousands of short-lived workers, and every set is one more object for the garbage
-        # collector to scan.
+        # Empty on most workers, so made at first use: a simulation runs thousands of short-lived
+        # workers, and every dict or set is one more object to allocate, free, and for the garbage
+        # collector to scan. None until the first local count (count_here) / preload (worker_lifecycle).
+        self.local_counts: dict[str, int] | None = None
+        self.preloads: dict[str, Any] | None = None  # parent -> handle of its background preload
+        # Likewise a shared empty frozenset until the first add (see add_to).
         self.inputs: set[str] | frozenset[str] = _EMPTY  # keys of stored argument objects fetched here
         self.waiting: set[str] | frozenset[str] = _EMPTY
         self.cluster_local: set[str] | frozenset[str] = (
@@ -597,6 +598,8 @@ def worker_lifecycle(ws: WorkerState, immediate: tuple[str, ...], carried: tuple
     pending = [t for t in waits if t not in immediate and t not in ws.started]
     ws.add_to("waiting", pending)
     if PRELOAD in v.opts:
+        if ws.preloads is None:
+            ws.preloads = {}
         for t in pending:
             for p in v.parents[t]:
                 # Only parents planned elsewhere surely upload; a flexible one may even run here.
@@ -703,12 +706,16 @@ def execute_branch(ws: WorkerState, task: str | None) -> Branch:
             got = (key,)
         stored = v.stored_inputs[task]
         if stored:
-            items += [kv for kv in stored if kv[0] not in ws.inputs]
+            # (a worker that fetched no stored object yet -- most -- needs no test per object)
+            items += stored if ws.inputs is _EMPTY else [kv for kv in stored if kv[0] not in ws.inputs]
         if items:
             yield Fetch(task, tuple(items), None, True)  # Execute(task) is next (see Fetch)
             held.update(got)
             if stored:
-                ws.add_to("inputs", [k for k, _ in stored])
+                if ws.inputs is _EMPTY:
+                    ws.inputs = {k for k, _ in stored}
+                else:
+                    ws.inputs.update([k for k, _ in stored])
         yield Execute(task)
         held.add(task)
         mine = yield from finish_task(ws, task, forks)
@@ -983,8 +990,11 @@ def update_dependency_counters(
 
 def count_here(ws: WorkerState, child: str) -> bool:
     """Count one finished parent of ``child`` on this worker; True when it was the last one."""
-    count = ws.local_counts.get(child, 0) + 1
-    ws.local_counts[child] = count
+    counts = ws.local_counts
+    if counts is None:
+        counts = ws.local_counts = {}
+    count = counts.get(child, 0) + 1
+    counts[child] = count
     return count == ws.view.n_parents[child]
 
 
