@@ -280,7 +280,7 @@ class Simulation:
             self.sizes = sizes
             self.view = PlanView(plan, sizes.in_edges, sizes.output_bytes)
         self.specs = self.wf.tasks
-        self.env = simpy.Environment()
+        self.env = clock.Environment()
         self.clock = clock.Clock(self.env)
         p = self.platform
         self.pool = ContainerPool(self.env, p.keep_alive_ms, p.max_containers)
