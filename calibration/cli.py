@@ -39,6 +39,17 @@ def _dev_split(files: list[str]) -> list[str]:
     ]
 
 
+def _inputs_named(inputs: tuple[str, ...] | list[str], most: int = 3) -> str:
+    """The inputs as typed, an empty file said to be one (the likeliest reason it held no records)."""
+
+    def named(i: str) -> str:
+        p = Path(i)
+        return f"{i} (empty)" if p.is_file() and p.stat().st_size == 0 else i
+
+    names = [named(i) for i in inputs[:most]]
+    return ", ".join(names) + (f" and {len(inputs) - most} more" if len(inputs) > most else "")
+
+
 @click.command()
 @click.argument("inputs", nargs=-1, required=True)
 @click.option("-o", "--output", required=True, type=OutputFile(), help="models file to write (JSON)")
@@ -99,7 +110,7 @@ def calibrate(
         raise ValueError(
             f"no usable records in the input ({skipped} skipped; first: {first})"
             if skipped
-            else "no records in the input"
+            else f"no records in {_inputs_named(inputs)}"
         )
     models, report = fit_models(data.records, data.origins)
     report.loads = data.reports

@@ -589,3 +589,15 @@ def test_a_wfformat_file_with_a_dangling_parent_or_a_cycle_is_named(
     (tmp_path / "bad.json").write_text(json.dumps(doc))
     line = one_error_line(invoke(*command, "good.json,bad.json" if command[0] == "sweep" else "bad.json"))
     assert line == f"error: bad.json: {message}"
+
+
+def test_calibrating_an_empty_metrics_file_names_it(tmp_path, monkeypatch):
+    # 'no records in the input' did not say which input, nor that the file was empty.
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "runs.jsonl").write_text("")
+    line = one_error_line(invoke("calibrate", "runs.jsonl", "-o", "models.json"))
+    assert line == "error: no records in runs.jsonl (empty)"
+    (tmp_path / "more.jsonl").write_text("\n")
+    line = one_error_line(invoke("calibrate", "runs.jsonl", "more.jsonl", "-o", "models.json"))
+    assert line == "error: no records in runs.jsonl (empty), more.jsonl"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["more.jsonl", "runs.jsonl"]
