@@ -95,7 +95,14 @@ def test_every_plansim_command_of_the_readme_parses(line, tmp_path, monkeypatch)
 
 
 @pytest.mark.parametrize(
-    "command", [["simulate", "--planner", "uniform"], ["compare", "--planners", "uniform,wukong"]]
+    "command",
+    [
+        ["simulate", "--planner", "uniform"],
+        ["compare", "--planners", "uniform,wukong"],
+        # sweep checked the platform file, then every point read it again in its worker process: each
+        # failed with "platform file '/dev/fd/63' is not valid JSON" in a table, exit status 0
+        ["sweep", "--planners", "uniform,wukong", "--workers", "2", "--no-plots", "-o", "PLACEHOLDER"],
+    ],
 )
 def test_a_platform_given_by_process_substitution_is_read_once(tmp_path, command):
     """`--platform <(make_platform)` names a pipe, which gives its text to one reader only: simulate read
@@ -110,7 +117,9 @@ def test_a_platform_given_by_process_substitution_is_read_once(tmp_path, command
     writer = subprocess.Popen(
         ["sh", "-c", f"echo '{{\"invoke_latency_ms\": 20}}' > {shlex.quote(str(fifo))}"]
     )
-    cmd = [sys.executable, "-m", "sim.cli", command[0], "tree_reduction:leaves=4", *command[1:]]
+    workflow = ["--workflows"] if command[0] == "sweep" else []
+    rest = [str(tmp_path / "s.csv") if a == "PLACEHOLDER" else a for a in command[1:]]
+    cmd = [sys.executable, "-m", "sim.cli", command[0], *workflow, "tree_reduction:leaves=4", *rest]
     try:
         done = subprocess.run([*cmd, "--platform", str(fifo)], capture_output=True, text=True, timeout=60)
     except subprocess.TimeoutExpired:
@@ -119,4 +128,11 @@ def test_a_platform_given_by_process_substitution_is_read_once(tmp_path, command
         writer.kill()
         writer.wait()
     assert done.returncode == 0, done.stderr
-    assert "platform platform," in done.stdout
+    if command[0] == "sweep":
+        import csv
+
+        rows = list(csv.DictReader((tmp_path / "s.csv").open()))
+        assert len(rows) == 2 and not any(r["error"] for r in rows), rows[0]["error"]
+        assert {r["platform"] for r in rows} == {str(fifo)}  # the option as given
+    else:
+        assert "platform platform," in done.stdout

@@ -14,6 +14,7 @@ import itertools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from sim.engine.platform import Platform
 from sim.models.performance import SLA
 from sim.models.resources import parse_memory_list
 
@@ -28,9 +29,12 @@ class SweepGroup:
     sla: str
     seeds: tuple[int, ...]
     sampled: bool
-    platform: str = "default"
+    platform: str = "default"  # as given (the results' column)
     models: str | None = None  # path of a models file; the built-in defaults when None
     optimizations: tuple[str, ...] = ()
+    # The platform, loaded once by expand_grid: a point that read the file again failed on a pipe
+    # (`--platform <(...)`, readable once) and on a Dask worker of another machine (no such path).
+    platform_loaded: Platform | None = None
 
     def __len__(self) -> int:
         return len(self.seeds)
@@ -80,7 +84,7 @@ def expand_grid(
     from sim.engine.platform import load_platform
     from sim.planners.optimizations import check_names
 
-    load_platform(platform)
+    plat = load_platform(platform)
     check_names(set(optimizations))
     if models is not None:
         from sim.sweep.runner import _models
@@ -88,7 +92,7 @@ def expand_grid(
         _models(models)  # the loader the points use (cached for this process)
     seed_list = tuple(range(seeds))
     return [
-        SweepGroup(w, p, tuple(m), s, seed_list, seeds > 1, platform, models, tuple(optimizations))
+        SweepGroup(w, p, tuple(m), s, seed_list, seeds > 1, platform, models, tuple(optimizations), plat)
         for w, p, m, s in itertools.product(workflows, planners, memory_sets, list(dict.fromkeys(slas)))
     ]
 

@@ -94,7 +94,7 @@ def run_group(g: SweepGroup) -> list[dict[str, Any]]:
 
     try:
         wf = load_workflow(g.workflow)
-        plat = load_platform(g.platform)
+        plat = g.platform_loaded or load_platform(g.platform)
         models = _models(g.models)
         config = PlannerConfig(
             memory_sizes=g.memory,
