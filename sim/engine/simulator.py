@@ -722,10 +722,15 @@ class Simulation:
         return wait, None
 
     def _invoke(self, e: fx.Invoke, w: SimWorker | None):
+        """Request the workers: the invoker goes on after its request's round trip (the runtime's one Lua
+        call), while each invoked worker starts ``invoke_latency_ms`` later (:meth:`_start_worker`).
+        The invoker used to wait the invocation latency too: with the latency fitted on a loaded host
+        (228 ms), a task delegating its siblings started its own child 240 ms after its end where the
+        real worker took 3 ms."""
         for inv in e.invocations:
             self.invocations.append(inv)
             self._soon(inv)
-        return self._timed(self.platform.invoke_latency_ms)
+        return self._round_trip()
 
     def _spawn(self, e: fx.Spawn, w: SimWorker):
         handle = self.env.event()

@@ -37,12 +37,12 @@ def test_chain_on_a_planned_worker_pays_the_client_claim():
 def test_diamond_on_flexible_workers():
     r = run(plan(workflow([("a", "b"), ("a", "c"), ("b", "d"), ("c", "d")])))
     t = r.output.tasks
-    # a 110..210, upload 211, invoke c's worker (caller waits 10) -> b 221..321
-    assert t["b"].earliest_start_ms == pytest.approx(221.0)
+    # a 110..210, upload 211, invoke c's worker (the caller waits its one round trip) -> b 212..312
+    assert t["b"].earliest_start_ms == pytest.approx(212.0)
     # c's worker: invoked at 211, arrives 221, cold 100 -> 321, fetch a 1 ms -> exec 322..422
     assert t["c"].earliest_start_ms == pytest.approx(321.0)
     assert t["c"].download_ms == pytest.approx(1.0)
-    # b uploads 322, incr -> 1; c uploads 423, incr -> 2 at 424 -> d fetches b 425, runs ..525
+    # b uploads 313, incr -> 1; c uploads 423, incr -> 2 at 424 -> d fetches b 425, runs ..525
     assert t["d"].worker_id == t["c"].worker_id
     assert t["d"].earliest_start_ms == pytest.approx(424.0)
     assert r.output.makespan_ms == pytest.approx(527.0)
@@ -54,18 +54,18 @@ def test_fan_out_delegates_all_but_one_child():
     out = r.output
     assert out.invocations == 3  # the root, then c and d; b continues on a's worker
     assert out.tasks["b"].worker_id == out.tasks["a"].worker_id
-    # a 110..210, upload 211, invoke 221 -> b 221..321, its sink upload 322, complete 323
-    assert out.tasks["b"].completion_ms == pytest.approx(322.0)
+    # a 110..210, upload 211, invoke (one round trip) -> b 212..312, its sink upload 313, complete 314
+    assert out.tasks["b"].completion_ms == pytest.approx(313.0)
     # c and d: arrive 221 + cold 100 = 321, fetch 1 -> 322..422, upload 423, complete 424
     assert out.makespan_ms == pytest.approx(424.0)
 
 
 def test_cost_charges_each_worker_from_its_invocation_and_allocation_until_the_end():
     out = run(plan(workflow([("a", "b"), ("a", "c"), ("a", "d")]))).output
-    # 2 GB workers: a's from 10 (its invocation arrives) to 323, c's and d's from 221 to 424.
-    assert out.cost_gb_s == pytest.approx(2 * (0.313 + 0.203 + 0.203))
+    # 2 GB workers: a's from 10 (its invocation arrives) to 314, c's and d's from 221 to 424.
+    assert out.cost_gb_s == pytest.approx(2 * (0.304 + 0.203 + 0.203))
     # Allocation also charges a's idle container until the run ends at 424 (within its keep-alive).
-    assert out.alloc_gb_s == pytest.approx(out.cost_gb_s + 2 * 0.101)
+    assert out.alloc_gb_s == pytest.approx(out.cost_gb_s + 2 * 0.110)
 
 
 def test_fan_in_runs_on_the_last_finisher():

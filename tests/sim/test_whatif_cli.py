@@ -120,7 +120,8 @@ def test_platform_file(tmp_path):
     slow.write_text(json.dumps({"invoke_latency_ms": 500.0}))
     fast = what_if(load_wfformat(FORKJOIN), "wukong").result.output.makespan_ms
     slowed = what_if(load_wfformat(FORKJOIN), "wukong", platform=str(slow)).result.output.makespan_ms
-    assert slowed > fast + 500.0
+    # the run's first invocation alone comes 500 - 15 ms later (an invoker waits only its request)
+    assert slowed > fast + 480.0
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps({"invoke_latency": 1}))
     r = invoke("simulate", FORKJOIN, "--platform", str(bad))
