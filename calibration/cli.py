@@ -7,6 +7,7 @@ import math
 import os
 import time
 from pathlib import Path
+from typing import Any
 
 import click
 from rich.console import Console
@@ -16,7 +17,7 @@ from rich.table import Table
 from calibration.report import NEEDS as REPORT_NEEDS
 from calibration.report import SUFFIXES as REPORT_SUFFIXES
 from calibration.report import models_tables
-from sim.cli import OutputFile, refuse_overwriting_inputs
+from sim.cli import OutputFile, outputs_or_none, refuse_overwriting_inputs
 from sim.models.performance import SLA, FitInfo, PerformanceModels
 
 MODELS_VERSION_NOTE = "plansim.models v1"
@@ -96,7 +97,6 @@ def calibrate(
     from calibration.fit import fit_models
     from calibration.loaders import expand, load_inputs
     from calibration.replay import PLAIN, fit_replay_groups, group_traces, mape
-    from calibration.report import print_report, write_report
 
     files = expand(list(inputs))
     refuse_overwriting_inputs([output, report_path], files)  # a folder's files are inputs too
@@ -150,8 +150,23 @@ def calibrate(
             "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         }
     )
+    with outputs_or_none([output, report_path]):
+        _write_outputs(models, output, report, report_path, data.left_out, console)
+
+
+def _write_outputs(
+    models: PerformanceModels,
+    output: str,
+    report: Any,
+    report_path: str | None,
+    left_out: dict[str, int],
+    console: Console,
+) -> None:
+    """Save the models file, print the fit report and write it (``--report``)."""
+    from calibration.report import print_report, write_report
+
     models.save(output)
-    for source, n in data.left_out.items():
+    for source, n in left_out.items():
         console.print(
             f"left out the {n} simulated (planned) records of {source}, which holds real ones too: fitted "
             "on its real records (--keep-simulated fits both)",

@@ -9,11 +9,13 @@ Ctrl-C would, through its clean-up (:func:`exit_on_sigterm`), with exit code 143
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import os
 import signal
 import sys
 import threading
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import click
@@ -89,6 +91,22 @@ def refuse_overwriting_inputs(outputs: list[str | None], inputs: list[str | None
     for out in outputs:
         if out and out != "-" and Path(out).is_file() and any(os.path.samefile(out, f) for f in files):
             raise UserError(f"{out} is also an input of this command: writing it would overwrite it")
+
+
+@contextlib.contextmanager
+def outputs_or_none(paths: Iterable[str | os.PathLike[str] | None]) -> Iterator[None]:
+    """Write a command's outputs inside this block: Ctrl-C or SIGTERM in it removes every one of
+    ``paths`` (None: no such output), so an 'interrupted' command leaves none of them, as when it is
+    stopped before writing any. Without this, Ctrl-C while a sweep drew its plots or calibrate its report
+    left the results table or the models file (and a plot cut short) beside the error line. The files
+    are being replaced anyway; a failure (an exception) keeps what was written, as its message says."""
+    try:
+        yield
+    except (KeyboardInterrupt, SystemExit):
+        for p in paths:
+            if p is not None and os.fspath(p) != "-":  # '-': standard output
+                Path(p).unlink(missing_ok=True)
+        raise
 
 
 class OutputFile(click.ParamType):

@@ -9,7 +9,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from sim.cli import OutputFile, refuse_overwriting_inputs
+from sim.cli import OutputFile, outputs_or_none, refuse_overwriting_inputs
 from sim.sweep.grid import count_points, expand_grid, parse_memory_sets, split_list
 from sim.sweep.plots import TABLE_NEEDS, TABLE_SUFFIXES, plot_paths, plot_summary, write_table
 from sim.sweep.runner import SweepInterrupted, run_sweep, to_frame
@@ -158,17 +158,9 @@ def sweep(
         ) from None
     elapsed = time.perf_counter() - t0
     out.parent.mkdir(parents=True, exist_ok=True)
-    try:
+    with outputs_or_none([out, *([] if no_plots else plot_paths(out))]):
         write_table(df, out)
         plots = [] if no_plots else plot_summary(df, out)
-    except (KeyboardInterrupt, SystemExit):
-        # Ctrl-C or SIGTERM while writing: the table without its plots, or a plot cut short, beside an
-        # error line that says the sweep did not finish (as at any earlier moment, when nothing is
-        # written). The files were being replaced: none stays. A failure (a missing extra) keeps the
-        # table, which its error line does not deny.
-        for p in (out, *([] if no_plots else plot_paths(out))):
-            p.unlink(missing_ok=True)
-        raise
     failed = int(df["error"].notna().sum())
     console.print(f"{n} points in {elapsed:.1f} s ({n / elapsed:.1f} points/s); {failed} failed")
     if failed:
