@@ -234,8 +234,8 @@ def workflow_shape(wf: Workflow) -> WorkflowShape:
 class PlanView:
     """Facts about a plan that the worker logic consults on every task, precomputed once per run.
 
-    ``in_edges`` (per task, ``(parent, bytes)`` for each parent; :attr:`edge_bytes` keys the same sizes
-    by edge) and ``output_bytes`` are the sizes the driver expects; the simulator uses them as the
+    ``in_edges`` (per task, ``{parent: bytes}`` in the graph's order; :attr:`edge_bytes` keys the same
+    sizes by edge) and ``output_bytes`` are the sizes the driver expects; the simulator uses them as the
     sizes it moves, the runtime only as hints.
     """
 
@@ -273,7 +273,7 @@ class PlanView:
     def __init__(
         self,
         plan: Plan,
-        in_edges: dict[str, tuple[tuple[str, int], ...]] | None = None,
+        in_edges: dict[str, dict[str, int]] | None = None,
         output_bytes: dict[str, int] | None = None,
     ) -> None:
         wf = plan.workflow
@@ -303,7 +303,7 @@ class PlanView:
         self.worker, self.memory = worker, memory
         if in_edges is None:
             pred = wf.graph._pred
-            in_edges = {t: tuple([(p, d.get("bytes") or 0) for p, d in pred[t].items()]) for t in order}
+            in_edges = {t: {p: d.get("bytes") or 0 for p, d in pred[t].items()} for t in order}
         self.in_edges = in_edges
         self._edge_bytes: dict[tuple[str, str], int] | None = None
         self.output_bytes = (
@@ -422,7 +422,7 @@ class PlanView:
             if cfg.worker_id is not None:
                 pinned.append(t)
         # The node's in-edges before expanding: the source's (each copy reads an item of it), and any it keeps.
-        kept = dict(self.in_edges.get(node, ()))
+        kept = dict(self.in_edges.get(node, {}))
         edge, out = item_bytes(kept.get(source, 0), width), self.output_bytes.get(node, 0)
         self.in_edges = dict(self.in_edges)  # (perhaps the simulator's sizes: a view of its own)
         self._edge_bytes = None  # rebuilt from in_edges at the next look-up
@@ -430,11 +430,11 @@ class PlanView:
         self.item_input.update(item_input)
         self.items_of.update(items_of)
         for c in copies:
-            self.in_edges[c] = ((source, edge),)
+            self.in_edges[c] = {source: edge}
             self.output_bytes[c] = out
         # The gather reads each copy's output; an edge it kept (no copies: the source's) keeps its size.
         made = set(copies)
-        self.in_edges[node] = tuple((p, out if p in made else kept.get(p, 0)) for p in self.parents[node])
+        self.in_edges[node] = {p: out if p in made else kept.get(p, 0) for p in self.parents[node]}
         self.output_bytes[node] = out * len(copies)
         waiting, solo, counted = self._task_rules(touched)
         self.counted_locally = (self.counted_locally - set(touched)) | set(counted)
@@ -697,12 +697,12 @@ def execute_branch(ws: WorkerState, task: str | None) -> Branch:
         item = v.item_input.get(task)
         if item is None:
             out_key = v.output_key
-            items = [(out_key[p], b) for p, b in v.in_edges[task] if p not in held]
+            items = [(out_key[p], b) for p, b in v.in_edges[task].items() if p not in held]
             got: tuple[str, ...] = v.parents[task]
         else:  # a copy: its item, unless this worker holds the whole source (or the item)
             source, _, key = item
             # (a copy's one in-edge is from its source: no edge dict, which each expansion invalidates)
-            items = [] if source in held or key in held else [(key, v.in_edges[task][0][1])]
+            items = [] if source in held or key in held else [(key, v.in_edges[task][source])]
             got = (key,)
         stored = v.stored_inputs[task]
         if stored:

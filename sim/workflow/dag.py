@@ -349,9 +349,9 @@ INLINE_BUDGET_BYTES = 300_000
 larger values are uploaded to the key-value store before the run and downloaded by the tasks using them."""
 
 
-def edge_dict(in_edges: dict[str, tuple[tuple[str, int], ...]]) -> dict[tuple[str, str], int]:
-    """``in_edges`` (task -> its ``(parent, bytes)`` pairs) as one dict keyed by ``(parent, task)``."""
-    return {(p, t): b for t, pairs in in_edges.items() for p, b in pairs}
+def edge_dict(in_edges: dict[str, dict[str, int]]) -> dict[tuple[str, str], int]:
+    """``in_edges`` (task -> ``{parent: bytes}``) as one dict keyed by ``(parent, task)``."""
+    return {(p, t): b for t, edges in in_edges.items() for p, b in edges.items()}
 
 
 def data_size(value: Any) -> int:

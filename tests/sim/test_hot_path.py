@@ -209,7 +209,7 @@ def test_in_edges_name_every_parent_in_graph_order_with_its_edge_size():
     wf = load_workflow("montage:tasks=300")
     sizes = Predictor().sizes(wf)
     for t in wf.graph:
-        assert [p for p, _ in sizes.in_edges[t]] == list(wf.graph.predecessors(t))
+        assert list(sizes.in_edges[t]) == list(wf.graph.predecessors(t))
     assert sizes.edge_bytes == {(u, v): d["bytes"] for u, v, d in wf.graph.edges(data=True)}
     plan = get_planner("wukong").plan(wf)
     assert PlanView(plan).in_edges == sizes.in_edges  # the view's own, read from the graph
