@@ -64,14 +64,15 @@ DIR_PREFIX = "plansim-redis-"
 OWNERS_FILE = "owners"  # in a server's directory: "<starting process pid> <redis-server pid>"
 
 
-def remove_orphaned_dirs(root: str | Path | None = None) -> int:
+def remove_orphaned_dirs(root: str | Path | None = None, prefix: str = DIR_PREFIX) -> int:
     """Remove the temporary directories of private servers whose starting process and server are both
-    gone (a killed process cannot remove its own); returns how many were removed.
+    gone (a killed process cannot remove its own); returns how many were removed. ``prefix``: another
+    kind of such directory with an owners file of pids (a process launcher's worker logs).
 
     Only directories with an owners file are judged: a persistent server's (``plansim runtime up``)
     outlives its starting process but not its own pid, and a directory still being set up has none."""
     removed = 0
-    for d in Path(root or tempfile.gettempdir()).glob(DIR_PREFIX + "*"):
+    for d in Path(root or tempfile.gettempdir()).glob(prefix + "*"):
         try:
             pids = [int(x) for x in (d / OWNERS_FILE).read_text().split()]
         except (OSError, ValueError):

@@ -20,10 +20,12 @@ from pathlib import Path
 from typing import Any
 
 from runtime.launchers.base import PooledLauncher
+from runtime.services import OWNERS_FILE, remove_orphaned_dirs
 
 __all__ = ["ProcessLauncher"]
 
 ROOT = Path(__file__).resolve().parents[2]
+LOG_DIR_PREFIX = "plansim-workers-"  # the workers' log folder, one per launcher
 
 
 class ProcessLauncher(PooledLauncher):
@@ -46,8 +48,12 @@ class ProcessLauncher(PooledLauncher):
         if cmd[0] in ("python3", "python"):
             cmd[0] = sys.executable
         self.command = cmd
-        self._log_dir = Path(tempfile.mkdtemp(prefix="plansim-workers-"))
+        # A launcher killed outright runs no close(): its folder is removed by the next one, which
+        # finds its owner gone (the owners file, as a private Redis server's directory has).
+        remove_orphaned_dirs(prefix=LOG_DIR_PREFIX)
+        self._log_dir = Path(tempfile.mkdtemp(prefix=LOG_DIR_PREFIX))
         try:
+            (self._log_dir / OWNERS_FILE).write_text(f"{os.getpid()}\n")
             super().__init__(redis_url, run_id, **pool)
         except BaseException:  # (a bad option, Redis not reachable): no close() will remove the folder
             shutil.rmtree(self._log_dir, ignore_errors=True)

@@ -299,3 +299,35 @@ def test_a_process_launcher_that_fails_to_start_leaves_no_folder(
     with pytest.raises(Exception):  # noqa: B017, PT011 - each case fails its own way; the folder is the point
         ProcessLauncher(args.pop("redis_url"), **args)
     assert len(made) == 1 and not Path(made[0]).exists()
+
+
+def test_a_process_launcher_removes_the_folders_of_killed_ones(
+    redis_server: Any, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run killed outright (SIGKILL, a crash of the host process) runs no close(): its workers' log
+    folder stayed in /tmp for good (a SIGKILLed 'plansim validate --launcher process' left
+    plansim-workers-u585188l with three worker logs). The next process launcher removes such folders,
+    as the next private Redis server removes a killed one's (runtime.services.remove_orphaned_dirs):
+    those whose owner process is gone; a folder without an owners file (older versions) is kept."""
+    import os
+    import subprocess
+    import tempfile
+
+    from runtime.launchers import DIAGNOSTIC_COMMAND, ProcessLauncher
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    for name, owner in (("killed", gone.pid), ("running", os.getpid()), ("legacy", None)):
+        d = tmp_path / f"plansim-workers-{name}"
+        d.mkdir()
+        (d / "w1.log").write_text("a worker's last words\n")
+        if owner is not None:
+            (d / "owners").write_text(f"{owner}\n")
+    launcher = ProcessLauncher(redis_server.url, command=DIAGNOSTIC_COMMAND)
+    try:
+        mine = [p for p in tmp_path.iterdir() if p.name.split("-")[-1] not in ("killed", "running", "legacy")]
+        assert len(mine) == 1 and (mine[0] / "owners").read_text().split() == [str(os.getpid())]
+    finally:
+        launcher.close()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["plansim-workers-legacy", "plansim-workers-running"]
