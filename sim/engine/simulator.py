@@ -14,9 +14,10 @@ Store          one transfer to the store
 Incr, Claim    one store round trip; the store applies them atomically when asked
 MarkReady,     one store round trip, then the ready flag is set and waiters wake
 Complete
-Invoke         invocation latency for the caller; each target then gets a container from the pool
-               (cold or warm start), gets its plan (a GET of the whole plan, once per container, and its
-               load; an inline-plan fragment is only loaded) and runs its worker lifecycle
+Invoke         one store round trip for the caller (the runtime's one Lua call); each target starts
+               the invocation latency later: it gets a container from the pool (cold or warm start),
+               gets its plan (a GET of the whole plan, once per container, and its load; an
+               inline-plan fragment is only loaded) and runs its worker lifecycle
 Spawn / Join   concurrent branches on the same worker (driven by event callbacks) / waiting for them
 WaitReady      the task's ready event (already set: no wait)
 =============  ==================================================================================
