@@ -343,7 +343,9 @@ def test_a_point_that_kills_its_worker_fails_alone(wf_files, tmp_path):
     from sim.sweep.runner import run_dask
 
     killer = tmp_path / "killer.py"
-    killer.write_text("import os\nos._exit(1)\n")
+    # It dies 2 s in: a worker that exits at once can beat its own report that the group before it
+    # finished (the reports are batched), and that group then counts as killed too (2 of 10 at load 11).
+    killer.write_text("import os, time\ntime.sleep(2)\nos._exit(1)\n")
     groups = expand_grid(wf_files[:1], ["uniform"], [(2048,)], ["average"], seeds=2)
     bad = SweepGroup(f"{killer}:wf", "uniform", (2048,), "average", (0,), sampled=False)
     # The scheduler gives up on a task after its first killed worker (by default it retries 3 times). The
