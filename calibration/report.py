@@ -253,8 +253,15 @@ def models_tables(models: Any) -> dict[str, list[dict[str, Any]]]:
 
     tr, su = models.transfer, models.startup
     return {
-        "execution: a · in_bytes^b · (mem/1024)^-c  [ms]": [
-            {"function": f, "a": g(e.a), "b": g(e.b), "c": g(e.c), **quality(e.fit)}
+        "execution: a · in_bytes^b · (mem/1024)^-c  [ms]; gil_hold: part of a call a ready sibling waits": [
+            {
+                "function": f,
+                "a": g(e.a),
+                "b": g(e.b),
+                "c": g(e.c),
+                "gil_hold": g(e.gil_hold),
+                **quality(e.fit),
+            }
             for f, e in sorted(models.exec.items())
         ],
         "output size: k · in_bytes^e  [bytes]": [

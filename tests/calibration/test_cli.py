@@ -320,15 +320,19 @@ def test_models_show_prints_every_table_the_dashboard_shows(main, tmp_path) -> N
 
     models, _ = fit_models(synthetic_records(40, seed=7))
     models.replay["pegasus/montage"] = ReplayParams(dispatch_s=1.5, overhead_s=3.0, fixed_s=60.0)
+    first = min(models.exec)
+    models.exec[first].gil_hold = 0.3721
     path = tmp_path / "m.json"
     models.save(path)
     tables = models_tables(models)
     (replay,) = tables[next(t for t in tables if t.startswith("trace replay"))]
     assert replay["application"] == "pegasus/montage" and replay["overhead_s"] == 3.0
+    execution = tables[next(t for t in tables if t.startswith("execution"))]
+    assert [r["gil_hold"] for r in execution if r["function"] == first] == [0.3721]
     res = CliRunner().invoke(main, ["models", "show", str(path)], terminal_width=250)
     assert res.exit_code == 0, res.output
     words = " ".join(res.output.split())  # a title wider than its table wraps
     for title, rows in tables.items():
         assert " ".join(title.split()) in words  # the unit in brackets too (rich read "[ms]" as markup)
         assert all(row.get("function", "") in res.output for row in rows)
-    assert "pegasus/montage" in res.output and "60.0" in res.output
+    assert "pegasus/montage" in res.output and "60.0" in res.output and "0.3721" in res.output
