@@ -122,8 +122,10 @@ def task_states(
     """Each task's state from what the store holds (pure).
 
     done: recorded, uploaded, a finished sink, a member of a child's completed-parents set, or upstream
-    of a done task (a task's parents must have finished before it could). running: started (a worker
-    began it) and not done. failed: the task the error names. waiting: the rest.
+    of a done or started task (a task's parents must have finished before it could start: a chain on
+    one worker uploads and counts nothing, and its records come when the worker ends, so its finished
+    tasks are known done only from the next one's start). running: started (a worker began it) and not
+    done. failed: the task the error names. waiting: the rest.
     """
     tasks = list(tasks)
     parents: dict[str, list[str]] = {t: [] for t in tasks}
@@ -133,7 +135,7 @@ def task_states(
     done = set(recorded) | set(uploaded) | set(sinks_done)
     for members in done_parents.values():
         done |= members
-    stack = [t for t in done if t in parents]
+    stack = [t for t in done | set(started) if t in parents]
     while stack:  # propagate upstream: outputs kept on the same worker are never uploaded or counted
         t = stack.pop()
         for p in parents.get(t, []):
