@@ -15,6 +15,7 @@ traces with the parameters :func:`params_for` picks. Folds:
 """
 
 import argparse
+import json
 import math
 import sys
 import time
@@ -83,6 +84,11 @@ VARIANTS: dict[str, dict] = {
     # each application's own fit blended with the shrink=1 fit (fit_replay_groups's blend, the default
     # since BLEND_SHRINK; "avg" below); "noblend": the own fit alone, the default before
     "blend1": {"blend": 1.0},
+    # the blend kept or dropped per application by an inner 4-fold CV on its own training runs
+    # (fit_replay_groups's blend_select, calibration.blend_select)
+    "select4": {"blend": 1.0, "blend_select": 4},
+    # the same, choosing among the blend, the own fit alone and the pulled fit alone
+    "select4p": {"blend": 1.0, "blend_select": 4, "blend_choices": ("own", "pulled")},
     "noblend": {"blend": 0.0},
     "central": {"exclude": frozenset({"slot_hold_s", "overhead_s", "machine_dispatch_s"})},
 }
@@ -177,17 +183,46 @@ def priors(jobs: int) -> dict[str, np.ndarray]:
     return cross_app_priors(fit_replay_groups(all_dev, pooled=False, workers=jobs, blend=0.0))
 
 
-def _job(args: tuple[str, str, str, int, dict]) -> tuple[str, str, list[tuple[float, float]]]:
+def cached_priors(path: str | None, jobs: int) -> dict[str, np.ndarray]:
+    """:func:`priors`, read from ``path`` when it exists and written to it otherwise (a JSON object
+    of application -> log-parameters; NaN as null): every run fits all the development files for them."""
+    if path and Path(path).exists():
+        stored = json.loads(Path(path).read_text())
+        return {k: np.array([np.nan if x is None else x for x in v], dtype=float) for k, v in stored.items()}
+    out = priors(jobs)
+    if path:
+        rows = {k: [None if np.isnan(x) else float(x) for x in v] for k, v in out.items()}
+        Path(path).write_text(json.dumps(rows))
+    return out
+
+
+def _job(args: tuple[str, str, str, int, dict]) -> tuple[str, str, list[tuple[float, float]], list[dict]]:
     """(predicted, recorded) makespans of the held-out traces of fold ``i`` of ``folder`` under
-    ``variant``."""
+    ``variant``, and per held-out trace a row for ``--dump`` (its size and the fitted runs' range)."""
     folder, variant, how, i, prior = args
     dev = _dev(folder)
     folds = FOLDS[how](dev)
     if i >= len(folds) or not folds[i][0]:
-        return folder, variant, []
+        return folder, variant, [], []
     train, test = folds[i]
     models = PerformanceModels(replay=fit_replay_groups(train, priors=prior, **fit_variant(variant)))
-    return folder, variant, [(replay(t, params_for(models, t)[1]), t.makespan_s) for t in test]
+    preds = [(replay(t, params_for(models, t)[1]), t.makespan_s) for t in test]
+    rows = [
+        {
+            "folder": folder,
+            "variant": variant,
+            "fold": i,
+            "run": Path(t.path).name,
+            "predicted": pr,
+            "recorded": mk,
+            "tasks": len(t.tasks),
+            "bytes": trace_bytes(t),
+            "train_tasks": [min(len(x.tasks) for x in train), max(len(x.tasks) for x in train)],
+            "train_bytes": [min(map(trace_bytes, train)), max(map(trace_bytes, train))],
+        }
+        for t, (pr, mk) in zip(test, preds, strict=True)
+    ]
+    return folder, variant, preds, rows
 
 
 def fit_variant(name: str) -> dict:
@@ -208,6 +243,8 @@ def main() -> None:
     ap.add_argument("--variants", default="before,all", help=f"comma-separated, of: {', '.join(VARIANTS)}")
     ap.add_argument("--apps", help="comma-separated folders under wfinstances (default: all)")
     ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--priors", help="cache of the shrinkage priors: read when it exists, else written")
+    ap.add_argument("--dump", help="write one JSON line per held-out run and fitted variant to this file")
     how = ap.add_mutually_exclusive_group()
     how.add_argument("--kfold", action="store_true", help="ordinary 4-fold CV instead of extrapolation")
     how.add_argument("--loo", action="store_true", help="leave-one-out CV instead of extrapolation")
@@ -225,13 +262,17 @@ def main() -> None:
     sizes = {f: len(split(DATA / f)[0]) for f in folders}
     t0 = time.time()
     borrows = any(fit_variant(v).get("shrink") or fit_variant(v)["blend"] for v in fitted)
-    prior = priors(a.jobs) if borrows else {}
+    prior = cached_priors(a.priors, a.jobs) if borrows else {}
     jobs = [(f, v, mode, i, prior) for f in folders for v in fitted for i in range(sizes[f])]
     with ProcessPoolExecutor(a.jobs) as pool:
         res = list(pool.map(_job, jobs))
     preds: dict[tuple[str, str], list[tuple[float, float]]] = {}
-    for f, v, p in res:
+    for f, v, p, _ in res:
         preds.setdefault((f, v), []).extend(p)
+    if a.dump:
+        Path(a.dump).write_text(
+            "".join(json.dumps({"mode": mode, **r}) + "\n" for *_, rows in res for r in rows)
+        )
     for v in variants:
         if v in COMBINED:
             how, parts = COMBINED[v]
