@@ -11,6 +11,13 @@ the own fit is better by more than one standard error of the per-run differences
 rule of cross-validation, Hastie, Tibshirani & Friedman 2009, 7.10): with a handful of runs an inner CV
 that cannot tell the two apart keeps the default. Applications with fewer than
 :data:`SELECT_MIN_RUNS` runs are not tested (a fit on two runs says nothing about a third).
+
+Not the default (``blend_select=0``): on the WfInstances development files (benchmarks/cv_replay.py,
+variants ``select4`` and ``select4p``) it kept every blend when holding out the smallest or the largest
+third, so the two applications whose own fits extrapolate better (1000genome, cycles) keep losing
+there: their inner CV, on the smaller runs, cannot tell (1000genome own 21.4%, blend 21.4%) or prefers
+the blend (cycles own 12.0%, blend 10.3%). Letting the pulled fit alone compete (``select4p``) moved
+the largest third 26.7 -> 26.2% (seismology better, 1000genome worse).
 """
 
 from __future__ import annotations
@@ -48,8 +55,10 @@ def own_is_better(own_errors: Sequence[float], blend_errors: Sequence[float]) ->
 
 def _agree(runs: Sequence[Trace], fit: ReplayParams) -> bool:
     """True when the own fit and its blend predict every one of ``runs`` within :data:`AGREE` of each
-    other: then the choice cannot matter (where the other applications' values pull nothing, the two
-    fits end up the same), and the inner CV, which costs ``2 * folds`` fits, is not run."""
+    other (where the other applications' values pull nothing, the two fits end up the same): the inner
+    CV, which costs ``2 * folds`` fits, is then not run and the blend stays. An approximation: two fits
+    that agree on the fitted runs may part beyond them (cycles' larger-third training runs; its inner
+    CV, run anyway, kept the blend too)."""
     from calibration.replay import replay  # not at the top: replay imports this module
 
     alone = replace(fit, blend=None)
