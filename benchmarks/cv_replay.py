@@ -95,7 +95,8 @@ VARIANTS: dict[str, dict] = {
     "select4": {"blend": 1.0, "blend_select": 4},
     # the same, choosing among the blend, the own fit alone and the pulled fit alone. Blend -> select4p:
     # smallest third 39.2 -> 39.2%, largest third 26.7 -> 26.2% (seismology 41.6 -> 30.4%,
-    # 1000genome 17.4 -> 23.8%: both took the pulled fit alone); 4-fold: see the commit; LOO not run
+    # 1000genome 17.4 -> 23.8%: both took the pulled fit alone); 4-fold 17.6 -> 17.6% (seismology
+    # 14.7 -> 14.9%, bwa, cycles, soykb, 1000genome unchanged): no gain where it counts; LOO not run
     "select4p": {"blend": 1.0, "blend_select": 4, "blend_choices": ("own", "pulled")},
     "noblend": {"blend": 0.0},
     "central": {"exclude": frozenset({"slot_hold_s", "overhead_s", "machine_dispatch_s"})},
