@@ -27,6 +27,12 @@ per invocation) describe an idle machine, and on a loaded host both are several 
   loop hands them to threads one at a time): the real tasks of one worker whose starts lie within
   :data:`TOGETHER_MS` of the previous one form a group; the median over groups of the mean step.
 
+- ``load_ms_per_mb`` and ``dump_ms_per_mb``, the CPU time per MB of verifying and unpickling the values
+  a task downloaded and of pickling and signing its output (:func:`pickling_samples`): neither is in the
+  records' download, execution or upload times, and on image_transform's 26 MB image they were a fifth of
+  the makespan under wukong. From the gaps around the call (``exec_start_ms``) of tasks alone on their
+  worker that moved at least :data:`PICKLE_MIN_BYTES`, scaled to one CPU; the median.
+
 Each value needs :data:`MIN_SAMPLES` samples; otherwise the base platform's value is kept, and the
 returned notes say which values were fitted and from how many samples.
 """
@@ -45,6 +51,7 @@ GROUP_MS = 50.0  # container starts that began this close together were requeste
 TOGETHER_MS = 3.0  # tasks of one worker starting this close after each other were ready together
 SMALL_BYTES = 2048  # a download this small is one store round trip: its bytes take microseconds
 MIN_SAMPLES = 3
+PICKLE_MIN_BYTES = 1_000_000  # below this a gap is mostly the thread hand-off, not (un)pickling
 
 
 def store_round_trips_ms(records: Sequence[Record]) -> list[float]:
@@ -124,6 +131,36 @@ def dispatch_steps_ms(records: Sequence[Record]) -> list[float]:
     return steps
 
 
+def pickling_samples(records: Sequence[Record]) -> tuple[list[float], list[float]]:
+    """CPU ms per MB (at one CPU) of unpickling downloaded values and of pickling outputs, one sample per
+    real task alone on its worker (``concurrency`` at most 1) that carries ``exec_start_ms`` and moved
+    at least :data:`PICKLE_MIN_BYTES`.
+
+    The runtime's task record runs: start, the downloads (one fetch, timed without the unpickling),
+    the values' verification and unpickling, the call (from ``exec_start_ms``, ``exec_ms`` long), the
+    output's pickling and signing, the upload, end. So the gap between the downloads and the call is
+    the load, and the one between the call and the upload the dump (plus the event loop's resumption).
+    Both are one thread's CPU work: a container of ``cpus`` < 1 stretches them by ``1 / cpus``.
+    """
+    loads: list[float] = []
+    dumps: list[float] = []
+    for r in records:
+        if not isinstance(r, TaskRecord) or r.extra.get("source") != "real" or (r.concurrency or 1.0) > 1.0:
+            continue
+        start = extra_number(r, "exec_start_ms")
+        if start is None:
+            continue
+        cpu = min(r.cpus, 1.0) if r.cpus > 0 else 1.0
+        fetched = sum(d.bytes for d in r.downloads)
+        if fetched >= PICKLE_MIN_BYTES:
+            gap = start - r.start_ms - max(d.ms for d in r.downloads)
+            loads.append(max(0.0, gap) * cpu / (fetched / 1e6))
+        if r.output_bytes >= PICKLE_MIN_BYTES:
+            gap = r.end_ms - start - r.exec_ms - (r.upload.ms if r.upload else 0.0)
+            dumps.append(max(0.0, gap) * cpu / (r.output_bytes / 1e6))
+    return loads, dumps
+
+
 def _median_into(
     changes: dict[str, float], notes: list[str], name: str, samples: list[float], what: str, need: int
 ) -> None:
@@ -158,6 +195,9 @@ def fit_platform(records: Sequence[Record], base: Platform) -> tuple[Platform, l
     )
     switch = [v for r in workers if (v := extra_number(r, "gil_switch_ms")) is not None]
     _median_into(changes, notes, "gil_switch_ms", switch, "workers' interpreters", 1)
+    loads, dumps = pickling_samples(records)
+    _median_into(changes, notes, "load_ms_per_mb", loads, "tasks that downloaded >= 1 MB", MIN_SAMPLES)
+    _median_into(changes, notes, "dump_ms_per_mb", dumps, "tasks that output >= 1 MB", MIN_SAMPLES)
     _, step = cold_start_ranks(records)
     if step is not None:
         changes["cold_start_serial_ms"] = round(step, 3)

@@ -13,7 +13,8 @@ Built-ins:
   time equal to each task's recorded runtime: its makespan is the workflow's critical path.
 
 ``calibration.platform_fit`` fits the store round trip, the invocation latency, the spacing of cold
-starts requested together, a worker's task hand-off step and the GIL switch interval from real records
+starts requested together, a worker's task hand-off step, the GIL switch interval and the CPU cost per MB
+of (un)pickling values from real records
 (``plansim validate --calibrate`` plans each run with them).
 
 A platform file is JSON with any of the fields of :class:`Platform` (unknown fields are an error).
@@ -58,6 +59,14 @@ class Platform:
     # The interpreter's GIL switch interval (CPython: 5 ms): the loop that dispatches a worker's next task
     # waits up to this long for a running Python task to let go (see Simulation._dispatch_wait). 0: off.
     gil_switch_ms: float = 0.0
+    # Values cross the store as signed pickles: a worker verifies and unpickles the values it downloads
+    # before the task runs (load) and pickles and signs each task's output after the call, whether or not
+    # it is uploaded (dump). Both are CPU work of the worker's one event-loop thread, outside the measured
+    # download, execution and upload times: CPU milliseconds per MB (10**6 bytes) at one full CPU; a
+    # container of fewer CPUs takes 1 / cpus times as long. image_transform's 26 MB image costs 0.57-CPU
+    # workers ~60-110 ms each way. Fitted by calibration.platform_fit; 0: free.
+    load_ms_per_mb: float = 0.0
+    dump_ms_per_mb: float = 0.0
 
     def __post_init__(self) -> None:
         self._check_types()
@@ -71,6 +80,8 @@ class Platform:
             "cold_start_serial_ms",
             "task_dispatch_ms",
             "gil_switch_ms",
+            "load_ms_per_mb",
+            "dump_ms_per_mb",
         ):
             if getattr(self, f) < 0:
                 raise ValueError(f"platform {self.name!r}: {f} must be >= 0, got {getattr(self, f)}")

@@ -8,8 +8,10 @@ effect         simulated as
 =============  ==================================================================================
 Fetch          parallel transfers from the store (transfer model at the worker's memory); done at
                the slowest one
-               (an output being streamed: one chunk's transfer after its writer's end, at the least)
-Execute        processor-shared work on the worker's CPUs (execution model)
+               (an output being streamed: one chunk's transfer after its writer's end, at the least),
+               then the values' unpickling (``Platform.load_ms_per_mb``)
+Execute        processor-shared work on the worker's CPUs (execution model), then the output's
+               pickling (``Platform.dump_ms_per_mb``)
 Store          one transfer to the store
 Incr, Claim    one store round trip; the store applies them atomically when asked
 MarkReady,     one store round trip, then the ready flag is set and waiters wake
@@ -334,6 +336,9 @@ class Simulation:
         self._batch_starts = True
         self._start_batch: list | None = None
         self._store_latency = p.store_latency_ms
+        # CPU ms per byte of unpickling fetched values / pickling an output at one CPU (0: free)
+        self._load_per_byte = p.load_ms_per_mb / 1e6
+        self._dump_per_byte = p.dump_ms_per_mb / 1e6
         # Only preloads and task-dup wait for an output to be stored: without them, stores are not tracked.
         self._waits_stored = bool(self.view.opts & {PRELOAD, TASK_DUP})
 
@@ -485,6 +490,8 @@ class Simulation:
         self.bytes_down += total
         self.store_ops += 1
         table.download_ms[row] = longest
+        if self._load_per_byte:  # the values' unpickling follows the transfers (not part of their time)
+            longest += self._pickling_ms(self._load_per_byte * total, mem)
         if e.then_execute and longest > 0 and w.cpu is None and w.branches == 1 and self._merge_fetch_execute:
             # One timer for the fetch and the execution that follows it, instead of one each: the
             # logic's steps between them touch only this worker's state, which no other branch reads
@@ -494,6 +501,16 @@ class Simulation:
             # it rather than before.
             return _FetchThenExecute, self.env._now + longest
         return self._transfer_wait(longest, len(e.items))
+
+    @staticmethod
+    def _pickling_ms(cpu_ms: float, memory_mb: int) -> float:
+        """Wall time of ``cpu_ms`` of (un)pickling on a worker of ``memory_mb``: one thread, so at most
+        one CPU's worth, and a container's fraction of a CPU stretches it."""
+        return cpu_ms / min(cpus_for_memory(memory_mb), 1.0)
+
+    def _dump_ms(self, task: str, w: SimWorker) -> float:
+        """The output's pickling after the call (the real worker signs every output, uploaded or not)."""
+        return self._pickling_ms(self._dump_per_byte * self.view.output_bytes[task], w.memory_mb)
 
     def _transfer_wait(self, ms: float, n: int, event: bool = False):
         """Wait for ``n`` transfers that take ``ms``: an event (with ``event``, or to count the transfers
@@ -535,6 +552,9 @@ class Simulation:
         table.exec_ms[row] = ms
         table.end_ms[row] = table.exec_end_ms[row] = start + ms
         out = self.view.output_bytes[task]
+        if self._dump_per_byte:
+            end = table.end_ms[row] = start + ms + self._dump_ms(task, w)
+            return end, out
         return (start + ms if ms > 0 else start), out
 
     def _execute(self, e: fx.Execute, w: SimWorker):
@@ -547,6 +567,8 @@ class Simulation:
         table.exec_ms[row] = ms
         table.end_ms[row] = table.exec_end_ms[row] = self.env._now + ms
         out = self.view.output_bytes[task]
+        if self._dump_per_byte:
+            return self._execute_and_dump(task, w, row, ms), out
         if ms <= 0:
             return None, out
         if w.cpu is None:
@@ -556,6 +578,38 @@ class Simulation:
             return self._run_on_cpu(task, w, row, ms), out
         table.end_ms[row] = table.exec_end_ms[row] = self.env._now + wait + ms
         return self._run_on_cpu_after(wait, task, w, row, ms), out
+
+    def _execute_and_dump(self, task: str, w: SimWorker, row: int, ms: float):
+        """``_execute``'s wait when outputs cost their pickling: the call as ``_execute`` runs it, then
+        the dump (on a shared CPU, as more work there); the record's exec stays the call's."""
+        dump = self._dump_ms(task, w)
+        now = self.env._now
+        if w.cpu is None:
+            end = self.table.end_ms[row] = now + ms + dump
+            return end if end > now else None
+        ev = clock.Timer()
+
+        def dumped(_e: object) -> None:
+            self.table.end_ms[row] = self.env._now
+            self.clock.fire(ev)
+
+        def dump_after(_e: object) -> None:
+            if dump > 0:
+                w.cpu.run(dump).callbacks.append(dumped)
+            else:
+                dumped(None)
+
+        if ms <= 0:
+            dump_after(None)
+            return ev
+        wait = self._dispatch_wait(w, task, ms)
+        call = (
+            self._run_on_cpu(task, w, row, ms)
+            if wait <= 0
+            else self._run_on_cpu_after(wait, task, w, row, ms)
+        )
+        call.callbacks.append(dump_after)
+        return ev
 
     def _run_on_cpu_after(self, wait: float, task: str, w: SimWorker, row: int, ms: float) -> clock.Timer:
         """:meth:`_run_on_cpu` once the worker's dispatcher gets to the task, ``wait`` from now (its own

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from calibration.fit import fit_models
-from calibration.platform_fit import cold_start_ranks, dispatch_steps_ms, fit_platform
+from calibration.platform_fit import cold_start_ranks, dispatch_steps_ms, fit_platform, pickling_samples
 from sim.engine.platform import DEFAULT
 from sim.models.records import TaskRecord, Transfer, WorkerRecord
 
@@ -102,3 +102,28 @@ def test_gil_switch_interval_comes_from_the_workers() -> None:
         r.extra["gil_switch_ms"] = 5.0
     plat, _ = fit_platform(recs, DEFAULT)
     assert plat.gil_switch_ms == 5.0
+
+
+def pickled(i: int, load: float, dump: float, concurrency: float = 1.0, mb: float = 10.0) -> TaskRecord:
+    """A real task on 0.57 CPUs that downloads ``mb`` MB in 50 ms, unpickles it at ``load`` CPU ms per
+    MB, runs 30 ms, pickles ``mb / 2`` MB of output at ``dump`` per MB and uploads it in 20 ms."""
+    rec = task(i, start=100.0 * i, dl=[Transfer(int(mb * 1e6), 50.0)])
+    rec.concurrency, rec.exec_ms, rec.output_bytes = concurrency, 30.0, int(mb / 2 * 1e6)
+    rec.upload = Transfer(rec.output_bytes, 20.0)
+    exec_start = rec.start_ms + 50.0 + mb * load / 0.57
+    rec.extra["exec_start_ms"] = exec_start
+    rec.end_ms = exec_start + 30.0 + mb / 2 * dump / 0.57 + 20.0
+    return rec
+
+
+def test_pickling_costs_are_the_gaps_around_the_call_per_mb_at_one_cpu() -> None:
+    recs = [pickled(i, 1.5, 2.0) for i in range(3)]
+    recs.append(pickled(3, 9.0, 9.0, concurrency=2.0))  # shared with a sibling: its gaps are not its own
+    recs.append(pickled(4, 9.0, 9.0, mb=0.5))  # too small: mostly the thread hand-off
+    loads, dumps = pickling_samples(recs)
+    assert loads == pytest.approx([1.5] * 3) and dumps == pytest.approx([2.0] * 3)
+    plat, notes = fit_platform(recs, DEFAULT)
+    assert (plat.load_ms_per_mb, plat.dump_ms_per_mb) == pytest.approx((1.5, 2.0))
+    assert any("load_ms_per_mb = 1.5" in n for n in notes)
+    plat, _ = fit_platform(recs[:2], DEFAULT)  # two samples: the built-in (free) kept
+    assert (plat.load_ms_per_mb, plat.dump_ms_per_mb) == (0.0, 0.0)

@@ -122,3 +122,33 @@ def test_siblings_wait_the_part_of_a_call_that_keeps_the_gil() -> None:
     # Not measured: the switch interval, as before.
     _, starts = gil_hold_starts(0.0)
     assert [s - starts[0] for s in starts] == pytest.approx([0.0, 5.0, 10.0])
+
+
+def pickling_traces(load: float, dump: float, sharing: bool = False) -> dict:
+    """a -> b, each 100 ms on its own planned 1024 MB worker (0.57 vCPUs), 1 MB outputs (1000 ms to
+    move at 1000 bytes/ms), with (un)pickling costing ``load`` / ``dump`` CPU ms per MB."""
+    wf = workflow([("a", "b")], out=1_000_000)
+    p = plan(wf, {"a": "w1", "b": "w2"}, memory=1024)
+    platform = replace(SHARING if sharing else SIMPLE, load_ms_per_mb=load, dump_ms_per_mb=dump)
+    return Simulation(p, platform, simple_models()).run().traces
+
+
+def test_values_cost_their_pickling_outside_the_transfers_and_the_call() -> None:
+    base, got = pickling_traces(0.0, 0.0), pickling_traces(1.5, 2.0)
+    dump, load = 2.0 / 0.57, 1.5 / 0.57  # 1 MB each way, stretched by the 0.57-CPU container
+    a, b = got["a"], got["b"]
+    # a: the call, its output's dump, then the upload; the recorded times stay the call's and the upload's
+    assert a.exec_ms == pytest.approx(100.0) and a.upload_ms == pytest.approx(1000.0)
+    assert a.end_ms - a.exec_end_ms - a.upload_ms == pytest.approx(dump)
+    # b: its download, the value's load, then the call
+    assert b.download_ms == pytest.approx(1000.0) and b.exec_ms == pytest.approx(100.0)
+    assert b.exec_end_ms - b.exec_ms - b.start_ms - b.download_ms == pytest.approx(load)
+    # the run is longer by a's dump, b's load and b's dump, and by nothing else
+    end = max(t.end_ms for t in got.values()) - max(t.end_ms for t in base.values())
+    assert end == pytest.approx(2 * dump + load)
+
+
+def test_on_a_shared_cpu_the_dump_follows_the_call_and_the_exec_stays_the_calls() -> None:
+    a = pickling_traces(0.0, 2.0, sharing=True)["a"]
+    assert a.exec_ms == pytest.approx(100.0)
+    assert a.end_ms - a.exec_end_ms - a.upload_ms == pytest.approx(2.0 / 0.57)  # alone on its CPU
