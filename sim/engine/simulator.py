@@ -491,7 +491,12 @@ class Simulation:
         self.store_ops += 1
         table.download_ms[row] = longest
         if self._load_per_byte:  # the values' unpickling follows the transfers (not part of their time)
-            longest += self._pickling_ms(self._load_per_byte * total, mem)
+            load = self._pickling_ms(self._load_per_byte * total, mem)
+            if self._counts_transfers and longest > 0 and load > 0:
+                # CPU work, not a transfer: the transfers leave the bandwidth cap's count when they end
+                self._transfer_wait(longest, len(e.items))
+                return self.env._now + longest + load, None
+            longest += load
         if e.then_execute and longest > 0 and w.cpu is None and w.branches == 1 and self._merge_fetch_execute:
             # One timer for the fetch and the execution that follows it, instead of one each: the
             # logic's steps between them touch only this worker's state, which no other branch reads

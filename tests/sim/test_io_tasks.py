@@ -152,3 +152,18 @@ def test_on_a_shared_cpu_the_dump_follows_the_call_and_the_exec_stays_the_calls(
     a = pickling_traces(0.0, 2.0, sharing=True)["a"]
     assert a.exec_ms == pytest.approx(100.0)
     assert a.end_ms - a.exec_end_ms - a.upload_ms == pytest.approx(2.0 / 0.57)  # alone on its CPU
+
+
+def test_a_values_unpickling_holds_no_share_of_the_bandwidth() -> None:
+    """With a bandwidth cap, the transfers in flight share it. b's value (1 MB) is unpickled for 1.75 s
+    after its download ends (1000 ms per MB on 0.57 vCPUs), while d uploads its 1 MB output: unpickling
+    is CPU work, not a transfer, and must not take a share of the cap (d's upload took 2000 ms)."""
+    wf = workflow([("a", "b"), ("d", "c")], out=1_000_000)
+    wf.task("b").output_bytes = wf.task("c").output_bytes = 1000  # (the sinks' own uploads: 1 ms)
+    wf.task("d").runtime_ms = 2189.0  # d's upload starts at 2300, after b's download (1232-2232)
+    p = plan(wf, {"a": "w1", "b": "w2", "d": "w3", "c": "w4"}, memory=1024)
+    capped = replace(SIMPLE, bandwidth_cap_bytes_per_ms=1000.0)  # one transfer at a time at full speed
+    for load in (0.0, 1000.0):
+        tr = Simulation(p, replace(capped, load_ms_per_mb=load), simple_models()).run().traces
+        assert tr["b"].download_ms == pytest.approx(1000.0)
+        assert tr["d"].upload_ms == pytest.approx(1000.0), f"load_ms_per_mb={load}"
