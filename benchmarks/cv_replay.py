@@ -42,6 +42,13 @@ from sim.models.performance import PerformanceModels  # noqa: E402
 # gated by the leave-one-out MAPE within the fitted runs (4-fold 18.1 -> 19.3%, montage 39.2 -> 48.1%);
 # minimising mean |log(predicted / recorded)| instead of the MAPE (smallest third 43.1 -> 47.7%, blast
 # 43.5 -> 91.2%; largest third 26.1 -> 27.9%). Both are in the history before the commit that removed them.
+# Also removed: the blend kept or dropped per application by an inner 4-fold CV on its own training runs
+# (cal11's blend_select; measured on the folders where the own and pulled fits differ, the others keep the
+# blend by construction). Blend -> choosing between blend and own fit: smallest third 39.2 -> 39.2%,
+# largest third 26.7 -> 26.7% (it kept every blend: the inner CV cannot see that 1000genome and cycles
+# extrapolate their own rates; on their larger-third training runs own 21.4 / blend 21.4% and own 12.0 /
+# blend 10.3%); choosing among blend, own and pulled fit: smallest third 39.2 -> 39.2%, largest third
+# 26.7 -> 26.2% (seismology 41.6 -> 30.4%, 1000genome 17.4 -> 23.8%), 4-fold 17.6 -> 17.6%: no gain.
 # name -> keyword arguments of fit_replay_groups (and through it fit_replay). A variant fits without the
 # blend unless it sets ``blend`` (fit_variant): the numbers below were measured so, before 3f2deb1 made the
 # blend the fitter's default; "blend1" (or "avg") is today's default, "skipshare" the one before it.
@@ -84,20 +91,6 @@ VARIANTS: dict[str, dict] = {
     # each application's own fit blended with the shrink=1 fit (fit_replay_groups's blend, the default
     # since BLEND_SHRINK; "avg" below); "noblend": the own fit alone, the default before
     "blend1": {"blend": 1.0},
-    # the blend kept or dropped per application by an inner 4-fold CV on its own training runs
-    # (fit_replay_groups's blend_select, calibration.blend_select). Not adopted (cal11, measured only on
-    # the folders where the own and pulled fits differ; the others keep the blend by construction).
-    # Mean of folders, blend (avg) -> select4: smallest third 39.2 -> 39.2%, largest third 26.7 ->
-    # 26.7%: it kept every blend. The inner CV cannot see that 1000genome and cycles extrapolate their
-    # own rates: on their larger-third training runs it measures own 21.4 / blend 21.4% (1000genome)
-    # and own 12.0 / blend 10.3% (cycles, with the 1% agreement skip off). 4-fold and LOO not finished
-    # (2 shared cores at load 8-14: each fold type took 20-40 min).
-    "select4": {"blend": 1.0, "blend_select": 4},
-    # the same, choosing among the blend, the own fit alone and the pulled fit alone. Blend -> select4p:
-    # smallest third 39.2 -> 39.2%, largest third 26.7 -> 26.2% (seismology 41.6 -> 30.4%,
-    # 1000genome 17.4 -> 23.8%: both took the pulled fit alone); 4-fold 17.6 -> 17.6% (seismology
-    # 14.7 -> 14.9%, bwa, cycles, soykb, 1000genome unchanged): no gain where it counts; LOO not run
-    "select4p": {"blend": 1.0, "blend_select": 4, "blend_choices": ("own", "pulled")},
     "noblend": {"blend": 0.0},
     "central": {"exclude": frozenset({"slot_hold_s", "overhead_s", "machine_dispatch_s"})},
 }

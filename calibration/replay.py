@@ -46,7 +46,6 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.optimize import minimize
 
-from calibration.blend_select import select_blends
 from calibration.trace_sources import (
     is_incomplete,
     matching_source_key,
@@ -633,8 +632,6 @@ def fit_replay_groups(
     shrink: float = 0.0,
     priors: dict[str, np.ndarray] | None = None,
     blend: float = BLEND_SHRINK,
-    blend_select: int = 0,
-    blend_choices: tuple[str, ...] = ("own",),
     **kwargs,
 ) -> dict[str, ReplayParams]:
     """Parameters per application, plus per runtime system and ``*`` (fallbacks for applications never
@@ -652,9 +649,7 @@ def fit_replay_groups(
     the pull helps applications with few runs whose own byte rates and per-job costs are poorly
     identified, and hurts those whose runs extrapolate their own rates (1000genome, cycles), so the mean
     is never far from the better of them. An application without a prior (no other application fitted)
-    gets no blend. ``blend_select`` > 0: each blended application's own runs decide, by an inner
-    ``blend_select``-fold CV, whether it keeps its blend or one of ``blend_choices`` (``own``, ``pulled``)
-    replaces it (:func:`calibration.blend_select.select_blends`)."""
+    gets no blend."""
     groups = group_traces(traces, source_runs=source_runs)
     apps = sorted(k for k in groups if "/" in k)
     blend = 0.0 if shrink else blend
@@ -697,9 +692,6 @@ def fit_replay_groups(
             own.blend = params
             own.fit.mape = mape(groups[key[len(_BLEND) :]], own)  # what the blend predicts
             own.fit.notes.append(f"blended with a fit pulled toward other applications (shrink {blend:g})")
-    if blend_select and blend_jobs:
-        pulled_kwargs = {k[len(_BLEND) :]: kw for k, _, kw in blend_jobs}
-        select_blends(groups, out, kwargs, pulled_kwargs, blend_select, workers, blend_choices)
     if pooled:
         for k, g in groups.items():
             if k not in out and "/" not in k:
