@@ -619,3 +619,16 @@ def test_ctrl_c_while_calibrate_writes_its_report_leaves_no_models_file(tmp_path
     done = invoke("calibrate", str(metrics), "-o", "models.json", "--report", "fit.html")
     assert done.exit_code == 1 and done.output.splitlines()[-1] == "error: interrupted (Ctrl-C)", done.output
     assert sorted(p.name for p in tmp_path.iterdir()) == ["runs.jsonl"]
+
+
+def test_a_container_cap_the_plan_cannot_finish_under_is_one_error_line(tmp_path):
+    """A uniform plan of image_transform holds its workers' containers while they wait for each other:
+    at a cap of 4 containers the run cannot finish. It was a RuntimeError traceback that blamed the plan
+    ("leaves it unreachable") and named a sink picked in set order, different from run to run."""
+    platform = tmp_path / "cap4.json"
+    platform.write_text('{"name": "cap4", "max_containers": 4}')
+    line = one_error_line(
+        invoke("simulate", "image_transform", "--planner", "uniform", "--platform", str(platform))
+    )
+    assert "waited for a container at the platform's cap of 4" in line and "raise max_containers" in line
+    assert "sink 'merge_chunks_grid-0'" in line  # the first unfinished sink by name, every run

@@ -70,6 +70,13 @@ from sim.worker.logic import (
 from sim.workflow import dynamic
 
 
+class ContainerCapDeadlock(RuntimeError, ValueError):
+    """The run cannot finish on this platform: every container at its ``max_containers`` cap is held by
+    a planned worker waiting for outputs that workers still queued for a container would produce. A
+    RuntimeError (planners' searches drop such a candidate plan) and a ValueError (the CLI's one error
+    line: it is the user's platform and plan, not a fault of the simulator)."""
+
+
 @dataclass(slots=True)
 class SimWorker:
     """A simulated worker: the logic's state while it runs, plus its CPUs and container.
@@ -394,11 +401,22 @@ class Simulation:
                     self._handlers.clear()
             else:
                 self.env.run(until=until)
-        missing = [t for t in self.view.sinks if t not in self.sink_done]
+        missing = sorted(
+            t for t in self.view.sinks if t not in self.sink_done
+        )  # (sorted: named alike every run)
         if missing:
+            ran = f"{len(self.table.rows)}/{len(self.wf)} tasks ran"
+            stuck = len(self.pool.waiting)
+            if stuck:
+                # Planned workers keep their containers while they wait for other workers' outputs: at
+                # the cap, the workers that would produce them can never start.
+                raise ContainerCapDeadlock(
+                    f"simulation ended before sink {missing[0]!r} completed: {stuck} worker(s) still waited "
+                    f"for a container at the platform's cap of {self.pool.max_containers}, all held by "
+                    f"workers waiting for their inputs ({ran}); raise max_containers or plan fewer workers"
+                )
             raise RuntimeError(
-                f"simulation ended before sink {missing[0]!r} completed: the plan leaves it unreachable "
-                f"({len(self.table.rows)}/{len(self.wf)} tasks ran)"
+                f"simulation ended before sink {missing[0]!r} completed: the plan leaves it unreachable ({ran})"
             )
         return SimResult(
             self.plan,
