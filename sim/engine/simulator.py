@@ -596,11 +596,16 @@ class Simulation:
             return None, out
         if w.cpu is None:
             return self.env._now + ms, out
+        return self._call_on_cpu(task, w, row, ms), out
+
+    def _call_on_cpu(self, task: str, w: SimWorker, row: int, ms: float) -> clock.Timer:
+        """The call on the worker's shared CPUs, once its dispatcher gets to it (:meth:`_dispatch_wait`)."""
         wait = self._dispatch_wait(w, task, ms)
         if wait <= 0:
-            return self._run_on_cpu(task, w, row, ms), out
+            return self._run_on_cpu(task, w, row, ms)
+        table = self.table
         table.end_ms[row] = table.exec_end_ms[row] = self.env._now + wait + ms
-        return self._run_on_cpu_after(wait, task, w, row, ms), out
+        return self._run_on_cpu_after(wait, task, w, row, ms)
 
     def _execute_and_dump(self, task: str, w: SimWorker, row: int, ms: float):
         """``_execute``'s wait when outputs cost their pickling: the call as ``_execute`` runs it, then
@@ -625,13 +630,7 @@ class Simulation:
         if ms <= 0:
             dump_after(None)
             return ev
-        wait = self._dispatch_wait(w, task, ms)
-        call = (
-            self._run_on_cpu(task, w, row, ms)
-            if wait <= 0
-            else self._run_on_cpu_after(wait, task, w, row, ms)
-        )
-        call.callbacks.append(dump_after)
+        self._call_on_cpu(task, w, row, ms).callbacks.append(dump_after)
         return ev
 
     def _run_on_cpu_after(self, wait: float, task: str, w: SimWorker, row: int, ms: float) -> clock.Timer:
