@@ -667,10 +667,10 @@ def check_redis(url: str) -> None:
 def _plan_for(
     wf: Workflow, planner: Any, sla: Any, models: Any, memory_sizes: Any, optimizations: Any = None
 ) -> Plan:
-    from sim.planners import PlannerConfig, get_planner
+    from sim.planners import PlannerConfig, get_planner, make_plan
 
     if hasattr(planner, "plan") and not isinstance(planner, str):
-        return planner.plan(wf)
+        return make_plan(planner, wf)
     cfg: dict[str, Any] = {}
     if sla is not None:
         cfg["sla"] = sla
@@ -682,7 +682,7 @@ def _plan_for(
         cfg["memory_sizes"] = tuple(memory_sizes)
     if optimizations:
         cfg["optimizations"] = frozenset(optimizations)
-    return get_planner(str(planner), PlannerConfig(**cfg)).plan(wf)
+    return make_plan(get_planner(str(planner), PlannerConfig(**cfg)), wf)
 
 
 def run_workflow(

@@ -89,7 +89,11 @@ MODELS_HELP = "performance models file (plansim calibrate); built-in defaults ot
 @click.command("run")
 @click.argument("workflow")
 @click.option(
-    "--planner", "-p", default="wukong", show_default=True, help="planner name (see `plansim planners list`)"
+    "--planner",
+    "-p",
+    default="wukong",
+    show_default=True,
+    help="planner name[:key=value...] (see `plansim planners list`), or your own: FILE.py:CLASS or package.module:CLASS",
 )
 @click.option(
     "--launcher",

@@ -29,7 +29,12 @@ def _num(v: float | None, digits: int = 1) -> str:
 
 @click.command()
 @click.argument("workflow")
-@click.option("--planner", default="wukong", show_default=True, help="Planner name (plansim planners list).")
+@click.option(
+    "--planner",
+    default="wukong",
+    show_default=True,
+    help="Planner name[:key=value...] (plansim planners list), or your own: FILE.py:CLASS or package.module:CLASS[:key=value...].",
+)
 @click.option("--runs", default=1, show_default=True, type=click.IntRange(min=1), help="Real runs.")
 @click.option(
     "--calibrate", is_flag=True, help="Fit the models on the real runs so far before each next run."

@@ -147,6 +147,10 @@ def page_what_if(settings: data.Settings) -> None:
 
     c1, c2, c3, c4, c5 = st.columns(5)
     planners = c1.multiselect("planners", list(PLANNERS), default=list(PLANNERS), key="wi_planners")
+    own = st.text_input(
+        "planners of your own (FILE.py:CLASS or package.module:CLASS, comma-separated)", "", key="wi_own"
+    )
+    planners = planners + [p.strip() for p in own.split(",") if p.strip()]
     memory_text = c2.text_input("memory sizes (MB)", "2048,4096,8192", key="wi_memory")
     sla = c3.text_input("SLA", "average", key="wi_sla")
     seed = c4.number_input("seed", 0, 10_000, 0, key="wi_seed")

@@ -176,7 +176,12 @@ def _title(
 
 @click.command()
 @click.argument("workflow")
-@click.option("--planner", default="wukong", show_default=True, help="Planner name (plansim planners list).")
+@click.option(
+    "--planner",
+    default="wukong",
+    show_default=True,
+    help="Planner name[:key=value...] (plansim planners list), or your own: FILE.py:CLASS or package.module:CLASS[:key=value...].",
+)
 @_common
 @click.option(
     "--gantt",
@@ -237,7 +242,7 @@ def simulate(
     "--planners",
     default="uniform,non-uniform,wukong",
     show_default=True,
-    help="Comma-separated planner names.",
+    help="Comma-separated planner names (plansim planners list), or your own: FILE.py:CLASS or package.module:CLASS.",
 )
 @_common
 def compare(

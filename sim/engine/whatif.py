@@ -16,7 +16,7 @@ from sim.engine.platform import Platform, load_platform
 from sim.engine.simulator import SimResult, Simulation
 from sim.models.performance import BASELINE_MEMORY_MB, DEFAULT_MEMORY_EXPONENT, SLA, PerformanceModels
 from sim.models.plan import Plan
-from sim.planners import PlannerConfig, get_planner
+from sim.planners import PlannerConfig, get_planner, make_plan
 from sim.workflow.dag import Workflow
 
 PERCENTILES = (5, 50, 95)
@@ -96,7 +96,7 @@ def what_if(
     )
     p = get_planner(planner, config)
     t0 = time.perf_counter()
-    plan = p.plan(wf)
+    plan = make_plan(p, wf)
     t1 = time.perf_counter()
     result = Simulation(plan, plat, predictor=p.predictor, seed=seed).run()
     t2 = time.perf_counter()

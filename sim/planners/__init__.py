@@ -2,7 +2,9 @@
 
 A planner is named by its registry name, optionally followed by planner-specific options:
 ``NAME[:key=value[:key=value...]]``, e.g. ``sim-search:objective=cost-under-sla:max_simulations=100``
-(``plansim planners list`` shows each planner's options and defaults).
+(``plansim planners list`` shows each planner's options and defaults). A planner of the user's own is
+named ``FILE.py:CLASS[:key=value...]`` or ``package.module:CLASS[:key=value...]``
+(:mod:`sim.planners.plugins`).
 """
 
 from __future__ import annotations
@@ -10,11 +12,14 @@ from __future__ import annotations
 import inspect
 from typing import Any
 
+from sim.models.plan import Plan
 from sim.planners.base import Planner, PlannerConfig
 from sim.planners.dask_like import DaskLikePlanner
 from sim.planners.heft import CpopPlanner, HeftPlanner
+from sim.planners.plugins import checked_plan, construct, is_plugin_spec, load_plugin
 from sim.planners.reference import NonUniformPlanner, UniformPlanner, WukongPlanner
 from sim.planners.search import SimSearchPlanner
+from sim.workflow.dag import Workflow
 
 PLANNERS: dict[str, type[Planner]] = {
     cls.name: cls
@@ -68,14 +73,26 @@ def parse_planner_spec(spec: str) -> tuple[str, dict[str, Any]]:
     return name, options
 
 
-def get_planner(name: str, config: PlannerConfig | None = None, **options: Any) -> Planner:
-    """A planner by name (or ``NAME:key=value...`` spec), with a clear error listing the known names;
-    ``options`` (and those in the spec) go to the planner's constructor."""
-    base, spec_options = parse_planner_spec(name)
-    try:
-        cls = PLANNERS[base]
-    except KeyError:
-        raise ValueError(f"unknown planner {base!r}: known planners are {', '.join(PLANNERS)}") from None
+def get_planner(
+    name: str, config: PlannerConfig | None = None, planner_class: type[Planner] | None = None, **options: Any
+) -> Planner:
+    """A planner by name (or ``NAME:key=value...`` spec, or a plug-in's ``WHERE:CLASS[:key=value...]``),
+    with a clear error listing the known names; ``options`` (and those in the spec) go to the planner's
+    constructor. ``planner_class``: the plug-in's class, already loaded (a sweep's worker process)."""
+    spec = name.strip()
+    plugin = planner_class is not None or is_plugin_spec(spec, PLANNERS)
+    if plugin:
+        cls, option_text = load_plugin(spec, planner_class)
+        base, spec_options = spec, parse_planner_spec(f"{cls.__name__}:{option_text}")[1]
+    else:
+        base, spec_options = parse_planner_spec(spec)
+        try:
+            cls = PLANNERS[base]
+        except KeyError:
+            raise ValueError(
+                f"unknown planner {base!r}: known planners are {', '.join(PLANNERS)} "
+                "(or a planner of your own: FILE.py:CLASS or package.module:CLASS)"
+            ) from None
     merged = {**spec_options, **options}
     known = planner_options(cls)
     unknown = sorted(set(merged) - set(known))
@@ -83,13 +100,34 @@ def get_planner(name: str, config: PlannerConfig | None = None, **options: Any) 
         raise ValueError(
             f"planner {base!r} has no option {unknown[0]!r} (options: {', '.join(known) or 'none'})"
         )
-    try:
-        planner = cls(config, **merged)
-    except ValueError as exc:  # an option's value: name the planner it was given to
-        raise ValueError(f"planner {name.strip()!r}: {exc}") from None
-    if spec_options:
-        planner.name = name.strip()  # plans and tables show the variant, e.g. "sim-search:objective=cost"
+    if plugin:
+        planner = construct(cls, spec, config, merged)
+    else:
+        try:
+            planner = cls(config, **merged)
+        except ValueError as exc:  # an option's value: name the planner it was given to
+            raise ValueError(f"planner {spec!r}: {exc}") from None
+    if spec_options or plugin:
+        planner.name = spec  # plans and tables show the variant, e.g. "sim-search:objective=cost"
     return planner
 
 
-__all__ = ["PLANNERS", "Planner", "PlannerConfig", "get_planner", "parse_planner_spec", "planner_options"]
+def make_plan(planner: Planner, wf: Workflow) -> Plan:
+    """``planner.plan(wf)``; a plug-in's is checked (:func:`sim.planners.plugins.checked_plan`): what goes
+    wrong in the user's code is one error line naming the planner, not a traceback of plansim's."""
+    if type(planner) in _BUILTIN:
+        return planner.plan(wf)
+    return checked_plan(planner, wf)
+
+
+_BUILTIN = frozenset(PLANNERS.values())
+
+__all__ = [
+    "PLANNERS",
+    "Planner",
+    "PlannerConfig",
+    "get_planner",
+    "make_plan",
+    "parse_planner_spec",
+    "planner_options",
+]

@@ -41,7 +41,7 @@ def known_workflows() -> list[str]:
     multiple=True,
     default=("uniform,non-uniform,wukong",),
     show_default=True,
-    help="Planner names, comma-separated or repeated.",
+    help="Planner names (plansim planners list) or your own: FILE.py:CLASS or package.module:CLASS, comma-separated or repeated.",
 )
 @click.option(
     "--memory",

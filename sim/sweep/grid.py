@@ -35,6 +35,9 @@ class SweepGroup:
     # The platform, loaded once by expand_grid: a point that read the file again failed on a pipe
     # (`--platform <(...)`, readable once) and on a Dask worker of another machine (no such path).
     platform_loaded: Platform | None = None
+    # A plug-in planner's class (FILE.py:CLASS), loaded once by expand_grid and pickled by value
+    # (sim.planners.plugins.portable): a pool process or a Dask worker elsewhere need not find the file.
+    planner_class: bytes | None = None
 
     def __len__(self) -> int:
         return len(self.seeds)
@@ -74,10 +77,13 @@ def expand_grid(
     """The groups of a grid, in a stable order (workflow, planner, memory, SLA)."""
     if seeds < 1:
         raise ValueError(f"--seeds must be >= 1, got {seeds}")
-    from sim.planners import get_planner
+    from sim.planners import PLANNERS, get_planner
+    from sim.planners.plugins import portable
 
+    classes: dict[str, bytes | None] = {}
     for p in planners:  # fail early: an unknown name, an unknown option or one out of range
-        get_planner(p)
+        cls = type(get_planner(p))
+        classes[p] = None if cls in PLANNERS.values() else portable(cls)
     slas = [str(SLA.parse(s)) for s in slas]  # fail early, and normalise "avg" -> "average"
     # What every point shares is checked here, once: a bad platform, models file or optimization would
     # otherwise fail every point alike and leave a results table of failures with exit status 0.
@@ -92,7 +98,9 @@ def expand_grid(
         _models(models)  # the loader the points use (cached for this process)
     seed_list = tuple(range(seeds))
     return [
-        SweepGroup(w, p, tuple(m), s, seed_list, seeds > 1, platform, models, tuple(optimizations), plat)
+        SweepGroup(
+            w, p, tuple(m), s, seed_list, seeds > 1, platform, models, tuple(optimizations), plat, classes[p]
+        )
         for w, p, m, s in itertools.product(workflows, planners, memory_sets, list(dict.fromkeys(slas)))
     ]
 

@@ -90,7 +90,8 @@ def run_group(g: SweepGroup) -> list[dict[str, Any]]:
     """Plan one group and simulate it per seed; returns one row per seed (errors as rows)."""
     from sim.engine.platform import load_platform
     from sim.engine.simulator import Simulation
-    from sim.planners import PlannerConfig, get_planner
+    from sim.planners import PlannerConfig, get_planner, make_plan
+    from sim.planners.plugins import restore
 
     try:
         wf = load_workflow(g.workflow)
@@ -103,9 +104,9 @@ def run_group(g: SweepGroup) -> list[dict[str, Any]]:
             platform=plat,
             optimizations=frozenset(g.optimizations),
         )
-        planner = get_planner(g.planner, config)
+        planner = get_planner(g.planner, config, restore(g.planner_class) if g.planner_class else None)
         t0 = time.perf_counter()
-        plan = planner.plan(wf)
+        plan = make_plan(planner, wf)
         planning_ms = (time.perf_counter() - t0) * 1e3
     except Exception as exc:  # a bad group is a result, not the end of the sweep
         return [{**_base_row(g, s), "error": f"{type(exc).__name__}: {exc}"} for s in g.seeds]

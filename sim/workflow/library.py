@@ -185,49 +185,27 @@ def load_python(spec: str) -> Workflow:
     """The workflow of ``FILE.py[:NAME]``: the file is run as a module and its attribute NAME (default
     ``workflow``) is a sink node of ``@task`` calls, a list of sink nodes, a Workflow, or a function
     returning one of these."""
-    import importlib.util
-    import sys
+    from sim.usercode import load_file_module
 
     path, _, name = spec.partition(":")
     file = Path(path)
-    if not file.is_file():
+    if not file.is_file():  # as the user typed it, not as a resolved path
         raise WorkflowError(f"no such file: {path}")
-    mod_name = f"plansim_user_{file.stem}"
-    module_spec = importlib.util.spec_from_file_location(mod_name, file)
-    if module_spec is None or module_spec.loader is None:
-        raise WorkflowError(f"{path} cannot be imported as a Python module")
-    module = importlib.util.module_from_spec(module_spec)
-    sys.modules[mod_name] = module  # its tasks' functions pickle by reference to it
-    try:
-        module_spec.loader.exec_module(module)
-    except Exception as exc:  # the user's code: one error line that says where, not our traceback
-        sys.modules.pop(mod_name, None)
-        raise WorkflowError(f"{path} could not be loaded: {_user_error(exc, file)}") from None
+    module = load_file_module(file, f"plansim_user_{file.stem}", WorkflowError)  # tasks pickle by reference
     obj = getattr(module, name or "workflow", None)
     if obj is None:
         raise WorkflowError(f"{path} has no attribute {name or 'workflow'!r}")
     if callable(obj) and not isinstance(obj, Workflow) and not hasattr(obj, "upstream"):
+        from sim.usercode import user_error
+
         try:
             obj = obj()
         except Exception as exc:
-            raise WorkflowError(f"{path}: {name or 'workflow'}() failed: {_user_error(exc, file)}") from None
+            raise WorkflowError(f"{path}: {name or 'workflow'}() failed: {user_error(exc, file)}") from None
     if isinstance(obj, Workflow):
         return obj
     nodes = obj if isinstance(obj, (list, tuple)) else [obj]
     return Workflow.from_nodes(*nodes, name=file.stem)
-
-
-def _user_error(exc: BaseException, file: Path) -> str:
-    """``exc`` as ``Type: message (line N)``, N the last line of ``file`` the error passed through."""
-    line = exc.lineno if isinstance(exc, SyntaxError) else None
-    tb = exc.__traceback__
-    while tb is not None:
-        if Path(tb.tb_frame.f_code.co_filename).resolve() == file.resolve():
-            line = tb.tb_lineno
-        tb = tb.tb_next
-    message = exc.msg if isinstance(exc, SyntaxError) else str(exc)  # str() repeats file and line
-    text = f"{type(exc).__name__}: {message}" if message else type(exc).__name__
-    return f"{text} (line {line})" if line else text
 
 
 def load_workflow(text: str | os.PathLike[str]) -> Workflow:
