@@ -50,6 +50,19 @@ def test_what_if_known_type_side_by_side(env):
     assert "makespan (ms)" in df.index and (df.loc["makespan (ms)"] > 0).all()
 
 
+def test_what_if_takes_planners_of_your_own(env, tmp_path):
+    """The page offered the built-in planners only; a plug-in (FILE.py:CLASS) is typed beside them."""
+    example = Path(__file__).resolve().parents[2] / "examples" / "planners" / "critical_path.py"
+    mine = f"{example}:CriticalPathClustering"
+    at = app("what-if").run()
+    at.text_input(key="wi_spec").set_value("fixed_times:chains=3,sleep_s=0.1").run()
+    at.multiselect(key="wi_planners").set_value(["uniform"]).run()
+    at.text_input(key="wi_own").set_value(f"{mine}, {tmp_path}/nope.py:X").run()
+    assert not at.exception, at.exception
+    assert list(at.dataframe[0].value.columns) == ["uniform", mine]
+    assert f"no such file: {tmp_path}/nope.py" in texts(at)
+
+
 def test_what_if_says_what_decides_the_execution_times(env, monkeypatch, tmp_path):
     """The what-if page named the models file only in the sidebar, whatever it held: a file fitted on
     other functions changed nothing and a known type's tasks ran their expected runtimes, unsaid. It now

@@ -148,6 +148,18 @@ def test_a_module_plugin_with_options_in_compare_and_planners_list(mine, monkeyp
     assert table.exit_code == 0 and "memory_mb=2048" in table.output and "FILE.py:CLASS" in table.output
 
 
+def test_compare_shows_plugin_variants_in_full_at_80_columns():
+    """Two variants of one plug-in were two columns both cut to 'examples/planners/critical_path.p…'."""
+    variants = [SPEC, f"{SPEC}:slack=0.5"]
+    r = CliRunner(env={"COLUMNS": "80"}).invoke(main, ["compare", WF, "--planners", ",".join(variants)])
+    assert r.exit_code == 0, r.output
+    header = r.output[: r.output.index("makespan")]
+    assert "…" not in header, header
+    rows = [line.split("┃")[2:-1] for line in header.splitlines() if line.startswith("┃")]
+    names = ["".join(row[i].strip() for row in rows) for i in range(len(variants))]
+    assert names == variants, names
+
+
 def test_mistakes_are_one_error_line(mine, tmp_path, monkeypatch):
     monkeypatch.syspath_prepend(str(tmp_path))
     (tmp_path / "broken_mod.py").write_text("import no_such_dependency_xyz\n")
