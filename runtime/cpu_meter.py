@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import resource
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -107,6 +108,8 @@ class CallTimes:
     process_cpu_ms: float  # the whole process's (a library's own threads, e.g. BLAS, count here)
     run_wait_ms: float | None = None  # this thread's run-queue wait (None: no schedstat)
     start_epoch: float = 0.0  # time.time() at crowding.start: where the exec interval sits in the run
+    sys_cpu_ms: float | None = None  # the part of cpu_ms spent in the kernel (None: no RUSAGE_THREAD)
+    minor_faults: int | None = None  # this thread's minor page faults over the call
 
     @property
     def exec_ms(self) -> float:
@@ -128,7 +131,8 @@ def timed_call(
     (its own meter counts it), not this call's. An exception from ``fn`` propagates (the meter is stopped).
     """
     meter = METER if meter is None else meter
-    sched, proc, cpu = thread_schedstat(), time.process_time(), time.thread_time()
+    sched, usage = thread_schedstat(), thread_rusage()
+    proc, cpu = time.process_time(), time.thread_time()
     snap = meter.start()
     try:
         out = fn(*args, **(kwargs or {}))
@@ -137,9 +141,31 @@ def timed_call(
     cpu_ms = (time.thread_time() - cpu) * 1000.0
     proc_ms = (time.process_time() - proc) * 1000.0
     start_epoch = time.time() - (time.perf_counter() - crowding.start)
-    after = thread_schedstat()
+    after, usage_after = thread_schedstat(), thread_rusage()
     wait = after[1] - sched[1] if sched is not None and after is not None else None
-    return out, CallTimes(crowding, cpu_ms, proc_ms, wait, start_epoch)
+    times = CallTimes(crowding, cpu_ms, proc_ms, wait, start_epoch)
+    if usage is not None and usage_after is not None:
+        times.sys_cpu_ms = usage_after[0] - usage[0]
+        times.minor_faults = usage_after[1] - usage[1]
+    return out, times
+
+
+def thread_rusage() -> tuple[float, int] | None:
+    """This thread's system CPU time (ms) and minor page faults so far (``getrusage(RUSAGE_THREAD)``),
+    or None where the platform has no per-thread usage (not Linux).
+
+    The same call's CPU time varies between runs by far more than its work does when its memory comes
+    fresh from the kernel: every first touch of a page is a fault, and the kernel's zeroing of the page
+    is system time of the thread that touched it (a 26 MB float32 temporary is some 6,400 faults; a
+    transparent huge page that must first be compacted costs far more). Whether an allocation gets
+    fresh pages or reuses freed ones depends on what the process allocated and freed before, so the
+    records keep both numbers to tell that apart from the call's own work.
+    """
+    who = getattr(resource, "RUSAGE_THREAD", None)
+    if who is None:
+        return None
+    usage = resource.getrusage(who)
+    return usage.ru_stime * 1000.0, usage.ru_minflt
 
 
 def thread_schedstat() -> tuple[float, float] | None:

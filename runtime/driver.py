@@ -595,6 +595,9 @@ class WorkerDriver:
                 tt.extra["process_cpu_ms"] = round(times.process_cpu_ms, 3)
                 if times.run_wait_ms is not None:
                     tt.extra["run_wait_ms"] = round(times.run_wait_ms, 3)
+                if times.sys_cpu_ms is not None:
+                    tt.extra["sys_cpu_ms"] = round(times.sys_cpu_ms, 3)
+                    tt.extra["minor_faults"] = times.minor_faults
             return out, signing.dumps(out, context), times.exec_ms
 
         async with tasklog.capture(self.r, self.keys.k(f"log:{task}")) as log:

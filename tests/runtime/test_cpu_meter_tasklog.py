@@ -90,6 +90,24 @@ def test_timed_call_stops_the_meter_when_the_call_raises() -> None:
     assert t.exec_ms >= 1.0 - 0.05
 
 
+def _touch_fresh(mb: int) -> int:
+    """Write one byte per 4 kB page of ``mb`` MB of fresh memory (a large calloc is a fresh mapping)."""
+    block = bytearray(mb << 20)
+    block[::4096] = b"\x01" * len(range(0, mb << 20, 4096))
+    return len(block)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="RUSAGE_THREAD is Linux's")
+def test_timed_call_counts_the_page_faults_of_fresh_memory() -> None:
+    """Touching 64 MB of fresh memory faults in some 16,000 pages, charged to the calling thread; a call
+    that allocates nothing faults in almost none. The kernel's work is system CPU time, part of cpu_ms."""
+    _, idle = timed_call(_spin, (1.0,), None, CpuMeter())
+    _, fresh = timed_call(_touch_fresh, (64,), None, CpuMeter())
+    assert idle.minor_faults is not None and idle.minor_faults < 100
+    assert fresh.minor_faults is not None and fresh.minor_faults > 10_000
+    assert fresh.sys_cpu_ms is not None and 0.0 <= fresh.sys_cpu_ms <= fresh.cpu_ms + 4.0  # 4 ms ticks
+
+
 def test_cpu_limit_reads_the_cgroup_quota(tmp_path: Path) -> None:
     import os
 

@@ -51,6 +51,7 @@ def test_sleeping_tasks_record_little_cpu_time(redis_server) -> None:
     for t in sleeps:
         assert 0 <= t.extra["cpu_ms"] < 0.1 * t.exec_ms
         assert t.extra["process_cpu_ms"] >= 0 and t.extra["run_wait_ms"] >= 0
+        assert 0 <= t.extra["sys_cpu_ms"] and 0 <= t.extra["minor_faults"] < 1000  # a sleep touches little
         alone, fraction = io_aware_exec(t)
         assert fraction < 0.2 and alone > 0.8 * t.exec_ms
     workers = [r for r in rep.records if isinstance(r, WorkerRecord)]
