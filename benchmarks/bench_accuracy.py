@@ -4,7 +4,7 @@ workflow type x planner?
 
     .venv/bin/python benchmarks/bench_accuracy.py [--types gemm,wordcount] [--planners uniform,wukong]
         [--launcher docker|process] [--records DIR] [-o benchmarks/results/accuracy.csv]
-        [--cpu-period-us 5000,0] [--switch-interval-ms 5,1]
+        [--cpu-period-us 5000,0] [--switch-interval-ms 5,1] [--keep-heap 0,1]
 
 Each cell is ``plansim validate TYPE --planner P --runs 4 --calibrate --launcher docker`` in code
 (:func:`sim.compare.validate.validate`): run ``i`` is planned and simulated with the models that
@@ -134,14 +134,18 @@ def score(v: Any) -> dict[str, Any]:
     }
 
 
-# A/B runs name each cell's records TYPE-PLANNER plus the arm: -cfsN (--cpu-period-us A,B) and/or -gilX
-# (--switch-interval-ms A,B); rescore_accuracy strips ARM_SUFFIX to find the cell.
-ARM_SUFFIX = re.compile(r"(-cfs\d+)?(-gil[\d.]+)?$")
+# A/B runs name each cell's records TYPE-PLANNER plus the arm: -cfsN (--cpu-period-us A,B), -gilX
+# (--switch-interval-ms A,B) and/or -heapN (--keep-heap 0,1); rescore_accuracy strips ARM_SUFFIX to find
+# the cell.
+ARM_SUFFIX = re.compile(r"(-cfs\d+)?(-gil[\d.]+)?(-heap[01])?$")
 
 
-def records_name(wtype: str, planner: str, period: int | None, switch: float | None) -> str:
-    """The records file of one cell and arm (``period``/``switch`` None when the run had only one)."""
+def records_name(
+    wtype: str, planner: str, period: int | None, switch: float | None, heap: bool | None = None
+) -> str:
+    """The records file of one cell and arm (``period``/``switch``/``heap`` None when the run had only one)."""
     arm = (f"-cfs{period}" if period is not None else "") + (f"-gil{switch:g}" if switch is not None else "")
+    arm += f"-heap{int(heap)}" if heap is not None else ""
     return f"{wtype}-{planner}{arm}.jsonl"
 
 
@@ -256,6 +260,12 @@ def main() -> None:
         help="GIL switch interval of the workers' interpreters, ms (default: the launchers', 1; CPython's: 5); several, comma "
         "separated, run each cell once per value in turn (with several periods: once per pair)",
     )
+    parser.add_argument(
+        "--keep-heap",
+        default="1",
+        help="1: workers keep freed heap memory (the launchers' keep_heap), 0: glibc's defaults; both, comma "
+        "separated, run each cell once per value in turn",
+    )
     parser.add_argument("-o", "--out", default="benchmarks/results/accuracy.csv")
     args = parser.parse_args()
     try:
@@ -272,6 +282,9 @@ def main() -> None:
             raise ValueError("give at least one interval")
     except ValueError as exc:
         raise SystemExit(f"error: --switch-interval-ms {args.switch_interval_ms}: {exc}") from None
+    heaps = [{"0": False, "1": True}.get(h.strip()) for h in args.keep_heap.split(",") if h.strip()]
+    if not heaps or None in heaps:
+        raise SystemExit(f"error: --keep-heap {args.keep_heap}: give 0, 1 or 0,1")
     console = Console()
     sizes = SIZE_SETS[args.sizes]
     unsized = [n for n in runnable if n not in sizes]
@@ -292,13 +305,17 @@ def main() -> None:
     rows = []
     t0 = time.perf_counter()
     cells = [(w, p) for w in types for p in args.planners.split(",") if p]
-    arms = [(period, switch) for period in periods for switch in switches]
+    arms = [(period, switch, heap) for period in periods for switch in switches for heap in heaps]
     for n_cell, (wtype, planner) in enumerate(cells):
         # Every other cell runs the arms in reverse order: neither side always goes first.
-        for period, switch in arms if n_cell % 2 == 0 else arms[::-1]:
+        for period, switch, heap in arms if n_cell % 2 == 0 else arms[::-1]:
             spec = sizes[wtype]
             started = time.perf_counter()
-            options: dict[str, Any] = {"max_workers": args.max_containers, "switch_interval_ms": switch}
+            options: dict[str, Any] = {
+                "max_workers": args.max_containers,
+                "switch_interval_ms": switch,
+                "keep_heap": heap,
+            }
             if launcher == "docker":
                 options["cpu_period_us"] = period
             v = validate(
@@ -319,6 +336,7 @@ def main() -> None:
                 "launcher": launcher,
                 "cpu_period_us": options.get("cpu_period_us", ""),
                 "switch_interval_ms": switch,
+                "keep_heap": int(heap),
                 **score(v),
             }
             row["meets_goal"] = meets(row)
@@ -330,11 +348,12 @@ def main() -> None:
                     planner,
                     period if len(periods) > 1 else None,
                     switch if len(switches) > 1 else None,
+                    heap if len(heaps) > 1 else None,
                 )
                 write_jsonl(v.records(), Path(args.records) / name)
             mk, ex = row["makespan_err_pct"], row["exec_median_abs_err_pct"]
             console.print(
-                f"  {spec} x {planner} ({_arm(period, switch)}): makespan {_pct(mk)}, exec {_pct(ex)}, "
+                f"  {spec} x {planner} ({_arm(period, switch, heap)}): makespan {_pct(mk)}, exec {_pct(ex)}, "
                 f"spread {_pct(row['exec_spread_pct'])} "
                 f"({time.perf_counter() - started:.0f} s, total {time.perf_counter() - t0:.0f} s)"
             )
@@ -378,9 +397,15 @@ def main() -> None:
             "yes" if r["meets_goal"] else ("[red]no[/]" + (f" ({r['error'][:40]})" if r["error"] else "")),
         )
     console.print(table)
-    for period, switch in arms:
-        arm = [r for r in rows if r["cpu_period_us"] in (period, "") and r["switch_interval_ms"] == switch]
-        summarize(arm, _arm(period, switch), console)
+    for period, switch, heap in arms:
+        arm = [
+            r
+            for r in rows
+            if r["cpu_period_us"] in (period, "")
+            and r["switch_interval_ms"] == switch
+            and r["keep_heap"] == int(heap)
+        ]
+        summarize(arm, _arm(period, switch, heap), console)
     console.print(f"written {args.out} ({time.perf_counter() - t0:.0f} s)")
 
 
@@ -405,8 +430,8 @@ def summarize(rows: list[dict[str, Any]], arm: str, console: Console) -> None:
         )
 
 
-def _arm(period: int, switch: float) -> str:
-    return f"period {period} µs, GIL switch {switch:g} ms"
+def _arm(period: int, switch: float, heap: bool = False) -> str:
+    return f"period {period} µs, GIL switch {switch:g} ms" + (", heap kept" if heap else "")
 
 
 def _pct(v: float | None) -> str:

@@ -707,6 +707,7 @@ def run_workflow(
     requirements_file: str | Path | None = None,
     cpu_period_us: int | None = None,
     switch_interval_ms: float | None = None,
+    keep_heap: bool = True,
 ) -> RunReport:
     """Run ``wf`` (a workflow, or a known type like ``"tree_reduction:leaves=64"``) for real.
 
@@ -723,7 +724,8 @@ def run_workflow(
     ``cpu_period_us`` is the CFS period of a Docker launcher made here (default
     :data:`~runtime.launchers.docker_launcher.DEFAULT_CPU_PERIOD_US`; 0 = Docker's ``--cpus``).
     ``switch_interval_ms`` is the GIL switch interval of the workers of a launcher made here (default:
-    1 ms, ``DEFAULT_SWITCH_INTERVAL_MS``; see :class:`~runtime.launchers.base.PooledLauncher`).
+    1 ms, ``DEFAULT_SWITCH_INTERVAL_MS``; see :class:`~runtime.launchers.base.PooledLauncher`), and
+    ``keep_heap`` whether they keep freed heap memory (glibc settings, same class).
     """
     if isinstance(wf, str):
         from sim.workflow.library import load_workflow
@@ -766,6 +768,7 @@ def run_workflow(
             requirements,
             cpu_period_us,
             switch_interval_ms,
+            keep_heap,
         )
     finally:
         if own_server is not None:
@@ -788,6 +791,7 @@ def _run(
     requirements: RequirementSet | None = None,
     cpu_period_us: int | None = None,
     switch_interval_ms: float | None = None,
+    keep_heap: bool = True,
 ) -> RunReport:
     from sim.engine.simulator import workflow_type
 
@@ -827,6 +831,7 @@ def _run(
                     acquire_timeout=timeout_s,
                     **({"cpu_period_us": cpu_period_us} if cpu_period_us is not None else {}),
                     switch_interval_ms=switch_interval_ms,
+                    keep_heap=keep_heap,
                 )
             else:
                 lch = launcher  # type: ignore[assignment]

@@ -49,6 +49,7 @@ import base64
 import collections
 import contextlib
 import json
+import os
 import struct
 import sys
 import time
@@ -61,6 +62,7 @@ import cloudpickle
 import redis.asyncio as aioredis
 
 from runtime import cpu_meter, signing, tasklog
+from runtime.docker_worker.protocol import keeps_heap
 from runtime.fragment import FragmentMaker, read_fragment
 from sim.models.plan import Plan
 from sim.models.records import TaskRecord, Transfer, WorkerRecord, to_dict
@@ -923,6 +925,8 @@ class WorkerDriver:
                 "queued_ms": queued_ms,
                 # the GIL switch interval: how long a running task can keep the loop from its next hand-off
                 "gil_switch_ms": sys.getswitchinterval() * 1000.0,
+                # whether freed heap memory is kept for the next allocation (launcher option keep_heap)
+                "keep_heap": keeps_heap(os.environ),
             },
         )
         self.records.append(to_dict(rec))

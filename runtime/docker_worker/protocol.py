@@ -25,6 +25,7 @@ import base64
 import json
 import math
 import struct
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal, Self
 
@@ -41,6 +42,29 @@ ENV_MEMORY_MB = "PLANSIM_MEMORY_MB"
 ENV_MAX_IDLE_S = "PLANSIM_MAX_IDLE_S"
 #: The worker interpreter's GIL switch interval in ms (``sys.setswitchinterval``); unset = CPython's 5 ms.
 ENV_SWITCH_INTERVAL_MS = "PLANSIM_SWITCH_INTERVAL_MS"
+
+#: glibc malloc settings for a worker that keeps the heap memory it frees (launcher option ``keep_heap``).
+#: By default glibc maps every block above a moving threshold (128 kB at start) afresh and gives freed
+#: heap tops back to the kernel, so whether a task's large temporaries (numpy arrays of tens of MB) land
+#: on pages the process already has or on fresh ones depends on what ran before it in that process, and
+#: every fresh 4 kB page costs a fault and the kernel's zeroing, as system time of the task's thread.
+#: Measured on recorded long passes (benchmarks/results/accuracy.md, 2026-11-30 05:30): the same task's
+#: minor faults took a few discrete values from run to run (0, 576, 1,142, ..., 3,597 for sharpen_chunk)
+#: and system time was 45% of the computing tasks' CPU time. A fixed mapping threshold of 32 MiB (glibc's
+#: largest on 64-bit), no trimming below 1 GiB and one arena for all threads (each task runs on a pool
+#: thread, and a thread's own arena starts empty) make a freed block's pages serve the next allocation,
+#: whichever thread made it: a chain of four 24 MB tasks faults 6,100 pages in the first and none after.
+KEEP_HEAP_ENV = {
+    "MALLOC_MMAP_THRESHOLD_": str(32 << 20),
+    "MALLOC_TRIM_THRESHOLD_": str(1 << 30),
+    "MALLOC_ARENA_MAX": "1",
+}
+
+
+def keeps_heap(environ: Mapping[str, str]) -> bool:
+    """Whether ``environ`` (a worker's environment) has the :data:`KEEP_HEAP_ENV` settings."""
+    return all(environ.get(k) == v for k, v in KEEP_HEAP_ENV.items())
+
 
 # CPython keeps the switch interval in whole microseconds (1 µs at least); beyond a second a thread that
 # wants the GIL would wait that long for a pure-Python holder, which no experiment needs.

@@ -351,6 +351,13 @@ class PooledLauncher(ABC):
             host's run queue); 1 ms did bring more makespans within 10% (96 vs 72 of 168 cell runs,
             paired sign test p = 0.002) at a small exec cost (exec within 20%: 63 vs 70), and more cells
             met both (39 vs 33): the default since.
+        keep_heap: give workers the glibc malloc settings of
+            :data:`~runtime.docker_worker.protocol.KEEP_HEAP_ENV` (keep freed heap memory for the next
+            allocation instead of fresh pages); False: glibc's defaults. Workers record which
+            (``keep_heap``). Measured 2026-11-30 (``benchmarks/results/accuracy.md``, 9 long cells x 4
+            real runs per arm, interleaved, load 9-11): the run-to-run spread of a task's thread CPU
+            time fell from 0.40 to 0.25 (within-task sd of its log), system time from 42% to 33% of
+            it; the default since.
     """
 
     kind = "abstract"
@@ -368,6 +375,7 @@ class PooledLauncher(ABC):
         serve_invocations: bool = True,
         env: dict[str, str] | None = None,
         switch_interval_ms: float | None = None,
+        keep_heap: bool = True,
     ) -> None:
         if max_workers < 1:
             raise ValueError("max_workers must be >= 1")
@@ -385,6 +393,7 @@ class PooledLauncher(ABC):
         #: Extra environment for every worker (e.g. a signing key); the launcher's own variables win.
         self.extra_env = dict(env or {})
         self.switch_interval_ms = switch_interval_ms
+        self.keep_heap = keep_heap
         #: Every lease handed out, in order (cold and warm starts, for metrics and benchmarks).
         self.leases: list[Lease] = []
         #: Jobs started on behalf of workers' invocation requests.
@@ -439,6 +448,7 @@ class PooledLauncher(ABC):
     def _worker_env(self, worker_id: str, memory_mb: int) -> dict[str, str]:
         return {
             **self.extra_env,
+            **(p.KEEP_HEAP_ENV if self.keep_heap else {}),
             p.ENV_REDIS_URL: self.redis_url,
             p.ENV_RUN_ID: self.run_id,
             p.ENV_WORKER_ID: worker_id,

@@ -97,8 +97,14 @@ def test_ab_record_names_lead_back_to_their_cell(monkeypatch: pytest.MonkeyPatch
     monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
     from bench_accuracy import ARM_SUFFIX, records_name
 
-    for period, switch in ((None, None), (5000, None), (None, 1.0), (5000, 0.5)):
-        name = records_name("gemm", "non-uniform", period, switch)
+    for period, switch, heap in (
+        (None, None, None),
+        (5000, None, True),
+        (None, 1.0, False),
+        (5000, 0.5, None),
+    ):
+        name = records_name("gemm", "non-uniform", period, switch, heap)
         assert name.endswith(".jsonl")
         assert ARM_SUFFIX.sub("", name.removesuffix(".jsonl")) == "gemm-non-uniform"
     assert records_name("gemm", "wukong", 5000, 0.5) == "gemm-wukong-cfs5000-gil0.5.jsonl"
+    assert records_name("gemm", "wukong", None, None, False) == "gemm-wukong-heap0.jsonl"

@@ -187,3 +187,18 @@ def slow_after_death(x, marker, seconds):
     if os.path.exists(marker):
         time.sleep(seconds)
     return x
+
+
+@task
+def block(x, mb=24):
+    """Allocate and zero-fill ``mb`` MB (every page touched), free it, and pass ``x`` on: a task whose
+    page faults tell fresh memory from memory the process had already."""
+    return x + len(bytearray(mb << 20)) * 0
+
+
+def blocks(n: int, mb: int = 24) -> Workflow:
+    """A chain ``leaf -> block -> ... -> block`` (``n`` blocks): one worker runs them one after another."""
+    node = leaf(1)
+    for _ in range(n):
+        node = block(node, mb=mb)
+    return Workflow.from_nodes(node, name="blocks")
