@@ -74,7 +74,11 @@ def parse_planner_spec(spec: str) -> tuple[str, dict[str, Any]]:
 
 
 def get_planner(
-    name: str, config: PlannerConfig | None = None, planner_class: type[Planner] | None = None, **options: Any
+    name: str,
+    config: PlannerConfig | None = None,
+    *,
+    planner_class: type[Planner] | None = None,
+    **options: Any,
 ) -> Planner:
     """A planner by name (or ``NAME:key=value...`` spec, or a plug-in's ``WHERE:CLASS[:key=value...]``),
     with a clear error listing the known names; ``options`` (and those in the spec) go to the planner's

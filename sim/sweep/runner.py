@@ -104,7 +104,9 @@ def run_group(g: SweepGroup) -> list[dict[str, Any]]:
             platform=plat,
             optimizations=frozenset(g.optimizations),
         )
-        planner = get_planner(g.planner, config, restore(g.planner_class) if g.planner_class else None)
+        planner = get_planner(
+            g.planner, config, planner_class=restore(g.planner_class) if g.planner_class else None
+        )
         t0 = time.perf_counter()
         plan = make_plan(planner, wf)
         planning_ms = (time.perf_counter() - t0) * 1e3
