@@ -14,17 +14,26 @@ from pathlib import Path
 from types import ModuleType
 
 
-def load_file_module(file: Path, mod_name: str, error: type[Exception] = ValueError) -> ModuleType:
+def load_file_module(
+    file: Path, mod_name: str, error: type[Exception] = ValueError, folder_importable: bool = False
+) -> ModuleType:
     """Run ``file`` as the module ``mod_name`` and return it; ``error`` (one line) if it cannot be run.
 
     The module is registered in ``sys.modules`` under ``mod_name``: what it defines (functions, classes,
-    dataclasses) then pickles and introspects like any imported module's."""
+    dataclasses) then pickles and introspects like any imported module's. With ``folder_importable`` the
+    file's folder goes on ``sys.path`` (last, so that a file there named like an installed module shadows
+    nothing): the file imports the modules beside it, as ``python FILE.py`` would. Planners run where
+    they are loaded; a workflow's tasks run in workers, which would not find those modules, so a
+    workflow file is loaded without."""
     if not file.is_file():
         raise error(f"no such file: {file}")
     module_spec = importlib.util.spec_from_file_location(mod_name, file)
     if module_spec is None or module_spec.loader is None:
         raise error(f"{file} cannot be imported as a Python module")
     module = importlib.util.module_from_spec(module_spec)
+    folder = str(file.resolve().parent)
+    if folder_importable and folder not in sys.path:
+        sys.path.append(folder)
     sys.modules[mod_name] = module
     try:
         module_spec.loader.exec_module(module)

@@ -13,7 +13,8 @@ Planning happens where the command runs: a real run's workers receive the *plan*
 optimizations, the planner's name as a label), never the planner, so a worker container needs neither the
 file nor the class. A sweep's worker processes (and Dask workers on other machines) do plan: a class from
 a file travels to them by value (cloudpickle), a class from a module by reference (the module must be
-importable there, as for any Python code a Dask cluster runs).
+importable there, as for any Python code a Dask cluster runs). A file imports the modules beside it
+(its folder is on ``sys.path``, last); those travel by value with its class.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import hashlib
 import importlib
 import inspect
 import pickle
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -80,13 +82,19 @@ def _import(spec: str, where: str, file: Path | None) -> Any:
     if file is not None:
         if not file.is_file():
             raise ValueError(f"planner {spec.strip()!r}: no such file: {where}")
-        # One module per file (two files may share a stem); registered for pickling by value, so that a
-        # sweep's workers get the class without the file.
+        # One module per file (two files may share a stem); registered for pickling by value, with the
+        # modules it imported from beside it, so that a sweep's workers get the class without the files.
         digest = hashlib.sha1(str(file.resolve()).encode()).hexdigest()[:8]
-        module = load_file_module(file, f"plansim_planner_{file.stem}_{digest}")
+        before = set(sys.modules)
+        module = load_file_module(file, f"plansim_planner_{file.stem}_{digest}", folder_importable=True)
         import cloudpickle
 
-        cloudpickle.register_pickle_by_value(module)
+        cloudpickle.register_pickle_by_value(module)  # (loaded again for another class of the file)
+        folder = file.resolve().parent
+        for name in sorted(set(sys.modules) - before - {module.__name__}):
+            origin = getattr(sys.modules[name], "__file__", None)
+            if origin and Path(origin).resolve().is_relative_to(folder):
+                cloudpickle.register_pickle_by_value(sys.modules[name])
         return module
     try:
         return importlib.import_module(where)

@@ -59,6 +59,18 @@ class NoPlan(Planner):
 '''
 
 
+LARGEST = """
+import sweep_helpers_beside
+from sim.models.resources import ResourceConfig
+from sim.planners.base import Planner
+
+
+class Largest(Planner):
+    def assign(self, wf):
+        return {t: ResourceConfig(sweep_helpers_beside.memory(self.config.memory_sizes), None) for t in wf.graph}
+"""
+
+
 @pytest.fixture()
 def mine(tmp_path):
     f = tmp_path / "mine.py"
@@ -195,12 +207,18 @@ def test_sweep_plans_a_file_plugin_in_pool_and_dask_workers_without_the_file(tmp
     copy = tmp_path / "cp.py"
     shutil.copy(EXAMPLE, copy)
     spec = f"{copy}:CriticalPathClustering"
-    groups = expand_grid([WF], ["uniform", spec], [(2048,), (2048, 4096)], ["average"], seeds=1)
-    copy.unlink()  # the workers get the class by value, not by path
+    # a planner that calls a function of a module beside its file (a Dask worker's sys.path lacks it)
+    (tmp_path / "sweep_helpers_beside.py").write_text("def memory(sizes):\n    return max(sizes)\n")
+    (tmp_path / "largest.py").write_text(LARGEST)
+    largest = f"{tmp_path}/largest.py:Largest"
+    planners = ["uniform", spec, largest]
+    groups = expand_grid([WF], planners, [(2048,), (2048, 4096)], ["average"], seeds=1)
+    for f in tmp_path.glob("*.py"):  # the workers get the classes and helpers by value, not by path
+        f.unlink()
     local = run_sweep(groups, workers=1, progress=False)
     pooled = run_sweep(groups, workers=2, progress=False)
     assert local["error"].isna().all(), local["error"].tolist()
-    assert set(local["planner"]) == {"uniform", spec}
+    assert set(local["planner"]) == set(planners)
     assert pooled["makespan_ms"].tolist() == local["makespan_ms"].tolist()
     distributed = pytest.importorskip("distributed")
     with distributed.LocalCluster(

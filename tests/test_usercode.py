@@ -1,0 +1,62 @@
+"""A planner's own file (FILE.py:CLASS) imports the modules beside it, as ``python FILE.py`` would,
+without shadowing an installed module of the same name; a workflow's file does not (its tasks run in
+workers, which would not find them): it fails at once, in one line."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+from click.testing import CliRunner
+
+from sim.cli import main
+
+HELPER = "MEMORY_MB = 4096\n\ndef double(x):\n    return 2 * x\n"
+
+PLANNER = """
+from my_helpers_beside import MEMORY_MB
+from sim.models.resources import ResourceConfig
+from sim.planners.base import Planner
+
+
+class Beside(Planner):
+    def assign(self, wf):
+        return {t: ResourceConfig(MEMORY_MB, None) for t in wf.graph}
+"""
+
+WORKFLOW = """
+from sim.workflow.language import task
+
+
+@task
+def inc(x):
+    return x + 1
+
+
+workflow = inc(inc(1))
+"""
+
+
+def test_a_planner_imports_a_module_beside_it(tmp_path, monkeypatch):
+    monkeypatch.setattr(sys, "path", list(sys.path))  # what the loads add goes with the test
+    monkeypatch.delitem(sys.modules, "my_helpers_beside", raising=False)
+    (tmp_path / "my_helpers_beside.py").write_text(HELPER)
+    (tmp_path / "beside.py").write_text(PLANNER)
+    (tmp_path / "flow.py").write_text(WORKFLOW)
+    monkeypatch.delitem(sys.modules, "tabnanny", raising=False)  # a standard module, imported below
+    (tmp_path / "tabnanny.py").write_text("raise RuntimeError('a file beside must not shadow tabnanny')\n")
+    r = CliRunner().invoke(
+        main,
+        ["simulate", f"{tmp_path}/flow.py:workflow", "--planner", f"{tmp_path}/beside.py:Beside", "--json"],
+    )
+    assert r.exit_code == 0, r.output  # before: 'No module named my_helpers_beside'
+    out = json.loads(r.output)
+    assert len(out["tasks"]) == 2 and {t["memory_mb"] for t in out["tasks"]} == {4096}
+    import importlib
+
+    assert callable(importlib.import_module("tabnanny").check)
+    (tmp_path / "flow2.py").write_text("import my_helpers_beside\n" + WORKFLOW)
+    monkeypatch.setattr(sys, "path", [p for p in sys.path if p != str(tmp_path)])
+    monkeypatch.delitem(sys.modules, "my_helpers_beside", raising=False)
+    r = CliRunner().invoke(main, ["simulate", f"{tmp_path}/flow2.py:workflow"])
+    assert r.exit_code == 1 and "No module named 'my_helpers_beside' (line 1)" in r.output, r.output
