@@ -165,7 +165,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "compare",
         "Plan and simulate a workflow with several planners, side by side.",
     ),
-    "planners": ("sim.planners.cli", "planners", "Describe the planners and optimizations."),
+    "planners": (
+        "sim.planners.cli",
+        "planners",
+        "Describe the planners (yours too: FILE.py:CLASS) and optimizations.",
+    ),
     "calibrate": ("calibration.cli", "calibrate", "Fit performance models from metrics or traces."),
     "models": ("calibration.cli", "models", "Show a models file or predict with it."),
     "replay": ("calibration.cli", "replay", "Replay a recorded WfFormat execution with calibrated models."),

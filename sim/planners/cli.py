@@ -17,7 +17,8 @@ APPLIES_TO = {"planned": "tasks on planned workers", "flexible": "flexible tasks
 
 @click.group()
 def planners() -> None:
-    """Planners and optimizations: list them (use their names with simulate, compare and run)."""
+    """Planners and optimizations: list them (use their names with simulate, compare, validate, run and
+    sweep; a planner of your own is FILE.py:CLASS or package.module:CLASS)."""
 
 
 @planners.command("list")

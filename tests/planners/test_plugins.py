@@ -248,3 +248,12 @@ def test_sweep_cli_with_the_example(tmp_path):
 
     df = pd.read_csv(out)
     assert df["error"].isna().all() and sorted(df["planner"]) == sorted(["uniform", SPEC])
+
+
+def test_help_names_the_plugin_syntax():
+    """The help a user reads first says that a planner of their own can be given, and how."""
+    for args in (["--help"], ["planners", "--help"], ["planners", "list", "--help"]):
+        assert "FILE.py:CLASS" in invoke(*args).output, args
+    for cmd in ("simulate", "compare", "validate", "run", "sweep"):
+        text = " ".join(invoke(cmd, "--help").output.split())
+        assert "FILE.py:CLASS or package.module:CLASS" in text, cmd
