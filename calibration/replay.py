@@ -34,9 +34,9 @@ source, :mod:`calibration.trace_sources`), leaving out runs that did not complet
 blends each application's fit with a second one pulled toward the other applications' values: the
 replay predicts the mean of the two makespans (``blend``). An application whose runs were made by
 several versions of its workflow system (``runtimeSystem.version``, known before a run) gets one fixed
-cost per version and shares the other mechanisms (:func:`fit_replay_by_version`): Montage's development
-runs by Pegasus 5.0 spend some 1,000 s beyond their plain replay at 58 tasks, its Pegasus 4.9.3 runs of
-the same size 310 s.
+cost per version and shares the other mechanisms (:func:`fit_replay_by_version`, off by default):
+Montage's development runs by Pegasus 5.0 spend some 1,000 s beyond their plain replay at 58 tasks, its
+Pegasus 4.9.3 runs of the same size 310 s.
 """
 
 from __future__ import annotations
@@ -246,8 +246,12 @@ def bytes_track_tasks(traces: Sequence[Trace]) -> bool:
 
 
 # An application's runs made by two or more versions of its workflow system get one fixed cost per
-# version when every version has at least this many fitted runs (fit_replay's version_min_runs).
-VERSION_MIN_RUNS = 2
+# version when every version has at least this many fitted runs (fit_replay's version_min_runs); None:
+# never. Off by default: on the development files it helped every fold type (montage, the only folder
+# whose runs span versions, 4-fold 39.2 -> 25.7%, LOO 46.7 -> 22.6%, largest third 59.1 -> 52.2%, smallest
+# third unchanged at 2), but the evaluation files did much worse (montage 23.8 -> 62.0%, overall 16.0 ->
+# 18.8%; benchmarks/cv_replay.py's header).
+VERSION_MIN_RUNS: int | None = None
 
 
 def fit_replay(traces: Sequence[Trace], **kwargs: Any) -> ReplayParams:
@@ -334,14 +338,14 @@ def fit_replay_by_version(
     (largest third: 1000genome 11.1 -> 23.8%, cycles 6.3 -> 30.2%): their byte rates extrapolate, the
     others' median does not.
 
-    ``version_min_runs``: when the fitted runs were made by two or more versions of their workflow system
-    (:attr:`Trace.system_version`, e.g. Montage's Pegasus 4.9.3 and 5.0 runs) with at least that many
-    runs each, every version gets its own fixed cost (each profiled on its runs, each bounded by its
-    runs' unexplained time) while the other mechanisms are shared: the per-run cost of planning,
+    ``version_min_runs``: when the fitted runs were made by two or more versions of their workflow
+    system (:attr:`Trace.system_version`, e.g. Montage's Pegasus 4.9.3 and 5.0 runs) with at least that
+    many runs each, every version gets its own fixed cost (each profiled on its runs, each bounded by
+    its runs' unexplained time) while the other mechanisms are shared: the per-run cost of planning,
     starting and cleaning up a workflow is the workflow system's, and changes with its release, while
     the per-job costs fitted on the traces are the machines'. The returned set carries the fixed cost
     profiled over all the runs together, for a version never fitted; the second value maps each version
-    to its own. ``None`` never stratifies.
+    to its own. ``None`` (the default, :data:`VERSION_MIN_RUNS`) never stratifies.
     """
     unknown = sorted(set(exclude) - set(PARAM_NAMES))
     if unknown:  # a misspelt name would silently exclude nothing

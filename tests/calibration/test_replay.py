@@ -438,14 +438,14 @@ def test_each_runtime_system_version_gets_its_own_fixed_cost() -> None:
     version never fitted gets the application's set (one fixed cost over all runs). One fixed cost for
     both cannot fit them."""
     runs = two_versions({"1.0": 100.0, "2.0": 400.0})
-    fitted, per_version = fit_replay_by_version(runs, **ONLY_OVERHEAD)
+    fitted, per_version = fit_replay_by_version(runs, version_min_runs=2, **ONLY_OVERHEAD)
     assert per_version == {"1.0": pytest.approx(100.0, rel=0.02), "2.0": pytest.approx(400.0, rel=0.02)}
     assert fitted.overhead_s == pytest.approx(5.0, rel=0.02)
     assert fitted.fit.mape == pytest.approx(mape(runs, fitted))  # the set's own (pooled) fixed cost
     pooled = fit_replay(runs, version_min_runs=None, **ONLY_OVERHEAD)
     assert pooled.fit.mape > 0.1
 
-    fits = fit_replay_groups(runs, pooled=False, **ONLY_OVERHEAD)
+    fits = fit_replay_groups(runs, pooled=False, version_min_runs=2, **ONLY_OVERHEAD)
     assert set(fits) == {"test/fj", "test/fj@version=1.0", "test/fj@version=2.0"}
     models = PerformanceModels.from_json(PerformanceModels(replay=fits).to_json())
     for t in runs:
@@ -460,11 +460,13 @@ def test_each_runtime_system_version_gets_its_own_fixed_cost() -> None:
 
 
 def test_versions_with_too_few_runs_share_one_fixed_cost() -> None:
-    """Below ``version_min_runs`` runs of a version (or with one version only) nothing is stratified;
-    cross-application priors count an application once, not once per version set."""
+    """Below ``version_min_runs`` runs of a version (or with one version only, or by default) nothing is
+    stratified; cross-application priors count an application once, not once per version set."""
     runs = two_versions({"1.0": 100.0, "2.0": 400.0}, sizes=(4, 8))
+    assert fit_replay_by_version(runs, **ONLY_OVERHEAD)[1] == {}  # off by default
+    assert set(fit_replay_groups(runs, pooled=False, **ONLY_OVERHEAD)) == {"test/fj"}
     assert fit_replay_by_version(runs, version_min_runs=3, **ONLY_OVERHEAD)[1] == {}
-    assert fit_replay_by_version(runs[:2], **ONLY_OVERHEAD)[1] == {}
+    assert fit_replay_by_version(runs[:2], version_min_runs=1, **ONLY_OVERHEAD)[1] == {}
     assert set(fit_replay_by_version(runs, version_min_runs=2, **ONLY_OVERHEAD)[1]) == {"1.0", "2.0"}
     fits = {
         "test/fj": ReplayParams(overhead_s=5.0, fit=FitInfo(samples=4)),
