@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import simpy
 
-from sim.engine.clock import Clock, Timer
+from sim.engine.clock import Clock, Timer, new_timer
 
 
 @dataclass(slots=True)
@@ -80,7 +80,7 @@ class ContainerPool:
     def turn(self, value: object = None) -> Timer:
         """An event (with ``value``) that fires when a release lets the next waiting request try again
         (callbacks only: see :mod:`sim.engine.clock`)."""
-        turn = Timer(value)
+        turn = new_timer(value)
         self.waiting.append(turn)
         return turn
 

@@ -206,9 +206,11 @@ class _Branch:
     transfers, executions, store round trips, invocation latency -- about three per task) makes the
     branch its own timer: it is queued as the event, with the key a :class:`~sim.engine.clock.Timer`
     made at that moment would have had, so nothing is allocated for the wait but its callback list.
+    A store round trip (:data:`ROUND_TRIP`, one or two per task) is that wait on the environment's delay
+    line, whose fixed delay is the store's latency (see :mod:`sim.engine.clock`).
     """
 
-    __slots__ = ("perform", "gen", "worker", "value", "handle", "then", "callbacks", "queue", "eid")
+    __slots__ = ("perform", "gen", "worker", "value", "handle", "then", "callbacks", "queue", "eid", "clock")
     _ok = True  # what the event loop reads of a fired event (see sim.engine.clock)
 
     def __init__(
@@ -227,7 +229,7 @@ class _Branch:
         self.handle = handle
         self.then = then
         self.callbacks: list | tuple | None = None
-        self.queue, self.eid = clock_.queue, clock_.eid
+        self.queue, self.eid, self.clock = clock_.queue, clock_.eid, clock_
         if worker is not None:
             worker.branches += 1
 
@@ -249,6 +251,12 @@ class _Branch:
                 wait, send = perform[_FetchThenExecute](gen.send(None), worker, send)
             if wait is None:
                 continue
+            if wait is ROUND_TRIP:  # on the delay line, with the key a timer made now would have
+                self.value = send
+                self.callbacks = _RESUME
+                env = self.clock.env
+                self.clock.line.append((env._now + env.line_delay, NORMAL, next(self.eid), self))
+                return
             kind = type(wait)
             if kind is float or kind is int:  # a time: wait until then, queued as a timer made now
                 self.value = send
@@ -263,6 +271,14 @@ class _Branch:
 
 # A queued branch's callbacks: the event loop calls ``callback(event)``, and the event is the branch.
 _RESUME = (_Branch.resume,)
+
+
+class _RoundTrip:
+    """What a performer answers for a wait of one store round trip: the branch queues itself on the
+    environment's delay line, whose delay is the store's latency (see :mod:`sim.engine.clock`)."""
+
+
+ROUND_TRIP: Any = _RoundTrip()
 
 
 class Simulation:
@@ -290,7 +306,8 @@ class Simulation:
             self.sizes = sizes
             self.view = PlanView(plan, sizes.in_edges, sizes.output_bytes)
         self.specs = self.wf.tasks
-        self.env = clock.Environment()
+        # (the store's round trips wait on the environment's delay line: see _Branch)
+        self.env = clock.Environment(line_delay=self.platform.store_latency_ms)
         self.clock = clock.Clock(self.env)
         p = self.platform
         self.pool = ContainerPool(self.env, p.keep_alive_ms, p.max_containers)
@@ -343,6 +360,8 @@ class Simulation:
         self._batch_starts = True
         self._start_batch: list | None = None
         self._store_latency = p.store_latency_ms
+        # A store round trip's wait (see _Branch), or None with no latency (no wait)
+        self._round_trip_wait = ROUND_TRIP if p.store_latency_ms > 0 else None
         # CPU ms per byte of unpickling fetched values / pickling an output at one CPU (0: free)
         self._load_per_byte = p.load_ms_per_mb / 1e6
         self._dump_per_byte = p.dump_ms_per_mb / 1e6
@@ -466,12 +485,6 @@ class Simulation:
             # Approximation: the share of the cap at the start of the transfer holds throughout.
             ms = max(ms, nbytes * (self.active_transfers + 1) / cap)
         return ms
-
-    def _timed(self, ms: float, value: Any = None):
-        """Wait ``ms`` (answered as the time it ends: see :class:`_Branch`), then go on with ``value``."""
-        if ms <= 0:
-            return None, value
-        return self.env._now + ms, value
 
     def _fetch(self, e: fx.Fetch, w: SimWorker):
         table = self.table
@@ -752,7 +765,7 @@ class Simulation:
     def _round_trip(self, value: Any = None):
         """One store operation: answered with ``value`` a round trip from now."""
         self.store_ops += 1
-        return self._timed(self._store_latency, value)
+        return self._round_trip_wait, value
 
     def _incr(self, e: fx.Incr, w: SimWorker):
         counters = self.counters
@@ -765,8 +778,7 @@ class Simulation:
             members[task] = None  # a set of parents: counting the same parent twice changes nothing
             counts.append(len(members))
         self.store_ops += 1  # (_round_trip, inline: once per task)
-        ms = self._store_latency
-        return (None, counts) if ms <= 0 else (self.env._now + ms, counts)
+        return self._round_trip_wait, counts
 
     def _claim(self, e: fx.Claim, w: SimWorker | None):
         won = []

@@ -1,11 +1,13 @@
-"""clock.Environment's queue of events triggered now must not change the order events fire in.
+"""clock.Environment's queue of events triggered now and its delay line must not change the order
+events fire in.
 
-``Clock.fire`` puts a timer triggered now in a first-in first-out queue beside the heap, and
+``Clock.fire`` puts a timer triggered now in a first-in first-out queue beside the heap,
+``Clock.after_line`` one of the environment's ``line_delay`` from now on its delay line, and
 ``clock.run`` (or SimPy's own ``step`` through ``Environment._to_heap``) takes whichever head has the
-smaller ``(time, priority, id)`` key. These tests drive the same random mix of timers, urgent events,
+smallest ``(time, priority, id)`` key. These tests drive the same random mix of timers, urgent events,
 fired timers, ids taken early and pushed later, and plain SimPy events through a ``clock.Environment``
-and through a plain ``simpy.Environment`` (where fired timers go on the heap, the order SimPy itself
-defines) and require the same sequence of (time, event) and the same ``comes_first`` answers.
+and through a plain ``simpy.Environment`` (where fired timers and the line's go on the heap, the order SimPy
+itself defines) and require the same sequence of (time, event) and the same ``comes_first`` answers.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ import pytest
 import simpy
 
 from sim.engine import clock
+
+LINE_DELAY = 0.5
 
 
 def scenario(env: simpy.Environment, seed: int, until: float | None = None) -> list[tuple]:
@@ -38,7 +42,7 @@ def scenario(env: simpy.Environment, seed: int, until: float | None = None) -> l
         nonlocal made
         made += 1
         name = f"e{made}"
-        kind = rng.randrange(7)
+        kind = rng.randrange(9)
         if kind == 0:
             clk.after(rng.choice([0.0, 0.0, 1.0, 2.5])).callbacks.append(fired(name + ".after"))
         elif kind == 1:  # triggered now: the queue beside the heap
@@ -58,7 +62,11 @@ def scenario(env: simpy.Environment, seed: int, until: float | None = None) -> l
             ev.succeed()
         elif kind == 5:
             env.timeout(rng.choice([0.0, 1.5])).callbacks.append(fired(name + ".timeout"))
-        else:  # the simulator asks this of batched starts: it must see the queue beside the heap
+        elif kind in (7, 8):  # the delay line (LINE_DELAY), or another delay (the heap)
+            timer = clock.Timer()
+            timer.callbacks.append(fired(name + ".line"))
+            clk.after_line(timer, LINE_DELAY if kind == 7 else rng.choice([0.0, 1.0]))
+        else:  # the simulator asks this of batched starts: it must see the queues beside the heap
             probe = clk.next_id()
             log.append((env.now, name, "first" if clk.comes_first(env.now, probe) else "not"))
 
@@ -74,13 +82,14 @@ def scenario(env: simpy.Environment, seed: int, until: float | None = None) -> l
 @pytest.mark.parametrize("seed", range(40))
 def test_clock_run_fires_in_the_order_of_one_heap(seed: int) -> None:
     want = scenario(simpy.Environment(), seed)
-    got = scenario(clock.Environment(), seed)
+    got = scenario(clock.Environment(line_delay=LINE_DELAY), seed)
     assert any(".fire" in e[1] for e in got)  # the queue beside the heap was used
+    assert any(".line" in e[1] for e in got)  # and the delay line
     assert got == want
 
 
 @pytest.mark.parametrize("seed", range(20))
 def test_simpys_own_loop_fires_in_the_order_of_one_heap(seed: int) -> None:
     want = scenario(simpy.Environment(), seed, until=3.0)
-    got = scenario(clock.Environment(), seed, until=3.0)
+    got = scenario(clock.Environment(line_delay=LINE_DELAY), seed, until=3.0)
     assert got == want
