@@ -35,6 +35,10 @@ from sim.workflow.dag import Workflow
 # Classes loaded in this process, by (resolved file or module name, class name): a sweep plans many
 # groups per process, and loading the file again would make a new, different class each time.
 _LOADED: dict[tuple[str, str], type[Planner]] = {}
+# Modules run from files, by resolved path, with the (mtime, size) they were run at: the file's classes
+# (``a.py:First,a.py:Second``) come from one run of it, as from one import, and its side effects
+# happen once; a file edited since (the dashboard lives long) runs again.
+_FILE_MODULES: dict[str, tuple[tuple[int, int], Any]] = {}
 
 
 def is_plugin_spec(spec: str, builtin: set[str] | dict[str, Any]) -> bool:
@@ -82,19 +86,25 @@ def _import(spec: str, where: str, file: Path | None) -> Any:
     if file is not None:
         if not file.is_file():
             raise ValueError(f"planner {spec.strip()!r}: no such file: {where}")
+        path, stat = str(file.resolve()), file.stat()
+        version = (stat.st_mtime_ns, stat.st_size)
+        loaded = _FILE_MODULES.get(path)
+        if loaded is not None and loaded[0] == version:
+            return loaded[1]
         # One module per file (two files may share a stem); registered for pickling by value, with the
         # modules it imported from beside it, so that a sweep's workers get the class without the files.
-        digest = hashlib.sha1(str(file.resolve()).encode()).hexdigest()[:8]
+        digest = hashlib.sha1(path.encode()).hexdigest()[:8]
         before = set(sys.modules)
         module = load_file_module(file, f"plansim_planner_{file.stem}_{digest}", folder_importable=True)
         import cloudpickle
 
-        cloudpickle.register_pickle_by_value(module)  # (loaded again for another class of the file)
+        cloudpickle.register_pickle_by_value(module)
         folder = file.resolve().parent
         for name in sorted(set(sys.modules) - before - {module.__name__}):
             origin = getattr(sys.modules[name], "__file__", None)
             if origin and Path(origin).resolve().is_relative_to(folder):
                 cloudpickle.register_pickle_by_value(sys.modules[name])
+        _FILE_MODULES[path] = (version, module)
         return module
     try:
         return importlib.import_module(where)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
@@ -257,3 +258,43 @@ def test_help_names_the_plugin_syntax():
     for cmd in ("simulate", "compare", "validate", "run", "sweep"):
         text = " ".join(invoke(cmd, "--help").output.split())
         assert "FILE.py:CLASS or package.module:CLASS" in text, cmd
+
+
+TWO_CLASSES = """
+import os
+
+with open(os.environ["PLANSIM_TEST_RUNS"], "a") as f:  # a side effect of running the file
+    f.write("ran\\n")
+
+from sim.planners.reference import UniformPlanner, WukongPlanner
+
+
+class First(UniformPlanner):
+    pass
+
+
+class Second(WukongPlanner):
+    pass
+"""
+
+
+def test_a_file_with_two_planners_runs_once(tmp_path, monkeypatch):
+    """Two classes of one file (and a variant with options) were two executions of the user's file:
+    its side effects twice, and two module objects whose module-level state the classes did not share."""
+    monkeypatch.setattr(
+        sys, "path", list(sys.path)
+    )  # the file's folder, added by the load, goes with the test
+    runs = tmp_path / "runs.txt"
+    monkeypatch.setenv("PLANSIM_TEST_RUNS", str(runs))
+    f = tmp_path / "two.py"
+    f.write_text(TWO_CLASSES)
+    specs = [f"{f}:First", f"{f}:Second", f"{f}:Second:cluster_max_tasks=4"]
+    r = invoke("compare", WF, "--planners", ",".join(specs), "--json")
+    assert r.exit_code == 0, r.output
+    assert [s["planner"] for s in json.loads(r.output)] == specs
+    assert runs.read_text() == "ran\n"  # before: "ran\nran\n"
+    from sim.planners import get_planner
+
+    first, second = type(get_planner(specs[0])), type(get_planner(specs[1]))
+    assert first.__module__ == second.__module__
+    assert vars(sys.modules[first.__module__])["Second"] is second
