@@ -97,7 +97,6 @@ def calibrate(
     from calibration.fit import fit_models
     from calibration.loaders import expand, load_inputs
     from calibration.replay import PLAIN, fit_replay_groups, group_traces, mape
-    from calibration.trace_sources import matching_version_key
 
     files = expand(list(inputs))
     refuse_overwriting_inputs([output, report_path], files)  # a folder's files are inputs too
@@ -129,14 +128,12 @@ def calibrate(
         models.replay = fit_replay_groups(usable, workers=jobs, **kwargs)
         groups = group_traces(usable)
         for key, params in models.replay.items():
-            # a runtime system version's set (calibration.trace_sources.version_key) is scored on its runs
-            runs = groups.get(key) or [t for t in usable if matching_version_key([key], t) == key]
             report.replay.append(
                 {
                     "application": key,
-                    "traces": len(runs),
-                    "plain_mape": mape(runs, PLAIN),
-                    "mape": params.fit.mape if key in groups else mape(runs, params),
+                    "traces": len(groups[key]),
+                    "plain_mape": mape(groups[key], PLAIN),
+                    "mape": params.fit.mape,
                     "fallback": params.fit.fallback,
                     "params": {n: getattr(params, n) for n in params.__slots__ if n not in ("fit", "blend")},
                 }

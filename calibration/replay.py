@@ -32,11 +32,7 @@ selection, at most three besides the fixed cost) so the model stays small and ex
 are for measuring. :func:`fit_replay_groups` fits one set per application (optionally one per input
 source, :mod:`calibration.trace_sources`), leaving out runs that did not complete, and by default
 blends each application's fit with a second one pulled toward the other applications' values: the
-replay predicts the mean of the two makespans (``blend``). An application whose runs were made by
-several versions of its workflow system (``runtimeSystem.version``, known before a run) gets one fixed
-cost per version and shares the other mechanisms (:func:`fit_replay_by_version`, off by default):
-Montage's development runs by Pegasus 5.0 spend some 1,000 s beyond their plain replay at 58 tasks, its
-Pegasus 4.9.3 runs of the same size 310 s.
+replay predicts the mean of the two makespans (``blend``).
 """
 
 from __future__ import annotations
@@ -45,20 +41,16 @@ import heapq
 import math
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
-from typing import Any
+from dataclasses import dataclass, field
 
 import numpy as np
 from scipy.optimize import minimize
 
 from calibration.trace_sources import (
     is_incomplete,
-    is_version_key,
     matching_source_key,
-    matching_version_key,
     source_boundary,
     source_key,
-    version_key,
 )
 from calibration.traces import Trace
 from sim.models.performance import FitInfo, PerformanceModels, ReplayParams
@@ -187,18 +179,10 @@ def _cap(params: ReplayParams) -> float:
 
 
 def params_for(models: PerformanceModels, trace: Trace) -> tuple[str, ReplayParams]:
-    """The replay parameters that apply to a trace: its runtime system version's or its input source's
-    within its application (:mod:`calibration.trace_sources`), else its application's, else its runtime
-    system's, else the ``*`` set, else plain runtimes. Returns the key used (``"none"`` for plain
-    runtimes)."""
-    keys = list(models.replay)
-    for key in (
-        matching_version_key(keys, trace),
-        matching_source_key(keys, trace),
-        trace.application,
-        trace.system,
-        "*",
-    ):
+    """The replay parameters that apply to a trace: its input source's within its application
+    (:mod:`calibration.trace_sources`), else its application's, else its runtime system's, else the
+    ``*`` set, else plain runtimes. Returns the key used (``"none"`` for plain runtimes)."""
+    for key in (matching_source_key(list(models.replay), trace), trace.application, trace.system, "*"):
         if key in models.replay:
             return key, models.replay[key]
     return "none", PLAIN
@@ -245,24 +229,7 @@ def bytes_track_tasks(traces: Sequence[Trace]) -> bool:
     return float(np.std(per_task) / np.mean(per_task)) < COLLINEAR_CV
 
 
-# An application's runs made by two or more versions of its workflow system get one fixed cost per
-# version when every version has at least this many fitted runs (fit_replay's version_min_runs); None:
-# never. Off by default: on the development files it helped every fold type (montage, the only folder
-# whose runs span versions, 4-fold 39.2 -> 25.7%, LOO 46.7 -> 22.6%, largest third 59.1 -> 52.2%, smallest
-# third unchanged at 2), but the evaluation files did much worse (montage 23.8 -> 62.0%, overall 16.0 ->
-# 18.8%; benchmarks/cv_replay.py's header).
-VERSION_MIN_RUNS: int | None = None
-
-
-def fit_replay(traces: Sequence[Trace], **kwargs: Any) -> ReplayParams:
-    """Replay parameters minimising the makespan MAPE over ``traces`` (which must have makespans).
-
-    The set for runs of any version; :func:`fit_replay_by_version` (which takes the same keyword
-    arguments, documented there) also returns each version's fixed cost."""
-    return fit_replay_by_version(traces, **kwargs)[0]
-
-
-def fit_replay_by_version(
+def fit_replay(
     traces: Sequence[Trace],
     *,
     max_terms: int = 3,
@@ -278,10 +245,8 @@ def fit_replay_by_version(
     bound_fixed: bool = True,
     prior: Sequence[float] | None = None,
     shrink: float = 0.0,
-    version_min_runs: int | None = VERSION_MIN_RUNS,
-) -> tuple[ReplayParams, dict[str, float]]:
-    """Replay parameters minimising the makespan MAPE over ``traces`` (which must have makespans), and
-    per runtime system version its own fixed cost (empty unless the runs are stratified, see below).
+) -> ReplayParams:
+    """Replay parameters minimising the makespan MAPE over ``traces`` (which must have makespans).
 
     Forward selection keeps the model small, so that it extrapolates to runs of other sizes: start with
     the fixed cost only; at each step try adding every other mechanism (a short Nelder-Mead fit in log
@@ -336,17 +301,7 @@ def fit_replay_by_version(
     pull helps the byte rates of folders with few runs (soykb 4-fold 14.7 -> 7.2%, seismology largest
     third 52.8 -> 30.4%) and hurts the two whose evaluation runs are larger than their development ones
     (largest third: 1000genome 11.1 -> 23.8%, cycles 6.3 -> 30.2%): their byte rates extrapolate, the
-    others' median does not.
-
-    ``version_min_runs``: when the fitted runs were made by two or more versions of their workflow
-    system (:attr:`Trace.system_version`, e.g. Montage's Pegasus 4.9.3 and 5.0 runs) with at least that
-    many runs each, every version gets its own fixed cost (each profiled on its runs, each bounded by
-    its runs' unexplained time) while the other mechanisms are shared: the per-run cost of planning,
-    starting and cleaning up a workflow is the workflow system's, and changes with its release, while
-    the per-job costs fitted on the traces are the machines'. The returned set carries the fixed cost
-    profiled over all the runs together, for a version never fitted; the second value maps each version
-    to its own. ``None`` (the default, :data:`VERSION_MIN_RUNS`) never stratifies.
-    """
+    others' median does not."""
     unknown = sorted(set(exclude) - set(PARAM_NAMES))
     if unknown:  # a misspelt name would silently exclude nothing
         raise ValueError(f"unknown replay mechanism(s) {', '.join(unknown)}; known: {', '.join(PARAM_NAMES)}")
@@ -360,7 +315,6 @@ def fit_replay_by_version(
             left_out = len(usable) - len(complete)
             usable = complete
     compiled = [(_compile(t), float(t.makespan_s)) for t in usable]
-    versions = version_strata(usable, version_min_runs)
     ref = usual_cores(usable) if scale_cores else 0.0
     fixed_k = PARAM_NAMES.index("fixed_s")
     if not bytes_track_tasks(usable):
@@ -373,7 +327,6 @@ def fit_replay_by_version(
         effort=effort,
         prior=None if prior is None else np.asarray(prior, dtype=float),
         shrink=shrink,
-        strata=[versions.index(t.system_version) for t in usable] if versions else None,
     )
     qcap = full.qcap
 
@@ -431,15 +384,8 @@ def fit_replay_by_version(
         active.remove(fixed_k)
         x[fixed_k] = _NEUTRAL[fixed_k]
         x, best = full.settle(active, x)
-    per_version: dict[str, float] = {}
-    stratified = ""
-    if versions and fixed_k in active:
-        per_version = dict(zip(versions, map(float, full.evaluate(active, x)[1]), strict=True))
-        stratified = f" (MAPE {best:.1%} with them)"
-        # the set returned carries the pooled fixed cost: its MAPE is what it predicts on these runs
-        best = float(np.mean([abs(_simulate(c, np.exp(x), qcap, ref) - mk) / mk for c, mk in compiled]))
     vec = np.exp(x)
-    params = ReplayParams(
+    return ReplayParams(
         **{n: float(v) for n, v in zip(PARAM_NAMES, vec, strict=True)},
         queue_cap=qcap if math.isfinite(qcap) else 0.0,
         ref_cores=ref,
@@ -451,30 +397,9 @@ def fit_replay_by_version(
                 f"mechanisms: {', '.join(PARAM_NAMES[k] for k in active) or 'none'}",
                 f"plain replay MAPE {plain:.1%} on the same traces",
                 *([f"left out {left_out} incomplete run(s) (tasks that never ran)"] if left_out else []),
-                *(
-                    [
-                        "fixed cost per runtime system version: "
-                        + ", ".join(f"{v} {c:.0f} s" for v, c in per_version.items())
-                        + stratified
-                    ]
-                    if per_version
-                    else []
-                ),
             ],
         ),
     )
-    return params, per_version
-
-
-def version_strata(traces: Sequence[Trace], min_runs: int | None) -> list[str]:
-    """The runtime system versions of ``traces`` (in order of first appearance) when there are at least
-    two, each with at least ``min_runs`` traces and none unnamed; else ``[]`` (one stratum)."""
-    if min_runs is None:
-        return []
-    counts = Counter(t.system_version for t in traces)
-    if len(counts) < 2 or "" in counts or min(counts.values()) < min_runs:
-        return []
-    return list(counts)
 
 
 _FIXED_K = PARAM_NAMES.index("fixed_s")
@@ -501,20 +426,12 @@ class _Objective:
     effort: float
     prior: np.ndarray | None = None  # log-parameters the search is pulled toward (NaN: not pulled)
     shrink: float = 0.0  # weight of that pull (see fit_replay)
-    # per run, the index of its fixed-cost stratum (its runtime system version; all 0: one fixed cost),
-    # and per stratum the upper end of its fixed cost
-    strata: np.ndarray | None = None
-    fixed_highs: np.ndarray | None = None
     mks: np.ndarray = field(init=False)  # recorded makespans
     weights: np.ndarray = field(init=False)  # 1 / makespan: the absolute errors become relative ones
 
     def __post_init__(self) -> None:
         self.mks = np.array([mk for _, mk in self.runs])
         self.weights = 1.0 / self.mks
-        if self.strata is None:
-            self.strata = np.zeros(len(self.runs), dtype=int)
-        if self.fixed_highs is None:
-            self.fixed_highs = np.full(int(self.strata.max()) + 1, self.fixed_high)
 
     @classmethod
     def of(
@@ -527,55 +444,37 @@ class _Objective:
         effort: float,
         prior: np.ndarray | None = None,
         shrink: float = 0.0,
-        strata: Sequence[int] | None = None,
     ) -> _Objective:
         # the queue-length term is fitted on queues no longer than the largest run: beyond, it stays flat
         qcap = float(max(len(c.runtime) for c, _ in runs)) if cap_queue else math.inf
         fixed_low = float(np.exp(_LOW[_FIXED_K] - 1))
         fixed_high = float(np.exp(_HIGH[_FIXED_K] + 1))
-        labels = np.zeros(len(runs), dtype=int) if strata is None else np.asarray(strata, dtype=int)
-        highs = np.full(int(labels.max()) + 1, fixed_high)
         if bound_fixed:
             plain_vec = np.exp(_NEUTRAL)
             # a run faster than its own plain replay (the replay is not exact: makeflow/blast has one, 79 s
             # below) bounds nothing; it would pin the fixed cost at the floor for the whole group
-            rooms = np.array([mk - _simulate(c, plain_vec, qcap, ref) for c, mk in runs])
-            for s in range(len(highs)):
-                mine = rooms[(labels == s) & (rooms > 0)]
-                if mine.size:
-                    highs[s] = max(fixed_low, min(fixed_high, float(mine.min())))
-            if (rooms > 0).any():
-                fixed_high = max(fixed_low, min(fixed_high, float(rooms[rooms > 0].min())))
-        return cls(runs, qcap, ref, fixed_low, fixed_high, effort, prior, shrink, labels, highs)
+            rooms = [r for c, mk in runs if (r := mk - _simulate(c, plain_vec, qcap, ref)) > 0]
+            if rooms:
+                fixed_high = max(fixed_low, min(fixed_high, min(rooms)))
+        return cls(runs, qcap, ref, fixed_low, fixed_high, effort, prior, shrink)
 
-    def evaluate(self, active: list[int], x: np.ndarray) -> tuple[float, np.ndarray]:
-        """(MAPE, fixed cost of each stratum) of parameters ``x``; the fixed costs profiled when the
-        fixed cost is active (zeros otherwise)."""
+    def evaluate(self, active: list[int], x: np.ndarray) -> tuple[float, float]:
+        """(MAPE, fixed cost) of parameters ``x``; the fixed cost profiled when it is active."""
         vec = np.exp(x)
         profiled = _FIXED_K in active
         if profiled:
             vec[_FIXED_K] = 0.0
         sims = np.array([_simulate(c, vec, self.qcap, self.ref) for c, _ in self.runs])
-        fixed = np.zeros(len(self.fixed_highs))
-        if profiled:
-            residual = self.mks - sims
-            for s, high in enumerate(self.fixed_highs):
-                mine = self.strata == s
-                fixed[s] = best_fixed_s(residual[mine], self.weights[mine], self.fixed_low, high)
-        return float(np.mean(self.weights * np.abs(sims + fixed[self.strata] - self.mks))), fixed
+        fixed = (
+            best_fixed_s(self.mks - sims, self.weights, self.fixed_low, self.fixed_high) if profiled else 0.0
+        )
+        return float(np.mean(self.weights * np.abs(sims + fixed - self.mks))), fixed
 
     def settle(self, active: list[int], x: np.ndarray) -> tuple[np.ndarray, float]:
-        """``x`` with the profiled fixed cost written in (when it is active), and its MAPE. With strata,
-        the value written is the fixed cost profiled over all the runs together (the one for a stratum
-        never fitted); the MAPE is the strata's."""
+        """``x`` with the profiled fixed cost written in (when it is active), and its MAPE."""
         value, fixed = self.evaluate(active, x)
         if _FIXED_K in active:
-            if len(fixed) > 1:
-                vec = np.exp(x)
-                vec[_FIXED_K] = 0.0
-                residual = self.mks - [_simulate(c, vec, self.qcap, self.ref) for c, _ in self.runs]
-                fixed = [best_fixed_s(residual, self.weights, self.fixed_low, self.fixed_high)]
-            x[_FIXED_K] = math.log(fixed[0])
+            x[_FIXED_K] = math.log(fixed)
         return x, value
 
     def objective_of(self, active: list[int], base: np.ndarray):
@@ -688,15 +587,12 @@ def _spread_pick(group: Sequence[Trace], limit: int) -> list[Trace]:
     return out
 
 
-_Fitted = tuple[str, ReplayParams, dict[str, float]]  # key, its set, its fixed cost per version
-
-
-def _fit_job(args: tuple[str, list[Trace], dict]) -> _Fitted:
+def _fit_job(args: tuple[str, list[Trace], dict]) -> tuple[str, ReplayParams]:
     key, group, kwargs = args
-    return key, *fit_replay_by_version(group, **kwargs)
+    return key, fit_replay(group, **kwargs)
 
 
-def _fit_all(jobs: list[tuple[str, list[Trace], dict]], workers: int) -> list[_Fitted]:
+def _fit_all(jobs: list[tuple[str, list[Trace], dict]], workers: int) -> list[tuple[str, ReplayParams]]:
     if workers > 1 and len(jobs) > 1:
         from sim.processes import process_pool
 
@@ -717,7 +613,6 @@ def cross_app_priors(fits: dict[str, ReplayParams], min_runs: int = 3) -> dict[s
     of each mechanism's log-parameter (among those that use it; NaN where none does): the prior
     :func:`fit_replay`'s ``shrink`` pulls toward. Leaving the application out keeps its own runs out of
     its prior; a fit on one or two runs (Nextflow's applications) is its fixed cost alone, no evidence."""
-    fits = {k: p for k, p in fits.items() if not is_version_key(k)}  # an application's sets count once
     logs = {k: log_mechanisms(p) for k, p in fits.items() if p.fit.samples >= min_runs}
     out = {}
     for key in fits:
@@ -759,11 +654,8 @@ def fit_replay_groups(
     apps = sorted(k for k in groups if "/" in k)
     blend = 0.0 if shrink else blend
     alone: dict[str, ReplayParams] = {}
-    versions: dict[str, dict[str, float]] = {}  # key -> its fixed cost per runtime system version
     if (shrink or blend) and priors is None:
-        fitted = _fit_all([(k, groups[k], kwargs) for k in apps], workers)
-        alone = {k: p for k, p, _ in fitted}
-        versions = {k: v for k, _, v in fitted}
+        alone = dict(_fit_all([(k, groups[k], kwargs) for k in apps], workers))
         priors = cross_app_priors(alone)
     jobs = [
         (k, groups[k], {**kwargs, "shrink": shrink, "prior": (priors or {}).get(k)} if shrink else kwargs)
@@ -780,17 +672,11 @@ def fit_replay_groups(
             apps = {t.application for t in g}
             # one application copies its set below, unless it was split by input source
             if "/" not in k and (len(apps) > 1 or not apps <= groups.keys()):
-                # versions of one system across applications are not a stratum of one platform
-                pooled_kwargs = {
-                    **kwargs,
-                    "effort": kwargs.get("effort", 1.0) * 0.5,
-                    "version_min_runs": None,
-                }
+                pooled_kwargs = {**kwargs, "effort": kwargs.get("effort", 1.0) * 0.5}
                 pooled_jobs.append((k, _spread_pick(g, POOLED_MAX_TRACES), pooled_kwargs))
     out: dict[str, ReplayParams] = {} if shrink else dict(alone)
     results = _fit_all(jobs + blend_jobs + pooled_jobs, workers)
-    versions.update({k: v for k, _, v in results})
-    for key, params, _ in results:
+    for key, params in results:
         if key.startswith(_BLEND):
             continue
         if "/" not in key:
@@ -800,15 +686,12 @@ def fit_replay_groups(
                 f"({params.fit.samples} of {len(groups[key])} traces)"
             )
         out[key] = params
-    for key, params, _ in results:
+    for key, params in results:
         if key.startswith(_BLEND):
             own = out[key[len(_BLEND) :]]
             own.blend = params
             own.fit.mape = mape(groups[key[len(_BLEND) :]], own)  # what the blend predicts
             own.fit.notes.append(f"blended with a fit pulled toward other applications (shrink {blend:g})")
-    for app in [k for k in groups if "/" in k]:
-        fixed, blend_fixed = versions.get(app, {}), versions.get(_BLEND + app, {})
-        out.update(_version_sets(app, groups[app], out.get(app), fixed, blend_fixed))
     if pooled:
         for k, g in groups.items():
             if k not in out and "/" not in k:
@@ -825,31 +708,6 @@ def fit_replay_groups(
                 )
                 out[k] = copy
     return dict(sorted(out.items()))
-
-
-def _version_sets(
-    app: str,
-    runs: Sequence[Trace],
-    own: ReplayParams | None,
-    fixed: dict[str, float],
-    blend_fixed: dict[str, float],
-) -> dict[str, ReplayParams]:
-    """One set per runtime system version of ``app`` (:func:`calibration.trace_sources.version_key`):
-    ``own`` (and its blend) with that version's fixed cost, its MAPE that on ``runs`` of that version;
-    nothing when ``app`` was not stratified."""
-    if own is None:
-        return {}
-    out = {}
-    for version, cost in fixed.items():
-        blend = own.blend
-        if blend is not None and version in blend_fixed:
-            blend = replace(blend, fixed_s=blend_fixed[version])
-        mine = [t for t in runs if t.system_version == version]
-        notes = [f"{app}'s set with the fixed cost of its runs of version {version}"]
-        params = replace(own, fixed_s=cost, blend=blend, fit=FitInfo(len(mine), None, None, "fitted", notes))
-        params.fit.mape = mape(mine, params)
-        out[version_key(app, version)] = params
-    return out
 
 
 def relative_error(predicted: float, recorded: float | None) -> float | None:

@@ -15,14 +15,6 @@ Two facts are read from the trace itself, never from its file name or its place 
   fitter is asked to, :func:`calibration.replay.group_traces`), keyed
   ``{application}@bytes/task<{boundary}`` and ``{application}@bytes/task>={boundary}``
   (:func:`source_boundary`, :func:`source_key`); a new run is matched by its own bytes per task.
-- **Runtime system versions.** Every trace names the workflow system that ran it and its version
-  (``runtimeSystem``), known before the run. Montage's development runs were made by two Pegasus
-  releases, 4.9.3 and 5.0, a year apart, and the 5.0 runs spend some 1,000-1,300 s beyond their plain
-  replay even with 58 tasks, where the 4.9.3 runs of the same size spend 310 s: a per-run cost of the
-  workflow system (planning, start-up, clean-up). The replay fitter can give each version its own fixed
-  cost (:func:`calibration.replay.fit_replay`'s ``version_min_runs``), keyed
-  ``{application}@version={version}`` (:func:`version_key`); a new run of a version never fitted gets
-  the application's pooled one.
 """
 
 from __future__ import annotations
@@ -38,7 +30,6 @@ from calibration.traces import Trace
 SOURCE_GAP = 4.0
 MIN_SOURCE_RUNS = 3
 _SEP = "@bytes/task"
-_VERSION_SEP = "@version="
 
 
 def bytes_per_task(trace: Trace) -> float:
@@ -88,19 +79,3 @@ def matching_source_key(keys: Sequence[str], trace: Trace) -> str | None:
             if source_key(trace.application, boundary, trace) == key:
                 return key
     return None
-
-
-def version_key(application: str, version: str) -> str:
-    """The parameter-set key of runtime system version ``version`` within ``application``."""
-    return f"{application}{_VERSION_SEP}{version}"
-
-
-def is_version_key(key: str) -> bool:
-    return _VERSION_SEP in key
-
-
-def matching_version_key(keys: Sequence[str], trace: Trace) -> str | None:
-    """Among the keys of a models file, the set of ``trace``'s application and runtime system version,
-    else None (a version never fitted, or a trace that does not give its version)."""
-    key = version_key(trace.application, trace.system_version)
-    return key if trace.system_version and key in keys else None

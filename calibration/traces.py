@@ -10,9 +10,7 @@ is a :class:`TraceError` naming the file.
 
 The application of a trace (the key of its replay parameters) is ``{system}/{family}``: the runtime
 system's name in lower case (``pegasus``, ``makeflow``, ``nextflow``) and the first ``-``-separated word
-of the file name (``montage`` for ``montage-chameleon-2mass-01d-001.json.xz``). The runtime system's
-version (``system_version``, e.g. ``5.0``) is kept: the replay fitter can give each version of a
-workflow system its own per-run cost (:func:`calibration.replay.fit_replay_by_version`).
+of the file name (``montage`` for ``montage-chameleon-2mass-01d-001.json.xz``).
 """
 
 from __future__ import annotations
@@ -56,7 +54,6 @@ class Trace:
     machines: dict[str, int]  # node name -> cores (1 when the trace does not say: one slot)
     makespan_s: float | None
     unknown_cores: frozenset[str] = frozenset()  # machines whose core count the trace does not give
-    system_version: str = ""  # the runtime system's version (``runtimeSystem.version``; "" when not given)
 
     @property
     def cores(self) -> int:
@@ -95,7 +92,6 @@ def load_trace(path: str | Path) -> Trace:
         raise TraceError(msg if str(path) in msg else f"{path}: {msg}") from None
     runtime_system = wf.meta.get("runtimeSystem")
     system = str((runtime_system or {}).get("name") if isinstance(runtime_system, dict) else "") or "unknown"
-    version = str((runtime_system or {}).get("version") or "") if isinstance(runtime_system, dict) else ""
     counts = {name: _core_count(m) for name, m in wf.machines.items()}
     machines = {name: n or 1 for name, n in counts.items()}
     unknown = frozenset(name for name, n in counts.items() if n is None)
@@ -129,7 +125,6 @@ def load_trace(path: str | Path) -> Trace:
         machines,
         makespan / 1000.0 if makespan else None,
         unknown,
-        version.strip(),
     )
 
 

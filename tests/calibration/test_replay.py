@@ -16,7 +16,6 @@ from calibration.replay import (
     bytes_track_tasks,
     cross_app_priors,
     fit_replay,
-    fit_replay_by_version,
     fit_replay_groups,
     machine_scales,
     mape,
@@ -417,67 +416,3 @@ def test_grouped_fits_blend_each_application_with_its_pulled_fit() -> None:
     assert lone["test/c"].blend is None
     assert fit_replay_groups(runs, pooled=False, **ONLY_OVERHEAD)["test/c"].blend is not None  # the default
     assert fit_replay_groups(runs, pooled=False, blend=0.0, **ONLY_OVERHEAD)["test/c"].blend is None
-
-
-def two_versions(fixed: dict[str, float], sizes: tuple[int, ...] = (4, 8, 16, 32)) -> list[Trace]:
-    """Exact fork-join runs of one application made by workflow-system versions of different fixed
-    costs (``fixed``: version -> seconds) on the same machines (a 5 s per-job overhead)."""
-    runs = []
-    for version, cost in fixed.items():
-        for n in sizes:
-            t = fork_join(n, 4)
-            t.system_version = version
-            t.makespan_s = replay(t, ReplayParams(overhead_s=5.0, fixed_s=cost))
-            runs.append(t)
-    return runs
-
-
-def test_each_runtime_system_version_gets_its_own_fixed_cost() -> None:
-    """Runs of versions 1.0 (100 s per run) and 2.0 (400 s) sharing a 5 s overhead: stratified, the fit
-    finds both fixed costs and the overhead, the version sets predict their runs exactly, and a run of a
-    version never fitted gets the application's set (one fixed cost over all runs). One fixed cost for
-    both cannot fit them."""
-    runs = two_versions({"1.0": 100.0, "2.0": 400.0})
-    fitted, per_version = fit_replay_by_version(runs, version_min_runs=2, **ONLY_OVERHEAD)
-    assert per_version == {"1.0": pytest.approx(100.0, rel=0.02), "2.0": pytest.approx(400.0, rel=0.02)}
-    assert fitted.overhead_s == pytest.approx(5.0, rel=0.02)
-    assert fitted.fit.mape == pytest.approx(mape(runs, fitted))  # the set's own (pooled) fixed cost
-    pooled = fit_replay(runs, version_min_runs=None, **ONLY_OVERHEAD)
-    assert pooled.fit.mape > 0.1
-
-    fits = fit_replay_groups(runs, pooled=False, version_min_runs=2, **ONLY_OVERHEAD)
-    assert set(fits) == {"test/fj", "test/fj@version=1.0", "test/fj@version=2.0"}
-    models = PerformanceModels.from_json(PerformanceModels(replay=fits).to_json())
-    for t in runs:
-        key, params = params_for(models, t)
-        assert key == f"test/fj@version={t.system_version}"
-        assert replay(t, params) == pytest.approx(t.makespan_s, rel=0.01)
-        assert params.fit.mape < 0.01 and params.fit.samples == 4
-    unseen = fork_join(8, 4)
-    unseen.system_version = "3.0"
-    assert params_for(models, unseen)[0] == "test/fj"
-    assert 100.0 < models.replay["test/fj"].fixed_s < 400.0
-
-
-def test_versions_with_too_few_runs_share_one_fixed_cost() -> None:
-    """Below ``version_min_runs`` runs of a version (or with one version only, or by default) nothing is
-    stratified; cross-application priors count an application once, not once per version set."""
-    runs = two_versions({"1.0": 100.0, "2.0": 400.0}, sizes=(4, 8))
-    assert fit_replay_by_version(runs, **ONLY_OVERHEAD)[1] == {}  # off by default
-    assert set(fit_replay_groups(runs, pooled=False, **ONLY_OVERHEAD)) == {"test/fj"}
-    assert fit_replay_by_version(runs, version_min_runs=3, **ONLY_OVERHEAD)[1] == {}
-    assert fit_replay_by_version(runs[:2], version_min_runs=1, **ONLY_OVERHEAD)[1] == {}
-    assert set(fit_replay_by_version(runs, version_min_runs=2, **ONLY_OVERHEAD)[1]) == {"1.0", "2.0"}
-    fits = {
-        "test/fj": ReplayParams(overhead_s=5.0, fit=FitInfo(samples=4)),
-        "test/fj@version=1.0": ReplayParams(overhead_s=50.0, fit=FitInfo(samples=4)),
-        "test/other": ReplayParams(overhead_s=1.0, fit=FitInfo(samples=4)),
-    }
-    priors = cross_app_priors(fits)
-    assert set(priors) == {"test/fj", "test/other"}
-    k = PARAM_NAMES.index("overhead_s")
-    assert priors["test/other"][k] == pytest.approx(np.log(5.0))
-
-
-def test_a_trace_records_its_runtime_system_version(hello_trace) -> None:
-    assert load_trace(hello_trace).system_version == "5.0"
