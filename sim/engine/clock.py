@@ -152,12 +152,16 @@ class Clock:
 
     def comes_first(self, time: float, eid: int) -> bool:
         """Whether an event in the queue fires before the ordinary event ``(time, eid)`` would."""
-        queue, now_queue, line = self.queue, self.now_queue, self.line
-        if now_queue and (self.env._now, NORMAL, now_queue[0][0]) < (time, NORMAL, eid):
+        # (a queued key is never equal to this one up to its id, so the comparisons stop there)
+        key = (time, NORMAL, eid)
+        now_queue = self.now_queue
+        if now_queue and (self.env._now, NORMAL, now_queue[0][0]) < key:
             return True
-        if line and line[0][:3] < (time, NORMAL, eid):
+        line = self.line
+        if line and line[0] < key:
             return True
-        return bool(queue) and queue[0][:3] < (time, NORMAL, eid)
+        queue = self.queue
+        return bool(queue) and queue[0] < key
 
     def urgent(self) -> Timer:
         """Fires now, before every ordinary event of this time (SimPy starts processes this way)."""

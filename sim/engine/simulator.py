@@ -91,6 +91,9 @@ class SimWorker:
     state: WorkerState | None
     cpu: SharedCpu | None
     started_ms: float
+    # Released when the worker ends. (Before the fields with defaults: made with positional arguments
+    # only, as a keyword would cost a dict per worker.)
+    container: Container | None
     startup_state: str | None = None
     startup_ms: float = 0.0  # from the request (``started_ms``) to its first task, queueing included
     queued_ms: float = 0.0  # of which waiting for a container at the platform's cap: not billed
@@ -100,7 +103,6 @@ class SimWorker:
     # costs extra (most models have none: then thousands of workers need no set each).
     called: set[str] | None = None
     branches: int = 0  # generators of the logic running on it now
-    container: Container | None = None  # released when the worker ends
     ended_ms: float | None = None  # when its last branch ended (None: still running at the run's end)
 
 
@@ -718,14 +720,22 @@ class Simulation:
     def _store(self, e: fx.Store, w: SimWorker):
         table = self.table
         row = table.rows[e.task]
-        ms = self._transfer_ms(e.nbytes, w.memory_mb)
-        table.upload_bytes[row], table.upload_ms[row] = e.nbytes, ms
-        table.end_ms[row] = self.env._now + ms
+        nbytes = e.nbytes
+        cache = self._transfer_cache
+        by_size = cache.get(w.memory_mb) if cache is not None else None
+        ms = by_size.get(nbytes) if by_size is not None else None
+        if ms is None:
+            ms = self._transfer_ms(nbytes, w.memory_mb)
+        table.upload_bytes[row], table.upload_ms[row] = nbytes, ms
+        end = table.end_ms[row] = self.env._now + ms
         self.uploaded.append(e.task)
-        self.bytes_up += e.nbytes
+        self.bytes_up += nbytes
         self.store_ops += 1
         if e.stream:
-            self.streaming[e.key] = self.env._now + ms
+            self.streaming[e.key] = end
+        if not (self._waits_stored or self._counts_transfers):
+            # (_transfer_wait's answer, inline: no branch ever waits for a stored output, see __init__)
+            return (end if ms > 0 else None), None
         wait, _ = self._transfer_wait(ms, 1, event=self._waits_stored)
         if not self._waits_stored:
             pass  # no branch ever waits for a stored output (see __init__)
@@ -913,7 +923,11 @@ class Simulation:
         container, state = got
         queued = self.env._now - requested
         startup = self.predictor.startup_ms(inv.memory_mb, state) if self.platform.startup else 0.0
-        startup += self._plan_ms(inv, container.id) + self._serial_wait(state)
+        # the plan's fetch and the serial stage's wait, without their calls when they are 0
+        extra = self._plan_ms(inv, container.id) if container.id not in self._plan_loaded else 0.0
+        if self.platform.cold_start_serial_ms > 0:
+            extra += self._serial_wait(state)
+        startup += extra
         if startup > 0:
             self.clock.after(startup, (inv, requested, container, state, queued)).callbacks.append(
                 self._started
@@ -940,9 +954,7 @@ class Simulation:
         shares = self._planned_share if inv.worker_id is not None else self._flexible_share
         cpu = SharedCpu(self.env, cpus_for_memory(inv.memory_mb)) if shares else None
         now = self.env._now
-        worker = SimWorker(
-            name, inv.memory_mb, ws, cpu, requested, state, now - requested, queued, container=container
-        )
+        worker = SimWorker(name, inv.memory_mb, ws, cpu, requested, container, state, now - requested, queued)
         self.workers[name] = worker
         # At once, not with the next batch of starts: the worker is already running.
         _Branch(
