@@ -149,7 +149,9 @@ class WorkflowShape:
     """
 
     __slots__ = (
-        "order",
+        "version",
+        "_order",
+        "_position",
         "parents",
         "children",
         "n_parents",
@@ -164,20 +166,25 @@ class WorkflowShape:
     )
 
     def __init__(self, wf: Workflow) -> None:
-        order = wf.topological_order()
         # networkx's adjacency dicts directly (same order as predecessors()/successors(), less overhead),
         # walked in the order networkx stores them, not in topological order: that is the order their
         # dicts were allocated in, and at 100,000 tasks a topological walk's jumps between them miss the
-        # caches (the per-task dicts below took 0.46 s that way, 0.24 s this way). Only the facts whose
-        # order may matter (roots, sinks, dynamic nodes and copies) follow the topological order.
+        # caches (the per-task dicts below took 0.46 s that way, 0.24 s this way). The topological order
+        # itself is not sorted here (a fifth of a simulation's construction at 10,000 tasks): the facts
+        # whose order matters either come out in it anyway (the roots) or are rare (dynamic nodes and
+        # copies); a plan's view asks for it (:meth:`position`) only where it needs it.
         g = wf.graph
         pred, succ, node = g._pred, g._succ, g._node
-        self.order = order
+        self.version = wf.version
+        self._order: list[str] | None = None
+        self._position: dict[str, int] | None = None
         parents = self.parents = {t: tuple(p) for t, p in pred.items()}
         children = self.children = {t: tuple(c) for t, c in succ.items()}
         self.n_parents = {t: len(p) for t, p in parents.items()}
-        self.sinks = frozenset(t for t in order if not children[t])
-        self.roots = tuple(t for t in order if not parents[t])
+        self.sinks = frozenset(t for t, c in children.items() if not c)
+        # The roots in topological order: Workflow.topological_order takes the smallest id first from
+        # its heap of ready tasks, where every root is from the start, so its roots come sorted.
+        self.roots = tuple(sorted(t for t, p in parents.items() if not p))
         # Every fact read from a task's spec in one pass: at 100,000 tasks each pass over the scattered
         # spec objects costs about 0.1 s of cache misses, whatever it reads.
         stored: dict[str, tuple[tuple[str, int], ...]] = {}
@@ -193,7 +200,7 @@ class WorkflowShape:
                 if COPY in extra:
                     copies.append(t)
         if dynamic or copies:  # rare; kept in topological order (item_facts names items in it)
-            position = {t: i for i, t in enumerate(order)}
+            position = self.position(wf)
             dynamic.sort(key=position.__getitem__)
             copies.sort(key=position.__getitem__)
         self.stored_inputs = stored
@@ -202,6 +209,18 @@ class WorkflowShape:
         self.counter_key = {t: counter_key(t) for t in node}
         self.dynamic = frozenset(dynamic)
         self.item_input, self.items_of = item_facts(wf, copies)
+
+    def position(self, wf: Workflow) -> dict[str, int]:
+        """Each task's index in the topological order of ``wf`` (the workflow this is the shape of),
+        made at first use and kept: planners simulate many plans of one workflow."""
+        if self._position is None:
+            self._order = wf.topological_order()
+            self._position = {t: i for i, t in enumerate(self._order)}
+        return self._position
+
+    def known_order(self) -> list[str] | None:
+        """The topological order if some caller asked for :meth:`position` already, else None."""
+        return self._order
 
 
 def item_facts(
@@ -223,10 +242,10 @@ _SHAPES: weakref.WeakKeyDictionary[Workflow, WorkflowShape] = weakref.WeakKeyDic
 
 
 def workflow_shape(wf: Workflow) -> WorkflowShape:
-    """The workflow's :class:`WorkflowShape`, cached while its topological order (reset by every added
-    task or edge) is the same list."""
+    """The workflow's :class:`WorkflowShape`, cached while the workflow's :attr:`~Workflow.version`
+    (moved on by every added task or edge) is the same."""
     shape = _SHAPES.get(wf)
-    if shape is None or shape.order is not wf.topological_order():
+    if shape is None or shape.version != wf.version:
         shape = _SHAPES[wf] = WorkflowShape(wf)
     return shape
 
@@ -278,7 +297,10 @@ class PlanView:
     ) -> None:
         wf = plan.workflow
         shape = workflow_shape(wf)
-        order = shape.order
+        # Every task: in topological order once some view of this workflow needed it (a planner's next
+        # candidates then need no sort of their waits), else in the order networkx stores them.
+        known = shape.known_order()
+        tasks = known if known is not None else shape.parents
         self.plan = plan
         self.parents = shape.parents
         self.children = shape.children
@@ -294,7 +316,7 @@ class PlanView:
         configs = plan.configs
         worker: dict[str, str | None] = {}
         memory: dict[str, int] = {}
-        for t in order:  # one look-up of each config for both facts
+        for t in tasks:  # one look-up of each config for both facts
             config = configs[t]
             worker[t] = config.worker_id
             memory[t] = config.memory_mb
@@ -303,16 +325,18 @@ class PlanView:
         self.worker, self.memory = worker, memory
         if in_edges is None:
             pred = wf.graph._pred
-            in_edges = {t: {p: d.get("bytes") or 0 for p, d in pred[t].items()} for t in order}
+            in_edges = {t: {p: d.get("bytes") or 0 for p, d in pred[t].items()} for t in tasks}
         self.in_edges = in_edges
         self._edge_bytes: dict[tuple[str, str], int] | None = None
         self.output_bytes = (
-            output_bytes if output_bytes is not None else {t: wf.task(t).output_bytes or 0 for t in order}
+            output_bytes if output_bytes is not None else {t: wf.task(t).output_bytes or 0 for t in tasks}
         )
         self.keep_on: dict[str, str] = {}
-        waiting, solo, counted = self._task_rules(order)
+        waiting, solo, counted = self._task_rules(tasks)
         self.solo_flexible_child = frozenset(solo)
         self.counted_locally = frozenset(counted)
+        if waiting and known is None:  # a planned worker waits for them in topological order
+            waiting.sort(key=shape.position(wf).__getitem__)  # (no task waits under wukong)
         waits: dict[str, list[str]] = {}
         for t in waiting:
             waits.setdefault(worker[t], []).append(t)
@@ -332,7 +356,7 @@ class PlanView:
         self.n_sinks = int(plan.annotations.get("sinks_total", len(self.sinks)))
         tasks_of: dict[str, list[str]] = {}
         if INLINE_PLAN in self.opts:
-            for t in order:
+            for t in wf.topological_order():
                 if worker[t] is not None:
                     tasks_of.setdefault(worker[t], []).append(t)
         self.tasks_of = tasks_of

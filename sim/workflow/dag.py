@@ -77,13 +77,30 @@ class Workflow:
         self.machines: dict[str, dict[str, Any]] = {}
         self.meta: dict[str, Any] = {}
         self._topo: list[str] | None = None
+        self._version = 0
+
+    # A workflow pickled before ``_version`` existed reads this one.
+    _version = 0
+
+    def changed(self) -> None:
+        """Forget what was derived from the graph: call it after editing :attr:`graph` directly
+        (:meth:`add_task` and :meth:`add_edge` do). The cached topological order goes, and the version
+        that derived facts cached elsewhere (the worker logic's shape of the workflow) are checked
+        against moves on."""
+        self._topo = None
+        self._version += 1
+
+    @property
+    def version(self) -> int:
+        """A number that changes with every change of the graph made through :meth:`changed`."""
+        return self._version
 
     # -- building ---------------------------------------------------------------------------------------
     def add_task(self, spec: TaskSpec) -> TaskSpec:
         if spec.id in self.graph:
             raise WorkflowError(f"duplicate task id {spec.id!r}")
         self.graph.add_node(spec.id, spec=spec)
-        self._topo = None
+        self.changed()
         return spec
 
     def add_edge(self, producer: str, consumer: str, nbytes: int) -> None:
@@ -93,7 +110,7 @@ class Workflow:
         if nbytes < 0:
             raise WorkflowError(f"edge {producer!r} -> {consumer!r}: negative size {nbytes}")
         self.graph.add_edge(producer, consumer, bytes=int(nbytes))
-        self._topo = None
+        self.changed()
 
     @classmethod
     def from_nodes(cls, *sinks: TaskNode, name: str | None = None, params: dict | None = None) -> Workflow:

@@ -162,7 +162,7 @@ def expand_node(wf: Workflow, node: str, width: int) -> tuple[str, ...]:
         call=TaskCall(gather_flat if flatten else gather, tuple(Ref(c) for c in copies), {}),
         extra={GATHER: {"width": width, "flatten": flatten}},
     )
-    wf._topo = None
+    wf.changed()
     return copies
 
 

@@ -225,3 +225,34 @@ def test_keep_on_sentinel_survives_pickle_and_copy() -> None:
 
     assert pickle.loads(pickle.dumps(NOWHERE)) is NOWHERE
     assert copy.deepcopy({"t": NOWHERE})["t"] is NOWHERE
+
+
+def test_a_view_sorts_the_workflow_only_where_an_order_matters():
+    """A plan's view reads its facts in the graph's storage order: under wukong (no planned worker
+    waits for anything) the workflow is never sorted topologically, a fifth of a simulation's
+    construction at 10,000 tasks. Its roots, and a planned worker's waits, still come in topological
+    order."""
+    wf = load_workflow("montage:tasks=300")
+    view = PlanView(get_planner("wukong").plan(wf))
+    assert wf._topo is None  # nothing sorted
+    assert view.roots == tuple(wf.roots)  # (wf.roots sorts it) the roots in topological order
+    position = {t: i for i, t in enumerate(wf.topological_order())}
+    view = PlanView(get_planner("uniform").plan(wf))
+    assert sum(map(len, view.waits.values())) > 10
+    for tasks in view.waits.values():
+        assert tasks == sorted(tasks, key=position.__getitem__)
+
+
+def test_a_workflow_changed_after_its_shape_was_read_gets_a_new_shape():
+    from sim.worker.logic import workflow_shape
+    from sim.workflow.dag import TaskSpec
+
+    wf = load_workflow("tree_reduction:leaves=4")
+    (sink,) = wf.sinks
+    shape = workflow_shape(wf)
+    assert workflow_shape(wf) is shape  # kept while the workflow is unchanged
+    wf.add_task(TaskSpec("late", "f", runtime_ms=1.0, output_bytes=1))
+    assert "late" in workflow_shape(wf).roots
+    wf.add_edge("late", sink, 1)
+    assert workflow_shape(wf).parents[sink][-1] == "late"
+    assert sink not in workflow_shape(wf).roots and "late" not in workflow_shape(wf).sinks
