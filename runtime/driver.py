@@ -567,7 +567,7 @@ class WorkerDriver:
         parents = self.rc.view.parents[task]
         objects = self.rc.view.stored_inputs[task]  # data:* objects count whoever fetched them here
         tt.input_bytes += spec.inline_bytes + sum(self.sizes.get(p, 0) for p in parents)
-        tt.input_bytes += sum(self.sizes.get(k, 0) for k, _ in objects if k.startswith("data:"))
+        tt.input_bytes += sum(self.sizes.get(k, 0) for k in objects if k.startswith("data:"))
         values: Any = self.values
         item = self.rc.view.item_input.get(task)
         if item is not None and item[0] not in values:

@@ -10,7 +10,8 @@ The survivors of a run are young when the pause ends, and the next allocation sc
 10,000 tasks (montage, wukong) some 31,000 objects, mostly the workers and their invocations, since the
 per-task traces are columns of a table (sim.engine.traces) and the per-task sizes and dependency
 counters are dicts of strings and numbers, which the collector never tracks; the construction's own
-survivors (38,000, mostly the workflow shape's tuples) are scanned likewise when its pause ends. They
+survivors (19,300, the workflow shape's parent and child tuples; 37,800 while each task's stored
+inputs were a tuple of pairs) are scanned likewise when its pause ends. They
 are deliberately left to the collector's own rules: moving
 them straight to the oldest generation (``gc.freeze`` then ``gc.unfreeze``) saves that scan but hides
 them from the count that triggers full collections, so in a loop of runs (a sweep worker, the

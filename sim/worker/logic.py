@@ -187,7 +187,7 @@ class WorkflowShape:
         self.roots = tuple(sorted(t for t, p in parents.items() if not p))
         # Every fact read from a task's spec in one pass: at 100,000 tasks each pass over the scattered
         # spec objects costs about 0.1 s of cache misses, whatever it reads.
-        stored: dict[str, tuple[tuple[str, int], ...]] = {}
+        stored: dict[str, dict[str, int]] = {}
         dynamic: list[str] = []
         copies: list[str] = []
         for t, data in node.items():
@@ -681,11 +681,11 @@ def duplicate_then_execute(ws: WorkerState, task: str, parent: str) -> Branch:
         if q not in ws.held:
             yield WaitStored(q)
     items = [(v.output_key[q], v.edge_bytes[q, parent]) for q in v.parents[parent] if q not in ws.held]
-    items += [kv for kv in v.stored_inputs[parent] if kv[0] not in ws.inputs]
+    items += [kv for kv in v.stored_inputs[parent].items() if kv[0] not in ws.inputs]
     if items:
         yield Fetch(parent, tuple(items), "dup")
         ws.held.update(v.parents[parent])
-        ws.add_to("inputs", [k for k, _ in v.stored_inputs[parent]])
+        ws.add_to("inputs", v.stored_inputs[parent])
     if task in ws.started:
         return
     yield Execute(parent, "dup")
@@ -731,15 +731,19 @@ def execute_branch(ws: WorkerState, task: str | None) -> Branch:
         stored = v.stored_inputs[task]
         if stored:
             # (a worker that fetched no stored object yet -- most -- needs no test per object)
-            items += stored if ws.inputs is _EMPTY else [kv for kv in stored if kv[0] not in ws.inputs]
+            items += (
+                stored.items()
+                if ws.inputs is _EMPTY
+                else [kv for kv in stored.items() if kv[0] not in ws.inputs]
+            )
         if items:
             yield Fetch(task, tuple(items), None, True)  # Execute(task) is next (see Fetch)
             held.update(got)
             if stored:
                 if ws.inputs is _EMPTY:
-                    ws.inputs = {k for k, _ in stored}
+                    ws.inputs = set(stored)
                 else:
-                    ws.inputs.update([k for k, _ in stored])
+                    ws.inputs.update(stored)
         yield Execute(task)
         held.add(task)
         mine = yield from finish_task(ws, task, forks)
@@ -907,7 +911,7 @@ def prefetch_shared_inputs(ws: WorkerState, tasks: tuple[str, ...] | list[str]) 
     readers: dict[str, list[str]] = {}
     sizes: dict[str, int] = {}
     for t in tasks:
-        for key, nbytes in v.stored_inputs[t]:
+        for key, nbytes in v.stored_inputs[t].items():
             if key not in ws.inputs:
                 readers.setdefault(key, []).append(t)
                 sizes[key] = nbytes
@@ -928,14 +932,19 @@ def fetch_inputs(ws: WorkerState, task: str, items: tuple[tuple[str, int], ...])
     ws.add_to("inputs", [k for k, _ in items])
 
 
-def stored_items(spec: Any) -> tuple[tuple[str, int], ...]:
-    """The stored objects a task downloads, as ``(key, bytes)``: each argument object of the workflow's
-    ``stored_data`` under its own key (uploaded once per run, however many tasks read it), or, for a task
-    without that detail (a trace, a hand-set size), its whole stored arguments under ``in:{task}``."""
+def stored_items(spec: Any) -> dict[str, int]:
+    """The stored objects a task downloads, as ``{key: bytes}``: each argument object of the workflow's
+    ``stored_data`` under its own key (uploaded once per run, however many tasks read it; an object named
+    twice is read once), or, for a task without that detail (a trace, a hand-set size), its whole stored
+    arguments under ``in:{task}``. (A dict of strings and ints: never tracked by the garbage collector,
+    where a tuple of pairs was two objects per task for its first scan.)"""
     args = spec.extra.get("stored_args")
     if args:
-        return tuple(dict.fromkeys((data_key(a["key"]), int(a["bytes"])) for a in args))
-    return ((input_key(spec.id), spec.stored_input_bytes),) if spec.stored_input_bytes else ()
+        objects: dict[str, int] = {}
+        for a in args:
+            objects.setdefault(data_key(a["key"]), int(a["bytes"]))
+        return objects
+    return {input_key(spec.id): spec.stored_input_bytes} if spec.stored_input_bytes else {}
 
 
 def cluster_roots(view: PlanView, cap: int | None = None) -> tuple[tuple[str, ...], ...]:
@@ -954,7 +963,7 @@ def cluster_roots(view: PlanView, cap: int | None = None) -> tuple[tuple[str, ..
     keys_of: dict[int, set[str]] = {}  # group -> the large objects it reads
     holders: dict[str, set[int]] = {}  # large object -> the groups that read it
     for r in roots:
-        large = {k: b for k, b in view.stored_inputs[r] if b >= view.large_output}
+        large = {k: b for k, b in view.stored_inputs[r].items() if b >= view.large_output}
         if not large or view.worker[r] is not None:
             continue
         touching = {g for k in large for g in holders.get(k, ())}

@@ -256,3 +256,20 @@ def test_a_workflow_changed_after_its_shape_was_read_gets_a_new_shape():
     wf.add_edge("late", sink, 1)
     assert workflow_shape(wf).parents[sink][-1] == "late"
     assert sink not in workflow_shape(wf).roots and "late" not in workflow_shape(wf).sinks
+
+
+def test_a_simulations_construction_leaves_the_collector_two_objects_per_task():
+    """What a simulation builds per task before its first event is mostly dicts of strings and numbers,
+    which the garbage collector never tracks: what is left for its scan when the construction's pause
+    ends is the workflow shape's tuples of parents and children (montage:tasks=1000: 1,958 objects;
+    3,716 while each task's stored inputs were a tuple of (key, bytes) pairs)."""
+    plan = get_planner("wukong").plan(load_workflow("montage:tasks=1000"))
+    was = gc.isenabled()
+    gc.collect()
+    gc.disable()
+    try:
+        sim = Simulation(plan)
+        young = len(gc.get_objects(0))
+    finally:
+        gc.enable() if was else gc.disable()
+    assert sim.view.stored_inputs and young < 2.2 * len(plan.workflow)

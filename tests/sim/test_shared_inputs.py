@@ -67,16 +67,16 @@ def object_downloads(res) -> dict[str, list[int]]:
 
 def test_each_task_names_its_distinct_stored_objects():
     view = logic.PlanView(plan(mini_gemm()))
-    assert view.stored_inputs["m01"] == (("data:A0", 6000), ("data:B1", 6003))
+    assert list(view.stored_inputs["m01"].items()) == [("data:A0", 6000), ("data:B1", 6003)]
     wf = load_workflow("gemm")
-    keys = {k for t in wf.roots for k, _ in logic.PlanView(plan(wf)).stored_inputs[t]}
+    keys = {k for t in wf.roots for k in logic.PlanView(plan(wf)).stored_inputs[t]}
     assert len(keys) == 8  # 16 multiplies share 4 row blocks of A and 4 column blocks of B
 
 
 def test_a_task_without_object_detail_keeps_its_own_stored_key():
     wf = mini_gemm()
     wf.add_task(TaskSpec("x", "x", stored_input_bytes=700, runtime_ms=1.0, output_bytes=1))
-    assert logic.PlanView(plan(wf)).stored_inputs["x"] == (("in:x", 700),)
+    assert logic.PlanView(plan(wf)).stored_inputs["x"] == {"in:x": 700}
 
 
 def test_a_planned_worker_fetches_a_shared_object_once():
