@@ -60,3 +60,46 @@ def test_a_planner_imports_a_module_beside_it(tmp_path, monkeypatch):
     monkeypatch.delitem(sys.modules, "my_helpers_beside", raising=False)
     r = CliRunner().invoke(main, ["simulate", f"{tmp_path}/flow2.py:workflow"])
     assert r.exit_code == 1 and "No module named 'my_helpers_beside' (line 1)" in r.output, r.output
+
+
+INSTALLED = "def marker():\n    return 'installed'\n"
+
+USES_INSTALLED = """
+import fake_installed_review
+import my_helpers_beside
+from sim.planners.reference import WukongPlanner
+
+
+class UsesInstalled(WukongPlanner):
+    marker = staticmethod(fake_installed_review.marker)
+    double = staticmethod(my_helpers_beside.double)
+"""
+
+
+def test_a_package_installed_under_the_planners_folder_travels_by_reference(tmp_path, monkeypatch):
+    """A planner file at the root of a clone has the clone's .venv below its folder: the third-party
+    modules it imported were taken for modules beside it and pickled by value with its class (a
+    sweep's workers got copies; jinja2's broke there: 'TypeError: can't create custom node types').
+    Only the modules the folder itself provides (a FILE.py or a package directory in it) go by value."""
+    from cloudpickle import cloudpickle as cp
+
+    from sim.planners import get_planner
+    from sim.planners.plugins import portable, restore
+
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    monkeypatch.setattr(cp, "_PICKLE_BY_VALUE_MODULES", set(cp._PICKLE_BY_VALUE_MODULES))  # the process's
+    for name in ("fake_installed_review", "my_helpers_beside"):
+        monkeypatch.delitem(sys.modules, name, raising=False)
+    site = tmp_path / ".venv" / "lib" / "site-packages"  # where scripts/setup.sh's .venv puts packages
+    site.mkdir(parents=True)
+    (site / "fake_installed_review.py").write_text(INSTALLED)
+    monkeypatch.syspath_prepend(str(site))
+    (tmp_path / "my_helpers_beside.py").write_text(HELPER)
+    (tmp_path / "uses.py").write_text(USES_INSTALLED)
+    cls = type(get_planner(f"{tmp_path}/uses.py:UsesInstalled"))
+    registered = set(cp._PICKLE_BY_VALUE_MODULES)
+    assert "my_helpers_beside" in registered  # beside the file: by value
+    assert "fake_installed_review" not in registered  # before: registered too
+    copy = restore(portable(cls))
+    assert copy.marker is sys.modules["fake_installed_review"].marker  # by reference: the module's own
+    assert copy.double(21) == 42 and copy.double is not sys.modules["my_helpers_beside"].double

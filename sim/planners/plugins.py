@@ -101,8 +101,7 @@ def _import(spec: str, where: str, file: Path | None) -> Any:
         cloudpickle.register_pickle_by_value(module)
         folder = file.resolve().parent
         for name in sorted(set(sys.modules) - before - {module.__name__}):
-            origin = getattr(sys.modules[name], "__file__", None)
-            if origin and Path(origin).resolve().is_relative_to(folder):
+            if _beside(sys.modules[name], folder):
                 cloudpickle.register_pickle_by_value(sys.modules[name])
         _FILE_MODULES[path] = (version, module)
         return module
@@ -115,6 +114,25 @@ def _import(spec: str, where: str, file: Path | None) -> Any:
             f"planner {spec.strip()!r}: cannot import module {where!r}: {why} "
             "(a module is found on sys.path: install it, or set PYTHONPATH; or give FILE.py:CLASS)"
         ) from None
+
+
+# plansim's own top-level packages (pyproject.toml): where a sweep plans, plansim is installed, so a
+# planner file in a clone's root (the folder that holds them) imports them as any installed package.
+_OWN_PACKAGES = frozenset({"sim", "runtime", "calibration"})
+
+
+def _beside(module: Any, folder: Path) -> bool:
+    """Whether ``module`` is one the planner file's ``folder`` provides as an entry of ``sys.path``: a
+    ``NAME.py`` or a package directory ``NAME/`` right in it. Not a package installed below it (a clone's
+    ``.venv``, itself found through another ``sys.path`` entry), nor plansim's own."""
+    origin = getattr(module, "__file__", None)
+    top = module.__name__.partition(".")[0]
+    if not origin or top in _OWN_PACKAGES:
+        return False
+    path = Path(origin).resolve()
+    if not path.is_relative_to(folder):
+        return False
+    return path.relative_to(folder).parts[0] in (top, f"{top}.py")
 
 
 def construct(cls: type[Planner], spec: str, config: Any, options: dict[str, Any]) -> Planner:
