@@ -150,7 +150,6 @@ class WorkflowShape:
 
     __slots__ = (
         "version",
-        "_order",
         "_position",
         "parents",
         "children",
@@ -176,7 +175,6 @@ class WorkflowShape:
         g = wf.graph
         pred, succ, node = g._pred, g._succ, g._node
         self.version = wf.version
-        self._order: list[str] | None = None
         self._position: dict[str, int] | None = None
         parents = self.parents = {t: tuple(p) for t, p in pred.items()}
         children = self.children = {t: tuple(c) for t, c in succ.items()}
@@ -214,13 +212,8 @@ class WorkflowShape:
         """Each task's index in the topological order of ``wf`` (the workflow this is the shape of),
         made at first use and kept: planners simulate many plans of one workflow."""
         if self._position is None:
-            self._order = wf.topological_order()
-            self._position = {t: i for i, t in enumerate(self._order)}
+            self._position = {t: i for i, t in enumerate(wf.topological_order())}
         return self._position
-
-    def known_order(self) -> list[str] | None:
-        """The topological order if some caller asked for :meth:`position` already, else None."""
-        return self._order
 
 
 def item_facts(
@@ -297,9 +290,9 @@ class PlanView:
     ) -> None:
         wf = plan.workflow
         shape = workflow_shape(wf)
-        # Every task: in topological order once some view of this workflow needed it (a planner's next
-        # candidates then need no sort of their waits), else in the order networkx stores them.
-        known = shape.known_order()
+        # Every task: in topological order if the workflow is sorted already (by its planner, or by a
+        # view before this one), and then no wait needs sorting; else in the order networkx stores them.
+        known = wf.sorted_order()
         tasks = known if known is not None else shape.parents
         self.plan = plan
         self.parents = shape.parents

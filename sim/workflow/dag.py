@@ -263,6 +263,11 @@ class Workflow:
             self._topo = order
         return self._topo
 
+    def sorted_order(self) -> list[str] | None:
+        """:meth:`topological_order` if it was asked for since the last change, else None (nothing is
+        sorted): for callers that have another way when the workflow is not sorted yet."""
+        return self._topo
+
     def levels(self) -> dict[str, int]:
         """Level of each task: roots are 0, every other task is one more than its deepest parent."""
         level: dict[str, int] = {}

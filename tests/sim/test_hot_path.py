@@ -237,10 +237,14 @@ def test_a_view_sorts_the_workflow_only_where_an_order_matters():
     assert wf._topo is None  # nothing sorted
     assert view.roots == tuple(wf.roots)  # (wf.roots sorts it) the roots in topological order
     position = {t: i for i, t in enumerate(wf.topological_order())}
-    view = PlanView(get_planner("uniform").plan(wf))
+    plan = get_planner("uniform").plan(wf)
+    view = PlanView(plan)  # the workflow is sorted: its order is walked, nothing sorted again
     assert sum(map(len, view.waits.values())) > 10
     for tasks in view.waits.values():
         assert tasks == sorted(tasks, key=position.__getitem__)
+    wf.changed()  # forgets the order: the next view walks the storage order and sorts its waits
+    assert wf.sorted_order() is None
+    assert list(PlanView(plan).waits.items()) == list(view.waits.items())
 
 
 def test_a_workflow_changed_after_its_shape_was_read_gets_a_new_shape():
