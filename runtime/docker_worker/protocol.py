@@ -53,7 +53,8 @@ ENV_SWITCH_INTERVAL_MS = "PLANSIM_SWITCH_INTERVAL_MS"
 #: and system time was 45% of the computing tasks' CPU time. A fixed mapping threshold of 32 MiB (glibc's
 #: largest on 64-bit), no trimming below 1 GiB and one arena for all threads (each task runs on a pool
 #: thread, and a thread's own arena starts empty) make a freed block's pages serve the next allocation,
-#: whichever thread made it: a chain of four 24 MB tasks faults 6,100 pages in the first and none after.
+#: whichever thread made it, unless small allocations have carved it up meanwhile: in a chain of four
+#: 24 MB tasks, 0 or 1 of the 3 later ones fault fresh pages (1 or 2 with glibc's defaults).
 KEEP_HEAP_ENV = {
     "MALLOC_MMAP_THRESHOLD_": str(32 << 20),
     "MALLOC_TRIM_THRESHOLD_": str(1 << 30),
