@@ -22,7 +22,9 @@ def load_file_module(
     The module is registered in ``sys.modules`` under ``mod_name``: what it defines (functions, classes,
     dataclasses) then pickles and introspects like any imported module's. With ``folder_importable`` the
     file's folder goes on ``sys.path`` (last, so that a file there named like an installed module shadows
-    nothing): the file imports the modules beside it, as ``python FILE.py`` would. Planners run where
+    nothing): the file imports the modules beside it, as ``python FILE.py`` would, except that an
+    installed module of the same name wins. A file that fails to load leaves ``sys.path`` as it was.
+    Planners run where
     they are loaded; a workflow's tasks run in workers, which would not find those modules, so a
     workflow file is loaded without."""
     if not file.is_file():
@@ -32,13 +34,16 @@ def load_file_module(
         raise error(f"{file} cannot be imported as a Python module")
     module = importlib.util.module_from_spec(module_spec)
     folder = str(file.resolve().parent)
-    if folder_importable and folder not in sys.path:
+    added = folder_importable and folder not in sys.path
+    if added:
         sys.path.append(folder)
     sys.modules[mod_name] = module
     try:
         module_spec.loader.exec_module(module)
     except Exception as exc:  # the user's code: one error line that says where, not our traceback
         sys.modules.pop(mod_name, None)
+        if added and folder in sys.path:
+            sys.path.remove(folder)
         raise error(f"{file} could not be loaded: {user_error(exc, file)}") from None
     return module
 

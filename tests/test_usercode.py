@@ -103,3 +103,12 @@ def test_a_package_installed_under_the_planners_folder_travels_by_reference(tmp_
     copy = restore(portable(cls))
     assert copy.marker is sys.modules["fake_installed_review"].marker  # by reference: the module's own
     assert copy.double(21) == 42 and copy.double is not sys.modules["my_helpers_beside"].double
+
+
+def test_a_planner_file_that_fails_to_load_leaves_sys_path_as_it_was(tmp_path, monkeypatch):
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    (tmp_path / "broken.py").write_text("raise RuntimeError('half written')\n")
+    before = list(sys.path)
+    r = CliRunner().invoke(main, ["simulate", "gemm", "--planner", f"{tmp_path}/broken.py:Nothing"])
+    assert r.exit_code == 1 and "RuntimeError: half written (line 1)" in r.output, r.output
+    assert sys.path == before  # before: the folder stayed on sys.path for the rest of the process
