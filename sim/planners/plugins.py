@@ -32,12 +32,10 @@ from sim.planners.base import Planner
 from sim.usercode import load_file_module, user_error
 from sim.workflow.dag import Workflow
 
-# Classes loaded in this process, by (resolved file or module name, class name): a sweep plans many
-# groups per process, and loading the file again would make a new, different class each time.
-_LOADED: dict[tuple[str, str], type[Planner]] = {}
 # Modules run from files, by resolved path, with the (mtime, size) they were run at: the file's classes
-# (``a.py:First,a.py:Second``) come from one run of it, as from one import, and its side effects
-# happen once; a file edited since (the dashboard lives long) runs again.
+# (``a.py:First,a.py:Second``, or one class asked for by each group of a sweep) come from one run of it,
+# as from one import, and its side effects happen once; a file edited since (the dashboard lives long)
+# runs again. (A module's classes need no cache of their own: importlib keeps it in sys.modules.)
 _FILE_MODULES: dict[str, tuple[tuple[int, int], Any]] = {}
 
 
@@ -61,20 +59,16 @@ def load_plugin(spec: str, cls: type[Planner] | None = None) -> tuple[type[Plann
     if not cls_name:
         raise ValueError(f"planner {spec.strip()!r}: name the class, as {where}:CLASS")
     file = Path(where) if where.endswith(".py") else None
-    key = (str(file.resolve()) if file else where, cls_name)
-    cls = _LOADED.get(key)
+    module = _import(spec, where, file)
+    cls = getattr(module, cls_name, None)
     if cls is None:
-        module = _import(spec, where, file)
-        cls = getattr(module, cls_name, None)
-        if cls is None:
-            found = [n for n, c in vars(module).items() if _is_planner(c) and c is not Planner]
-            hint = f" (its Planner subclasses: {', '.join(found)})" if found else ""
-            raise ValueError(f"planner {spec.strip()!r}: {where} has no class {cls_name!r}{hint}")
-        if not _is_planner(cls):
-            raise ValueError(
-                f"planner {spec.strip()!r}: {where}:{cls_name} is not a subclass of sim.planners.base.Planner"
-            )
-        _LOADED[key] = cls
+        found = [n for n, c in vars(module).items() if _is_planner(c) and c is not Planner]
+        hint = f" (its Planner subclasses: {', '.join(found)})" if found else ""
+        raise ValueError(f"planner {spec.strip()!r}: {where} has no class {cls_name!r}{hint}")
+    if not _is_planner(cls):
+        raise ValueError(
+            f"planner {spec.strip()!r}: {where}:{cls_name} is not a subclass of sim.planners.base.Planner"
+        )
     return cls, options
 
 

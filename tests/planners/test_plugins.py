@@ -298,3 +298,29 @@ def test_a_file_with_two_planners_runs_once(tmp_path, monkeypatch):
     first, second = type(get_planner(specs[0])), type(get_planner(specs[1]))
     assert first.__module__ == second.__module__
     assert vars(sys.modules[first.__module__])["Second"] is second
+
+
+EDITED = """
+from sim.planners.reference import UniformPlanner
+
+
+class Edited(UniformPlanner):
+    description = {text!r}
+"""
+
+
+def test_a_planner_file_edited_since_it_was_loaded_is_loaded_again(tmp_path, monkeypatch):
+    """A long-lived process (the dashboard) sees the file as it is now, for the class it loaded before
+    too (a cache of classes by name kept the first version)."""
+    import os
+
+    from sim.planners import get_planner
+
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    f = tmp_path / "edited.py"
+    f.write_text(EDITED.format(text="first"))
+    assert type(get_planner(f"{f}:Edited")).description == "first"
+    assert type(get_planner(f"{f}:Edited")) is type(get_planner(f"{f}:Edited"))  # unchanged: one class
+    f.write_text(EDITED.format(text="second version"))
+    os.utime(f, ns=(f.stat().st_atime_ns, f.stat().st_mtime_ns + 10**9))  # (a coarse clock: mtime moves)
+    assert type(get_planner(f"{f}:Edited")).description == "second version"  # before: 'first'
