@@ -253,7 +253,7 @@ class _Branch:
                 wait, send = perform[_FetchThenExecute](gen.send(None), worker, send)
             if wait is None:
                 continue
-            if wait is ROUND_TRIP:  # on the delay line, with the key a timer made now would have
+            if wait is ROUND_TRIP:  # on the delay line (Clock.after_line, inline: once per task)
                 self.value = send
                 self.callbacks = _RESUME
                 env = self.clock.env

@@ -119,9 +119,14 @@ def get_planner(
 def make_plan(planner: Planner, wf: Workflow) -> Plan:
     """``planner.plan(wf)``; a plug-in's is checked (:func:`sim.planners.plugins.checked_plan`): what goes
     wrong in the user's code is one error line naming the planner, not a traceback of plansim's."""
-    if type(planner) in _BUILTIN:
+    if is_builtin(type(planner)):
         return planner.plan(wf)
     return checked_plan(planner, wf)
+
+
+def is_builtin(cls: type[Planner]) -> bool:
+    """Whether ``cls`` is one of plansim's own planners (not a plug-in, nor a subclass of one)."""
+    return cls in _BUILTIN
 
 
 _BUILTIN = frozenset(PLANNERS.values())
@@ -131,6 +136,7 @@ __all__ = [
     "Planner",
     "PlannerConfig",
     "get_planner",
+    "is_builtin",
     "make_plan",
     "parse_planner_spec",
     "planner_options",

@@ -77,13 +77,13 @@ def expand_grid(
     """The groups of a grid, in a stable order (workflow, planner, memory, SLA)."""
     if seeds < 1:
         raise ValueError(f"--seeds must be >= 1, got {seeds}")
-    from sim.planners import PLANNERS, get_planner
+    from sim.planners import get_planner, is_builtin
     from sim.planners.plugins import portable
 
     classes: dict[str, bytes | None] = {}
     for p in planners:  # fail early: an unknown name, an unknown option or one out of range
         cls = type(get_planner(p))
-        classes[p] = None if cls in PLANNERS.values() else portable(cls)
+        classes[p] = None if is_builtin(cls) else portable(cls)
     slas = [str(SLA.parse(s)) for s in slas]  # fail early, and normalise "avg" -> "average"
     # What every point shares is checked here, once: a bad platform, models file or optimization would
     # otherwise fail every point alike and leave a results table of failures with exit status 0.
