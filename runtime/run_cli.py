@@ -25,7 +25,7 @@ from rich.table import Table
 
 from runtime.client import RedisUnavailable, RunError, TaskFailed, WaitTimeout, run_workflow, write_records
 from runtime.requirements import RequirementsError
-from sim.cli import OutputFile, Seconds, refuse_overwriting_inputs
+from sim.cli import PLANNER_HELP, OutputFile, Seconds, refuse_overwriting_inputs
 from sim.workflow.dag import Workflow
 
 __all__ = ["run", "results_equal"]
@@ -93,7 +93,7 @@ MODELS_HELP = "performance models file (plansim calibrate); built-in defaults ot
     "-p",
     default="wukong",
     show_default=True,
-    help="planner name[:key=value...] (see `plansim planners list`), or your own: FILE.py:CLASS or package.module:CLASS",
+    help=PLANNER_HELP,
 )
 @click.option(
     "--launcher",

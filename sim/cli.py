@@ -77,6 +77,13 @@ def output_problem(path: str | os.PathLike[str], make_parents: bool = False) -> 
     return None
 
 
+# How a planner is named wherever one is asked for (sim.planners; a plug-in: sim.planners.plugins).
+PLANNER_SPEC = (
+    "NAME[:key=value...] (plansim planners list), or your own: FILE.py:CLASS or package.module:CLASS"
+)
+PLANNER_HELP = f"Planner: {PLANNER_SPEC}[:key=value...]."
+
+
 def refuse_overwriting_inputs(outputs: list[str | None], inputs: list[str | None]) -> None:
     """A command's output file must not be one of its input files: ``calibrate runs.jsonl -o
     runs.jsonl`` would replace the recorded runs with the models fitted on them. Inputs that are not

@@ -8,7 +8,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from sim.cli import OutputFile, Seconds, UserError, refuse_overwriting_inputs
+from sim.cli import PLANNER_HELP, OutputFile, Seconds, UserError, refuse_overwriting_inputs
 from sim.compare.plan_vs_real import TASK_METRICS
 from sim.compare.report import NEEDS as REPORT_NEEDS
 from sim.compare.validate import ValidationRun
@@ -33,7 +33,7 @@ def _num(v: float | None, digits: int = 1) -> str:
     "--planner",
     default="wukong",
     show_default=True,
-    help="Planner name[:key=value...] (plansim planners list), or your own: FILE.py:CLASS or package.module:CLASS[:key=value...].",
+    help=PLANNER_HELP,
 )
 @click.option("--runs", default=1, show_default=True, type=click.IntRange(min=1), help="Real runs.")
 @click.option(

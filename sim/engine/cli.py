@@ -9,7 +9,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from sim.cli import OutputFile, refuse_overwriting_inputs
+from sim.cli import PLANNER_HELP, PLANNER_SPEC, OutputFile, refuse_overwriting_inputs
 from sim.engine.gantt import NEEDS as GANTT_NEEDS
 from sim.engine.gantt import SUFFIXES as GANTT_SUFFIXES
 from sim.engine.platform import load_platform
@@ -180,7 +180,7 @@ def _title(
     "--planner",
     default="wukong",
     show_default=True,
-    help="Planner name[:key=value...] (plansim planners list), or your own: FILE.py:CLASS or package.module:CLASS[:key=value...].",
+    help=PLANNER_HELP,
 )
 @_common
 @click.option(
@@ -242,7 +242,7 @@ def simulate(
     "--planners",
     default="uniform,non-uniform,wukong",
     show_default=True,
-    help="Comma-separated planner names (plansim planners list), or your own: FILE.py:CLASS or package.module:CLASS.",
+    help=f"Comma-separated planners, each {PLANNER_SPEC}[:key=value...].",
 )
 @_common
 def compare(

@@ -9,7 +9,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from sim.cli import OutputFile, outputs_or_none, refuse_overwriting_inputs
+from sim.cli import PLANNER_SPEC, OutputFile, outputs_or_none, refuse_overwriting_inputs
 from sim.sweep.grid import count_points, expand_grid, parse_memory_sets, split_list
 from sim.sweep.plots import TABLE_NEEDS, TABLE_SUFFIXES, plot_paths, plot_summary, write_table
 from sim.sweep.runner import SweepInterrupted, run_sweep, to_frame
@@ -41,7 +41,7 @@ def known_workflows() -> list[str]:
     multiple=True,
     default=("uniform,non-uniform,wukong",),
     show_default=True,
-    help="Planner names (plansim planners list) or your own: FILE.py:CLASS or package.module:CLASS, comma-separated or repeated.",
+    help=f"Planners, each {PLANNER_SPEC}[:key=value...]; comma-separated or repeated.",
 )
 @click.option(
     "--memory",
