@@ -29,8 +29,8 @@ from runtime.requirements import RequirementsError, collect
 EXPECTED = "HELLO six 1.16.0 / WORLD six 1.16.0"
 
 
-def _plansim_containers(client) -> set[str]:
-    return {c.id for c in client.containers.list(all=True, filters={"label": "plansim.run"})}
+def _containers_of_run(client, run_id: str) -> set[str]:
+    return {c.id for c in client.containers.list(all=True, filters={"label": f"plansim.run={run_id}"})}
 
 
 @pytest.fixture(scope="module")
@@ -73,14 +73,17 @@ def test_unknown_requirement_is_named_and_leaves_nothing(redis_server, docker_cl
     req.write_text("plansim-no-such-package-xyz==1.0\n")
     cache = ROOT / ".plansim" / "cache"
     wheelhouses = set(cache.glob("reqs-*"))
-    containers = _plansim_containers(docker_client)
     digest = collect(shouting(), req).digest()
+    run_id = "req-unknown-" + digest[:8]
     with pytest.raises(RequirementsError) as err:
-        run_workflow(shouting(), launcher="docker", redis_url=redis_server.url, requirements_file=req)
+        run_workflow(
+            shouting(), launcher="docker", redis_url=redis_server.url, requirements_file=req, run_id=run_id
+        )
     assert "No matching distribution found for plansim-no-such-package-xyz==1.0" in str(err.value)
     assert "\n" not in str(err.value)
     assert set(cache.glob("reqs-*")) == wheelhouses
-    assert _plansim_containers(docker_client) == containers
+    # Only this run's containers: other runs on the same engine come and go meanwhile.
+    assert _containers_of_run(docker_client, run_id) == set()
     assert docker_client.images.list(filters={"label": f"{DIGEST_LABEL}={digest}"}) == []
 
 
