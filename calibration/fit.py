@@ -51,12 +51,12 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from scipy.optimize import least_squares
+from scipy.optimize import OptimizeResult, least_squares
 
 from calibration.exec_forms import Samples, fit_power, power_log, select_exec
 from calibration.exponent_prior import WIDE_SPAN, ExponentPrior, exponent_prior, span
@@ -268,6 +268,7 @@ def fit_models(
     tr_b: list[float] = []
     tr_t: list[float] = []
     tr_m: list[float] = []
+    tr_up: list[bool] = []
     st_s: dict[str, tuple[list[float], list[float]]] = {"cold": ([], []), "warm": ([], [])}
     # Cold starts requested together end one engine step apart: each is fitted without its steps.
     ranks, step = cold_start_ranks(records)
@@ -307,11 +308,13 @@ def fit_models(
                 out_s[rec.function][1].append(rec.output_bytes)
             else:
                 report.skip("task: output_bytes is 0 (output model)", where)
-            for tr in list(rec.downloads) + ([rec.upload] if rec.upload is not None else []):
+            uploads = [rec.upload] if rec.upload is not None else []
+            for tr, up in [(d, False) for d in rec.downloads] + [(u, True) for u in uploads]:
                 if tr.bytes > 0 and tr.ms > 0:
                     tr_b.append(tr.bytes)
                     tr_t.append(tr.ms)
                     tr_m.append(rec.memory_mb)
+                    tr_up.append(up)
                 else:
                     report.skip("transfer: bytes or ms is 0", where)
         elif isinstance(rec, WorkerRecord):
@@ -331,7 +334,14 @@ def fit_models(
         models.exec[f].fit.notes.append(f"first call on a worker: +{extra:.3g} ms")
     _fit_gil_hold(models, gil_hold_samples(records))
     _fit_output(models, out_s, declared, report)
-    _fit_transfer(models, np.array(tr_b, float), np.array(tr_t, float), np.array(tr_m, float), report)
+    _fit_transfer(
+        models,
+        np.array(tr_b, float),
+        np.array(tr_t, float),
+        np.array(tr_m, float),
+        report,
+        np.array(tr_up, bool),
+    )
     _fit_startup(models, st_s, report)
     return models, report
 
@@ -601,8 +611,16 @@ def _fit_output(
 
 # -- transfer ------------------------------------------------------------------------------------------------
 def _fit_transfer(
-    models: PerformanceModels, b: np.ndarray, t: np.ndarray, m: np.ndarray, report: FitReport
+    models: PerformanceModels,
+    b: np.ndarray,
+    t: np.ndarray,
+    m: np.ndarray,
+    report: FitReport,
+    up: np.ndarray | None = None,
 ) -> None:
+    """The transfer model on every download and upload (``up`` marks the uploads; none without it): one
+    latency, bandwidth and memory exponent, and the uploads' own bandwidth factor where both directions
+    have :data:`MIN_SAMPLES` bandwidth-bound transfers (:func:`_upload_factor`)."""
     d = DEFAULT_TRANSFER
     if b.size == 0:
         models.transfer = TransferModel(
@@ -620,6 +638,7 @@ def _fit_transfer(
             )
         )
         return
+    up = np.zeros(b.size, bool) if up is None else up
     notes: list[str] = []
     fallback = "fitted"
     lm = np.log(_mem_ratio(m))
@@ -643,27 +662,35 @@ def _fit_transfer(
     speed = b / t
     x0 = [math.log(max(float(np.min(t)) * 0.5, 1e-3)), math.log(float(np.median(speed))), d.alpha]
 
-    def unpack(p: np.ndarray) -> tuple[float, float, float]:
+    def unpack(p: np.ndarray) -> tuple[float, float, float, float]:
         k = 0
         lat = math.exp(min(p[k], 700.0)) if free_lat else d.latency_ms
         k += free_lat
         bw = math.exp(min(p[k], 700.0)) if free_bw else d.bytes_per_ms
         k += free_bw
         alpha = p[k] if free_alpha else d.alpha
-        return lat, bw, alpha
-
-    p0 = np.array([v for v, keep in zip(x0, (free_lat, free_bw, free_alpha), strict=True) if keep])
+        k += free_alpha
+        return lat, bw, alpha, math.exp(min(p[k], 700.0)) if k < p.size else 1.0
 
     def resid(p: np.ndarray) -> np.ndarray:
-        lat, bw, alpha = unpack(p)
-        return np.log(lat + b / (bw * np.exp(alpha * lm))) - lt
+        lat, bw, alpha, factor = unpack(p)
+        return np.log(lat + b / (bw * np.exp(alpha * lm) * np.where(up, factor, 1.0))) - lt
 
-    first = least_squares(resid, p0, method="trf")
-    scale = max(1.4826 * float(np.median(np.abs(first.fun - np.median(first.fun)))), 1e-3)
-    sol = least_squares(resid, first.x, loss="soft_l1", f_scale=scale, method="trf")
-    lat, bw, alpha = unpack(sol.x)
-    model = TransferModel(latency_ms=lat, bytes_per_ms=bw, alpha=float(alpha))
-    pred = np.array([model.median_ms(bi, mi) for bi, mi in zip(b, m, strict=True)])
+    p0 = np.array([v for v, keep in zip(x0, (free_lat, free_bw, free_alpha), strict=True) if keep])
+    sol = _robust_least_squares(resid, p0)
+    lat, bw, alpha, _ = unpack(sol.x)
+    if free_bw and _upload_factor_identifiable(b / (bw * np.exp(alpha * lm)) >= lat, up):
+        sol = _robust_least_squares(resid, np.append(sol.x, 0.0))
+        lat, bw, alpha, factor = unpack(sol.x)
+        notes.append(f"uploads' bandwidth {factor:.3g}x the downloads' ({int(up.sum())} uploads)")
+    else:
+        factor = 1.0
+        notes.append(
+            f"uploads' bandwidth = the downloads' (fewer than {MIN_SAMPLES} bandwidth-bound transfers "
+            "in a direction)"
+        )
+    model = TransferModel(latency_ms=lat, bytes_per_ms=bw, alpha=float(alpha), upload_bw_factor=factor)
+    pred = np.array([model.median_ms(bi, mi, ui) for bi, mi, ui in zip(b, m, up, strict=True)])
     model.residuals = Residuals.from_array(lt - np.log(pred))
     model.size_bands = transfer_bands(b, lt - np.log(pred))
     if model.size_bands:
@@ -676,8 +703,29 @@ def _fit_transfer(
     models.transfer = model
     report.rows.append(
         ModelRow(
-            "transfer", {"latency_ms": lat, "bytes_per_ms": bw}, {"alpha": float(alpha)}, model.fit, t, pred
+            "transfer",
+            {"latency_ms": lat, "bytes_per_ms": bw},
+            {"alpha": float(alpha), "upload_bw_factor": factor},
+            model.fit,
+            t,
+            pred,
         )
+    )
+
+
+def _robust_least_squares(resid: Callable[[np.ndarray], np.ndarray], p0: np.ndarray) -> OptimizeResult:
+    """An ordinary fit, then a ``soft_l1`` one scaled by the first's median absolute deviation."""
+    first = least_squares(resid, p0, method="trf")
+    scale = max(1.4826 * float(np.median(np.abs(first.fun - np.median(first.fun)))), 1e-3)
+    return least_squares(resid, first.x, loss="soft_l1", f_scale=scale, method="trf")
+
+
+def _upload_factor_identifiable(bandwidth_bound: np.ndarray, up: np.ndarray) -> bool:
+    """Whether the uploads' own bandwidth can be fitted: :data:`MIN_SAMPLES` transfers in each direction
+    whose bytes take at least the latency (a round trip's time says nothing of a bandwidth; tree_reduction's
+    5-byte values fitted factors of 1e-9 and 1e9)."""
+    return (
+        int((bandwidth_bound & up).sum()) >= MIN_SAMPLES and int((bandwidth_bound & ~up).sum()) >= MIN_SAMPLES
     )
 
 

@@ -268,11 +268,12 @@ def models_tables(models: Any) -> dict[str, list[dict[str, Any]]]:
             {"function": f, "k": g(o.k), "e": g(o.e), **quality(o.fit)}
             for f, o in sorted(models.output.items())
         ],
-        "transfer: latency + bytes / (bytes_per_ms · (mem/1024)^alpha)  [ms]": [
+        "transfer: latency + bytes / (bytes_per_ms · (mem/1024)^alpha · upload_bw_factor if an upload)  [ms]": [
             {
                 "latency_ms": g(tr.latency_ms),
                 "bytes_per_ms": g(tr.bytes_per_ms),
                 "alpha": g(tr.alpha),
+                "upload_bw_factor": g(tr.upload_bw_factor),
                 **quality(tr.fit),
             }
         ],

@@ -353,6 +353,7 @@ class Simulation:
         self._transfer_cache: dict[int, dict[int, float]] | None = (
             {} if deterministic and not self._counts_transfers else None
         )
+        self._upload_cache = None if self._transfer_cache is None else {}  # the same, of uploads
         # A task's fetch and execution may be timed as one step (see _fetch) when both durations are
         # known up front: no sampling (its draws would come in another order), no shared bandwidth.
         self._merge_fetch_execute = self._transfer_cache is not None
@@ -466,22 +467,22 @@ class Simulation:
             worker.tasks_run += 1
         return row
 
-    def _transfer_ms(self, nbytes: int, memory_mb: int) -> float:
-        cache = self._transfer_cache
+    def _transfer_ms(self, nbytes: int, memory_mb: int, upload: bool = False) -> float:
+        cache = self._upload_cache if upload else self._transfer_cache
         if cache is not None:
             by_size = cache.get(memory_mb)
             if by_size is None:
                 by_size = cache[memory_mb] = {}
             ms = by_size.get(nbytes)
             if ms is None:
-                ms = by_size[nbytes] = self._new_transfer_ms(nbytes, memory_mb)
+                ms = by_size[nbytes] = self._new_transfer_ms(nbytes, memory_mb, upload)
             return ms
-        return self._new_transfer_ms(nbytes, memory_mb)
+        return self._new_transfer_ms(nbytes, memory_mb, upload)
 
-    def _new_transfer_ms(self, nbytes: int, memory_mb: int) -> float:
+    def _new_transfer_ms(self, nbytes: int, memory_mb: int, upload: bool = False) -> float:
         if not self.platform.transfers or nbytes <= 0:
             return 0.0
-        ms = self.predictor.transfer_ms(nbytes, memory_mb)
+        ms = self.predictor.transfer_ms(nbytes, memory_mb, upload)
         cap = self.platform.bandwidth_cap_bytes_per_ms
         if cap is not None:
             # Approximation: the share of the cap at the start of the transfer holds throughout.
@@ -721,11 +722,11 @@ class Simulation:
         table = self.table
         row = table.rows[e.task]
         nbytes = e.nbytes
-        cache = self._transfer_cache
+        cache = self._upload_cache
         by_size = cache.get(w.memory_mb) if cache is not None else None
         ms = by_size.get(nbytes) if by_size is not None else None
         if ms is None:
-            ms = self._transfer_ms(nbytes, w.memory_mb)
+            ms = self._transfer_ms(nbytes, w.memory_mb, upload=True)
         table.upload_bytes[row], table.upload_ms[row] = nbytes, ms
         end = table.end_ms[row] = self.env._now + ms
         self.uploaded.append(e.task)

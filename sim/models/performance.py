@@ -4,7 +4,8 @@ The forms (DESIGN.md, "Performance models"):
 
 - execution: ``exec_ms(f, in_bytes, mem) = a_f * in_bytes**b_f * (mem/1024)**(-c_f)``
 - output size: ``out_bytes(f, in_bytes) = k_f * in_bytes**e_f`` (or the function's declared relation)
-- transfer: ``transfer_ms(bytes, mem) = latency + bytes / (bw * (mem/1024)**alpha)``
+- transfer: ``transfer_ms(bytes, mem) = latency + bytes / (bw * (mem/1024)**alpha)``, an upload's ``bw``
+  times ``upload_bw_factor``
 - start-up: ``startup_ms(mem, state) = s_state * (mem/1024)**d_state``
 
 Every fitted model keeps its log residuals ``log(observed / predicted)``. An :class:`SLA` turns them into
@@ -242,12 +243,17 @@ class TransferModel:
     # real runs: the pooled mean factor 4.5 came from tiny transfers and nearly doubled the summed mean of
     # those from 100 kB).
     size_bands: list[SizeClass] = field(default_factory=list)
+    # An upload's bandwidth over a download's. The runtime's upload is one SET of a blob pickled before
+    # it; a download is one MGET whose reply the worker's event loop reads and parses, beside the tasks
+    # computing there: on real runs a megabyte went up 1.7-18x faster than it came down (one fit for
+    # both directions predicted uploads 1.6-2.9x too long and downloads 1.4-1.8x too short).
+    upload_bw_factor: float = 1.0
 
-    def median_ms(self, nbytes: float, memory_mb: float) -> float:
+    def median_ms(self, nbytes: float, memory_mb: float, upload: bool = False) -> float:
         if nbytes <= 0:
             return 0.0
         bw = self.bytes_per_ms * (memory_mb / BASELINE_MEMORY_MB) ** self.alpha
-        return self.latency_ms + nbytes / bw
+        return self.latency_ms + nbytes / (bw * self.upload_bw_factor if upload else bw)
 
     def residuals_for(self, nbytes: float) -> Residuals:
         """Residuals of the size band nearest to ``nbytes`` (log distance); the pooled ones without
@@ -402,10 +408,11 @@ class PerformanceModels:
             return recorded
         return in_bytes
 
-    def transfer_ms(self, nbytes: float, memory_mb: float, sla: SLA = SLA()) -> float:
+    def transfer_ms(self, nbytes: float, memory_mb: float, sla: SLA = SLA(), upload: bool = False) -> float:
         if nbytes <= 0:
             return 0.0
-        return self.transfer.median_ms(nbytes, memory_mb) * self.transfer.residuals_for(nbytes).factor(sla)
+        t = self.transfer
+        return t.median_ms(nbytes, memory_mb, upload) * t.residuals_for(nbytes).factor(sla)
 
     def startup_ms(self, memory_mb: float, state: str, sla: SLA = SLA()) -> float:
         return self.startup.median_ms(memory_mb, state) * self.startup.residuals(state).factor(sla)
@@ -557,6 +564,7 @@ def _transfer_from(d: dict) -> TransferModel:
         _res(d.get("residuals")),
         _fit(d.get("fit")),
         _size_classes(d.get("size_bands")),
+        _number(d, "upload_bw_factor", positive=True) if "upload_bw_factor" in d else 1.0,
     )
 
 

@@ -194,21 +194,21 @@ class Predictor:
             spread = self._exec_spread = self._factor(None, ASSUMED_SPREAD["exec"])
         return median * spread
 
-    def transfer_ms(self, nbytes: float, memory_mb: int) -> float:
+    def transfer_ms(self, nbytes: float, memory_mb: int, upload: bool = False) -> float:
         if nbytes <= 0:
             return 0.0
         memo = self._memo
         if memo is not None:
-            key = ("t", nbytes, memory_mb)
+            key = ("u" if upload else "t", nbytes, memory_mb)
             value = memo.get(key)
             if value is None:
-                t = self.models.transfer
-                value = memo[key] = t.median_ms(nbytes, memory_mb) * self._factor(
-                    t.residuals_for(nbytes), ASSUMED_SPREAD["transfer"]
-                )
+                value = memo[key] = self._transfer_ms(nbytes, memory_mb, upload)
             return value
+        return self._transfer_ms(nbytes, memory_mb, upload)
+
+    def _transfer_ms(self, nbytes: float, memory_mb: int, upload: bool) -> float:
         t = self.models.transfer
-        return t.median_ms(nbytes, memory_mb) * self._factor(
+        return t.median_ms(nbytes, memory_mb, upload) * self._factor(
             t.residuals_for(nbytes), ASSUMED_SPREAD["transfer"]
         )
 

@@ -47,10 +47,10 @@ class CostModel:
             return float(spec.runtime_ms)
         return self.predictor.exec_ms(self.wf, task, memory_mb)
 
-    def _transfer_ms(self, nbytes: int, memory_mb: int) -> float:
+    def _transfer_ms(self, nbytes: int, memory_mb: int, upload: bool = False) -> float:
         if not self.platform.transfers or nbytes <= 0:
             return 0.0
-        return self.predictor.transfer_ms(nbytes, memory_mb)
+        return self.predictor.transfer_ms(nbytes, memory_mb, upload)
 
     def startup_ms(self, memory_mb: int, state: str = "cold") -> float:
         return self.predictor.startup_ms(memory_mb, state) if self.platform.startup else 0.0
@@ -60,7 +60,7 @@ class CostModel:
         return self.invoke + self.startup_ms(memory_mb, "cold")
 
     def upload_ms(self, task: str, memory_mb: int) -> float:
-        return self.transfer_ms(self.sizes.output_bytes[task], memory_mb)
+        return self.transfer_ms(self.sizes.output_bytes[task], memory_mb, True)
 
     def download_ms(self, parent: str, task: str, memory_mb: int) -> float:
         return self.transfer_ms(self.sizes.edge_bytes[parent, task], memory_mb)
