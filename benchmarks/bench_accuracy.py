@@ -52,7 +52,7 @@ from runtime.docker_worker.protocol import DEFAULT_SWITCH_INTERVAL_MS, check_swi
 from runtime.launchers.base import DEFAULT_CPU_PERIOD_US, cpu_limits  # (no docker package needed)
 from sim.compare.validate import validate
 from sim.engine.platform import DEFAULT
-from sim.models.records import RunRecord, WorkerRecord, write_jsonl
+from sim.models.records import RunRecord, TaskRecord, WorkerRecord, write_jsonl
 from sim.workflow.library import load_workflow, workflow_types
 
 # Instances of every runnable known type, seconds per real run. "small" (the default): most tasks under
@@ -127,6 +127,7 @@ def score(v: Any) -> dict[str, Any]:
         "tasks": int(ex.get("n") or 0),
         **split_at_first_task(cmp),
         "exec_spread_pct": exec_spread_pct(v),
+        "exec_floor_pct": exec_floor_pct([real_exec_ms(run.real_records) for run in v.runs]),
         "cold_start_ms": cold_start_ms(v),
         "earlier_makespan_err_pct": ";".join(_pct(_makespan_err(r)) for r in v.runs[:-1]),
         "host_load_runs": ";".join(f"{_host_load(r)}" for r in v.runs),
@@ -164,6 +165,26 @@ def exec_spread_pct(v: Any) -> float | None:
             q1, med, q3 = statistics.quantiles(ts, n=4, method="inclusive")
             spreads.append(100 * (q3 - q1) / med)
     return statistics.median(spreads) if spreads else None
+
+
+def real_exec_ms(records: Any) -> dict[str, float]:
+    """Each task's real execution time in one run's records (tasks that executed)."""
+    return {r.task_id: r.exec_ms for r in records if isinstance(r, TaskRecord) and r.exec_ms > 0}
+
+
+def exec_floor_pct(runs: list[dict[str, float]]) -> float | None:
+    """The repetition floor of the exec half: each task of the last run predicted by the median of its
+    own real execution times in the earlier runs (same plan, same worker: about the best a model fitted
+    on them can do, short of knowing how the host's load moved since), the median |error| over tasks, in
+    % (None when no task has an earlier run). A cell whose floor is above the goal's 20% misses it by the
+    real runs' own noise; a model error far above the floor is the model's."""
+    *earlier, last = runs
+    errs = [
+        100 * abs(statistics.median(seen) - ms) / ms
+        for task, ms in last.items()
+        if (seen := [run[task] for run in earlier if task in run])
+    ]
+    return statistics.median(errs) if errs else None
 
 
 def cold_start_ms(v: Any) -> float | None:
@@ -354,7 +375,7 @@ def main() -> None:
             mk, ex = row["makespan_err_pct"], row["exec_median_abs_err_pct"]
             console.print(
                 f"  {spec} x {planner} ({_arm(period, switch, heap)}): makespan {_pct(mk)}, exec {_pct(ex)}, "
-                f"spread {_pct(row['exec_spread_pct'])} "
+                f"floor {_pct(row['exec_floor_pct'])}, spread {_pct(row['exec_spread_pct'])} "
                 f"({time.perf_counter() - started:.0f} s, total {time.perf_counter() - t0:.0f} s)"
             )
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
@@ -377,6 +398,7 @@ def main() -> None:
         "1st task err",
         "after 1st err",
         "exec median |err|",
+        "exec floor",
         "exec spread",
         "goal",
     ):
@@ -393,6 +415,7 @@ def main() -> None:
             _pct(r["first_task_err_pct"]),
             _pct(r["after_first_err_pct"]),
             _pct(r["exec_median_abs_err_pct"]),
+            _pct(r["exec_floor_pct"]),
             _pct(r["exec_spread_pct"]),
             "yes" if r["meets_goal"] else ("[red]no[/]" + (f" ({r['error'][:40]})" if r["error"] else "")),
         )
@@ -414,6 +437,7 @@ def summarize(rows: list[dict[str, Any]], arm: str, console: Console) -> None:
     mks = [abs(r["makespan_err_pct"]) for r in rows if r["makespan_err_pct"] is not None]
     exs = [r["exec_median_abs_err_pct"] for r in rows if r["exec_median_abs_err_pct"] is not None]
     spreads = [r["exec_spread_pct"] for r in rows if r["exec_spread_pct"] is not None]
+    floors = [r["exec_floor_pct"] for r in rows if r["exec_floor_pct"] is not None]
     colds = [r["cold_start_ms"] for r in rows if r["cold_start_ms"] is not None]
     console.print(
         f"{arm}: cells meeting the goal (|makespan err| <= {MAKESPAN_GOAL_PCT:g}% and exec "
@@ -425,6 +449,7 @@ def summarize(rows: list[dict[str, Any]], arm: str, console: Console) -> None:
         console.print(
             f"  median |makespan err| {statistics.median(mks):.1f}%, median exec |err| "
             f"{statistics.median(exs):.1f}%"
+            + (f", median exec floor {statistics.median(floors):.1f}%" if floors else "")
             + (f", median exec spread over the runs {statistics.median(spreads):.1f}%" if spreads else "")
             + (f", median cold start {statistics.median(colds):,.0f} ms" if colds else "")
         )

@@ -28,6 +28,8 @@ from bench_accuracy import (  # noqa: E402
     MAKESPAN_GOAL_PCT,
     PLANNERS,
     SIZE_SETS,
+    exec_floor_pct,
+    real_exec_ms,
     split_at_first_task,
 )
 
@@ -86,6 +88,7 @@ def rescore(
         "makespan_err_pct": mk["error_pct"],
         "exec_median_abs_err_pct": ex["median_abs_pct"],
         "exec_bias_pct": ex["mean_pct"],
+        "exec_floor_pct": exec_floor_pct([real_exec_ms(runs[r].tasks.values()) for r in real]),
         **split_at_first_task(cmp),
     }
 
@@ -136,19 +139,24 @@ def main() -> None:
             f"{r['workflow']:16s} {r['planner']:12s} planned {r['planned_ms']:8.0f} real {r['real_ms']:8.0f} "
             f"makespan {r['makespan_err_pct']:+7.1f}% (first task {r['first_task_err_pct']:+7.1f}%, "
             f"after it {r['after_first_err_pct']:+7.1f}%) "
-            f"exec {r['exec_median_abs_err_pct']:6.1f}% "
+            f"exec {r['exec_median_abs_err_pct']:6.1f}% (floor {_pct(r['exec_floor_pct'])})"
         )
     mks = [abs(r["makespan_err_pct"]) for r in rows]
     after = [abs(r["after_first_err_pct"]) for r in rows if r["after_first_err_pct"] is not None]
     exs = [r["exec_median_abs_err_pct"] for r in rows]
+    floors = [r["exec_floor_pct"] for r in rows if r["exec_floor_pct"] is not None]
     goal = sum(m <= MAKESPAN_GOAL_PCT and e <= EXEC_GOAL_PCT for m, e in zip(mks, exs, strict=True))
     print(
         f"cells {len(rows)}: goal {goal}, makespan within {MAKESPAN_GOAL_PCT:g}% "
         f"{sum(m <= MAKESPAN_GOAL_PCT for m in mks)}, exec within {EXEC_GOAL_PCT:g}% "
         f"{sum(e <= EXEC_GOAL_PCT for e in exs)}; median |makespan err| {statistics.median(mks):.1f}%, "
-        f"median exec {statistics.median(exs):.1f}%, median |after-first-task err| "
-        f"{statistics.median(after):.1f}%"
+        f"median exec {statistics.median(exs):.1f}% (floor {statistics.median(floors):.1f}%), "
+        f"median |after-first-task err| {statistics.median(after):.1f}%"
     )
+
+
+def _pct(v: float | None) -> str:
+    return "  -  " if v is None else f"{v:5.1f}%"
 
 
 if __name__ == "__main__":

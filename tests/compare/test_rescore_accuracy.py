@@ -40,3 +40,17 @@ def test_recorded_instance_goes_by_the_generated_inputs(monkeypatch: pytest.Monk
     assert recorded_instance("wordcount", records).params == long.params
     small = load_workflow(SIZE_SETS["small"]["wordcount"])
     assert recorded_instance("wordcount", records).params != small.params
+
+
+def test_exec_floor_predicts_each_task_by_its_own_earlier_runs(monkeypatch: pytest.MonkeyPatch) -> None:
+    """a: median of 100, 120, 90 is 100 against 125 (20%); b: median of 10 and 30 is 20 against 10 (100%);
+    c: its one earlier run 50 against 40 (25%); d has no earlier run and is left out."""
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+    from bench_accuracy import exec_floor_pct, real_exec_ms
+
+    runs = [{"a": 100.0, "b": 10.0}, {"a": 120.0, "b": 30.0, "c": 50.0}, {"a": 90.0}]
+    assert exec_floor_pct([*runs, {"a": 125.0, "b": 10.0, "c": 40.0, "d": 7.0}]) == pytest.approx(25.0)
+    assert exec_floor_pct([*runs, {"d": 7.0}]) is None
+    assert exec_floor_pct([{"a": 1.0}]) is None  # a single run: nothing earlier
+    rec = TaskRecord("r", "t", "p", "f", "a", "w", 1024, 1.0, 1, 1, 4.0)
+    assert real_exec_ms([rec, TaskRecord("r", "t", "p", "f", "b", "w", 1024, 1.0, 1, 1, 0.0)]) == {"a": 4.0}
