@@ -75,6 +75,9 @@ class Environment(simpy.Environment):
         # Events ``line_delay`` from when they were queued: ``(time, NORMAL, id, event)`` in key order.
         self.line: deque[tuple[float, int, int, Any]] = deque()
         self.line_delay = float(line_delay)
+        # The queue entry of the event being processed: ``(time, priority, id, event)``, or ``(id, timer)``
+        # from the queue of events triggered now (its key is ``(now, NORMAL, id)``).
+        self.current: tuple | None = None
 
     def _to_heap(self) -> None:
         now_queue = self.now_queue
@@ -87,6 +90,8 @@ class Environment(simpy.Environment):
 
     def step(self) -> None:
         self._to_heap()
+        if self._queue:
+            self.current = self._queue[0]
         super().step()
 
     def peek(self) -> float:
@@ -190,20 +195,26 @@ def run(env: simpy.Environment) -> None:
             # (or the line's first is: its events are ordinary ones, and none is earlier than now)
             top = queue[0] if queue else None
             if top is not None and top[0] == env._now and (top[1] < NORMAL or top[2] < now_queue[0][0]):
-                event = line.popleft()[3] if line and line[0] < top else heappop(queue)[3]
+                entry = line.popleft() if line and line[0] < top else heappop(queue)
+                event = entry[3]
             elif line and line[0][0] == env._now and line[0][2] < now_queue[0][0]:
-                event = line.popleft()[3]
+                entry = line.popleft()
+                event = entry[3]
             else:
-                event = now_queue.popleft()[1]
+                entry = now_queue.popleft()
+                event = entry[1]
         elif line:
-            if queue and queue[0] < line[0]:
-                env._now, _, _, event = heappop(queue)
-            else:
-                env._now, _, _, event = line.popleft()
+            entry = heappop(queue) if queue and queue[0] < line[0] else line.popleft()
+            env._now = entry[0]
+            event = entry[3]
         elif queue:
-            env._now, _, _, event = heappop(queue)
+            entry = heappop(queue)
+            env._now = entry[0]
+            event = entry[3]
         else:
+            env.current = None  # (the last event would otherwise stay referenced)
             return
+        env.current = entry
         callbacks, event.callbacks = event.callbacks, None
         for callback in callbacks:
             callback(event)

@@ -13,7 +13,9 @@ from dataclasses import dataclass, field
 
 import simpy
 
-from sim.engine.clock import Clock, Timer, new_timer
+from sim.engine.clock import Clock, Timer
+
+_new = object.__new__
 
 
 @dataclass(slots=True)
@@ -84,13 +86,16 @@ class ContainerPool:
                 return c, "warm"
             if self.max_containers is None or self.live < self.max_containers:
                 return self._new(memory_mb), "cold"
-            if not self._evict_one_idle():
+            # (at the cap with nothing idle, the usual case of a request that waits: no pass to evict)
+            if not any(self.idle.values()) or not self._evict_one_idle():
                 return None
 
     def turn(self, value: object = None) -> Timer:
         """An event (with ``value``) that fires when a release lets the next waiting request try again
         (callbacks only: see :mod:`sim.engine.clock`)."""
-        turn = new_timer(value)
+        turn = _new(Timer)  # (new_timer, inline)
+        turn.callbacks = []
+        turn._value = value
         self.waiting.append(turn)
         return turn
 

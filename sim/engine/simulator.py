@@ -38,6 +38,7 @@ from collections import deque
 from dataclasses import dataclass, field, replace
 from functools import partial
 from heapq import heappush
+from operator import itemgetter
 from typing import Any
 
 import numpy as np
@@ -197,6 +198,18 @@ class _FetchThenExecute:
     :meth:`Simulation._fetch`): the branch goes on to the ``Execute`` at once, with the fetch's end."""
 
 
+class _ExecuteThenStore:
+    """What ``Simulation._execute`` answers when the upload that may follow an execution can be timed
+    with it (see :meth:`_Branch.then_store`): the execution's end and the output's size come with it."""
+
+
+class _Pending:
+    """A branch's value while it waits with the logic's next effect already taken (:attr:`_Branch.pending`)."""
+
+
+_PENDING: Any = _Pending()
+
+
 class _Branch:
     """One generator of the worker logic, driven by the SimPy events it waits for.
 
@@ -212,7 +225,19 @@ class _Branch:
     line, whose fixed delay is the store's latency (see :mod:`sim.engine.clock`).
     """
 
-    __slots__ = ("perform", "gen", "worker", "value", "handle", "then", "callbacks", "queue", "eid", "clock")
+    __slots__ = (
+        "perform",
+        "gen",
+        "worker",
+        "value",
+        "handle",
+        "then",
+        "callbacks",
+        "queue",
+        "eid",
+        "clock",
+        "pending",
+    )
     _ok = True  # what the event loop reads of a fired event (see sim.engine.clock)
 
     def __init__(
@@ -232,25 +257,29 @@ class _Branch:
         self.then = then
         self.callbacks: list | tuple | None = None
         self.queue, self.eid, self.clock = clock_.queue, clock_.eid, clock_
+        self.pending: Any = None  # the logic's next effect, taken ahead of its time (see then_store)
         if worker is not None:
             worker.branches += 1
 
     def resume(self, _event: simpy.Event | None = None) -> None:
         perform, gen, worker, send = self.perform, self.gen, self.worker, self.value
         while True:
-            try:
-                effect = gen.send(send)
-            except StopIteration:
-                if worker is not None:
-                    worker.branches -= 1
-                if self.handle is not None:
-                    self.handle.succeed()
-                if self.then is not None:
-                    self.then(worker)
-                return
+            if send is _PENDING:  # the effect taken ahead (see then_store), now that its time has come
+                effect = self.pending
+                self.pending = None
+                if effect is None:  # (the branch had ended)
+                    break
+            else:
+                try:
+                    effect = gen.send(send)
+                except StopIteration:
+                    break
             wait, send = perform[type(effect)](effect, worker)
             if wait is _FetchThenExecute:  # send is when the fetch ends; the logic's Execute is next
                 wait, send = perform[_FetchThenExecute](gen.send(None), worker, send)
+            if wait is _ExecuteThenStore:  # send: when the execution ends, and the output's size
+                self.then_store(*send)
+                return
             if wait is None:
                 continue
             if wait is ROUND_TRIP:  # on the delay line (Clock.after_line, inline: once per task)
@@ -269,6 +298,38 @@ class _Branch:
                 self.value = send
                 wait.callbacks.append(self.resume)
                 return
+        if worker is not None:
+            worker.branches -= 1
+        if self.handle is not None:
+            self.handle.succeed()
+        if self.then is not None:
+            self.then(worker)
+
+    def then_store(self, end: float, out: int) -> None:
+        """The branch's task executes until ``end`` and outputs ``out`` bytes; take the logic's next
+        effect now. An upload is timed from ``end`` at once, so the branch wakes when it has ended: one
+        queue entry instead of one for the execution and one for the upload (about 9,000 machine
+        instructions each, a twentieth of a simulated task). Anything else is performed at ``end``.
+
+        The driver asks this only of a branch running alone on its worker, whose steps between the two
+        effects touch only its own worker's state (see ``Simulation._execute``); the upload is recorded
+        under the key the execution's own timer would have had (its place in ``uploaded``). As with a
+        fetch and execution timed as one, only an event of another task at the very same end time
+        could now come after the branch rather than before."""
+        try:
+            effect = self.gen.send(out)
+        except StopIteration:
+            effect = None
+        eid = next(self.eid)
+        if type(effect) is fx.Store and not effect.stream:
+            self.value = None
+            wait = self.perform[_ExecuteThenStore](effect, self.worker, end, eid)
+        else:
+            self.value = _PENDING
+            self.pending = effect
+            wait = end
+        self.callbacks = _RESUME
+        heappush(self.queue, (wait, NORMAL, eid, self))
 
 
 # A queued branch's callbacks: the event loop calls ``callback(event)``, and the event is the branch.
@@ -327,7 +388,8 @@ class Simulation:
         self.table = TraceTable(len(self.wf))
         self.workers: dict[str, SimWorker] = {}
         self.invocations: list[fx.Invocation] = []
-        self.uploaded: list[str] = []
+        # (key of the event that started the upload, task): sorted by key, the order uploads started in
+        self.uploaded: list[tuple[tuple, str]] = []
         self.sink_done: dict[str, float] = {}
         self.store_ops = 0
         self.bytes_up = 0
@@ -343,6 +405,7 @@ class Simulation:
         self._flexible_share = bool(p.cpu_sharing and self._flexible_forks)
         self._handlers = fx.bind_performers(self)
         self._handlers[_FetchThenExecute] = self._execute_after_fetch
+        self._handlers[_ExecuteThenStore] = self._store_after_execute
         # Whether any function's first call on a worker costs extra (else workers track no calls).
         self._first_calls = any(m.first_call_ms for m in self.predictor.models.exec.values())
         # Only a bandwidth cap makes a transfer's time depend on the others in flight; without one, and
@@ -370,6 +433,9 @@ class Simulation:
         self._dump_per_byte = p.dump_ms_per_mb / 1e6
         # Only preloads and task-dup wait for an output to be stored: without them, stores are not tracked.
         self._waits_stored = bool(self.view.opts & {PRELOAD, TASK_DUP})
+        # An execution and the upload after it may be timed as one step (see _Branch.then_store) on the
+        # terms of a fetch and execution, when no branch waits for a stored output.
+        self._merge_execute_store = self._merge_fetch_execute and not self._waits_stored
 
     # -- the driver -------------------------------------------------------------------------------------
     def mock_execute_branch(
@@ -423,6 +489,7 @@ class Simulation:
                     self._handlers.clear()
             else:
                 self.env.run(until=until)
+                self.env.current = None
         missing = sorted(
             t for t in self.view.sinks if t not in self.sink_done
         )  # (sorted: named alike every run)
@@ -440,13 +507,14 @@ class Simulation:
             raise RuntimeError(
                 f"simulation ended before sink {missing[0]!r} completed: the plan leaves it unreachable ({ran})"
             )
+        self.uploaded.sort(key=itemgetter(0))  # (stable: uploads started by one event stay in order)
         return SimResult(
             self.plan,
             self._output(),
             self.table,
             self.workers,
             self.invocations,
-            self.uploaded,
+            [task for _, task in self.uploaded],
         )
 
     # -- effects ----------------------------------------------------------------------------------------
@@ -498,7 +566,7 @@ class Simulation:
         longest = 0.0
         now = self.env._now
         streaming = self.streaming
-        log = table.download_log.append
+        log = table.download_log.extend
         total = 0
         cache = self._transfer_cache
         by_size = cache.get(mem) if cache is not None else None
@@ -514,9 +582,7 @@ class Simulation:
                     ms = max(
                         ms, stream_end - now + self._transfer_ms(min(nbytes, fx.STREAM_CHUNK_BYTES), mem)
                     )
-            log(row)
-            log(nbytes)
-            log(ms)
+            log((row, nbytes, ms))  # (one call, not three appends)
             total += nbytes
             if ms > longest:
                 longest = ms
@@ -593,8 +659,11 @@ class Simulation:
         out = self.view.output_bytes[task]
         if self._dump_per_byte:
             end = table.end_ms[row] = start + ms + self._dump_ms(task, w)
-            return end, out
-        return (start + ms if ms > 0 else start), out
+        else:
+            end = start + ms if ms > 0 else start
+        if self._merge_execute_store:  # (on the terms of this step: see _fetch)
+            return _ExecuteThenStore, (end, out)
+        return end, out
 
     def _execute(self, e: fx.Execute, w: SimWorker):
         task = e.task
@@ -611,6 +680,9 @@ class Simulation:
         if ms <= 0:
             return None, out
         if w.cpu is None:
+            if self._merge_execute_store and w.branches == 1 and e.label is None:
+                # (the terms of a fetch and execution timed as one: see _fetch and _Branch.then_store)
+                return _ExecuteThenStore, (self.env._now + ms, out)
             return self.env._now + ms, out
         return self._call_on_cpu(task, w, row, ms), out
 
@@ -718,7 +790,9 @@ class Simulation:
         table.exec_ms[row] = self.env._now - started  # longer than the model's when tasks share the CPUs
         table.end_ms[row] = table.exec_end_ms[row] = self.env._now
 
-    def _store(self, e: fx.Store, w: SimWorker):
+    def _upload(self, e: fx.Store, w: SimWorker, start: float, key: tuple) -> tuple[float, float]:
+        """Record the upload of ``e`` starting at ``start``, by the event of ``key`` (its place in
+        :attr:`uploaded`); returns its end and duration."""
         table = self.table
         row = table.rows[e.task]
         nbytes = e.nbytes
@@ -728,10 +802,23 @@ class Simulation:
         if ms is None:
             ms = self._transfer_ms(nbytes, w.memory_mb, upload=True)
         table.upload_bytes[row], table.upload_ms[row] = nbytes, ms
-        end = table.end_ms[row] = self.env._now + ms
-        self.uploaded.append(e.task)
+        end = table.end_ms[row] = start + ms
+        self.uploaded.append((key, e.task))
         self.bytes_up += nbytes
         self.store_ops += 1
+        return end, ms
+
+    def _store_after_execute(self, e: fx.Store, w: SimWorker, start: float, eid: int) -> float:
+        """The upload ``e`` timed from ``start``, the end of the execution before it, whose timer would
+        have been the event ``(start, eid)`` (see :meth:`_Branch.then_store`): when it ends."""
+        return self._upload(e, w, start, (start, NORMAL, eid))[0]
+
+    def _store(self, e: fx.Store, w: SimWorker):
+        current = (
+            self.env.current
+        )  # the event being processed: (id, timer) if triggered now, else its key first
+        key = current[:3] if len(current) == 4 else (self.env._now, NORMAL, current[0])
+        end, ms = self._upload(e, w, self.env._now, key)
         if e.stream:
             self.streaming[e.key] = end
         if not (self._waits_stored or self._counts_transfers):
@@ -890,7 +977,7 @@ class Simulation:
             self.clock.after(latency, [(0, inv)]).callbacks.append(self._invoked)
             return
         at = self.env._now + latency
-        eid = self.clock.next_id()
+        eid = next(self.clock.eid)  # (clock.next_id, inline)
         batch = self._start_batch
         # The same time and the very next id: no event was scheduled since the batch's last start. (A
         # batch that already fired is in the past: its time cannot match.)
@@ -931,20 +1018,18 @@ class Simulation:
         startup += extra
         if startup > 0:
             self.clock.after(startup, (inv, requested, container, state, queued)).callbacks.append(
-                self._started
+                self._run_worker
             )
         else:
-            self._run_worker(inv, requested, container, state, queued)
+            self._run_worker(clock.new_timer((inv, requested, container, state, queued)))
 
     def _retry_container(self, event: clock.Timer) -> None:
         self._get_container(*event._value)
 
-    def _started(self, event: clock.Timer) -> None:
-        self._run_worker(*event._value)
-
-    def _run_worker(
-        self, inv: fx.Invocation, requested: float, container: Container, state: str, queued: float
-    ) -> None:
+    def _run_worker(self, started: clock.Timer) -> None:
+        """Start the worker of a request whose container has started (``started``'s value: the invocation,
+        when it was requested, the container, its start-up state and the time spent queued)."""
+        inv, requested, container, state, queued = started._value
         if inv.worker_id is None:
             self._flex += 1
             name = f"flex-{self._flex}"

@@ -1,6 +1,7 @@
 """The simulator's shortcuts change its speed, never its results: the paused garbage collector is
 restored (a run's results freed by reference counting alone, garbage kept across runs still collected), and
-a task's fetch and execution timed as one step play out exactly as two steps would; sizes read in storage
+a task's fetch and execution timed as one step play out exactly as two steps would, and so do an execution
+and the upload after it; sizes read in storage
 order and a simulation's unmemoised execution times equal the topological, memoised ones; worker starts
 sharing one queue entry start in the order (and at the times) separate timers would."""
 
@@ -100,7 +101,11 @@ class Probe:
 
 
 def timeline(sim: Simulation) -> list[tuple]:
-    out = sim.run().output
+    return timeline_of(sim.run())
+
+
+def timeline_of(result) -> list[tuple]:  # noqa: ANN001 - SimResult
+    out = result.output
     tasks = [
         (t, i.worker_id, i.earliest_start_ms, i.download_ms, i.exec_ms, i.completion_ms)
         for t, i in out.tasks.items()
@@ -116,6 +121,36 @@ def test_fetch_and_execute_as_one_step_changes_nothing_but_the_event_count(spec)
     assert timeline(merged) == timeline(separate)
     # Each step is one event id less: the shortcut was taken (event ids count every scheduled event).
     assert next(merged.env._eid) < next(separate.env._eid)
+
+
+@pytest.mark.parametrize(
+    "spec, planner",
+    [
+        ("montage:tasks=200", "wukong"),
+        ("epigenomics:tasks=100", "heft"),
+        ("gemm", "uniform"),
+        ("tree_reduction:leaves=16", "wukong"),
+    ],
+)
+def test_execute_and_upload_as_one_step_changes_nothing_but_the_event_count(spec, planner):
+    plan = get_planner(planner).plan(load_workflow(spec))
+    merged, separate = Simulation(plan), Simulation(plan)
+    separate._merge_execute_store = False
+    got, want = merged.run(), separate.run()
+    assert timeline_of(got) == timeline_of(want)
+    # the uploads, in the order they started (one step records its upload where the execution's own
+    # timer would have been processed), with their sizes and times
+    assert got.uploaded == want.uploaded and got.uploaded
+    uploads = [(t, i.uploadable_output_bytes, i.upload_ms) for t, i in sorted(got.output.tasks.items())]
+    assert uploads == [
+        (t, i.uploadable_output_bytes, i.upload_ms) for t, i in sorted(want.output.tasks.items())
+    ]
+    # The shortcut was taken (one event id less each time), except on the planned workers of heft and
+    # uniform, whose tasks share their worker's CPUs: there an execution's end depends on the others.
+    if planner == "wukong":
+        assert next(merged.env._eid) < next(separate.env._eid)
+    else:
+        assert next(merged.env._eid) == next(separate.env._eid)
 
 
 @pytest.mark.parametrize("spec", ["montage:tasks=300", "gemm", "dynamic_wordcount"])
