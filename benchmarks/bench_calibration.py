@@ -129,9 +129,12 @@ def compare(
         if isinstance(r, TaskRecord) and r.exec_ms > 0 and r.input_bytes > 0 and r.function in models.exec
     ]
     moves = [
-        (t, r.memory_mb)
+        (t, r.memory_mb, up)
         for r in tasks
-        for t in [*r.downloads, *([r.upload] if r.upload is not None else [])]
+        for t, up in [
+            *((d, False) for d in r.downloads),
+            *([(r.upload, True)] if r.upload is not None else []),
+        ]
         if t.bytes > 0 and t.ms > 0
     ]
     out: dict[str, tuple[float, float]] = {}
@@ -149,10 +152,10 @@ def compare(
             rows.append(
                 (
                     "transfer",
-                    [t.ms for t, _ in moves],
-                    [models.transfer_ms(t.bytes, m, sla) for t, m in moves],
-                    [ref.transfer_ms(t.bytes, m, sla) for t, m in moves],
-                    [(t.bytes, m) for t, m in moves],
+                    [t.ms for t, _, _ in moves],
+                    [models.transfer_ms(t.bytes, m, sla, upload=up) for t, m, up in moves],
+                    [ref.transfer_ms(t.bytes, m, sla) for t, m, _ in moves],
+                    [(t.bytes, m) for t, m, _ in moves],
                 )
             )
         for kind, obs, ours, theirs, keys in rows:
