@@ -18,7 +18,7 @@ from calibration.report import NEEDS as REPORT_NEEDS
 from calibration.report import SUFFIXES as REPORT_SUFFIXES
 from calibration.report import models_tables
 from sim.cli import OutputFile, outputs_or_none, refuse_overwriting_inputs
-from sim.models.performance import SLA, FitInfo, PerformanceModels
+from sim.models.performance import REPLAY_NUMBERS, SLA, FitInfo, PerformanceModels
 
 MODELS_VERSION_NOTE = "plansim.models v1"
 
@@ -135,7 +135,7 @@ def calibrate(
                     "plain_mape": mape(groups[key], PLAIN),
                     "mape": params.fit.mape,
                     "fallback": params.fit.fallback,
-                    "params": {n: getattr(params, n) for n in params.__slots__ if n not in ("fit", "blend")},
+                    "params": {n: getattr(params, n) for n in REPLAY_NUMBERS},
                 }
             )
         models.meta["replay_fit_seconds"] = round(time.time() - t0, 1)

@@ -24,7 +24,9 @@ costs, :class:`sim.models.performance.ReplayParams`:
   are ``ref_cores / c`` times as long (a bigger machine type does its per-job work faster);
 - the central scheduler also moves each task's bytes over one shared link of ``shared_bytes_per_s``
   (it is busy for ``dispatch_s + bytes / shared_bytes_per_s`` per task);
-- the makespan is the last end plus ``fixed_s``.
+- the makespan is the last end plus ``fixed_s``;
+- a file that some fitted runs record as 0 bytes and others as more (a lost size) counts no bytes in
+  any run (``unsized_files``, :func:`unsized_files`).
 
 :func:`fit_replay` chooses the parameters of one application by minimising the mean absolute percentage
 error of the makespan over its (development) traces, adding mechanisms one at a time (forward
@@ -86,19 +88,26 @@ class _Compiled:
     machine_cores: list[int]  # as ``cores``, but 0 where the type is unknown (the pool, no core count)
 
 
-_CACHE: dict[int, tuple[Trace, _Compiled]] = {}
+_CACHE: dict[tuple[int, tuple[str, ...]], tuple[Trace, _Compiled]] = {}
 
 
-def _compile(trace: Trace) -> _Compiled:
-    hit = _CACHE.get(id(trace))
+def _compile(trace: Trace, unsized: tuple[str, ...] = ()) -> _Compiled:
+    """``trace`` flattened; each task's bytes without those of the files named in ``unsized``."""
+    hit = _CACHE.get((id(trace), unsized))
     if hit is not None and hit[0] is trace:
         return hit[1]
     names = list(trace.machines)
     where = {n: i for i, n in enumerate(names)}
     pool = len(names)
+    left_out = set(unsized)
+    sizes = trace.file_sizes
     compiled = _Compiled(
         runtime=[t.runtime_s for t in trace.tasks],
-        nbytes=[float(t.input_bytes + t.output_bytes) for t in trace.tasks],
+        nbytes=[
+            float(t.input_bytes + t.output_bytes)
+            - (sum(sizes.get(f, 0) for f in t.files if f in left_out) if left_out else 0)
+            for t in trace.tasks
+        ],
         machine=[where.get(t.machine, pool) if t.machine is not None else pool for t in trace.tasks],
         children=[list(t.children) for t in trace.tasks],
         nparents=[len(t.parents) for t in trace.tasks],
@@ -107,8 +116,19 @@ def _compile(trace: Trace) -> _Compiled:
     )
     if len(_CACHE) > 512:
         _CACHE.clear()
-    _CACHE[id(trace)] = (trace, compiled)
+    _CACHE[id(trace), unsized] = (trace, compiled)
     return compiled
+
+
+def unsized_files(traces: Sequence[Trace]) -> tuple[str, ...]:
+    """Files that some of ``traces`` record as 0 bytes and others as more, sorted by name: a size the
+    recording lost, not an empty file. makeflow/blast's 5 GB ``nt`` database, read by every blastall
+    task, is sized in 2 of its 8 development runs and 0 bytes in the rest, which run no faster: counted
+    where sized, it made a byte-scaled cost look like a platform cost of those runs alone. Its bytes are
+    left out of every run's replay (fit and prediction alike); the fit notes name the files."""
+    zero = {f for t in traces for f, n in t.file_sizes.items() if n == 0}
+    sized = {f for t in traces for f, n in t.file_sizes.items() if n > 0}
+    return tuple(sorted(zero & sized))
 
 
 def machine_scales(machine_cores: Sequence[int], ref_cores: float) -> list[float]:
@@ -170,7 +190,9 @@ def replay(trace: Trace, params: ReplayParams | None = None) -> float:
     """Predicted makespan of ``trace`` in seconds under ``params`` (plain runtimes when None); with a
     ``blend``, the mean of its makespan and ``params``'s own (:func:`fit_replay_groups`)."""
     params = params or PLAIN
-    own = _simulate(_compile(trace), params_vector(params), _cap(params), params.ref_cores)
+    own = _simulate(
+        _compile(trace, params.unsized_files), params_vector(params), _cap(params), params.ref_cores
+    )
     return own if params.blend is None else (own + replay(trace, params.blend)) / 2.0
 
 
@@ -218,12 +240,10 @@ def _byte_share(compiled: Sequence[tuple[_Compiled, float]], k: int, x: np.ndarr
     return float(np.mean([sum(c.nbytes) / rate / mk for c, mk in compiled]))
 
 
-def bytes_track_tasks(traces: Sequence[Trace]) -> bool:
+def bytes_track_tasks(traces: Sequence[Trace], unsized: tuple[str, ...] = ()) -> bool:
     """True when the traces' bytes per task are nearly the same in every run (at least two runs), so a
     cost per task and a cost per byte fit them equally well."""
-    per_task = [
-        sum(t.input_bytes + t.output_bytes for t in tr.tasks) / len(tr.tasks) for tr in traces if tr.tasks
-    ]
+    per_task = [sum(_compile(tr, unsized).nbytes) / len(tr.tasks) for tr in traces if tr.tasks]
     if len(per_task) < 2 or not np.mean(per_task) > 0:
         return False
     return float(np.std(per_task) / np.mean(per_task)) < COLLINEAR_CV
@@ -314,10 +334,11 @@ def fit_replay(
         if complete:  # when every run is incomplete, all are kept (and none counted as left out)
             left_out = len(usable) - len(complete)
             usable = complete
-    compiled = [(_compile(t), float(t.makespan_s)) for t in usable]
+    unsized = unsized_files(usable)
+    compiled = [(_compile(t, unsized), float(t.makespan_s)) for t in usable]
     ref = usual_cores(usable) if scale_cores else 0.0
     fixed_k = PARAM_NAMES.index("fixed_s")
-    if not bytes_track_tasks(usable):
+    if not bytes_track_tasks(usable, unsized):
         prefer_bytes_within = 0.0
     full = _Objective.of(
         compiled,
@@ -389,6 +410,7 @@ def fit_replay(
         **{n: float(v) for n, v in zip(PARAM_NAMES, vec, strict=True)},
         queue_cap=qcap if math.isfinite(qcap) else 0.0,
         ref_cores=ref,
+        unsized_files=unsized,
         fit=FitInfo(
             samples=len(usable),
             mape=best,
@@ -397,9 +419,15 @@ def fit_replay(
                 f"mechanisms: {', '.join(PARAM_NAMES[k] for k in active) or 'none'}",
                 f"plain replay MAPE {plain:.1%} on the same traces",
                 *([f"left out {left_out} incomplete run(s) (tasks that never ran)"] if left_out else []),
+                *([_unsized_note(unsized)] if unsized else []),
             ],
         ),
     )
+
+
+def _unsized_note(unsized: tuple[str, ...]) -> str:
+    shown = ", ".join(unsized[:3]) + (f" and {len(unsized) - 3} more" if len(unsized) > 3 else "")
+    return f"bytes of {len(unsized)} file(s) left out, 0 in some runs and sized in others: {shown}"
 
 
 _FIXED_K = PARAM_NAMES.index("fixed_s")
@@ -701,6 +729,7 @@ def fit_replay_groups(
                     **{n: getattr(src, n) for n in PARAM_NAMES},
                     queue_cap=src.queue_cap,
                     ref_cores=src.ref_cores,
+                    unsized_files=src.unsized_files,
                     blend=src.blend,
                 )
                 copy.fit = FitInfo(

@@ -238,6 +238,7 @@ def models_tables(models: Any) -> dict[str, list[dict[str, Any]]]:
     """A models file's models as tables, each titled with its formula and unit: execution and output size
     per function, the transfer and start-up models, trace replay parameters per application. One list of
     rows per title; `plansim models show` prints them, the dashboard's calibration page shows them."""
+    from sim.models.performance import REPLAY_NUMBERS
 
     def g(v: float) -> float:  # 4 significant digits: -0.0000000000000001 is an exponent of 0
         return float(f"{v:.4g}") if abs(v) >= 1e-9 else 0.0
@@ -289,7 +290,8 @@ def models_tables(models: Any) -> dict[str, list[dict[str, Any]]]:
         "trace replay per application  [s; the byte rates in bytes/s, 1e+30 = no limit]": [
             {
                 "application": app,
-                **{n: g(getattr(p, n)) for n in p.__slots__ if n not in ("fit", "blend")},
+                **{n: g(getattr(p, n)) for n in REPLAY_NUMBERS},
+                "unsized_files": ", ".join(p.unsized_files),
                 **quality(p.fit),
             }
             for app, p in sorted(models.replay.items())

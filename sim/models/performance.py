@@ -297,7 +297,8 @@ class ReplayParams:
     input and output bytes over ``staging_bytes_per_s``, and keeps it ``slot_hold_s`` longer without
     delaying its children; the scheduler also moves each task's bytes
     over one shared link of ``shared_bytes_per_s``; the run ends ``fixed_s`` after the last task
-    (planning, initial stage-in, clean-up). See :mod:`calibration.replay`.
+    (planning, initial stage-in, clean-up). The files named in ``unsized_files`` count no bytes. See
+    :mod:`calibration.replay`.
     """
 
     dispatch_s: float = 0.0
@@ -313,10 +314,17 @@ class ReplayParams:
     # machine_dispatch_s, overhead_s and slot_hold_s are those of a machine of this many cores; on one of
     # c cores they are ref_cores / c times as long (0: the same on every machine)
     ref_cores: float = 0.0
+    # files whose bytes the replay leaves out: recorded as 0 bytes in some fitted runs and sized in others
+    # (calibration.replay.unsized_files)
+    unsized_files: tuple[str, ...] = ()
     fit: FitInfo = field(default_factory=FitInfo)
     # a second fit of the same runs, biased differently (pulled toward other applications' values): the
     # replay predicts the mean of the two makespans (see calibration.replay.fit_replay_groups's blend)
     blend: ReplayParams | None = None
+
+
+# The numeric fields of ReplayParams (what a models file stores as numbers and a report prints as such).
+REPLAY_NUMBERS = tuple(n for n in ReplayParams.__slots__ if n not in ("fit", "blend", "unsized_files"))
 
 
 # Built-in defaults, used until calibration provides better numbers. They describe a small serverless
@@ -547,9 +555,10 @@ def _size_classes(items: list | None) -> list[SizeClass]:
 
 
 def _replay_from(d: dict) -> ReplayParams:
-    known = {k: float(v) for k, v in d.items() if k in ReplayParams.__slots__ and k not in ("fit", "blend")}
+    known = {k: float(v) for k, v in d.items() if k in REPLAY_NUMBERS}
     blend = _replay_from(d["blend"]) if isinstance(d.get("blend"), dict) else None
-    return ReplayParams(**known, fit=_fit(d.get("fit")), blend=blend)
+    unsized = tuple(str(f) for f in d.get("unsized_files") or ())
+    return ReplayParams(**known, unsized_files=unsized, fit=_fit(d.get("fit")), blend=blend)
 
 
 def _output_from(d: dict) -> OutputModel:

@@ -129,17 +129,20 @@ def _str_list(task: dict[str, Any], key: str, where: str) -> list[str]:
     return value
 
 
-def load_wfformat(source: str | os.PathLike[str] | dict[str, Any], *, name: str | None = None) -> Workflow:
+def load_wfformat(
+    source: str | os.PathLike[str] | dict[str, Any], *, name: str | None = None, label: str | None = None
+) -> Workflow:
     """A :class:`Workflow` from a WfFormat document: a dict, or a ``.json`` / ``.json.xz`` path.
 
     Bad input (a cycle, a dangling parent/child id, a file referenced but not declared, a negative size or
-    runtime, malformed JSON) raises :class:`WorkflowError` naming the task and field.
+    runtime, malformed JSON) raises :class:`WorkflowError` naming the task and field, and the document:
+    its path, or ``label`` (a dict read from a file elsewhere is named by that file's path).
     """
-    label = "WfFormat document"
     if not isinstance(source, dict):
         label = str(source)
         data = read_json(source)
     else:
+        label = label or "WfFormat document"
         data = source
     wf_block = data.get("workflow")
     if not isinstance(wf_block, dict):

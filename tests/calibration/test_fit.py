@@ -148,7 +148,7 @@ def test_unusable_samples_are_skipped_and_counted() -> None:
 def test_models_file_round_trip(tmp_path) -> None:
     models, _ = fit_models(synthetic_records(40, seed=7))
     models.replay["pegasus/montage"] = ReplayParams(
-        dispatch_s=1.5, overhead_s=3.0, fixed_s=60.0, ref_cores=48.0
+        dispatch_s=1.5, overhead_s=3.0, fixed_s=60.0, ref_cores=48.0, unsized_files=("nt",)
     )
     path = tmp_path / "m.json"
     models.save(path)
@@ -161,6 +161,7 @@ def test_models_file_round_trip(tmp_path) -> None:
         assert loaded.startup_ms(2048, "warm", sla) == pytest.approx(models.startup_ms(2048, "warm", sla))
     assert loaded.replay["pegasus/montage"].overhead_s == 3.0
     assert loaded.replay["pegasus/montage"].ref_cores == 48.0
+    assert loaded.replay["pegasus/montage"].unsized_files == ("nt",)
     assert loaded.exec["resize"].fit.samples == 40
     assert loaded.to_json() == models.to_json()
     # default models (nothing calibrated) still load and predict

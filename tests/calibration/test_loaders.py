@@ -211,6 +211,42 @@ def test_trace_is_read_by_the_wfformat_importer(wfinstances, tmp_path) -> None:
     assert [t.input_bytes for t in again.tasks] == [t.input_bytes for t in trace.tasks]
 
 
+def test_a_traces_files_add_up_to_its_tasks_bytes(wfinstances, tmp_path) -> None:
+    """Each task's file names and the trace's sizes per file give exactly the bytes the importer counts
+    (what replay subtracts when it leaves a file out), in both WfFormat layouts."""
+    path = sorted((wfinstances / "makeflow" / "blast").glob("*.json.xz"))[0]
+    trace = load_trace(path)
+    assert trace.file_sizes["nt"] > 0  # blast's database, sized in this run
+    for t in trace.tasks:
+        assert sum(trace.file_sizes[f] for f in t.files) == t.input_bytes + t.output_bytes, t.id
+    assert sum("nt" in t.files for t in trace.tasks) > 1
+    flat = {
+        "name": "flat",
+        "workflow": {
+            "makespan": 10,
+            "jobs": [
+                {"name": "a", "runtime": 1, "files": [{"name": "x", "link": "output", "size": 2}]},
+                {
+                    "name": "b",
+                    "runtime": 1,
+                    "parents": ["a"],
+                    "files": [
+                        {"name": "x", "link": "input", "size": 2},
+                        {"name": "db", "link": "input", "sizeInBytes": 0},
+                        {"name": "y", "link": "output", "sizeInBytes": 7},
+                    ],
+                },
+            ],
+        },
+    }
+    doc = tmp_path / "flat.json"
+    doc.write_text(json.dumps(flat))
+    old = load_trace(doc)
+    assert [t.files for t in old.tasks] == [("x",), ("x", "db", "y")]
+    assert old.file_sizes == {"x": 2048, "db": 0, "y": 7}
+    assert [t.input_bytes + t.output_bytes for t in old.tasks] == [2048, 2048 + 7]
+
+
 def test_trace_with_nan_runtime_is_a_clear_error(hello_trace, tmp_path) -> None:
     with lzma.open(hello_trace, "rt") as fh:
         doc = json.load(fh)

@@ -1,11 +1,21 @@
-"""Replay fitting on runs the trace content tells apart: incomplete runs, two input sources, and runs
-whose bytes are too few for a per-byte cost. Synthetic traces with a known platform (the truth)."""
+"""Replay fitting on runs the trace content tells apart: incomplete runs, two input sources, runs
+whose bytes are too few for a per-byte cost, and files whose size some runs lost. Synthetic traces with
+a known platform (the truth)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
-from calibration.replay import fit_replay, fit_replay_groups, group_traces, params_for, replay
+from calibration.replay import (
+    fit_replay,
+    fit_replay_groups,
+    group_traces,
+    params_for,
+    replay,
+    unsized_files,
+)
 from calibration.trace_sources import bytes_per_task, is_incomplete, source_boundary
 from calibration.traces import Trace, TraceTask
 from sim.models.performance import PerformanceModels, ReplayParams
@@ -88,3 +98,49 @@ def test_a_byte_cost_is_not_preferred_where_runs_move_almost_no_bytes() -> None:
     assert "bytes" not in fitted.fit.notes[0]
     bigger = bag(800, 64, 10, runtime=1.0)
     assert replay(bigger, fitted) == pytest.approx(replay(bigger, truth), rel=0.1)
+
+
+def with_database(t: Trace, size: int) -> Trace:
+    """``t`` whose tasks each also read file ``db``, recorded at ``size`` bytes (0: the size was lost)."""
+    for task in t.tasks:
+        task.files = (*task.files, "db")
+        task.input_bytes += size
+    t.file_sizes["db"] = size
+    return t
+
+
+def test_a_file_sized_in_some_runs_only_is_left_out_of_every_replay() -> None:
+    """makeflow/blast's case: every task reads a 5 GB database that 2 of 8 runs record and the others
+    record as 0 bytes, with no difference in their makespans. The platform moves 1 MB/s per task
+    (truth, without the database); the fit leaves the database out, says so, and predicts a run that
+    records it as if it did not."""
+    truth = ReplayParams(staging_bytes_per_s=1e6, fixed_s=30.0)
+    runs = recorded([bag(n, 4, 10_000_000) for n in (4, 8, 16, 32)], truth)
+    for t in runs:
+        with_database(t, 5_000_000_000 if len(t.tasks) in (8, 32) else 0)
+    assert unsized_files(runs) == ("db",)
+    fitted = fit_replay(runs, effort=1.0)
+    assert fitted.unsized_files == ("db",)
+    assert "left out" in fitted.fit.notes[-1] and "db" in fitted.fit.notes[-1]
+    assert fitted.fit.mape < 0.03
+    sized = with_database(bag(24, 4, 10_000_000), 5_000_000_000)
+    expected = replay(bag(24, 4, 10_000_000), truth)
+    assert replay(sized, fitted) == pytest.approx(expected, rel=0.05)
+    # counting the database's bytes, the same parameters predict that run several times too long
+    assert replay(sized, replace(fitted, unsized_files=())) > 2 * expected
+
+
+def test_files_recorded_alike_in_every_run_are_kept() -> None:
+    truth = ReplayParams(staging_bytes_per_s=1e6, fixed_s=30.0)
+    sized = [with_database(bag(n, 4, 1000), 10_000_000) for n in (4, 8, 16)]
+    unsized = [with_database(bag(n, 4, 1000), 0) for n in (4, 8, 16)]
+    for runs in (sized, unsized):
+        recorded(runs, truth)
+        assert unsized_files(runs) == ()
+        fitted = fit_replay(runs, effort=1.0)
+        assert fitted.unsized_files == ()
+        assert not any("left out" in n for n in fitted.fit.notes)
+    # the grouped fits carry the fitted runs' list; the pooled copy of a lone application too
+    mixed = recorded([with_database(bag(n, 4, 1000), s) for n, s in ((4, 0), (8, 10**7), (16, 0))], truth)
+    groups = fit_replay_groups(mixed, blend=0.0)
+    assert groups["test/bag"].unsized_files == groups["*"].unsized_files == ("db",)
