@@ -125,6 +125,9 @@ VARIANTS: dict[str, dict] = {
 #   74,048 task-seconds);
 # - a cost proportional to each task's own runtime (a stretch, 1 + s times the recorded runtime; a
 #   tenth mechanism): chosen by srasearch alone (in-sample 19.9 -> 17.1%, s = 1.48), LOO 23.3 -> 32.6%.
+#   For Nextflow's system fit, which predicts every application never fitted (its LOO holds out one
+#   application at a time; fit_replay at effort 0.5 as the pooled fits are), 21.7 -> 21.2%: too little
+#   for a mechanism every fit would carry.
 # name -> (how, variants): each held-out run predicted by combining the named variants' predictions of it
 # (a combination of forecasts, Bates & Granger 1969: fits biased in different directions average out)
 COMBINED: dict[str, tuple[str, tuple[str, ...]]] = {
