@@ -155,19 +155,6 @@ class Clock:
         """Queue ``timer`` as the ordinary event ``(time, eid)``, ``eid`` taken with :meth:`next_id`."""
         heappush(self.queue, (time, NORMAL, eid, timer))
 
-    def comes_first(self, time: float, eid: int) -> bool:
-        """Whether an event in the queue fires before the ordinary event ``(time, eid)`` would."""
-        # (a queued key is never equal to this one up to its id, so the comparisons stop there)
-        key = (time, NORMAL, eid)
-        now_queue = self.now_queue
-        if now_queue and (self.env._now, NORMAL, now_queue[0][0]) < key:
-            return True
-        line = self.line
-        if line and line[0] < key:
-            return True
-        queue = self.queue
-        return bool(queue) and queue[0] < key
-
     def urgent(self) -> Timer:
         """Fires now, before every ordinary event of this time (SimPy starts processes this way)."""
         timer = _new(Timer)  # (new_timer, inline)

@@ -134,7 +134,11 @@ class ContainerPool:
             idle = self.idle[c.memory_mb] = []
         idle.append(c)
         if self.waiting:
-            self.clock.fire(self.waiting.popleft())
+            clk = self.clock
+            if clk.now_queue is not None:  # (Clock.fire, inline: a release at the cap wakes one each time)
+                clk.now_queue.append((next(clk.eid), self.waiting.popleft()))
+            else:
+                clk.fire(self.waiting.popleft())
 
     def allocated_mb_ms(self, end_ms: float) -> float:
         """Memory x time of every container, charging idle ones until expiry or ``end_ms``."""

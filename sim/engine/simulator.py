@@ -193,6 +193,9 @@ def _call_after(event: clock.Timer, call, arg) -> None:  # noqa: ANN001 - a one-
     event.callbacks.append(lambda _e: call(arg))
 
 
+_NO_SIZES: dict[int, float] = {}  # (never written: see Simulation._fetch)
+
+
 class _FetchThenExecute:
     """What ``Simulation._fetch`` answers when a task's fetch and execution are timed as one step (see
     :meth:`Simulation._fetch`): the branch goes on to the ``Execute`` at once, with the fetch's end."""
@@ -323,7 +326,8 @@ class _Branch:
         eid = next(self.eid)
         if type(effect) is fx.Store and not effect.stream:
             self.value = None
-            wait = self.perform[_ExecuteThenStore](effect, self.worker, end, eid)
+            # (Simulation._upload, timed from the execution's end, under its timer's key)
+            wait = self.perform[_ExecuteThenStore](effect, self.worker, end, (end, NORMAL, eid))[0]
         else:
             self.value = _PENDING
             self.pending = effect
@@ -405,7 +409,7 @@ class Simulation:
         self._flexible_share = bool(p.cpu_sharing and self._flexible_forks)
         self._handlers = fx.bind_performers(self)
         self._handlers[_FetchThenExecute] = self._execute_after_fetch
-        self._handlers[_ExecuteThenStore] = self._store_after_execute
+        self._handlers[_ExecuteThenStore] = self._upload
         # Whether any function's first call on a worker costs extra (else workers track no calls).
         self._first_calls = any(m.first_call_ms for m in self.predictor.models.exec.values())
         # Only a bandwidth cap makes a transfer's time depend on the others in flight; without one, and
@@ -569,9 +573,10 @@ class Simulation:
         log = table.download_log.extend
         total = 0
         cache = self._transfer_cache
-        by_size = cache.get(mem) if cache is not None else None
+        # (no sizes cached yet, or no cache: an empty dict, so that the loop asks without a test)
+        by_size = (cache.get(mem) if cache is not None else None) or _NO_SIZES
         for key, nbytes in e.items:
-            ms = by_size.get(nbytes) if by_size is not None else None
+            ms = by_size.get(nbytes)
             if ms is None:
                 ms = self._transfer_ms(nbytes, mem)
             if streaming:
@@ -797,8 +802,7 @@ class Simulation:
         row = table.rows[e.task]
         nbytes = e.nbytes
         cache = self._upload_cache
-        by_size = cache.get(w.memory_mb) if cache is not None else None
-        ms = by_size.get(nbytes) if by_size is not None else None
+        ms = ((cache.get(w.memory_mb) if cache is not None else None) or _NO_SIZES).get(nbytes)
         if ms is None:
             ms = self._transfer_ms(nbytes, w.memory_mb, upload=True)
         table.upload_bytes[row], table.upload_ms[row] = nbytes, ms
@@ -807,11 +811,6 @@ class Simulation:
         self.bytes_up += nbytes
         self.store_ops += 1
         return end, ms
-
-    def _store_after_execute(self, e: fx.Store, w: SimWorker, start: float, eid: int) -> float:
-        """The upload ``e`` timed from ``start``, the end of the execution before it, whose timer would
-        have been the event ``(start, eid)`` (see :meth:`_Branch.then_store`): when it ends."""
-        return self._upload(e, w, start, (start, NORMAL, eid))[0]
 
     def _store(self, e: fx.Store, w: SimWorker):
         current = (
@@ -917,9 +916,13 @@ class Simulation:
         The invoker used to wait the invocation latency too: with the latency fitted on a loaded host
         (228 ms), a task delegating its siblings started its own child 240 ms after its end where the
         real worker took 3 ms."""
-        for inv in e.invocations:
-            self.invocations.append(inv)
-            self._soon(inv)
+        invocations = e.invocations
+        self.invocations.extend(invocations)
+        # (_soon of each, inline: one urgent event for the batch of starts, made by the first)
+        starts = self._starts
+        if not starts and invocations:
+            self.clock.urgent().callbacks.append(self._run_starts)
+        starts.extend(invocations)
         return self._round_trip()
 
     def _spawn(self, e: fx.Spawn, w: SimWorker):
@@ -997,8 +1000,12 @@ class Simulation:
     def _invoked(self, event: clock.Timer) -> None:
         now = self.env._now
         starts = event._value
+        queue = self.clock.queue
         for i, (eid, inv) in enumerate(starts):
-            if i and self.clock.comes_first(now, eid):  # that event fires before this start's own timer
+            # Another event fires before this start's own timer would have: only an urgent one of this
+            # time can. (The batch's ids are consecutive, so an ordinary event of this time either came
+            # before the batch or was queued after it, under a larger id; urgent events go on the heap.)
+            if i and queue and queue[0][0] == now and queue[0][1] < NORMAL:
                 self._queue_starts(now, eid, starts[i:])
                 return
             self._get_container(inv, now)
