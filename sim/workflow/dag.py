@@ -34,6 +34,11 @@ class TaskCall:
     kwargs: dict
 
 
+# Workflow.meta key: the tasks' output sizes (and the edges' bytes, which follow them) are estimates made
+# before any run (a known type's instance, sim.workflow.known._sizes), not recorded.
+ESTIMATED_OUTPUTS = "estimated_outputs"
+
+
 @dataclass(slots=True)
 class TaskSpec:
     """One task of a workflow.

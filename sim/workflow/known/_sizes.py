@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sim.workflow.dag import TaskSpec, Workflow, WorkflowError
+from sim.workflow.dag import ESTIMATED_OUTPUTS, TaskSpec, Workflow, WorkflowError
 
 INT64_MAC_PER_S = 9.3e7
 MEM_BYTES_PER_S = 1.0e9
@@ -82,6 +82,9 @@ def annotate_sizes(
     for u, v, data in wf.graph.edges(data=True):
         b = edge_bytes(u, v) if edge_bytes else None
         data["bytes"] = int(b if b is not None else (wf.task(u).output_bytes or 0))
+    # The output sizes are estimates, not recordings: a predictor with fitted output models of these
+    # functions predicts them instead (sim.models.predictor.Predictor.sizes).
+    wf.meta[ESTIMATED_OUTPUTS] = True
     return wf
 
 
