@@ -78,6 +78,9 @@ class Environment(simpy.Environment):
         # The queue entry of the event being processed: ``(time, priority, id, event)``, or ``(id, timer)``
         # from the queue of events triggered now (its key is ``(now, NORMAL, id)``).
         self.current: tuple | None = None
+        # Per urgent event of :meth:`Clock.urgent`, :meth:`place` of the event that made it: it is
+        # processed right after that one, though its key (priority URGENT) sorts before it.
+        self.made_in: dict[int, tuple] = {}
 
     def _to_heap(self) -> None:
         now_queue = self.now_queue
@@ -94,6 +97,21 @@ class Environment(simpy.Environment):
             self.current = self._queue[0]
         super().step()
 
+    def place(self) -> tuple:
+        """A key of the event being processed that sorts the events in the order they are processed:
+        its queue key, except for an urgent event made while another event of this time was processed
+        (the place of that event, then the urgent event's id: after it and before the next). Before the
+        run, ``(now, URGENT)``: first."""
+        cur = self.current
+        if cur is None:
+            return (self._now, URGENT)
+        if len(cur) == 2:  # (from the queue of events triggered now)
+            return (self._now, NORMAL, cur[0])
+        if cur[1] >= NORMAL:
+            return cur[:3]
+        maker = self.made_in.get(cur[2])
+        return cur[:3] if maker is None else (*maker, cur[2])
+
     def peek(self) -> float:
         self._to_heap()
         return super().peek()
@@ -102,7 +120,7 @@ class Environment(simpy.Environment):
 class Clock:
     """Timers on one environment's queue."""
 
-    __slots__ = ("env", "queue", "eid", "now_queue", "line")
+    __slots__ = ("env", "queue", "eid", "now_queue", "line", "made_in")
 
     def __init__(self, env: simpy.Environment) -> None:
         self.env = env
@@ -112,6 +130,7 @@ class Clock:
         # events go on its heap)
         self.now_queue: deque[tuple[int, Timer]] | None = getattr(env, "now_queue", None)
         self.line: deque[tuple[float, int, int, Any]] | None = getattr(env, "line", None)
+        self.made_in: dict[int, tuple] | None = getattr(env, "made_in", None)
 
     def after(self, delay: float, value: Any = None) -> Timer:
         """Like ``env.timeout(delay, value)``: fires ``delay`` from now, after earlier-scheduled events."""
@@ -160,7 +179,13 @@ class Clock:
         timer = _new(Timer)  # (new_timer, inline)
         timer.callbacks = []
         timer._value = None
-        heappush(self.queue, (self.env._now, URGENT, next(self.eid), timer))
+        eid = next(self.eid)
+        heappush(self.queue, (self.env._now, URGENT, eid, timer))
+        made_in = self.made_in
+        if made_in is not None:  # (see Environment.place; one made in an urgent event keeps its maker's)
+            place = self.env.place()
+            cur = self.env.current
+            made_in[eid] = place[:-1] if cur is not None and len(cur) == 4 and cur[2] in made_in else place
         return timer
 
 

@@ -392,7 +392,7 @@ class Simulation:
         self.table = TraceTable(len(self.wf))
         self.workers: dict[str, SimWorker] = {}
         self.invocations: list[fx.Invocation] = []
-        # (key of the event that started the upload, task): sorted by key, the order uploads started in
+        # (place of the event that started the upload, task): sorted by place, the order uploads started in
         self.uploaded: list[tuple[tuple, str]] = []
         self.sink_done: dict[str, float] = {}
         self.store_ops = 0
@@ -813,11 +813,7 @@ class Simulation:
         return end, ms
 
     def _store(self, e: fx.Store, w: SimWorker):
-        current = (
-            self.env.current
-        )  # the event being processed: (id, timer) if triggered now, else its key first
-        key = current[:3] if len(current) == 4 else (self.env._now, NORMAL, current[0])
-        end, ms = self._upload(e, w, self.env._now, key)
+        end, ms = self._upload(e, w, self.env._now, self.env.place())
         if e.stream:
             self.streaming[e.key] = end
         if not (self._waits_stored or self._counts_transfers):

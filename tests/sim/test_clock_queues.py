@@ -22,8 +22,11 @@ from sim.engine import clock
 LINE_DELAY = 0.5
 
 
-def scenario(env: simpy.Environment, seed: int, until: float | None = None) -> list[tuple]:
-    """Fire a random cascade of events on ``env``; returns what happened, in order."""
+def scenario(
+    env: simpy.Environment, seed: int, until: float | None = None, places: list[tuple] | None = None
+) -> list[tuple]:
+    """Fire a random cascade of events on ``env``; returns what happened, in order (and appends each
+    event's :meth:`clock.Environment.place` to ``places``)."""
     rng = random.Random(seed)
     clk = clock.Clock(env)
     log: list[tuple] = []
@@ -32,6 +35,8 @@ def scenario(env: simpy.Environment, seed: int, until: float | None = None) -> l
     def fired(name: str):  # noqa: ANN202 - a callback
         def callback(_event: object) -> None:
             log.append((env.now, name))
+            if places is not None:
+                places.append(env.place())
             if len(log) < 400:
                 for _ in range(rng.randint(0, 3)):
                     schedule()
@@ -90,3 +95,14 @@ def test_simpys_own_loop_fires_in_the_order_of_one_heap(seed: int) -> None:
     want = scenario(simpy.Environment(), seed, until=3.0)
     got = scenario(clock.Environment(line_delay=LINE_DELAY), seed, until=3.0)
     assert got == want
+
+
+@pytest.mark.parametrize("seed", range(20))
+@pytest.mark.parametrize("until", [None, 3.0])
+def test_places_sort_the_events_in_the_order_they_fire(seed: int, until: float | None) -> None:
+    # An urgent event made while another event of its time is processed fires after that one, though
+    # its key sorts before it: its place must not (the simulator sorts its uploads by place).
+    places: list[tuple] = []
+    log = scenario(clock.Environment(line_delay=LINE_DELAY), seed, until, places)
+    assert any(".urgent" in e[1] for e in log) and len(places) == len(log)
+    assert all(a < b for a, b in zip(places, places[1:], strict=False)), places

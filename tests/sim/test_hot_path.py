@@ -10,14 +10,17 @@ from __future__ import annotations
 import gc
 import heapq
 import weakref
+from dataclasses import replace
 
 import pytest
 
 from sim.engine import clock
 from sim.engine.gcpause import paused_gc
+from sim.engine.platform import IDEAL
 from sim.engine.simulator import Simulation
 from sim.models.predictor import Predictor, size_order
 from sim.planners import get_planner
+from sim.planners.base import PlannerConfig
 from sim.worker.logic import PlanView
 from sim.workflow import dynamic
 from sim.workflow.library import load_workflow
@@ -151,6 +154,30 @@ def test_execute_and_upload_as_one_step_changes_nothing_but_the_event_count(spec
         assert next(merged.env._eid) < next(separate.env._eid)
     else:
         assert next(merged.env._eid) == next(separate.env._eid)
+
+
+@pytest.mark.parametrize("spec, planner", [("gemm", "uniform"), ("image_transform", "wukong")])
+def test_uploads_are_listed_in_the_order_they_were_performed(spec, planner):
+    # Without an invocation latency or start-up, a worker invoked by an event starts in an urgent event
+    # of that time, processed after its maker though its key sorts first: gemm's multiply_chunks-14 was
+    # listed before multiply_chunks-9, uploaded earlier by the event that invoked its worker. (Merged
+    # uploads are performed ahead of their time: test_execute_and_upload_as_one_step... covers them.)
+    platform = replace(IDEAL, store_latency_ms=1.0, transfers=True)
+    wf = load_workflow(spec)
+    for task in wf.tasks.values():  # (calls of no time: many events at one time)
+        task.runtime_ms = 0.0
+    plan = get_planner(planner, PlannerConfig(platform=platform)).plan(wf)
+    sim = Simulation(plan, platform)
+    sim._merge_execute_store = False
+    performed: list[str] = []
+    upload = sim._upload
+
+    def recording(e, w, start, key):  # noqa: ANN001, ANN202 - Simulation._upload's
+        performed.append(e.task)
+        return upload(e, w, start, key)
+
+    sim._upload = recording
+    assert sim.run().uploaded == performed and performed
 
 
 @pytest.mark.parametrize("spec", ["montage:tasks=300", "gemm", "dynamic_wordcount"])
