@@ -241,7 +241,7 @@ def show(path: str, as_json: bool) -> None:
 )
 @click.option("--json", "as_json", is_flag=True, help="print JSON instead of text")
 def predict(path: str, function: str, input_bytes: int, memory: int, sla: str, as_json: bool) -> None:
-    """Predict execution time, output size, its transfer time and worker start-up for one task."""
+    """Predict execution time, output size, its download and upload times and worker start-up for one task."""
     m = PerformanceModels.load(path)
     level = SLA.parse(sla)
     if function not in m.exec and function not in m.output:
@@ -257,7 +257,8 @@ def predict(path: str, function: str, input_bytes: int, memory: int, sla: str, a
         "sla": str(level),
         "exec_ms": exec_ms,
         "output_bytes": out,
-        "transfer_ms": m.transfer_ms(out, memory, level),
+        "transfer_ms": m.transfer_ms(out, memory, level),  # a download of the output
+        "upload_ms": m.transfer_ms(out, memory, level, upload=True),  # (its own bandwidth: upload_bw_factor)
         "startup_ms": {
             "cold": m.startup_ms(memory, "cold", level),
             "warm": m.startup_ms(memory, "warm", level),
@@ -277,7 +278,12 @@ def predict(path: str, function: str, input_bytes: int, memory: int, sla: str, a
     click.echo(f"function {function}, input {input_bytes} B, memory {memory} MB, SLA {level}")
     click.echo(f"exec_ms      {_g(exec_ms)}  ({how_exec})")
     click.echo(f"output_bytes {out:.6g}  ({how_output})")
-    click.echo(f"transfer_ms  {result['transfer_ms']:.6g}  (of the output; {_provenance(m.transfer.fit)})")
+    click.echo(
+        f"transfer_ms  {result['transfer_ms']:.6g}  (a download of the output; {_provenance(m.transfer.fit)})"
+    )
+    click.echo(
+        f"upload_ms    {result['upload_ms']:.6g}  (its upload: x{m.transfer.upload_bw_factor:.3g} the bandwidth)"
+    )
     click.echo(
         f"startup_ms   cold {result['startup_ms']['cold']:.6g}, warm {result['startup_ms']['warm']:.6g}  "
         f"({_provenance(m.startup.fit)})"

@@ -60,6 +60,24 @@ def test_models_predict_text_and_json(main, models_file) -> None:
     assert j95["exec_ms"] >= j50["exec_ms"] and j95["transfer_ms"] >= j50["transfer_ms"]
     assert j95["startup_ms"]["cold"] >= j50["startup_ms"]["cold"]
     assert j50["output_bytes"] > 0
+    assert "upload_ms" in text and j95["upload_ms"] >= j50["upload_ms"] > 0
+
+
+def test_models_predict_times_the_upload_with_its_own_bandwidth(main, models_file, tmp_path) -> None:
+    # (the models file stores TransferModel.upload_bw_factor; uploads ran 2-18x the downloads' bandwidth)
+    def predict(factor: float) -> dict:
+        data = json.loads(open(models_file).read())
+        data["transfer"]["upload_bw_factor"] = factor
+        path = tmp_path / f"models-{factor}.json"
+        path.write_text(json.dumps(data))
+        args = ["models", "predict", str(path), "--function", "resize", "--input-bytes", "1000000"]
+        res = CliRunner().invoke(main, [*args, "--memory", "2048", "--json"])
+        assert res.exit_code == 0, res.output
+        return json.loads(res.output)
+
+    same, faster = predict(1.0), predict(4.0)
+    assert same["upload_ms"] == same["transfer_ms"] == faster["transfer_ms"]
+    assert faster["upload_ms"] < same["upload_ms"]
 
 
 @pytest.mark.parametrize(
