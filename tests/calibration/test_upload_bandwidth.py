@@ -1,5 +1,6 @@
 """Uploads' own bandwidth (TransferModel.upload_bw_factor): fitted where both directions moved payloads
-large enough to be bandwidth-bound, kept by models files, and used by the simulator for stores only."""
+large enough to be bandwidth-bound, kept by models files, and used for uploads only: the simulator's
+stores and the planners' upload costs."""
 
 from __future__ import annotations
 
@@ -11,7 +12,9 @@ import pytest
 from calibration.fit import fit_models
 from sim.engine.simulator import Simulation
 from sim.models.performance import SLA, PerformanceModels, TransferModel
+from sim.models.predictor import Predictor
 from sim.models.records import TaskRecord, Transfer
+from sim.planners.costs import CostModel
 from tests.sim.helpers import SIMPLE, plan, simple_models, workflow
 
 
@@ -97,3 +100,14 @@ def test_the_simulator_times_stores_with_the_uploads_bandwidth() -> None:
     assert out.tasks["a"].upload_ms == pytest.approx(0.25)
     assert out.tasks["b"].download_ms == pytest.approx(1.0)
     assert out.tasks["b"].upload_ms == pytest.approx(0.25)  # the sink's output is stored too
+
+
+def test_the_planners_cost_uploads_with_the_uploads_bandwidth() -> None:
+    """The same 1000 bytes: a download 1 ms, the upload a quarter (the predictor's memo keeps the two
+    apart, whichever is asked first)."""
+    models = simple_models()
+    models.transfer = TransferModel(latency_ms=0.0, bytes_per_ms=1000.0, alpha=0.0, upload_bw_factor=4.0)
+    costs = CostModel(workflow([("a", "b")]), Predictor(models), SIMPLE)
+    down = costs.download_ms("a", "b", 1024)
+    assert down > 0 and costs.upload_ms("a", 1024) == pytest.approx(down / 4)
+    assert costs.download_ms("a", "b", 1024) == down
