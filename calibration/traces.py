@@ -22,7 +22,7 @@ from typing import Any
 
 from sim.models.records import LoadReport, TaskRecord
 from sim.workflow.dag import WorkflowError
-from sim.workflow.wfformat import load_wfformat, read_json
+from sim.workflow.wfformat import load_wfformat
 
 TRACE_SUFFIXES = (".json", ".json.xz", ".json.gz", ".json.bz2")
 BASELINE_TRACE_MEMORY_MB = 1024  # traces do not say how much memory a task was given
@@ -88,8 +88,8 @@ def load_trace(path: str | Path) -> Trace:
     it is not one. A task's input bytes are all it reads (external inputs and its parents' files)."""
     path = Path(path)
     try:
-        data = read_json(path)
-        wf = load_wfformat(data, label=str(path))
+        files: dict[str, tuple[tuple[str, int], ...]] = {}
+        wf = load_wfformat(path, files=files)
     except WorkflowError as exc:
         msg = str(exc)
         raise TraceError(msg if str(path) in msg else f"{path}: {msg}") from None
@@ -99,7 +99,7 @@ def load_trace(path: str | Path) -> Trace:
     machines = {name: n or 1 for name, n in counts.items()}
     unknown = frozenset(name for name, n in counts.items() if n is None)
     specs = wf.tasks
-    sizes, files_of = _task_files(data)
+    sizes = {f: n for task_files in files.values() for f, n in task_files}  # (recorded bytes per file)
     index = {tid: i for i, tid in enumerate(specs)}
     tasks: list[TraceTask] = []
     for tid, spec in specs.items():
@@ -117,7 +117,7 @@ def load_trace(path: str | Path) -> Trace:
                 machine,
                 parents=[index[p] for p in wf.parents(tid)],
                 children=[index[c] for c in wf.children(tid)],
-                files=files_of.get(tid, ()),
+                files=tuple(f for f, _ in files.get(tid, ())),
             )
         )
     makespan = wf.recorded_makespan_ms
@@ -132,31 +132,6 @@ def load_trace(path: str | Path) -> Trace:
         unknown,
         sizes,
     )
-
-
-def _task_files(data: dict[str, Any]) -> tuple[dict[str, int], dict[str, tuple[str, ...]]]:
-    """(bytes per file name, per task id the names of the files it reads, each once, then writes) of a
-    WfFormat document the importer accepted: what replay needs to leave a file's bytes out
-    (:func:`calibration.replay.unsized_files`)."""
-    block = data["workflow"]
-    sizes: dict[str, int] = {}
-    files_of: dict[str, tuple[str, ...]] = {}
-    if "specification" in block:
-        spec = block["specification"]
-        sizes = {str(f["id"]): int(f.get("sizeInBytes") or 0) for f in spec.get("files") or []}
-        for t in spec["tasks"]:
-            ins = t.get("inputFiles") or []
-            files_of[str(t.get("id") or t["name"])] = (*dict.fromkeys(ins), *(t.get("outputFiles") or []))
-        return sizes, files_of
-    for t in block.get("tasks") or block.get("jobs") or []:  # the flat layout: files with a link each
-        ins, outs = [], []
-        for f in t.get("files") or []:
-            name = str(f.get("id") or f.get("name"))
-            size = f["sizeInBytes"] if "sizeInBytes" in f else f.get("size", 0) * 1024
-            sizes[name] = int(size)
-            (outs if f.get("link") == "output" else ins).append(name)
-        files_of[str(t.get("id") or t["name"])] = (*dict.fromkeys(ins), *outs)
-    return sizes, files_of
 
 
 def trace_records(trace: Trace, report: LoadReport | None = None) -> list[TaskRecord]:

@@ -130,19 +130,23 @@ def _str_list(task: dict[str, Any], key: str, where: str) -> list[str]:
 
 
 def load_wfformat(
-    source: str | os.PathLike[str] | dict[str, Any], *, name: str | None = None, label: str | None = None
+    source: str | os.PathLike[str] | dict[str, Any],
+    *,
+    name: str | None = None,
+    files: dict[str, tuple[tuple[str, int], ...]] | None = None,
 ) -> Workflow:
     """A :class:`Workflow` from a WfFormat document: a dict, or a ``.json`` / ``.json.xz`` path.
 
     Bad input (a cycle, a dangling parent/child id, a file referenced but not declared, a negative size or
-    runtime, malformed JSON) raises :class:`WorkflowError` naming the task and field, and the document:
-    its path, or ``label`` (a dict read from a file elsewhere is named by that file's path).
+    runtime, malformed JSON) raises :class:`WorkflowError` naming the task and field, and the document.
+    ``files``, when given, receives per task id its files as ``(name, bytes)``: those it reads, each once,
+    then those it writes (the workflow keeps only their sums; trace replay leaves some files out).
     """
+    label = "WfFormat document"
     if not isinstance(source, dict):
         label = str(source)
         data = read_json(source)
     else:
-        label = label or "WfFormat document"
         data = source
     wf_block = data.get("workflow")
     if not isinstance(wf_block, dict):
@@ -156,9 +160,9 @@ def load_wfformat(
     wf_name = name or str(data.get("name") or Path(label).name.split(".json")[0])
     try:
         if "specification" in wf_block:
-            wf = _load_v15(data, wf_block, wf_name, label)
+            wf = _load_v15(data, wf_block, wf_name, label, files)
         elif "tasks" in wf_block or "jobs" in wf_block:
-            wf = _load_flat(data, wf_block, wf_name, label)
+            wf = _load_flat(data, wf_block, wf_name, label, files)
         else:
             raise WorkflowError(
                 f"{label}: 'workflow' has neither 'specification' (WfFormat 1.5+) nor 'tasks'"
@@ -188,7 +192,7 @@ def _naming(exc: WorkflowError, label: str) -> WorkflowError:
     return exc if msg.startswith(label) else WorkflowError(f"{label}: {msg}")
 
 
-def _load_v15(data: dict, block: dict, wf_name: str, label: str) -> Workflow:
+def _load_v15(data: dict, block: dict, wf_name: str, label: str, files_out: dict | None) -> Workflow:
     spec = block["specification"]
     if not isinstance(spec, dict) or not isinstance(spec.get("tasks"), list):
         raise WorkflowError(f"{label}: workflow.specification.tasks must be a list")
@@ -247,7 +251,7 @@ def _load_v15(data: dict, block: dict, wf_name: str, label: str) -> Workflow:
     for tid in runtimes:
         if tid not in known:
             raise WorkflowError(f"{label}: workflow.execution.tasks has unknown task {tid!r}")
-    wf = _build(wf_name, tasks, label)
+    wf = _build(wf_name, tasks, label, files_out)
     makespan = execution.get("makespanInSeconds")
     if makespan is not None:
         wf.recorded_makespan_ms = _number(makespan, "workflow.execution.makespanInSeconds") * 1000.0
@@ -260,7 +264,7 @@ def _load_v15(data: dict, block: dict, wf_name: str, label: str) -> Workflow:
     return wf
 
 
-def _load_flat(data: dict, block: dict, wf_name: str, label: str) -> Workflow:
+def _load_flat(data: dict, block: dict, wf_name: str, label: str, files_out: dict | None) -> Workflow:
     """WfFormat <= 1.4 and WorkflowHub: tasks (or jobs) carry ``files`` with ``link`` input/output."""
     raw = block.get("tasks") if "tasks" in block else block.get("jobs")
     if not isinstance(raw, list):
@@ -300,7 +304,7 @@ def _load_flat(data: dict, block: dict, wf_name: str, label: str) -> Workflow:
                 "extra": extra,
             }
         )
-    wf = _build(wf_name, tasks, label)
+    wf = _build(wf_name, tasks, label, files_out)
     makespan = block.get("makespanInSeconds", block.get("makespan"))
     if makespan is not None:
         wf.recorded_makespan_ms = _number(makespan, "workflow.makespan") * 1000.0
@@ -310,8 +314,11 @@ def _load_flat(data: dict, block: dict, wf_name: str, label: str) -> Workflow:
     return wf
 
 
-def _build(wf_name: str, tasks: list[dict[str, Any]], label: str) -> Workflow:
+def _build(wf_name: str, tasks: list[dict[str, Any]], label: str, files_out: dict | None = None) -> Workflow:
     wf = Workflow(wf_name)
+    if files_out is not None:  # (see load_wfformat's files)
+        for t in tasks:
+            files_out[t["id"]] = (*dict(t["inputs"]).items(), *t["outputs"])
     ids = set()
     for t in tasks:
         if t["id"] in ids:
