@@ -29,6 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench_calibration import DATA, split  # noqa: E402
 
+from calibration.concurrent import concurrent_runs  # noqa: E402
 from calibration.replay import (  # noqa: E402
     cross_app_priors,
     fit_replay_groups,
@@ -92,6 +93,8 @@ VARIANTS: dict[str, dict] = {
     # since BLEND_SHRINK; "avg" below); "noblend": the own fit alone, the default before
     "blend1": {"blend": 1.0},
     "noblend": {"blend": 0.0},
+    # each application fits only its runs that ran alone (calibration.concurrent; cal13b)
+    "alone1": {"blend": 1.0, "skip_concurrent": True},
     "central": {"exclude": frozenset({"slot_hold_s", "overhead_s", "machine_dispatch_s"})},
 }
 # One fixed cost per runtime system version within an application (cal12, c19955b, removed again: see
@@ -241,6 +244,7 @@ def _job(args: tuple[str, str, str, int, dict]) -> tuple[str, str, list[tuple[fl
     if i >= len(folds) or not folds[i][0]:
         return folder, variant, [], []
     train, test = folds[i]
+    shared = {Path(p).name for p in concurrent_runs(dev)}  # for --dump only: never used by a fit
     models = PerformanceModels(replay=fit_replay_groups(train, priors=prior, **fit_variant(variant)))
     preds = [(replay(t, params_for(models, t)[1]), t.makespan_s) for t in test]
     rows = [
@@ -249,6 +253,7 @@ def _job(args: tuple[str, str, str, int, dict]) -> tuple[str, str, list[tuple[fl
             "variant": variant,
             "fold": i,
             "run": Path(t.path).name,
+            "concurrent": Path(t.path).name in shared,
             "predicted": pr,
             "recorded": mk,
             "tasks": len(t.tasks),
