@@ -44,12 +44,10 @@ import math
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 from scipy.optimize import minimize
 
-from calibration.concurrent import fit_runs
 from calibration.trace_sources import (
     is_incomplete,
     matching_source_key,
@@ -662,7 +660,6 @@ def fit_replay_groups(
     shrink: float = 0.0,
     priors: dict[str, np.ndarray] | None = None,
     blend: float = BLEND_SHRINK,
-    skip_concurrent: bool = False,
     **kwargs,
 ) -> dict[str, ReplayParams]:
     """Parameters per application, plus per runtime system and ``*`` (fallbacks for applications never
@@ -680,16 +677,9 @@ def fit_replay_groups(
     the pull helps applications with few runs whose own byte rates and per-job costs are poorly
     identified, and hurts those whose runs extrapolate their own rates (1000genome, cycles), so the mean
     is never far from the better of them. An application without a prior (no other application fitted)
-    gets no blend.
-
-    ``skip_concurrent``: each application fits only its runs that no other of its runs shared machines
-    with at the same time (:func:`calibration.concurrent.fit_runs`); the fit notes name the others."""
+    gets no blend."""
     groups = group_traces(traces, source_runs=source_runs)
     apps = sorted(k for k in groups if "/" in k)
-    left_out: dict[str, list[Trace]] = {}
-    if skip_concurrent:
-        for k in apps:
-            groups[k], left_out[k] = fit_runs(groups[k])
     blend = 0.0 if shrink else blend
     alone: dict[str, ReplayParams] = {}
     if (shrink or blend) and priors is None:
@@ -730,10 +720,6 @@ def fit_replay_groups(
             own.blend = params
             own.fit.mape = mape(groups[key[len(_BLEND) :]], own)  # what the blend predicts
             own.fit.notes.append(f"blended with a fit pulled toward other applications (shrink {blend:g})")
-    for key, runs in left_out.items():
-        if runs and key in out:
-            names = ", ".join(sorted(Path(t.path).name for t in runs))
-            out[key].fit.notes.append(f"left out {len(runs)} runs that shared machines at the time: {names}")
     if pooled:
         for k, g in groups.items():
             if k not in out and "/" not in k:

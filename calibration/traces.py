@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -57,7 +56,6 @@ class Trace:
     makespan_s: float | None
     unknown_cores: frozenset[str] = frozenset()  # machines whose core count the trace does not give
     file_sizes: dict[str, int] = field(default_factory=dict)  # recorded bytes per file name
-    started_s: float | None = None  # executedAt, seconds since the epoch (calibration.concurrent)
 
     @property
     def cores(self) -> int:
@@ -82,22 +80,6 @@ def _core_count(machine: dict[str, Any]) -> int | None:
     if cores < 1:  # as unusable as a missing count: a negative one would be "1 core" and scaled as such
         return None
     return int(cores)
-
-
-def parse_executed_at(text: object) -> float | None:
-    """Seconds since the epoch of a WfFormat ``executedAt``, or None when it is missing or unreadable.
-    The WfInstances files write it as ISO 8601 (``2020-12-25T20:10:08+00:00``, ``20200401T035043+0000``)
-    or as ``MM-DD-YYTHH:MM:SSZ`` (Pegasus 5.0's montage and srasearch runs)."""
-    if not isinstance(text, str) or not text:
-        return None
-    try:
-        return datetime.fromisoformat(text).timestamp()
-    except ValueError:
-        pass
-    try:
-        return datetime.strptime(text.replace("Z", "+0000"), "%m-%d-%yT%H:%M:%S%z").timestamp()
-    except ValueError:
-        return None
 
 
 def load_trace(path: str | Path) -> Trace:
@@ -149,7 +131,6 @@ def load_trace(path: str | Path) -> Trace:
         makespan / 1000.0 if makespan else None,
         unknown,
         sizes,
-        parse_executed_at(wf.meta.get("executedAt")),
     )
 
 
