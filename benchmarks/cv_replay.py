@@ -117,7 +117,7 @@ VARIANTS: dict[str, dict] = {
 # 23.6%. Evaluation (bench_calibration.py --skip 1,2, once, 2026-11-30 08:22): blast 17.7 -> 12.6%,
 # 1000genome 19.2 -> 19.7% (the cross-application prior moved with blast's fit), overall 16.0 -> 15.6%,
 # mean of folders 15.3 -> 14.9%.
-# Runs that shared machines with another run at the same time left out of the fit (cal13b, d114d76, removed
+# Runs that shared machines with another run at the same time left out of the fit (cal13b, 6caf3b0, removed
 # again in the next commit): executedAt + makespan + machine names of the runs handed to the fit, the
 # others kept when >= 3 ran alone. On the development files that leaves out montage 3 of 7 (2mass on
 # 'mem'), srasearch 7 of 13, epigenomics 5 of 13, 1000genome 2 of 11 (soykb 5 of 5 and seismology 5 of 6
