@@ -149,14 +149,19 @@ def main() -> None:
     print(
         f"cells {len(rows)}: goal {goal}, makespan within {MAKESPAN_GOAL_PCT:g}% "
         f"{sum(m <= MAKESPAN_GOAL_PCT for m in mks)}, exec within {EXEC_GOAL_PCT:g}% "
-        f"{sum(e <= EXEC_GOAL_PCT for e in exs)}; median |makespan err| {statistics.median(mks):.1f}%, "
-        f"median exec {statistics.median(exs):.1f}% (floor {statistics.median(floors):.1f}%), "
-        f"median |after-first-task err| {statistics.median(after):.1f}%"
+        f"{sum(e <= EXEC_GOAL_PCT for e in exs)}; median |makespan err| {_median_pct(mks)}, "
+        f"median exec {_median_pct(exs)} (floor {_median_pct(floors)}), "
+        f"median |after-first-task err| {_median_pct(after)}"
     )
 
 
 def _pct(v: float | None) -> str:
     return "  -  " if v is None else f"{v:5.1f}%"
+
+
+def _median_pct(values: list[float]) -> str:
+    """The median as a percentage, or a dash where no cell has the number (a pass of one run has no floor)."""
+    return _pct(statistics.median(values)) if values else _pct(None)
 
 
 if __name__ == "__main__":

@@ -54,3 +54,12 @@ def test_exec_floor_predicts_each_task_by_its_own_earlier_runs(monkeypatch: pyte
     assert exec_floor_pct([{"a": 1.0}]) is None  # a single run: nothing earlier
     rec = TaskRecord("r", "t", "p", "f", "a", "w", 1024, 1.0, 1, 1, 4.0)
     assert real_exec_ms([rec, TaskRecord("r", "t", "p", "f", "b", "w", 1024, 1.0, 1, 1, 0.0)]) == {"a": 4.0}
+
+
+def test_summary_medians_say_dash_where_no_cell_has_the_number(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A pass of single runs has no exec floor: the summary line prints a dash, not StatisticsError."""
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+    from rescore_accuracy import _median_pct
+
+    assert _median_pct([]).strip() == "-"
+    assert _median_pct([10.0, 30.0, 90.0]).strip() == "30.0%"
