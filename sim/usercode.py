@@ -24,9 +24,8 @@ def load_file_module(
     file's folder goes on ``sys.path`` (last, so that a file there named like an installed module shadows
     nothing): the file imports the modules beside it, as ``python FILE.py`` would, except that an
     installed module of the same name wins. A file that fails to load leaves ``sys.path`` as it was.
-    Planners run where
-    they are loaded; a workflow's tasks run in workers, which would not find those modules, so a
-    workflow file is loaded without."""
+    Planners run where they are loaded; a workflow's tasks run in workers, which would not find those
+    modules, so a workflow file is loaded without."""
     if not file.is_file():
         raise error(f"no such file: {file}")
     module_spec = importlib.util.spec_from_file_location(mod_name, file)

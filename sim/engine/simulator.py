@@ -820,12 +820,11 @@ class Simulation:
             # (_transfer_wait's answer, inline: no branch ever waits for a stored output, see __init__)
             return (end if ms > 0 else None), None
         wait, _ = self._transfer_wait(ms, 1, event=self._waits_stored)
-        if not self._waits_stored:
-            pass  # no branch ever waits for a stored output (see __init__)
-        elif wait is None:
-            self._stored(e.task)
-        else:
-            _call_after(wait, self._stored, e.task)
+        if self._waits_stored:  # (else only the transfers in flight are counted)
+            if wait is None:
+                self._stored(e.task)
+            else:
+                _call_after(wait, self._stored, e.task)
         return wait, None
 
     def _stored(self, task: str) -> None:
